@@ -1,0 +1,96 @@
+// Frame: the immutable, refcounted bytes of one encoded SSE event.
+//
+// A publish encodes its event once into a Frame; every outbox that must send
+// it holds a FrameRef to the same bytes, and the last reference frees it.
+// Frames cross threads (encoded on the JS thread, written by I/O threads,
+// wrapped in Buffers for the JS transport), so the count is atomic. The bytes
+// never change after make() returns.
+//
+// Each frame also carries its HTTP/1.1 chunk header ("<hex size>\r\n"), computed
+// once, so chunked connections send [chunk header][frame bytes]["\r\n"] as three
+// iovecs without copying the frame. Raw frames (a response head) are never
+// chunk-framed.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace ssefanout {
+
+class Frame {
+ public:
+  enum class Kind : uint8_t { kEvent, kRaw };
+
+  // Allocates a frame of `size` bytes; fill via mutableData() before sharing.
+  static Frame* allocate(size_t size, Kind kind = Kind::kEvent);
+  static Frame* copyOf(std::string_view bytes, Kind kind = Kind::kEvent);
+
+  const char* data() const { return reinterpret_cast<const char*>(this + 1); }
+  char* mutableData() { return reinterpret_cast<char*>(this + 1); }
+  size_t size() const { return size_; }
+  std::string_view view() const { return {data(), size_}; }
+  Kind kind() const { return kind_; }
+  std::string_view chunkHeader() const { return {chunkHeader_, chunkHeaderLen_}; }
+
+  // Bytes this frame puts on the wire for one connection.
+  size_t wireSize(bool chunked) const {
+    return chunked && kind_ == Kind::kEvent ? size_ + chunkHeaderLen_ + 2 : size_;
+  }
+
+  void retain(uint32_t n = 1) { refs_.fetch_add(n, std::memory_order_relaxed); }
+  void release();
+  uint32_t refCount() const { return refs_.load(std::memory_order_relaxed); }
+
+  // Live frames in this process; tests use it to prove nothing leaks.
+  static int64_t liveCount() { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  Frame(size_t size, Kind kind);
+  ~Frame() = default;
+
+  std::atomic<uint32_t> refs_{1};
+  Kind kind_;
+  uint8_t chunkHeaderLen_ = 0;
+  char chunkHeader_[18];  // up to 16 hex digits + CRLF
+  size_t size_;
+  static std::atomic<int64_t> live_;
+};
+
+constexpr std::string_view kCrlf{"\r\n", 2};
+constexpr std::string_view kLastChunk{"0\r\n\r\n", 5};
+
+// Owning handle: one reference, moved not copied on hot paths.
+class FrameRef {
+ public:
+  FrameRef() = default;
+  // Adopts a reference the caller already owns (as Frame::allocate returns).
+  explicit FrameRef(Frame* f) : f_(f) {}
+  static FrameRef share(Frame* f) {
+    if (f) f->retain();
+    return FrameRef(f);
+  }
+  FrameRef(const FrameRef& o) : f_(o.f_) {
+    if (f_) f_->retain();
+  }
+  FrameRef(FrameRef&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  FrameRef& operator=(FrameRef o) noexcept {
+    std::swap(f_, o.f_);
+    return *this;
+  }
+  ~FrameRef() {
+    if (f_) f_->release();
+  }
+  Frame* get() const { return f_; }
+  Frame* operator->() const { return f_; }
+  explicit operator bool() const { return f_ != nullptr; }
+  Frame* detach() { return std::exchange(f_, nullptr); }
+
+ private:
+  Frame* f_ = nullptr;
+};
+
+}  // namespace ssefanout

@@ -1,0 +1,73 @@
+// Outbox: one connection's queue of frames waiting to be written.
+//
+// Holds FrameRefs, never copies of frame bytes. Counts the wire bytes still to
+// send (chunk framing included) against a cap: push() refuses a frame that
+// would take the queue past it, and the owner then closes the connection as a
+// slow consumer. buildIov() describes everything pending (from the partial
+// position of the first frame) as iovecs for a single writev; consume() then
+// drops what the kernel took.
+//
+// Owned by one I/O thread; not thread-safe.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "frame.hpp"
+
+namespace ssefanout {
+
+class Outbox {
+ public:
+  explicit Outbox(size_t capBytes = 1 << 20) : cap_(capBytes) {}
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+  ~Outbox() { clear(); }
+
+  // When chunked, event frames go out as HTTP/1.1 chunks; raw frames never do.
+  void setChunked(bool chunked) { chunked_ = chunked; }
+  bool chunked() const { return chunked_; }
+  void setCap(size_t capBytes) { cap_ = capBytes; }
+  size_t cap() const { return cap_; }
+
+  // Queues a reference to frame. Returns false, queueing nothing, when the
+  // pending bytes would exceed the cap; `force` bypasses the cap (used for the
+  // response head and the terminating chunk, which must never be refused).
+  bool push(const FrameRef& frame, bool force = false);
+  // Queues the zero-length chunk that ends a chunked body (no-op otherwise).
+  void pushEndOfBody();
+
+  // Fills up to maxIov iovecs with pending bytes, in order. Returns the number
+  // used. Stops at a frame boundary when iovecs run out.
+  int buildIov(struct iovec* iov, int maxIov) const;
+  // Marks n bytes as written; frames fully written are released. Returns the
+  // number of whole frames completed.
+  size_t consume(size_t n);
+
+  bool empty() const { return count_ == 0; }
+  size_t frames() const { return count_; }
+  size_t pendingBytes() const { return pending_; }
+  void clear();
+
+ private:
+  struct Entry {
+    Frame* frame;     // one reference owned by the outbox; null = end-of-body chunk
+    uint32_t wire;    // bytes this entry puts on the wire
+  };
+  Entry& at(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  const Entry& at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  void append(Entry e);
+
+  std::vector<Entry> ring_;  // capacity a power of two
+  size_t head_ = 0;
+  size_t count_ = 0;
+  size_t headOffset_ = 0;  // bytes of the first entry already written
+  size_t pending_ = 0;     // unwritten wire bytes
+  size_t cap_;
+  bool chunked_ = false;
+};
+
+}  // namespace ssefanout

@@ -1,0 +1,45 @@
+// SSE frame encoder (WHATWG HTML, "Server-sent events", event stream format).
+//
+// encodeEvent() turns one event into the exact bytes of one SSE frame:
+//   [": comment\n"...] ["event: NAME\n"] ["id: ID\n"] ["retry: N\n"] "data: LINE\n"... "\n"
+// Data is split on CR, LF and CRLF, one "data:" line per line, so any payload is
+// safe. Event names and ids are single-line by contract: one that holds CR, LF
+// or NUL is refused (a newline there would let a publisher forge fields), and
+// nothing is encoded. Fields are written as "name: value": the space keeps
+// values that begin with a space intact.
+//
+// Pure function of its input; safe on any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "frame.hpp"
+#include "status.hpp"
+
+namespace ssefanout {
+
+struct EventFields {
+  std::optional<std::string_view> event;
+  std::optional<std::string_view> id;
+  std::optional<uint64_t> retryMs;
+  std::optional<std::string_view> comment;
+  // Absent data means no data lines: a frame of only comment/retry/id fields,
+  // which a client does not dispatch as an event.
+  std::optional<std::string_view> data;
+};
+
+// Exact number of bytes encodeEvent() writes for these fields.
+size_t encodedSize(const EventFields& ev);
+
+// Writes the frame into out (which must hold encodedSize(ev) bytes); returns
+// the number of bytes written.
+size_t encodeInto(const EventFields& ev, char* out);
+
+Status validateFields(const EventFields& ev);
+
+// Validates and encodes into a new Frame (refcount 1) stored in *out.
+Status encodeEvent(const EventFields& ev, FrameRef* out);
+
+}  // namespace ssefanout

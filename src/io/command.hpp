@@ -1,0 +1,61 @@
+// Command: what the JS thread asks of an I/O thread.
+//
+// Commands travel through a Shard's queue (Shard::post) and run on the shard's
+// thread in the order they were posted, so a publish posted before an adopt
+// never reaches the adopted connection. Connection ids come from the JS
+// thread's Registry; a command naming a connection the shard no longer has is
+// dropped silently (it raced with a disconnect already on its way to JS).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "frame.hpp"
+
+namespace ssefanout {
+
+enum class DisconnectReason : uint8_t { kClient = 0, kSlow, kKicked, kError, kShutdown, kCount };
+
+constexpr const char* disconnectReasonName(DisconnectReason r) {
+  switch (r) {
+    case DisconnectReason::kClient: return "client";
+    case DisconnectReason::kSlow: return "slow";
+    case DisconnectReason::kKicked: return "kicked";
+    case DisconnectReason::kError: return "error";
+    case DisconnectReason::kShutdown: return "shutdown";
+    case DisconnectReason::kCount: break;
+  }
+  return "error";
+}
+
+struct Command {
+  enum class Op : uint8_t {
+    kAdopt,        // fd, id, user, topics, frame = response head (raw), frame2 = first event or null
+    kAttachJs,     // id, user, topics, frame2: a connection written by the JS thread
+    kSubscribe,    // id, topics
+    kUnsubscribe,  // id, topics
+    kPublish,      // topic, frame, users (sorted; empty = no restriction)
+    kBroadcast,    // frame, users
+    kSend,         // id, frame
+    kKick,         // id
+    kDetach,       // id, reason: the JS thread lost a JS-transport connection
+    kShutdown,     // flush, end every body, close; then the thread ends
+    kStop,         // close everything now (environment teardown); then the thread ends
+  };
+  static constexpr uint8_t kChunked = 1;
+
+  Op op = Op::kStop;
+  uint8_t flags = 0;
+  DisconnectReason reason = DisconnectReason::kClient;
+  int fd = -1;
+  uint32_t user = 0;
+  uint64_t id = 0;
+  FrameRef frame;
+  FrameRef frame2;
+  std::string topic;
+  std::vector<std::string> topics;
+  std::vector<uint32_t> users;
+};
+
+}  // namespace ssefanout

@@ -1,0 +1,530 @@
+#include "shard.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "registry.hpp"
+#include "sse_encoder.hpp"
+
+namespace ssefanout {
+
+struct Shard::Conn {
+  Conn(Shard* s, size_t cap) : shard(s), outbox(cap) {}
+  Shard* shard;
+  uint64_t id = 0;
+  uint32_t slot = 0;
+  uint32_t user = 0;
+  int fd = -1;             // -1: a JS-transport connection
+  uint64_t lastFrameMs = 0;  // for heartbeats
+  uint64_t drainSinceMs = 0;  // when it was detached with bytes still to flush
+  bool dirty = false;      // in dirty_ this turn
+  bool writable = false;   // polling for UV_WRITABLE (the kernel buffer was full)
+  bool ending = false;     // body ended: release once the outbox is empty
+  bool detached = false;   // out of slots_ and the index, reported to the sink
+  bool released = false;   // fd closing (or JS stream dropped); memory freed later
+  Outbox outbox;
+  uv_poll_t poll;          // initialised only when fd >= 0
+};
+
+namespace {
+
+// A write failure that means the peer went away rather than something broke.
+bool isPeerGone(int err) { return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ETIMEDOUT; }
+
+// The maintenance timer sends heartbeats and reaps connections that never take
+// their last bytes. It ticks a few times per period, so an idle connection
+// waits at most ~1.25x heartbeatMs, and at least once a second.
+uint64_t tickInterval(const ShardOptions& o) {
+  uint64_t every = 1000;
+  if (o.heartbeatMs > 0) every = std::min<uint64_t>(every, o.heartbeatMs / 4);
+  if (o.closeTimeoutMs > 0) every = std::min<uint64_t>(every, o.closeTimeoutMs / 4);
+  return std::max<uint64_t>(every, 10);
+}
+
+}  // namespace
+
+Shard::Shard(uint32_t index, const ShardOptions& options, ShardSink* sink)
+    : index_(index), options_(options), sink_(sink), topics_(options.maxSubscriptions) {
+  EventFields hb;
+  hb.comment = std::string_view();
+  encodeEvent(hb, &heartbeatFrame_);  // ": \n\n": a comment line and the blank line
+}
+
+Shard::~Shard() {
+  if (started_ && !joined_) {
+    Command stop;
+    stop.op = Command::Op::kStop;
+    post(std::move(stop));
+    join();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Command& c : queue_) {
+    if (c.fd >= 0) ::close(c.fd);
+  }
+}
+
+int Shard::start() {
+  int rc = uv_loop_init(&loop_);
+  if (rc != 0) return rc;
+  loop_.data = this;
+  uv_async_init(&loop_, &async_, onAsync);
+  async_.data = this;
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uint64_t every = tickInterval(options_);
+  uv_timer_start(&tick_, onTick, every, every);
+  rc = uv_thread_create(&thread_, threadMain, this);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return rc;
+  }
+  started_ = true;
+  return 0;
+}
+
+void Shard::join() {
+  if (started_ && !joined_) {
+    uv_thread_join(&thread_);
+    joined_ = true;
+  }
+}
+
+void Shard::threadMain(void* arg) {
+  auto* self = static_cast<Shard*>(arg);
+  uv_run(&self->loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&self->loop_);
+  self->sink_->onStopped(self->index_);
+}
+
+void Shard::post(Command&& c) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!accepting_) {
+      if (c.fd >= 0) ::close(c.fd);  // never adopted: nobody else owns it
+      return;
+    }
+    wake = queue_.empty();
+    queue_.push_back(std::move(c));
+    // Under the lock: endLoop() closes the async handle only after it has
+    // stopped accepting, so no send can reach a closed handle.
+    if (wake) uv_async_send(&async_);
+  }
+}
+
+void Shard::post(std::vector<Command>& batch) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!accepting_) {
+      for (Command& c : batch) {
+        if (c.fd >= 0) ::close(c.fd);
+      }
+      batch.clear();
+      return;
+    }
+    wake = queue_.empty();
+    for (Command& c : batch) queue_.push_back(std::move(c));
+    if (wake && !queue_.empty()) uv_async_send(&async_);
+  }
+  batch.clear();
+}
+
+void Shard::onAsync(uv_async_t* handle) {
+  auto* self = static_cast<Shard*>(handle->data);
+  self->drain();
+  self->afterCallback();
+}
+
+void Shard::drain() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    work_.swap(queue_);
+  }
+  for (Command& c : work_) run(c);
+  work_.clear();
+}
+
+// End of every loop callback: one flush per dirty connection, then free what
+// was closed during the callback.
+void Shard::afterCallback() {
+  flushDirty();
+  for (Conn* c : graveyard_) delete c;
+  graveyard_.clear();
+  if (shuttingDown_) finishIfDone();
+}
+
+Shard::Conn* Shard::find(uint64_t id) {
+  uint32_t slot = Registry::slotOf(id);
+  if (slot >= slots_.size()) return nullptr;
+  Conn* c = slots_[slot];
+  return c && c->id == id && !c->detached ? c : nullptr;
+}
+
+void Shard::run(Command& c) {
+  switch (c.op) {
+    case Command::Op::kAdopt:
+    case Command::Op::kAttachJs:
+      adopt(c);
+      break;
+    case Command::Op::kSubscribe:
+      if (Conn* conn = find(c.id)) {
+        for (const std::string& t : c.topics) topics_.subscribe(conn->slot, t);
+        counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
+      }
+      break;
+    case Command::Op::kUnsubscribe:
+      if (Conn* conn = find(c.id)) {
+        for (const std::string& t : c.topics) topics_.unsubscribe(conn->slot, t);
+        counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
+      }
+      break;
+    case Command::Op::kPublish:
+      counters_.published.fetch_add(1, std::memory_order_relaxed);
+      fanOut(c, true);
+      break;
+    case Command::Op::kBroadcast:
+      counters_.published.fetch_add(1, std::memory_order_relaxed);
+      fanOut(c, false);
+      break;
+    case Command::Op::kSend:
+      counters_.published.fetch_add(1, std::memory_order_relaxed);
+      if (Conn* conn = find(c.id)) {
+        if (conn->fd < 0) {
+          sink_->onJsDeliver(index_, std::move(c.frame), std::vector<uint64_t>{conn->id});
+          counters_.delivered.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          enqueue(conn, c.frame);
+        }
+      }
+      break;
+    case Command::Op::kKick:
+      if (Conn* conn = find(c.id)) {
+        if (conn->fd < 0) {
+          closeConn(conn, DisconnectReason::kKicked);
+        } else {
+          // Orderly: what is queued is sent, the body ended, then the fd closed.
+          // The slot is given back at once (the registry may reuse it).
+          detach(conn, DisconnectReason::kKicked);
+          endBody(conn);
+        }
+      }
+      break;
+    case Command::Op::kDetach:
+      if (Conn* conn = find(c.id)) closeConn(conn, c.reason);
+      break;
+    case Command::Op::kShutdown:
+      beginShutdown();
+      break;
+    case Command::Op::kStop:
+      closeEverything();
+      endLoop();
+      break;
+  }
+}
+
+void Shard::adopt(Command& c) {
+  const bool native = c.op == Command::Op::kAdopt;
+  if (shuttingDown_ || ending_) {
+    if (c.fd >= 0) ::close(c.fd);
+    sink_->onDisconnect(index_, c.id, DisconnectReason::kShutdown);
+    return;
+  }
+  auto* conn = new Conn(this, options_.maxQueueBytes);
+  conn->id = c.id;
+  conn->slot = Registry::slotOf(c.id);
+  conn->user = c.user;
+  conn->lastFrameMs = uv_now(&loop_);
+  if (conn->slot >= slots_.size()) slots_.resize(conn->slot + 1, nullptr);
+  slots_[conn->slot] = conn;
+  ++live_;
+  counters_.connections.fetch_add(1, std::memory_order_relaxed);
+
+  for (const std::string& t : c.topics) topics_.subscribe(conn->slot, t);
+  counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
+
+  if (native) {
+    conn->fd = c.fd;
+    conn->outbox.setChunked(c.flags & Command::kChunked);
+    int one = 1;
+    setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (options_.sndbufBytes > 0) {
+      setsockopt(conn->fd, SOL_SOCKET, SO_SNDBUF, &options_.sndbufBytes, sizeof options_.sndbufBytes);
+    }
+    int flags = fcntl(conn->fd, F_GETFL);
+    if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(conn->fd, F_SETFL, flags | O_NONBLOCK);
+    uv_poll_init(&loop_, &conn->poll, conn->fd);
+    conn->poll.data = conn;
+    uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
+    if (c.frame) {
+      conn->outbox.push(c.frame, true);  // the head is never refused
+      counters_.queueBytes.fetch_add(c.frame->size(), std::memory_order_relaxed);
+      enqueue(conn, FrameRef());
+    }
+    if (c.frame2) enqueue(conn, c.frame2);
+  } else if (c.frame2) {
+    sink_->onJsDeliver(index_, std::move(c.frame2), std::vector<uint64_t>{conn->id});
+  }
+}
+
+// Queues frame (when given) and marks the connection for this turn's flush.
+void Shard::enqueue(Conn* conn, const FrameRef& frame) {
+  if (frame) {
+    if (!conn->outbox.push(frame)) {
+      counters_.slow.fetch_add(1, std::memory_order_relaxed);
+      closeConn(conn, DisconnectReason::kSlow, true);
+      return;
+    }
+    counters_.queueBytes.fetch_add(frame->wireSize(conn->outbox.chunked()), std::memory_order_relaxed);
+    conn->lastFrameMs = uv_now(&loop_);
+  }
+  if (!conn->dirty) {
+    conn->dirty = true;
+    dirty_.push_back(conn);
+  }
+}
+
+void Shard::fanOut(const Command& c, bool useIndex) {
+  jsIds_.clear();
+  const std::vector<uint32_t>& users = c.users;
+  auto visit = [&](Conn* conn) {
+    if (!conn || conn->detached) return;
+    if (!users.empty() && !std::binary_search(users.begin(), users.end(), conn->user)) return;
+    if (conn->fd < 0) {
+      jsIds_.push_back(conn->id);
+      conn->lastFrameMs = uv_now(&loop_);
+    } else {
+      enqueue(conn, c.frame);
+    }
+  };
+  if (useIndex) {
+    topics_.match(c.topic, [&](uint32_t slot) { visit(slots_[slot]); });
+  } else {
+    for (Conn* conn : slots_) visit(conn);
+  }
+  if (!jsIds_.empty()) {
+    counters_.delivered.fetch_add(jsIds_.size(), std::memory_order_relaxed);
+    sink_->onJsDeliver(index_, c.frame, std::move(jsIds_));
+    jsIds_ = std::vector<uint64_t>();
+  }
+}
+
+void Shard::flushDirty() {
+  // flush() may close connections; they stay allocated until afterCallback.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Conn* conn = dirty_[i];
+    conn->dirty = false;
+    if (!conn->released && !conn->writable) flush(conn);
+  }
+  dirty_.clear();
+}
+
+void Shard::flush(Conn* conn) {
+  struct iovec iov[kMaxIov];
+  while (!conn->outbox.empty()) {
+    int n = conn->outbox.buildIov(iov, kMaxIov);
+    size_t want = 0;
+    for (int i = 0; i < n; ++i) want += iov[i].iov_len;
+    ssize_t w = ::writev(conn->fd, iov, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      closeConn(conn, isPeerGone(errno) ? DisconnectReason::kClient : DisconnectReason::kError);
+      return;
+    }
+    size_t frames = conn->outbox.consume(static_cast<size_t>(w));
+    counters_.queueBytes.fetch_sub(static_cast<uint64_t>(w), std::memory_order_relaxed);
+    counters_.bytesWritten.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
+    counters_.delivered.fetch_add(frames, std::memory_order_relaxed);
+    if (static_cast<size_t>(w) < want) break;  // the kernel buffer is full
+  }
+  if (!conn->outbox.empty()) {
+    setWritable(conn, true);
+    return;
+  }
+  setWritable(conn, false);
+  if (conn->ending) {
+    // Body ended and flushed: half-close so the client sees EOF after the
+    // last byte, then release the fd.
+    ::shutdown(conn->fd, SHUT_WR);
+    closeConn(conn, DisconnectReason::kShutdown);  // no-op detach when already detached
+  }
+}
+
+void Shard::setWritable(Conn* conn, bool on) {
+  if (conn->writable == on) return;
+  conn->writable = on;
+  uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT | (on ? UV_WRITABLE : 0), onPoll);
+}
+
+void Shard::onPoll(uv_poll_t* handle, int status, int events) {
+  auto* conn = static_cast<Conn*>(handle->data);
+  Shard* self = conn->shard;
+  if (conn->released) return;
+  if (status < 0) {
+    self->closeConn(conn, status == UV_ECONNRESET || status == UV_EPIPE ? DisconnectReason::kClient
+                                                                         : DisconnectReason::kError);
+  } else {
+    if (events & UV_READABLE) self->readAndDiscard(conn);
+    if (!conn->released && (events & UV_DISCONNECT)) self->closeConn(conn, DisconnectReason::kClient);
+    if (!conn->released && (events & UV_WRITABLE)) {
+      conn->writable = false;  // flush() re-arms it if the buffer fills again
+      uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
+      self->flush(conn);
+    }
+  }
+  self->afterCallback();
+}
+
+// SSE clients send nothing after the request; whatever arrives is dropped. A
+// zero-byte read is the client's FIN.
+void Shard::readAndDiscard(Conn* conn) {
+  char buf[4096];
+  for (int i = 0; i < 16; ++i) {
+    ssize_t r = ::read(conn->fd, buf, sizeof buf);
+    if (r > 0) continue;
+    if (r == 0) {
+      closeConn(conn, DisconnectReason::kClient);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    closeConn(conn, isPeerGone(errno) ? DisconnectReason::kClient : DisconnectReason::kError);
+    return;
+  }
+}
+
+// Takes the connection out of the shard's view (slot, topics, counters) and
+// reports it. Its fd may stay open a little longer (kick, shutdown: flushing
+// the end of the body) and is then closed by release().
+void Shard::detach(Conn* conn, DisconnectReason reason) {
+  if (conn->detached) return;
+  conn->detached = true;
+  if (conn->slot < slots_.size() && slots_[conn->slot] == conn) slots_[conn->slot] = nullptr;
+  topics_.unsubscribeAll(conn->slot);
+  counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
+  counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+  sink_->onDisconnect(index_, conn->id, reason);
+  if (!conn->released && conn->fd >= 0) {
+    conn->drainSinceMs = uv_now(&loop_);
+    draining_.push_back(conn);
+  }
+}
+
+// Drops what is queued and closes the fd once libuv has let go of the poll
+// handle. `abortive` resets the connection (SO_LINGER 0) so a stalled peer's
+// unsent data is dropped by the kernel at once instead of pinning memory.
+void Shard::release(Conn* conn, bool abortive) {
+  if (conn->released) return;
+  conn->released = true;
+  --live_;
+  counters_.queueBytes.fetch_sub(conn->outbox.pendingBytes(), std::memory_order_relaxed);
+  conn->outbox.clear();
+  if (conn->fd < 0) {
+    graveyard_.push_back(conn);
+    return;
+  }
+  auto it = std::find(draining_.begin(), draining_.end(), conn);
+  if (it != draining_.end()) {
+    *it = draining_.back();
+    draining_.pop_back();
+  }
+  if (abortive) {
+    struct linger lg = {1, 0};
+    setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  uv_poll_stop(&conn->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&conn->poll), onPollClosed);
+}
+
+// Queues the end of the body (the last chunk when chunked); flush() then
+// half-closes and releases the connection.
+void Shard::endBody(Conn* conn) {
+  conn->ending = true;
+  size_t before = conn->outbox.pendingBytes();
+  conn->outbox.pushEndOfBody();
+  counters_.queueBytes.fetch_add(conn->outbox.pendingBytes() - before, std::memory_order_relaxed);
+  enqueue(conn, FrameRef());
+}
+
+void Shard::closeEverything() {
+  for (Conn* conn : slots_) {
+    if (conn && !conn->detached) closeConn(conn, DisconnectReason::kShutdown, true);
+  }
+  while (!draining_.empty()) release(draining_.back(), true);
+}
+
+void Shard::onPollClosed(uv_handle_t* handle) {
+  auto* conn = static_cast<Conn*>(handle->data);
+  ::close(conn->fd);  // only the owning thread closes, and only now
+  delete conn;
+}
+
+void Shard::beginShutdown() {
+  if (shuttingDown_) return;
+  shuttingDown_ = true;
+  for (Conn* conn : slots_) {
+    if (!conn || conn->detached) continue;
+    if (conn->fd < 0) {
+      closeConn(conn, DisconnectReason::kShutdown);
+    } else {
+      detach(conn, DisconnectReason::kShutdown);
+      endBody(conn);
+    }
+  }
+}
+
+void Shard::finishIfDone() {
+  if (live_ == 0) endLoop();
+}
+
+void Shard::endLoop() {
+  if (ending_) return;
+  ending_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    accepting_ = false;
+    for (Command& c : queue_) {
+      if (c.fd >= 0) ::close(c.fd);
+    }
+    queue_.clear();
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+}
+
+void Shard::onTick(uv_timer_t* handle) {
+  auto* self = static_cast<Shard*>(handle->data);
+  const uint64_t now = uv_now(&self->loop_);
+  const uint64_t limit = self->options_.closeTimeoutMs;
+  for (size_t i = self->draining_.size(); i > 0; --i) {
+    Conn* conn = self->draining_[i - 1];
+    if (now - conn->drainSinceMs >= limit) self->release(conn, true);
+  }
+  const uint64_t idle = self->options_.heartbeatMs;
+  std::vector<uint64_t> js;
+  for (Conn* conn : self->slots_) {
+    if (idle == 0) break;
+    if (!conn || conn->detached || now - conn->lastFrameMs < idle) continue;
+    self->counters_.heartbeats.fetch_add(1, std::memory_order_relaxed);
+    if (conn->fd < 0) {
+      js.push_back(conn->id);
+      conn->lastFrameMs = now;
+    } else {
+      self->enqueue(conn, self->heartbeatFrame_);
+    }
+  }
+  if (!js.empty()) self->sink_->onJsDeliver(self->index_, self->heartbeatFrame_, std::move(js));
+  self->afterCallback();
+}
+
+}  // namespace ssefanout

@@ -1,0 +1,146 @@
+// Shard: one I/O thread with its own uv_loop_t and the connections it owns.
+//
+// Ownership: a shard owns its connections outright — their fds (only this
+// thread ever closes them), outboxes, topic index entries and timers. Nothing
+// on the fan-out path is shared with other threads except refcounted Frames.
+//
+// Threads: post() may be called from any thread (in practice the JS thread);
+// it appends to a mutex-guarded queue and wakes the loop with one
+// uv_async_send when the queue was empty. Everything else runs on the shard's
+// thread. ShardSink callbacks are made on the shard's thread.
+//
+// Writes: commands drained in one loop turn only queue FrameRefs; at the end
+// of the turn every connection with new frames is flushed with one writev
+// (more only when more than kMaxIov iovecs are pending). A connection whose
+// pending bytes would pass maxQueueBytes is closed with reason "slow".
+//
+// Lifecycle: start() -> post()... -> post(kShutdown) -> (thread ends after
+// every connection is flushed and closed, or after closeTimeoutMs) -> join().
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "command.hpp"
+#include "outbox.hpp"
+#include "topic_index.hpp"
+
+namespace ssefanout {
+
+struct ShardOptions {
+  uint32_t heartbeatMs = 15000;  // 0 = no heartbeats
+  size_t maxQueueBytes = 1 << 20;
+  int sndbufBytes = 128 * 1024;  // 0 = leave the kernel's default
+  uint32_t maxSubscriptions = TopicIndex::kDefaultMaxSubscriptions;
+  uint32_t closeTimeoutMs = 5000;  // grace for kicked/closing streams to take their last bytes
+};
+
+// Receives what a shard reports. Called on the shard's thread.
+class ShardSink {
+ public:
+  virtual ~ShardSink() = default;
+  virtual void onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) = 0;
+  // A frame for JS-transport connections: the JS thread writes it to each id.
+  virtual void onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) = 0;
+  // The shard's loop has ended; no further calls from this shard.
+  virtual void onStopped(uint32_t shard) = 0;
+};
+
+struct ShardCounters {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> subscriptions{0};
+  std::atomic<uint64_t> published{0};   // publish/broadcast/send commands handled
+  std::atomic<uint64_t> delivered{0};   // frames written to sockets or handed to JS
+  std::atomic<uint64_t> bytesWritten{0};
+  std::atomic<uint64_t> slow{0};        // connections closed as slow consumers
+  std::atomic<uint64_t> queueBytes{0};  // bytes waiting in outboxes
+  std::atomic<uint64_t> heartbeats{0};
+};
+
+class Shard {
+ public:
+  static constexpr int kMaxIov = 512;
+
+  Shard(uint32_t index, const ShardOptions& options, ShardSink* sink);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Initialises the loop and starts the thread; returns 0 or a libuv error.
+  int start();
+  // Any thread. Commands posted after the loop ended are dropped (fds closed).
+  void post(Command&& c);
+  void post(std::vector<Command>& batch);
+  // Waits for the thread to end (after kShutdown or kStop).
+  void join();
+
+  uint32_t index() const { return index_; }
+  const ShardCounters& counters() const { return counters_; }
+
+ private:
+  struct Conn;
+
+  static void threadMain(void* arg);
+  static void onAsync(uv_async_t* handle);
+  static void onPoll(uv_poll_t* handle, int status, int events);
+  static void onTick(uv_timer_t* handle);
+  static void onPollClosed(uv_handle_t* handle);
+
+  void drain();
+  void run(Command& c);
+  void adopt(Command& c);
+  Conn* find(uint64_t id);
+  void enqueue(Conn* conn, const FrameRef& frame);
+  void fanOut(const Command& c, bool useIndex);
+  void flushDirty();
+  void flush(Conn* conn);
+  void setWritable(Conn* conn, bool on);
+  void readAndDiscard(Conn* conn);
+  void detach(Conn* conn, DisconnectReason reason);
+  void release(Conn* conn, bool abortive);
+  void closeConn(Conn* conn, DisconnectReason reason, bool abortive = false) {
+    detach(conn, reason);
+    release(conn, abortive);
+  }
+  void endBody(Conn* conn);
+  void closeEverything();
+  void beginShutdown();
+  void finishIfDone();
+  void endLoop();
+  void afterCallback();
+
+  const uint32_t index_;
+  const ShardOptions options_;
+  ShardSink* const sink_;
+  ShardCounters counters_;
+
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_timer_t tick_;  // heartbeats and reaping
+  uv_thread_t thread_;
+  bool started_ = false;
+  bool joined_ = false;
+
+  std::mutex mu_;
+  std::vector<Command> queue_;  // guarded by mu_
+  bool accepting_ = true;       // guarded by mu_: false once the loop is ending
+
+  // Shard thread only.
+  std::vector<Conn*> slots_;    // by registry slot
+  std::vector<Conn*> dirty_;    // connections with frames queued this turn
+  std::vector<Conn*> graveyard_;  // JS-transport connections to free after this turn
+  std::vector<Conn*> draining_;   // detached (kicked, shutting down) but still flushing
+  std::vector<Command> work_;
+  std::vector<uint64_t> jsIds_;
+  TopicIndex topics_;
+  FrameRef heartbeatFrame_;
+  size_t live_ = 0;  // connections whose fd (or JS stream) is not yet released
+  bool shuttingDown_ = false;
+  bool ending_ = false;
+};
+
+}  // namespace ssefanout
