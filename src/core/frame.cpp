@@ -1,6 +1,6 @@
 #include "frame.hpp"
 
-#include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <new>  // placement new
 
@@ -9,15 +9,31 @@ namespace ssefanout {
 std::atomic<int64_t> Frame::live_{0};
 
 Frame::Frame(size_t size, Kind kind) : kind_(kind), size_(size) {
-  if (kind_ == Kind::kEvent) {
-    chunkHeaderLen_ = static_cast<uint8_t>(
-        std::snprintf(chunkHeader_, sizeof chunkHeader_, "%zx\r\n", size));
-  }
+  if (kind_ == Kind::kEvent) chunkHeaderLen_ = static_cast<uint8_t>(writeChunkHeader(size, chunkHeader_));
   live_.fetch_add(1, std::memory_order_relaxed);
+}
+
+size_t Frame::writeChunkHeader(size_t size, char* out) {
+  // By hand rather than snprintf: snprintf needs room for a NUL, which a
+  // 16-digit size plus CRLF would not leave in kMaxChunkHeader bytes.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char digits[16];
+  size_t n = 0;
+  do {
+    digits[n++] = kHex[size & 15];
+    size >>= 4;
+  } while (size != 0);
+  for (size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  out[n] = '\r';
+  out[n + 1] = '\n';
+  return n + 2;
 }
 
 Frame* Frame::allocate(size_t size, Kind kind) {
   // Header and bytes in one allocation: one malloc per publish.
+  // A size near SIZE_MAX would wrap the sum to a small block that the caller
+  // then fills with `size` bytes.
+  if (size > SIZE_MAX - sizeof(Frame)) std::abort();
   void* mem = std::malloc(sizeof(Frame) + size);
   if (!mem) std::abort();  // as Node does on OOM; the addon builds without exceptions
   return new (mem) Frame(size, kind);

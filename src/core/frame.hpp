@@ -36,10 +36,18 @@ class Frame {
   Kind kind() const { return kind_; }
   std::string_view chunkHeader() const { return {chunkHeader_, chunkHeaderLen_}; }
 
-  // Bytes this frame puts on the wire for one connection.
+  // Bytes this frame puts on the wire for one connection. An empty frame puts
+  // none: as a chunk it would be the last-chunk and end the body.
   size_t wireSize(bool chunked) const {
+    if (size_ == 0) return 0;
     return chunked && kind_ == Kind::kEvent ? size_ + chunkHeaderLen_ + 2 : size_;
   }
+
+  // Longest chunk header: 16 hex digits (SIZE_MAX) + CRLF.
+  static constexpr size_t kMaxChunkHeader = 18;
+  // Writes "<lowercase hex size>\r\n" (no NUL) to out, which must hold
+  // kMaxChunkHeader bytes; returns its length.
+  static size_t writeChunkHeader(size_t size, char* out);
 
   void retain(uint32_t n = 1) { refs_.fetch_add(n, std::memory_order_relaxed); }
   void release();
@@ -55,7 +63,7 @@ class Frame {
   std::atomic<uint32_t> refs_{1};
   Kind kind_;
   uint8_t chunkHeaderLen_ = 0;
-  char chunkHeader_[18];  // up to 16 hex digits + CRLF
+  char chunkHeader_[kMaxChunkHeader];
   size_t size_;
   static std::atomic<int64_t> live_;
 };

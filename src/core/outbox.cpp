@@ -18,43 +18,55 @@ void Outbox::append(Entry e) {
 
 bool Outbox::push(const FrameRef& frame, bool force) {
   size_t wire = frame->wireSize(chunked_);
+  // An empty frame has no bytes; as a chunk it would be "0\r\n\r\n", the end
+  // of the body, and as a zero-wire entry consume() would never pop it.
+  if (wire == 0) return true;
   if (!force && pending_ + wire > cap_) return false;
   frame->retain();
-  append(Entry{frame.get(), static_cast<uint32_t>(wire)});
+  append(Entry{frame.get(), wire});
   return true;
 }
 
 void Outbox::pushEndOfBody() {
-  if (chunked_) append(Entry{nullptr, static_cast<uint32_t>(kLastChunk.size())});
+  if (chunked_) append(Entry{nullptr, kLastChunk.size()});
 }
 
 int Outbox::buildIov(struct iovec* iov, int maxIov) const {
   int n = 0;
-  size_t skip = headOffset_;
-  auto add = [&](std::string_view part) {
-    // Drops the already-written prefix of the first entry, part by part.
-    if (skip >= part.size()) {
-      skip -= part.size();
-      return;
-    }
-    iov[n].iov_base = const_cast<char*>(part.data() + skip);
-    iov[n].iov_len = part.size() - skip;
-    skip = 0;
-    ++n;
-  };
-  for (size_t i = 0; i < count_; ++i) {
+  for (size_t i = 0; i < count_ && n < maxIov; ++i) {
     const Entry& e = at(i);
-    const bool framed = e.frame && chunked_ && e.frame->kind() == Frame::Kind::kEvent;
-    const int need = framed ? 3 : 1;
-    if (n + need > maxIov) break;
+    // The framing is the one counted at push time (wire), not chunked_ now.
+    std::string_view parts[3];
+    int count = 0;
     if (!e.frame) {
-      add(kLastChunk);
-    } else if (framed) {
-      add(e.frame->chunkHeader());
-      add(e.frame->view());
-      add(kCrlf);
+      parts[count++] = kLastChunk;
+    } else if (e.wire != e.frame->size()) {
+      parts[count++] = e.frame->chunkHeader();
+      parts[count++] = e.frame->view();
+      parts[count++] = kCrlf;
     } else {
-      add(e.frame->view());
+      parts[count++] = e.frame->view();
+    }
+    // Drop the already-written prefix of the first entry. Parts are never
+    // empty and headOffset_ < wire, so this stops inside a part.
+    int first = 0;
+    if (i == 0) {
+      size_t skip = headOffset_;
+      while (skip >= parts[first].size()) skip -= parts[first++].size();
+      parts[first].remove_prefix(skip);
+    }
+    int need = count - first;
+    if (n + need > maxIov) {
+      // Whole entries only, so a write ends on a frame boundary; but the first
+      // entry goes out in pieces rather than not at all, or a maxIov below 3
+      // would stall a chunked connection for good.
+      if (n > 0) break;
+      need = maxIov;
+    }
+    for (int k = first; k < first + need; ++k) {
+      iov[n].iov_base = const_cast<char*>(parts[k].data());
+      iov[n].iov_len = parts[k].size();
+      ++n;
     }
   }
   return n;

@@ -33,15 +33,19 @@ class Outbox {
   void setCap(size_t capBytes) { cap_ = capBytes; }
   size_t cap() const { return cap_; }
 
-  // Queues a reference to frame. Returns false, queueing nothing, when the
-  // pending bytes would exceed the cap; `force` bypasses the cap (used for the
-  // response head and the terminating chunk, which must never be refused).
+  // Queues a reference to frame, framed as chunked() says now (changing it
+  // later does not affect queued frames). Returns false, queueing nothing,
+  // when the pending bytes would exceed the cap; `force` bypasses the cap
+  // (used for the response head and the terminating chunk, which must never
+  // be refused). An empty frame has nothing to send and is not queued.
   bool push(const FrameRef& frame, bool force = false);
   // Queues the zero-length chunk that ends a chunked body (no-op otherwise).
   void pushEndOfBody();
 
   // Fills up to maxIov iovecs with pending bytes, in order. Returns the number
-  // used. Stops at a frame boundary when iovecs run out.
+  // used. Stops at a frame boundary when iovecs run out, except that the first
+  // frame is always started (in pieces if it needs more than maxIov), so any
+  // maxIov >= 1 makes progress.
   int buildIov(struct iovec* iov, int maxIov) const;
   // Marks n bytes as written; frames fully written are released. Returns the
   // number of whole frames completed.
@@ -54,8 +58,8 @@ class Outbox {
 
  private:
   struct Entry {
-    Frame* frame;     // one reference owned by the outbox; null = end-of-body chunk
-    uint32_t wire;    // bytes this entry puts on the wire
+    Frame* frame;  // one reference owned by the outbox; null = end-of-body chunk
+    size_t wire;   // bytes this entry puts on the wire; != frame->size() when chunk-framed
   };
   Entry& at(size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   const Entry& at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }

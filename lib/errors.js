@@ -1,0 +1,44 @@
+'use strict'
+// One error vocabulary for the package: every failure is an SseError with a
+// stable `code`. Native Status values map onto these codes by name
+// (ERR_SSE_ + statusName); test/js/errors.test.js checks the two tables agree.
+
+class SseError extends Error {
+  constructor (code, message) {
+    super(message)
+    this.name = 'SseError'
+    this.code = code
+  }
+}
+
+/** Every code the package throws, with what it means. Documented in README.md. */
+const codes = Object.freeze({
+  ERR_SSE_INVALID_ARGUMENT: 'An argument or option has the wrong type or value.',
+  ERR_SSE_INVALID_TOPIC: 'A topic is empty, longer than 1024 bytes, or contains CR, LF or NUL.',
+  ERR_SSE_INVALID_EVENT: 'An event name contains CR, LF or NUL.',
+  ERR_SSE_INVALID_ID: 'An event id contains CR, LF or NUL.',
+  ERR_SSE_INVALID_RETRY: 'A retry delay is not a non-negative integer.',
+  ERR_SSE_INVALID_DATA: 'Event data is neither a string, a Buffer nor a JSON-serialisable value.',
+  ERR_SSE_DATA_TOO_LARGE: 'An encoded event is larger than maxQueueBytes, so no client could ever receive it.',
+  ERR_SSE_TOO_MANY_SUBSCRIPTIONS: 'A connection would pass maxSubscriptions.',
+  ERR_SSE_UNKNOWN_CONNECTION: 'The connection id was never issued by this hub, or its connection has ended.',
+  ERR_SSE_TOO_MANY_CONNECTIONS: 'The hub already holds maxConnections connections.',
+  ERR_SSE_CLOSED: 'The hub is closed (or closing).',
+  ERR_SSE_NATIVE_LOAD: 'The native addon could not be loaded.'
+})
+
+function describe (value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return `an array of length ${value.length}`
+  const type = typeof value
+  if (type === 'string') return value.length > 40 ? `a string of length ${value.length}` : `"${value}" of type string`
+  if (type === 'object') return `an object${value.constructor && value.constructor.name ? ` (${value.constructor.name})` : ''}`
+  return `${String(value)} of type ${type}`
+}
+
+/** sharp's wording: "Expected X for Y but received Z". */
+function invalid (code, what, name, value) {
+  return new SseError(code, `Expected ${what} for ${name} but received ${describe(value)}`)
+}
+
+module.exports = { SseError, codes, invalid, describe }

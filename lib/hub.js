@@ -1,0 +1,379 @@
+'use strict'
+// Hub: the public face of the native fan-out (see README.md, "API").
+//
+// Validation happens here, once, with precise messages; the native hub trusts
+// what it gets and answers with status codes that become SseErrors. The JS
+// thread never waits on the fan-out: publish() encodes once, queues a frame
+// reference per I/O thread and returns.
+const { EventEmitter } = require('node:events')
+const os = require('node:os')
+const native = require('./native')
+const { SseError, invalid } = require('./errors')
+const { takeoverFd, buildHead, writeJsHead } = require('./takeover')
+
+const REASONS = native.disconnectReasons // index -> name, from the addon
+const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
+const MAX_TOPIC_BYTES = native.maxTopicBytes
+const MAX_USER_BYTES = 1024
+const LINE_BREAK_OR_NUL = /[\r\n\0]/
+const KIND_DISCONNECT = 0
+const KIND_DELIVER = 1
+const KIND_STOPPED = 2
+
+/** Default I/O threads: leave one core to the JS thread; at most 4. */
+function defaultThreads () {
+  return Math.max(1, Math.min(4, os.availableParallelism() - 1))
+}
+
+const DEFAULTS = Object.freeze({
+  threads: defaultThreads(),
+  heartbeatMs: 15000,
+  maxQueueBytes: 1024 * 1024,
+  maxSubscriptions: 1000,
+  maxConnections: 1 << 21,
+  sndbufBytes: 128 * 1024,
+  closeTimeoutMs: 5000,
+  transport: 'auto'
+})
+
+function intOption (options, name, min, max) {
+  const value = options[name] === undefined ? DEFAULTS[name] : options[name]
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', `an integer between ${min} and ${max}`, `options.${name}`, value)
+  }
+  return value
+}
+
+function checkTopic (topic, name) {
+  if (typeof topic !== 'string') throw invalid('ERR_SSE_INVALID_TOPIC', 'a string', name, topic)
+  if (topic.length === 0 || (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic) > MAX_TOPIC_BYTES) ||
+      LINE_BREAK_OR_NUL.test(topic)) {
+    throw invalid('ERR_SSE_INVALID_TOPIC', `a non-empty string of at most ${MAX_TOPIC_BYTES} bytes without CR, LF or NUL`, name, topic)
+  }
+  return topic
+}
+
+function checkTopics (topics, name) {
+  if (typeof topics === 'string') return [checkTopic(topics, name)]
+  if (!Array.isArray(topics)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a topic string or an array of them', name, topics)
+  for (let i = 0; i < topics.length; i++) checkTopic(topics[i], `${name}[${i}]`)
+  return topics
+}
+
+function checkUser (user, name) {
+  if (user === undefined || user === null) return undefined
+  if (typeof user !== 'string' || user.length === 0 || Buffer.byteLength(user) > MAX_USER_BYTES) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', `a non-empty string of at most ${MAX_USER_BYTES} bytes`, name, user)
+  }
+  return user
+}
+
+function checkUsers (users, name) {
+  if (users === undefined) return undefined
+  if (!Array.isArray(users)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an array of user strings', name, users)
+  for (let i = 0; i < users.length; i++) {
+    if (typeof users[i] !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a string', `${name}[${i}]`, users[i])
+  }
+  return users
+}
+
+function checkRetry (retry, name) {
+  if (retry === undefined) return -1
+  if (!Number.isSafeInteger(retry) || retry < 0) throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds)', name, retry)
+  return retry
+}
+
+/** Data as the addon takes it: a string or a Uint8Array. */
+function toPayload (data, name) {
+  if (typeof data === 'string' || data instanceof Uint8Array) return data
+  if (data === undefined) throw invalid('ERR_SSE_INVALID_DATA', 'a string, a Buffer or a JSON-serialisable value', name, data)
+  let json
+  try {
+    json = JSON.stringify(data)
+  } catch (err) {
+    throw new SseError('ERR_SSE_INVALID_DATA', `Expected a JSON-serialisable value for ${name} but JSON.stringify failed: ${err.message}`)
+  }
+  if (json === undefined) throw invalid('ERR_SSE_INVALID_DATA', 'a string, a Buffer or a JSON-serialisable value', name, data)
+  return json
+}
+
+function checkEventOptions (options, name) {
+  if (options === undefined) return EMPTY
+  if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', name, options)
+  const { event, id } = options
+  if (event !== undefined && typeof event !== 'string') throw invalid('ERR_SSE_INVALID_EVENT', 'a string', `${name}.event`, event)
+  if (id !== undefined && typeof id !== 'string') throw invalid('ERR_SSE_INVALID_ID', 'a string', `${name}.id`, id)
+  return options
+}
+const EMPTY = Object.freeze({})
+
+function checkId (id, name = 'connectionId') {
+  if (!Number.isSafeInteger(id) || id < 1) throw invalid('ERR_SSE_UNKNOWN_CONNECTION', 'a connection id (a positive integer)', name, id)
+  return id
+}
+
+/** Turns a native status into a thrown SseError naming the argument. */
+function fail (status, context) {
+  const name = native.statusNames[status] || 'UNKNOWN'
+  const code = `ERR_SSE_${name}`
+  const messages = {
+    INVALID_EVENT: `${context.event || 'options.event'} must not contain CR, LF or NUL`,
+    INVALID_ID: `${context.id || 'options.id'} must not contain CR, LF or NUL`,
+    INVALID_TOPIC: `${context.topic || 'topic'} must be a non-empty string of at most ${MAX_TOPIC_BYTES} bytes without CR, LF or NUL`,
+    DATA_TOO_LARGE: `${context.data || 'data'} encodes to more than maxQueueBytes, so no client could receive it`,
+    TOO_MANY_SUBSCRIPTIONS: `connection ${context.connection} would pass maxSubscriptions; nothing was subscribed`,
+    UNKNOWN_CONNECTION: `connection ${context.connection} is unknown to this hub or has ended`,
+    TOO_MANY_CONNECTIONS: 'the hub already holds maxConnections connections',
+    CLOSED: 'the hub is closed'
+  }
+  throw new SseError(code, messages[name] || `native call failed with status ${name}`)
+}
+
+class Hub extends EventEmitter {
+  /**
+   * @param {object} [options] see README.md, "Options"
+   */
+  constructor (options = {}) {
+    super()
+    if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
+    const transport = options.transport === undefined ? 'auto' : options.transport
+    if (transport !== 'auto' && transport !== 'js') throw invalid('ERR_SSE_INVALID_ARGUMENT', '"auto" or "js"', 'options.transport', transport)
+    this.options = Object.freeze({
+      threads: intOption(options, 'threads', 1, 64),
+      heartbeatMs: intOption(options, 'heartbeatMs', 0, 2 ** 31 - 1),
+      maxQueueBytes: intOption(options, 'maxQueueBytes', 1024, 2 ** 40),
+      maxSubscriptions: intOption(options, 'maxSubscriptions', 1, 1e6),
+      maxConnections: intOption(options, 'maxConnections', 1, 1 << 21),
+      sndbufBytes: intOption(options, 'sndbufBytes', 0, 2 ** 31 - 1),
+      closeTimeoutMs: intOption(options, 'closeTimeoutMs', 0, 2 ** 31 - 1),
+      transport
+    })
+    this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
+    this._js = new Map() // id -> { res, ending } for JS-transport connections
+    this._connections = 0
+    this._jsDelivered = 0
+    this._stoppedShards = 0
+    this._closing = null // the close() promise
+    this._resolveClose = null
+    this._ending = new Set() // JS-transport responses still finishing during close()
+  }
+
+  /** True once close() was called. */
+  get closed () { return this._closing !== null }
+
+  /**
+   * Turns an HTTP request into an SSE stream owned by the hub.
+   * @returns {{ id: number, transport: 'native' | 'js', user: string | undefined }}
+   */
+  accept (req, res, options = {}) {
+    this._assertOpen()
+    if (!req || typeof req !== 'object' || !req.headers) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an http.IncomingMessage', 'req', req)
+    if (!res || typeof res !== 'object' || typeof res.writeHead !== 'function') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an http.ServerResponse', 'res', res)
+    if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
+    if (res.writableEnded || res.destroyed) throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected an open response for res but it has already ended')
+    const topics = options.topics === undefined ? [] : checkTopics(options.topics, 'options.topics')
+    const user = checkUser(options.user, 'options.user')
+    const retry = checkRetry(options.retry, 'options.retry')
+
+    const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
+    if (fd >= 0) {
+      const chunked = req.httpVersionMinor >= 1
+      const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry)
+      if (id < 0) fail(-id, { topic: 'options.topics' })
+      if (id > 0) {
+        // The addon owns the connection now; Node's socket only closes its fd.
+        req.socket.destroy()
+        return this._connected(id, 'native', user)
+      }
+      // id === 0: the fd could not be duplicated; serve it from JS instead.
+    }
+
+    const id = this._native.attach(topics, user, retry)
+    if (id < 0) fail(-id, { topic: 'options.topics' })
+    writeJsHead(req, res)
+    const entry = { res, ending: false }
+    this._js.set(id, entry)
+    res.on('close', () => {
+      if (!entry.ending && this._js.get(id) === entry) {
+        entry.ending = true
+        this._native.detach(id, REASON.client)
+      }
+    })
+    return this._connected(id, 'js', user)
+  }
+
+  _connected (id, transport, user) {
+    if (this._connections++ === 0) this._native.ref()
+    const conn = Object.freeze({ id, transport, user })
+    this.emit('connect', conn)
+    return conn
+  }
+
+  subscribe (connectionId, topics) {
+    this._assertOpen()
+    checkId(connectionId)
+    const list = checkTopics(topics, 'topics')
+    const status = this._native.subscribe(connectionId, list)
+    if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
+  }
+
+  unsubscribe (connectionId, topics) {
+    this._assertOpen()
+    checkId(connectionId)
+    const list = checkTopics(topics, 'topics')
+    const status = this._native.unsubscribe(connectionId, list)
+    if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
+  }
+
+  /** The connection's current subscriptions (sorted), or undefined for an unknown id. */
+  subscriptions (connectionId) {
+    return this._native.subscriptions(connectionId)
+  }
+
+  /** True while connectionId names an open connection of this hub. */
+  has (connectionId) {
+    return this._native.has(connectionId)
+  }
+
+  /**
+   * Sends an event to every connection subscribed to a matching topic.
+   * @param {string} topic
+   * @param {string | Uint8Array | unknown} data
+   * @param {{ event?: string, id?: string, users?: string[] }} [options]
+   */
+  publish (topic, data, options) {
+    this._assertOpen()
+    checkTopic(topic, 'topic')
+    const payload = toPayload(data, 'data')
+    const o = checkEventOptions(options, 'options')
+    const users = checkUsers(o.users, 'options.users')
+    const status = this._native.publish(topic, payload, o.event, o.id, users)
+    if (status !== 0) fail(status, {})
+  }
+
+  /** Sends an event to every connection (optionally only those of `users`). */
+  broadcast (data, options) {
+    this._assertOpen()
+    const payload = toPayload(data, 'data')
+    const o = checkEventOptions(options, 'options')
+    const users = checkUsers(o.users, 'options.users')
+    const status = this._native.broadcast(payload, o.event, o.id, users)
+    if (status !== 0) fail(status, {})
+  }
+
+  /** Sends an event to one connection. */
+  send (connectionId, data, options) {
+    this._assertOpen()
+    checkId(connectionId)
+    const payload = toPayload(data, 'data')
+    const o = checkEventOptions(options, 'options')
+    const status = this._native.send(connectionId, payload, o.event, o.id)
+    if (status !== 0) fail(status, { connection: connectionId })
+  }
+
+  /** Ends one connection's stream (after what is queued for it); reason "kicked". */
+  kick (connectionId) {
+    this._assertOpen()
+    checkId(connectionId)
+    const status = this._native.kick(connectionId)
+    if (status !== 0) fail(status, { connection: connectionId })
+  }
+
+  stats () {
+    const s = this._native.stats()
+    s.js = this._js.size
+    s.native = s.connections - s.js
+    return s
+  }
+
+  /**
+   * Flushes what is queued, ends every stream and stops the I/O threads.
+   * Resolves once every stream has ended. Idempotent.
+   */
+  close () {
+    if (this._closing) return this._closing
+    this._closing = new Promise((resolve) => { this._resolveClose = resolve })
+    this._native.close()
+    return this._closing
+  }
+
+  _assertOpen () {
+    if (this._closing) throw new SseError('ERR_SSE_CLOSED', 'the hub is closed')
+  }
+
+  // Reports from the I/O threads, in order, as a flat array of triples.
+  _onReports (list) {
+    let corked = null
+    for (let i = 0; i < list.length; i += 3) {
+      const kind = list[i]
+      if (kind === KIND_DELIVER) {
+        const frame = list[i + 1]
+        const ids = list[i + 2]
+        for (let k = 0; k < ids.length; k++) {
+          const entry = this._js.get(ids[k])
+          if (entry === undefined || entry.ending) continue
+          const res = entry.res
+          if (!entry.corked && typeof res.cork === 'function') {
+            res.cork()
+            entry.corked = true
+            ;(corked ??= []).push(entry)
+          }
+          res.write(frame)
+          this._jsDelivered++
+          if (res.writableLength > this.options.maxQueueBytes) this._dropSlow(ids[k], entry)
+        }
+      } else if (kind === KIND_DISCONNECT) {
+        this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error')
+      } else if (kind === KIND_STOPPED) {
+        this._stoppedShards++
+      }
+    }
+    if (corked !== null) {
+      for (const entry of corked) {
+        entry.corked = false
+        entry.res.uncork()
+      }
+    }
+    this._maybeClosed()
+  }
+
+  _dropSlow (id, entry) {
+    entry.ending = true
+    entry.res.destroy()
+    this._native.detach(id, REASON.slow)
+  }
+
+  _disconnected (id, reason) {
+    const entry = this._js.get(id)
+    if (entry !== undefined) {
+      this._js.delete(id)
+      const res = entry.res
+      if (!res.destroyed && !res.writableEnded) {
+        entry.ending = true
+        if (entry.corked) {
+          entry.corked = false
+          res.uncork()
+        }
+        if (this._closing) {
+          this._ending.add(res)
+          const done = () => { this._ending.delete(res); this._maybeClosed() }
+          res.once('close', done)
+          res.once('finish', done)
+        }
+        res.end()
+      }
+    }
+    if (--this._connections === 0 && !this._closing) this._native.unref()
+    this.emit('disconnect', { id, reason })
+  }
+
+  _maybeClosed () {
+    if (this._resolveClose && this._stoppedShards === this.options.threads && this._ending.size === 0) {
+      const resolve = this._resolveClose
+      this._resolveClose = null
+      resolve()
+    }
+  }
+}
+
+module.exports = { Hub, DEFAULTS }

@@ -1,0 +1,601 @@
+#include "hub.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "sse_encoder.hpp"
+
+namespace ssefanout {
+namespace {
+
+uint32_t u32(const Napi::Object& o, const char* key, uint32_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+}
+
+double num(const Napi::Value& v, double fallback) { return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback; }
+
+uint64_t toId(const Napi::Value& v) {
+  if (!v.IsNumber()) return 0;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 9007199254740991.0) || std::floor(d) != d) return 0;
+  return static_cast<uint64_t>(d);
+}
+
+// UTF-8 bytes of a JS string, or a view of a Buffer/Uint8Array. `scratch`
+// backs the string case; the view is valid until the next call with it.
+bool bytesOf(const Napi::Value& v, std::string& scratch, std::string_view* out) {
+  if (v.IsString()) {
+    napi_env env = v.Env();
+    size_t len = 0;
+    if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok) return false;
+    scratch.resize(len + 1);
+    napi_get_value_string_utf8(env, v, scratch.data(), len + 1, &len);
+    *out = std::string_view(scratch.data(), len);
+    return true;
+  }
+  if (v.IsTypedArray()) {
+    auto arr = v.As<Napi::TypedArray>();
+    if (arr.TypedArrayType() != napi_uint8_array) return false;
+    auto u8 = v.As<Napi::Uint8Array>();
+    *out = std::string_view(reinterpret_cast<const char*>(u8.Data()), u8.ByteLength());
+    return true;
+  }
+  return false;
+}
+
+bool topicsOf(const Napi::Value& v, std::vector<std::string>* out) {
+  if (!v.IsArray()) return v.IsUndefined();
+  auto arr = v.As<Napi::Array>();
+  out->reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value t = arr.Get(i);
+    if (!t.IsString()) return false;
+    out->push_back(t.As<Napi::String>().Utf8Value());
+    if (validateTopic(out->back()) != Status::kOk) return false;
+  }
+  return true;
+}
+
+Napi::Number statusValue(Napi::Env env, Status s) { return Napi::Number::New(env, static_cast<double>(s)); }
+
+}  // namespace
+
+Napi::Function Hub::Define(Napi::Env env) {
+  return DefineClass(env, "NativeHub",
+                     {
+                         InstanceMethod<&Hub::JS_adopt>("adopt"),
+                         InstanceMethod<&Hub::JS_attach>("attach"),
+                         InstanceMethod<&Hub::JS_subscribe>("subscribe"),
+                         InstanceMethod<&Hub::JS_unsubscribe>("unsubscribe"),
+                         InstanceMethod<&Hub::JS_publish>("publish"),
+                         InstanceMethod<&Hub::JS_broadcast>("broadcast"),
+                         InstanceMethod<&Hub::JS_send>("send"),
+                         InstanceMethod<&Hub::JS_kick>("kick"),
+                         InstanceMethod<&Hub::JS_detach>("detach"),
+                         InstanceMethod<&Hub::JS_has>("has"),
+                         InstanceMethod<&Hub::JS_subscriptions>("subscriptions"),
+                         InstanceMethod<&Hub::JS_stats>("stats"),
+                         InstanceMethod<&Hub::JS_close>("close"),
+                         InstanceMethod<&Hub::JS_ref>("ref"),
+                         InstanceMethod<&Hub::JS_unref>("unref"),
+                     });
+}
+
+// new NativeHub(options, onReports)
+Hub::Hub(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Hub>(info) {
+  Napi::Env env = info.Env();
+  env_ = env;
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "NativeHub(options, onReports)").ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  uint32_t threads = std::clamp<uint32_t>(u32(o, "threads", 1), 1, 64);
+  options_.heartbeatMs = u32(o, "heartbeatMs", options_.heartbeatMs);
+  options_.maxQueueBytes = static_cast<size_t>(num(o.Get("maxQueueBytes"), static_cast<double>(options_.maxQueueBytes)));
+  options_.sndbufBytes = static_cast<int>(u32(o, "sndbufBytes", static_cast<uint32_t>(options_.sndbufBytes)));
+  options_.maxSubscriptions = u32(o, "maxSubscriptions", options_.maxSubscriptions);
+  options_.closeTimeoutMs = u32(o, "closeTimeoutMs", options_.closeTimeoutMs);
+  registry_ = Registry(u32(o, "maxConnections", Registry::kMaxSlots));
+
+  tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sse-fanout", 0, 1);
+  tsfn_.Unref(env);  // JS refs it while connections are open
+  napi_add_env_cleanup_hook(env, CleanupHook, this);
+  hookAdded_ = true;
+
+  for (uint32_t i = 0; i < threads; ++i) {
+    shards_.push_back(std::make_unique<Shard>(i, options_, this));
+    int rc = shards_.back()->start();
+    if (rc != 0) {
+      shards_.pop_back();
+      stopNow();
+      Napi::Error::New(env, std::string("sse-fanout: cannot start an I/O thread: ") + uv_strerror(rc))
+          .ThrowAsJavaScriptException();
+      return;
+    }
+  }
+}
+
+Hub::~Hub() {
+  stopNow();
+  if (hookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+}
+
+// Environment teardown (process exit, worker termination) with the hub still
+// open: close every connection now and wait for the threads.
+void Hub::CleanupHook(void* arg) {
+  auto* self = static_cast<Hub*>(arg);
+  self->hookAdded_ = false;
+  self->stopNow();
+}
+
+void Hub::stopNow() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dead_ = true;
+    reports_.clear();
+  }
+  for (auto& shard : shards_) {
+    Command stop;
+    stop.op = Command::Op::kStop;
+    shard->post(std::move(stop));
+  }
+  for (auto& shard : shards_) shard->join();
+  shards_.clear();
+}
+
+// ---- shard threads -------------------------------------------------------
+
+void Hub::push(Report&& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (dead_) return;
+  reports_.push_back(std::move(r));
+  if (!scheduled_) {
+    scheduled_ = true;
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function cb) { dispatch(env, cb); });
+  }
+}
+
+void Hub::onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) {
+  Report r{Report::kDisconnect};
+  r.shard = shard;
+  r.id = id;
+  r.reason = reason;
+  push(std::move(r));
+}
+
+void Hub::onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) {
+  Report r{Report::kDeliver};
+  r.shard = shard;
+  r.frame = std::move(frame);
+  r.ids = std::move(ids);
+  push(std::move(r));
+}
+
+void Hub::onStopped(uint32_t shard) {
+  Report r{Report::kStopped};
+  r.shard = shard;
+  push(std::move(r));
+}
+
+// ---- JS thread -------------------------------------------------------------
+
+// Hands a batch of reports to JS as one flat array:
+//   [0, id, reasonIndex] disconnect, [1, Buffer, ids[]] deliver, [2, shard, 0] stopped.
+void Hub::dispatch(Napi::Env env, Napi::Function callback) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch_.swap(reports_);
+    scheduled_ = false;
+    if (dead_) batch_.clear();
+  }
+  if (batch_.empty() || env == nullptr) {
+    batch_.clear();
+    return;
+  }
+  Napi::HandleScope scope(env);
+  Napi::Array out = Napi::Array::New(env, batch_.size() * 3);
+  uint32_t k = 0;
+  bool allStopped = false;
+  for (Report& r : batch_) {
+    out.Set(k++, Napi::Number::New(env, r.kind));
+    switch (r.kind) {
+      case Report::kDisconnect:
+        forget(r.id);
+        out.Set(k++, Napi::Number::New(env, static_cast<double>(r.id)));
+        out.Set(k++, Napi::Number::New(env, static_cast<double>(r.reason)));
+        break;
+      case Report::kDeliver: {
+        Frame* f = r.frame.detach();
+        // An external Buffer over the frame's own bytes: no copy; the
+        // finalizer drops the reference when V8 collects the Buffer.
+        auto buf = Napi::Buffer<char>::New(env, const_cast<char*>(f->data()), f->size(),
+                                           [](Napi::Env, char*, Frame* frame) { frame->release(); }, f);
+        Napi::Array ids = Napi::Array::New(env, r.ids.size());
+        for (uint32_t i = 0; i < r.ids.size(); ++i) ids.Set(i, Napi::Number::New(env, static_cast<double>(r.ids[i])));
+        out.Set(k++, buf);
+        out.Set(k++, ids);
+        break;
+      }
+      case Report::kStopped:
+        out.Set(k++, Napi::Number::New(env, r.shard));
+        out.Set(k++, Napi::Number::New(env, 0));
+        if (++stopped_ == shards_.size()) allStopped = true;
+        break;
+    }
+  }
+  batch_.clear();
+  if (allStopped) {
+    for (auto& shard : shards_) shard->join();
+    // Every shard has reported its last word: nothing can call the tsfn now.
+    if (!released_) {
+      released_ = true;
+      tsfn_.Release();
+    }
+  }
+  callback.Call({out});
+}
+
+// The connection is gone from its shard: its id may never be used again.
+void Hub::forget(uint64_t id) {
+  Slot* s = slotFor(id);
+  if (!s) return;
+  users_.release(s->user);
+  *s = Slot();
+  registry_.release(id);
+}
+
+Hub::Slot* Hub::slotFor(uint64_t id) {
+  if (id == 0 || !registry_.contains(id)) return nullptr;
+  return &slots_[Registry::slotOf(id)];
+}
+
+Status Hub::addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool native, int fd, uint64_t* id) {
+  if (closing_) return Status::kClosed;
+  std::vector<std::string> topics;
+  if (!topicsOf(info[topicsArg], &topics)) return Status::kInvalidTopic;
+  std::sort(topics.begin(), topics.end());
+  topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+  if (topics.size() > options_.maxSubscriptions) return Status::kTooManySubscriptions;
+  FrameRef first;
+  double retry = num(info[topicsArg + 2], -1);
+  if (retry >= 0) {
+    EventFields ev;
+    ev.retryMs = static_cast<uint64_t>(retry);
+    encodeEvent(ev, &first);
+  }
+  Status s = registry_.acquire(id);
+  if (s != Status::kOk) return s;
+
+  uint32_t slot = Registry::slotOf(*id);
+  if (slot >= slots_.size()) slots_.resize(slot + 1);
+  Slot& info_ = slots_[slot];
+  info_.id = *id;
+  info_.shard = nextShard_++ % static_cast<uint32_t>(shards_.size());
+  Napi::Value user = info[topicsArg + 1];
+  if (user.IsString()) info_.user = users_.acquire(user.As<Napi::String>().Utf8Value());
+  info_.subs = topics;
+
+  Command c;
+  c.op = native ? Command::Op::kAdopt : Command::Op::kAttachJs;
+  c.id = *id;
+  c.fd = fd;
+  c.user = info_.user;
+  c.topics = std::move(topics);
+  c.frame2 = std::move(first);
+  if (native) {
+    std::string head;
+    std::string_view headBytes;
+    bytesOf(info[1], head, &headBytes);
+    c.frame = FrameRef(Frame::copyOf(headBytes, Frame::Kind::kRaw));
+    if (info[2].ToBoolean().Value()) c.flags |= Command::kChunked;
+  }
+  shards_[info_.shard]->post(std::move(c));
+  return Status::kOk;
+}
+
+// adopt(fd, head, chunked, topics, user, retryMs) -> id, 0 when the socket
+// cannot be duplicated (JS falls back to its transport), or -status.
+Napi::Value Hub::JS_adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return Napi::Number::New(env, -static_cast<double>(Status::kClosed));
+  if (!info[0].IsNumber() || !info[1].IsString()) return Napi::Number::New(env, 0);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd < 0) return Napi::Number::New(env, 0);
+  // Our own reference to the socket: Node may now close its fd, the TCP
+  // connection lives on through this one, and only the shard closes it.
+  int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (mine < 0) return Napi::Number::New(env, 0);
+  uint64_t id = 0;
+  Status s = addConnection(info, 3, true, mine, &id);
+  if (s != Status::kOk) {
+    ::close(mine);
+    return Napi::Number::New(env, -static_cast<double>(s));
+  }
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+// attach(topics, user, retryMs) -> id or -status: a connection the JS thread writes.
+Napi::Value Hub::JS_attach(const Napi::CallbackInfo& info) {
+  uint64_t id = 0;
+  Status s = addConnection(info, 0, false, -1, &id);
+  return Napi::Number::New(info.Env(), s == Status::kOk ? static_cast<double>(id) : -static_cast<double>(s));
+}
+
+// subscribe(id, topics) -> status. All or nothing: the cap is checked first.
+Napi::Value Hub::JS_subscribe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  uint64_t id = toId(info[0]);
+  Slot* s = slotFor(id);
+  if (!s) return statusValue(env, Status::kUnknownConnection);
+  std::vector<std::string> topics;
+  if (!topicsOf(info[1], &topics)) return statusValue(env, Status::kInvalidTopic);
+  std::vector<std::string> fresh;
+  for (std::string& t : topics) {
+    if (!std::binary_search(s->subs.begin(), s->subs.end(), t)) fresh.push_back(std::move(t));
+  }
+  std::sort(fresh.begin(), fresh.end());
+  fresh.erase(std::unique(fresh.begin(), fresh.end()), fresh.end());
+  if (s->subs.size() + fresh.size() > options_.maxSubscriptions) return statusValue(env, Status::kTooManySubscriptions);
+  if (fresh.empty()) return statusValue(env, Status::kOk);
+  std::vector<std::string> merged;
+  merged.reserve(s->subs.size() + fresh.size());
+  std::merge(s->subs.begin(), s->subs.end(), fresh.begin(), fresh.end(), std::back_inserter(merged));
+  s->subs.swap(merged);
+  Command c;
+  c.op = Command::Op::kSubscribe;
+  c.id = id;
+  c.topics = std::move(fresh);
+  shards_[s->shard]->post(std::move(c));
+  return statusValue(env, Status::kOk);
+}
+
+Napi::Value Hub::JS_unsubscribe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  uint64_t id = toId(info[0]);
+  Slot* s = slotFor(id);
+  if (!s) return statusValue(env, Status::kUnknownConnection);
+  std::vector<std::string> topics;
+  if (!topicsOf(info[1], &topics)) return statusValue(env, Status::kInvalidTopic);
+  std::vector<std::string> gone;
+  for (std::string& t : topics) {
+    auto it = std::lower_bound(s->subs.begin(), s->subs.end(), t);
+    if (it != s->subs.end() && *it == t) {
+      s->subs.erase(it);
+      gone.push_back(std::move(t));
+    }
+  }
+  if (gone.empty()) return statusValue(env, Status::kOk);
+  Command c;
+  c.op = Command::Op::kUnsubscribe;
+  c.id = id;
+  c.topics = std::move(gone);
+  shards_[s->shard]->post(std::move(c));
+  return statusValue(env, Status::kOk);
+}
+
+// Encodes info[dataArg] with event info[dataArg+1] and id info[dataArg+2].
+Status Hub::encode(const Napi::CallbackInfo& info, size_t dataArg, FrameRef* out) {
+  static thread_local std::string data, event, id;
+  std::string_view dataView, eventView, idView;
+  EventFields ev;
+  if (!bytesOf(info[dataArg], data, &dataView)) return Status::kInvalidEvent;
+  ev.data = dataView;
+  if (info[dataArg + 1].IsString()) {
+    bytesOf(info[dataArg + 1], event, &eventView);
+    ev.event = eventView;
+  }
+  if (info[dataArg + 2].IsString()) {
+    bytesOf(info[dataArg + 2], id, &idView);
+    ev.id = idView;
+  }
+  Status s = validateFields(ev);
+  if (s != Status::kOk) return s;
+  if (encodedSize(ev) + 32 > options_.maxQueueBytes) return Status::kDataTooLarge;
+  return encodeEvent(ev, out);
+}
+
+// Sorted ids of the users in v that have connections. False when v is an
+// array and none of them has: the publish reaches nobody.
+bool Hub::resolveUsers(const Napi::Value& v, std::vector<uint32_t>* users) {
+  if (!v.IsArray()) return true;
+  auto arr = v.As<Napi::Array>();
+  std::string name;
+  std::string_view view;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    if (!bytesOf(arr.Get(i), name, &view)) continue;
+    uint32_t u = users_.find(view);
+    if (u != UserTable::kNoUser) users->push_back(u);
+  }
+  if (users->empty()) return false;
+  std::sort(users->begin(), users->end());
+  users->erase(std::unique(users->begin(), users->end()), users->end());
+  return true;
+}
+
+void Hub::postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users) {
+  ++published_;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Command c;
+    c.op = op;
+    if (topic) c.topic = *topic;
+    c.frame = frame;
+    if (i + 1 == shards_.size()) {
+      c.users = std::move(users);
+    } else {
+      c.users = users;
+    }
+    shards_[i]->post(std::move(c));
+  }
+}
+
+// publish(topic, data, event, id, users) -> status
+Napi::Value Hub::JS_publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  static thread_local std::string topic;
+  std::string_view topicView;
+  if (!bytesOf(info[0], topic, &topicView) || validateTopic(topicView) != Status::kOk) {
+    return statusValue(env, Status::kInvalidTopic);
+  }
+  FrameRef frame;
+  Status s = encode(info, 1, &frame);
+  if (s != Status::kOk) return statusValue(env, s);
+  std::vector<uint32_t> users;
+  if (!resolveUsers(info[4], &users)) {
+    ++published_;
+    return statusValue(env, Status::kOk);
+  }
+  std::string t(topicView);
+  postAll(Command::Op::kPublish, &t, std::move(frame), std::move(users));
+  return statusValue(env, Status::kOk);
+}
+
+// broadcast(data, event, id, users) -> status
+Napi::Value Hub::JS_broadcast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  FrameRef frame;
+  Status s = encode(info, 0, &frame);
+  if (s != Status::kOk) return statusValue(env, s);
+  std::vector<uint32_t> users;
+  if (!resolveUsers(info[3], &users)) {
+    ++published_;
+    return statusValue(env, Status::kOk);
+  }
+  postAll(Command::Op::kBroadcast, nullptr, std::move(frame), std::move(users));
+  return statusValue(env, Status::kOk);
+}
+
+// send(connId, data, event, id) -> status
+Napi::Value Hub::JS_send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  uint64_t id = toId(info[0]);
+  Slot* slot = slotFor(id);
+  if (!slot) return statusValue(env, Status::kUnknownConnection);
+  FrameRef frame;
+  Status s = encode(info, 1, &frame);
+  if (s != Status::kOk) return statusValue(env, s);
+  ++published_;
+  Command c;
+  c.op = Command::Op::kSend;
+  c.id = id;
+  c.frame = std::move(frame);
+  shards_[slot->shard]->post(std::move(c));
+  return statusValue(env, Status::kOk);
+}
+
+Napi::Value Hub::JS_kick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  uint64_t id = toId(info[0]);
+  Slot* slot = slotFor(id);
+  if (!slot) return statusValue(env, Status::kUnknownConnection);
+  Command c;
+  c.op = Command::Op::kKick;
+  c.id = id;
+  shards_[slot->shard]->post(std::move(c));
+  return statusValue(env, Status::kOk);
+}
+
+// detach(id, reasonIndex): a JS-transport connection ended on the JS side.
+Napi::Value Hub::JS_detach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = toId(info[0]);
+  Slot* slot = slotFor(id);
+  if (!slot || released_) return statusValue(env, Status::kUnknownConnection);
+  uint32_t reason = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+  Command c;
+  c.op = Command::Op::kDetach;
+  c.id = id;
+  c.reason = static_cast<DisconnectReason>(std::min<uint32_t>(reason, static_cast<uint32_t>(DisconnectReason::kCount) - 1));
+  shards_[slot->shard]->post(std::move(c));
+  return statusValue(env, Status::kOk);
+}
+
+Napi::Value Hub::JS_has(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), slotFor(toId(info[0])) != nullptr);
+}
+
+Napi::Value Hub::JS_subscriptions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Slot* slot = slotFor(toId(info[0]));
+  if (!slot) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, slot->subs.size());
+  for (uint32_t i = 0; i < slot->subs.size(); ++i) out.Set(i, Napi::String::New(env, slot->subs[i]));
+  return out;
+}
+
+Napi::Value Hub::JS_stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Array threads = Napi::Array::New(env, shards_.size());
+  double sums[8] = {0};
+  const char* names[8] = {"connections", "subscriptions", "published", "delivered",
+                          "bytesWritten", "slow",          "queueBytes", "heartbeats"};
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    const ShardCounters& c = shards_[i]->counters();
+    double v[8] = {
+        static_cast<double>(c.connections.load(std::memory_order_relaxed)),
+        static_cast<double>(c.subscriptions.load(std::memory_order_relaxed)),
+        static_cast<double>(c.published.load(std::memory_order_relaxed)),
+        static_cast<double>(c.delivered.load(std::memory_order_relaxed)),
+        static_cast<double>(c.bytesWritten.load(std::memory_order_relaxed)),
+        static_cast<double>(c.slow.load(std::memory_order_relaxed)),
+        static_cast<double>(c.queueBytes.load(std::memory_order_relaxed)),
+        static_cast<double>(c.heartbeats.load(std::memory_order_relaxed)),
+    };
+    Napi::Object t = Napi::Object::New(env);
+    for (int k = 0; k < 8; ++k) {
+      t.Set(names[k], v[k]);
+      sums[k] += v[k];
+    }
+    threads.Set(i, t);
+  }
+  out.Set("connections", static_cast<double>(registry_.live()));
+  out.Set("subscriptions", sums[1]);
+  out.Set("published", static_cast<double>(published_));
+  out.Set("delivered", sums[3]);
+  out.Set("bytesWritten", sums[4]);
+  out.Set("slow", sums[5]);
+  out.Set("queueBytes", sums[6]);
+  out.Set("heartbeats", sums[7]);
+  out.Set("users", static_cast<double>(users_.size()));
+  out.Set("frames", static_cast<double>(Frame::liveCount()));
+  out.Set("threads", threads);
+  return out;
+}
+
+// close(): every shard flushes, ends its streams and stops; reports follow,
+// the last being one "stopped" per shard.
+Napi::Value Hub::JS_close(const Napi::CallbackInfo& info) {
+  if (!closing_) {
+    closing_ = true;
+    tsfn_.Ref(info.Env());
+    for (auto& shard : shards_) {
+      Command c;
+      c.op = Command::Op::kShutdown;
+      shard->post(std::move(c));
+    }
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Hub::JS_ref(const Napi::CallbackInfo& info) {
+  if (!released_) tsfn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value Hub::JS_unref(const Napi::CallbackInfo& info) {
+  if (!released_ && !closing_) tsfn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+}  // namespace ssefanout

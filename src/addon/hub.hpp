@@ -1,0 +1,101 @@
+// Hub (native): the JS-thread side of the fan-out, wrapped for lib/hub.js.
+//
+// Owns the Registry (connection ids), the UserTable, the per-slot mirror of
+// each connection's subscriptions (so caps are checked synchronously) and the
+// shards. Methods named JS_* are the whole native surface; arguments arrive
+// validated by lib/hub.js, so C++ checks only what protects memory and
+// answers with Status codes that JS turns into SseErrors.
+//
+// Shards report back through ShardSink on their threads; reports are queued
+// under a mutex and handed to JS in batches through one thread-safe function.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "registry.hpp"
+#include "shard.hpp"
+#include "user_table.hpp"
+
+namespace ssefanout {
+
+class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Hub(const Napi::CallbackInfo& info);
+  ~Hub() override;
+
+  // ShardSink (shard threads)
+  void onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) override;
+  void onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) override;
+  void onStopped(uint32_t shard) override;
+
+ private:
+  struct Slot {
+    uint64_t id = 0;
+    uint32_t shard = 0;
+    uint32_t user = UserTable::kNoUser;
+    std::vector<std::string> subs;  // sorted
+  };
+  struct Report {
+    enum Kind : uint8_t { kDisconnect = 0, kDeliver = 1, kStopped = 2 } kind;
+    uint32_t shard = 0;
+    uint64_t id = 0;
+    DisconnectReason reason = DisconnectReason::kClient;
+    FrameRef frame;
+    std::vector<uint64_t> ids;
+  };
+
+  Napi::Value JS_adopt(const Napi::CallbackInfo& info);
+  Napi::Value JS_attach(const Napi::CallbackInfo& info);
+  Napi::Value JS_subscribe(const Napi::CallbackInfo& info);
+  Napi::Value JS_unsubscribe(const Napi::CallbackInfo& info);
+  Napi::Value JS_publish(const Napi::CallbackInfo& info);
+  Napi::Value JS_broadcast(const Napi::CallbackInfo& info);
+  Napi::Value JS_send(const Napi::CallbackInfo& info);
+  Napi::Value JS_kick(const Napi::CallbackInfo& info);
+  Napi::Value JS_detach(const Napi::CallbackInfo& info);
+  Napi::Value JS_has(const Napi::CallbackInfo& info);
+  Napi::Value JS_subscriptions(const Napi::CallbackInfo& info);
+  Napi::Value JS_stats(const Napi::CallbackInfo& info);
+  Napi::Value JS_close(const Napi::CallbackInfo& info);
+  Napi::Value JS_ref(const Napi::CallbackInfo& info);
+  Napi::Value JS_unref(const Napi::CallbackInfo& info);
+
+  Status addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool native, int fd, uint64_t* id);
+  Slot* slotFor(uint64_t id);
+  Status encode(const Napi::CallbackInfo& info, size_t dataArg, FrameRef* out);
+  bool resolveUsers(const Napi::Value& v, std::vector<uint32_t>* users);
+  void postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users);
+  void push(Report&& r);
+  void dispatch(Napi::Env env, Napi::Function callback);
+  void forget(uint64_t id);
+  void stopNow();
+  static void CleanupHook(void* arg);
+
+  ShardOptions options_;
+  Registry registry_;
+  UserTable users_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  uint32_t nextShard_ = 0;
+  uint32_t stopped_ = 0;
+  uint64_t published_ = 0;
+  bool closing_ = false;
+  bool released_ = false;
+  bool hookAdded_ = false;
+  napi_env env_ = nullptr;
+  Napi::ThreadSafeFunction tsfn_;
+
+  std::mutex mu_;
+  std::vector<Report> reports_;  // guarded by mu_
+  bool scheduled_ = false;       // guarded by mu_: a tsfn call is on its way
+  bool dead_ = false;            // guarded by mu_: the environment is going away
+  std::vector<Report> batch_;    // JS thread only
+};
+
+}  // namespace ssefanout
