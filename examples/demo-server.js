@@ -1,0 +1,82 @@
+'use strict'
+// Demo: a plain node:http server with native SSE fan-out.
+//
+//   GET  /events?topics=a,b   SSE stream subscribed to the listed topics
+//   POST /publish?topic=a     publishes the request body as one event
+//   GET  /stats               hub counters and process memory, as JSON
+//
+// PORT (default 3000), HOST (default 127.0.0.1).
+const http = require('node:http')
+const { Hub, SseError } = require('..')
+
+const port = Number(process.env.PORT || 3000)
+const host = process.env.HOST || '127.0.0.1'
+const maxBody = 64 * 1024
+const hub = new Hub()
+
+function json (res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
+}
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://localhost')
+  if (req.method === 'GET' && url.pathname === '/events') {
+    const topics = (url.searchParams.get('topics') || '').split(',').filter(Boolean)
+    res.setHeader('access-control-allow-origin', '*')
+    try {
+      hub.accept(req, res, { topics, retry: 2000 })
+    } catch (err) {
+      json(res, err instanceof SseError ? 400 : 500, { error: err.code, message: err.message })
+    }
+    return
+  }
+  if (req.method === 'POST' && url.pathname === '/publish') {
+    const chunks = []
+    let size = 0
+    req.on('data', (c) => {
+      size += c.length
+      if (size > maxBody) {
+        json(res, 413, { error: 'body too large' })
+        req.destroy()
+      } else {
+        chunks.push(c)
+      }
+    })
+    req.on('end', () => {
+      try {
+        hub.publish(url.searchParams.get('topic') || '', Buffer.concat(chunks), {
+          event: url.searchParams.get('event') || undefined
+        })
+        json(res, 202, { ok: true })
+      } catch (err) {
+        json(res, err instanceof SseError ? 400 : 500, { error: err.code, message: err.message })
+      }
+    })
+    return
+  }
+  if (req.method === 'GET' && url.pathname === '/stats') {
+    const s = hub.stats()
+    json(res, 200, { ...s, rss: process.memoryUsage().rss })
+    return
+  }
+  json(res, 404, { error: 'not found' })
+})
+
+hub.on('disconnect', ({ id, reason }) => {
+  if (reason !== 'client' && reason !== 'shutdown') console.log(`connection ${id} closed: ${reason}`)
+})
+
+server.listen(port, host, () => {
+  console.log(`sse-fanout demo on http://${host}:${port} (${hub.options.threads} I/O thread(s))`)
+  console.log(`  curl -N 'http://${host}:${port}/events?topics=news'`)
+  console.log(`  curl -X POST --data 'hello' 'http://${host}:${port}/publish?topic=news'`)
+})
+
+async function shutdown () {
+  server.close()
+  await hub.close()
+  process.exit(0)
+}
+process.once('SIGINT', shutdown)
+process.once('SIGTERM', shutdown)
