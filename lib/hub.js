@@ -156,6 +156,20 @@ class Hub extends EventEmitter {
     this._closing = null // the close() promise
     this._resolveClose = null
     this._ending = new Set() // JS-transport responses still finishing during close()
+    // Commands wait in native per-thread batches until the end of the current
+    // JS job: one lock and one wake-up per batch, not per call.
+    this._flushQueued = false
+    this._flush = () => {
+      this._flushQueued = false
+      this._native.flush()
+    }
+  }
+
+  _schedule () {
+    if (!this._flushQueued) {
+      this._flushQueued = true
+      queueMicrotask(this._flush)
+    }
   }
 
   /** True once close() was called. */
@@ -197,12 +211,14 @@ class Hub extends EventEmitter {
       if (!entry.ending && this._js.get(id) === entry) {
         entry.ending = true
         this._native.detach(id, REASON.client)
+        this._schedule()
       }
     })
     return this._connected(id, 'js', user)
   }
 
   _connected (id, transport, user) {
+    this._schedule()
     if (this._connections++ === 0) this._native.ref()
     const conn = Object.freeze({ id, transport, user })
     this.emit('connect', conn)
@@ -215,6 +231,7 @@ class Hub extends EventEmitter {
     const list = checkTopics(topics, 'topics')
     const status = this._native.subscribe(connectionId, list)
     if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
+    this._schedule()
   }
 
   unsubscribe (connectionId, topics) {
@@ -223,6 +240,7 @@ class Hub extends EventEmitter {
     const list = checkTopics(topics, 'topics')
     const status = this._native.unsubscribe(connectionId, list)
     if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
+    this._schedule()
   }
 
   /** The connection's current subscriptions (sorted), or undefined for an unknown id. */
@@ -249,6 +267,7 @@ class Hub extends EventEmitter {
     const users = checkUsers(o.users, 'options.users')
     const status = this._native.publish(topic, payload, o.event, o.id, users)
     if (status !== 0) fail(status, {})
+    this._schedule()
   }
 
   /** Sends an event to every connection (optionally only those of `users`). */
@@ -259,6 +278,7 @@ class Hub extends EventEmitter {
     const users = checkUsers(o.users, 'options.users')
     const status = this._native.broadcast(payload, o.event, o.id, users)
     if (status !== 0) fail(status, {})
+    this._schedule()
   }
 
   /** Sends an event to one connection. */
@@ -269,6 +289,7 @@ class Hub extends EventEmitter {
     const o = checkEventOptions(options, 'options')
     const status = this._native.send(connectionId, payload, o.event, o.id)
     if (status !== 0) fail(status, { connection: connectionId })
+    this._schedule()
   }
 
   /** Ends one connection's stream (after what is queued for it); reason "kicked". */
@@ -277,6 +298,7 @@ class Hub extends EventEmitter {
     checkId(connectionId)
     const status = this._native.kick(connectionId)
     if (status !== 0) fail(status, { connection: connectionId })
+    this._schedule()
   }
 
   stats () {
@@ -341,6 +363,7 @@ class Hub extends EventEmitter {
     entry.ending = true
     entry.res.destroy()
     this._native.detach(id, REASON.slow)
+    this._schedule()
   }
 
   _disconnected (id, reason) {

@@ -6,6 +6,8 @@
 // validated by lib/hub.js, so C++ checks only what protects memory and
 // answers with Status codes that JS turns into SseErrors.
 //
+// Commands are batched per shard and handed over when JS calls flush().
+//
 // Shards report back through ShardSink on their threads; reports are queued
 // under a mutex and handed to JS in batches through one thread-safe function.
 #pragma once
@@ -65,11 +67,18 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   Napi::Value JS_close(const Napi::CallbackInfo& info);
   Napi::Value JS_ref(const Napi::CallbackInfo& info);
   Napi::Value JS_unref(const Napi::CallbackInfo& info);
+  Napi::Value JS_flush(const Napi::CallbackInfo& info);
 
   Status addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool native, int fd, uint64_t* id);
   Slot* slotFor(uint64_t id);
   Status encode(const Napi::CallbackInfo& info, size_t dataArg, FrameRef* out);
   bool resolveUsers(const Napi::Value& v, std::vector<uint32_t>* users);
+  // Commands wait in a per-shard batch until JS calls flush() (once per JS
+  // job, from a microtask) or the batch is large: one lock and one wake-up
+  // per batch instead of per call.
+  static constexpr size_t kBatchLimit = 256;
+  void post(uint32_t shard, Command&& c);
+  void flushAll();
   void postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users);
   void push(Report&& r);
   void dispatch(Napi::Env env, Napi::Function callback);
@@ -82,6 +91,7 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   UserTable users_;
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::vector<Command>> batches_;  // per shard, JS thread only
   uint32_t nextShard_ = 0;
   uint32_t stopped_ = 0;
   uint64_t published_ = 0;
