@@ -121,7 +121,9 @@ function fail (status, context) {
     INVALID_ID: `${context.id || 'options.id'} must not contain CR, LF or NUL`,
     INVALID_TOPIC: `${context.topic || 'topic'} must be a non-empty string of at most ${MAX_TOPIC_BYTES} bytes without CR, LF or NUL`,
     DATA_TOO_LARGE: `${context.data || 'data'} encodes to more than maxQueueBytes, so no client could receive it`,
-    TOO_MANY_SUBSCRIPTIONS: `connection ${context.connection} would pass maxSubscriptions; nothing was subscribed`,
+    TOO_MANY_SUBSCRIPTIONS: context.connection === undefined
+      ? `${context.topic || 'topics'} holds more topics than maxSubscriptions allows`
+      : `connection ${context.connection} would pass maxSubscriptions; nothing was subscribed`,
     UNKNOWN_CONNECTION: `connection ${context.connection} is unknown to this hub or has ended`,
     TOO_MANY_CONNECTIONS: 'the hub already holds maxConnections connections',
     CLOSED: 'the hub is closed'
@@ -384,6 +386,15 @@ class Hub extends EventEmitter {
           res.once('finish', done)
         }
         res.end()
+        // A client that takes nothing more must not hold close() or a kick
+        // open: after closeTimeoutMs its stream is cut, as the native side does.
+        if (!res.destroyed && !res.writableFinished) {
+          const timer = setTimeout(() => res.destroy(), this.options.closeTimeoutMs)
+          timer.unref()
+          const stop = () => clearTimeout(timer)
+          res.once('finish', stop)
+          res.once('close', stop)
+        }
       }
     }
     if (--this._connections === 0 && !this._closing) this._native.unref()

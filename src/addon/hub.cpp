@@ -278,7 +278,7 @@ Status Hub::addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool
   if (retry >= 0) {
     EventFields ev;
     ev.retryMs = static_cast<uint64_t>(retry);
-    encodeEvent(ev, &first);
+    encodeEvent(ev, &first, Frame::Kind::kControl);
   }
   Status s = registry_.acquire(id);
   if (s != Status::kOk) return s;

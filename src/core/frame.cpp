@@ -9,7 +9,7 @@ namespace ssefanout {
 std::atomic<int64_t> Frame::live_{0};
 
 Frame::Frame(size_t size, Kind kind) : kind_(kind), size_(size) {
-  if (kind_ == Kind::kEvent) chunkHeaderLen_ = static_cast<uint8_t>(writeChunkHeader(size, chunkHeader_));
+  if (kind_ != Kind::kRaw) chunkHeaderLen_ = static_cast<uint8_t>(writeChunkHeader(size, chunkHeader_));
   live_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -23,7 +23,10 @@ namespace ssefanout {
 
 class Frame {
  public:
-  enum class Kind : uint8_t { kEvent, kRaw };
+  // kEvent: an SSE event (chunk-framed, counted as delivered); kControl: SSE
+  // bytes that are not an event (retry, heartbeat comment): chunk-framed,
+  // not counted; kRaw: bytes sent as they are (a response head).
+  enum class Kind : uint8_t { kEvent, kControl, kRaw };
 
   // Allocates a frame of `size` bytes; fill via mutableData() before sharing.
   static Frame* allocate(size_t size, Kind kind = Kind::kEvent);
@@ -40,7 +43,7 @@ class Frame {
   // none: as a chunk it would be the last-chunk and end the body.
   size_t wireSize(bool chunked) const {
     if (size_ == 0) return 0;
-    return chunked && kind_ == Kind::kEvent ? size_ + chunkHeaderLen_ + 2 : size_;
+    return chunked && kind_ != Kind::kRaw ? size_ + chunkHeaderLen_ + 2 : size_;
   }
 
   // Longest chunk header: 16 hex digits (SIZE_MAX) + CRLF.

@@ -72,7 +72,7 @@ int Outbox::buildIov(struct iovec* iov, int maxIov) const {
   return n;
 }
 
-size_t Outbox::consume(size_t n) {
+size_t Outbox::consume(size_t n, size_t* events) {
   size_t done = 0;
   pending_ -= std::min(n, pending_);
   while (n > 0 && count_ > 0) {
@@ -84,7 +84,10 @@ size_t Outbox::consume(size_t n) {
     }
     n -= left;
     headOffset_ = 0;
-    if (e.frame) e.frame->release();
+    if (e.frame) {
+      if (events && e.frame->kind() == Frame::Kind::kEvent) ++*events;
+      e.frame->release();
+    }
     head_ = (head_ + 1) & (ring_.size() - 1);
     --count_;
     ++done;

@@ -49,7 +49,8 @@ class Outbox {
   int buildIov(struct iovec* iov, int maxIov) const;
   // Marks n bytes as written; frames fully written are released. Returns the
   // number of whole frames completed.
-  size_t consume(size_t n);
+  // When `events` is given, adds the number of completed kEvent frames to it.
+  size_t consume(size_t n, size_t* events = nullptr);
 
   bool empty() const { return count_ == 0; }
   size_t frames() const { return count_; }

@@ -40,6 +40,6 @@ size_t encodeInto(const EventFields& ev, char* out);
 Status validateFields(const EventFields& ev);
 
 // Validates and encodes into a new Frame (refcount 1) stored in *out.
-Status encodeEvent(const EventFields& ev, FrameRef* out);
+Status encodeEvent(const EventFields& ev, FrameRef* out, Frame::Kind kind = Frame::Kind::kEvent);
 
 }  // namespace ssefanout

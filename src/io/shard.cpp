@@ -12,6 +12,10 @@
 #include "registry.hpp"
 #include "sse_encoder.hpp"
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0  // macOS: SO_NOSIGPIPE is set when the socket is adopted
+#endif
+
 namespace ssefanout {
 
 struct Shard::Conn {
@@ -53,7 +57,7 @@ Shard::Shard(uint32_t index, const ShardOptions& options, ShardSink* sink)
     : index_(index), options_(options), sink_(sink), topics_(options.maxSubscriptions) {
   EventFields hb;
   hb.comment = std::string_view();
-  encodeEvent(hb, &heartbeatFrame_);  // ": \n\n": a comment line and the blank line
+  encodeEvent(hb, &heartbeatFrame_, Frame::Kind::kControl);  // ": \n\n": a comment line and the blank line
 }
 
 Shard::~Shard() {
@@ -220,7 +224,10 @@ void Shard::run(Command& c) {
       }
       break;
     case Command::Op::kDetach:
-      if (Conn* conn = find(c.id)) closeConn(conn, c.reason);
+      if (Conn* conn = find(c.id)) {
+        if (c.reason == DisconnectReason::kSlow) counters_.slow.fetch_add(1, std::memory_order_relaxed);
+        closeConn(conn, c.reason);
+      }
       break;
     case Command::Op::kShutdown:
       beginShutdown();
@@ -260,6 +267,9 @@ void Shard::adopt(Command& c) {
     if (options_.sndbufBytes > 0) {
       setsockopt(conn->fd, SOL_SOCKET, SO_SNDBUF, &options_.sndbufBytes, sizeof options_.sndbufBytes);
     }
+#ifdef SO_NOSIGPIPE
+    setsockopt(conn->fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
     int flags = fcntl(conn->fd, F_GETFL);
     if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(conn->fd, F_SETFL, flags | O_NONBLOCK);
     uv_poll_init(&loop_, &conn->poll, conn->fd);
@@ -334,17 +344,24 @@ void Shard::flush(Conn* conn) {
     int n = conn->outbox.buildIov(iov, kMaxIov);
     size_t want = 0;
     for (int i = 0; i < n; ++i) want += iov[i].iov_len;
-    ssize_t w = ::writev(conn->fd, iov, n);
+    // sendmsg is writev with flags: MSG_NOSIGNAL turns a vanished peer into
+    // EPIPE instead of a process-killing SIGPIPE (Node ignores SIGPIPE, but
+    // an embedding or test process may not).
+    struct msghdr msg = {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n);
+    ssize_t w = ::sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       closeConn(conn, isPeerGone(errno) ? DisconnectReason::kClient : DisconnectReason::kError);
       return;
     }
-    size_t frames = conn->outbox.consume(static_cast<size_t>(w));
+    size_t events = 0;
+    conn->outbox.consume(static_cast<size_t>(w), &events);
     counters_.queueBytes.fetch_sub(static_cast<uint64_t>(w), std::memory_order_relaxed);
     counters_.bytesWritten.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
-    counters_.delivered.fetch_add(frames, std::memory_order_relaxed);
+    counters_.delivered.fetch_add(events, std::memory_order_relaxed);
     if (static_cast<size_t>(w) < want) break;  // the kernel buffer is full
   }
   if (!conn->outbox.empty()) {

@@ -39,4 +39,26 @@ function within (promise, timeoutMs, what) {
   return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
 
-module.exports = { waitFor, fdCount, within, sleep }
+/**
+ * Deferred cleanup for a test: defer(fn, what) registers fn; after the test
+ * they run in reverse order (clients before servers before hubs), each
+ * bounded by timeoutMs, all of them even when one fails; the first failure
+ * is then reported.
+ */
+function cleanup (t, timeoutMs = 10000) {
+  const fns = []
+  t.after(async () => {
+    const errors = []
+    for (const [fn, what] of fns.reverse()) {
+      try {
+        await within(Promise.resolve().then(fn), timeoutMs, `cleanup: ${what}`)
+      } catch (err) {
+        errors.push(err)
+      }
+    }
+    if (errors.length > 0) throw errors[0]
+  })
+  return (fn, what = 'cleanup') => fns.push([fn, what])
+}
+
+module.exports = { waitFor, fdCount, within, sleep, cleanup }

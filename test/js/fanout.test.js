@@ -10,17 +10,18 @@ const { Hub } = require('../..')
 const { Clients } = require('../helpers/clients')
 const { startServer } = require('../helpers/server')
 const { pathsFor, runScenario } = require('../helpers/scenario')
-const { within } = require('../helpers/wait')
+const { within, cleanup } = require('../helpers/wait')
 
 const N = 1000
 
 test('1000 clients each receive exactly their events, in order (native transport, 2 I/O threads)', async (t) => {
+  const defer = cleanup(t)
   const hub = new Hub({ threads: 2 })
-  t.after(() => hub.close())
+  defer(() => hub.close(), 'hub.close()')
   const server = await startServer(hub)
-  t.after(() => server.close())
+  defer(() => server.close(), 'server.close()')
   const clients = await Clients.start()
-  t.after(() => clients.stop())
+  defer(() => clients.stop(), 'clients.stop()')
 
   let connects = 0
   hub.on('connect', () => connects++)
@@ -58,12 +59,13 @@ test('1000 clients each receive exactly their events, in order (native transport
 // events that reached clients, the same way on both transports.
 for (const transport of ['auto', 'js']) {
   test(`stats().delivered counts delivered events, nothing else (transport ${transport})`, async (t) => {
+    const defer = cleanup(t)
     const hub = new Hub({ threads: 1, transport })
-    t.after(() => hub.close())
+    defer(() => hub.close(), 'hub.close()')
     const server = await startServer(hub)
-    t.after(() => server.close())
+    defer(() => server.close(), 'server.close()')
     const clients = await Clients.start()
-    t.after(() => clients.stop())
+    defer(() => clients.stop(), 'clients.stop()')
     await clients.open({ n: 3, port: server.port, paths: pathsFor(0, 3) })
     for (let k = 0; k < 5; k++) hub.broadcast(`event ${k}`)
     await clients.waitCounts([0, 1, 2], 5)

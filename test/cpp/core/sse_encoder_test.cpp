@@ -457,9 +457,10 @@ TEST(SseEncoder, EncodeReplacesAndReleasesPreviousFrame) {
 }
 
 TEST(SseEncoder, DataAndCommentMayHoldAnyByte) {
+  const std::string anyBytes = "\r\n\0"s;
   EventFields ev;
-  ev.comment = "\r\n\0"s;
-  ev.data = "\r\n\0"s;
+  ev.comment = anyBytes;
+  ev.data = anyBytes;
   EXPECT_EQ(validateFields(ev), Status::kOk);
   EXPECT_EQ(parseSse(encode(ev)), std::vector<SseEvent>{message("\n\0"s)});
 }
