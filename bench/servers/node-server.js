@@ -74,7 +74,8 @@ function makeImpl (name) {
     }
     return {
       async accept (req, res, topics) {
-        const session = await createSession(req, res)
+        // Data goes out as is (the default would JSON-quote the timestamped string).
+        const session = await createSession(req, res, { serializer: String })
         everyone.register(session)
         for (const t of topics) channel(t).register(session)
       },

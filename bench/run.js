@@ -1,0 +1,320 @@
+'use strict'
+// The benchmark: every scenario against every server, in one run, as ratios.
+//
+//   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N]
+//
+// Servers: floor (bench/floor.c, the C reference), native (sse-fanout, taken-over
+// sockets), js (sse-fanout, JS transport), plain (node:http + a res.write loop),
+// better-sse (a channel). The load generator (bench/loadgen.cpp) runs in its own
+// process. Results print as tables and are written to bench/results/*.json.
+// bench/README.md says what each figure means and how to reproduce it.
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const http = require('node:http')
+const os = require('node:os')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const buildDir = path.join(root, 'build-bench')
+const args = process.argv.slice(2)
+const flag = (name) => args.includes(`--${name}`)
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback
+}
+const quick = flag('quick')
+const N = Number(option('connections', quick ? 1000 : 10000))
+const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost').split(',')
+const steadySeconds = quick ? 3 : 10
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// ---- build -------------------------------------------------------------------
+
+function newer (target, source) {
+  try { return fs.statSync(target).mtimeMs >= fs.statSync(source).mtimeMs } catch { return false }
+}
+
+function build () {
+  fs.mkdirSync(buildDir, { recursive: true })
+  const jobs = [
+    ['g++', ['-O2', '-std=c++20', '-Wall', '-Wextra', '-o', path.join(buildDir, 'loadgen'), path.join(__dirname, 'loadgen.cpp')], 'loadgen', 'loadgen.cpp'],
+    ['gcc', ['-O2', '-std=c11', '-Wall', '-Wextra', '-D_GNU_SOURCE', '-o', path.join(buildDir, 'floor'), path.join(__dirname, 'floor.c')], 'floor', 'floor.c']
+  ]
+  for (const [cc, ccArgs, out, src] of jobs) {
+    if (newer(path.join(buildDir, out), path.join(__dirname, src))) continue
+    const r = spawnSync(cc, ccArgs, { stdio: 'inherit' })
+    if (r.status !== 0) throw new Error(`building ${out} failed`)
+  }
+  if (servers.includes('better-sse') && !fs.existsSync(path.join(__dirname, 'node_modules', 'better-sse'))) {
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: __dirname, stdio: 'inherit' })
+    if (r.status !== 0) throw new Error('installing the bench baselines (better-sse) failed')
+  }
+}
+
+// ---- processes -------------------------------------------------------------
+
+function request (port, method, pathname) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: pathname, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => { body += c })
+      res.on('end', () => {
+        try { resolve(body ? JSON.parse(body) : {}) } catch { resolve({}) }
+      })
+    })
+    req.setTimeout(120000, () => req.destroy(new Error(`${method} ${pathname} timed out`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function startServer (name) {
+  const proc = name === 'floor'
+    ? spawn(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'servers', 'node-server.js'), name, '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20000)
+    proc.stdout.on('data', (c) => {
+      out += c
+      const m = out.match(/LISTENING (\d+)/)
+      if (m) { clearTimeout(timer); resolve(Number(m[1])) }
+    })
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code}`)) })
+  })
+  return {
+    port,
+    async stop () {
+      if (proc.exitCode !== null) return
+      proc.kill('SIGTERM')
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 8000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** Starts the load generator; `ready` resolves once every connection has its head. */
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60 }) {
+  const proc = spawn(path.join(buildDir, 'loadgen'), [
+    '--port', String(port), '--connections', String(n), '--path', p,
+    '--expect', String(expect), '--duration', String(duration), '--json'
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  proc.stdout.on('data', (c) => { out += c })
+  const ready = new Promise((resolve, reject) => {
+    proc.stderr.on('data', (c) => {
+      err += c
+      const m = err.match(/READY (\d+)/)
+      if (m) resolve(Number(m[1]))
+    })
+    proc.once('exit', () => reject(new Error(`loadgen ended before it was ready: ${err.trim()}`)))
+  })
+  ready.catch(() => {})
+  const done = new Promise((resolve) => {
+    proc.once('exit', () => {
+      try { resolve(JSON.parse(out)) } catch { resolve({ error: err.trim() || 'no output' }) }
+    })
+  })
+  return { ready, done, stop: () => proc.kill('SIGTERM') }
+}
+
+// ---- scenarios -------------------------------------------------------------
+
+const EVENT_BYTES = 256
+
+async function burst (server) {
+  const lg = loadgen({ port: server.port, n: N, expect: 20, duration: 60 })
+  const connected = await lg.ready
+  await sleep(300)
+  await request(server.port, 'POST', `/publish?topic=all&count=20&size=${EVENT_BYTES}`)
+  const r = await lg.done
+  return {
+    connected,
+    complete: r.complete_connections,
+    deliveriesPerS: r.deliveries_per_s,
+    timeToLastMs: r.duration_s * 1000,
+    p50Ms: r.latency_us?.p50 / 1000,
+    p99Ms: r.latency_us?.p99 / 1000,
+    inOrderViolations: r.in_order_violations
+  }
+}
+
+async function steady (server) {
+  const publishes = steadySeconds * 5
+  const lg = loadgen({ port: server.port, n: N, expect: publishes, duration: steadySeconds + 60 })
+  const connected = await lg.ready
+  await sleep(300)
+  await request(server.port, 'GET', '/stats?reset=1')
+  const start = Date.now()
+  for (let i = 0; i < publishes; i++) {
+    const wait = start + i * 200 - Date.now()
+    if (wait > 0) await sleep(wait)
+    await request(server.port, 'POST', `/publish?topic=all&count=1&size=${EVENT_BYTES}`)
+  }
+  const stats = await request(server.port, 'GET', '/stats')
+  const r = await lg.done
+  return {
+    connected,
+    complete: r.complete_connections,
+    p50Ms: r.latency_us?.p50 / 1000,
+    p99Ms: r.latency_us?.p99 / 1000,
+    eldP99Ms: stats.eldP99Ms,
+    elu: stats.elu
+  }
+}
+
+async function topics (server) {
+  // Every connection: one of 1000 exact topics and one of 50 patterns.
+  const lg = loadgen({ port: server.port, n: N, path: '/events?topics=t{mod:1000},g{mod:50}/*', duration: quick ? 15 : 30 })
+  const connected = await lg.ready
+  await sleep(300)
+  let expected = 0
+  const rounds = quick ? 20 : 100
+  let seed = 12345
+  const random = (k) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % k }
+  const per = (k) => Math.floor(N / k) + (random(N % k ? 2 : 1) ? 0 : 0)
+  for (let i = 0; i < rounds; i++) {
+    const exact = `t${random(1000)}`
+    const pattern = `g${random(50)}/news`
+    await request(server.port, 'POST', `/publish?topic=${exact}&count=20&size=${EVENT_BYTES}`)
+    await request(server.port, 'POST', `/publish?topic=${pattern}&count=20&size=${EVENT_BYTES}`)
+    expected += 20 * (per(1000) + per(50))
+  }
+  const cost = await request(server.port, 'POST', `/cost?topic=t${random(1000)}&n=2000&size=${EVENT_BYTES}`)
+  await sleep(2000)
+  lg.stop()
+  const r = await lg.done
+  return {
+    connected,
+    deliveries: r.events,
+    expectedAtLeast: expected,
+    deliveriesPerS: r.deliveries_per_s,
+    publishNs: cost.nsPerPublish
+  }
+}
+
+async function memory (server) {
+  const out = {}
+  const base = await request(server.port, 'GET', '/stats?gc=1')
+  for (const n of quick ? [1000] : [1000, 10000]) {
+    const lg = loadgen({ port: server.port, n, duration: 120 })
+    const connected = await lg.ready
+    await sleep(1000)
+    const s = await request(server.port, 'GET', '/stats?gc=1')
+    out[`rssPerConnKiB@${n}`] = (s.rss - base.rss) / connected / 1024
+    if (s.heapUsed !== undefined) out[`heapPerConnKiB@${n}`] = (s.heapUsed - base.heapUsed) / connected / 1024
+    lg.stop()
+    await lg.done
+    await sleep(1500)
+  }
+  return out
+}
+
+async function cost (server) {
+  if (server.name === 'floor') return { note: 'no JS thread' }
+  // Connection i subscribes to all (N subscribers), s<i%10> (N/10) and d<i%1000> (N/1000).
+  const lg = loadgen({ port: server.port, n: N, path: '/events?topics=all,s{mod:10},d{mod:1000}', duration: 120 })
+  await lg.ready
+  await sleep(500)
+  const out = {}
+  for (const [topic, subs] of [['d1', N / 1000], ['s1', N / 10], ['all', N]]) {
+    // Enough calls to time, few enough that the plain loop finishes.
+    const n = Math.max(10, Math.min(2000, Math.floor(200000 / subs)))
+    const r = await request(server.port, 'POST', `/cost?topic=${topic}&n=${n}&size=${EVENT_BYTES}`)
+    out[`ns@${subs}`] = r.nsPerPublish
+    await sleep(1500)
+  }
+  lg.stop()
+  await lg.done
+  return out
+}
+
+const SCENARIOS = { burst, steady, topics, memory, cost }
+
+// ---- report ----------------------------------------------------------------
+
+function fmt (v) {
+  if (v === undefined || v === null || Number.isNaN(v)) return '–'
+  if (typeof v !== 'number') return String(v)
+  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`
+  if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(0)}k`
+  if (Math.abs(v) >= 100) return v.toFixed(0)
+  if (Math.abs(v) >= 1) return v.toFixed(2)
+  return v.toFixed(3)
+}
+
+function table (title, rows) {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.values)))]
+  const lines = [`### ${title}`, '', `| server | ${keys.join(' | ')} |`, `| --- |${keys.map(() => ' --- |').join('')}`]
+  for (const r of rows) lines.push(`| ${r.server} | ${keys.map((k) => fmt(r.values[k])).join(' | ')} |`)
+  return lines.join('\n')
+}
+
+function ratios (results) {
+  const lines = []
+  const get = (scenario, server, key) => results[scenario]?.find((r) => r.server === server)?.values[key]
+  const ratio = (a, b) => (a && b ? (a / b).toFixed(2) + '×' : '–')
+  if (results.burst) {
+    const d = (s) => get('burst', s, 'deliveriesPerS')
+    lines.push(`- burst throughput, native vs plain: ${ratio(d('native'), d('plain'))}, vs better-sse: ${ratio(d('native'), d('better-sse'))}, vs floor: ${ratio(d('native'), d('floor'))}; js transport vs plain: ${ratio(d('js'), d('plain'))}`)
+  }
+  if (results.steady) {
+    lines.push(`- steady delivery p99, native / floor: ${ratio(get('steady', 'native', 'p99Ms'), get('steady', 'floor', 'p99Ms'))}; event-loop delay p99 native: ${fmt(get('steady', 'native', 'eldP99Ms'))} ms, plain: ${fmt(get('steady', 'plain', 'eldP99Ms'))} ms`)
+  }
+  if (results.memory) {
+    const k = quick ? 'rssPerConnKiB@1000' : 'rssPerConnKiB@10000'
+    lines.push(`- idle RSS per connection (${k.split('@')[1]} conns): native ${fmt(get('memory', 'native', k))} KiB, plain ${fmt(get('memory', 'plain', k))} KiB, better-sse ${fmt(get('memory', 'better-sse', k))} KiB, floor ${fmt(get('memory', 'floor', k))} KiB`)
+  }
+  return lines.join('\n')
+}
+
+async function main () {
+  build()
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: `${os.cpus().length} × ${os.cpus()[0]?.model}`,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    connections: N,
+    quick
+  }
+  console.log(`sse-fanout benchmark ${meta.date}, ${meta.cpus}, Node ${meta.node}, ${N} connections${quick ? ' (quick)' : ''}`)
+  const results = {}
+  for (const scenario of scenarios) {
+    if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`)
+    results[scenario] = []
+    for (const name of servers) {
+      process.stderr.write(`${scenario} / ${name} ... `)
+      const server = await startServer(name)
+      server.name = name
+      let values
+      try {
+        values = await SCENARIOS[scenario](server)
+      } catch (err) {
+        values = { error: err.message }
+      } finally {
+        await server.stop()
+      }
+      process.stderr.write('done\n')
+      results[scenario].push({ server: name, values })
+    }
+    console.log('\n' + table(scenario, results[scenario]))
+  }
+  console.log('\n' + ratios(results))
+  const dir = path.join(__dirname, 'results')
+  fs.mkdirSync(dir, { recursive: true })
+  const file = path.join(dir, `${meta.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
+  fs.writeFileSync(file, JSON.stringify({ meta, results }, null, 2))
+  console.log(`\nresults: ${path.relative(root, file)}`)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
