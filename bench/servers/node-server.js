@@ -9,6 +9,7 @@
 //                                          padded to S bytes
 //   POST /cost?topic=T&n=N&size=S          times N publishes on the JS thread
 //                                          and answers { nsPerPublish }
+//   GET  /warm                            answered and closed at once (memory baseline)
 //   GET  /stats[?reset=1]                  connections, memory, event-loop delay
 //                                          and utilisation since the last reset
 //
@@ -106,6 +107,12 @@ const httpServer = http.createServer((req, res) => {
   if (url.pathname === '/events') {
     const topics = (q.get('topics') || '').split(',').filter(Boolean)
     server.accept(req, res, topics)
+    return
+  }
+  if (url.pathname === '/warm') {
+    // Accepted and answered at once: warms Node's HTTP path for the memory scenario.
+    res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' })
+    res.end('warm')
     return
   }
   if (url.pathname === '/publish') {
