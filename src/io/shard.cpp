@@ -272,7 +272,13 @@ void Shard::adopt(Command& c) {
 #endif
     int flags = fcntl(conn->fd, F_GETFL);
     if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(conn->fd, F_SETFL, flags | O_NONBLOCK);
-    uv_poll_init(&loop_, &conn->poll, conn->fd);
+    if (uv_poll_init(&loop_, &conn->poll, conn->fd) != 0) {
+      // Not pollable (never the case for a socket): give it up as an error.
+      conn->fd = -1;
+      ::close(c.fd);
+      closeConn(conn, DisconnectReason::kError);
+      return;
+    }
     conn->poll.data = conn;
     uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
     if (c.frame) {
@@ -305,21 +311,27 @@ void Shard::enqueue(Conn* conn, const FrameRef& frame) {
 
 void Shard::fanOut(const Command& c, bool useIndex) {
   jsIds_.clear();
+  targets_.clear();
   const std::vector<uint32_t>& users = c.users;
   auto visit = [&](Conn* conn) {
     if (!conn || conn->detached) return;
     if (!users.empty() && !std::binary_search(users.begin(), users.end(), conn->user)) return;
+    targets_.push_back(conn);
+  };
+  if (useIndex) {
+    topics_.match(c.topic, [&](uint32_t slot) { visit(slots_[slot]); });
+  } else {
+    for (Conn* conn : slots_) visit(conn);
+  }
+  // Only now: enqueue() closes a slow connection, which takes it out of the
+  // topic index, and the index must not change while match() walks a bucket.
+  for (Conn* conn : targets_) {
     if (conn->fd < 0) {
       jsIds_.push_back(conn->id);
       conn->lastFrameMs = uv_now(&loop_);
     } else {
       enqueue(conn, c.frame);
     }
-  };
-  if (useIndex) {
-    topics_.match(c.topic, [&](uint32_t slot) { visit(slots_[slot]); });
-  } else {
-    for (Conn* conn : slots_) visit(conn);
   }
   if (!jsIds_.empty()) {
     counters_.delivered.fetch_add(jsIds_.size(), std::memory_order_relaxed);
@@ -388,8 +400,13 @@ void Shard::onPoll(uv_poll_t* handle, int status, int events) {
   Shard* self = conn->shard;
   if (conn->released) return;
   if (status < 0) {
-    self->closeConn(conn, status == UV_ECONNRESET || status == UV_EPIPE ? DisconnectReason::kClient
-                                                                         : DisconnectReason::kError);
+    // libuv reports EPOLLERR as UV_EBADF whatever the socket's error is; the
+    // real one (ECONNRESET when the client reset the connection) is SO_ERROR.
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    const bool gone = status == UV_ECONNRESET || status == UV_EPIPE || isPeerGone(err);
+    self->closeConn(conn, gone ? DisconnectReason::kClient : DisconnectReason::kError);
   } else {
     if (events & UV_READABLE) self->readAndDiscard(conn);
     if (!conn->released && (events & UV_DISCONNECT)) self->closeConn(conn, DisconnectReason::kClient);

@@ -136,6 +136,7 @@ class Shard {
   std::vector<Conn*> draining_;   // detached (kicked, shutting down) but still flushing
   std::vector<Command> work_;
   std::vector<uint64_t> jsIds_;
+  std::vector<Conn*> targets_;    // fanOut(): matched connections, enqueued after the walk
   TopicIndex topics_;
   FrameRef heartbeatFrame_;
   size_t live_ = 0;  // connections whose fd (or JS stream) is not yet released
