@@ -227,20 +227,20 @@ class Hub extends EventEmitter {
     return conn
   }
 
+  /** Adds subscriptions; all or nothing (see maxSubscriptions). */
   subscribe (connectionId, topics) {
-    this._assertOpen()
-    checkId(connectionId)
-    const list = checkTopics(topics, 'topics')
-    const status = this._native.subscribe(connectionId, list)
-    if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
-    this._schedule()
+    this._changeSubscriptions('subscribe', connectionId, topics)
   }
 
   unsubscribe (connectionId, topics) {
+    this._changeSubscriptions('unsubscribe', connectionId, topics)
+  }
+
+  _changeSubscriptions (method, connectionId, topics) {
     this._assertOpen()
     checkId(connectionId)
     const list = checkTopics(topics, 'topics')
-    const status = this._native.unsubscribe(connectionId, list)
+    const status = this._native[method](connectionId, list)
     if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
     this._schedule()
   }

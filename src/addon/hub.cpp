@@ -113,6 +113,7 @@ Hub::Hub(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Hub>(info) {
   hookAdded_ = true;
 
   batches_.resize(threads);
+  staged_.resize(threads);
   for (uint32_t i = 0; i < threads; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, options_, this));
     int rc = shards_.back()->start();
@@ -162,10 +163,18 @@ void Hub::stopNow() {
 
 // ---- shard threads -------------------------------------------------------
 
-void Hub::push(Report&& r) {
+void Hub::stage(Report&& r) { staged_[r.shard].push_back(std::move(r)); }
+
+void Hub::publishStaged(uint32_t shard) {
+  std::vector<Report>& mine = staged_[shard];
+  if (mine.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  if (dead_) return;
-  reports_.push_back(std::move(r));
+  if (dead_) {
+    mine.clear();
+    return;
+  }
+  for (Report& r : mine) reports_.push_back(std::move(r));
+  mine.clear();
   if (!scheduled_) {
     scheduled_ = true;
     tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function cb) { dispatch(env, cb); });
@@ -177,7 +186,7 @@ void Hub::onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) {
   r.shard = shard;
   r.id = id;
   r.reason = reason;
-  push(std::move(r));
+  stage(std::move(r));
 }
 
 void Hub::onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) {
@@ -185,13 +194,16 @@ void Hub::onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids)
   r.shard = shard;
   r.frame = std::move(frame);
   r.ids = std::move(ids);
-  push(std::move(r));
+  stage(std::move(r));
 }
+
+void Hub::onTurnEnd(uint32_t shard) { publishStaged(shard); }
 
 void Hub::onStopped(uint32_t shard) {
   Report r{Report::kStopped};
   r.shard = shard;
-  push(std::move(r));
+  stage(std::move(r));
+  publishStaged(shard);
 }
 
 // ---- JS thread -------------------------------------------------------------
@@ -259,6 +271,21 @@ void Hub::forget(uint64_t id) {
   users_.release(s->user);
   *s = Slot();
   registry_.release(id);
+}
+
+// The open connection named by info[0], or the status that says why there is none.
+Status Hub::connectionArg(const Napi::CallbackInfo& info, uint64_t* id, Slot** slot) {
+  if (closing_) return Status::kClosed;
+  *id = toId(info[0]);
+  *slot = slotFor(*id);
+  return *slot ? Status::kOk : Status::kUnknownConnection;
+}
+
+Command Hub::connectionCommand(Command::Op op, uint64_t id) {
+  Command c;
+  c.op = op;
+  c.id = id;
+  return c;
 }
 
 Hub::Slot* Hub::slotFor(uint64_t id) {
@@ -341,10 +368,9 @@ Napi::Value Hub::JS_attach(const Napi::CallbackInfo& info) {
 // subscribe(id, topics) -> status. All or nothing: the cap is checked first.
 Napi::Value Hub::JS_subscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return statusValue(env, Status::kClosed);
-  uint64_t id = toId(info[0]);
-  Slot* s = slotFor(id);
-  if (!s) return statusValue(env, Status::kUnknownConnection);
+  uint64_t id;
+  Slot* s;
+  if (Status st = connectionArg(info, &id, &s); st != Status::kOk) return statusValue(env, st);
   std::vector<std::string> topics;
   if (!topicsOf(info[1], &topics)) return statusValue(env, Status::kInvalidTopic);
   std::vector<std::string> fresh;
@@ -359,9 +385,7 @@ Napi::Value Hub::JS_subscribe(const Napi::CallbackInfo& info) {
   merged.reserve(s->subs.size() + fresh.size());
   std::merge(s->subs.begin(), s->subs.end(), fresh.begin(), fresh.end(), std::back_inserter(merged));
   s->subs.swap(merged);
-  Command c;
-  c.op = Command::Op::kSubscribe;
-  c.id = id;
+  Command c = connectionCommand(Command::Op::kSubscribe, id);
   c.topics = std::move(fresh);
   post(s->shard, std::move(c));
   return statusValue(env, Status::kOk);
@@ -369,10 +393,9 @@ Napi::Value Hub::JS_subscribe(const Napi::CallbackInfo& info) {
 
 Napi::Value Hub::JS_unsubscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return statusValue(env, Status::kClosed);
-  uint64_t id = toId(info[0]);
-  Slot* s = slotFor(id);
-  if (!s) return statusValue(env, Status::kUnknownConnection);
+  uint64_t id;
+  Slot* s;
+  if (Status st = connectionArg(info, &id, &s); st != Status::kOk) return statusValue(env, st);
   std::vector<std::string> topics;
   if (!topicsOf(info[1], &topics)) return statusValue(env, Status::kInvalidTopic);
   std::vector<std::string> gone;
@@ -384,9 +407,7 @@ Napi::Value Hub::JS_unsubscribe(const Napi::CallbackInfo& info) {
     }
   }
   if (gone.empty()) return statusValue(env, Status::kOk);
-  Command c;
-  c.op = Command::Op::kUnsubscribe;
-  c.id = id;
+  Command c = connectionCommand(Command::Op::kUnsubscribe, id);
   c.topics = std::move(gone);
   post(s->shard, std::move(c));
   return statusValue(env, Status::kOk);
@@ -488,17 +509,14 @@ Napi::Value Hub::JS_broadcast(const Napi::CallbackInfo& info) {
 // send(connId, data, event, id) -> status
 Napi::Value Hub::JS_send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return statusValue(env, Status::kClosed);
-  uint64_t id = toId(info[0]);
-  Slot* slot = slotFor(id);
-  if (!slot) return statusValue(env, Status::kUnknownConnection);
+  uint64_t id;
+  Slot* slot;
+  if (Status st = connectionArg(info, &id, &slot); st != Status::kOk) return statusValue(env, st);
   FrameRef frame;
   Status s = encode(info, 1, &frame);
   if (s != Status::kOk) return statusValue(env, s);
   ++published_;
-  Command c;
-  c.op = Command::Op::kSend;
-  c.id = id;
+  Command c = connectionCommand(Command::Op::kSend, id);
   c.frame = std::move(frame);
   post(slot->shard, std::move(c));
   return statusValue(env, Status::kOk);
@@ -506,13 +524,10 @@ Napi::Value Hub::JS_send(const Napi::CallbackInfo& info) {
 
 Napi::Value Hub::JS_kick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return statusValue(env, Status::kClosed);
-  uint64_t id = toId(info[0]);
-  Slot* slot = slotFor(id);
-  if (!slot) return statusValue(env, Status::kUnknownConnection);
-  Command c;
-  c.op = Command::Op::kKick;
-  c.id = id;
+  uint64_t id;
+  Slot* slot;
+  if (Status st = connectionArg(info, &id, &slot); st != Status::kOk) return statusValue(env, st);
+  Command c = connectionCommand(Command::Op::kKick, id);
   post(slot->shard, std::move(c));
   return statusValue(env, Status::kOk);
 }
@@ -524,9 +539,7 @@ Napi::Value Hub::JS_detach(const Napi::CallbackInfo& info) {
   Slot* slot = slotFor(id);
   if (!slot || released_) return statusValue(env, Status::kUnknownConnection);
   uint32_t reason = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  Command c;
-  c.op = Command::Op::kDetach;
-  c.id = id;
+  Command c = connectionCommand(Command::Op::kDetach, id);
   c.reason = static_cast<DisconnectReason>(std::min<uint32_t>(reason, static_cast<uint32_t>(DisconnectReason::kCount) - 1));
   post(slot->shard, std::move(c));
   return statusValue(env, Status::kOk);

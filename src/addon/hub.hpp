@@ -34,6 +34,7 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   // ShardSink (shard threads)
   void onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) override;
   void onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) override;
+  void onTurnEnd(uint32_t shard) override;
   void onStopped(uint32_t shard) override;
 
  private:
@@ -71,6 +72,8 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
 
   Status addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool native, int fd, uint64_t* id);
   Slot* slotFor(uint64_t id);
+  Status connectionArg(const Napi::CallbackInfo& info, uint64_t* id, Slot** slot);
+  static Command connectionCommand(Command::Op op, uint64_t id);
   Status encode(const Napi::CallbackInfo& info, size_t dataArg, FrameRef* out);
   bool resolveUsers(const Napi::Value& v, std::vector<uint32_t>* users);
   // Commands wait in a per-shard batch until JS calls flush() (once per JS
@@ -80,7 +83,8 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   void post(uint32_t shard, Command&& c);
   void flushAll();
   void postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users);
-  void push(Report&& r);
+  void stage(Report&& r);
+  void publishStaged(uint32_t shard);
   void dispatch(Napi::Env env, Napi::Function callback);
   void forget(uint64_t id);
   void stopNow();
@@ -106,6 +110,10 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   bool scheduled_ = false;       // guarded by mu_: a tsfn call is on its way
   bool dead_ = false;            // guarded by mu_: the environment is going away
   std::vector<Report> batch_;    // JS thread only
+  // Per shard, touched only by that shard's thread: the reports of the current
+  // loop turn, handed over together (one lock, one JS call per turn), so that
+  // the JS transport writes everything of a turn to a socket at once.
+  std::vector<std::vector<Report>> staged_;
 };
 
 }  // namespace ssefanout

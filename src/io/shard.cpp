@@ -165,6 +165,7 @@ void Shard::afterCallback() {
   for (Conn* c : graveyard_) delete c;
   graveyard_.clear();
   if (shuttingDown_) finishIfDone();
+  sink_->onTurnEnd(index_);
 }
 
 Shard::Conn* Shard::find(uint64_t id) {

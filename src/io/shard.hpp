@@ -46,6 +46,9 @@ class ShardSink {
   virtual void onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) = 0;
   // A frame for JS-transport connections: the JS thread writes it to each id.
   virtual void onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) = 0;
+  // The end of one loop callback's worth of reports: a sink may hold the
+  // reports of a turn and pass them on together here.
+  virtual void onTurnEnd(uint32_t shard) {}
   // The shard's loop has ended; no further calls from this shard.
   virtual void onStopped(uint32_t shard) = 0;
 };
