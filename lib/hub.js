@@ -153,7 +153,6 @@ class Hub extends EventEmitter {
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
     this._js = new Map() // id -> { res, ending } for JS-transport connections
     this._connections = 0
-    this._jsDelivered = 0
     this._stoppedShards = 0
     this._closing = null // the close() promise
     this._resolveClose = null
@@ -343,7 +342,6 @@ class Hub extends EventEmitter {
             ;(corked ??= []).push(entry)
           }
           res.write(frame)
-          this._jsDelivered++
           if (res.writableLength > this.options.maxQueueBytes) this._dropSlow(ids[k], entry)
         }
       } else if (kind === KIND_DISCONNECT) {
