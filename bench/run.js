@@ -1,7 +1,10 @@
 'use strict'
 // The benchmark: every scenario against every server, in one run, as ratios.
 //
-//   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N]
+//   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N] [--check]
+//
+// --check exits non-zero when a scenario failed or a burst client missed events
+// (CI runs a tiny smoke of the benchmark that way).
 //
 // Servers: floor (bench/floor.c, the C reference), native (sse-fanout, taken-over
 // sockets), js (sse-fanout, JS transport), plain (node:http + a res.write loop),
@@ -204,7 +207,7 @@ async function memory (server) {
   // arenas and Node's pools have grown as far as accepting n connections makes
   // them grow. What the figure then shows is what each open SSE connection holds.
   const out = {}
-  for (const n of quick ? [1000] : [1000, 10000]) {
+  for (const n of option('connections') ? [N] : quick ? [1000] : [1000, 10000]) {
     const warm = loadgen({ port: server.port, n, path: '/warm', duration: 60 })
     await warm.ready.catch(() => {})
     warm.stop()
@@ -286,7 +289,8 @@ function ratios (results) {
     lines.push(`- steady delivery p99, native / floor: ${ratio(get('steady', 'native', 'p99Ms'), get('steady', 'floor', 'p99Ms'))}; event-loop delay p99 native: ${fmt(get('steady', 'native', 'eldP99Ms'))} ms, plain: ${fmt(get('steady', 'plain', 'eldP99Ms'))} ms`)
   }
   if (results.memory) {
-    const k = quick ? 'rssPerConnKiB@1000' : 'rssPerConnKiB@10000'
+    const measured = Object.keys(results.memory[0]?.values || {}).filter((key) => key.startsWith('rssPerConnKiB@'))
+    const k = measured.sort((a, b) => Number(a.split('@')[1]) - Number(b.split('@')[1])).pop() || 'rssPerConnKiB@0'
     lines.push(`- idle RSS per connection (${k.split('@')[1]} conns): native ${fmt(get('memory', 'native', k))} KiB, plain ${fmt(get('memory', 'plain', k))} KiB, better-sse ${fmt(get('memory', 'better-sse', k))} KiB, floor ${fmt(get('memory', 'floor', k))} KiB`)
   }
   return lines.join('\n')
@@ -334,6 +338,19 @@ async function main () {
   const file = path.join(dir, `${meta.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
   fs.writeFileSync(file, JSON.stringify({ meta, results }, null, 2))
   console.log(`\nresults: ${path.relative(root, file)}`)
+  if (flag('check')) {
+    const problems = []
+    for (const [scenario, rows] of Object.entries(results)) {
+      for (const r of rows) {
+        if (r.values.error) problems.push(`${scenario}/${r.server}: ${r.values.error}`)
+        if (scenario === 'burst' && r.values.complete !== r.values.connected) problems.push(`burst/${r.server}: ${r.values.complete} of ${r.values.connected} clients got every event`)
+      }
+    }
+    if (problems.length) {
+      console.error(`bench check failed:\n  ${problems.join('\n  ')}`)
+      process.exit(1)
+    }
+  }
 }
 
 main().catch((err) => {

@@ -27,6 +27,17 @@ function payload (size) {
 }
 
 // Each implementation: accept(req, res, topics), publish(topic|null, data), count().
+// The pure-JS ones keep exact topics and "/*" patterns as a hand-written server
+// would: a map per kind, patterns found by the topic's prefixes.
+
+// Calls visit(key) for the topic and for each pattern prefix ("a/b/c" -> "a/", "a/b/").
+function forEachKey (topic, visitExact, visitPattern) {
+  visitExact(topic)
+  for (let i = topic.indexOf('/'); i >= 0 && i + 1 < topic.length; i = topic.indexOf('/', i + 1)) {
+    visitPattern(topic.slice(0, i + 1))
+  }
+}
+const keyOf = (t) => t.endsWith('/*') ? ['p', t.slice(0, -1)] : ['e', t]
 function makeImpl (name) {
   if (name === 'native' || name === 'js') {
     const { Hub } = require('../..')
@@ -41,25 +52,33 @@ function makeImpl (name) {
   if (name === 'plain') {
     // What people write by hand: a Set of responses per topic and a write loop.
     const all = new Set()
-    const byTopic = new Map()
+    const maps = { e: new Map(), p: new Map() }
     return {
       accept (req, res, topics) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
         res.flushHeaders()
         all.add(res)
         for (const t of topics) {
-          if (!byTopic.has(t)) byTopic.set(t, new Set())
-          byTopic.get(t).add(res)
+          const [kind, key] = keyOf(t)
+          if (!maps[kind].has(key)) maps[kind].set(key, new Set())
+          maps[kind].get(key).add(res)
         }
         res.on('close', () => {
           all.delete(res)
-          for (const t of topics) byTopic.get(t)?.delete(res)
+          for (const t of topics) {
+            const [kind, key] = keyOf(t)
+            maps[kind].get(key)?.delete(res)
+          }
         })
       },
       publish (topic, data) {
         const frame = `data: ${data}\n\n`
-        const targets = topic ? byTopic.get(topic) : all
-        if (targets) for (const res of targets) res.write(frame)
+        if (!topic) {
+          for (const res of all) res.write(frame)
+          return
+        }
+        const write = (set) => { if (set) for (const res of set) res.write(frame) }
+        forEachKey(topic, (k) => write(maps.e.get(k)), (k) => write(maps.p.get(k)))
       },
       count: () => all.size,
       close: async () => { for (const res of all) res.end() }
@@ -68,21 +87,25 @@ function makeImpl (name) {
   if (name === 'better-sse') {
     const { createSession, createChannel } = require('better-sse')
     const everyone = createChannel()
-    const channels = new Map()
-    const channel = (t) => {
-      if (!channels.has(t)) channels.set(t, createChannel())
-      return channels.get(t)
+    const channels = new Map() // "e:<topic>" and "p:<prefix>" -> channel
+    const channel = (name) => {
+      if (!channels.has(name)) channels.set(name, createChannel())
+      return channels.get(name)
     }
     return {
       async accept (req, res, topics) {
         // Data goes out as is (the default would JSON-quote the timestamped string).
         const session = await createSession(req, res, { serializer: String })
         everyone.register(session)
-        for (const t of topics) channel(t).register(session)
+        for (const t of topics) channel(keyOf(t).join(':')).register(session)
       },
       publish (topic, data) {
-        const target = topic ? channels.get(topic) : everyone
-        if (target) target.broadcast(data)
+        if (!topic) {
+          everyone.broadcast(data)
+          return
+        }
+        const send = (name) => channels.get(name)?.broadcast(data)
+        forEachKey(topic, (k) => send(`e:${k}`), (k) => send(`p:${k}`))
       },
       count: () => everyone.sessionCount,
       close: async () => {}
