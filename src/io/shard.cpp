@@ -38,6 +38,15 @@ struct Shard::Conn {
 
 namespace {
 
+// Counters have one writer (this shard's thread) and readers elsewhere: a
+// relaxed load and store is enough and spares the locked read-modify-write.
+inline void bump(std::atomic<uint64_t>& counter, uint64_t n) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+inline void drop(std::atomic<uint64_t>& counter, uint64_t n) {
+  counter.store(counter.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+}
+
 // A write failure that means the peer went away rather than something broke.
 bool isPeerGone(int err) { return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ETIMEDOUT; }
 
@@ -194,19 +203,19 @@ void Shard::run(Command& c) {
       }
       break;
     case Command::Op::kPublish:
-      counters_.published.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.published, 1);
       fanOut(c, true);
       break;
     case Command::Op::kBroadcast:
-      counters_.published.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.published, 1);
       fanOut(c, false);
       break;
     case Command::Op::kSend:
-      counters_.published.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.published, 1);
       if (Conn* conn = find(c.id)) {
         if (conn->fd < 0) {
           sink_->onJsDeliver(index_, std::move(c.frame), std::vector<uint64_t>{conn->id});
-          counters_.delivered.fetch_add(1, std::memory_order_relaxed);
+          bump(counters_.delivered, 1);
         } else {
           enqueue(conn, c.frame);
         }
@@ -226,7 +235,7 @@ void Shard::run(Command& c) {
       break;
     case Command::Op::kDetach:
       if (Conn* conn = find(c.id)) {
-        if (c.reason == DisconnectReason::kSlow) counters_.slow.fetch_add(1, std::memory_order_relaxed);
+        if (c.reason == DisconnectReason::kSlow) bump(counters_.slow, 1);
         closeConn(conn, c.reason);
       }
       break;
@@ -255,7 +264,7 @@ void Shard::adopt(Command& c) {
   if (conn->slot >= slots_.size()) slots_.resize(conn->slot + 1, nullptr);
   slots_[conn->slot] = conn;
   ++live_;
-  counters_.connections.fetch_add(1, std::memory_order_relaxed);
+  bump(counters_.connections, 1);
 
   for (const std::string& t : c.topics) topics_.subscribe(conn->slot, t);
   counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
@@ -284,7 +293,7 @@ void Shard::adopt(Command& c) {
     uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
     if (c.frame) {
       conn->outbox.push(c.frame, true);  // the head is never refused
-      counters_.queueBytes.fetch_add(c.frame->size(), std::memory_order_relaxed);
+      bump(counters_.queueBytes, c.frame->size());
       enqueue(conn, FrameRef());
     }
     if (c.frame2) enqueue(conn, c.frame2);
@@ -297,11 +306,11 @@ void Shard::adopt(Command& c) {
 void Shard::enqueue(Conn* conn, const FrameRef& frame) {
   if (frame) {
     if (!conn->outbox.push(frame)) {
-      counters_.slow.fetch_add(1, std::memory_order_relaxed);
+      bump(counters_.slow, 1);
       closeConn(conn, DisconnectReason::kSlow, true);
       return;
     }
-    counters_.queueBytes.fetch_add(frame->wireSize(conn->outbox.chunked()), std::memory_order_relaxed);
+    bump(counters_.queueBytes, frame->wireSize(conn->outbox.chunked()));
     conn->lastFrameMs = uv_now(&loop_);
   }
   if (!conn->dirty) {
@@ -335,7 +344,7 @@ void Shard::fanOut(const Command& c, bool useIndex) {
     }
   }
   if (!jsIds_.empty()) {
-    counters_.delivered.fetch_add(jsIds_.size(), std::memory_order_relaxed);
+    bump(counters_.delivered, jsIds_.size());
     sink_->onJsDeliver(index_, c.frame, std::move(jsIds_));
     jsIds_ = std::vector<uint64_t>();
   }
@@ -372,9 +381,9 @@ void Shard::flush(Conn* conn) {
     }
     size_t events = 0;
     conn->outbox.consume(static_cast<size_t>(w), &events);
-    counters_.queueBytes.fetch_sub(static_cast<uint64_t>(w), std::memory_order_relaxed);
-    counters_.bytesWritten.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
-    counters_.delivered.fetch_add(events, std::memory_order_relaxed);
+    drop(counters_.queueBytes, static_cast<uint64_t>(w));
+    bump(counters_.bytesWritten, static_cast<uint64_t>(w));
+    bump(counters_.delivered, events);
     if (static_cast<size_t>(w) < want) break;  // the kernel buffer is full
   }
   if (!conn->outbox.empty()) {
@@ -411,11 +420,10 @@ void Shard::onPoll(uv_poll_t* handle, int status, int events) {
   } else {
     if (events & UV_READABLE) self->readAndDiscard(conn);
     if (!conn->released && (events & UV_DISCONNECT)) self->closeConn(conn, DisconnectReason::kClient);
-    if (!conn->released && (events & UV_WRITABLE)) {
-      conn->writable = false;  // flush() re-arms it if the buffer fills again
-      uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
-      self->flush(conn);
-    }
+    // flush() stops watching for UV_WRITABLE once the outbox is empty; every
+    // uv_poll_start costs a scan of the loop's pending events, so the watch
+    // is left alone while bytes remain.
+    if (!conn->released && (events & UV_WRITABLE)) self->flush(conn);
   }
   self->afterCallback();
 }
@@ -447,7 +455,7 @@ void Shard::detach(Conn* conn, DisconnectReason reason) {
   if (conn->slot < slots_.size() && slots_[conn->slot] == conn) slots_[conn->slot] = nullptr;
   topics_.unsubscribeAll(conn->slot);
   counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
-  counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+  drop(counters_.connections, 1);
   sink_->onDisconnect(index_, conn->id, reason);
   if (!conn->released && conn->fd >= 0) {
     conn->drainSinceMs = uv_now(&loop_);
@@ -462,7 +470,7 @@ void Shard::release(Conn* conn, bool abortive) {
   if (conn->released) return;
   conn->released = true;
   --live_;
-  counters_.queueBytes.fetch_sub(conn->outbox.pendingBytes(), std::memory_order_relaxed);
+  drop(counters_.queueBytes, conn->outbox.pendingBytes());
   conn->outbox.clear();
   if (conn->fd < 0) {
     graveyard_.push_back(conn);
@@ -477,8 +485,7 @@ void Shard::release(Conn* conn, bool abortive) {
     struct linger lg = {1, 0};
     setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
-  uv_poll_stop(&conn->poll);
-  uv_close(reinterpret_cast<uv_handle_t*>(&conn->poll), onPollClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&conn->poll), onPollClosed);  // stops it too
 }
 
 // Queues the end of the body (the last chunk when chunked); flush() then
@@ -487,7 +494,7 @@ void Shard::endBody(Conn* conn) {
   conn->ending = true;
   size_t before = conn->outbox.pendingBytes();
   conn->outbox.pushEndOfBody();
-  counters_.queueBytes.fetch_add(conn->outbox.pendingBytes() - before, std::memory_order_relaxed);
+  bump(counters_.queueBytes, conn->outbox.pendingBytes() - before);
   enqueue(conn, FrameRef());
 }
 
@@ -550,7 +557,7 @@ void Shard::onTick(uv_timer_t* handle) {
   for (Conn* conn : self->slots_) {
     if (idle == 0) break;
     if (!conn || conn->detached || now - conn->lastFrameMs < idle) continue;
-    self->counters_.heartbeats.fetch_add(1, std::memory_order_relaxed);
+    bump(self->counters_.heartbeats, 1);
     if (conn->fd < 0) {
       js.push_back(conn->id);
       conn->lastFrameMs = now;
