@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 
+/** Every `code` an SseError can carry (lib/errors.js, README "Error codes"). */
 export type ErrorCode =
   | 'ERR_SSE_INVALID_ARGUMENT'
   | 'ERR_SSE_INVALID_TOPIC'
@@ -15,30 +16,34 @@ export type ErrorCode =
   | 'ERR_SSE_TOO_MANY_CONNECTIONS'
   | 'ERR_SSE_CLOSED'
   | 'ERR_SSE_NATIVE_LOAD'
+  | 'ERR_SSE_MISSING_DEPENDENCY'
 
+/** The one error class of the package: every failure has a stable `code`. */
 export class SseError extends Error {
+  constructor (code: ErrorCode, message: string)
   readonly name: 'SseError'
   readonly code: ErrorCode
 }
 
+/** Every code with what it means. */
 export const codes: Readonly<Record<ErrorCode, string>>
 
 export interface HubOptions {
-  /** I/O threads. Default: available cores - 1, between 1 and 4. */
+  /** I/O threads, 1 to 64. Default: available cores - 1, between 1 and 4. */
   threads?: number
   /** Comment line sent on connections idle this long; 0 disables. Default 15000. */
   heartbeatMs?: number
-  /** Bytes queued per connection before it is closed as `slow`. Default 1 MiB. */
+  /** Bytes queued per connection before it is closed as `slow`; also the largest event accepted. At least 1024. Default 1 MiB. */
   maxQueueBytes?: number
-  /** Subscriptions per connection. Default 1000. */
+  /** Subscriptions per connection, 1 to 1e6. Default 1000. */
   maxSubscriptions?: number
-  /** Connections per hub. Default 2097152. */
+  /** Connections per hub, 1 to 2097152. Default 2097152. */
   maxConnections?: number
   /** SO_SNDBUF for taken-over sockets; 0 keeps the kernel default. Default 128 KiB. */
   sndbufBytes?: number
   /** How long a closing or kicked stream may take to receive its last bytes. Default 5000. */
   closeTimeoutMs?: number
-  /** `auto` takes plain HTTP/1.x sockets over; `js` keeps every stream on the JS transport. */
+  /** `auto` takes plain HTTP/1.x sockets over; `js` keeps every stream on the JS transport. Default `auto`. */
   transport?: 'auto' | 'js'
 }
 
@@ -47,12 +52,14 @@ export interface AcceptOptions {
   topics?: string | string[]
   /** The user this connection belongs to; targets of `publish(..., { users })`. */
   user?: string | null
-  /** Reconnection delay sent to the client as `retry:` (ms). */
+  /** Reconnection delay sent to the client as `retry:` (ms, a non-negative integer). */
   retry?: number
 }
 
+/** What `accept()` returns and `connect` listeners receive (frozen). */
 export interface Connection {
   readonly id: number
+  /** `native` when the socket was taken over, `js` otherwise (TLS, HTTP/2, `transport: 'js'`). */
   readonly transport: 'native' | 'js'
   readonly user: string | undefined
 }
@@ -69,7 +76,17 @@ export interface PublishOptions extends EventOptions {
   users?: string[]
 }
 
+/**
+ * Why a connection ended: `client` (it went away), `slow` (it fell
+ * `maxQueueBytes` behind), `kicked`, `error` (a socket error), `shutdown` (`close()`).
+ */
 export type DisconnectReason = 'client' | 'slow' | 'kicked' | 'error' | 'shutdown'
+
+/** What `disconnect` listeners receive. */
+export interface DisconnectInfo {
+  id: number
+  reason: DisconnectReason
+}
 
 export interface ThreadStats {
   connections: number
@@ -83,35 +100,62 @@ export interface ThreadStats {
 }
 
 export interface HubStats extends ThreadStats {
+  /** Connections whose socket was taken over. */
   native: number
+  /** Connections on the JS transport. */
   js: number
   users: number
+  /** Encoded frames still referenced by some queue. */
   frames: number
+  /** Per-I/O-thread figures. */
   threads: ThreadStats[]
 }
 
+/**
+ * Event data: a string or bytes are sent as they are; anything else is
+ * JSON-encoded once (`undefined`, functions and symbols are refused at run time).
+ */
 export type EventData = string | Uint8Array | object | number | boolean | null
 
+/**
+ * The hub's events, as an event map for `EventEmitter<T>` (@types/node since
+ * early 2024): `on`, `once`, `off`, `emit`, ... accept only these names, and
+ * listeners get these argument types.
+ */
 export interface HubEvents {
-  connect: [Connection]
-  disconnect: [{ id: number, reason: DisconnectReason }]
+  /** Emitted inside `accept()`. */
+  connect: [connection: Connection]
+  disconnect: [info: DisconnectInfo]
 }
 
 export class Hub extends EventEmitter<HubEvents> {
+  /** Starts the I/O threads. Throws ERR_SSE_INVALID_ARGUMENT for a bad option. */
   constructor (options?: HubOptions)
+  /** The options in effect, defaults filled in (frozen). */
   readonly options: Readonly<Required<HubOptions>>
+  /** True once `close()` was called. */
   readonly closed: boolean
+  /** Turns the request into an SSE stream owned by the hub; do not write to `res` afterwards. */
   accept (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AcceptOptions): Connection
+  /** Adds subscriptions; all or nothing (see `maxSubscriptions`). */
   subscribe (connectionId: number, topics: string | string[]): void
   unsubscribe (connectionId: number, topics: string | string[]): void
+  /** The connection's subscriptions (sorted), or undefined for an unknown id. */
   subscriptions (connectionId: number): string[] | undefined
+  /** True while the id names an open connection of this hub. */
   has (connectionId: number): boolean
+  /** One event to every connection with a matching subscription. */
   publish (topic: string, data: EventData, options?: PublishOptions): void
+  /** One event to every connection (or to those of `options.users`). */
   broadcast (data: EventData, options?: PublishOptions): void
+  /** One event to one connection. */
   send (connectionId: number, data: EventData, options?: EventOptions): void
+  /** Ends one stream after what is queued for it; `disconnect` says `kicked`. */
   kick (connectionId: number): void
   stats (): HubStats
+  /** Flushes, ends every stream and stops the I/O threads. Idempotent. */
   close (): Promise<void>
 }
 
+/** The default options (`threads` as computed on this machine). */
 export const defaults: Readonly<Required<HubOptions>>

@@ -1,0 +1,162 @@
+import { expectType, expectError, expectAssignable, expectNotAssignable } from 'tsd'
+import http from 'node:http'
+import http2 from 'node:http2'
+import { EventEmitter, once } from 'node:events'
+import {
+  Hub, SseError, codes, defaults,
+  type Connection, type DisconnectInfo, type DisconnectReason, type ErrorCode,
+  type HubOptions, type HubStats, type ThreadStats, type AcceptOptions
+} from '../..'
+
+// Construction and options.
+expectType<Hub>(new Hub())
+expectType<Hub>(new Hub({}))
+const hub = new Hub({
+  threads: 2,
+  heartbeatMs: 0,
+  maxQueueBytes: 1 << 20,
+  maxSubscriptions: 100,
+  maxConnections: 1000,
+  sndbufBytes: 0,
+  closeTimeoutMs: 1000,
+  transport: 'js'
+})
+new Hub({ transport: 'auto' })
+expectError(new Hub({ threads: 'two' }))
+expectError(new Hub({ heartbeatMs: '15s' }))
+expectError(new Hub({ transport: 'tcp' }))
+expectError(new Hub({ thread: 2 }))
+expectError(new Hub(4))
+expectAssignable<HubOptions>({ threads: 1 })
+expectNotAssignable<HubOptions>({ transport: 'native' })
+
+// Properties.
+expectType<boolean>(hub.closed)
+expectType<number>(hub.options.threads)
+expectType<'auto' | 'js'>(hub.options.transport)
+expectError(hub.closed = true)
+expectError(hub.options.threads = 3)
+expectType<number>(defaults.maxQueueBytes)
+expectError(defaults.threads = 1)
+
+// accept(): node:http and HTTP/2 compatibility requests.
+http.createServer((req, res) => {
+  const conn = hub.accept(req, res, { topics: ['news', 'chat/*'], user: 'u1', retry: 2000 })
+  expectType<Connection>(conn)
+  expectType<number>(conn.id)
+  expectType<'native' | 'js'>(conn.transport)
+  expectType<string | undefined>(conn.user)
+  expectError(conn.id = 2)
+  hub.accept(req, res)
+  hub.accept(req, res, { topics: 'news', user: null })
+  expectError(hub.accept(req, res, { topics: 5 }))
+  expectError(hub.accept(req, res, { topics: [1, 2] }))
+  expectError(hub.accept(req, res, { retry: '1' }))
+  expectError(hub.accept(req, res, { user: 7 }))
+  expectError(hub.accept(req, res, { topic: 'news' }))
+  expectError(hub.accept(req))
+})
+http2.createSecureServer({}, (req, res) => {
+  expectType<Connection>(hub.accept(req, res))
+})
+expectNotAssignable<AcceptOptions>({ topics: 5 })
+
+// Subscriptions.
+expectType<void>(hub.subscribe(1, 'news'))
+expectType<void>(hub.subscribe(1, ['a', 'b/*']))
+expectType<void>(hub.unsubscribe(1, ['a']))
+expectType<string[] | undefined>(hub.subscriptions(1))
+expectType<boolean>(hub.has(1))
+expectError(hub.subscribe('1', 'news'))
+expectError(hub.subscribe(1, 5))
+
+// Publishing: strings, bytes, JSON-serialisable values.
+expectType<void>(hub.publish('news', 'hello'))
+hub.publish('news', Buffer.from('hi'))
+hub.publish('news', new Uint8Array(2))
+hub.publish('chat/42', { text: 'hi' }, { event: 'message', id: '17' })
+hub.publish('news', [1, 2, 3], { users: ['u1'] })
+hub.publish('news', 42)
+hub.publish('news', false)
+hub.publish('news', null)
+expectError(hub.publish('news'))
+expectError(hub.publish('news', undefined))
+expectError(hub.publish(5, 'x'))
+expectError(hub.publish('news', 'x', { event: 5 }))
+expectError(hub.publish('news', 'x', { id: 17 }))
+expectError(hub.publish('news', 'x', { users: 'u1' }))
+expectType<void>(hub.broadcast('to everyone'))
+hub.broadcast({ a: 1 }, { event: 'e', users: ['u1', 'u2'] })
+expectError(hub.broadcast())
+expectType<void>(hub.send(1, 'only you', { event: 'dm' }))
+expectError(hub.send(1, 'x', { users: ['u1'] }))
+expectError(hub.send('1', 'x'))
+expectType<void>(hub.kick(1))
+expectError(hub.kick('1'))
+
+// stats() and close().
+const stats = hub.stats()
+expectType<HubStats>(stats)
+expectType<number>(stats.native)
+expectType<number>(stats.js)
+expectType<number>(stats.frames)
+expectType<ThreadStats[]>(stats.threads)
+expectType<number>(stats.threads[0].queueBytes)
+expectType<Promise<void>>(hub.close())
+
+// Events: the two names, with their argument types.
+expectType<Hub>(hub.on('connect', (conn) => { expectType<Connection>(conn) }))
+hub.on('disconnect', (info) => {
+  expectType<DisconnectInfo>(info)
+  expectType<number>(info.id)
+  expectType<DisconnectReason>(info.reason)
+  expectType<'client' | 'slow' | 'kicked' | 'error' | 'shutdown'>(info.reason)
+})
+hub.on('disconnect', ({ reason }) => {
+  if (reason === 'slow') return
+  // @ts-expect-error 'timeout' is not a reason
+  if (reason === 'timeout') return
+})
+hub.once('connect', (conn: Connection) => {})
+hub.off('disconnect', (info: DisconnectInfo) => {})
+hub.addListener('connect', () => {})
+hub.prependListener('disconnect', () => {})
+hub.removeListener('connect', () => {})
+expectType<boolean>(hub.emit('disconnect', { id: 1, reason: 'kicked' }))
+
+// Unknown event names, and listeners of the wrong shape, do not compile.
+expectError(hub.on('nonsense', () => {}))
+expectError(hub.on('connection', (conn: Connection) => {}))
+expectError(hub.on('close', () => {}))
+expectError(hub.once('nonsense', () => {}))
+expectError(hub.off('nonsense', () => {}))
+expectError(hub.addListener('nonsense', () => {}))
+expectError(hub.prependListener('nonsense', () => {}))
+expectError(hub.prependOnceListener('nonsense', () => {}))
+expectError(hub.removeListener('nonsense', () => {}))
+expectError(hub.emit('nonsense'))
+expectError(hub.emit('connect', 5))
+expectError(hub.emit('disconnect', { id: 1, reason: 'timeout' }))
+expectError(hub.on('connect', (conn: string) => {}))
+expectError(hub.on('disconnect', (info: { id: string }) => {}))
+
+// Still a plain EventEmitter for code that takes one.
+expectAssignable<EventEmitter>(hub)
+expectAssignable<NodeJS.EventEmitter>(hub)
+void once(hub, 'disconnect')
+
+// Errors.
+const err = new SseError('ERR_SSE_CLOSED', 'the hub is closed')
+expectAssignable<Error>(err)
+expectType<ErrorCode>(err.code)
+expectType<'SseError'>(err.name)
+expectError(new SseError('ERR_NOPE', 'x'))
+expectType<string>(codes.ERR_SSE_INVALID_TOPIC)
+expectType<string>(codes.ERR_SSE_MISSING_DEPENDENCY)
+expectError(codes.ERR_NOPE)
+expectError(codes.ERR_SSE_CLOSED = 'x')
+try {
+  hub.kick(1)
+} catch (e) {
+  if (e instanceof SseError && e.code === 'ERR_SSE_UNKNOWN_CONNECTION') expectType<SseError>(e)
+}
