@@ -1,0 +1,57 @@
+// Types of `sse-fanout/fastify` (Fastify 5). The fastify types are imported
+// with `import type`; a project that uses this entry point has fastify
+// installed already.
+import type { FastifyPluginAsync } from 'fastify'
+import type { AcceptOptions, Connection, Hub, HubOptions } from './index'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The plugin's hub (the one it created from the Hub options, or
+     * `options.hub`). Typed under the default name: with
+     * `options.decorator` set, the hub is under that name instead.
+     */
+    sse: Hub
+  }
+
+  interface FastifyReply {
+    /**
+     * Turns this reply into an SSE stream of the plugin's hub and hijacks it;
+     * headers set on the reply before are sent. Throws (before anything is
+     * written) an SseError with a `statusCode` (400, 405 for HEAD, 503 when
+     * the hub is full or closed) for Fastify's error handler. Typed under the
+     * default name, like `fastify.sse`.
+     */
+    sse (options?: AcceptOptions): Connection
+  }
+}
+
+type SseFanoutPlugin = FastifyPluginAsync<sseFanout.SseFanoutOptions>
+
+declare namespace sseFanout {
+  export interface CommonOptions {
+    /** Name of the instance and reply decorators. Default `'sse'`. */
+    decorator?: string
+  }
+
+  /** The plugin creates a hub with these options, and closes it with the app. */
+  export type OwnHubOptions = HubOptions & CommonOptions & { hub?: undefined }
+
+  /** The plugin uses an existing hub, and leaves closing it to its owner. Hub options are refused. */
+  export type ExistingHubOptions = CommonOptions & { hub: Hub } & { [K in keyof HubOptions]?: undefined }
+
+  /** Hub options, or `hub` (an existing Hub); not both. */
+  export type SseFanoutOptions = ExistingHubOptions | OwnHubOptions
+
+  /** The plugin (also the module itself and its `default`). */
+  export const sseFanout: SseFanoutPlugin
+  export { sseFanout as default }
+}
+
+/**
+ * The plugin, wrapped by fastify-plugin (name `sse-fanout`, Fastify 5.x): it
+ * decorates the instance that registers it, not a child context.
+ */
+declare function sseFanout (...params: Parameters<SseFanoutPlugin>): ReturnType<SseFanoutPlugin>
+
+export = sseFanout
