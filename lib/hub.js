@@ -186,6 +186,7 @@ class Hub extends EventEmitter {
     if (!res || typeof res !== 'object' || typeof res.writeHead !== 'function') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an http.ServerResponse', 'res', res)
     if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
     if (res.writableEnded || res.destroyed) throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected an open response for res but it has already ended')
+    if (req.method === 'HEAD') throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected a GET request for req but received HEAD: a HEAD response has no body to stream')
     const topics = options.topics === undefined ? [] : checkTopics(options.topics, 'options.topics')
     const user = checkUser(options.user, 'options.user')
     const retry = checkRetry(options.retry, 'options.retry')

@@ -9,11 +9,13 @@
 // what a client on the wire gets.
 //
 // Commands (each message carries a `seq`; the reply carries the same seq):
-//   { cmd: 'open', n, port, path | paths, http10?, tls?, stall?, host? }
+//   { cmd: 'open', n, port, path | paths, http10?, tls?, stall?, host?, method?, headers? }
 //       opens n connections; replies once each has its response head (or,
 //       with stall, once its request is written), or failed.
 //       path may contain "{i}", replaced by the connection's index. In stall
 //       mode the socket is paused right after the request: it never reads.
+//       method (default GET) is the request method; headers ({ name: value })
+//       are added to the request, "{i}" in a value replaced as in path.
 //   { cmd: 'summary' }        per connection: event count and state flags
 //   { cmd: 'report', indices?, events?, truncate?, raw? }  full state
 //   { cmd: 'close', indices? | n? }  destroys those connections (n: the first
@@ -184,8 +186,12 @@ function openOne (i, o, done) {
 
   const path = o.paths ? o.paths[i - o.first] : String(o.path || '/').replaceAll('{i}', String(i))
   const version = o.http10 ? '1.0' : '1.1'
-  const request = `GET ${path} HTTP/${version}\r\nHost: 127.0.0.1:${o.port}\r\n` +
-    'Accept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: sse-fanout-test\r\n\r\n'
+  let extraHeaders = ''
+  if (o.headers) {
+    for (const [name, value] of Object.entries(o.headers)) extraHeaders += `${name}: ${String(value).replaceAll('{i}', String(i))}\r\n`
+  }
+  const request = `${o.method || 'GET'} ${path} HTTP/${version}\r\nHost: 127.0.0.1:${o.port}\r\n` +
+    'Accept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: sse-fanout-test\r\n' + extraHeaders + '\r\n'
 
   const socket = o.tls
     ? tls.connect({ host: o.host || '127.0.0.1', port: o.port, rejectUnauthorized: false })

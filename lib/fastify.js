@@ -1,0 +1,159 @@
+'use strict'
+// sse-fanout/fastify: a Fastify 5 plugin that owns (or borrows) a Hub and lets
+// a route turn its request into an SSE stream in one line.
+//
+//   const fastify = require('fastify')()
+//   fastify.register(require('sse-fanout/fastify'), { threads: 1 })
+//   fastify.get('/events', (request, reply) => {
+//     reply.sse({ topics: ['news', 'chat/*'], user: request.user?.id })
+//   })
+//   fastify.post('/news', async (request) => {
+//     fastify.sse.publish('news', request.body)
+//     return { ok: true }
+//   })
+//
+// reply.sse() hands the raw request and response to hub.accept() and hijacks
+// the reply, so Fastify never writes to a stream it no longer owns. Headers
+// set on the reply before that (reply.header() in hooks, @fastify/cors in its
+// default onRequest hook) are copied onto the raw response first, since
+// hub.accept() only sees reply.raw. Hooks that run after the handler (onSend,
+// preSerialization) do not run for a hijacked reply.
+//
+// A failing accept (an invalid topic, maxConnections reached, a closed hub)
+// throws before anything was written and before the hijack, with a
+// statusCode, so Fastify's error handler answers it (400, or 503). HEAD (the
+// twin Fastify adds to every GET route) gets 405: it has no body to stream.
+//
+// In a sync handler, use a block body: a returned Connection would be passed
+// to reply.send(), which logs "Reply was already sent". An async handler may
+// return it (Fastify ignores what a hijacked reply's handler resolves to).
+// A taken-over response never finishes as far as Node is concerned, so
+// Fastify's onResponse hooks and "request completed" log do not run for it
+// (they do, when the stream ends, for JS-transport streams); the hub's
+// 'disconnect' event, logged at debug level here, is the end of a stream.
+//
+// app.close() closes a hub the plugin created in a preClose hook: every
+// stream ends before Fastify closes the server, which otherwise would wait
+// for the JS-transport streams (TLS, HTTP/2, transport: 'js') it still sees.
+const fp = require('fastify-plugin')
+const { Hub } = require('./hub')
+const { SseError, invalid } = require('./errors')
+
+const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'sndbufBytes', 'closeTimeoutMs', 'transport']
+// Framing and type are the hub's to decide (see takeover.js).
+const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'content-type'])
+// SseErrors accept() throws that are not the client's fault.
+const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503 }
+
+function hubOptions (options) {
+  const out = {}
+  for (const name of HUB_OPTIONS) if (options[name] !== undefined) out[name] = options[name]
+  return out
+}
+
+function checkHub (hub, options) {
+  if (hub === null || typeof hub !== 'object' || typeof hub.accept !== 'function' ||
+      typeof hub.close !== 'function' || typeof hub.on !== 'function') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'options.hub', hub)
+  }
+  const given = HUB_OPTIONS.filter((name) => options[name] !== undefined)
+  if (given.length > 0) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT',
+      `Expected either options.hub or Hub options but received both (options.hub and options.${given.join(', options.')})`)
+  }
+  if (hub.closed) throw new SseError('ERR_SSE_CLOSED', 'options.hub is closed')
+  return hub
+}
+
+/** Copies the reply's headers onto reply.raw; returns the names it added there. */
+function copyHeaders (reply, res) {
+  const headers = reply.getHeaders()
+  const added = []
+  for (const name of Object.keys(headers)) {
+    const value = headers[name]
+    if (value === undefined || NOT_COPIED.has(name)) continue
+    if (!res.hasHeader(name)) added.push(name)
+    res.setHeader(name, value)
+  }
+  return added
+}
+
+/** reply.sse(options): the reply becomes an SSE stream of hub. */
+function accept (hub, reply, options) {
+  if (reply.sent) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected a reply that was not sent or hijacked yet for reply.sse()')
+  }
+  const req = reply.request.raw
+  const res = reply.raw
+  if (req.method === 'HEAD') {
+    // exposeHeadRoutes gives every GET route a HEAD twin running the same
+    // handler; a stream would write a body where HTTP allows none.
+    const err = new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected a GET request for an SSE stream but received HEAD, which has no body')
+    err.statusCode = 405
+    err.headers = { allow: 'GET' }
+    throw err
+  }
+  // Nobody reads a GET's (empty) body; unread, Node would call the request
+  // aborted when the taken-over socket closes, and Fastify would run the
+  // app's onRequestAbort hooks for every stream. Its 'end' comes first.
+  if (!req.readableEnded) req.resume()
+  let added = []
+  let conn
+  try {
+    added = copyHeaders(reply, res)
+    conn = hub.accept(req, res, options)
+  } catch (err) {
+    // accept() throws before writing anything: leave the reply as it was
+    // for Fastify's error handler.
+    if (!res.headersSent) for (const name of added) res.removeHeader(name)
+    if (err instanceof SseError && err.statusCode === undefined) err.statusCode = STATUS[err.code] || 400
+    throw err
+  }
+  // Synchronously after accept(): no 'close' of the taken-over socket can
+  // have reached Fastify's listeners yet.
+  reply.hijack()
+  return conn
+}
+
+async function sseFanout (fastify, options) {
+  const decorator = options.decorator === undefined ? 'sse' : options.decorator
+  if (typeof decorator !== 'string' || decorator.length === 0) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'options.decorator', decorator)
+  }
+  // Checked before a Hub (and its threads) exists.
+  if (fastify.hasDecorator(decorator) || fastify.hasReplyDecorator(decorator)) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected a free decorator name for options.decorator but "${decorator}" is already taken`)
+  }
+  const owned = options.hub === undefined
+  const hub = owned ? new Hub(hubOptions(options)) : checkHub(options.hub, options)
+
+  const log = fastify.log
+  const onConnect = ({ id, transport, user }) => log.debug({ sseConnection: id, transport, user }, 'sse connect')
+  const onDisconnect = ({ id, reason }) => log.debug({ sseConnection: id, reason }, 'sse disconnect')
+  hub.on('connect', onConnect)
+  hub.on('disconnect', onDisconnect)
+
+  fastify.decorate(decorator, hub)
+  fastify.decorateReply(decorator, function sse (acceptOptions) {
+    return accept(hub, this, acceptOptions)
+  })
+
+  if (owned) {
+    // Before Fastify closes the server (see the top of the file).
+    fastify.addHook('preClose', async function closeHub () {
+      await hub.close()
+    })
+  }
+  fastify.addHook('onClose', async function detachHub () {
+    // preClose does not run when the app never became ready.
+    if (owned) await hub.close()
+    hub.removeListener('connect', onConnect)
+    hub.removeListener('disconnect', onDisconnect)
+  })
+}
+
+const plugin = fp(sseFanout, { name: 'sse-fanout', fastify: '5.x' })
+
+module.exports = plugin
+module.exports.default = plugin
+module.exports.sseFanout = plugin
