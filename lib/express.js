@@ -1,0 +1,194 @@
+'use strict'
+// sse-fanout/express: a middleware that hands a request to a Hub, and a helper
+// that closes the hub with the HTTP server. Express 5 and 4 (and connect): the
+// middleware only needs (req, res, next) and uses res.locals when it is there.
+//
+//   const { Hub } = require('sse-fanout')
+//   const { sse, closeWithServer } = require('sse-fanout/express')
+//   const hub = new Hub()
+//   app.get('/events', auth, sse(hub, { topics: (req) => req.query.topic, user: (req) => req.user.id }))
+//   const server = app.listen(3000)
+//   closeWithServer(hub, server)
+//
+// On success the middleware does not call next(): the response is the stream,
+// and the Connection ({ id, transport, user }) is on res.locals.sse. Every
+// failure (a throwing or rejecting topics/user function, an SseError from
+// hub.accept()) goes to next(err) with the response untouched, so the app's
+// error handler answers it.
+const native = require('./native')
+const { SseError, invalid } = require('./errors')
+
+const OPTIONS = new Set(['topics', 'user', 'retry'])
+const LINE_BREAK_OR_NUL = /[\r\n\0]/
+
+function isThenable (value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+// Static values are checked here, once, by the same rules as hub.accept();
+// values returned by functions are checked by hub.accept() on each request.
+function checkStaticTopic (topic, name) {
+  if (typeof topic !== 'string') throw invalid('ERR_SSE_INVALID_TOPIC', 'a string', name, topic)
+  if (topic.length === 0 || Buffer.byteLength(topic) > native.maxTopicBytes || LINE_BREAK_OR_NUL.test(topic)) {
+    throw invalid('ERR_SSE_INVALID_TOPIC', `a non-empty string of at most ${native.maxTopicBytes} bytes without CR, LF or NUL`, name, topic)
+  }
+}
+
+function checkOptions (options) {
+  if (options === undefined) return {}
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTIONS.has(key)) {
+      throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected one of topics, user, retry in options but received "${key}"`)
+    }
+  }
+  const { topics, user, retry } = options
+  if (typeof topics === 'string') {
+    checkStaticTopic(topics, 'options.topics')
+  } else if (Array.isArray(topics)) {
+    topics.forEach((topic, i) => checkStaticTopic(topic, `options.topics[${i}]`))
+  } else if (topics !== undefined && typeof topics !== 'function') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a topic string, an array of them or a function of req', 'options.topics', topics)
+  }
+  if (user !== undefined && typeof user !== 'function' && (typeof user !== 'string' || user.length === 0)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string or a function of req', 'options.user', user)
+  }
+  if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
+    throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds)', 'options.retry', retry)
+  }
+  return { topics, user, retry }
+}
+
+function checkHub (hub) {
+  if (hub === null || typeof hub !== 'object' || typeof hub.accept !== 'function') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'hub', hub)
+  }
+}
+
+/**
+ * A middleware that turns the request into an SSE stream of `hub`.
+ * @param {import('./hub').Hub} hub
+ * @param {{ topics?: string | string[] | ((req) => any), user?: string | ((req) => any), retry?: number }} [options]
+ * @returns {(req, res, next) => void} named sseFanout
+ */
+function sse (hub, options) {
+  checkHub(hub)
+  const { topics, user, retry } = checkOptions(options)
+  const topicsOf = typeof topics === 'function' ? topics : null
+  const userOf = typeof user === 'function' ? user : null
+
+  function accept (req, res, next, resolvedTopics, resolvedUser) {
+    // The client went away (while an earlier middleware or our topics/user
+    // function waited): there is nobody to stream to or to answer, and
+    // nothing went wrong.
+    if (res.destroyed) return
+    let conn
+    try {
+      conn = hub.accept(req, res, { topics: resolvedTopics, user: resolvedUser, retry })
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (res.locals !== null && typeof res.locals === 'object') res.locals.sse = conn
+    else res.locals = { sse: conn }
+  }
+
+  return function sseFanout (req, res, next) {
+    let t = topics
+    let u = user
+    try {
+      if (topicsOf !== null) t = topicsOf(req)
+      if (userOf !== null) u = userOf(req)
+    } catch (err) {
+      if (isThenable(t)) Promise.resolve(t).catch(() => {}) // nobody will wait for it now
+      next(err)
+      return
+    }
+    if (!isThenable(t) && !isThenable(u)) {
+      accept(req, res, next, t, u)
+      return
+    }
+    Promise.all([t, u]).then(([t, u]) => accept(req, res, next, t, u), next)
+  }
+}
+
+/**
+ * Closes the hub when the HTTP server closes, and returns a function that
+ * undoes it.
+ *
+ * Waiting for the server's 'close' event is not enough: Node does not track
+ * the sockets the hub took over, and JS-transport streams (TLS, HTTP/2) are
+ * responses that never finish by themselves, so they would hold the server
+ * open until hub.close() ended them, which would only start on 'close'. So
+ * server.close is wrapped on this server instance:
+ *  - hub.close() starts first, then server.close does what it always does
+ *    (stop listening, close idle connections, call back once every connection
+ *    Node knows of has ended);
+ *  - once hub.close() has resolved, the keep-alive connections that carried
+ *    JS-transport streams are idle and are closed at once
+ *    (server.closeIdleConnections()) instead of after keepAliveTimeout;
+ *  - the callback given to server.close(cb) is called once the server and the
+ *    hub have both closed, so `server.close(() => process.exit())` does not
+ *    cut streams short (the 'close' event itself may come before the hub has
+ *    flushed: native streams are not the server's to wait for).
+ * The 'close' event is handled too, for a server closed some other way
+ * (hub.close() is idempotent).
+ * @param {import('./hub').Hub} hub
+ * @param {import('node:net').Server} server an http or https server (any net.Server)
+ * @returns {() => void} restores server.close and removes the 'close' listener
+ */
+function closeWithServer (hub, server) {
+  if (hub === null || typeof hub !== 'object' || typeof hub.close !== 'function') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'hub', hub)
+  }
+  if (server === null || typeof server !== 'object' || typeof server.close !== 'function' || typeof server.on !== 'function') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an http.Server', 'server', server)
+  }
+
+  /** Starts hub.close() (now, synchronously); resolves once it is done. */
+  const closeHub = () => {
+    let closing
+    try {
+      closing = Promise.resolve(hub.close())
+    } catch (err) {
+      closing = Promise.reject(err)
+    }
+    return closing.then(() => {
+      if (!server.listening && typeof server.closeIdleConnections === 'function') server.closeIdleConnections()
+    })
+  }
+  const onClose = () => {
+    closeHub() // a rejection is reported as unhandled: nobody else would see it
+  }
+
+  const hadOwn = Object.prototype.hasOwnProperty.call(server, 'close')
+  const previous = server.close
+  const close = function close (callback, ...rest) {
+    const hubClosed = closeHub()
+    // Without a callback, a failing hub.close() (ours does not reject) is
+    // reported as an unhandled rejection; the server closes all the same.
+    if (typeof callback !== 'function') return previous.call(this, callback, ...rest)
+    return previous.call(this, (err) => {
+      hubClosed.then(() => callback(err), (hubErr) => callback(err || hubErr))
+    }, ...rest)
+  }
+  server.close = close
+  server.on('close', onClose)
+
+  let undone = false
+  return function undo () {
+    if (undone) return
+    undone = true
+    server.removeListener('close', onClose)
+    if (server.close === close) {
+      if (hadOwn) server.close = previous
+      else delete server.close
+    }
+  }
+}
+
+module.exports = sse
+module.exports.sse = sse
+module.exports.closeWithServer = closeWithServer
