@@ -32,9 +32,9 @@ declare namespace sse {
 
   interface SseMiddlewareOptions {
     /** Topics (exact, or prefix patterns ending in `/*`), or a function of the request giving them. */
-    topics?: string | string[] | ((req: Request) => MaybePromise<string | string[]>)
+    topics?: string | string[] | ((req: Request) => MaybePromise<string | string[] | undefined>)
     /** The connection's user (a non-empty string), or a function of the request giving it. */
-    user?: string | ((req: Request) => MaybePromise<string | undefined>)
+    user?: string | ((req: Request) => MaybePromise<string | null | undefined>)
     /** Reconnection delay sent to the client as `retry:` (ms, a non-negative integer). */
     retry?: number
   }

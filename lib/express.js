@@ -15,25 +15,17 @@
 // failure (a throwing or rejecting topics/user function, an SseError from
 // hub.accept()) goes to next(err) with the response untouched, so the app's
 // error handler answers it.
-const native = require('./native')
+const { checkTopics, checkUser, checkRetry } = require('./validate')
 const { SseError, invalid } = require('./errors')
 
 const OPTIONS = new Set(['topics', 'user', 'retry'])
-const LINE_BREAK_OR_NUL = /[\r\n\0]/
 
 function isThenable (value) {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
 }
 
-// Static values are checked here, once, by the same rules as hub.accept();
+// Static values are checked here, once, by the rules hub.accept() applies;
 // values returned by functions are checked by hub.accept() on each request.
-function checkStaticTopic (topic, name) {
-  if (typeof topic !== 'string') throw invalid('ERR_SSE_INVALID_TOPIC', 'a string', name, topic)
-  if (topic.length === 0 || Buffer.byteLength(topic) > native.maxTopicBytes || LINE_BREAK_OR_NUL.test(topic)) {
-    throw invalid('ERR_SSE_INVALID_TOPIC', `a non-empty string of at most ${native.maxTopicBytes} bytes without CR, LF or NUL`, name, topic)
-  }
-}
-
 function checkOptions (options) {
   if (options === undefined) return {}
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -45,19 +37,9 @@ function checkOptions (options) {
     }
   }
   const { topics, user, retry } = options
-  if (typeof topics === 'string') {
-    checkStaticTopic(topics, 'options.topics')
-  } else if (Array.isArray(topics)) {
-    topics.forEach((topic, i) => checkStaticTopic(topic, `options.topics[${i}]`))
-  } else if (topics !== undefined && typeof topics !== 'function') {
-    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a topic string, an array of them or a function of req', 'options.topics', topics)
-  }
-  if (user !== undefined && typeof user !== 'function' && (typeof user !== 'string' || user.length === 0)) {
-    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string or a function of req', 'options.user', user)
-  }
-  if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
-    throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds)', 'options.retry', retry)
-  }
+  if (topics !== undefined && typeof topics !== 'function') checkTopics(topics, 'options.topics')
+  if (user !== undefined && typeof user !== 'function') checkUser(user, 'options.user')
+  checkRetry(retry, 'options.retry')
   return { topics, user, retry }
 }
 

@@ -13,9 +13,7 @@ const { takeoverFd, buildHead, writeJsHead } = require('./takeover')
 
 const REASONS = native.disconnectReasons // index -> name, from the addon
 const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
-const MAX_TOPIC_BYTES = native.maxTopicBytes
-const MAX_USER_BYTES = 1024
-const LINE_BREAK_OR_NUL = /[\r\n\0]/
+const { checkTopic, checkTopics, checkUser, checkRetry, MAX_TOPIC_BYTES } = require('./validate')
 const KIND_DISCONNECT = 0
 const KIND_DELIVER = 1
 const KIND_STOPPED = 2
@@ -44,30 +42,6 @@ function intOption (options, name, min, max) {
   return value
 }
 
-function checkTopic (topic, name) {
-  if (typeof topic !== 'string') throw invalid('ERR_SSE_INVALID_TOPIC', 'a string', name, topic)
-  if (topic.length === 0 || (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic) > MAX_TOPIC_BYTES) ||
-      LINE_BREAK_OR_NUL.test(topic)) {
-    throw invalid('ERR_SSE_INVALID_TOPIC', `a non-empty string of at most ${MAX_TOPIC_BYTES} bytes without CR, LF or NUL`, name, topic)
-  }
-  return topic
-}
-
-function checkTopics (topics, name) {
-  if (typeof topics === 'string') return [checkTopic(topics, name)]
-  if (!Array.isArray(topics)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a topic string or an array of them', name, topics)
-  for (let i = 0; i < topics.length; i++) checkTopic(topics[i], `${name}[${i}]`)
-  return topics
-}
-
-function checkUser (user, name) {
-  if (user === undefined || user === null) return undefined
-  if (typeof user !== 'string' || user.length === 0 || Buffer.byteLength(user) > MAX_USER_BYTES) {
-    throw invalid('ERR_SSE_INVALID_ARGUMENT', `a non-empty string of at most ${MAX_USER_BYTES} bytes`, name, user)
-  }
-  return user
-}
-
 function checkUsers (users, name) {
   if (users === undefined) return undefined
   if (!Array.isArray(users)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an array of user strings', name, users)
@@ -75,12 +49,6 @@ function checkUsers (users, name) {
     if (typeof users[i] !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a string', `${name}[${i}]`, users[i])
   }
   return users
-}
-
-function checkRetry (retry, name) {
-  if (retry === undefined) return -1
-  if (!Number.isSafeInteger(retry) || retry < 0) throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds)', name, retry)
-  return retry
 }
 
 /** Data as the addon takes it: a string or a Uint8Array. */

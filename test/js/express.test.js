@@ -86,6 +86,9 @@ test('the module: exports, factory-time validation, a named middleware', async (
     bad(() => sse(hub, { topics: 'x'.repeat(1025) }), 'ERR_SSE_INVALID_TOPIC')
     bad(() => sse(hub, { user: '' }), 'ERR_SSE_INVALID_ARGUMENT', /options\.user/)
     bad(() => sse(hub, { user: 42 }), 'ERR_SSE_INVALID_ARGUMENT', /options\.user/)
+    bad(() => sse(hub, { user: 'é'.repeat(513) }), 'ERR_SSE_INVALID_ARGUMENT', /options\.user/)
+    assert.throws(() => hub.accept({ headers: {} }, { writeHead () {} }, { user: 'é'.repeat(513) }), { code: 'ERR_SSE_INVALID_ARGUMENT' },
+      'the same limit as hub.accept()')
     bad(() => sse(hub, { retry: -1 }), 'ERR_SSE_INVALID_RETRY', /options\.retry/)
     bad(() => sse(hub, { retry: 1.5 }), 'ERR_SSE_INVALID_RETRY')
     bad(() => sse(hub, { retry: '1000' }), 'ERR_SSE_INVALID_RETRY')
@@ -210,6 +213,8 @@ for (const transport of ['auto', 'js']) {
     for (const path of ['/events', '/events?token=nope', '/throws', '/rejects', '/user-throws', '/invalid?t=x', '/invalid-async']) {
       refused[path] = (await clients.open({ n: 1, port, path })).indices[0]
     }
+    // Express routes HEAD to GET handlers; accept() refuses HEAD (no body to stream).
+    refused.HEAD = (await clients.open({ n: 1, port, path: '/events?token=tok-ann', method: 'HEAD' })).indices[0]
     assert.equal(hub.stats().connections, 2, 'only the two streams are registered')
     assert.deepEqual(connects.map((c) => [c.user, c.transport]), [['ann', transport === 'auto' ? 'native' : 'js'], ['bob', transport === 'auto' ? 'native' : 'js']])
     assert.deepEqual(hub.subscriptions(connects[0].id), ['inbox/ann', 'news'])
@@ -257,7 +262,8 @@ for (const transport of ['auto', 'js']) {
       '/rejects': [500, 'E_LOOKUP'],
       '/user-throws': [403, 'E_WHO'],
       '/invalid?t=x': [400, 'ERR_SSE_INVALID_TOPIC'],
-      '/invalid-async': [400, 'ERR_SSE_INVALID_TOPIC']
+      '/invalid-async': [400, 'ERR_SSE_INVALID_TOPIC'],
+      HEAD: [400, '']
     }
     for (const [path, [status, code]] of Object.entries(expected)) {
       const c = answer(path)
@@ -267,7 +273,8 @@ for (const transport of ['auto', 'js']) {
     }
     assert.deepEqual(errors.map((e) => [e.path, e.err.code]), [
       ['/throws', 'E_TOPICS'], ['/rejects', 'E_LOOKUP'], ['/user-throws', 'E_WHO'],
-      ['/invalid', 'ERR_SSE_INVALID_TOPIC'], ['/invalid-async', 'ERR_SSE_INVALID_TOPIC']
+      ['/invalid', 'ERR_SSE_INVALID_TOPIC'], ['/invalid-async', 'ERR_SSE_INVALID_TOPIC'],
+      ['/events', 'ERR_SSE_INVALID_ARGUMENT'] // the HEAD request
     ])
     for (const e of errors) {
       assert.equal(e.headersSent, false, `${e.path}: the response was untouched`)
@@ -286,7 +293,7 @@ for (const transport of ['auto', 'js']) {
     await waitFor(() => slow.closed, 5000, 'the /slow response to close')
     release()
     await sleep(50)
-    assert.equal(errors.length, 5, 'a client that left is no error')
+    assert.equal(errors.length, 6, 'a client that left is no error')
     assert.equal(connects.length, 2, 'and gets no stream')
     assert.equal(afterSse, 0)
 
@@ -412,9 +419,11 @@ test('private messages reach only their user\'s connections, under load from oth
   const hub = new Hub({ threads: 2 })
   defer(() => hub.close(), 'hub.close()')
 
-  const tokens = new Map(range(0, USERS).map((u) => [`tok${u}`, { id: `u${u}`, name: `User ${u}` }]))
+  // Client k presents the token "tok<k>", which belongs to user u<k % USERS>.
+  const tokens = new Map(range(0, USERS * PER_USER).map((k) => [`tok${k}`, { id: `u${k % USERS}` }]))
   const auth = (req, res, next) => {
-    const user = tokens.get(req.query.token)
+    const m = /^Bearer (\S+)$/.exec(req.get('authorization') || '')
+    const user = m && tokens.get(m[1])
     if (!user) return res.sendStatus(401)
     req.user = user
     next()
@@ -430,17 +439,20 @@ test('private messages reach only their user\'s connections, under load from oth
   const port = server.address().port
 
   const userOf = [] // client index -> user id (undefined: anonymous)
-  const paths = []
-  for (let k = 0; k < USERS * PER_USER; k++) {
-    userOf.push(`u${k % USERS}`)
-    paths.push(`/me/events?token=tok${k % USERS}`)
-  }
-  for (let k = 0; k < ANON; k++) {
-    userOf.push(undefined)
-    paths.push('/public/events')
-  }
-  const total = paths.length
-  const { indices } = await clients.open({ n: total, port, paths, timeoutMs: 30000 })
+  for (let k = 0; k < USERS * PER_USER; k++) userOf.push(`u${k % USERS}`)
+  for (let k = 0; k < ANON; k++) userOf.push(undefined)
+  const total = userOf.length
+  const authed = await clients.open({
+    n: USERS * PER_USER, port, path: '/me/events', headers: { authorization: 'Bearer tok{i}' }, timeoutMs: 30000
+  })
+  assert.deepEqual(authed.indices, range(0, USERS * PER_USER))
+  const anon = await clients.open({ n: ANON, port, path: '/public/events' })
+  const indices = [...authed.indices, ...anon.indices]
+  assert.equal(indices.length, total)
+  // A wrong token: auth's own 401, no stream.
+  const refused = await clients.open({ n: 1, port, path: '/me/events', headers: { authorization: 'Bearer nope' } })
+  const [r401] = await clients.report({ indices: refused.indices })
+  assert.equal(r401.status, 401)
   assert.equal(hub.stats().connections, total)
   assert.equal(hub.stats().users, USERS)
   assert.deepEqual(errors, [])
