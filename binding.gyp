@@ -16,12 +16,17 @@
       "sources": [
         "src/core/frame.cpp",
         "src/core/outbox.cpp",
+        "src/core/pb_field_picker.cpp",
+        "src/core/pb_filter.cpp",
+        "src/core/pb_index.cpp",
+        "src/core/pb_subscription.cpp",
         "src/core/registry.cpp",
         "src/core/sse_encoder.cpp",
         "src/core/topic_index.cpp",
         "src/core/user_table.cpp",
         "src/io/shard.cpp",
         "src/addon/addon.cpp",
+        "src/addon/filter.cpp",
         "src/addon/hub.cpp"
       ],
       "include_dirs": [

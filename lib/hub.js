@@ -17,6 +17,8 @@ const { checkTopic, checkTopics, checkUser, checkRetry, MAX_TOPIC_BYTES } = requ
 const KIND_DISCONNECT = 0
 const KIND_DELIVER = 1
 const KIND_STOPPED = 2
+const KIND_DELIVER_CONTROL = 3 // a heartbeat: no stream id in front
+const MAX_STREAM_ID_BYTES = 256
 
 /** Default I/O threads: leave one core to the JS thread; at most 4. */
 function defaultThreads () {
@@ -63,6 +65,22 @@ function toPayload (data, name) {
   }
   if (json === undefined) throw invalid('ERR_SSE_INVALID_DATA', 'a string, a Buffer or a JSON-serialisable value', name, data)
   return json
+}
+
+function checkTimeout (value, name) {
+  if (value === undefined) return 0
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', `an integer between 0 and ${2 ** 31 - 1} (milliseconds)`, name, value)
+  }
+  return value
+}
+
+function checkStreamId (value, name) {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > MAX_STREAM_ID_BYTES || /[\r\n\0]/.test(value)) {
+    throw invalid('ERR_SSE_INVALID_ID', `a non-empty string of at most ${MAX_STREAM_ID_BYTES} bytes without CR, LF or NUL`, name, value)
+  }
+  return value
 }
 
 function checkEventOptions (options, name) {
@@ -158,11 +176,14 @@ class Hub extends EventEmitter {
     const topics = options.topics === undefined ? [] : checkTopics(options.topics, 'options.topics')
     const user = checkUser(options.user, 'options.user')
     const retry = checkRetry(options.retry, 'options.retry')
+    const idleMs = checkTimeout(options.idleTimeoutMs, 'options.idleTimeoutMs')
+    const lifetimeMs = checkTimeout(options.maxLifetimeMs, 'options.maxLifetimeMs')
+    const streamId = checkStreamId(options.streamId, 'options.streamId')
 
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
-      const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry)
+      const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
       if (id < 0) fail(-id, { topic: 'options.topics' })
       if (id > 0) {
         // The addon owns the connection now; Node's socket only closes its fd.
@@ -172,10 +193,10 @@ class Hub extends EventEmitter {
       // id === 0: the fd could not be duplicated; serve it from JS instead.
     }
 
-    const id = this._native.attach(topics, user, retry)
+    const id = this._native.attach(topics, user, retry, streamId, idleMs, lifetimeMs)
     if (id < 0) fail(-id, { topic: 'options.topics' })
     writeJsHead(req, res)
-    const entry = { res, ending: false }
+    const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(`id:${streamId}\n`) }
     this._js.set(id, entry)
     res.on('close', () => {
       if (!entry.ending && this._js.get(id) === entry) {
@@ -298,9 +319,10 @@ class Hub extends EventEmitter {
     let corked = null
     for (let i = 0; i < list.length; i += 3) {
       const kind = list[i]
-      if (kind === KIND_DELIVER) {
+      if (kind === KIND_DELIVER || kind === KIND_DELIVER_CONTROL) {
         const frame = list[i + 1]
         const ids = list[i + 2]
+        const event = kind === KIND_DELIVER
         for (let k = 0; k < ids.length; k++) {
           const entry = this._js.get(ids[k])
           if (entry === undefined || entry.ending) continue
@@ -310,6 +332,7 @@ class Hub extends EventEmitter {
             entry.corked = true
             ;(corked ??= []).push(entry)
           }
+          if (event && entry.prefix !== null) res.write(entry.prefix)
           res.write(frame)
           if (res.writableLength > this.options.maxQueueBytes) this._dropSlow(ids[k], entry)
         }

@@ -54,6 +54,16 @@ export interface AcceptOptions {
   user?: string | null
   /** Reconnection delay sent to the client as `retry:` (ms, a non-negative integer). */
   retry?: number
+  /** End the stream (reason `timeout`) after this long without an event; 0 = never. Checked about once a second. */
+  idleTimeoutMs?: number
+  /** End the stream (reason `timeout`) this long after it was accepted; 0 = never. */
+  maxLifetimeMs?: number
+  /**
+   * An SSE id written as `id:<streamId>` before every event on this connection,
+   * as its own small write (PocketBase sends its client id this way). At most
+   * 256 bytes, no CR, LF or NUL. An event's own `id` comes after it and wins.
+   */
+  streamId?: string
 }
 
 /** What `accept()` returns and `connect` listeners receive (frozen). */
@@ -78,9 +88,10 @@ export interface PublishOptions extends EventOptions {
 
 /**
  * Why a connection ended: `client` (it went away), `slow` (it fell
- * `maxQueueBytes` behind), `kicked`, `error` (a socket error), `shutdown` (`close()`).
+ * `maxQueueBytes` behind), `kicked`, `error` (a socket error), `shutdown` (`close()`),
+ * `timeout` (past the connection's `idleTimeoutMs` or `maxLifetimeMs`).
  */
-export type DisconnectReason = 'client' | 'slow' | 'kicked' | 'error' | 'shutdown'
+export type DisconnectReason = 'client' | 'slow' | 'kicked' | 'error' | 'shutdown' | 'timeout'
 
 /** What `disconnect` listeners receive. */
 export interface DisconnectInfo {

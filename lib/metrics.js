@@ -25,7 +25,7 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const OPTION_KEYS = new Set(['registry', 'prefix', 'labels'])
 // The hub's disconnect reasons (README.md, "Events"); each series starts at 0
 // so that rate() sees the first one. Other reasons are counted as they come.
-const REASONS = ['client', 'slow', 'kicked', 'error', 'shutdown']
+const REASONS = ['client', 'slow', 'kicked', 'error', 'shutdown', 'timeout']
 
 function one (value) { return [[null, value]] }
 function threads (stats, field) {

@@ -1,8 +1,9 @@
-// Addon entry: exports the native hub class and the tables the JS layer
+// Addon entry: exports the native hub and filter classes and the tables the JS layer
 // checks its own against (status names, disconnect reasons).
 #include <napi.h>
 
 #include "command.hpp"
+#include "filter.hpp"
 #include "frame.hpp"
 #include "hub.hpp"
 #include "status.hpp"
@@ -18,6 +19,7 @@ Napi::Value LiveFrames(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeHub", Hub::Define(env));
+  exports.Set("NativeFilter", FilterWrap::Define(env));
   Napi::Array statuses = Napi::Array::New(env);
   for (uint32_t i = 0; i < static_cast<uint32_t>(Status::kCount); ++i) {
     statuses.Set(i, Napi::String::New(env, std::string(statusName(static_cast<Status>(i)))));

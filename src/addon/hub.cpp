@@ -87,6 +87,11 @@ Napi::Function Hub::Define(Napi::Env env) {
                          InstanceMethod<&Hub::JS_ref>("ref"),
                          InstanceMethod<&Hub::JS_unref>("unref"),
                          InstanceMethod<&Hub::JS_flush>("flush"),
+                         InstanceMethod<&Hub::JS_pbSubscribe>("pbSubscribe"),
+                         InstanceMethod<&Hub::JS_pbBroadcast>("pbBroadcast"),
+                         InstanceMethod<&Hub::JS_pbPublish>("pbPublish"),
+                         InstanceMethod<&Hub::JS_pbSend>("pbSend"),
+                         InstanceMethod<&Hub::JS_pbStats>("pbStats"),
                      });
 }
 
@@ -209,7 +214,8 @@ void Hub::onStopped(uint32_t shard) {
 // ---- JS thread -------------------------------------------------------------
 
 // Hands a batch of reports to JS as one flat array:
-//   [0, id, reasonIndex] disconnect, [1, Buffer, ids[]] deliver, [2, shard, 0] stopped.
+//   [0, id, reasonIndex] disconnect, [1, Buffer, ids[]] deliver an event,
+//   [3, Buffer, ids[]] deliver other bytes (a heartbeat), [2, shard, 0] stopped.
 void Hub::dispatch(Napi::Env env, Napi::Function callback) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -226,7 +232,8 @@ void Hub::dispatch(Napi::Env env, Napi::Function callback) {
   uint32_t k = 0;
   bool allStopped = false;
   for (Report& r : batch_) {
-    out.Set(k++, Napi::Number::New(env, r.kind));
+    const bool control = r.kind == Report::kDeliver && r.frame->kind() != Frame::Kind::kEvent;
+    out.Set(k++, Napi::Number::New(env, control ? 3 : r.kind));
     switch (r.kind) {
       case Report::kDisconnect:
         forget(r.id);
@@ -268,6 +275,7 @@ void Hub::dispatch(Napi::Env env, Napi::Function callback) {
 void Hub::forget(uint64_t id) {
   Slot* s = slotFor(id);
   if (!s) return;
+  pb_.removeConnection(id);
   users_.release(s->user);
   *s = Slot();
   registry_.release(id);
@@ -286,6 +294,13 @@ Command Hub::connectionCommand(Command::Op op, uint64_t id) {
   c.op = op;
   c.id = id;
   return c;
+}
+
+void Hub::postTopics(uint32_t shard, Command::Op op, uint64_t id, std::vector<std::string>&& topics) {
+  if (topics.empty()) return;
+  Command c = connectionCommand(op, id);
+  c.topics = std::move(topics);
+  post(shard, std::move(c));
 }
 
 Hub::Slot* Hub::slotFor(uint64_t id) {
@@ -324,6 +339,13 @@ Status Hub::addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool
   c.id = *id;
   c.fd = fd;
   c.user = info_.user;
+  c.idleMs = static_cast<uint32_t>(num(info[topicsArg + 4], 0));
+  c.lifetimeMs = static_cast<uint32_t>(num(info[topicsArg + 5], 0));
+  // The JS transport writes the stream id itself (lib/hub.js).
+  if (native && info[topicsArg + 3].IsString()) {
+    std::string streamId = info[topicsArg + 3].As<Napi::String>().Utf8Value();
+    if (!streamId.empty()) c.prefix = "id:" + streamId + "\n";
+  }
   c.topics = std::move(topics);
   c.frame2 = std::move(first);
   if (native) {
@@ -337,7 +359,7 @@ Status Hub::addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool
   return Status::kOk;
 }
 
-// adopt(fd, head, chunked, topics, user, retryMs) -> id, 0 when the socket
+// adopt(fd, head, chunked, topics, user, retryMs, streamId, idleMs, lifetimeMs) -> id, 0 when the socket
 // cannot be duplicated (JS falls back to its transport), or -status.
 Napi::Value Hub::JS_adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -358,7 +380,8 @@ Napi::Value Hub::JS_adopt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(id));
 }
 
-// attach(topics, user, retryMs) -> id or -status: a connection the JS thread writes.
+// attach(topics, user, retryMs, streamId, idleMs, lifetimeMs) -> id or -status: a
+// connection the JS thread writes.
 Napi::Value Hub::JS_attach(const Napi::CallbackInfo& info) {
   uint64_t id = 0;
   Status s = addConnection(info, 0, false, -1, &id);
@@ -385,9 +408,7 @@ Napi::Value Hub::JS_subscribe(const Napi::CallbackInfo& info) {
   merged.reserve(s->subs.size() + fresh.size());
   std::merge(s->subs.begin(), s->subs.end(), fresh.begin(), fresh.end(), std::back_inserter(merged));
   s->subs.swap(merged);
-  Command c = connectionCommand(Command::Op::kSubscribe, id);
-  c.topics = std::move(fresh);
-  post(s->shard, std::move(c));
+  postTopics(s->shard, Command::Op::kSubscribe, id, std::move(fresh));
   return statusValue(env, Status::kOk);
 }
 
@@ -406,10 +427,7 @@ Napi::Value Hub::JS_unsubscribe(const Napi::CallbackInfo& info) {
       gone.push_back(std::move(t));
     }
   }
-  if (gone.empty()) return statusValue(env, Status::kOk);
-  Command c = connectionCommand(Command::Op::kUnsubscribe, id);
-  c.topics = std::move(gone);
-  post(s->shard, std::move(c));
+  postTopics(s->shard, Command::Op::kUnsubscribe, id, std::move(gone));
   return statusValue(env, Status::kOk);
 }
 
@@ -639,6 +657,141 @@ Napi::Value Hub::JS_ref(const Napi::CallbackInfo& info) {
 Napi::Value Hub::JS_unref(const Napi::CallbackInfo& info) {
   if (!released_ && !closing_) tsfn_.Unref(info.Env());
   return info.Env().Undefined();
+}
+
+// ---- PocketBase realtime ----------------------------------------------------
+
+namespace {
+
+std::string stringArg(const Napi::Value& v) { return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(); }
+
+}  // namespace
+
+void Hub::postDeliveries(std::vector<pb::Delivery>& deliveries) {
+  for (pb::Delivery& d : deliveries) {
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      Command c;
+      c.op = Command::Op::kPublish;
+      c.topic = i + 1 == shards_.size() ? std::move(d.topic) : d.topic;
+      c.frame = d.frame;
+      post(static_cast<uint32_t>(i), std::move(c));
+    }
+  }
+}
+
+// pbSubscribe(connId, identity, authJson, superuser, subs[]) -> [[subscription, message]...]
+// (subscriptions that will receive no record events) or a status number.
+// subs arrive deduplicated and single-line (lib/pocketbase.js).
+Napi::Value Hub::JS_pbSubscribe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id;
+  Slot* slot;
+  if (Status st = connectionArg(info, &id, &slot); st != Status::kOk) return statusValue(env, st);
+  if (!info[4].IsArray()) return statusValue(env, Status::kInvalidTopic);
+  auto arr = info[4].As<Napi::Array>();
+  std::vector<std::string> subs;
+  subs.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsString()) return statusValue(env, Status::kInvalidTopic);
+    subs.push_back(v.As<Napi::String>().Utf8Value());
+    if (!isSingleLine(subs.back())) return statusValue(env, Status::kInvalidTopic);
+  }
+  if (subs.size() > options_.maxSubscriptions) return statusValue(env, Status::kTooManySubscriptions);
+  std::vector<std::string> add, remove;
+  std::vector<pb::SubscriptionError> errors;
+  Status s = pb_.setSubscriptions(id, stringArg(info[1]), stringArg(info[2]), info[3].ToBoolean().Value(), subs, &add,
+                                  &remove, &errors);
+  if (s != Status::kOk) return statusValue(env, s);
+  postTopics(slot->shard, Command::Op::kUnsubscribe, id, std::move(remove));
+  postTopics(slot->shard, Command::Op::kSubscribe, id, std::move(add));
+  Napi::Array out = Napi::Array::New(env, errors.size());
+  for (uint32_t i = 0; i < errors.size(); ++i) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, Napi::String::New(env, errors[i].subscription));
+    pair.Set(1u, Napi::String::New(env, errors[i].message));
+    out.Set(i, pair);
+  }
+  return out;
+}
+
+// pbBroadcast(name, id, listRule|null, viewRule|null, action, recordJson) -> 0,
+// a status number, or a message (a rule or the record is invalid).
+Napi::Value Hub::JS_pbBroadcast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  static thread_local std::string record;
+  std::string_view recordView;
+  if (!bytesOf(info[5], record, &recordView)) return Napi::String::New(env, "record must be a string");
+  // The largest frame: the record, the longest subscription name, framing.
+  if (recordView.size() + 4096 > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
+  std::string name = stringArg(info[0]), collectionId = stringArg(info[1]), action = stringArg(info[4]);
+  std::string listRule, viewRule;
+  pb::Collection collection;
+  collection.name = name;
+  collection.id = collectionId;
+  if (info[2].IsString()) collection.listRule = &(listRule = info[2].As<Napi::String>().Utf8Value());
+  if (info[3].IsString()) collection.viewRule = &(viewRule = info[3].As<Napi::String>().Utf8Value());
+  std::vector<pb::Delivery> deliveries;
+  std::string error;
+  if (pb_.broadcastRecord(collection, action, recordView, &deliveries, &error) != Status::kOk) {
+    return Napi::String::New(env, error);
+  }
+  ++published_;
+  postDeliveries(deliveries);
+  return statusValue(env, Status::kOk);
+}
+
+// pbPublish(subscription, event, data) -> status: a custom message.
+Napi::Value Hub::JS_pbPublish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return statusValue(env, Status::kClosed);
+  static thread_local std::string data;
+  std::string_view dataView;
+  if (!bytesOf(info[2], data, &dataView)) return statusValue(env, Status::kInvalidEvent);
+  std::string event = stringArg(info[1]);
+  if (!isSingleLine(event)) return statusValue(env, Status::kInvalidEvent);
+  if (dataView.size() + event.size() + 64 > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
+  std::vector<pb::Delivery> deliveries;
+  pb_.publish(stringArg(info[0]), event, dataView, &deliveries);
+  ++published_;
+  postDeliveries(deliveries);
+  return statusValue(env, Status::kOk);
+}
+
+// pbSend(connId, event, data) -> status: one message in PocketBase's framing.
+Napi::Value Hub::JS_pbSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id;
+  Slot* slot;
+  if (Status st = connectionArg(info, &id, &slot); st != Status::kOk) return statusValue(env, st);
+  static thread_local std::string data;
+  std::string_view dataView;
+  if (!bytesOf(info[2], data, &dataView)) return statusValue(env, Status::kInvalidEvent);
+  std::string event = stringArg(info[1]);
+  EventFields ev;
+  ev.compact = true;
+  ev.event = event;
+  ev.data = dataView;
+  if (Status s = validateFields(ev); s != Status::kOk) return statusValue(env, s);
+  if (encodedSize(ev) + 300 > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
+  FrameRef frame;
+  encodeEvent(ev, &frame);
+  ++published_;
+  Command c = connectionCommand(Command::Op::kSend, id);
+  c.frame = std::move(frame);
+  post(slot->shard, std::move(c));
+  return statusValue(env, Status::kOk);
+}
+
+Napi::Value Hub::JS_pbStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("clients", static_cast<double>(pb_.connectionCount()));
+  out.Set("keys", static_cast<double>(pb_.keyCount()));
+  out.Set("groups", static_cast<double>(pb_.groupCount()));
+  out.Set("identities", static_cast<double>(pb_.authCount()));
+  return out;
 }
 
 }  // namespace ssefanout

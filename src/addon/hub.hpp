@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "pb_index.hpp"
 #include "registry.hpp"
 #include "shard.hpp"
 #include "user_table.hpp"
@@ -69,11 +70,18 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   Napi::Value JS_ref(const Napi::CallbackInfo& info);
   Napi::Value JS_unref(const Napi::CallbackInfo& info);
   Napi::Value JS_flush(const Napi::CallbackInfo& info);
+  // PocketBase realtime (lib/pocketbase.js)
+  Napi::Value JS_pbSubscribe(const Napi::CallbackInfo& info);
+  Napi::Value JS_pbBroadcast(const Napi::CallbackInfo& info);
+  Napi::Value JS_pbPublish(const Napi::CallbackInfo& info);
+  Napi::Value JS_pbSend(const Napi::CallbackInfo& info);
+  Napi::Value JS_pbStats(const Napi::CallbackInfo& info);
 
   Status addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool native, int fd, uint64_t* id);
   Slot* slotFor(uint64_t id);
   Status connectionArg(const Napi::CallbackInfo& info, uint64_t* id, Slot** slot);
   static Command connectionCommand(Command::Op op, uint64_t id);
+  void postTopics(uint32_t shard, Command::Op op, uint64_t id, std::vector<std::string>&& topics);
   Status encode(const Napi::CallbackInfo& info, size_t dataArg, FrameRef* out);
   bool resolveUsers(const Napi::Value& v, std::vector<uint32_t>* users);
   // Commands wait in a per-shard batch until JS calls flush() (once per JS
@@ -83,6 +91,7 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   void post(uint32_t shard, Command&& c);
   void flushAll();
   void postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users);
+  void postDeliveries(std::vector<pb::Delivery>& deliveries);
   void stage(Report&& r);
   void publishStaged(uint32_t shard);
   void dispatch(Napi::Env env, Napi::Function callback);
@@ -93,6 +102,7 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   ShardOptions options_;
   Registry registry_;
   UserTable users_;
+  pb::PbIndex pb_;
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::vector<Command>> batches_;  // per shard, JS thread only

@@ -16,11 +16,25 @@ void Outbox::append(Entry e) {
   pending_ += e.wire;
 }
 
+void Outbox::setEventPrefix(std::string_view prefix) {
+  prefixWire_.clear();
+  if (prefix.empty()) return;
+  if (chunked_) {
+    char header[Frame::kMaxChunkHeader];
+    prefixWire_.append(header, Frame::writeChunkHeader(prefix.size(), header));
+    prefixWire_.append(prefix);
+    prefixWire_.append(kCrlf);
+  } else {
+    prefixWire_.assign(prefix);
+  }
+}
+
 bool Outbox::push(const FrameRef& frame, bool force) {
   size_t wire = frame->wireSize(chunked_);
   // An empty frame has no bytes; as a chunk it would be "0\r\n\r\n", the end
   // of the body, and as a zero-wire entry consume() would never pop it.
   if (wire == 0) return true;
+  if (frame->kind() == Frame::Kind::kEvent) wire += prefixWire_.size();
   if (!force && pending_ + wire > cap_) return false;
   frame->retain();
   append(Entry{frame.get(), wire});
@@ -36,11 +50,16 @@ int Outbox::buildIov(struct iovec* iov, int maxIov) const {
   for (size_t i = 0; i < count_ && n < maxIov; ++i) {
     const Entry& e = at(i);
     // The framing is the one counted at push time (wire), not chunked_ now.
-    std::string_view parts[3];
+    std::string_view parts[4];
     int count = 0;
+    size_t framing = e.wire;
+    if (e.frame && e.frame->kind() == Frame::Kind::kEvent && !prefixWire_.empty()) {
+      parts[count++] = prefixWire_;
+      framing -= prefixWire_.size();
+    }
     if (!e.frame) {
       parts[count++] = kLastChunk;
-    } else if (e.wire != e.frame->size()) {
+    } else if (framing != e.frame->size()) {
       parts[count++] = e.frame->chunkHeader();
       parts[count++] = e.frame->view();
       parts[count++] = kCrlf;

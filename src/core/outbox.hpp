@@ -7,6 +7,10 @@
 // position of the first frame) as iovecs for a single writev; consume() then
 // drops what the kernel took.
 //
+// A connection may carry an event prefix (PocketBase's "id:<clientId>\n"):
+// bytes sent in front of every event frame as their own iovec (their own
+// chunk when chunked), so the shared frame is never copied per connection.
+//
 // Owned by one I/O thread; not thread-safe.
 #pragma once
 
@@ -14,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "frame.hpp"
@@ -31,6 +37,11 @@ class Outbox {
   void setChunked(bool chunked) { chunked_ = chunked; }
   bool chunked() const { return chunked_; }
   void setCap(size_t capBytes) { cap_ = capBytes; }
+  // Bytes to send before every kEvent frame pushed from now on. Set it once,
+  // after setChunked() and before the first event is pushed: queued entries
+  // are framed with the prefix in force when they are built.
+  void setEventPrefix(std::string_view prefix);
+  std::string_view eventPrefixWire() const { return prefixWire_; }
   size_t cap() const { return cap_; }
 
   // Queues a reference to frame, framed as chunked() says now (changing it
@@ -42,8 +53,8 @@ class Outbox {
   // Queues the zero-length chunk that ends a chunked body (no-op otherwise).
   void pushEndOfBody();
 
-  // Fills up to maxIov iovecs with pending bytes, in order. Returns the number
-  // used. Stops at a frame boundary when iovecs run out, except that the first
+  // Fills up to maxIov iovecs with pending bytes, in order (an event with a
+  // prefix takes one iovec more). Returns the number used. Stops at a frame boundary when iovecs run out, except that the first
   // frame is always started (in pieces if it needs more than maxIov), so any
   // maxIov >= 1 makes progress.
   int buildIov(struct iovec* iov, int maxIov) const;
@@ -73,6 +84,7 @@ class Outbox {
   size_t pending_ = 0;     // unwritten wire bytes
   size_t cap_;
   bool chunked_ = false;
+  std::string prefixWire_;  // the event prefix as it goes on the wire (chunk-framed when chunked)
 };
 
 }  // namespace ssefanout

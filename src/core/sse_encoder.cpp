@@ -5,11 +5,11 @@
 namespace ssefanout {
 namespace {
 
-constexpr std::string_view kData = "data: ";
-constexpr std::string_view kEvent = "event: ";
-constexpr std::string_view kId = "id: ";
-constexpr std::string_view kRetry = "retry: ";
-constexpr std::string_view kComment = ": ";
+constexpr std::string_view kData = "data:";
+constexpr std::string_view kEvent = "event:";
+constexpr std::string_view kId = "id:";
+constexpr std::string_view kRetry = "retry:";
+constexpr std::string_view kComment = ":";
 
 // Calls onLine(line) for each line of text, splitting on CR, LF and CRLF. A
 // trailing line break yields a final empty line, so "a\n" is two lines:
@@ -62,18 +62,30 @@ char* putUint(char* out, uint64_t v) {
   return out + n;
 }
 
-size_t multiLineSize(std::string_view prefix, std::string_view text) {
+// The space after "name:" is written always, or in compact mode only when
+// the value begins with a space (a parser drops one leading space).
+bool spaced(std::string_view value, bool compact) { return !compact || (!value.empty() && value[0] == ' '); }
+
+size_t fieldSize(std::string_view name, std::string_view value, bool compact) {
+  return name.size() + spaced(value, compact) + value.size() + 1;
+}
+
+char* putField(char* out, std::string_view name, std::string_view value, bool compact) {
+  out = put(out, name);
+  if (spaced(value, compact)) *out++ = ' ';
+  out = put(out, value);
+  *out++ = '\n';
+  return out;
+}
+
+size_t multiLineSize(std::string_view name, std::string_view text, bool compact) {
   size_t n = 0;
-  forEachLine(text, [&](std::string_view line) { n += prefix.size() + line.size() + 1; });
+  forEachLine(text, [&](std::string_view line) { n += fieldSize(name, line, compact); });
   return n;
 }
 
-char* putMultiLine(char* out, std::string_view prefix, std::string_view text) {
-  forEachLine(text, [&](std::string_view line) {
-    out = put(out, prefix);
-    out = put(out, line);
-    *out++ = '\n';
-  });
+char* putMultiLine(char* out, std::string_view name, std::string_view text, bool compact) {
+  forEachLine(text, [&](std::string_view line) { out = putField(out, name, line, compact); });
   return out;
 }
 
@@ -86,34 +98,29 @@ Status validateFields(const EventFields& ev) {
 }
 
 size_t encodedSize(const EventFields& ev) {
+  const bool c = ev.compact;
   size_t n = 1;  // the blank line that dispatches the event
-  if (ev.comment) n += multiLineSize(kComment, *ev.comment);
-  if (ev.event) n += kEvent.size() + ev.event->size() + 1;
-  if (ev.id) n += kId.size() + ev.id->size() + 1;
-  if (ev.retryMs) n += kRetry.size() + digits(*ev.retryMs) + 1;
-  if (ev.data) n += multiLineSize(kData, *ev.data);
+  if (ev.comment) n += multiLineSize(kComment, *ev.comment, c);
+  if (ev.event) n += fieldSize(kEvent, *ev.event, c);
+  if (ev.id) n += fieldSize(kId, *ev.id, c);
+  if (ev.retryMs) n += kRetry.size() + !c + digits(*ev.retryMs) + 1;
+  if (ev.data) n += multiLineSize(kData, *ev.data, c);
   return n;
 }
 
 size_t encodeInto(const EventFields& ev, char* out) {
+  const bool c = ev.compact;
   char* start = out;
-  if (ev.comment) out = putMultiLine(out, kComment, *ev.comment);
-  if (ev.event) {
-    out = put(out, kEvent);
-    out = put(out, *ev.event);
-    *out++ = '\n';
-  }
-  if (ev.id) {
-    out = put(out, kId);
-    out = put(out, *ev.id);
-    *out++ = '\n';
-  }
+  if (ev.comment) out = putMultiLine(out, kComment, *ev.comment, c);
+  if (ev.event) out = putField(out, kEvent, *ev.event, c);
+  if (ev.id) out = putField(out, kId, *ev.id, c);
   if (ev.retryMs) {
     out = put(out, kRetry);
+    if (!c) *out++ = ' ';
     out = putUint(out, *ev.retryMs);
     *out++ = '\n';
   }
-  if (ev.data) out = putMultiLine(out, kData, *ev.data);
+  if (ev.data) out = putMultiLine(out, kData, *ev.data, c);
   *out++ = '\n';
   return static_cast<size_t>(out - start);
 }

@@ -6,7 +6,9 @@
 // safe. Event names and ids are single-line by contract: one that holds CR, LF
 // or NUL is refused (a newline there would let a publisher forge fields), and
 // nothing is encoded. Fields are written as "name: value": the space keeps
-// values that begin with a space intact.
+// values that begin with a space intact. In compact mode (PocketBase's own
+// framing) they are "name:value", with the space only where the value begins
+// with one.
 //
 // Pure function of its input; safe on any thread.
 #pragma once
@@ -28,6 +30,7 @@ struct EventFields {
   // Absent data means no data lines: a frame of only comment/retry/id fields,
   // which a client does not dispatch as an event.
   std::optional<std::string_view> data;
+  bool compact = false;  // "name:value" rather than "name: value"
 };
 
 // Exact number of bytes encodeEvent() writes for these fields.

@@ -59,4 +59,19 @@ constexpr Status validateTopic(std::string_view topic) {
   return Status::kOk;
 }
 
+// Topics the addon makes for itself (PocketBase subscription groups) begin
+// with a NUL byte, which validateTopic() refuses in every topic that comes
+// from JS: no application topic can name one.
+constexpr char kInternalTopicMark = '\0';
+
+constexpr bool isInternalTopic(std::string_view topic) {
+  return topic.size() >= 2 && topic[0] == kInternalTopicMark && topic.size() <= kMaxTopicBytes &&
+         isSingleLine(topic.substr(1));
+}
+
+// What the topic index stores: an application topic or an internal one.
+constexpr Status validateIndexTopic(std::string_view topic) {
+  return isInternalTopic(topic) ? Status::kOk : validateTopic(topic);
+}
+
 }  // namespace ssefanout

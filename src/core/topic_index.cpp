@@ -6,7 +6,7 @@ Status TopicIndex::subscribe(uint32_t conn, std::string_view topic) {
   // Guards the resize below: conn + 1 wraps to 0 at UINT32_MAX, and a huge conn
   // would size the per-connection arrays to gigabytes.
   if (conn >= kMaxConnections) return Status::kUnknownConnection;
-  Status s = validateTopic(topic);
+  Status s = validateIndexTopic(topic);
   if (s != Status::kOk) return s;
   const bool pattern = isPattern(topic);
   // A pattern is stored under its prefix with the trailing '/': "chat/*" -> "chat/".
@@ -69,7 +69,7 @@ void TopicIndex::removeSub(uint32_t conn, uint32_t subIndex) {
 }
 
 bool TopicIndex::unsubscribe(uint32_t conn, std::string_view topic) {
-  if (conn >= subs_.size() || validateTopic(topic) != Status::kOk) return false;
+  if (conn >= subs_.size() || validateIndexTopic(topic) != Status::kOk) return false;
   const bool pattern = isPattern(topic);
   std::string_view key = pattern ? topic.substr(0, topic.size() - 1) : topic;
   const Map& map = pattern ? patterns_ : exact_;

@@ -2,7 +2,8 @@
 //
 // A subscription is an exact topic ("chat/42") or a prefix pattern ending in
 // "/*" ("chat/*") that matches every topic under the prefix ("chat/42",
-// "chat/a/b"; not "chat" or "chat/" itself). Connections are small dense
+// "chat/a/b"; not "chat" or "chat/" itself). Internal topics (status.hpp,
+// isInternalTopic) are exact topics like any other. Connections are small dense
 // integers (the registry slot, below kMaxConnections) chosen by the caller;
 // per-connection arrays are sized to the largest one seen.
 //

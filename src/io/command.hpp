@@ -15,7 +15,7 @@
 
 namespace ssefanout {
 
-enum class DisconnectReason : uint8_t { kClient = 0, kSlow, kKicked, kError, kShutdown, kCount };
+enum class DisconnectReason : uint8_t { kClient = 0, kSlow, kKicked, kError, kShutdown, kTimeout, kCount };
 
 constexpr const char* disconnectReasonName(DisconnectReason r) {
   switch (r) {
@@ -24,6 +24,7 @@ constexpr const char* disconnectReasonName(DisconnectReason r) {
     case DisconnectReason::kKicked: return "kicked";
     case DisconnectReason::kError: return "error";
     case DisconnectReason::kShutdown: return "shutdown";
+    case DisconnectReason::kTimeout: return "timeout";
     case DisconnectReason::kCount: break;
   }
   return "error";
@@ -31,8 +32,9 @@ constexpr const char* disconnectReasonName(DisconnectReason r) {
 
 struct Command {
   enum class Op : uint8_t {
-    kAdopt,        // fd, id, user, topics, frame = response head (raw), frame2 = first event or null
-    kAttachJs,     // id, user, topics, frame2: a connection written by the JS thread
+    kAdopt,        // fd, id, user, topics, frame = response head (raw), frame2 = first event or null,
+                   // prefix, idleMs, lifetimeMs
+    kAttachJs,     // id, user, topics, frame2, idleMs, lifetimeMs: a connection written by the JS thread
     kSubscribe,    // id, topics
     kUnsubscribe,  // id, topics
     kPublish,      // topic, frame, users (sorted; empty = no restriction)
@@ -50,10 +52,13 @@ struct Command {
   DisconnectReason reason = DisconnectReason::kClient;
   int fd = -1;
   uint32_t user = 0;
+  uint32_t idleMs = 0;      // end the stream after this long without an event (0 = never)
+  uint32_t lifetimeMs = 0;  // end the stream this long after it was adopted (0 = never)
   uint64_t id = 0;
   FrameRef frame;
   FrameRef frame2;
   std::string topic;
+  std::string prefix;  // sent before every event on this connection (Outbox::setEventPrefix)
   std::vector<std::string> topics;
   std::vector<uint32_t> users;
 };

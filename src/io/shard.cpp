@@ -26,7 +26,11 @@ struct Shard::Conn {
   uint32_t user = 0;
   int fd = -1;             // -1: a JS-transport connection
   uint64_t lastFrameMs = 0;  // for heartbeats
+  uint64_t lastEventMs = 0;  // for idleMs
+  uint64_t bornMs = 0;       // for lifetimeMs
   uint64_t drainSinceMs = 0;  // when it was detached with bytes still to flush
+  uint32_t idleMs = 0;
+  uint32_t lifetimeMs = 0;
   bool dirty = false;      // in dirty_ this turn
   bool writable = false;   // polling for UV_WRITABLE (the kernel buffer was full)
   bool ending = false;     // body ended: release once the outbox is empty
@@ -214,6 +218,7 @@ void Shard::run(Command& c) {
       bump(counters_.published, 1);
       if (Conn* conn = find(c.id)) {
         if (conn->fd < 0) {
+          conn->lastFrameMs = conn->lastEventMs = uv_now(&loop_);
           sink_->onJsDeliver(index_, std::move(c.frame), std::vector<uint64_t>{conn->id});
           bump(counters_.delivered, 1);
         } else {
@@ -222,16 +227,7 @@ void Shard::run(Command& c) {
       }
       break;
     case Command::Op::kKick:
-      if (Conn* conn = find(c.id)) {
-        if (conn->fd < 0) {
-          closeConn(conn, DisconnectReason::kKicked);
-        } else {
-          // Orderly: what is queued is sent, the body ended, then the fd closed.
-          // The slot is given back at once (the registry may reuse it).
-          detach(conn, DisconnectReason::kKicked);
-          endBody(conn);
-        }
-      }
+      if (Conn* conn = find(c.id)) endStream(conn, DisconnectReason::kKicked);
       break;
     case Command::Op::kDetach:
       if (Conn* conn = find(c.id)) {
@@ -260,7 +256,9 @@ void Shard::adopt(Command& c) {
   conn->id = c.id;
   conn->slot = Registry::slotOf(c.id);
   conn->user = c.user;
-  conn->lastFrameMs = uv_now(&loop_);
+  conn->lastFrameMs = conn->lastEventMs = conn->bornMs = uv_now(&loop_);
+  conn->idleMs = c.idleMs;
+  conn->lifetimeMs = c.lifetimeMs;
   if (conn->slot >= slots_.size()) slots_.resize(conn->slot + 1, nullptr);
   slots_[conn->slot] = conn;
   ++live_;
@@ -272,6 +270,7 @@ void Shard::adopt(Command& c) {
   if (native) {
     conn->fd = c.fd;
     conn->outbox.setChunked(c.flags & Command::kChunked);
+    conn->outbox.setEventPrefix(c.prefix);
     int one = 1;
     setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (options_.sndbufBytes > 0) {
@@ -310,8 +309,10 @@ void Shard::enqueue(Conn* conn, const FrameRef& frame) {
       closeConn(conn, DisconnectReason::kSlow, true);
       return;
     }
-    bump(counters_.queueBytes, frame->wireSize(conn->outbox.chunked()));
+    bump(counters_.queueBytes, frame->wireSize(conn->outbox.chunked()) +
+                                   (frame->kind() == Frame::Kind::kEvent ? conn->outbox.eventPrefixWire().size() : 0));
     conn->lastFrameMs = uv_now(&loop_);
+    if (frame->kind() == Frame::Kind::kEvent) conn->lastEventMs = conn->lastFrameMs;
   }
   if (!conn->dirty) {
     conn->dirty = true;
@@ -338,7 +339,7 @@ void Shard::fanOut(const Command& c, bool useIndex) {
   for (Conn* conn : targets_) {
     if (conn->fd < 0) {
       jsIds_.push_back(conn->id);
-      conn->lastFrameMs = uv_now(&loop_);
+      conn->lastFrameMs = conn->lastEventMs = uv_now(&loop_);
     } else {
       enqueue(conn, c.frame);
     }
@@ -488,6 +489,17 @@ void Shard::release(Conn* conn, bool abortive) {
   uv_close(reinterpret_cast<uv_handle_t*>(&conn->poll), onPollClosed);  // stops it too
 }
 
+// Orderly end: what is queued is sent, the body ended, then the fd closed.
+// The slot is given back at once (the registry may reuse it).
+void Shard::endStream(Conn* conn, DisconnectReason reason) {
+  if (conn->fd < 0) {
+    closeConn(conn, reason);
+  } else {
+    detach(conn, reason);
+    endBody(conn);
+  }
+}
+
 // Queues the end of the body (the last chunk when chunked); flush() then
 // half-closes and releases the connection.
 void Shard::endBody(Conn* conn) {
@@ -515,13 +527,7 @@ void Shard::beginShutdown() {
   if (shuttingDown_) return;
   shuttingDown_ = true;
   for (Conn* conn : slots_) {
-    if (!conn || conn->detached) continue;
-    if (conn->fd < 0) {
-      closeConn(conn, DisconnectReason::kShutdown);
-    } else {
-      detach(conn, DisconnectReason::kShutdown);
-      endBody(conn);
-    }
+    if (conn && !conn->detached) endStream(conn, DisconnectReason::kShutdown);
   }
 }
 
@@ -555,8 +561,13 @@ void Shard::onTick(uv_timer_t* handle) {
   const uint64_t idle = self->options_.heartbeatMs;
   std::vector<uint64_t> js;
   for (Conn* conn : self->slots_) {
-    if (idle == 0) break;
-    if (!conn || conn->detached || now - conn->lastFrameMs < idle) continue;
+    if (!conn || conn->detached) continue;
+    if ((conn->idleMs > 0 && now - conn->lastEventMs >= conn->idleMs) ||
+        (conn->lifetimeMs > 0 && now - conn->bornMs >= conn->lifetimeMs)) {
+      self->endStream(conn, DisconnectReason::kTimeout);
+      continue;
+    }
+    if (idle == 0 || now - conn->lastFrameMs < idle) continue;
     bump(self->counters_.heartbeats, 1);
     if (conn->fd < 0) {
       js.push_back(conn->id);

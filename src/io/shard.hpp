@@ -14,6 +14,10 @@
 // (more only when more than kMaxIov iovecs are pending). A connection whose
 // pending bytes would pass maxQueueBytes is closed with reason "slow".
 //
+// Timers: one maintenance tick (at most a second apart) sends heartbeats, ends
+// streams past their idle or lifetime limit (reason "timeout") and cuts
+// detached streams that never take their last bytes.
+//
 // Lifecycle: start() -> post()... -> post(kShutdown) -> (thread ends after
 // every connection is flushed and closed, or after closeTimeoutMs) -> join().
 #pragma once
@@ -110,6 +114,7 @@ class Shard {
     release(conn, abortive);
   }
   void endBody(Conn* conn);
+  void endStream(Conn* conn, DisconnectReason reason);
   void closeEverything();
   void beginShutdown();
   void finishIfDone();

@@ -57,7 +57,7 @@ expectType<(options?: import('../..').AcceptOptions) => Connection>(reply.sse)
 // In a plugin of one's own (encapsulated or not), the decorators are typed too.
 const plugin: FastifyPluginAsync = async (instance) => {
   expectType<Hub>(instance.sse)
-  instance.sse.on('disconnect', ({ reason }) => { expectType<'client' | 'slow' | 'kicked' | 'error' | 'shutdown'>(reason) })
+  instance.sse.on('disconnect', ({ reason }) => { expectType<'client' | 'slow' | 'kicked' | 'error' | 'shutdown' | 'timeout'>(reason) })
   expectError(instance.sse.on('nonsense', () => {}))
 }
 app.register(plugin)

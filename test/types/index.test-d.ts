@@ -50,6 +50,9 @@ http.createServer((req, res) => {
   hub.accept(req, res)
   hub.accept(req, res, { topics: 'news', user: null })
   expectError(hub.accept(req, res, { topics: 5 }))
+  hub.accept(req, res, { streamId: 'cid', idleTimeoutMs: 300000, maxLifetimeMs: 1800000 })
+  expectError(hub.accept(req, res, { streamId: 5 }))
+  expectError(hub.accept(req, res, { idleTimeoutMs: '1' }))
   expectError(hub.accept(req, res, { topics: [1, 2] }))
   expectError(hub.accept(req, res, { retry: '1' }))
   expectError(hub.accept(req, res, { user: 7 }))
@@ -110,12 +113,13 @@ hub.on('disconnect', (info) => {
   expectType<DisconnectInfo>(info)
   expectType<number>(info.id)
   expectType<DisconnectReason>(info.reason)
-  expectType<'client' | 'slow' | 'kicked' | 'error' | 'shutdown'>(info.reason)
+  expectType<'client' | 'slow' | 'kicked' | 'error' | 'shutdown' | 'timeout'>(info.reason)
 })
 hub.on('disconnect', ({ reason }) => {
   if (reason === 'slow') return
-  // @ts-expect-error 'timeout' is not a reason
   if (reason === 'timeout') return
+  // @ts-expect-error 'idle' is not a reason
+  if (reason === 'idle') return
 })
 hub.once('connect', (conn: Connection) => {})
 hub.off('disconnect', (info: DisconnectInfo) => {})
@@ -136,7 +140,7 @@ expectError(hub.prependOnceListener('nonsense', () => {}))
 expectError(hub.removeListener('nonsense', () => {}))
 expectError(hub.emit('nonsense'))
 expectError(hub.emit('connect', 5))
-expectError(hub.emit('disconnect', { id: 1, reason: 'timeout' }))
+expectError(hub.emit('disconnect', { id: 1, reason: 'idle' }))
 expectError(hub.on('connect', (conn: string) => {}))
 expectError(hub.on('disconnect', (info: { id: string }) => {}))
 

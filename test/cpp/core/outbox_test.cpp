@@ -469,6 +469,89 @@ TEST_F(OutboxTest, EveryIovLimitAndWriteSizeGivesTheSameBytes) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Event prefix: a per-connection line in front of every event, its own iovec.
+
+TEST_F(OutboxTest, EventPrefixGoesBeforeEveryEventOnly) {
+  const std::string prefix = "id:abc\n";
+  const std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+  std::vector<FrameRef> frames = {raw(head), event("event:a\ndata:1\n\n"),
+                                  FrameRef(Frame::copyOf(": hb\n\n", Frame::Kind::kControl)),
+                                  event("event:b\ndata:" + std::string(40, 'x') + "\n\n")};
+  for (bool chunked : {false, true}) {
+    std::string expected;
+    for (const auto& f : frames) {
+      if (f->kind() == Frame::Kind::kEvent) {
+        if (chunked) {
+          expected += "7\r\n" + prefix + "\r\n";
+        } else {
+          expected += prefix;
+        }
+      }
+      expected += wireOf(f, chunked);
+    }
+    if (chunked) expected += "0\r\n\r\n";
+    for (int maxIov = 1; maxIov <= 9; ++maxIov) {
+      for (size_t writeSize : {size_t{1}, size_t{3}, size_t{7}, size_t{0}}) {
+        SCOPED_TRACE("chunked " + std::to_string(chunked) + " maxIov " + std::to_string(maxIov) + " write " +
+                     std::to_string(writeSize));
+        Outbox box;
+        box.setChunked(chunked);
+        box.setEventPrefix(prefix);
+        for (const auto& f : frames) box.push(f, true);
+        box.pushEndOfBody();
+        EXPECT_EQ(box.pendingBytes(), expected.size());
+        EXPECT_EQ(drain(box, maxIov, writeSize), expected);
+      }
+    }
+    // What a client reads: each event carries the prefix's id, the comment none.
+    std::string body = expected.substr(head.size());
+    SseParser parser;
+    if (chunked) {
+      ChunkedDecoder d;
+      d.feed(body);
+      ASSERT_FALSE(d.error());
+      EXPECT_TRUE(d.done());
+      parser.feed(d.body());
+    } else {
+      parser.feed(body);
+    }
+    ASSERT_EQ(parser.events().size(), 2u);
+    EXPECT_EQ(parser.events()[0], (SseEvent{"a", "1", "abc"}));
+    EXPECT_EQ(parser.events()[1], (SseEvent{"b", std::string(40, 'x'), "abc"}));
+  }
+  for (const auto& f : frames) EXPECT_EQ(f->refCount(), 1u);
+}
+
+TEST_F(OutboxTest, EventPrefixIsOneSharedIovecNotACopy) {
+  Outbox box;
+  box.setChunked(true);
+  box.setEventPrefix("id:xyz\n");
+  FrameRef a = event("data:1\n\n");
+  box.push(a);
+  box.push(a);
+  struct iovec iov[16];
+  int n = box.buildIov(iov, 16);
+  ASSERT_EQ(n, 8);
+  EXPECT_EQ(iov[0].iov_base, box.eventPrefixWire().data());
+  EXPECT_EQ(iov[4].iov_base, box.eventPrefixWire().data());
+  EXPECT_EQ(iov[2].iov_base, a->data());
+  EXPECT_EQ(iov[6].iov_base, a->data());
+  EXPECT_EQ(iovBytes(iov, 1), "7\r\nid:xyz\n\r\n");
+  box.clear();
+}
+
+TEST_F(OutboxTest, EventPrefixCountsAgainstTheCap) {
+  Outbox box(40);
+  box.setEventPrefix("id:0123456789\n");  // 14 bytes
+  FrameRef a = event("data:1234567\n\n");  // 14 bytes: 28 with the prefix
+  EXPECT_TRUE(box.push(a));
+  EXPECT_EQ(box.pendingBytes(), 28u);
+  EXPECT_FALSE(box.push(a));  // 56 > 40, though the frames alone (28) would fit
+  EXPECT_EQ(box.pendingBytes(), 28u);
+  box.clear();
+}
+
 TEST_F(OutboxTest, ChunkingDecidedWhenPushed) {
   // Frames queued before setChunked(true) keep the framing they were counted
   // with; the byte accounting and the bytes sent must agree.

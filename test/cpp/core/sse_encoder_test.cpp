@@ -207,6 +207,33 @@ TEST(SseEncoder, ExactBytesAllFieldsInOrder) {
   EXPECT_EQ(encode(ev), ": c\nevent: E\nid: 7\nretry: 1000\ndata: a\ndata: b\n\n");
 }
 
+TEST(SseEncoder, CompactModeWritesNoSpaceAfterTheColon) {
+  EventFields ev;
+  ev.compact = true;
+  ev.event = "PB_CONNECT";
+  ev.data = "{\"clientId\":\"abc\"}";
+  EXPECT_EQ(encode(ev), "event:PB_CONNECT\ndata:{\"clientId\":\"abc\"}\n\n");
+  ev.comment = "c";
+  ev.id = "7";
+  ev.retryMs = 10;
+  ev.data = "a\n\nb";
+  EXPECT_EQ(encode(ev), ":c\nevent:PB_CONNECT\nid:7\nretry:10\ndata:a\ndata:\ndata:b\n\n");
+}
+
+TEST(SseEncoder, CompactModeKeepsValuesThatBeginWithASpace) {
+  EventFields ev;
+  ev.compact = true;
+  ev.event = " e";
+  ev.data = " one\ntwo\n  three";
+  const std::string bytes = encode(ev);
+  EXPECT_EQ(bytes, "event:  e\ndata:  one\ndata:two\ndata:   three\n\n");
+  SseParser p;
+  p.feed(bytes);
+  ASSERT_EQ(p.events().size(), 1u);
+  EXPECT_EQ(p.events()[0].type, " e");
+  EXPECT_EQ(p.events()[0].data, " one\ntwo\n  three");
+}
+
 TEST(SseEncoder, ExactBytesWithoutData) {
   EventFields none;
   EXPECT_EQ(encode(none), "\n");

@@ -170,6 +170,8 @@ TEST(TopicIndexTest, InvalidTopicsAreRefusedAndChangeNothing) {
       "chat\n/*",
       "chat/\r*",
       "ok\n",
+      std::string("\0pb\n1", 5),  // an internal topic must be single-line after its mark
+      std::string(1, '\0') + std::string(kMaxTopicBytes, 'a'),
   };
   for (const std::string& t : invalid) {
     EXPECT_EQ(index.subscribe(1, t), Status::kInvalidTopic) << "topic of size " << t.size();
@@ -182,6 +184,19 @@ TEST(TopicIndexTest, InvalidTopicsAreRefusedAndChangeNothing) {
   EXPECT_EQ(index.totalSubscriptions(), 1u);
   EXPECT_EQ(index.topicCount(), 1u);
   EXPECT_THAT(index.subscriptionsOf(1), ElementsAre("ok"));
+}
+
+TEST(TopicIndexTest, InternalTopicsAreExactTopicsThatApplicationsCannotName) {
+  const std::string internal("\0pb:1:0", 7);
+  EXPECT_TRUE(isInternalTopic(internal));
+  EXPECT_EQ(validateTopic(internal), Status::kInvalidTopic);  // what every JS-given topic passes
+  TopicIndex index;
+  ASSERT_EQ(index.subscribe(1, internal), Status::kOk);
+  ASSERT_EQ(index.subscribe(2, "pb:1:0"), Status::kOk);
+  EXPECT_THAT(matchAll(index, internal), ElementsAre(1u));
+  EXPECT_THAT(matchAll(index, "pb:1:0"), ElementsAre(2u));
+  EXPECT_TRUE(index.unsubscribe(1, internal));
+  EXPECT_THAT(matchAll(index, internal), IsEmpty());
 }
 
 TEST(TopicIndexTest, TopicLengthBoundary) {

@@ -45,6 +45,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -828,6 +829,92 @@ TEST_F(ShardTest, JsConnectionsAreDeliveredThroughTheSink) {
   EXPECT_EQ(sink_.reasonOf(j3), DisconnectReason::kShutdown);
   EXPECT_EQ(sink_.reasonOf(idn), DisconnectReason::kShutdown);
   for (uint64_t id : {j1, j2, j3, idn}) EXPECT_EQ(sink_.reportsFor(id), 1u);
+}
+
+TEST_F(ShardTest, StreamPrefixGoesBeforeEveryEventButNotHeartbeats) {
+  ShardOptions o = quietOptions();
+  o.heartbeatMs = 40;
+  Shard& s = startShard(o);
+  SocketPair chunked = unixPair(), plain = unixPair(), other = unixPair();
+  for (auto [pair, isChunked, prefix] : {std::tuple{&chunked, true, "id:C1\n"}, std::tuple{&plain, false, "id:P2\n"},
+                                         std::tuple{&other, false, ""}}) {
+    Command c = adoptCmd(pair->shardEnd, reg_.acquire(), {"t"}, isChunked);
+    c.prefix = prefix;
+    s.post(std::move(c));
+  }
+  s.post(publishCmd("t", eventFrame("one", "e")));
+  const std::string wantChunked = std::string(kChunkedHead) + chunk("id:C1\n") + chunk("event: e\ndata: one\n\n");
+  EXPECT_BYTES(wantChunked, readN(chunked.peer, wantChunked.size()).bytes);
+  const std::string wantPlain = std::string(kPlainHead) + "id:P2\nevent: e\ndata: one\n\n";
+  EXPECT_BYTES(wantPlain, readN(plain.peer, wantPlain.size()).bytes);
+  const std::string wantOther = std::string(kPlainHead) + "event: e\ndata: one\n\n";
+  EXPECT_BYTES(wantOther, readN(other.peer, wantOther.size()).bytes);
+  // Heartbeats (comments) go out without the id line.
+  EXPECT_BYTES(": \n\n", readN(plain.peer, 4).bytes);
+  EXPECT_BYTES(chunk(": \n\n"), readN(chunked.peer, chunk(": \n\n").size()).bytes);
+  s.post(opCmd(Command::Op::kStop));
+  s.join();
+}
+
+TEST_F(ShardTest, IdleAndLifetimeLimitsEndStreamsWithReasonTimeout) {
+  ShardOptions o = quietOptions();
+  o.closeTimeoutMs = 400;  // ticks every 100 ms
+  Shard& s = startShard(o);
+  SocketPair idle = unixPair(), busy = unixPair(), lifetime = unixPair(), forever = unixPair();
+  auto adoptWith = [&](SocketPair& p, uint32_t idleMs, uint32_t lifetimeMs) {
+    uint64_t id = reg_.acquire();
+    Command c = adoptCmd(p.shardEnd, id, {"t"}, true);
+    c.idleMs = idleMs;
+    c.lifetimeMs = lifetimeMs;
+    s.post(std::move(c));
+    return id;
+  };
+  const auto start = Clock::now();
+  uint64_t idIdle = adoptWith(idle, 300, 0);
+  uint64_t idBusy = adoptWith(busy, 300, 0);
+  uint64_t idLifetime = adoptWith(lifetime, 0, 700);
+  uint64_t idForever = adoptWith(forever, 0, 0);
+  // Events to `busy` (and `lifetime`) every 100 ms keep `busy` open past its idle limit.
+  for (int i = 0; i < 9; ++i) {
+    std::this_thread::sleep_for(100ms);
+    s.post(sendCmd(idBusy, eventFrame("tick")));
+    s.post(sendCmd(idLifetime, eventFrame("tick")));
+  }
+  ASSERT_TRUE(sink_.waitReason(idIdle));
+  EXPECT_EQ(sink_.reasonOf(idIdle), DisconnectReason::kTimeout);
+  ASSERT_TRUE(sink_.waitReason(idLifetime));
+  EXPECT_EQ(sink_.reasonOf(idLifetime), DisconnectReason::kTimeout);
+  EXPECT_GE(Clock::now() - start, 700ms);
+  EXPECT_EQ(sink_.reportsFor(idBusy), 0u) << "events reset the idle clock";
+  EXPECT_EQ(sink_.reportsFor(idForever), 0u);
+  // A timed-out stream ends properly: head, its events, the last chunk, EOF.
+  ReadResult r = readToEof(idle.peer);
+  EXPECT_BYTES(std::string(kChunkedHead) + std::string(kTerminator), r.bytes);
+  EXPECT_TRUE(r.eof);
+  ReadResult rl = readToEof(lifetime.peer);
+  EXPECT_TRUE(rl.eof);
+  EXPECT_TRUE(rl.bytes.size() > kChunkedHead.size() + kTerminator.size());
+  EXPECT_EQ(rl.bytes.substr(rl.bytes.size() - kTerminator.size()), kTerminator);
+  // Without events, `busy` times out too.
+  ASSERT_TRUE(sink_.waitReason(idBusy));
+  EXPECT_EQ(sink_.reasonOf(idBusy), DisconnectReason::kTimeout);
+  EXPECT_EQ(sink_.reportsFor(idForever), 0u);
+  shutdownAndJoin(s);
+  EXPECT_EQ(sink_.reasonOf(idForever), DisconnectReason::kShutdown);
+}
+
+TEST_F(ShardTest, JsConnectionsTimeOutToo) {
+  ShardOptions o = quietOptions();
+  o.closeTimeoutMs = 200;
+  Shard& s = startShard(o);
+  uint64_t id = reg_.acquire();
+  Command c = attachJsCmd(id, {"t"});
+  c.idleMs = 150;
+  s.post(std::move(c));
+  ASSERT_TRUE(sink_.waitReason(id));
+  EXPECT_EQ(sink_.reasonOf(id), DisconnectReason::kTimeout);
+  shutdownAndJoin(s);
+  EXPECT_EQ(sink_.reportsFor(id), 1u);
 }
 
 TEST_F(ShardTest, HeartbeatCommentsArriveOnIdleConnections) {

@@ -1,0 +1,137 @@
+// Types of `sse-fanout/pocketbase`: the PocketBase realtime protocol on a Hub.
+// fastify and express types are imported with `import type`; nothing is
+// loaded at run time.
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyPluginAsync } from 'fastify'
+import type { RequestHandler } from 'express'
+import type { DisconnectReason, Hub, HubOptions } from './index'
+
+/**
+ * An auth record: at least `id` and `collectionId`. A record whose
+ * `collectionName` is `"_superusers"` is a superuser (passes every rule).
+ */
+export interface AuthRecord {
+  id: string
+  collectionId: string
+  collectionName?: string
+  [field: string]: unknown
+}
+
+/** A record of a collection: at least `id`. */
+export interface RecordData {
+  id: string
+  [field: string]: unknown
+}
+
+/**
+ * A collection as `broadcastRecord()` needs it. Rules are PocketBase filter
+ * strings: `null` (or absent) = superusers only, `""` = everyone.
+ */
+export interface CollectionInfo {
+  name: string
+  id?: string
+  listRule?: string | null
+  viewRule?: string | null
+}
+
+export type RecordAction = 'create' | 'update' | 'delete'
+
+export interface RealtimeOptions {
+  /** An existing hub to serve the streams; default: a new Hub (closed by `close()`). */
+  hub?: Hub
+  /** Options of the hub the Realtime makes (heartbeats are off unless `heartbeatMs` is given). */
+  hubOptions?: HubOptions
+  /**
+   * Called on every POST with the request (Fastify request, Express req or
+   * node IncomingMessage); returns the caller's auth record or null (guest).
+   */
+  authenticate?: (request: any) => AuthRecord | null | undefined | Promise<AuthRecord | null | undefined>
+  /** The client's IP for the POST-from-the-same-IP check; default: the socket's remote address. */
+  clientIp?: (request: any) => string
+  /** Refuse a POST from another IP than the stream's GET (400). Default true. */
+  checkIp?: boolean
+  /** End a stream after this long without an event. Default 300000 (5 min); 0 = never. */
+  idleTimeoutMs?: number
+  /** End a stream this long after it opened. Default 1800000 (30 min); 0 = never. */
+  maxLifetimeMs?: number
+  /** Larger POST bodies get 413. Default 1 MiB. */
+  maxBodyBytes?: number
+}
+
+export interface ClientInfo {
+  clientId: string
+  connectionId: number
+  auth: AuthRecord | null
+  subscriptions: string[]
+}
+
+export interface RealtimeEvents {
+  connect: [{ clientId: string }]
+  disconnect: [{ clientId: string, reason: DisconnectReason }]
+  subscribe: [{ clientId: string, subscriptions: string[] }]
+  /** A subscription whose filter or fields do not compile: it receives no record events. */
+  invalidSubscription: [{ clientId: string, subscription: string, message: string }]
+  /** `authenticate` threw or returned something that is not an auth record (the POST got 500). */
+  requestError: [Error]
+}
+
+export declare class Realtime extends EventEmitter<RealtimeEvents> {
+  constructor (options?: RealtimeOptions)
+  readonly hub: Hub
+  readonly options: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean }>
+  /** Open realtime clients. */
+  readonly size: number
+  /** node:http handler for the realtime path: GET opens a stream, POST sets subscriptions, else 405. */
+  handler (req: IncomingMessage, res: ServerResponse): void
+  /** GET: opens a stream and sends PB_CONNECT. Throws an SseError (nothing written) when the hub refuses it. */
+  connect (req: IncomingMessage, res: ServerResponse): { clientId: string, connectionId: number }
+  /** POST: replaces a client's subscriptions and answers the response (204 or PocketBase's error body). */
+  subscribe (req: IncomingMessage, res: ServerResponse, body?: unknown, authRequest?: unknown): Promise<void>
+  /** Sets a client's subscriptions from server code (replace-all; `auth` binds like a POST). */
+  setSubscriptions (clientId: string, subscriptions: string[], auth?: AuthRecord | null): void
+  client (clientId: string): ClientInfo | undefined
+  /** A record event to every subscription its collection's rule and its own filter let see it. */
+  broadcastRecord (collection: CollectionInfo, action: RecordAction, record: RecordData): void
+  /** A custom message to the clients subscribed to exactly `topic`; the event name defaults to `topic`. */
+  publish (topic: string, data: unknown, options?: { event?: string }): void
+  /** A message to one client; false when it is unknown. */
+  sendToClient (clientId: string, data: unknown, options: { event: string }): boolean
+  stats (): { clients: number, keys: number, groups: number, identities: number }
+  close (): Promise<void>
+}
+
+/** A compiled PocketBase filter or rule (the engine the realtime rules use). */
+export interface Filter {
+  readonly expression: string
+  /** True when the record (seen by `auth`, or a guest) passes. */
+  test (record: object, auth?: AuthRecord | null): boolean
+}
+
+/** Compiles a filter; throws an SseError `ERR_SSE_INVALID_FILTER` saying why it does not compile. */
+export declare function compileFilter (expression: string): Filter
+
+/** A new 40-character client id ([A-Za-z0-9], crypto random). */
+export declare function newClientId (): string
+
+export interface FastifyRealtimeOptions extends RealtimeOptions {
+  /** Serve this Realtime instead of making one (it is then not closed with the app). */
+  realtime?: Realtime
+  /** Default `/api/realtime`. */
+  path?: string
+}
+
+/** Fastify plugin: GET and POST on the realtime path; decorates `app.pocketbase`. */
+export declare const fastifyRealtime: FastifyPluginAsync<FastifyRealtimeOptions>
+
+/** Express middleware: GET and POST on the realtime path, `next()` for everything else. */
+export declare function expressRealtime (realtime: Realtime, options?: { path?: string }): RequestHandler
+
+export declare const DEFAULTS: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, maxBodyBytes: number }>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The Realtime of the sse-fanout/pocketbase plugin. */
+    pocketbase: Realtime
+  }
+}

@@ -1,0 +1,567 @@
+'use strict'
+// sse-fanout/pocketbase: the PocketBase realtime protocol (GET and POST
+// /api/realtime) on a Hub, so the official `pocketbase` JS SDK works unchanged.
+// The wire format and the status codes follow PocketBase (README.md,
+// "PocketBase realtime"). Rules, filters and field lists run natively
+// (src/core/pb_index.hpp): a record event is parsed once and encoded once per
+// distinct subscription string; the client id goes out as each connection's
+// own `id:` line in front of the shared frame.
+const crypto = require('node:crypto')
+const { EventEmitter } = require('node:events')
+const { Hub } = require('./hub')
+const { SseError, invalid } = require('./errors')
+const native = require('./native')
+
+const CLIENT_ID_LENGTH = 40
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+const MAX_CLIENT_ID = 255
+const MAX_SUBSCRIPTIONS = 1000
+const MAX_SUBSCRIPTION_CHARS = 2500
+const ACTIONS = new Set(['create', 'update', 'delete'])
+const SUPERUSERS = '_superusers'
+const LINE_BREAK_OR_NUL = /[\r\n\0]/
+const STATUS = native.statusNames
+
+const DEFAULTS = Object.freeze({
+  idleTimeoutMs: 5 * 60 * 1000,
+  maxLifetimeMs: 30 * 60 * 1000,
+  checkIp: true,
+  maxBodyBytes: 1024 * 1024
+})
+
+const MESSAGES = {
+  400: 'Something went wrong while processing your request.',
+  404: 'Missing or invalid client id.',
+  403: "The current and the previous request authorization don't match.",
+  413: 'Request entity too large',
+  405: 'Method not allowed.',
+  500: 'Something went wrong while processing your request.'
+}
+const INVALID_CLIENT = 'Invalid realtime client.'
+
+/** 40 characters of [A-Za-z0-9] from crypto.randomBytes, uniform (bytes >= 248 are dropped). */
+function newClientId () {
+  let id = ''
+  while (id.length < CLIENT_ID_LENGTH) {
+    for (const b of crypto.randomBytes(48)) {
+      if (b >= 248) continue
+      id += ALPHABET[b % 62]
+      if (id.length === CLIENT_ID_LENGTH) break
+    }
+  }
+  return id
+}
+
+/** An error answered with PocketBase's body: {"data":{...},"message":"...","status":N}. */
+class PbHttpError extends Error {
+  constructor (status, message = MESSAGES[status], data = {}) {
+    super(message)
+    this.status = status
+    this.data = data
+  }
+}
+
+function sendJsonError (res, status, message, data) {
+  if (res.headersSent || res.destroyed) {
+    res.destroy()
+    return
+  }
+  const body = JSON.stringify({ data, message, status })
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function lengthError (code, message) { return { code, message } }
+
+/** PocketBase's form checks (ozzo-validation): every field's first failing rule. */
+function validateForm (clientId, subscriptions) {
+  const data = {}
+  const chars = [...clientId].length
+  if (chars === 0) {
+    data.clientId = lengthError('validation_required', 'Cannot be blank.')
+  } else if (chars > MAX_CLIENT_ID) {
+    data.clientId = lengthError('validation_length_out_of_range', `The length must be between 1 and ${MAX_CLIENT_ID}.`)
+  }
+  if (subscriptions.length > MAX_SUBSCRIPTIONS) {
+    data.subscriptions = lengthError('validation_length_too_long', `The length must be no more than ${MAX_SUBSCRIPTIONS}.`)
+  } else {
+    const each = {}
+    for (let i = 0; i < subscriptions.length; i++) {
+      const s = subscriptions[i]
+      if (s.length > MAX_SUBSCRIPTION_CHARS && [...s].length > MAX_SUBSCRIPTION_CHARS) {
+        each[i] = lengthError('validation_length_too_long', `The length must be no more than ${MAX_SUBSCRIPTION_CHARS}.`)
+      } else if (LINE_BREAK_OR_NUL.test(s)) {
+        // Not a PocketBase rule: the subscription is the frame's event name,
+        // and a line break there would let a client forge fields.
+        each[i] = lengthError('validation_invalid_value', 'Must not contain CR, LF or NUL.')
+      }
+    }
+    if (Object.keys(each).length > 0) data.subscriptions = each
+  }
+  if (Object.keys(data).length > 0) throw new PbHttpError(400, MESSAGES[400], data)
+}
+
+function isForm (req) {
+  return String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase() === 'application/x-www-form-urlencoded'
+}
+
+/**
+ * {clientId, subscriptions} from a parsed body. JSON types are strict (Go's
+ * decoder refuses a string where a list belongs); a form may give one value.
+ */
+function readForm (body, form) {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new PbHttpError(400)
+  let { clientId, subscriptions } = body
+  if (clientId === undefined || clientId === null) clientId = ''
+  if (typeof clientId !== 'string') throw new PbHttpError(400)
+  if (subscriptions === undefined || subscriptions === null) subscriptions = []
+  if (form && typeof subscriptions === 'string') subscriptions = [subscriptions]
+  if (!Array.isArray(subscriptions) || !subscriptions.every((s) => typeof s === 'string')) throw new PbHttpError(400)
+  return { clientId, subscriptions }
+}
+
+// As PocketBase's BindBody: an empty body binds nothing (validation then
+// speaks), JSON and forms are read, any other type is refused.
+function parseBody (buffer, req) {
+  if (buffer.length === 0) return {}
+  const text = buffer.toString('utf8')
+  if (isForm(req)) {
+    const params = new URLSearchParams(text)
+    return { clientId: params.get('clientId') ?? '', subscriptions: params.getAll('subscriptions') }
+  }
+  const type = String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json' && !type.endsWith('+json')) throw new PbHttpError(400)
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new PbHttpError(400)
+  }
+}
+
+function readBody (req, limit) {
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) return Promise.reject(new PbHttpError(413))
+  return new Promise((resolve, reject) => {
+    const chunks = []
+    let size = 0
+    const onData = (chunk) => {
+      size += chunk.length
+      if (size > limit) {
+        cleanup()
+        req.resume()
+        reject(new PbHttpError(413))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => { cleanup(); resolve(Buffer.concat(chunks, size)) }
+    const onError = (err) => { cleanup(); reject(err) }
+    const cleanup = () => {
+      req.removeListener('data', onData)
+      req.removeListener('end', onEnd)
+      req.removeListener('error', onError)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+  })
+}
+
+function intOption (options, name) {
+  const value = options[name] === undefined ? DEFAULTS[name] : options[name]
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', `an integer between 0 and ${2 ** 31 - 1}`, `options.${name}`, value)
+  }
+  return value
+}
+
+function checkAuth (auth) {
+  if (auth === null || auth === undefined) return null
+  if (typeof auth !== 'object' || typeof auth.id !== 'string' || auth.id === '' ||
+      typeof auth.collectionId !== 'string' || auth.collectionId === '') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'null or an auth record with string id and collectionId', 'the result of options.authenticate', auth)
+  }
+  return auth
+}
+
+function checkRule (rule, name) {
+  if (rule === null || rule === undefined) return null
+  if (typeof rule !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a filter string or null (superusers only)', name, rule)
+  return rule
+}
+
+function checkCollection (collection) {
+  if (collection === null || typeof collection !== 'object') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a collection object ({ name, id, listRule, viewRule })', 'collection', collection)
+  }
+  const { name, id } = collection
+  if (typeof name !== 'string' || name === '' || LINE_BREAK_OR_NUL.test(name)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty single-line string', 'collection.name', name)
+  }
+  if (id !== undefined && (typeof id !== 'string' || LINE_BREAK_OR_NUL.test(id))) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a single-line string', 'collection.id', id)
+  }
+  return {
+    name,
+    id: id || '',
+    listRule: checkRule(collection.listRule, 'collection.listRule'),
+    viewRule: checkRule(collection.viewRule, 'collection.viewRule')
+  }
+}
+
+function isSuperuser (auth) { return auth !== null && auth.collectionName === SUPERUSERS }
+
+class Realtime extends EventEmitter {
+  /**
+   * @param {object} [options] see README.md, "PocketBase realtime"
+   */
+  constructor (options = {}) {
+    super()
+    if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
+    const { hub, hubOptions, authenticate, clientIp, checkIp } = options
+    if (hub !== undefined && !(hub instanceof Hub)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'options.hub', hub)
+    if (hub !== undefined && hubOptions !== undefined) {
+      throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected either options.hub or options.hubOptions but received both')
+    }
+    if (authenticate !== undefined && typeof authenticate !== 'function') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function (request) => auth record | null', 'options.authenticate', authenticate)
+    }
+    if (clientIp !== undefined && typeof clientIp !== 'function') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function (request) => string', 'options.clientIp', clientIp)
+    }
+    if (checkIp !== undefined && typeof checkIp !== 'boolean') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.checkIp', checkIp)
+    this.options = Object.freeze({
+      idleTimeoutMs: intOption(options, 'idleTimeoutMs'),
+      maxLifetimeMs: intOption(options, 'maxLifetimeMs'),
+      maxBodyBytes: Math.max(1, intOption(options, 'maxBodyBytes')),
+      checkIp: checkIp === undefined ? DEFAULTS.checkIp : checkIp
+    })
+    this._authenticate = authenticate || (() => null)
+    this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
+    // PocketBase sends no heartbeats; a hub made here sends none either
+    // unless hubOptions.heartbeatMs asks for them.
+    this.hub = hub || new Hub({ heartbeatMs: 0, ...hubOptions })
+    this._ownsHub = hub === undefined
+    this._clients = new Map() // clientId -> client
+    this._byConnection = new Map() // connection id -> client
+    this._onDisconnect = ({ id, reason }) => {
+      const client = this._byConnection.get(id)
+      if (client === undefined) return
+      this._byConnection.delete(id)
+      this._clients.delete(client.clientId)
+      this.emit('disconnect', { clientId: client.clientId, reason })
+    }
+    this.hub.on('disconnect', this._onDisconnect)
+    this.handler = this.handler.bind(this)
+  }
+
+  /** Open realtime clients. */
+  get size () { return this._clients.size }
+
+  /** A client's state: { clientId, connectionId, auth, subscriptions } or undefined. */
+  client (clientId) {
+    const c = this._clients.get(clientId)
+    return c && { clientId: c.clientId, connectionId: c.connectionId, auth: c.auth, subscriptions: [...c.subscriptions] }
+  }
+
+  /** node:http handler for the realtime path: GET opens the stream, POST sets subscriptions. */
+  handler (req, res) {
+    if (req.method === 'GET') {
+      try {
+        this.connect(req, res)
+      } catch (err) {
+        sendJsonError(res, err.code === 'ERR_SSE_CLOSED' || err.code === 'ERR_SSE_TOO_MANY_CONNECTIONS' ? 503 : 400, err.message, {})
+      }
+      return
+    }
+    if (req.method === 'POST') {
+      this.subscribe(req, res).catch(() => {})
+      return
+    }
+    res.setHeader('allow', 'GET, POST')
+    sendJsonError(res, 405, MESSAGES[405], {})
+  }
+
+  /**
+   * GET /api/realtime: turns the request into a realtime stream and sends
+   * PB_CONNECT with a new client id. Throws an SseError (nothing written)
+   * when the hub refuses the connection.
+   */
+  connect (req, res) {
+    const ip = this._clientIp(req)
+    const clientId = newClientId()
+    res.setHeader('cache-control', 'no-store')
+    const conn = this.hub.accept(req, res, {
+      streamId: clientId,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      maxLifetimeMs: this.options.maxLifetimeMs
+    })
+    const client = { clientId, connectionId: conn.id, ip, auth: null, identity: '', subscriptions: [] }
+    this._clients.set(clientId, client)
+    this._byConnection.set(conn.id, client)
+    this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`)
+    this.hub._schedule()
+    this.emit('connect', { clientId })
+    return { clientId, connectionId: conn.id }
+  }
+
+  /**
+   * POST /api/realtime: replaces a client's subscriptions. Answers the
+   * response itself (204, or PocketBase's error body); resolves when done.
+   * `body` is the request body when a framework already parsed it.
+   */
+  async subscribe (req, res, body, authRequest = req) {
+    try {
+      const raw = req.raw || req
+      if (body === undefined) body = parseBody(await readBody(raw, this.options.maxBodyBytes), raw)
+      const form = readForm(body, isForm(raw))
+      validateForm(form.clientId, form.subscriptions)
+      const client = this._clients.get(form.clientId)
+      if (client === undefined) throw new PbHttpError(404)
+      if (this.options.checkIp && this._clientIp(req) !== client.ip) throw new PbHttpError(400, INVALID_CLIENT)
+      const auth = checkAuth(await this._authenticate(authRequest))
+      const identity = auth === null ? '' : `${auth.collectionId}/${auth.id}`
+      // Guest -> user is allowed; any other change of identity is not.
+      if (client.identity !== '' && identity !== client.identity) throw new PbHttpError(403)
+      if (this._clients.get(form.clientId) !== client) throw new PbHttpError(404) // gone while authenticating
+      this._apply(client, auth, identity, form.subscriptions)
+      res.statusCode = 204
+      res.end()
+    } catch (err) {
+      if (err instanceof PbHttpError) {
+        sendJsonError(res, err.status, err.message, err.data)
+      } else {
+        sendJsonError(res, 500, MESSAGES[500], {})
+        this.emit('requestError', err)
+      }
+    }
+  }
+
+  /**
+   * Sets a client's subscriptions from server code (replace-all, like a
+   * POST): `auth` binds the client to an identity as a POST would, with the
+   * same rule (guest to user only). Throws an SseError: ERR_SSE_UNKNOWN_CONNECTION
+   * for an unknown client, ERR_SSE_INVALID_ARGUMENT for bad input or an
+   * identity change, ERR_SSE_TOO_MANY_SUBSCRIPTIONS past the limits.
+   */
+  setSubscriptions (clientId, subscriptions, auth = null) {
+    this.hub._assertOpen()
+    const client = this._clients.get(clientId)
+    if (client === undefined) throw new SseError('ERR_SSE_UNKNOWN_CONNECTION', `no realtime client ${JSON.stringify(String(clientId))}`)
+    if (!Array.isArray(subscriptions) || !subscriptions.every((s) => typeof s === 'string')) {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an array of subscription strings', 'subscriptions', subscriptions)
+    }
+    try {
+      validateForm(clientId, subscriptions)
+    } catch (err) {
+      throw new SseError(subscriptions.length > MAX_SUBSCRIPTIONS ? 'ERR_SSE_TOO_MANY_SUBSCRIPTIONS' : 'ERR_SSE_INVALID_TOPIC',
+        `subscriptions: ${JSON.stringify(err.data.subscriptions)}`)
+    }
+    auth = checkAuth(auth)
+    const identity = auth === null ? '' : `${auth.collectionId}/${auth.id}`
+    if (client.identity !== '' && identity !== client.identity) {
+      throw new SseError('ERR_SSE_INVALID_ARGUMENT', "the client is bound to another identity (PocketBase allows guest -> user only)")
+    }
+    try {
+      this._apply(client, auth, identity, subscriptions)
+    } catch (err) {
+      if (!(err instanceof PbHttpError)) throw err
+      throw new SseError(err.status === 404 ? 'ERR_SSE_UNKNOWN_CONNECTION' : 'ERR_SSE_TOO_MANY_SUBSCRIPTIONS', err.message)
+    }
+  }
+
+  // Replace-all: empty strings skipped, duplicates collapsed. Throws PbHttpError.
+  _apply (client, auth, identity, list) {
+    const subscriptions = [...new Set(list.filter((s) => s !== ''))]
+    const result = this.hub._native.pbSubscribe(client.connectionId, identity, auth === null ? undefined : JSON.stringify(auth),
+      isSuperuser(auth), subscriptions)
+    if (typeof result === 'number') {
+      const name = STATUS[result]
+      if (name === 'UNKNOWN_CONNECTION' || name === 'CLOSED') throw new PbHttpError(404)
+      if (name === 'TOO_MANY_SUBSCRIPTIONS') {
+        const max = this.hub.options.maxSubscriptions
+        throw new PbHttpError(400, MESSAGES[400], {
+          subscriptions: lengthError('validation_length_too_long', `The length must be no more than ${max}.`)
+        })
+      }
+      throw new PbHttpError(500)
+    }
+    this.hub._schedule()
+    client.auth = auth
+    client.identity = identity
+    client.subscriptions = subscriptions
+    for (const [subscription, message] of result) {
+      this.emit('invalidSubscription', { clientId: client.clientId, subscription, message })
+    }
+    this.emit('subscribe', { clientId: client.clientId, subscriptions: [...subscriptions] })
+  }
+
+  /**
+   * A record event, delivered to every subscription of the record's
+   * collection that its rule and its own filter let see it.
+   * @param {{ name: string, id?: string, listRule?: string | null, viewRule?: string | null }} collection
+   * @param {'create' | 'update' | 'delete'} action
+   * @param {object} record at least { id }
+   */
+  broadcastRecord (collection, action, record) {
+    this.hub._assertOpen()
+    const c = checkCollection(collection)
+    if (!ACTIONS.has(action)) throw invalid('ERR_SSE_INVALID_ARGUMENT', '"create", "update" or "delete"', 'action', action)
+    if (record === null || typeof record !== 'object' || Array.isArray(record) || typeof record.id !== 'string') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a record object with a string id', 'record', record)
+    }
+    if (record.collectionName === undefined || (record.collectionId === undefined && c.id !== '')) {
+      record = { collectionId: c.id, collectionName: c.name, ...record }
+    }
+    const result = this.hub._native.pbBroadcast(c.name, c.id, c.listRule, c.viewRule, action, JSON.stringify(record))
+    if (typeof result === 'string') throw new SseError('ERR_SSE_INVALID_FILTER', `broadcastRecord: ${result}`)
+    if (result !== 0) throw new SseError(`ERR_SSE_${STATUS[result]}`, `broadcastRecord: the record ${STATUS[result] === 'DATA_TOO_LARGE' ? 'encodes to more than maxQueueBytes' : 'was refused'}`)
+    this.hub._schedule()
+  }
+
+  /** A custom message to the clients subscribed to exactly `topic` (event name: options.event, else topic). */
+  publish (topic, data, options = {}) {
+    this.hub._assertOpen()
+    if (typeof topic !== 'string' || topic === '') throw invalid('ERR_SSE_INVALID_TOPIC', 'a non-empty string', 'topic', topic)
+    const event = this._event(options, topic)
+    const status = this.hub._native.pbPublish(topic, event, payload(data))
+    if (status !== 0) throw new SseError(`ERR_SSE_${STATUS[status]}`, `publish: ${STATUS[status] === 'DATA_TOO_LARGE' ? 'the message encodes to more than maxQueueBytes' : 'refused'}`)
+    this.hub._schedule()
+  }
+
+  /** A message to one client (as PocketBase's @oauth2 flow does). Returns false for an unknown client. */
+  sendToClient (clientId, data, options = {}) {
+    this.hub._assertOpen()
+    const client = this._clients.get(clientId)
+    const event = this._event(options, undefined)
+    if (client === undefined) return false
+    const status = this.hub._native.pbSend(client.connectionId, event, payload(data))
+    if (STATUS[status] === 'UNKNOWN_CONNECTION') return false
+    if (status !== 0) throw new SseError(`ERR_SSE_${STATUS[status]}`, `sendToClient: ${STATUS[status] === 'DATA_TOO_LARGE' ? 'the message encodes to more than maxQueueBytes' : 'refused'}`)
+    this.hub._schedule()
+    return true
+  }
+
+  _event (options, fallback) {
+    if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
+    const event = options.event === undefined ? fallback : options.event
+    if (typeof event !== 'string' || event === '' || LINE_BREAK_OR_NUL.test(event)) {
+      throw invalid('ERR_SSE_INVALID_EVENT', 'a non-empty string without CR, LF or NUL', 'options.event', event)
+    }
+    return event
+  }
+
+  /** Counts of the native subscription index: clients, keys, groups, identities. */
+  stats () { return this.hub._native.pbStats() }
+
+  /** Ends every realtime stream; closes the hub when this Realtime made it. */
+  async close () {
+    this.hub.removeListener('disconnect', this._onDisconnect)
+    if (this._ownsHub) {
+      await this.hub.close()
+    } else {
+      for (const client of this._clients.values()) {
+        if (this.hub.has(client.connectionId)) this.hub.kick(client.connectionId)
+      }
+    }
+    this._clients.clear()
+    this._byConnection.clear()
+  }
+}
+
+function payload (data) {
+  if (typeof data === 'string' || data instanceof Uint8Array) return data
+  const json = JSON.stringify(data)
+  if (json === undefined) throw invalid('ERR_SSE_INVALID_DATA', 'a string, a Buffer or a JSON-serialisable value', 'data', data)
+  return json
+}
+
+// ---- filters for an app's own API ------------------------------------------
+
+class Filter {
+  constructor (expression, compiled) {
+    this.expression = expression
+    this._native = compiled
+    Object.freeze(this)
+  }
+
+  /** True when record (and the caller's auth record, or null) pass the expression. */
+  test (record, auth = null) {
+    if (record === null || typeof record !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a record object', 'record', record)
+    auth = checkAuth(auth)
+    const result = this._native.test(JSON.stringify(record), auth === null ? null : JSON.stringify(auth))
+    if (typeof result === 'string') throw new SseError('ERR_SSE_INVALID_FILTER', result)
+    return result
+  }
+}
+
+/** Compiles a PocketBase filter or rule; throws ERR_SSE_INVALID_FILTER with the reason when it does not compile. */
+function compileFilter (expression) {
+  if (typeof expression !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a filter string', 'expression', expression)
+  const compiled = new native.NativeFilter(expression)
+  const error = compiled.error()
+  if (error !== null) throw new SseError('ERR_SSE_INVALID_FILTER', `${error} (in ${JSON.stringify(expression)})`)
+  return new Filter(expression, compiled)
+}
+
+// ---- framework integrations -------------------------------------------------
+
+/** Fastify plugin: GET and POST /api/realtime; app.pocketbase is the Realtime. */
+async function pocketbaseRealtime (fastify, options) {
+  const { realtime: given, path = '/api/realtime', ...rest } = options
+  if (given !== undefined && !(given instanceof Realtime)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Realtime', 'options.realtime', given)
+  const realtime = given || new Realtime(rest)
+  fastify.decorate('pocketbase', realtime)
+  fastify.register(async function routes (scope) {
+    // The POST body is read and parsed here, with PocketBase's limits and
+    // error bodies, not by Fastify's parsers.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', (request, payload, done) => done(null))
+    scope.get(path, (request, reply) => {
+      const req = request.raw
+      const res = reply.raw
+      for (const [name, value] of Object.entries(reply.getHeaders())) {
+        if (value !== undefined && name !== 'content-length' && name !== 'content-type') res.setHeader(name, value)
+      }
+      if (!req.readableEnded) req.resume()
+      try {
+        realtime.connect(req, res)
+      } catch (err) {
+        reply.code(err.code === 'ERR_SSE_CLOSED' || err.code === 'ERR_SSE_TOO_MANY_CONNECTIONS' ? 503 : 400)
+          .send({ data: {}, message: err.message, status: reply.statusCode })
+        return reply
+      }
+      reply.hijack()
+    })
+    scope.post(path, async (request, reply) => {
+      for (const [name, value] of Object.entries(reply.getHeaders())) {
+        if (value !== undefined) reply.raw.setHeader(name, value)
+      }
+      reply.hijack()
+      await realtime.subscribe(request.raw, reply.raw, undefined, request)
+    })
+  })
+  if (given === undefined) {
+    fastify.addHook('preClose', async () => { await realtime.close() })
+    fastify.addHook('onClose', async () => { await realtime.close() })
+  }
+}
+
+const fastifyRealtime = require('fastify-plugin')(pocketbaseRealtime, { name: 'sse-fanout-pocketbase', fastify: '5.x' })
+
+/** Express middleware: handles GET and POST on the realtime path, next() for the rest. */
+function expressRealtime (realtime, options = {}) {
+  if (!(realtime instanceof Realtime)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Realtime', 'realtime', realtime)
+  const path = options.path === undefined ? '/api/realtime' : options.path
+  return function pocketbaseRealtime (req, res, next) {
+    const url = req.originalUrl || req.url
+    const pathname = url.split('?')[0]
+    if (pathname !== path || (req.method !== 'GET' && req.method !== 'POST')) return next()
+    if (req.method === 'GET') return realtime.handler(req, res)
+    // A body an earlier middleware (express.json(), express.urlencoded()) parsed.
+    const parsed = req._body === true || (req.readableEnded && req.body !== undefined) ? req.body : undefined
+    realtime.subscribe(req, res, parsed).catch(next)
+  }
+}
+
+module.exports = { Realtime, fastifyRealtime, expressRealtime, compileFilter, newClientId, DEFAULTS }

@@ -1,0 +1,326 @@
+#include "pb_index.hpp"
+
+#include <algorithm>
+
+#include "sse_encoder.hpp"
+
+namespace ssefanout::pb {
+namespace {
+
+template <typename T>
+void swapRemove(std::vector<T>& v, size_t i) {
+  v[i] = std::move(v.back());
+  v.pop_back();
+}
+
+}  // namespace
+
+PbIndex::PbIndex() = default;
+
+std::string PbIndex::topicFor(uint64_t key, uint64_t auth) {
+  std::string t(1, kInternalTopicMark);
+  t += "pb:";
+  t += std::to_string(key);
+  t += ':';
+  t += std::to_string(auth);
+  return t;
+}
+
+size_t PbIndex::groupCount() const {
+  size_t n = 0;
+  for (const auto& [id, key] : keys_) n += key.groups.size();
+  return n;
+}
+
+const Filter* PbIndex::rule(const std::string& expr, std::string* error) {
+  auto it = rules_.find(expr);
+  if (it != rules_.end()) return &it->second;
+  Filter f;
+  if (!Filter::compile(expr, &f, error)) return nullptr;
+  // References into an unordered_map survive inserts, not clear(): callers
+  // holding one make room first (broadcastRecord).
+  if (rules_.size() >= kMaxCachedRules) rules_.clear();
+  return &rules_.emplace(expr, std::move(f)).first->second;
+}
+
+PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<SubscriptionError>* errors) {
+  auto found = keyByName_.find(name);
+  if (found != keyByName_.end()) {
+    Key& key = keys_.at(found->second);
+    if (!key.valid && errors) errors->push_back({name, key.error});
+    return &key;
+  }
+  Key key;
+  key.id = nextKey_++;
+  key.name = name;
+  Subscription sub = parseSubscription(key.name);
+  key.base = std::string(sub.base);
+  key.options = std::move(sub.options);
+  std::string err;
+  const std::string* filter = key.options.queryValue("filter");
+  if (!Filter::compile(filter ? *filter : std::string_view(), &key.filter, &err)) {
+    key.valid = false;
+    key.error = "filter: " + err;
+  }
+  const std::string* fields = key.options.queryValue("fields");
+  if (key.valid && !FieldPicker::compile(fields ? *fields : std::string_view(), &key.fields, &err)) {
+    key.valid = false;
+    key.error = "fields: " + err;
+  }
+  if (!key.valid && errors) errors->push_back({name, key.error});
+  const uint64_t id = key.id;
+  keysByBase_[key.base].push_back(id);
+  keyByName_.emplace(name, id);
+  return &keys_.emplace(id, std::move(key)).first->second;
+}
+
+void PbIndex::joinGroup(Key& key, uint64_t auth) {
+  ++key.refs;
+  for (auto& group : key.groups) {
+    if (group.first == auth) {
+      ++group.second;
+      return;
+    }
+  }
+  key.groups.emplace_back(auth, 1);
+}
+
+void PbIndex::leaveGroup(Key& key, uint64_t auth) {
+  --key.refs;
+  for (size_t i = 0; i < key.groups.size(); ++i) {
+    if (key.groups[i].first == auth) {
+      if (--key.groups[i].second == 0) swapRemove(key.groups, i);
+      return;
+    }
+  }
+}
+
+void PbIndex::releaseKey(uint64_t id) {
+  auto it = keys_.find(id);
+  if (it == keys_.end() || it->second.refs > 0) return;
+  Key& key = it->second;
+  auto base = keysByBase_.find(key.base);
+  if (base != keysByBase_.end()) {
+    auto& ids = base->second;
+    auto pos = std::find(ids.begin(), ids.end(), id);
+    if (pos != ids.end()) swapRemove(ids, static_cast<size_t>(pos - ids.begin()));
+    if (ids.empty()) keysByBase_.erase(base);
+  }
+  keyByName_.erase(key.name);
+  keys_.erase(it);
+}
+
+void PbIndex::releaseAuth(uint64_t id) {
+  if (id == kGuest) return;
+  auto it = auths_.find(id);
+  if (it == auths_.end() || --it->second->refs > 0) return;
+  authByIdentity_.erase(it->second->identity);
+  auths_.erase(it);
+}
+
+Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std::string_view authJson,
+                                 bool superuser, const std::vector<std::string>& subs, std::vector<std::string>* add,
+                                 std::vector<std::string>* remove, std::vector<SubscriptionError>* errors) {
+  // The identity first: a record that does not parse changes nothing.
+  uint64_t authId = kGuest;
+  if (!identity.empty()) {
+    auto doc = std::make_unique<Auth>();
+    simdjson::dom::element root;
+    if (parser_.parse_into_document(doc->doc, authJson.data(), authJson.size()).get(root) != simdjson::SUCCESS ||
+        !root.is_object()) {
+      return Status::kInvalidEvent;
+    }
+    auto known = authByIdentity_.find(std::string(identity));
+    if (known != authByIdentity_.end()) {
+      // The same identity with a fresher record (PocketBase keeps the latest).
+      Auth& a = *auths_.at(known->second);
+      a.doc = std::move(doc->doc);
+      a.superuser = superuser;
+      authId = a.id;
+    } else {
+      doc->id = nextAuth_++;
+      doc->identity = std::string(identity);
+      doc->superuser = superuser;
+      authId = doc->id;
+      authByIdentity_.emplace(doc->identity, authId);
+      auths_.emplace(authId, std::move(doc));
+    }
+  }
+
+  std::vector<uint64_t> keys;
+  keys.reserve(subs.size());
+  for (const std::string& s : subs) {
+    if (!s.empty()) keys.push_back(internKey(s, errors)->id);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+
+  Conn& conn = conns_[connId];
+  // Join before leaving, so a key in both sets never drops to zero.
+  for (uint64_t k : keys) joinGroup(keys_.at(k), authId);
+  if (authId != kGuest) ++auths_.at(authId)->refs;
+  for (uint64_t k : conn.keys) leaveGroup(keys_.at(k), conn.auth);
+
+  if (authId == conn.auth) {
+    std::vector<uint64_t> gone, fresh;
+    std::set_difference(conn.keys.begin(), conn.keys.end(), keys.begin(), keys.end(), std::back_inserter(gone));
+    std::set_difference(keys.begin(), keys.end(), conn.keys.begin(), conn.keys.end(), std::back_inserter(fresh));
+    for (uint64_t k : gone) remove->push_back(topicFor(k, conn.auth));
+    for (uint64_t k : fresh) add->push_back(topicFor(k, authId));
+  } else {
+    for (uint64_t k : conn.keys) remove->push_back(topicFor(k, conn.auth));
+    for (uint64_t k : keys) add->push_back(topicFor(k, authId));
+  }
+  std::vector<uint64_t> old = std::move(conn.keys);
+  const uint64_t oldAuth = conn.auth;
+  conn.keys = std::move(keys);
+  conn.auth = authId;
+  for (uint64_t k : old) releaseKey(k);
+  releaseAuth(oldAuth);
+  if (conn.keys.empty() && conn.auth == kGuest) conns_.erase(connId);
+  return Status::kOk;
+}
+
+void PbIndex::removeConnection(uint64_t connId) {
+  auto it = conns_.find(connId);
+  if (it == conns_.end()) return;
+  Conn conn = std::move(it->second);
+  conns_.erase(it);
+  for (uint64_t k : conn.keys) leaveGroup(keys_.at(k), conn.auth);
+  for (uint64_t k : conn.keys) releaseKey(k);
+  releaseAuth(conn.auth);
+}
+
+std::string PbIndex::encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
+                                       std::string_view recordJson) {
+  // PocketBase's message: {"record":...,"action":"..."}, record first.
+  std::string data;
+  data.reserve(recordJson.size() + 32);
+  data += "{\"record\":";
+  if (key.fields.all()) {
+    data += recordJson;
+  } else {
+    key.fields.write(record, &data);
+  }
+  data += ",\"action\":\"";
+  data += action;
+  data += "\"}";
+  return data;
+}
+
+Status PbIndex::broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
+                                std::vector<Delivery>* out, std::string* error) {
+  if (rules_.size() + 2 > kMaxCachedRules) rules_.clear();
+  const Filter* list = nullptr;
+  const Filter* view = nullptr;
+  if (collection.listRule && !(list = rule(*collection.listRule, error))) {
+    *error = "listRule: " + *error;
+    return Status::kInvalidEvent;
+  }
+  if (collection.viewRule && !(view = rule(*collection.viewRule, error))) {
+    *error = "viewRule: " + *error;
+    return Status::kInvalidEvent;
+  }
+  simdjson::dom::element record;
+  if (auto e = parser_.parse(recordJson.data(), recordJson.size()).get(record); e != simdjson::SUCCESS) {
+    *error = std::string("record is not valid JSON: ") + simdjson::error_message(e);
+    return Status::kInvalidEvent;
+  }
+  std::string_view recordId;
+  if (!record.is_object() || record["id"].get_string().get(recordId) != simdjson::SUCCESS) {
+    *error = "record must be a JSON object with a string id";
+    return Status::kInvalidEvent;
+  }
+
+  // The keys a record event reaches, as PocketBase lists them: one record by
+  // name or id (view rule), the whole collection (list rule), and the
+  // deprecated bare collection name (list rule).
+  struct Target {
+    std::string base;
+    const Filter* rule;
+  };
+  std::vector<Target> targets;
+  auto addTarget = [&](std::string base, const Filter* r) {
+    for (const Target& t : targets) {
+      if (t.base == base) return;
+    }
+    targets.push_back({std::move(base), r});
+  };
+  for (std::string_view c : {collection.name, collection.id}) {
+    if (c.empty()) continue;
+    addTarget(std::string(c) + "/" + std::string(recordId), view);
+    addTarget(std::string(c) + "/*", list);
+    addTarget(std::string(c), list);
+  }
+
+  for (const Target& target : targets) {
+    auto it = keysByBase_.find(target.base);
+    if (it == keysByBase_.end()) continue;
+    for (uint64_t keyId : it->second) {
+      const Key& key = keys_.at(keyId);
+      if (!key.valid) continue;
+      FrameRef frame;
+      // Rules and filters that do not read @request.auth give every group
+      // of the key the same answer: evaluated once.
+      int ruleOnce = -1;
+      int filterOnce = -1;
+      for (const auto& [authId, count] : key.groups) {
+        const Auth* auth = authId == kGuest ? nullptr : auths_.at(authId).get();
+        simdjson::dom::element authRoot;
+        EvalContext ctx;
+        ctx.record = record;
+        if (auth) {
+          authRoot = auth->root();
+          ctx.auth = &authRoot;
+        }
+        ctx.options = &key.options;
+        bool ok;
+        if (auth && auth->superuser) {
+          ok = true;
+        } else if (!target.rule) {
+          ok = false;  // a null rule: superusers only
+        } else if (target.rule->usesAuth()) {
+          ok = target.rule->evaluate(ctx);
+        } else {
+          if (ruleOnce < 0) ruleOnce = target.rule->evaluate(ctx);
+          ok = ruleOnce;
+        }
+        if (ok && !key.filter.alwaysTrue()) {
+          if (key.filter.usesAuth()) {
+            ok = key.filter.evaluate(ctx);
+          } else {
+            if (filterOnce < 0) filterOnce = key.filter.evaluate(ctx);
+            ok = filterOnce;
+          }
+        }
+        if (!ok) continue;
+        if (!frame) {
+          scratch_ = encodeRecordFrame(key, record, action, recordJson);
+          EventFields ev;
+          ev.compact = true;
+          ev.event = key.name;
+          ev.data = scratch_;
+          if (encodeEvent(ev, &frame) != Status::kOk) break;  // names are single-line by contract
+        }
+        out->push_back({topicFor(key.id, authId), frame});
+      }
+    }
+  }
+  return Status::kOk;
+}
+
+void PbIndex::publish(std::string_view subscription, std::string_view event, std::string_view data,
+                      std::vector<Delivery>* out) {
+  auto it = keyByName_.find(std::string(subscription));
+  if (it == keyByName_.end()) return;
+  const Key& key = keys_.at(it->second);
+  EventFields ev;
+  ev.compact = true;
+  ev.event = event;
+  ev.data = data;
+  FrameRef frame;
+  if (encodeEvent(ev, &frame) != Status::kOk) return;
+  for (const auto& group : key.groups) out->push_back({topicFor(key.id, group.first), frame});
+}
+
+}  // namespace ssefanout::pb

@@ -1,0 +1,151 @@
+// PbIndex: the PocketBase realtime subscriptions of a hub, grouped so that a
+// record event costs one rule/filter evaluation and one encode per distinct
+// subscription key, not per connection.
+//
+// A key is one subscription string as posted ("posts/*?options=..."): its
+// base ("posts/*"), its options, its compiled filter and field list. The
+// connections holding a key are split by identity (guest, or one auth
+// record) into groups; every group is an internal topic of the topic index
+// ("\0pb:<key>:<auth>", see status.hpp), so the I/O threads fan a frame out to
+// a group with the index they already have. Rules depend on the identity,
+// filters and projections on the key: a group receives a key's frame when
+// the collection rule passes for its identity and the key's filter passes.
+//
+// Key and auth numbers are never reused, so a topic name can never come to
+// mean another group while a stale subscription is still on its way.
+//
+// Owned by the JS thread (the addon's Hub); not thread-safe. Frames it makes
+// are shared with the I/O threads through their refcounts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "frame.hpp"
+#include "pb_field_picker.hpp"
+#include "pb_filter.hpp"
+#include "pb_subscription.hpp"
+#include "simdjson.h"
+#include "status.hpp"
+
+namespace ssefanout::pb {
+
+// A frame for every connection subscribed to `topic` (an internal topic).
+struct Delivery {
+  std::string topic;
+  FrameRef frame;
+};
+
+// The collection of a record event: rules are PocketBase filter strings;
+// nullptr = superusers only, "" = everyone.
+struct Collection {
+  std::string_view name;
+  std::string_view id;
+  const std::string* listRule = nullptr;
+  const std::string* viewRule = nullptr;
+};
+
+// A subscription that will receive no record events, and why.
+struct SubscriptionError {
+  std::string subscription;
+  std::string message;
+};
+
+class PbIndex {
+ public:
+  static constexpr uint32_t kGuest = 0;
+  // Cached compiled rules; the cache starts over past this many.
+  static constexpr size_t kMaxCachedRules = 1024;
+
+  PbIndex();
+  PbIndex(const PbIndex&) = delete;
+  PbIndex& operator=(const PbIndex&) = delete;
+
+  // Replaces conn's subscriptions and identity. `identity` is empty for a
+  // guest, else a stable name of the auth record ("<collectionId>/<id>");
+  // authJson is that record (an object), superuser whether it is one. Puts
+  // in *add/*remove the internal topics the connection's shard must
+  // subscribe/unsubscribe, and in *errors the subscriptions whose filter or
+  // fields do not compile (they are kept, and receive only custom messages).
+  // Strings must be single-line (checked by the caller). Returns
+  // kInvalidEvent when authJson is not a JSON object (nothing changes).
+  Status setSubscriptions(uint64_t conn, std::string_view identity, std::string_view authJson, bool superuser,
+                          const std::vector<std::string>& subs, std::vector<std::string>* add,
+                          std::vector<std::string>* remove, std::vector<SubscriptionError>* errors);
+  // The connection is gone (its shard dropped its topics already).
+  void removeConnection(uint64_t conn);
+
+  // A record event: parses recordJson once and appends a delivery per group
+  // that may see it. Returns kInvalidEvent with *error set when the record is
+  // not a JSON object with a string "id" or a rule does not compile.
+  Status broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
+                         std::vector<Delivery>* out, std::string* error);
+  // A custom message to every connection subscribed to exactly `subscription`.
+  void publish(std::string_view subscription, std::string_view event, std::string_view data,
+               std::vector<Delivery>* out);
+
+  // Compiles (with the cache) a rule or filter; nullptr with *error set when
+  // it does not compile.
+  const Filter* rule(const std::string& expr, std::string* error);
+
+  size_t keyCount() const { return keys_.size(); }
+  size_t connectionCount() const { return conns_.size(); }
+  size_t authCount() const { return auths_.size(); }
+  size_t groupCount() const;
+
+  static std::string topicFor(uint64_t key, uint64_t auth);
+
+ private:
+  struct Key {
+    uint64_t id = 0;
+    std::string name;  // the subscription string: the event name of its frames
+    std::string base;  // before the first '?'
+    SubscriptionOptions options;
+    Filter filter;
+    FieldPicker fields;
+    bool valid = true;  // filter and fields compiled
+    std::string error;  // why not
+    uint32_t refs = 0;
+    std::vector<std::pair<uint64_t, uint32_t>> groups;  // auth id -> connections
+  };
+  struct Auth {
+    uint64_t id = 0;
+    std::string identity;
+    bool superuser = false;
+    uint32_t refs = 0;
+    simdjson::dom::document doc;
+    simdjson::dom::element root() const { return doc.root(); }
+  };
+  struct Conn {
+    uint64_t auth = kGuest;
+    std::vector<uint64_t> keys;  // sorted
+  };
+
+  Key* internKey(const std::string& name, std::vector<SubscriptionError>* errors);
+  void joinGroup(Key& key, uint64_t auth);
+  void leaveGroup(Key& key, uint64_t auth);
+  void releaseKey(uint64_t id);
+  void releaseAuth(uint64_t id);
+  std::string encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
+                                std::string_view recordJson);
+
+  simdjson::dom::parser parser_;
+  simdjson::dom::document record_;  // the record of the broadcast in progress
+  std::string scratch_;
+  uint64_t nextKey_ = 1;
+  uint64_t nextAuth_ = 1;
+  std::unordered_map<uint64_t, Key> keys_;
+  std::unordered_map<std::string, uint64_t> keyByName_;
+  std::unordered_map<std::string, std::vector<uint64_t>> keysByBase_;
+  std::unordered_map<uint64_t, std::unique_ptr<Auth>> auths_;
+  std::unordered_map<std::string, uint64_t> authByIdentity_;
+  std::unordered_map<uint64_t, Conn> conns_;
+  std::unordered_map<std::string, Filter> rules_;
+};
+
+}  // namespace ssefanout::pb

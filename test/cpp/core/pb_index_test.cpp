@@ -1,0 +1,350 @@
+// Tests for PbIndex: grouping of PocketBase subscriptions by key and identity,
+// the internal topics a connection must (un)subscribe, rule and filter
+// evaluation per group, one frame per key, and bookkeeping that returns to
+// zero. Frames are checked byte for byte and parsed back with the independent
+// parser in test/cpp/sse_parser.hpp.
+#include "pb_index.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sse_parser.hpp"
+
+namespace ssefanout::pb {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
+
+constexpr std::string_view kUserA = R"({"id":"ua","collectionId":"pbc_u","collectionName":"users","role":"admin"})";
+constexpr std::string_view kUserB = R"({"id":"ub","collectionId":"pbc_u","collectionName":"users","role":"staff"})";
+constexpr std::string_view kRoot = R"({"id":"su","collectionId":"pbc_s","collectionName":"_superusers"})";
+
+// encodeURIComponent(JSON.stringify({query: {...}})) for a query object given as JSON text.
+std::string withOptions(const std::string& base, const std::string& queryJson) {
+  std::string json = "{\"query\":" + queryJson + "}";
+  std::string out = base + "?options=";
+  const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : json) {
+    if (std::isalnum(c) || std::string_view("-_.!~*'()").find(static_cast<char>(c)) != std::string_view::npos) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+struct Sets {
+  std::vector<std::string> add, remove;
+  std::vector<SubscriptionError> errors;
+};
+
+class PbIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override { frames0_ = Frame::liveCount(); }
+  void TearDown() override { EXPECT_EQ(Frame::liveCount(), frames0_) << "frames leaked"; }
+
+  Sets set(uint64_t conn, std::vector<std::string> subs, std::string_view authJson = {}, bool superuser = false) {
+    Sets s;
+    std::string identity;
+    if (!authJson.empty()) identity = authJson == kUserA ? "pbc_u/ua" : authJson == kUserB ? "pbc_u/ub" : "pbc_s/su";
+    EXPECT_EQ(index_.setSubscriptions(conn, identity, authJson, superuser, subs, &s.add, &s.remove, &s.errors),
+              Status::kOk);
+    return s;
+  }
+
+  // Broadcasts and returns topic -> frame bytes.
+  std::map<std::string, std::string> broadcast(const Collection& c, std::string_view action, std::string_view record) {
+    std::vector<Delivery> out;
+    std::string error;
+    EXPECT_EQ(index_.broadcastRecord(c, action, record, &out, &error), Status::kOk) << error;
+    std::map<std::string, std::string> byTopic;
+    for (const Delivery& d : out) {
+      EXPECT_TRUE(byTopic.emplace(d.topic, std::string(d.frame->view())).second) << "one delivery per group";
+    }
+    return byTopic;
+  }
+
+  static std::string topic(uint64_t key, uint64_t auth) { return PbIndex::topicFor(key, auth); }
+
+  PbIndex index_;
+  int64_t frames0_ = 0;
+  const std::string everyone_ = "";
+  const std::string ownerRule_ = "owner = @request.auth.id";
+};
+
+TEST_F(PbIndexTest, TopicsAreInternalAndDistinctPerKeyAndIdentity) {
+  EXPECT_TRUE(isInternalTopic(topic(1, 0)));
+  EXPECT_EQ(validateTopic(topic(1, 0)), Status::kInvalidTopic) << "no application topic can name a group";
+  EXPECT_NE(topic(1, 0), topic(1, 1));
+  EXPECT_NE(topic(12, 3), topic(1, 23));
+}
+
+TEST_F(PbIndexTest, ReplaceAllGivesTheTopicDifference) {
+  Sets first = set(1, {"posts/*", "posts/abc", "", "posts/*"});
+  ASSERT_EQ(first.add.size(), 2u) << "empty strings skipped, duplicates collapse";
+  EXPECT_THAT(first.remove, IsEmpty());
+  EXPECT_EQ(index_.keyCount(), 2u);
+
+  Sets second = set(1, {"posts/abc", "notes/*"});
+  ASSERT_EQ(second.add.size(), 1u);
+  ASSERT_EQ(second.remove.size(), 1u);
+  EXPECT_EQ(second.remove[0], first.add[0]) << "posts/* (the first key) goes";
+  EXPECT_EQ(index_.keyCount(), 2u) << "posts/* is released";
+
+  Sets none = set(1, {});
+  EXPECT_THAT(none.add, IsEmpty());
+  EXPECT_EQ(none.remove.size(), 2u);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_EQ(index_.connectionCount(), 0u);
+}
+
+TEST_F(PbIndexTest, ConnectionsShareKeysAndGroupsByIdentity) {
+  Sets a = set(1, {"posts/*"});
+  Sets b = set(2, {"posts/*"});
+  EXPECT_EQ(a.add, b.add) << "same key, both guests: one group";
+  Sets c = set(3, {"posts/*"}, kUserA);
+  ASSERT_EQ(c.add.size(), 1u);
+  EXPECT_NE(c.add[0], a.add[0]) << "another identity: another group";
+  Sets d = set(4, {"posts/*"}, kUserA);
+  EXPECT_EQ(d.add, c.add);
+  EXPECT_EQ(index_.keyCount(), 1u);
+  EXPECT_EQ(index_.groupCount(), 2u);
+  EXPECT_EQ(index_.authCount(), 1u);
+  index_.removeConnection(3);
+  EXPECT_EQ(index_.authCount(), 1u);
+  index_.removeConnection(4);
+  EXPECT_EQ(index_.authCount(), 0u);
+  EXPECT_EQ(index_.groupCount(), 1u);
+  index_.removeConnection(1);
+  index_.removeConnection(2);
+  index_.removeConnection(2);  // twice: no-op
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_EQ(index_.groupCount(), 0u);
+  EXPECT_EQ(index_.connectionCount(), 0u);
+}
+
+TEST_F(PbIndexTest, GuestToUserMovesEveryTopic) {
+  Sets guest = set(1, {"posts/*", "notes/*"});
+  Sets user = set(1, {"posts/*", "notes/*"}, kUserA);
+  EXPECT_THAT(user.remove, UnorderedElementsAreArray(guest.add));
+  EXPECT_EQ(user.add.size(), 2u);
+  for (const std::string& t : user.add) EXPECT_EQ(std::count(guest.add.begin(), guest.add.end(), t), 0);
+  EXPECT_EQ(index_.keyCount(), 2u);
+  EXPECT_EQ(index_.groupCount(), 2u);
+}
+
+TEST_F(PbIndexTest, KeyNumbersAreNeverReused) {
+  Sets first = set(1, {"a"});
+  set(1, {});
+  Sets again = set(1, {"a"});
+  EXPECT_NE(first.add, again.add) << "a released key comes back under a new number";
+}
+
+TEST_F(PbIndexTest, InvalidAuthJsonChangesNothing) {
+  set(1, {"posts/*"});
+  std::vector<std::string> add, remove;
+  std::vector<SubscriptionError> errors;
+  for (std::string_view bad : {"", "[]", "{", "\"x\""}) {
+    EXPECT_EQ(index_.setSubscriptions(1, "pbc_u/ua", bad, false, {"notes/*"}, &add, &remove, &errors),
+              Status::kInvalidEvent);
+  }
+  EXPECT_THAT(add, IsEmpty());
+  EXPECT_THAT(remove, IsEmpty());
+  EXPECT_EQ(index_.keyCount(), 1u);
+  EXPECT_EQ(index_.authCount(), 0u);
+}
+
+TEST_F(PbIndexTest, RecordEventReachesEveryMatchingKeyAsItsOwnFrame) {
+  const std::string filtered = withOptions("posts/*", R"({"filter":"views > 10"})");
+  Sets s1 = set(1, {"posts/*", "posts/r1", "pbc_p/*", "pbc_p/r1", "posts", filtered, "posts/r2", "other/*"});
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  const std::string record = R"({"id":"r1","title":"hello","views":50})";
+  auto got = broadcast(posts, "create", record);
+  ASSERT_EQ(got.size(), 6u) << "every key but posts/r2 and other/*";
+  std::set<std::string> events;
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    ASSERT_EQ(p.events().size(), 1u) << bytes;
+    events.insert(p.events()[0].type);
+    EXPECT_EQ(p.events()[0].data, "{\"record\":" + record + ",\"action\":\"create\"}");
+    EXPECT_EQ(bytes.substr(0, 6), "event:") << "PocketBase framing, no space";
+  }
+  EXPECT_THAT(events, UnorderedElementsAre("posts/*", "posts/r1", "pbc_p/*", "pbc_p/r1", "posts", filtered));
+}
+
+TEST_F(PbIndexTest, OneFramePerKeySharedByItsGroups) {
+  set(1, {"posts/*"});
+  set(2, {"posts/*"}, kUserA);
+  set(3, {"posts/*"}, kUserB);
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  std::vector<Delivery> out;
+  std::string error;
+  ASSERT_EQ(index_.broadcastRecord(posts, "update", R"({"id":"x"})", &out, &error), Status::kOk);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].frame.get(), out[1].frame.get());
+  EXPECT_EQ(out[1].frame.get(), out[2].frame.get());
+  EXPECT_EQ(out[0].frame->refCount(), 3u);
+}
+
+TEST_F(PbIndexTest, RulesSeeTheIdentityFiltersSeeTheRecord) {
+  const std::string active = withOptions("notes/*", R"({"filter":"status = 'active'"})");
+  Sets guest = set(1, {"notes/*", active});
+  Sets a = set(2, {"notes/*", active}, kUserA);
+  Sets b = set(3, {"notes/*", active}, kUserB);
+  Sets root = set(4, {"notes/*", active}, kRoot, true);
+  Collection notes{"notes", "pbc_n", &ownerRule_, &ownerRule_};
+
+  auto got = broadcast(notes, "create", R"({"id":"n1","owner":"ua","status":"active"})");
+  std::set<std::string> topics;
+  for (const auto& [t, bytes] : got) topics.insert(t);
+  std::set<std::string> want(a.add.begin(), a.add.end());
+  want.insert(root.add.begin(), root.add.end());
+  EXPECT_EQ(topics, want) << "the owner and the superuser, both keys; never the guest or the other user";
+
+  auto draft = broadcast(notes, "update", R"({"id":"n1","owner":"ua","status":"draft"})");
+  EXPECT_EQ(draft.size(), 2u) << "the unfiltered key only, for the owner and the superuser";
+
+  Collection locked{"notes", "pbc_n", nullptr, nullptr};
+  auto onlyRoot = broadcast(locked, "create", R"({"id":"n2","owner":"ua","status":"active"})");
+  std::set<std::string> rootTopics;
+  for (const auto& [t, bytes] : onlyRoot) rootTopics.insert(t);
+  EXPECT_EQ(rootTopics, std::set<std::string>(root.add.begin(), root.add.end())) << "null rule: superusers only";
+}
+
+TEST_F(PbIndexTest, ViewRuleForOneRecordListRuleForTheCollection) {
+  const std::string adminsOnly = "@request.auth.role = 'admin'";
+  Sets a = set(1, {"posts/*", "posts/r1"}, kUserA);
+  Sets b = set(2, {"posts/*", "posts/r1"}, kUserB);
+  Collection posts{"posts", "pbc_p", &everyone_, &adminsOnly};
+  auto got = broadcast(posts, "update", R"({"id":"r1"})");
+  std::set<std::string> events;
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    events.insert(p.events()[0].type + (std::count(a.add.begin(), a.add.end(), t) ? "@a" : "@b"));
+  }
+  EXPECT_THAT(events, UnorderedElementsAre("posts/*@a", "posts/*@b", "posts/r1@a"));
+}
+
+TEST_F(PbIndexTest, QueryAndHeadersOfTheSubscriptionReachTheRule) {
+  const std::string rule = "@request.query.token = 'abc' && @request.headers.x_tenant = 't1'";
+  std::string good = "posts/*?options=%7B%22query%22%3A%7B%22token%22%3A%22abc%22%7D%2C%22headers%22%3A%7B%22X-Tenant%22%3A%22t1%22%7D%7D";
+  std::string bad = withOptions("posts/*", R"({"token":"nope"})");
+  set(1, {good, bad, "posts/*"});
+  Collection posts{"posts", "pbc_p", &rule, &rule};
+  auto got = broadcast(posts, "create", R"({"id":"r"})");
+  ASSERT_EQ(got.size(), 1u);
+  test::SseParser p;
+  p.feed(got.begin()->second);
+  EXPECT_EQ(p.events()[0].type, good);
+}
+
+TEST_F(PbIndexTest, FieldsProjectTheRecordPerKey) {
+  const std::string some = withOptions("posts/*", R"({"fields":"id,title"})");
+  set(1, {some, "posts/*"});
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  auto got = broadcast(posts, "delete", R"({"id":"r1","title":"t","body":"long text","views":3})");
+  std::map<std::string, std::string> dataByEvent;
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    dataByEvent[p.events()[0].type] = p.events()[0].data;
+  }
+  EXPECT_EQ(dataByEvent[some], R"({"record":{"id":"r1","title":"t"},"action":"delete"})");
+  EXPECT_EQ(dataByEvent["posts/*"], R"({"record":{"id":"r1","title":"t","body":"long text","views":3},"action":"delete"})");
+}
+
+TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReportedAndGetNoRecords) {
+  const std::string badFilter = withOptions("posts/*", R"({"filter":"tags ?= 'x'"})");
+  const std::string badFields = withOptions("posts/*", R"j({"fields":"title:excerpt(10)"})j");
+  Sets s = set(1, {badFilter, badFields, "posts/*"});
+  ASSERT_EQ(s.errors.size(), 2u);
+  EXPECT_EQ(s.errors[0].subscription, badFilter);
+  EXPECT_THAT(s.errors[0].message, ::testing::HasSubstr("?="));
+  EXPECT_EQ(s.errors[1].subscription, badFields);
+  EXPECT_EQ(s.add.size(), 3u) << "kept: custom messages still reach them";
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  EXPECT_EQ(broadcast(posts, "create", R"({"id":"r"})").size(), 1u);
+  // Reported again on every replace that holds them.
+  Sets again = set(2, {badFilter});
+  EXPECT_EQ(again.errors.size(), 1u);
+}
+
+TEST_F(PbIndexTest, BadRecordsAndRulesAreRefusedWithAMessage) {
+  set(1, {"posts/*"});
+  std::vector<Delivery> out;
+  std::string error;
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  for (std::string_view bad : {"", "{", "[]", R"({"id":1})", R"({"title":"no id"})", "null"}) {
+    EXPECT_EQ(index_.broadcastRecord(posts, "create", bad, &out, &error), Status::kInvalidEvent) << bad;
+    EXPECT_FALSE(error.empty());
+  }
+  const std::string broken = "views >";
+  Collection bad{"posts", "pbc_p", &broken, &everyone_};
+  EXPECT_EQ(index_.broadcastRecord(bad, "create", R"({"id":"r"})", &out, &error), Status::kInvalidEvent);
+  EXPECT_THAT(error, ::testing::StartsWith("listRule: "));
+  EXPECT_THAT(out, IsEmpty());
+}
+
+TEST_F(PbIndexTest, CustomMessagesGoToExactSubscribersOfEveryIdentity) {
+  Sets a = set(1, {"@oauth2", "chat"});
+  Sets b = set(2, {"chat"}, kUserA);
+  set(3, {"chat?x=1", "cha"});
+  std::vector<Delivery> out;
+  index_.publish("chat", "chat", "{\"text\":\"hi\"}", &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::string(out[0].frame->view()), "event:chat\ndata:{\"text\":\"hi\"}\n\n");
+  EXPECT_EQ(out[0].frame.get(), out[1].frame.get());
+  out.clear();
+  index_.publish("nobody", "nobody", "x", &out);
+  EXPECT_THAT(out, IsEmpty());
+}
+
+TEST_F(PbIndexTest, RandomizedBookkeepingReturnsToZero) {
+  std::mt19937 rng(7);
+  const std::vector<std::string> pool = {"posts/*", "posts/a", "notes/*", "chat", "x",
+                                         withOptions("posts/*", R"({"filter":"views > 1"})")};
+  const std::vector<std::string_view> auths = {{}, kUserA, kUserB};
+  std::map<uint64_t, std::pair<std::string_view, std::set<std::string>>> model;  // conn -> (auth, topics)
+  for (int op = 0; op < 5000; ++op) {
+    uint64_t conn = rng() % 20;
+    if (rng() % 5 == 0) {
+      index_.removeConnection(conn);
+      model.erase(conn);
+      continue;
+    }
+    std::vector<std::string> subs;
+    for (const std::string& s : pool) {
+      if (rng() % 2) subs.push_back(s);
+    }
+    std::string_view auth = auths[rng() % auths.size()];
+    auto& m = model[conn];
+    if (!m.first.empty() && auth != m.first) auth = m.first;  // the binding rule is the caller's
+    Sets s = set(conn, subs, auth);
+    for (const std::string& t : s.remove) EXPECT_EQ(m.second.erase(t), 1u) << "removes only what it holds";
+    for (const std::string& t : s.add) EXPECT_TRUE(m.second.insert(t).second) << "adds only what it lacks";
+    EXPECT_EQ(m.second.size(), std::set<std::string>(subs.begin(), subs.end()).size());
+    m.first = auth;
+  }
+  for (auto& [conn, m] : model) index_.removeConnection(conn);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_EQ(index_.groupCount(), 0u);
+  EXPECT_EQ(index_.authCount(), 0u);
+  EXPECT_EQ(index_.connectionCount(), 0u);
+}
+
+}  // namespace
+}  // namespace ssefanout::pb
