@@ -47,7 +47,7 @@ PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<Subscripti
   auto found = keyByName_.find(name);
   if (found != keyByName_.end()) {
     Key& key = keys_.at(found->second);
-    if (!key.valid && errors) errors->push_back({name, key.error});
+    if (!key.error.empty() && errors) errors->push_back({name, key.error});
     return &key;
   }
   Key key;
@@ -64,10 +64,11 @@ PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<Subscripti
   }
   const std::string* fields = key.options.queryValue("fields");
   if (key.valid && !FieldPicker::compile(fields ? *fields : std::string_view(), &key.fields, &err)) {
-    key.valid = false;
-    key.error = "fields: " + err;
+    // PocketBase sends the whole record when `fields` does not parse; so do
+    // we, and say so.
+    key.error = "fields: " + err + " (the whole record is sent)";
   }
-  if (!key.valid && errors) errors->push_back({name, key.error});
+  if (!key.error.empty() && errors) errors->push_back({name, key.error});
   const uint64_t id = key.id;
   keysByBase_[key.base].push_back(id);
   keyByName_.emplace(name, id);

@@ -71,7 +71,9 @@ class PbIndex {
   // authJson is that record (an object), superuser whether it is one. Puts
   // in *add/*remove the internal topics the connection's shard must
   // subscribe/unsubscribe, and in *errors the subscriptions whose filter or
-  // fields do not compile (they are kept, and receive only custom messages).
+  // fields do not compile. Both are kept: one with a bad filter receives
+  // only custom messages, one with bad fields the whole record (PocketBase's
+  // behaviour in both cases).
   // Strings must be single-line (checked by the caller). Returns
   // kInvalidEvent when authJson is not a JSON object (nothing changes).
   Status setSubscriptions(uint64_t conn, std::string_view identity, std::string_view authJson, bool superuser,
@@ -108,8 +110,8 @@ class PbIndex {
     SubscriptionOptions options;
     Filter filter;
     FieldPicker fields;
-    bool valid = true;  // filter and fields compiled
-    std::string error;  // why not
+    bool valid = true;  // the filter compiled
+    std::string error;  // why the filter or the fields did not compile
     uint32_t refs = 0;
     std::vector<std::pair<uint64_t, uint32_t>> groups;  // auth id -> connections
   };

@@ -267,7 +267,7 @@ TEST_F(PbIndexTest, FieldsProjectTheRecordPerKey) {
   EXPECT_EQ(dataByEvent["posts/*"], R"({"record":{"id":"r1","title":"t","body":"long text","views":3},"action":"delete"})");
 }
 
-TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReportedAndGetNoRecords) {
+TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReported) {
   const std::string badFilter = withOptions("posts/*", R"({"filter":"tags ?= 'x'"})");
   const std::string badFields = withOptions("posts/*", R"j({"fields":"title:excerpt(10)"})j");
   Sets s = set(1, {badFilter, badFields, "posts/*"});
@@ -275,9 +275,20 @@ TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReportedAndGetNoRecords) {
   EXPECT_EQ(s.errors[0].subscription, badFilter);
   EXPECT_THAT(s.errors[0].message, ::testing::HasSubstr("?="));
   EXPECT_EQ(s.errors[1].subscription, badFields);
+  EXPECT_THAT(s.errors[1].message, ::testing::HasSubstr("whole record"));
   EXPECT_EQ(s.add.size(), 3u) << "kept: custom messages still reach them";
   Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
-  EXPECT_EQ(broadcast(posts, "create", R"({"id":"r"})").size(), 1u);
+  auto got = broadcast(posts, "create", R"({"id":"r","title":"t"})");
+  std::map<std::string, std::string> dataByEvent;
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    dataByEvent[p.events()[0].type] = p.events()[0].data;
+  }
+  EXPECT_EQ(dataByEvent.count(badFilter), 0u) << "a filter that does not compile lets nothing through";
+  EXPECT_EQ(dataByEvent[badFields], R"({"record":{"id":"r","title":"t"},"action":"create"})")
+      << "fields that do not parse: the whole record, as PocketBase";
+  EXPECT_EQ(dataByEvent.size(), 2u);
   // Reported again on every replace that holds them.
   Sets again = set(2, {badFilter});
   EXPECT_EQ(again.errors.size(), 1u);
