@@ -23,6 +23,7 @@ const codes = Object.freeze({
   ERR_SSE_TOO_MANY_SUBSCRIPTIONS: 'A connection would pass maxSubscriptions.',
   ERR_SSE_UNKNOWN_CONNECTION: 'The connection id was never issued by this hub, or its connection has ended.',
   ERR_SSE_TOO_MANY_CONNECTIONS: 'The hub already holds maxConnections connections.',
+  ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 'The hub already holds maxConnectionsPerIp connections from this client address (HTTP 429).',
   ERR_SSE_CLOSED: 'The hub is closed (or closing).',
   ERR_SSE_INVALID_FILTER: 'A PocketBase rule or filter does not compile, or a record is not a JSON object with a string id.',
   ERR_SSE_NATIVE_LOAD: 'The native addon could not be loaded.',

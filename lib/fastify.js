@@ -39,11 +39,11 @@ const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
 
-const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'sndbufBytes', 'closeTimeoutMs', 'transport']
+const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs', 'transport']
 // Framing and type are the hub's to decide (see takeover.js).
 const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'content-type'])
 // SseErrors accept() throws that are not the client's fault.
-const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503 }
+const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503, ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 429 }
 
 function hubOptions (options) {
   const out = {}

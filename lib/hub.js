@@ -31,6 +31,7 @@ const DEFAULTS = Object.freeze({
   maxQueueBytes: 1024 * 1024,
   maxSubscriptions: 1000,
   maxConnections: 1 << 21,
+  maxConnectionsPerIp: 0,
   sndbufBytes: 128 * 1024,
   closeTimeoutMs: 5000,
   transport: 'auto'
@@ -132,12 +133,15 @@ class Hub extends EventEmitter {
       maxQueueBytes: intOption(options, 'maxQueueBytes', 1024, 2 ** 40),
       maxSubscriptions: intOption(options, 'maxSubscriptions', 1, 1e6),
       maxConnections: intOption(options, 'maxConnections', 1, 1 << 21),
+      maxConnectionsPerIp: intOption(options, 'maxConnectionsPerIp', 0, 1 << 21),
       sndbufBytes: intOption(options, 'sndbufBytes', 0, 2 ** 31 - 1),
       closeTimeoutMs: intOption(options, 'closeTimeoutMs', 0, 2 ** 31 - 1),
       transport
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
     this._js = new Map() // id -> { res, ending } for JS-transport connections
+    this._perIp = new Map() // ip -> open connections (maxConnectionsPerIp only)
+    this._ipOf = new Map() // id -> ip (maxConnectionsPerIp only)
     this._connections = 0
     this._stoppedShards = 0
     this._closing = null // the close() promise
@@ -179,6 +183,7 @@ class Hub extends EventEmitter {
     const idleMs = checkTimeout(options.idleTimeoutMs, 'options.idleTimeoutMs')
     const lifetimeMs = checkTimeout(options.maxLifetimeMs, 'options.maxLifetimeMs')
     const streamId = checkStreamId(options.streamId, 'options.streamId')
+    const ip = this._admitIp(req, options.ip)
 
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
@@ -188,7 +193,7 @@ class Hub extends EventEmitter {
       if (id > 0) {
         // The addon owns the connection now; Node's socket only closes its fd.
         req.socket.destroy()
-        return this._connected(id, 'native', user)
+        return this._connected(id, 'native', user, ip)
       }
       // id === 0: the fd could not be duplicated; serve it from JS instead.
     }
@@ -205,10 +210,31 @@ class Hub extends EventEmitter {
         this._schedule()
       }
     })
-    return this._connected(id, 'js', user)
+    return this._connected(id, 'js', user, ip)
   }
 
-  _connected (id, transport, user) {
+  // The client's address when maxConnectionsPerIp applies; throws (with
+  // statusCode 429 for the framework integrations) past the limit.
+  _admitIp (req, given) {
+    const limit = this.options.maxConnectionsPerIp
+    if (limit === 0) return undefined
+    if (given !== undefined && (typeof given !== 'string' || given === '')) {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'options.ip', given)
+    }
+    const ip = given ?? (req.socket?.remoteAddress || '')
+    if ((this._perIp.get(ip) || 0) >= limit) {
+      const err = new SseError('ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP', `the hub already holds maxConnectionsPerIp (${limit}) connections from ${ip}`)
+      err.statusCode = 429
+      throw err
+    }
+    return ip
+  }
+
+  _connected (id, transport, user, ip) {
+    if (ip !== undefined) {
+      this._perIp.set(ip, (this._perIp.get(ip) || 0) + 1)
+      this._ipOf.set(id, ip)
+    }
     this._schedule()
     if (this._connections++ === 0) this._native.ref()
     const conn = Object.freeze({ id, transport, user })
@@ -386,6 +412,13 @@ class Hub extends EventEmitter {
           res.once('close', stop)
         }
       }
+    }
+    const ip = this._ipOf.get(id)
+    if (ip !== undefined) {
+      this._ipOf.delete(id)
+      const left = this._perIp.get(ip) - 1
+      if (left === 0) this._perIp.delete(ip)
+      else this._perIp.set(ip, left)
     }
     if (--this._connections === 0 && !this._closing) this._native.unref()
     this.emit('disconnect', { id, reason })

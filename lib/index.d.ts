@@ -39,6 +39,8 @@ export interface HubOptions {
   maxSubscriptions?: number
   /** Connections per hub, 1 to 2097152. Default 2097152. */
   maxConnections?: number
+  /** Connections per client address (`accept()`'s `ip`, else the socket's); past it accept() throws ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP (statusCode 429). 0 = no limit. */
+  maxConnectionsPerIp?: number
   /** SO_SNDBUF for taken-over sockets; 0 keeps the kernel default. Default 128 KiB. */
   sndbufBytes?: number
   /** How long a closing or kicked stream may take to receive its last bytes. Default 5000. */
@@ -64,6 +66,8 @@ export interface AcceptOptions {
    * 256 bytes, no CR, LF or NUL. An event's own `id` comes after it and wins.
    */
   streamId?: string
+  /** The client's address for `maxConnectionsPerIp` (behind a proxy); default: the socket's remote address. */
+  ip?: string
 }
 
 /** What `accept()` returns and `connect` listeners receive (frozen). */

@@ -34,6 +34,7 @@ const MESSAGES = {
   404: 'Missing or invalid client id.',
   403: "The current and the previous request authorization don't match.",
   413: 'Request entity too large',
+  429: 'Too Many Requests.',
   405: 'Method not allowed.',
   500: 'Something went wrong while processing your request.'
 }
@@ -72,6 +73,12 @@ function sendJsonError (res, status, message, data) {
 }
 
 function lengthError (code, message) { return { code, message } }
+
+/** The HTTP status for an accept() that refused a stream. */
+function connectStatus (err) {
+  if (err.statusCode) return err.statusCode
+  return err.code === 'ERR_SSE_CLOSED' || err.code === 'ERR_SSE_TOO_MANY_CONNECTIONS' ? 503 : 400
+}
 
 /** PocketBase's form checks (ozzo-validation): every field's first failing rule. */
 function validateForm (clientId, subscriptions) {
@@ -270,7 +277,8 @@ class Realtime extends EventEmitter {
       try {
         this.connect(req, res)
       } catch (err) {
-        sendJsonError(res, err.code === 'ERR_SSE_CLOSED' || err.code === 'ERR_SSE_TOO_MANY_CONNECTIONS' ? 503 : 400, err.message, {})
+        const status = connectStatus(err)
+        sendJsonError(res, status, MESSAGES[status] || err.message, {})
       }
       return
     }
@@ -292,6 +300,7 @@ class Realtime extends EventEmitter {
     const clientId = newClientId()
     res.setHeader('cache-control', 'no-store')
     const conn = this.hub.accept(req, res, {
+      ip: ip || undefined,
       streamId: clientId,
       idleTimeoutMs: this.options.idleTimeoutMs,
       maxLifetimeMs: this.options.maxLifetimeMs
@@ -527,8 +536,8 @@ async function pocketbaseRealtime (fastify, options) {
       try {
         realtime.connect(req, res)
       } catch (err) {
-        reply.code(err.code === 'ERR_SSE_CLOSED' || err.code === 'ERR_SSE_TOO_MANY_CONNECTIONS' ? 503 : 400)
-          .send({ data: {}, message: err.message, status: reply.statusCode })
+        const status = connectStatus(err)
+        reply.code(status).send({ data: {}, message: MESSAGES[status] || err.message, status })
         return reply
       }
       reply.hijack()
