@@ -24,6 +24,11 @@
 //                      response head) at a time, so the server's accept queue is not overrun
 //                      (default 256)
 //   --retries R        retry a refused/failed/closed-before-head connection R times (default 5)
+//   --data-prefix STR  the timestamp follows STR at the start of each event's data instead of
+//                      starting it, and ends at any non-digit (e.g. '{"record":{"ts":' for
+//                      PocketBase record events); events whose data does not start with STR
+//                      (PocketBase's PB_CONNECT) are counted in skipped_events only, not as
+//                      events.  At most 40 bytes.
 //   --json             print one JSON object on stdout at the end (else a readable summary)
 //   --help             print this text
 //
@@ -43,6 +48,7 @@
 //   protocol_errors     malformed response heads or chunk framing (those connections count as lost)
 //   events              SSE events dispatched, over all connections
 //   untimed_events      events whose data did not start with a decimal timestamp
+//   skipped_events      events left out with --data-prefix (their data did not start with it)
 //   expected_total      E * N
 //   complete_connections connections that received at least E events (0 when E = 0)
 //   in_order_violations events whose timestamp was lower than the previous one on the same
@@ -75,8 +81,8 @@
 //   2. the SSE parser (WHATWG "event stream interpretation": LF, CR and CRLF end lines, lines
 //      starting with ':' are comments, "field:value" with one optional space after the colon,
 //      data lines are joined with LF, a blank line dispatches when the data buffer is
-//      non-empty).  The data buffer is not stored: only its first 24 bytes are kept, which is
-//      all we need to read the leading timestamp.
+//      non-empty).  The data buffer is not stored: only its first 24 bytes (plus the length of
+//      --data-prefix) are kept, which is all we need to read the leading timestamp.
 // Reads use one 64 KiB buffer; the clock is read once per read() call.  Latency samples go into
 // a fixed-size histogram so memory stays constant however long the run.
 //
@@ -111,6 +117,7 @@ namespace {
 constexpr size_t kReadBuf = 64 * 1024;
 constexpr size_t kMaxHead = 16 * 1024;
 constexpr size_t kPrefixCap = 24;  // bytes of each event's data kept to read the timestamp
+constexpr size_t kMaxDataPrefix = 40;  // --data-prefix; kept on top of kPrefixCap
 constexpr uint32_t kMaxConnections = 10000;
 
 uint64_t now_ns() {
@@ -138,6 +145,7 @@ struct Options {
   uint32_t batch = 256;
   uint32_t retries = 5;
   bool json = false;
+  std::string data_prefix;  // --data-prefix
 };
 
 // The request target is a list of literal pieces and placeholders, parsed once.
@@ -307,7 +315,7 @@ struct Conn {
   uint8_t name_len = 0;      // 0xff = longer than the buffer
   uint8_t prefix_len = 0;
   char name[8];
-  char prefix[kPrefixCap];
+  char prefix[kPrefixCap + kMaxDataPrefix];
 
   uint64_t events = 0;
   uint64_t last_ts = 0;
@@ -368,12 +376,15 @@ class LoadGen {
   uint32_t connected_ = 0, failed_ = 0, http_errors_ = 0, lost_ = 0, protocol_errors_ = 0;
   uint32_t complete_ = 0, chunked_ = 0, finished_ = 0, sampled_ = 0;  // finished: complete/failed/lost
   uint64_t retries_ = 0, events_ = 0, untimed_ = 0, order_violations_ = 0, negative_ = 0;
+  uint64_t skipped_ = 0;
+  size_t prefix_cap_ = kPrefixCap;  // bytes of data kept: kPrefixCap + the --data-prefix length
   uint64_t min_ts_ = UINT64_MAX, first_recv_ = 0, last_recv_ = 0;
   Histogram hist_;
 };
 
 bool LoadGen::init(std::string& err) {
   if (!parse_template(opt_.path, path_, err)) return false;
+  prefix_cap_ = kPrefixCap + opt_.data_prefix.size();
   dst_.sin_family = AF_INET;
   dst_.sin_port = htons(uint16_t(opt_.port));
   if (inet_pton(AF_INET, opt_.host.c_str(), &dst_.sin_addr) != 1) {
@@ -603,6 +614,13 @@ void LoadGen::dispatch(Conn& c, uint64_t t) {
     c.prefix_len = 0;
     return;
   }
+  const size_t skip = opt_.data_prefix.size();
+  if (skip && (c.prefix_len < skip || memcmp(c.prefix, opt_.data_prefix.data(), skip) != 0)) {
+    ++skipped_;  // not an event we measure (e.g. PocketBase's PB_CONNECT)
+    c.has_data = false;
+    c.prefix_len = 0;
+    return;
+  }
   ++c.events;
   ++events_;
   if (!first_recv_) first_recv_ = t;
@@ -610,15 +628,17 @@ void LoadGen::dispatch(Conn& c, uint64_t t) {
 
   // Leading decimal timestamp, ended by a space, LF (line join or the final LF) or the end
   // of the data.  The kept prefix ends with the data buffer's LF when the data is short.
+  // With --data-prefix the digits start after it and may end at any non-digit.
   uint64_t ts = 0;
-  uint8_t k = 0;
+  size_t k = skip;
   bool ok = false;
-  while (k < c.prefix_len && c.prefix[k] >= '0' && c.prefix[k] <= '9' && k < 20) {
+  while (k < c.prefix_len && c.prefix[k] >= '0' && c.prefix[k] <= '9' && k - skip < 20) {
     ts = ts * 10 + uint64_t(c.prefix[k] - '0');
     ++k;
   }
-  if (k > 0 && k < 20 && (k == c.prefix_len || c.prefix[k] == ' ' || c.prefix[k] == '\n'))
-    ok = k < c.prefix_len || c.prefix_len < kPrefixCap;
+  if (k > skip && k - skip < 20 &&
+      (skip || k == c.prefix_len || c.prefix[k] == ' ' || c.prefix[k] == '\n'))
+    ok = k < c.prefix_len || c.prefix_len < prefix_cap_;
   if (!ok) {
     ++untimed_;
   } else {
@@ -689,7 +709,7 @@ void LoadGen::feed_sse(Conn& c, const char* p, size_t n, uint64_t t) {
           // A line without a colon: the whole line is the field name, the value is empty.
           if (c.name_len == 4 && memcmp(c.name, "data", 4) == 0) {
             c.has_data = true;
-            if (c.prefix_len < kPrefixCap) c.prefix[c.prefix_len++] = '\n';
+            if (c.prefix_len < prefix_cap_) c.prefix[c.prefix_len++] = '\n';
           }
           c.pending_cr = ch == '\r';
           c.ls = Line::Start;
@@ -714,8 +734,8 @@ void LoadGen::feed_sse(Conn& c, const char* p, size_t n, uint64_t t) {
         // Bulk scan to the end of the line.
         const char* q = p;
         while (q < end && *q != '\n' && *q != '\r') ++q;
-        if (c.ls == Line::Value && c.is_data && c.prefix_len < kPrefixCap) {
-          size_t take = std::min<size_t>(size_t(q - p), kPrefixCap - c.prefix_len);
+        if (c.ls == Line::Value && c.is_data && c.prefix_len < prefix_cap_) {
+          size_t take = std::min<size_t>(size_t(q - p), prefix_cap_ - c.prefix_len);
           memcpy(c.prefix + c.prefix_len, p, take);
           c.prefix_len = uint8_t(c.prefix_len + take);
         }
@@ -724,7 +744,7 @@ void LoadGen::feed_sse(Conn& c, const char* p, size_t n, uint64_t t) {
         // Line end: a data line appends LF to the data buffer.
         if (c.ls == Line::Value && c.is_data) {
           c.has_data = true;
-          if (c.prefix_len < kPrefixCap) c.prefix[c.prefix_len++] = '\n';
+          if (c.prefix_len < prefix_cap_) c.prefix[c.prefix_len++] = '\n';
         }
         c.pending_cr = *p == '\r';
         c.ls = Line::Start;
@@ -990,7 +1010,8 @@ void LoadGen::report(const char* reason) {
     printf(
         "{\"connections\":%u,\"connected\":%u,\"failed_connects\":%u,\"http_errors\":%u,"
         "\"connect_retries\":%llu,\"lost\":%u,\"protocol_errors\":%u,\"events\":%llu,"
-        "\"untimed_events\":%llu,\"expected_total\":%llu,\"complete_connections\":%u,"
+        "\"untimed_events\":%llu,\"skipped_events\":%llu,\"expected_total\":%llu,"
+        "\"complete_connections\":%u,"
         "\"in_order_violations\":%llu,\"first_event_ns\":%llu,\"first_recv_ns\":%llu,"
         "\"last_event_ns\":%llu,\"duration_s\":%.6f,\"deliveries_per_s\":%.0f,\"setup_s\":%.3f,"
         "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,"
@@ -999,7 +1020,8 @@ void LoadGen::report(const char* reason) {
         "\"exit_reason\":\"%s\"}\n",
         opt_.connections, connected_, failed_, http_errors_, (unsigned long long)retries_, lost_,
         protocol_errors_, (unsigned long long)events_, (unsigned long long)untimed_,
-        (unsigned long long)expected_total, complete_, (unsigned long long)order_violations_,
+        (unsigned long long)skipped_, (unsigned long long)expected_total, complete_,
+        (unsigned long long)order_violations_,
         (unsigned long long)first, (unsigned long long)first_recv_,
         (unsigned long long)last_recv_, duration_s, rate, setup_s, us(hist_.quantile(0.50)),
         us(hist_.quantile(0.90)), us(hist_.quantile(0.99)), us(hist_.quantile(0.999)),
@@ -1012,9 +1034,9 @@ void LoadGen::report(const char* reason) {
            "%u lost, %u protocol errors, %u chunked\n",
            opt_.connections, connected_, failed_, http_errors_, (unsigned long long)retries_,
            lost_, protocol_errors_, chunked_);
-    printf("events: %llu (%llu untimed) of %llu expected, %u connections complete, "
+    printf("events: %llu (%llu untimed, %llu skipped) of %llu expected, %u connections complete, "
            "%llu out of order\n",
-           (unsigned long long)events_, (unsigned long long)untimed_,
+           (unsigned long long)events_, (unsigned long long)untimed_, (unsigned long long)skipped_,
            (unsigned long long)expected_total, complete_, (unsigned long long)order_violations_);
     printf("first send to last receive: %.6f s, %.0f deliveries/s\n", duration_s, rate);
     printf("latency (us, %llu samples on %u connections): p50 %.1f  p90 %.1f  p99 %.1f  "
@@ -1033,7 +1055,7 @@ void usage(FILE* f) {
   fputs(
       "usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--path PATH]\n"
       "               [--expect E] [--duration S] [--ready-file PATH] [--sources K]\n"
-      "               [--sample K] [--batch B] [--retries R] [--json]\n"
+      "               [--sample K] [--batch B] [--retries R] [--data-prefix STR] [--json]\n"
       "\n"
       "Opens N Server-Sent Events connections to a loopback server, counts and decodes every\n"
       "event (chunked or raw bodies, WHATWG SSE grammar), and measures latency from the\n"
@@ -1053,6 +1075,8 @@ void usage(FILE* f) {
       "  --sample K         connections whose latency is recorded (default 1000)\n"
       "  --batch B          connections in flight during setup (default 256)\n"
       "  --retries R        retries of a failed connect (default 5)\n"
+      "  --data-prefix STR  the timestamp follows STR at the start of the data (ends at any\n"
+      "                     non-digit); events without STR count as skipped_events only\n"
       "  --json             print one JSON object on stdout at the end\n"
       "\n"
       "Exit: 0 run ended (expectation met or duration over), 2 setup failure, 3 signal.\n",
@@ -1090,6 +1114,7 @@ bool parse_args(int argc, char** argv, Options& o, bool& help) {
     if (k == "--host") o.host = v;
     else if (k == "--path") o.path = v;
     else if (k == "--ready-file") o.ready_file = v;
+    else if (k == "--data-prefix") ok = *v && strlen(v) <= kMaxDataPrefix && (o.data_prefix = v, true);
     else if (k == "--port") ok = parse_u64(v, 1, 65535, x) && (o.port = int(x), true);
     else if (k == "--connections")
       ok = parse_u64(v, 1, kMaxConnections, x) && (o.connections = uint32_t(x), true);

@@ -3,13 +3,14 @@
 //
 //   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N] [--check]
 //
-// --check exits non-zero when a scenario failed or a burst client missed events
-// (CI runs a tiny smoke of the benchmark that way).
+// --check exits non-zero when a scenario failed or a burst or pocketbase client
+// missed events (CI runs a tiny smoke of the benchmark that way).
 //
 // Servers: floor (bench/floor.c, the C reference), native (sse-fanout, taken-over
 // sockets), js (sse-fanout, JS transport), plain (node:http + a res.write loop),
-// better-sse (a channel). The load generator (bench/loadgen.cpp) runs in its own
-// process. Results print as tables and are written to bench/results/*.json.
+// better-sse (a channel); the pocketbase scenario (lib/pocketbase.js) runs on
+// native only. The load generator (bench/loadgen.cpp) runs in its own process.
+// Results print as tables and are written to bench/results/*.json.
 // bench/README.md says what each figure means and how to reproduce it.
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -28,7 +29,7 @@ const option = (name, fallback) => {
 const quick = flag('quick')
 const N = Number(option('connections', quick ? 1000 : 10000))
 const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
-const scenarios = option('scenarios', 'burst,steady,topics,memory,cost').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase').split(',')
 const steadySeconds = quick ? 3 : 10
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -101,10 +102,11 @@ async function startServer (name, nodeFlags = []) {
 }
 
 /** Starts the load generator; `ready` resolves once every connection has its head. */
-function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60 }) {
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix }) {
   const proc = spawn(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
-    '--expect', String(expect), '--duration', String(duration), '--json'
+    '--expect', String(expect), '--duration', String(duration), '--json',
+    ...(dataPrefix ? ['--data-prefix', dataPrefix] : [])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -256,7 +258,80 @@ async function cost (server) {
   return out
 }
 
-const SCENARIOS = { burst, steady, topics, memory, cost }
+// PocketBase realtime (lib/pocketbase.js) on the native server: connection i is a
+// realtime client given, server-side, the subscription of the variant for key
+// i % 100 (see servers/node-server.js); every record reaches every client.
+//   plain     every client on posts/*: one key, listRule "" (no rule, no filter)
+//   keys      posts/*?options={query:{key:"K"}}: 100 keys without a filter (a frame
+//             per key, as filtered, but nothing to evaluate)
+//   filtered  posts/*?options={query:{filter:"views > K"}}: 100 keys, 100 filters
+//   rule      posts/* as one of 100 users; listRule reads @request.auth: one key,
+//             100 identities (groups), the rule evaluated once per identity
+// Per variant: a burst of PB_RECORDS records to fresh connections (deliveries/s,
+// order), then PB calls timed one by one to fresh connections (JS thread time).
+const PB_VARIANTS = ['plain', 'keys', 'filtered', 'rule']
+const PB_RECORDS = 20
+const PB_DATA_PREFIX = '{"record":{"ts":'
+
+async function pocketbase (server) {
+  const calls = Math.max(200, Math.min(2000, Math.floor(4e6 / N)))
+  const path = (v) => `/api/realtime?v=${v}&k={mod:100}`
+  const variants = {}
+  for (const v of PB_VARIANTS) {
+    const lg = loadgen({ port: server.port, n: N, path: path(v), expect: PB_RECORDS, duration: 60, dataPrefix: PB_DATA_PREFIX })
+    const connected = await lg.ready
+    await sleep(300)
+    const b = await request(server.port, 'POST', `/pb/burst?v=${v}&count=${PB_RECORDS}`)
+    const r = await lg.done
+    await waitForConnections(server, 0)
+    const lc = loadgen({ port: server.port, n: N, path: path(v), expect: calls, duration: 120, dataPrefix: PB_DATA_PREFIX })
+    const costConnected = await lc.ready
+    await sleep(300)
+    const c = await request(server.port, 'POST', `/pb/cost?v=${v}&n=${calls}`)
+    const rc = await lc.done
+    await waitForConnections(server, 0)
+    variants[v] = {
+      keys: b.stats?.keys,
+      groups: b.stats?.groups,
+      identities: b.stats?.identities,
+      connected,
+      complete: r.complete_connections,
+      deliveries: r.events,
+      expected: connected * PB_RECORDS,
+      deliveriesPerS: r.deliveries_per_s,
+      timeToLastMs: r.duration_s * 1000,
+      p50Ms: r.latency_us?.p50 / 1000,
+      p99Ms: r.latency_us?.p99 / 1000,
+      burstJsMs: b.totalNs / 1e6,
+      burstCallUs: b.totalNs / PB_RECORDS / 1e3,
+      callMedianUs: c.medianNs / 1e3,
+      callP99Us: c.p99Ns / 1e3,
+      calls: c.n,
+      inOrderViolations: r.in_order_violations + rc.in_order_violations,
+      untimed: r.untimed_events + rc.untimed_events,
+      connectEvents: r.skipped_events,
+      costConnected,
+      costComplete: rc.complete_connections
+    }
+  }
+  // Rule and filter evaluation: the extra JS time (medians) over the plain
+  // broadcast (one key, no rule, no filter), per subscriber and per key or
+  // identity; filtered − keys is the filters alone (the keys variant has the
+  // same frames to encode and hand over), keys − plain the frame per key.
+  const ns = (v) => variants[v].callMedianUs * 1e3
+  return {
+    variants,
+    filterNsPerSubscriber: (ns('filtered') - ns('plain')) / variants.filtered.connected,
+    filterNsPerKey: (ns('filtered') - ns('plain')) / variants.filtered.keys,
+    filterOnlyNsPerKey: (ns('filtered') - ns('keys')) / variants.filtered.keys,
+    frameNsPerKey: (ns('keys') - ns('plain')) / variants.keys.keys,
+    ruleNsPerSubscriber: (ns('rule') - ns('plain')) / variants.rule.connected,
+    ruleNsPerIdentity: (ns('rule') - ns('plain')) / variants.rule.identities
+  }
+}
+pocketbase.nativeOnly = 'no PocketBase layer: the pure-JS baselines and the floor have none'
+
+const SCENARIOS = { burst, steady, topics, memory, cost, pocketbase }
 
 // ---- report ----------------------------------------------------------------
 
@@ -270,11 +345,30 @@ function fmt (v) {
   return v.toFixed(3)
 }
 
-function table (title, rows) {
-  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.values)))]
+function table (title, rows, columns, format = fmt) {
+  const keys = columns || [...new Set(rows.flatMap((r) => Object.keys(r.values)))]
   const lines = [`### ${title}`, '', `| server | ${keys.join(' | ')} |`, `| --- |${keys.map(() => ' --- |').join('')}`]
-  for (const r of rows) lines.push(`| ${r.server} | ${keys.map((k) => fmt(r.values[k])).join(' | ')} |`)
+  for (const r of rows) lines.push(`| ${r.server} | ${keys.map((k) => format(r.values[k])).join(' | ')} |`)
   return lines.join('\n')
+}
+
+// The pocketbase scenario: one row per variant ("native: plain" is the variant,
+// not the plain server), and a note for the servers without a PocketBase layer.
+function pocketbaseTable (rows) {
+  const flat = []
+  for (const r of rows) {
+    if (r.values.variants) {
+      for (const [v, values] of Object.entries(r.values.variants)) flat.push({ server: `${r.server}: ${v}`, values })
+    } else {
+      flat.push(r)
+    }
+  }
+  // The rest of each variant's figures are in the results file.
+  const columns = ['keys', 'groups', 'identities', 'connected', 'complete', 'deliveries', 'deliveriesPerS', 'timeToLastMs',
+    'p50Ms', 'p99Ms', 'burstJsMs', 'burstCallUs', 'callMedianUs', 'callP99Us', 'inOrderViolations']
+  if (flat.some((r) => r.values.note)) columns.push('note')
+  if (flat.some((r) => r.values.error)) columns.push('error')
+  return table('pocketbase', flat, columns, (v) => Number.isInteger(v) && Math.abs(v) < 1e4 ? String(v) : fmt(v))
 }
 
 function ratios (results) {
@@ -292,6 +386,15 @@ function ratios (results) {
     const measured = Object.keys(results.memory[0]?.values || {}).filter((key) => key.startsWith('rssPerConnKiB@'))
     const k = measured.sort((a, b) => Number(a.split('@')[1]) - Number(b.split('@')[1])).pop() || 'rssPerConnKiB@0'
     lines.push(`- idle RSS per connection (${k.split('@')[1]} conns): native ${fmt(get('memory', 'native', k))} KiB, plain ${fmt(get('memory', 'plain', k))} KiB, better-sse ${fmt(get('memory', 'better-sse', k))} KiB, floor ${fmt(get('memory', 'floor', k))} KiB`)
+  }
+  const pb = results.pocketbase?.find((r) => r.server === 'native')?.values
+  if (pb?.variants) {
+    const v = pb.variants
+    const n = v.plain.connected
+    lines.push(`- pocketbase broadcastRecord to ${n} subscribers, JS thread per call (median): plain ${fmt(v.plain.callMedianUs)} µs, filtered (${v.filtered.keys} keys) ${fmt(v.filtered.callMedianUs)} µs = ${ratio(v.filtered.callMedianUs, v.plain.callMedianUs)}, rule (${v.rule.identities} identities) ${fmt(v.rule.callMedianUs)} µs = ${ratio(v.rule.callMedianUs, v.plain.callMedianUs)}`)
+    lines.push(`- pocketbase extra JS time over plain: filtered ${fmt(pb.filterNsPerSubscriber)} ns per subscriber, ${fmt(pb.filterNsPerKey)} ns per key (of which the filter ${fmt(pb.filterOnlyNsPerKey)} ns, the key's own frame ${fmt(pb.frameNsPerKey)} ns: keys variant, ${ratio(v.keys.callMedianUs, v.plain.callMedianUs)} plain); rule ${fmt(pb.ruleNsPerSubscriber)} ns per subscriber, ${fmt(pb.ruleNsPerIdentity)} ns per identity`)
+    const burstNative = get('burst', 'native', 'deliveriesPerS')
+    lines.push(`- pocketbase deliveries/s, filtered vs plain: ${ratio(v.filtered.deliveriesPerS, v.plain.deliveriesPerS)}, rule vs plain: ${ratio(v.rule.deliveriesPerS, v.plain.deliveriesPerS)}${burstNative ? `; plain vs burst/native: ${ratio(v.plain.deliveriesPerS, burstNative)}` : ''}`)
   }
   return lines.join('\n')
 }
@@ -313,6 +416,10 @@ async function main () {
     if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`)
     results[scenario] = []
     for (const name of servers) {
+      if (SCENARIOS[scenario].nativeOnly && name !== 'native') {
+        results[scenario].push({ server: name, values: { note: SCENARIOS[scenario].nativeOnly } })
+        continue
+      }
       process.stderr.write(`${scenario} / ${name} ... `)
       // The memory scenario pins V8's young generation at 1 MiB per semi-space:
       // otherwise it grows by up to 32 MiB under the accept burst and keeps the
@@ -330,7 +437,7 @@ async function main () {
       process.stderr.write('done\n')
       results[scenario].push({ server: name, values })
     }
-    console.log('\n' + table(scenario, results[scenario]))
+    console.log('\n' + (scenario === 'pocketbase' ? pocketbaseTable(results[scenario]) : table(scenario, results[scenario])))
   }
   console.log('\n' + ratios(results))
   const dir = path.join(__dirname, 'results')
@@ -344,6 +451,15 @@ async function main () {
       for (const r of rows) {
         if (r.values.error) problems.push(`${scenario}/${r.server}: ${r.values.error}`)
         if (scenario === 'burst' && r.values.complete !== r.values.connected) problems.push(`burst/${r.server}: ${r.values.complete} of ${r.values.connected} clients got every event`)
+        for (const [v, x] of Object.entries(r.values.variants || {})) {
+          const where = `${scenario}/${r.server} ${v}`
+          if (!(x.connected > 0)) problems.push(`${where}: no client connected`)
+          if (x.complete !== x.connected || x.deliveries !== x.expected) problems.push(`${where}: ${x.complete} of ${x.connected} clients got every record (${x.deliveries} of ${x.expected} deliveries)`)
+          if (x.costComplete !== x.costConnected) problems.push(`${where}: ${x.costComplete} of ${x.costConnected} clients got every record of the timed calls`)
+          if (x.inOrderViolations !== 0) problems.push(`${where}: ${x.inOrderViolations} records out of order`)
+          if (x.untimed !== 0) problems.push(`${where}: ${x.untimed} events without a record timestamp`)
+          if (x.connectEvents !== x.connected) problems.push(`${where}: ${x.connectEvents} PB_CONNECT events for ${x.connected} clients`)
+        }
       }
     }
     if (problems.length) {

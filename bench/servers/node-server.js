@@ -14,6 +14,28 @@
 //   GET  /stats[?reset=1]                  connections, memory, event-loop delay
 //                                          and utilisation since the last reset
 //
+// sse-fanout servers only (the pocketbase scenario uses native): the PocketBase
+// realtime layer (lib/pocketbase.js) on the same hub, made at the first of these
+// requests (404 on the others):
+//   GET  /api/realtime?v=V&k=K             a realtime client (PB_CONNECT first), given
+//                                          server-side (setSubscriptions) the
+//                                          subscription of variant V for key K:
+//                                          plain: posts/*; keys: posts/*?options=
+//                                          {query:{key:"K"}} (a key of its own, no
+//                                          filter); filtered: posts/*?options=
+//                                          {query:{filter:"views > K"}}; rule: posts/*
+//                                          as user K, the collection's listRule reading
+//                                          @request.auth
+//   POST /pb/burst?v=V&count=C             C broadcastRecord calls back to back in one
+//                                          JS job: { totalNs, medianNs, maxNs, stats }
+//   POST /pb/cost?v=V&n=N                  N broadcastRecord calls, each timed on its
+//                                          own, one per event-loop turn:
+//                                          { medianNs, p90Ns, p99Ns, meanNs, stats }
+//   GET  /pb/stats                         rt.stats()
+// Every record passes every variant's rule and filter (views = 1000, K < 100), so
+// each client receives each record; its JSON starts with "ts" (the CLOCK_MONOTONIC
+// ns) and "seq", where the load generator reads them (--data-prefix).
+//
 // Usage: node node-server.js <native|js|plain|better-sse> [port]
 // Prints "LISTENING <port>" once ready.
 const http = require('node:http')
@@ -43,11 +65,14 @@ function makeImpl (name) {
   if (name === 'native' || name === 'js') {
     const { Hub } = require('../..')
     const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0 })
+    let pb = null
     return {
       accept: (req, res, topics) => hub.accept(req, res, { topics }),
       publish: (topic, data) => topic ? hub.publish(topic, data) : hub.broadcast(data),
       count: () => hub.stats().connections,
-      close: () => hub.close()
+      close: () => hub.close(),
+      // Made on first use, so the other scenarios run on the hub alone.
+      pocketbase: () => pb || (pb = makePocketBase(hub))
     }
   }
   if (name === 'plain') {
@@ -115,6 +140,67 @@ function makeImpl (name) {
   throw new Error(`unknown implementation ${name}`)
 }
 
+// ---- PocketBase realtime (sse-fanout servers) ----------------------------------
+
+const PB_KEYS = 100
+const PB_RULE = 'owner = @request.auth.id || @request.auth.role = "member"'
+const pbId = (prefix, n) => prefix + String(n).padStart(14, '0') // 15 characters, as PocketBase's ids
+const pbCollection = (variant) => {
+  const rule = variant === 'rule' ? PB_RULE : ''
+  return { name: 'posts', id: 'pbc_1125843985', listRule: rule, viewRule: rule }
+}
+const PB_KEYED = Array.from({ length: PB_KEYS }, (_, k) =>
+  'posts/*?options=' + encodeURIComponent(JSON.stringify({ query: { key: String(k) } })))
+const PB_FILTERED = Array.from({ length: PB_KEYS }, (_, k) =>
+  'posts/*?options=' + encodeURIComponent(JSON.stringify({ query: { filter: `views > ${k}` } })))
+
+function makePocketBase (hub) {
+  const { Realtime } = require('../../lib/pocketbase')
+  const rt = new Realtime({ hub, idleTimeoutMs: 0, maxLifetimeMs: 0, checkIp: false })
+  const collections = { plain: pbCollection('plain'), keys: pbCollection('keys'), filtered: pbCollection('filtered'), rule: pbCollection('rule') }
+  let seq = 0
+  return {
+    rt,
+    connect (req, res, variant, k) {
+      if (!collections[variant]) throw new Error(`unknown variant ${variant}`)
+      const { clientId } = rt.connect(req, res)
+      k %= PB_KEYS
+      if (variant === 'plain') rt.setSubscriptions(clientId, ['posts/*'])
+      if (variant === 'keys') rt.setSubscriptions(clientId, [PB_KEYED[k]])
+      if (variant === 'filtered') rt.setSubscriptions(clientId, [PB_FILTERED[k]])
+      if (variant === 'rule') {
+        rt.setSubscriptions(clientId, ['posts/*'],
+          { id: pbId('u', k), collectionId: '_pb_users_auth_', collectionName: 'users', role: 'member' })
+      }
+    },
+    collection: (variant) => collections[variant],
+    // Calls on a collection nobody subscribes to, with the same rules: the JIT
+    // compiles the JS path, the native side caches the rules, parses the record
+    // and finds no key. Nothing is delivered.
+    warm (collection) {
+      const nobody = { ...collection, name: 'nobody', id: 'pbc_0' }
+      const record = this.record()
+      for (let i = 0; i < 20000; i++) rt.broadcastRecord(nobody, 'create', record)
+    },
+    // About 280 bytes of JSON; "ts" first, so the load generator finds it.
+    record () {
+      seq++
+      return {
+        ts: Number(process.hrtime.bigint()),
+        seq,
+        id: pbId('r', seq),
+        collectionId: 'pbc_1125843985',
+        collectionName: 'posts',
+        owner: pbId('u', seq % PB_KEYS),
+        title: `Post ${seq}, one record to every subscriber`,
+        views: 1000,
+        created: '2026-01-01 12:00:00.000Z',
+        updated: '2026-01-01 12:00:00.000Z'
+      }
+    }
+  }
+}
+
 const server = makeImpl(impl)
 const eld = monitorEventLoopDelay({ resolution: 1 })
 eld.enable()
@@ -131,6 +217,76 @@ const httpServer = http.createServer((req, res) => {
   if (url.pathname === '/events') {
     const topics = (q.get('topics') || '').split(',').filter(Boolean)
     server.accept(req, res, topics)
+    return
+  }
+  if ((url.pathname === '/api/realtime' || url.pathname.startsWith('/pb/')) && !server.pocketbase) {
+    res.writeHead(404)
+    res.end()
+    return
+  }
+  if (url.pathname === '/api/realtime') {
+    try {
+      server.pocketbase().connect(req, res, q.get('v') || 'plain', Number(q.get('k') || 0))
+    } catch (err) {
+      console.error(err)
+      res.destroy()
+    }
+    return
+  }
+  if (url.pathname === '/pb/stats') {
+    json(res, server.pocketbase().rt.stats())
+    return
+  }
+  if (url.pathname === '/pb/burst') {
+    // C calls back to back in one JS job, as a batch of record changes would go
+    // out; after the warm-up (JIT, rule cache), as in a server that has run a while.
+    const pb = server.pocketbase()
+    const collection = pb.collection(q.get('v'))
+    const count = Number(q.get('count') || 20)
+    pb.warm(collection)
+    const records = Array.from({ length: count }, () => pb.record()) // before the clock starts
+    const samples = []
+    const start = process.hrtime.bigint()
+    for (const record of records) {
+      record.ts = Number(process.hrtime.bigint())
+      const t0 = process.hrtime.bigint()
+      pb.rt.broadcastRecord(collection, 'create', record)
+      samples.push(Number(process.hrtime.bigint() - t0))
+    }
+    const totalNs = Number(process.hrtime.bigint() - start)
+    samples.sort((a, b) => a - b)
+    json(res, { totalNs, medianNs: samples[samples.length >> 1], maxNs: samples[samples.length - 1], count, stats: pb.rt.stats() })
+    return
+  }
+  if (url.pathname === '/pb/cost') {
+    // As /cost: each call timed on its own, the event loop turning in between,
+    // after the warm-up.
+    const pb = server.pocketbase()
+    const collection = pb.collection(q.get('v'))
+    const n = Number(q.get('n') || 200)
+    pb.warm(collection)
+    let clock = 0n
+    for (let i = 0; i < 1000; i++) {
+      const a = process.hrtime.bigint()
+      clock += process.hrtime.bigint() - a
+    }
+    const clockNs = Number(clock) / 1000
+    const samples = []
+    const step = () => {
+      const record = pb.record()
+      const t0 = process.hrtime.bigint()
+      pb.rt.broadcastRecord(collection, 'create', record)
+      samples.push(Number(process.hrtime.bigint() - t0) - clockNs)
+      if (samples.length < n) {
+        setImmediate(step)
+        return
+      }
+      const meanNs = samples.reduce((a, b) => a + b, 0) / n
+      samples.sort((a, b) => a - b)
+      const at = (f) => samples[Math.min(n - 1, Math.floor(n * f))]
+      json(res, { medianNs: samples[n >> 1], p90Ns: at(0.9), p99Ns: at(0.99), meanNs, n, stats: pb.rt.stats() })
+    }
+    step()
     return
   }
   if (url.pathname === '/warm') {
