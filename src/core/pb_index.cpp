@@ -77,20 +77,20 @@ PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<Subscripti
 
 void PbIndex::joinGroup(Key& key, uint64_t auth) {
   ++key.refs;
-  for (auto& group : key.groups) {
-    if (group.first == auth) {
-      ++group.second;
+  for (Group& group : key.groups) {
+    if (group.auth == auth) {
+      ++group.connections;
       return;
     }
   }
-  key.groups.emplace_back(auth, 1);
+  key.groups.push_back(Group{auth, 1, topicFor(key.id, auth)});
 }
 
 void PbIndex::leaveGroup(Key& key, uint64_t auth) {
   --key.refs;
   for (size_t i = 0; i < key.groups.size(); ++i) {
-    if (key.groups[i].first == auth) {
-      if (--key.groups[i].second == 0) swapRemove(key.groups, i);
+    if (key.groups[i].auth == auth) {
+      if (--key.groups[i].connections == 0) swapRemove(key.groups, i);
       return;
     }
   }
@@ -192,25 +192,34 @@ void PbIndex::removeConnection(uint64_t connId) {
   releaseAuth(conn.auth);
 }
 
-std::string PbIndex::encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
-                                       std::string_view recordJson) {
+FrameRef PbIndex::encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
+                                    std::string_view recordJson) {
   // PocketBase's message: {"record":...,"action":"..."}, record first.
-  std::string data;
-  data.reserve(recordJson.size() + 32);
-  data += "{\"record\":";
+  scratch_.clear();
+  scratch_ += "{\"record\":";
   if (key.fields.all()) {
-    data += recordJson;
+    scratch_ += recordJson;
   } else {
-    key.fields.write(record, &data);
+    key.fields.write(record, &scratch_);
   }
-  data += ",\"action\":\"";
-  data += action;
-  data += "\"}";
-  return data;
+  scratch_ += ",\"action\":\"";
+  scratch_ += action;
+  scratch_ += "\"}";
+  EventFields ev;
+  ev.compact = true;
+  ev.event = key.name;  // single-line: checked when subscribed
+  ev.data = scratch_;
+  Frame* f = Frame::allocate(encodedSize(ev));
+  encodeInto(ev, f->mutableData());
+  return FrameRef(f);
 }
 
 Status PbIndex::broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
                                 std::vector<Delivery>* out, std::string* error) {
+  if (action != "create" && action != "update" && action != "delete") {
+    *error = "action must be create, update or delete";
+    return Status::kInvalidEvent;
+  }
   if (rules_.size() + 2 > kMaxCachedRules) rules_.clear();
   const Filter* list = nullptr;
   const Filter* view = nullptr;
@@ -265,7 +274,8 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
       // of the key the same answer: evaluated once.
       int ruleOnce = -1;
       int filterOnce = -1;
-      for (const auto& [authId, count] : key.groups) {
+      for (const Group& group : key.groups) {
+        const uint64_t authId = group.auth;
         const Auth* auth = authId == kGuest ? nullptr : auths_.at(authId).get();
         simdjson::dom::element authRoot;
         EvalContext ctx;
@@ -295,15 +305,8 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
           }
         }
         if (!ok) continue;
-        if (!frame) {
-          scratch_ = encodeRecordFrame(key, record, action, recordJson);
-          EventFields ev;
-          ev.compact = true;
-          ev.event = key.name;
-          ev.data = scratch_;
-          if (encodeEvent(ev, &frame) != Status::kOk) break;  // names are single-line by contract
-        }
-        out->push_back({topicFor(key.id, authId), frame});
+        if (!frame) frame = encodeRecordFrame(key, record, action, recordJson);
+        out->push_back({group.topic, frame});
       }
     }
   }
@@ -321,7 +324,7 @@ void PbIndex::publish(std::string_view subscription, std::string_view event, std
   ev.data = data;
   FrameRef frame;
   if (encodeEvent(ev, &frame) != Status::kOk) return;
-  for (const auto& group : key.groups) out->push_back({topicFor(key.id, group.first), frame});
+  for (const Group& group : key.groups) out->push_back({group.topic, frame});
 }
 
 }  // namespace ssefanout::pb

@@ -103,6 +103,11 @@ class PbIndex {
   static std::string topicFor(uint64_t key, uint64_t auth);
 
  private:
+  struct Group {
+    uint64_t auth;
+    uint32_t connections;
+    std::string topic;  // topicFor(key, auth), made once
+  };
   struct Key {
     uint64_t id = 0;
     std::string name;  // the subscription string: the event name of its frames
@@ -113,7 +118,7 @@ class PbIndex {
     bool valid = true;  // the filter compiled
     std::string error;  // why the filter or the fields did not compile
     uint32_t refs = 0;
-    std::vector<std::pair<uint64_t, uint32_t>> groups;  // auth id -> connections
+    std::vector<Group> groups;
   };
   struct Auth {
     uint64_t id = 0;
@@ -133,8 +138,8 @@ class PbIndex {
   void leaveGroup(Key& key, uint64_t auth);
   void releaseKey(uint64_t id);
   void releaseAuth(uint64_t id);
-  std::string encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
-                                std::string_view recordJson);
+  FrameRef encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
+                             std::string_view recordJson);
 
   simdjson::dom::parser parser_;
   simdjson::dom::document record_;  // the record of the broadcast in progress

@@ -303,6 +303,8 @@ TEST_F(PbIndexTest, BadRecordsAndRulesAreRefusedWithAMessage) {
     EXPECT_EQ(index_.broadcastRecord(posts, "create", bad, &out, &error), Status::kInvalidEvent) << bad;
     EXPECT_FALSE(error.empty());
   }
+  EXPECT_EQ(index_.broadcastRecord(posts, "upsert\"}", R"({"id":"r"})", &out, &error), Status::kInvalidEvent);
+  EXPECT_THAT(error, ::testing::HasSubstr("action"));
   const std::string broken = "views >";
   Collection bad{"posts", "pbc_p", &broken, &everyone_};
   EXPECT_EQ(index_.broadcastRecord(bad, "create", R"({"id":"r"})", &out, &error), Status::kInvalidEvent);
