@@ -84,6 +84,11 @@ function checkStreamId (value, name) {
   return value
 }
 
+/** "id:<streamId>\n", with the space a parser drops when the id begins with one (as the native side writes it). */
+function streamIdLine (streamId) {
+  return streamId[0] === ' ' ? `id: ${streamId}\n` : `id:${streamId}\n`
+}
+
 function checkEventOptions (options, name) {
   if (options === undefined) return EMPTY
   if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', name, options)
@@ -201,7 +206,7 @@ class Hub extends EventEmitter {
     const id = this._native.attach(topics, user, retry, streamId, idleMs, lifetimeMs)
     if (id < 0) fail(-id, { topic: 'options.topics' })
     writeJsHead(req, res)
-    const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(`id:${streamId}\n`) }
+    const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(streamIdLine(streamId)) }
     this._js.set(id, entry)
     res.on('close', () => {
       if (!entry.ending && this._js.get(id) === entry) {
@@ -400,6 +405,12 @@ class Hub extends EventEmitter {
           const done = () => { this._ending.delete(res); this._maybeClosed() }
           res.once('close', done)
           res.once('finish', done)
+        }
+        // The stream is over: close an HTTP/1 connection after its last
+        // chunk, as the native side does, rather than keep it alive.
+        if (res.stream === undefined && res.socket) {
+          const socket = res.socket
+          res.once('finish', () => socket.end())
         }
         res.end()
         // A client that takes nothing more must not hold close() or a kick

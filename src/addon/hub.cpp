@@ -344,7 +344,8 @@ Status Hub::addConnection(const Napi::CallbackInfo& info, size_t topicsArg, bool
   // The JS transport writes the stream id itself (lib/hub.js).
   if (native && info[topicsArg + 3].IsString()) {
     std::string streamId = info[topicsArg + 3].As<Napi::String>().Utf8Value();
-    if (!streamId.empty()) c.prefix = "id:" + streamId + "\n";
+    // A parser drops one space after the colon: keep a leading one.
+    if (!streamId.empty()) c.prefix = (streamId[0] == ' ' ? "id: " : "id:") + streamId + "\n";
   }
   c.topics = std::move(topics);
   c.frame2 = std::move(first);

@@ -7,6 +7,60 @@
 namespace ssefanout::pb {
 namespace {
 
+// simdjson copies its input with memcpy, which must not be given a null
+// pointer even for 0 bytes; an empty string_view may hold one.
+const char* bytesOf(std::string_view s) { return s.empty() ? "" : s.data(); }
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of a "\uXXXX" escape starting at text[i], or -1.
+int escapedUnit(std::string_view text, size_t i) {
+  if (i + 6 > text.size() || text[i] != '\\' || text[i + 1] != 'u') return -1;
+  int v = 0;
+  for (size_t k = i + 2; k < i + 6; ++k) {
+    int h = hexValue(text[k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+// JSON.stringify writes a lone surrogate as an escape ("\ud800"), which is
+// well-formed JSON text but no Unicode scalar, and simdjson refuses it. Puts
+// in *out the text with every unpaired surrogate escape replaced by "\ufffd"
+// (what Go's decoder, hence PocketBase, makes of it); false when there is none.
+bool replaceLoneSurrogates(std::string_view text, std::string* out) {
+  bool changed = false;
+  out->assign(text);
+  for (size_t i = 0; i + 1 < out->size(); ++i) {
+    if ((*out)[i] != '\\') continue;
+    int unit = escapedUnit(*out, i);
+    if (unit < 0) {
+      ++i;  // another escape: skip the escaped character
+      continue;
+    }
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+      int next = escapedUnit(*out, i + 6);
+      if (next >= 0xDC00 && next <= 0xDFFF) {
+        i += 11;  // a pair
+        continue;
+      }
+    } else if (unit < 0xDC00 || unit > 0xDFFF) {
+      i += 5;
+      continue;
+    }
+    out->replace(i + 2, 4, "fffd");
+    changed = true;
+    i += 5;
+  }
+  return changed;
+}
+
 template <typename T>
 void swapRemove(std::vector<T>& v, size_t i) {
   v[i] = std::move(v.back());
@@ -127,7 +181,7 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
   if (!identity.empty()) {
     auto doc = std::make_unique<Auth>();
     simdjson::dom::element root;
-    if (parser_.parse_into_document(doc->doc, authJson.data(), authJson.size()).get(root) != simdjson::SUCCESS ||
+    if (parser_.parse_into_document(doc->doc, bytesOf(authJson), authJson.size()).get(root) != simdjson::SUCCESS ||
         !root.is_object()) {
       return Status::kInvalidEvent;
     }
@@ -232,7 +286,12 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
     return Status::kInvalidEvent;
   }
   simdjson::dom::element record;
-  if (auto e = parser_.parse(recordJson.data(), recordJson.size()).get(record); e != simdjson::SUCCESS) {
+  auto e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
+  if (e == simdjson::STRING_ERROR && replaceLoneSurrogates(recordJson, &repaired_)) {
+    recordJson = repaired_;
+    e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
+  }
+  if (e != simdjson::SUCCESS) {
     *error = std::string("record is not valid JSON: ") + simdjson::error_message(e);
     return Status::kInvalidEvent;
   }

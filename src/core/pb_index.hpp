@@ -83,7 +83,8 @@ class PbIndex {
   void removeConnection(uint64_t conn);
 
   // A record event: parses recordJson once and appends a delivery per group
-  // that may see it. Returns kInvalidEvent with *error set when the record is
+  // that may see it. Lone surrogate escapes (JSON.stringify's "\ud800")
+  // become U+FFFD, as PocketBase's decoder makes them. Returns kInvalidEvent with *error set when the record is
   // not a JSON object with a string "id" or a rule does not compile.
   Status broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
                          std::vector<Delivery>* out, std::string* error);
@@ -144,6 +145,7 @@ class PbIndex {
   simdjson::dom::parser parser_;
   simdjson::dom::document record_;  // the record of the broadcast in progress
   std::string scratch_;
+  std::string repaired_;  // a record whose lone surrogates were replaced
   uint64_t nextKey_ = 1;
   uint64_t nextAuth_ = 1;
   std::unordered_map<uint64_t, Key> keys_;

@@ -166,6 +166,22 @@ TEST_F(PbIndexTest, InvalidAuthJsonChangesNothing) {
   EXPECT_EQ(index_.authCount(), 0u);
 }
 
+// Found by fuzz/pb_index_fuzz.cpp: an empty string_view may have a null data
+// pointer, which simdjson passed to memcpy (undefined behaviour; UBSan aborts).
+TEST_F(PbIndexTest, EmptyViewsWithoutDataAreRefusedNotDereferenced) {
+  std::vector<std::string> add, remove;
+  std::vector<SubscriptionError> errors;
+  EXPECT_EQ(index_.setSubscriptions(1, "pbc_u/ua", std::string_view(), false, {"posts/*"}, &add, &remove, &errors),
+            Status::kInvalidEvent);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  std::vector<Delivery> out;
+  std::string error;
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  EXPECT_EQ(index_.broadcastRecord(posts, "create", std::string_view(), &out, &error), Status::kInvalidEvent);
+  EXPECT_THAT(error, ::testing::StartsWith("record is not valid JSON"));
+  EXPECT_THAT(out, IsEmpty());
+}
+
 TEST_F(PbIndexTest, RecordEventReachesEveryMatchingKeyAsItsOwnFrame) {
   const std::string filtered = withOptions("posts/*", R"({"filter":"views > 10"})");
   Sets s1 = set(1, {"posts/*", "posts/r1", "pbc_p/*", "pbc_p/r1", "posts", filtered, "posts/r2", "other/*"});
@@ -310,6 +326,25 @@ TEST_F(PbIndexTest, BadRecordsAndRulesAreRefusedWithAMessage) {
   EXPECT_EQ(index_.broadcastRecord(bad, "create", R"({"id":"r"})", &out, &error), Status::kInvalidEvent);
   EXPECT_THAT(error, ::testing::StartsWith("listRule: "));
   EXPECT_THAT(out, IsEmpty());
+}
+
+TEST_F(PbIndexTest, LoneSurrogateEscapesBecomeReplacementCharacters) {
+  set(1, {"posts/*"});
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"id":"r","t":"a\ud800b"})", R"({"id":"r","t":"a\ufffdb"})"},
+      {R"({"id":"r","t":"\udc00"})", R"({"id":"r","t":"\ufffd"})"},
+      {R"({"id":"r","t":"\ud83d\ude00 \ud83d"})", R"({"id":"r","t":"\ud83d\ude00 \ufffd"})"},  // a pair stays
+      {R"({"id":"r","t":"\\ud800"})", R"({"id":"r","t":"\\ud800"})"},  // an escaped backslash, no escape
+      {R"({"id":"r","t":"\ud800\ud800\udc00"})", R"({"id":"r","t":"\ufffd\ud800\udc00"})"},
+  };
+  for (const auto& [in, want] : cases) {
+    auto got = broadcast(posts, "create", in);
+    ASSERT_EQ(got.size(), 1u) << in;
+    test::SseParser p;
+    p.feed(got.begin()->second);
+    EXPECT_EQ(p.events()[0].data, "{\"record\":" + want + ",\"action\":\"create\"}") << in;
+  }
 }
 
 TEST_F(PbIndexTest, CustomMessagesGoToExactSubscribersOfEveryIdentity) {
