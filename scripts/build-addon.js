@@ -7,30 +7,12 @@
 // when the headers match the running Node. Without matching headers we let
 // node-gyp fall back to its usual behaviour (download or cache).
 const { spawnSync } = require('node:child_process')
-const fs = require('node:fs')
 const path = require('node:path')
+
+const { nodeDir, nodeGypScript } = require('./node-gyp-env')
 
 const root = path.join(__dirname, '..')
 const debug = process.argv.includes('--debug')
-
-function nodeDir () {
-  const prefix = path.join(path.dirname(process.execPath), '..')
-  const versionHeader = path.join(prefix, 'include', 'node', 'node_version.h')
-  let text
-  try { text = fs.readFileSync(versionHeader, 'utf8') } catch { return null }
-  const part = (name) => (text.match(new RegExp(`#define ${name} (\\d+)`)) || [])[1]
-  const headerVersion = `${part('NODE_MAJOR_VERSION')}.${part('NODE_MINOR_VERSION')}.${part('NODE_PATCH_VERSION')}`
-  return headerVersion === process.versions.node ? path.resolve(prefix) : null
-}
-
-function nodeGypScript () {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
-  ]
-  try { candidates.push(require.resolve('node-gyp/bin/node-gyp.js')) } catch {}
-  return candidates.find((p) => p && fs.existsSync(p))
-}
 
 const gyp = nodeGypScript()
 if (!gyp) {
