@@ -38,7 +38,7 @@ std::string hexHeader(uint64_t v) {
 
 // Lines of a value as the encoder must split it (CR, LF, CRLF).
 std::vector<std::string> linesOf(std::string_view s) {
-  const std::string text = fuzzutil::normalizeNewlines(s);
+  const std::string text = test::normaliseLineEnds(s);
   std::vector<std::string> out;
   for (std::string_view l : fuzzutil::split(text, '\n')) out.emplace_back(l);
   return out;
@@ -126,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (ev.retryMs) expectedRetry = *ev.retryMs;
     if (ev.data) {
       std::string type = ev.event && !ev.event->empty() ? std::string(*ev.event) : "message";
-      expected.push_back(test::SseEvent{type, fuzzutil::normalizeNewlines(*ev.data), lastId});
+      expected.push_back(test::SseEvent{type, test::normaliseLineEnds(*ev.data), lastId});
     }
     stream.append(bytes);
     frames.push_back(std::move(f));

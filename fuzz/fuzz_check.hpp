@@ -43,22 +43,6 @@ inline std::string show(std::string_view s, size_t max = 200) {
   return out + "\"";
 }
 
-// CR, LF and CRLF each become one LF: what an SSE client reads back from a
-// multi-line value.
-inline std::string normalizeNewlines(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\r') {
-      out += '\n';
-      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // Splits s on sep (a single byte); always at least one part.
 inline std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;

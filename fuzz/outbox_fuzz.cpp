@@ -144,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           if (!prefix.empty()) lastId = clientId;
           if (ev.id) lastId = id;
           if (ev.data) {
-            events.push_back({name.empty() ? "message" : name, fuzzutil::normalizeNewlines(text), lastId});
+            events.push_back({name.empty() ? "message" : name, test::normaliseLineEnds(text), lastId});
           }
         }
       } else if (op == 4 && !ended) {  // a control frame: heartbeat comment or retry

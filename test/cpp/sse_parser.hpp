@@ -323,4 +323,20 @@ class ChunkedDecoder {
   std::string errorMessage_;
 };
 
+// What an SSE client reads back from a multi-line value: CR, LF and CRLF
+// each become one LF.
+inline std::string normaliseLineEnds(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r') {
+      out += '\n';
+      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace ssefanout::test

@@ -10,22 +10,12 @@
 #include <string>
 #include <string_view>
 
+#include "json_doc.hpp"
+
 namespace ssefanout::pb {
 namespace {
 
-class Json {
- public:
-  explicit Json(std::string_view text) : padded_(text) {
-    auto err = parser_.parse(padded_).get(root_);
-    EXPECT_EQ(err, simdjson::SUCCESS) << text;
-  }
-  simdjson::dom::element root() const { return root_; }
-
- private:
-  simdjson::padded_string padded_;
-  simdjson::dom::parser parser_;
-  simdjson::dom::element root_;
-};
+using test::Json;
 
 // Structural equality, key order included.
 bool sameJson(simdjson::dom::element a, simdjson::dom::element b) {

@@ -16,25 +16,14 @@
 #include <string_view>
 #include <vector>
 
+#include "json_doc.hpp"
+
 namespace ssefanout::pb {
 namespace {
 
 using ::testing::HasSubstr;
 
-// A parsed JSON document that keeps its parser alive.
-class Json {
- public:
-  explicit Json(std::string_view text) : padded_(text) {
-    auto err = parser_.parse(padded_).get(root_);
-    EXPECT_EQ(err, simdjson::SUCCESS) << text;
-  }
-  simdjson::dom::element root() const { return root_; }
-
- private:
-  simdjson::padded_string padded_;
-  simdjson::dom::parser parser_;
-  simdjson::dom::element root_;
-};
+using test::Json;
 
 constexpr std::string_view kRecord = R"({
   "id": "r1", "collectionName": "posts", "title": "Hello World", "status": "active",

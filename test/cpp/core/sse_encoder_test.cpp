@@ -37,19 +37,7 @@ EventFields dataOnly(std::string_view data) {
   return ev;
 }
 
-// What an SSE client reads back for data: every line end becomes LF.
-std::string normaliseLineEnds(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\r') {
-      out += '\n';
-      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
+using test::normaliseLineEnds;
 
 SseEvent message(std::string data, std::string id = "", std::string type = "message") {
   return SseEvent{std::move(type), std::move(data), std::move(id)};
