@@ -396,7 +396,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           const std::string* fields = parsedSub.options.queryValue("fields");
           FieldPicker fp;
           if (!FieldPicker::compile(fields ? *fields : std::string(), &fp, &err) || fp.all()) {
-            FUZZ_CHECK(ev.data == fuzzutil::normalizeNewlines("{\"record\":" + record + ",\"action\":\"" + action + "\"}"),
+            FUZZ_CHECK(ev.data == test::normaliseLineEnds("{\"record\":" + record + ",\"action\":\"" + action + "\"}"),
                        "message %s", show(ev.data).c_str());
           }
         }
