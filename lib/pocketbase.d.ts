@@ -108,7 +108,10 @@ export interface Filter {
   test (record: object, auth?: AuthRecord | null): boolean
 }
 
-/** Compiles a filter; throws an SseError `ERR_SSE_INVALID_FILTER` saying why it does not compile. */
+/**
+ * Compiles a filter; throws an SseError `ERR_SSE_INVALID_FILTER` saying why it does not compile.
+ * `""` is always true; only whitespace or comments is refused (as PocketBase does).
+ */
 export declare function compileFilter (expression: string): Filter
 
 /** A new 40-character client id ([A-Za-z0-9], crypto random). */

@@ -340,7 +340,13 @@ class FilterCompiler {
   bool run() {
     next();
     if (failed_) return false;
-    if (tok_.kind == Tok::kEnd) return true;  // only whitespace and comments
+    if (tok_.kind == Tok::kEnd) {
+      // "" is no condition (PocketBase skips an empty filter and lets an
+      // empty rule through before parsing); only whitespace and comments is
+      // an error there (fexpr.ErrEmpty), so that subscription gets nothing.
+      if (s_.empty()) return true;
+      return fail("empty expression: only whitespace or comments");
+    }
     uint32_t root = parseOr(0);
     if (failed_) return false;
     if (tok_.kind != Tok::kEnd) {

@@ -14,7 +14,8 @@
 // character escapes it and is dropped; other backslashes stay, as in fexpr),
 // numbers -?[0-9]+(\.[0-9]+)?, and true, false, null (any case). Whitespace is
 // space, tab, CR, LF; `//` starts a comment up to the end of the line.
-// "" (or only whitespace and comments) is always true. Limits: kMaxExprBytes
+// "" is always true; only whitespace and comments is refused (PocketBase's
+// fexpr.ErrEmpty: such a rule or filter lets nothing through). Limits: kMaxExprBytes
 // bytes, kMaxDepth nested parentheses.
 // Refused at compile time, with the byte offset: the any-of operators (?=
 // ?!= ?> ?>= ?< ?<= ?~ ?!~), :modifiers (:lower :length :each :isset ...),

