@@ -526,6 +526,12 @@ async function pocketbaseRealtime (fastify, options) {
     // error bodies, not by Fastify's parsers.
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (request, payload, done) => done(null))
+    // Fastify answers an empty Content-Type with its own 415 before any
+    // parser runs; without the header the catch-all above takes the body and
+    // the POST gets PocketBase's 400, as on the other transports.
+    scope.addHook('onRequest', async (request) => {
+      if (request.raw.headers['content-type'] === '') delete request.raw.headers['content-type']
+    })
     scope.get(path, (request, reply) => {
       const req = request.raw
       const res = reply.raw

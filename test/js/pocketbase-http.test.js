@@ -194,6 +194,11 @@ for (const kind of KINDS) {
       [JSON.stringify({ clientId: 42, subscriptions: [] }), 'clientId not a string']]) {
       assertPbError(await post(port, body), 400, GENERIC_400, {}, what)
     }
+    // A valid JSON body under a content type PocketBase does not bind (an empty one included).
+    for (const type of ['', 'text/plain', 'application/xml']) {
+      assertPbError(await post(port, { clientId: s.cid, subscriptions: ['other'] }, { type }), 400, GENERIC_400, {},
+        `content-type ${JSON.stringify(type)}`)
+    }
 
     const required = { clientId: { code: 'validation_required', message: 'Cannot be blank.' } }
     assertPbError(await post(port, { subscriptions: ['a'] }), 400, GENERIC_400, required, 'clientId missing')
