@@ -138,11 +138,57 @@ function parseBody (buffer, req) {
   }
   const type = String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase()
   if (type !== 'application/json' && !type.endsWith('+json')) throw new PbHttpError(400)
+  return goJsonFields(firstJsonValue(text))
+}
+
+// Go's json.Decoder (PocketBase's BindBody) reads the first JSON value and
+// ignores what follows it: `{"clientId":"x"} trailing` binds, and so does
+// `null` (nothing bound; validation speaks).
+function firstJsonValue (text) {
   try {
     return JSON.parse(text)
-  } catch {
-    throw new PbHttpError(400)
+  } catch {}
+  let i = 0
+  while (i < text.length && ' \t\r\n'.includes(text[i])) i++
+  if (text.startsWith('null', i)) return null
+  if (text[i] === '{') {
+    let depth = 0
+    let inString = false
+    for (let j = i; j < text.length; j++) {
+      const c = text[j]
+      if (inString) {
+        if (c === '\\') j++
+        else if (c === '"') inString = false
+      } else if (c === '"') {
+        inString = true
+      } else if (c === '{' || c === '[') {
+        depth++
+      } else if ((c === '}' || c === ']') && --depth === 0) {
+        try {
+          return JSON.parse(text.slice(i, j + 1))
+        } catch {
+          break
+        }
+      }
+    }
   }
+  throw new PbHttpError(400)
+}
+
+// Go's decoder matches object keys to struct fields case-insensitively (with
+// Unicode simple folding: U+017F folds to s, U+212A to k); the last key that
+// matches a field wins.
+const FOLD = (k) => k.toLowerCase().replace(/\u017f/g, 's').replace(/\u212a/g, 'k')
+function goJsonFields (body) {
+  if (body === null) return {}
+  if (typeof body !== 'object' || Array.isArray(body)) return body
+  const out = {}
+  for (const [key, value] of Object.entries(body)) {
+    const folded = FOLD(key)
+    if (folded === 'clientid') out.clientId = value
+    else if (folded === 'subscriptions') out.subscriptions = value
+  }
+  return out
 }
 
 function readBody (req, limit) {
@@ -323,6 +369,7 @@ class Realtime extends EventEmitter {
     try {
       const raw = req.raw || req
       if (body === undefined) body = parseBody(await readBody(raw, this.options.maxBodyBytes), raw)
+      else if (!isForm(raw)) body = goJsonFields(body) // parsed by express.json() or the like
       const form = readForm(body, isForm(raw))
       validateForm(form.clientId, form.subscriptions)
       const client = this._clients.get(form.clientId)

@@ -354,6 +354,27 @@ for (const kind of KINDS) {
     assertPbError(await post(port, 'subscriptions=a', { type: 'application/x-www-form-urlencoded' }), 400, GENERIC_400,
       { clientId: { code: 'validation_required', message: 'Cannot be blank.' } }, 'form without clientId')
   })
+
+  test(`${kind}: a JSON body binds as Go's decoder binds it (PocketBase's BindBody)`, async (t) => {
+    const { connect, realtime, port } = await start(t, kind)
+    const s = await connect()
+    // Keys match case-insensitively, with Unicode simple folding (U+017F is a long s).
+    const res = await post(port, `{"CLIENTID": "${s.cid}", "\u017fubscriptions": ["a", "b"]}`)
+    assert.equal(res.status, 204, res.body)
+    assert.deepEqual(subscriptionsOf(realtime, s.cid), ['a', 'b'])
+    {
+      // The first value counts; what follows it is not read.
+      const trailing = await post(port, `  {"clientId": "${s.cid}", "subscriptions": ["c}"]} trailing {junk`)
+      assert.equal(trailing.status, 204, trailing.body)
+      assert.deepEqual(subscriptionsOf(realtime, s.cid), ['c}'])
+      assertPbError(await post(port, 'null, whatever'), 400, GENERIC_400,
+        { clientId: { code: 'validation_required', message: 'Cannot be blank.' } }, 'null binds nothing')
+      for (const body of ['{"clientId": "x"', '{"clientId": "x", } ', '[] {}', '"text"', '   ']) {
+        assertPbError(await post(port, body), 400, GENERIC_400, {}, JSON.stringify(body))
+      }
+    }
+    assert.deepEqual(subscriptionsOf(realtime, s.cid), ['c}'])
+  })
 }
 
 /** A second app of the same kind (other options), closed by defer. */
@@ -400,6 +421,9 @@ test('express: bodies already parsed by express.json() and express.urlencoded() 
   const form = await post(port, `clientId=${s.cid}&subscriptions=c`, { type: 'application/x-www-form-urlencoded', auth: 'Bearer tokenA' })
   assert.equal(form.status, 204, form.body)
   assert.deepEqual(subscriptionsOf(realtime, s.cid), ['c'], 'one form value')
+  // Keys of a parsed JSON body still match as Go matches them.
+  assert.equal((await post(port, { ClientID: s.cid, SUBSCRIPTIONS: ['d'] }, { auth: 'tokenA' })).status, 204)
+  assert.deepEqual(subscriptionsOf(realtime, s.cid), ['d'], 'case-insensitive keys')
   assertPbError(await post(port, { subscriptions: ['a'] }), 400, GENERIC_400,
     { clientId: { code: 'validation_required', message: 'Cannot be blank.' } }, 'parsed body without clientId')
   assertPbError(await post(port, { clientId: s.cid, subscriptions: ['a'] }, { auth: 'tokenB' }), 403,
