@@ -36,7 +36,7 @@
         "src/io",
         "src/addon"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "SIMDJSON_EXCEPTIONS=0"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "SIMDJSON_EXCEPTIONS=0"],
       "cflags_cc!": ["-std=gnu++17"],
       "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "xcode_settings": {"CLANG_CXX_LANGUAGE_STANDARD": "c++20", "MACOSX_DEPLOYMENT_TARGET": "11.0"}

@@ -8,6 +8,14 @@
 
 #include "sse_encoder.hpp"
 
+// binding.gyp defines NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: while a worker
+// is being terminated, a call still running on its thread (a queued flush()
+// microtask, a report delivered to JS) finds every napi_* call failing with
+// napi_pending_exception and no exception to throw. Without the define,
+// node-addon-api turns that into a fatal error that aborts the whole process
+// (seen once in CI, in test/js/worker.test.js under the sanitizers); with it,
+// the call just returns and the worker ends as asked.
+
 namespace ssefanout {
 namespace {
 
