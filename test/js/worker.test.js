@@ -125,3 +125,24 @@ test('a worker terminated with open connections: no crash, clients see the close
   assert.deepEqual(c.events.map((e) => e.data), ['main thread is fine'])
   await within(hub.close(), 5000, 'hub.close()')
 })
+
+// While a worker is being terminated, an addon call still running on its
+// thread (here a publish, or the flush() microtask it queued) sees every napi_*
+// call fail with nothing to throw. node-addon-api used to turn that into a
+// fatal error that aborted the whole process; under the sanitizers this loop
+// hit it within a second (binding.gyp: NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS).
+test('workers terminated while they publish never take the process down', async () => {
+  const SPIN = path.join(__dirname, '..', 'helpers', 'worker-spin.js')
+  const rounds = 100
+  for (let r = 0; r < rounds; r++) {
+    const worker = new Worker(SPIN)
+    const errors = []
+    worker.on('error', (err) => errors.push(err))
+    const exit = new Promise((resolve) => worker.once('exit', resolve))
+    await within(new Promise((resolve) => worker.once('message', resolve)), 10000, `worker ${r} to start`)
+    await new Promise((resolve) => setTimeout(resolve, (r * 7) % 20))
+    await within(worker.terminate(), 10000, `worker ${r} terminate()`)
+    assert.equal(await within(exit, 5000, `worker ${r} exit`), 1, 'a terminated worker exits with code 1')
+    assert.deepEqual(errors, [])
+  }
+})
