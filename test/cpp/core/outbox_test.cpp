@@ -773,16 +773,7 @@ void randomStream(uint64_t seed) {
     ASSERT_EQ(p.events().size(), c.accepted.size());
     for (size_t i = 0; i < c.accepted.size(); ++i) {
       const int s = c.accepted[i];
-      std::string want;
-      const std::string& d = payloads[static_cast<size_t>(s)];
-      for (size_t j = 0; j < d.size(); ++j) {
-        if (d[j] == '\r') {
-          want += '\n';
-          if (j + 1 < d.size() && d[j + 1] == '\n') ++j;
-        } else {
-          want += d[j];
-        }
-      }
+      const std::string want = test::normaliseLineEnds(payloads[static_cast<size_t>(s)]);
       ASSERT_EQ(p.events()[i], (SseEvent{"e", want, std::to_string(s)})) << "event " << i;
     }
   }
