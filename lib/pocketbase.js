@@ -368,9 +368,10 @@ class Realtime extends EventEmitter {
   async subscribe (req, res, body, authRequest = req) {
     try {
       const raw = req.raw || req
+      const isFormBody = isForm(raw)
       if (body === undefined) body = parseBody(await readBody(raw, this.options.maxBodyBytes), raw)
-      else if (!isForm(raw)) body = goJsonFields(body) // parsed by express.json() or the like
-      const form = readForm(body, isForm(raw))
+      else if (!isFormBody) body = goJsonFields(body) // parsed by express.json() or the like
+      const form = readForm(body, isFormBody)
       validateForm(form.clientId, form.subscriptions)
       const client = this._clients.get(form.clientId)
       if (client === undefined) throw new PbHttpError(404)
