@@ -51,6 +51,12 @@ export interface RealtimeOptions {
   clientIp?: (request: any) => string
   /** Refuse a POST from another IP than the stream's GET (400). Default true. */
   checkIp?: boolean
+  /**
+   * Bind `application/x-www-form-urlencoded` POST bodies as PocketBase does. Default false:
+   * a form is a CORS-simple request any page can send with the visitor's cookies, so it
+   * gets 400 like any other type but JSON.
+   */
+  allowFormBodies?: boolean
   /** End a stream after this long without an event. Default 300000 (5 min); 0 = never. */
   idleTimeoutMs?: number
   /** End a stream this long after it opened. Default 1800000 (30 min); 0 = never. */
@@ -79,7 +85,7 @@ export interface RealtimeEvents {
 export declare class Realtime extends EventEmitter<RealtimeEvents> {
   constructor (options?: RealtimeOptions)
   readonly hub: Hub
-  readonly options: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean }>
+  readonly options: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean, allowFormBodies: boolean }>
   /** Open realtime clients. */
   readonly size: number
   /** node:http handler for the realtime path: GET opens a stream, POST sets subscriptions, else 405. */
@@ -130,7 +136,7 @@ export declare const fastifyRealtime: FastifyPluginAsync<FastifyRealtimeOptions>
 /** Express middleware: GET and POST on the realtime path, `next()` for everything else. */
 export declare function expressRealtime (realtime: Realtime, options?: { path?: string }): RequestHandler
 
-export declare const DEFAULTS: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, maxBodyBytes: number }>
+export declare const DEFAULTS: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, allowFormBodies: boolean, maxBodyBytes: number }>
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -26,6 +26,7 @@ const DEFAULTS = Object.freeze({
   idleTimeoutMs: 5 * 60 * 1000,
   maxLifetimeMs: 30 * 60 * 1000,
   checkIp: true,
+  allowFormBodies: false,
   maxBodyBytes: 1024 * 1024
 })
 
@@ -108,8 +109,15 @@ function validateForm (clientId, subscriptions) {
   if (Object.keys(data).length > 0) throw new PbHttpError(400, MESSAGES[400], data)
 }
 
-function isForm (req) {
-  return String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase() === 'application/x-www-form-urlencoded'
+function mediaType (req) {
+  return String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase()
+}
+
+function isForm (req) { return mediaType(req) === 'application/x-www-form-urlencoded' }
+
+function isJson (req) {
+  const type = mediaType(req)
+  return type === 'application/json' || type.endsWith('+json')
 }
 
 /**
@@ -128,16 +136,16 @@ function readForm (body, form) {
 }
 
 // As PocketBase's BindBody: an empty body binds nothing (validation then
-// speaks), JSON and forms are read, any other type is refused.
-function parseBody (buffer, req) {
+// speaks), JSON is read, forms only when allowed; any other type is refused.
+function parseBody (buffer, req, allowForms) {
   if (buffer.length === 0) return {}
   const text = buffer.toString('utf8')
   if (isForm(req)) {
+    if (!allowForms) throw new PbHttpError(400)
     const params = new URLSearchParams(text)
     return { clientId: params.get('clientId') ?? '', subscriptions: params.getAll('subscriptions') }
   }
-  const type = String(req.headers['content-type'] || '').split(';')[0].trim().toLowerCase()
-  if (type !== 'application/json' && !type.endsWith('+json')) throw new PbHttpError(400)
+  if (!isJson(req)) throw new PbHttpError(400)
   return goJsonFields(firstJsonValue(text))
 }
 
@@ -271,7 +279,7 @@ class Realtime extends EventEmitter {
   constructor (options = {}) {
     super()
     if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
-    const { hub, hubOptions, authenticate, clientIp, checkIp } = options
+    const { hub, hubOptions, authenticate, clientIp, checkIp, allowFormBodies } = options
     if (hub !== undefined && !(hub instanceof Hub)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'options.hub', hub)
     if (hub !== undefined && hubOptions !== undefined) {
       throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected either options.hub or options.hubOptions but received both')
@@ -283,11 +291,15 @@ class Realtime extends EventEmitter {
       throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function (request) => string', 'options.clientIp', clientIp)
     }
     if (checkIp !== undefined && typeof checkIp !== 'boolean') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.checkIp', checkIp)
+    if (allowFormBodies !== undefined && typeof allowFormBodies !== 'boolean') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.allowFormBodies', allowFormBodies)
+    }
     this.options = Object.freeze({
       idleTimeoutMs: intOption(options, 'idleTimeoutMs'),
       maxLifetimeMs: intOption(options, 'maxLifetimeMs'),
       maxBodyBytes: Math.max(1, intOption(options, 'maxBodyBytes')),
-      checkIp: checkIp === undefined ? DEFAULTS.checkIp : checkIp
+      checkIp: checkIp === undefined ? DEFAULTS.checkIp : checkIp,
+      allowFormBodies: allowFormBodies === undefined ? DEFAULTS.allowFormBodies : allowFormBodies
     })
     this._authenticate = authenticate || (() => null)
     this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
@@ -369,8 +381,18 @@ class Realtime extends EventEmitter {
     try {
       const raw = req.raw || req
       const isFormBody = isForm(raw)
-      if (body === undefined) body = parseBody(await readBody(raw, this.options.maxBodyBytes), raw)
-      else if (!isFormBody) body = goJsonFields(body) // parsed by express.json() or the like
+      // A form (or text/plain) POST is a CORS-simple request: any page can
+      // send one with the visitor's cookies, and an `authenticate` that reads
+      // cookies would bind the page's stream to the visitor. Only JSON, which
+      // needs a preflight cross-origin, is bound unless forms are allowed.
+      const allowForms = this.options.allowFormBodies
+      if (body === undefined) {
+        body = parseBody(await readBody(raw, this.options.maxBodyBytes), raw, allowForms)
+      } else if (isFormBody ? !allowForms : !isJson(raw)) {
+        throw new PbHttpError(400) // parsed by express.urlencoded(), or a parser that ignores the type
+      } else if (!isFormBody) {
+        body = goJsonFields(body) // parsed by express.json() or the like
+      }
       const form = readForm(body, isFormBody)
       validateForm(form.clientId, form.subscriptions)
       const client = this._clients.get(form.clientId)

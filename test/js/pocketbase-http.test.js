@@ -8,7 +8,7 @@
 //  3. POST 204 with an empty body; every error row of the protocol, exact bodies:
 //     unreadable body, validation (clientId, subscriptions count and length),
 //     unknown client, IP mismatch, authorization mismatch; body size limit.
-//  4. Replace-all semantics; form bodies.
+//  4. Replace-all semantics; form bodies (allowFormBodies).
 // POCKETBASE.md (the protocol as PocketBase v0.39 speaks it) is the reference.
 
 const { test } = require('node:test')
@@ -340,8 +340,8 @@ for (const kind of KINDS) {
     assert.deepEqual(subscriptionsOf(realtime, s.cid), [])
   })
 
-  test(`${kind}: a form body (application/x-www-form-urlencoded) works too`, async (t) => {
-    const { connect, realtime, port, barrier } = await start(t, kind)
+  test(`${kind}: a form body (application/x-www-form-urlencoded) works too with allowFormBodies`, async (t) => {
+    const { connect, realtime, port, barrier } = await start(t, kind, { allowFormBodies: true })
     const s = await connect()
     const body = `clientId=${s.cid}&subscriptions=a&subscriptions=${encodeURIComponent('posts/*')}`
     const res = await post(port, body, { type: 'application/x-www-form-urlencoded' })
@@ -400,7 +400,7 @@ test('express: bodies already parsed by express.json() and express.urlencoded() 
   const express = require('express')
   const http = require('node:http')
   const { Realtime, expressRealtime } = require('../../lib/pocketbase')
-  const realtime = new Realtime({ authenticate: authenticators.express })
+  const realtime = new Realtime({ authenticate: authenticators.express, allowFormBodies: true })
   const app = express()
   app.use(express.json())
   app.use(express.urlencoded({ extended: false }))
