@@ -47,7 +47,12 @@ export interface RealtimeOptions {
    * node IncomingMessage); returns the caller's auth record or null (guest).
    */
   authenticate?: (request: any) => AuthRecord | null | undefined | Promise<AuthRecord | null | undefined>
-  /** The client's IP for the POST-from-the-same-IP check; default: the socket's remote address. */
+  /**
+   * The client's IP, for the same-IP check and the hub's per-IP limit; default: the socket's
+   * remote address. Called on the GET and on every POST (with `checkIp`) with the same request
+   * object `authenticate` gets (Fastify request, Express req or node IncomingMessage). Anything
+   * but a non-empty string is an error: the request gets 500 and `requestError` is emitted.
+   */
   clientIp?: (request: any) => string
   /** Refuse a POST from another IP than the stream's GET (400). Default true. */
   checkIp?: boolean
@@ -78,7 +83,10 @@ export interface RealtimeEvents {
   subscribe: [{ clientId: string, subscriptions: string[] }]
   /** A subscription whose filter or fields do not compile: it receives no record events. */
   invalidSubscription: [{ clientId: string, subscription: string, message: string }]
-  /** `authenticate` threw or returned something that is not an auth record (the POST got 500). */
+  /**
+   * `authenticate` threw or returned something that is not an auth record, or `clientIp` did not
+   * return a non-empty string (the request got 500).
+   */
   requestError: [Error]
 }
 
@@ -90,8 +98,11 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   readonly size: number
   /** node:http handler for the realtime path: GET opens a stream, POST sets subscriptions, else 405. */
   handler (req: IncomingMessage, res: ServerResponse): void
-  /** GET: opens a stream and sends PB_CONNECT. Throws an SseError (nothing written) when the hub refuses it. */
-  connect (req: IncomingMessage, res: ServerResponse): { clientId: string, connectionId: number }
+  /**
+   * GET: opens a stream and sends PB_CONNECT. Throws an SseError (nothing written) when the hub
+   * refuses it. `request` (default `req`) is what `clientIp` gets: the framework's request.
+   */
+  connect (req: IncomingMessage, res: ServerResponse, request?: unknown): { clientId: string, connectionId: number }
   /** POST: replaces a client's subscriptions and answers the response (204 or PocketBase's error body). */
   subscribe (req: IncomingMessage, res: ServerResponse, body?: unknown, authRequest?: unknown): Promise<void>
   /** Sets a client's subscriptions from server code (replace-all; `auth` binds like a POST). */

@@ -335,7 +335,7 @@ class Realtime extends EventEmitter {
       try {
         this.connect(req, res)
       } catch (err) {
-        const status = connectStatus(err)
+        const status = this._connectStatus(err)
         sendJsonError(res, status, MESSAGES[status] || err.message, {})
       }
       return
@@ -351,14 +351,15 @@ class Realtime extends EventEmitter {
   /**
    * GET /api/realtime: turns the request into a realtime stream and sends
    * PB_CONNECT with a new client id. Throws an SseError (nothing written)
-   * when the hub refuses the connection.
+   * when the hub refuses the connection. `request` is what `clientIp` gets:
+   * the framework's request object when there is one.
    */
-  connect (req, res) {
-    const ip = this._clientIp(req)
+  connect (req, res, request = req) {
+    const ip = this._ipOf(request)
     const clientId = newClientId()
     res.setHeader('cache-control', 'no-store')
     const conn = this.hub.accept(req, res, {
-      ip: ip || undefined,
+      ip,
       streamId: clientId,
       idleTimeoutMs: this.options.idleTimeoutMs,
       maxLifetimeMs: this.options.maxLifetimeMs
@@ -397,7 +398,7 @@ class Realtime extends EventEmitter {
       validateForm(form.clientId, form.subscriptions)
       const client = this._clients.get(form.clientId)
       if (client === undefined) throw new PbHttpError(404)
-      if (this.options.checkIp && this._clientIp(req) !== client.ip) throw new PbHttpError(400, INVALID_CLIENT)
+      if (this.options.checkIp && this._ipOf(authRequest) !== client.ip) throw new PbHttpError(400, INVALID_CLIENT)
       const auth = checkAuth(await this._authenticate(authRequest))
       const identity = auth === null ? '' : `${auth.collectionId}/${auth.id}`
       // Guest -> user is allowed; any other change of identity is not.
@@ -414,6 +415,27 @@ class Realtime extends EventEmitter {
         this.emit('requestError', err)
       }
     }
+  }
+
+  // The client's IP from options.clientIp, given the same request object as
+  // authenticate. Anything but a non-empty string is an error: as a silent
+  // pass it would turn off the same-IP check and put every client in one
+  // per-IP bucket.
+  _ipOf (request) {
+    const ip = this._clientIp(request)
+    if (typeof ip !== 'string' || ip === '') {
+      const err = invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'the result of options.clientIp', ip)
+      err.statusCode = 500
+      throw err
+    }
+    return ip
+  }
+
+  // The status of a refused GET; a 500 (clientIp failed) is reported as requestError.
+  _connectStatus (err) {
+    const status = connectStatus(err)
+    if (status === 500) this.emit('requestError', err)
+    return status
   }
 
   /**
@@ -610,9 +632,9 @@ async function pocketbaseRealtime (fastify, options) {
       }
       if (!req.readableEnded) req.resume()
       try {
-        realtime.connect(req, res)
+        realtime.connect(req, res, request)
       } catch (err) {
-        const status = connectStatus(err)
+        const status = realtime._connectStatus(err)
         reply.code(status).send({ data: {}, message: MESSAGES[status] || err.message, status })
         return reply
       }

@@ -2,10 +2,12 @@
 // Hardening of the PocketBase realtime layer, over real sockets on the three
 // app kinds (Fastify, Express, node:http):
 //  - cross-site POSTs: form and text/plain bodies are refused unless allowFormBodies;
+//  - clientIp gets the request authenticate gets, on GET and POST; a result that
+//    is not a non-empty string is an error (500, requestError), never a pass;
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { post, assertPbError } = require('../helpers/pb-http')
+const { post, assertPbError, openStream } = require('../helpers/pb-http')
 const { KINDS, startApp } = require('../helpers/pb-app')
 
 const GENERIC_400 = 'Something went wrong while processing your request.'
@@ -36,6 +38,57 @@ for (const kind of KINDS) {
     assert.deepEqual(open.realtime.client(s2.cid).subscriptions, ['a'])
     assert.equal(open.realtime.options.allowFormBodies, true)
     assert.equal(realtime.options.allowFormBodies, false, 'off by default')
+  })
+}
+
+for (const kind of KINDS) {
+  test(`${kind}: clientIp gets the framework's request on GET and POST; a non-string is a 500, not a pass`, async (t) => {
+    const seen = []
+    // Fastify's request and Express's req have .ip; node:http's req has not.
+    const clientIp = (request) => { seen.push(request); return request.ip }
+    const authenticate = (request) => { seen.push(request); return null }
+    const { connect, realtime, port } = await startApp(t, kind, { clientIp, authenticate })
+    const errors = []
+    realtime.on('requestError', (err) => errors.push(err))
+    if (kind === 'http') {
+      const s = await openStream(port)
+      t.after(() => s.close())
+      assertPbError({ status: s.status, headers: s.headers, body: await bodyOf(s) }, 500, GENERIC_400, {}, 'GET')
+      assert.equal(realtime.size, 0)
+      assert.equal(errors.length, 1)
+      assert.equal(errors[0].code, 'ERR_SSE_INVALID_ARGUMENT')
+      assert.match(errors[0].message, /options\.clientIp/)
+      return
+    }
+    const s = await connect({ localAddress: '127.0.0.1' })
+    assertPbError(await post(port, { clientId: s.cid, subscriptions: ['a'] }, { localAddress: '127.0.0.2' }), 400,
+      'Invalid realtime client.', {}, 'POST from another IP')
+    assert.deepEqual(realtime.client(s.cid).subscriptions, [])
+    assert.equal((await post(port, { clientId: s.cid, subscriptions: ['a'] })).status, 204)
+    assert.ok(seen.length >= 4)
+    for (const request of seen) {
+      if (kind === 'fastify') assert.ok(request.raw && request.raw !== request, 'a Fastify request, not the IncomingMessage')
+      assert.match(request.ip, /^127\.0\.0\.[12]$/)
+    }
+    assert.equal(seen.filter((r) => r.method === 'GET').length, 1, 'clientIp on the GET')
+    assert.deepEqual(errors, [])
+
+    // undefined from clientIp on a POST: 500 and requestError.
+    const broken = await startApp(t, kind, { clientIp: (request) => (request.method === 'GET' ? '127.0.0.1' : undefined) })
+    const b = await broken.connect()
+    const brokenErrors = []
+    broken.realtime.on('requestError', (err) => brokenErrors.push(err))
+    assertPbError(await post(broken.port, { clientId: b.cid, subscriptions: ['a'] }), 500, GENERIC_400, {}, 'POST')
+    assert.deepEqual(broken.realtime.client(b.cid).subscriptions, [])
+    assert.equal(brokenErrors.length, 1)
+    assert.match(brokenErrors[0].message, /options\.clientIp/)
+  })
+}
+
+function bodyOf (s) {
+  return new Promise((resolve) => {
+    if (s.ended) resolve(s.raw)
+    else setTimeout(() => resolve(bodyOf(s)), 20)
   })
 }
 
