@@ -108,6 +108,20 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   /** Sets a client's subscriptions from server code (replace-all; `auth` binds like a POST). */
   setSubscriptions (clientId: string, subscriptions: string[], auth?: AuthRecord | null): void
   client (clientId: string): ClientInfo | undefined
+  /** The ids of the live clients bound to the auth record `(collectionId, id)`. */
+  clientsOf (collectionId: string, id: string): string[]
+  /**
+   * A fresher auth record for its identity (PocketBase's realtimeUpdateClientsAuth): every live
+   * client bound to `(record.collectionId, record.id)` gets it; their subscriptions are evaluated
+   * with it from the next event on. Returns the number of clients.
+   */
+  updateAuth (record: AuthRecord): number
+  /**
+   * Unbinds the live clients of `(collectionId, id)` (PocketBase's realtimeUnsetClientsAuthState):
+   * they become guests, keep their subscriptions (now evaluated as a guest), and a later POST may
+   * bind them again. Returns the number of clients.
+   */
+  revokeAuth (collectionId: string, id: string): number
   /** A record event to every subscription its collection's rule and its own filter let see it. */
   broadcastRecord (collection: CollectionInfo, action: RecordAction, record: RecordData): void
   /** A custom message to the clients subscribed to exactly `topic`; the event name defaults to `topic`. */

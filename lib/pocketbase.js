@@ -245,6 +245,11 @@ function checkAuth (auth) {
   return auth
 }
 
+function checkIdentityArgs (collectionId, id) {
+  if (typeof collectionId !== 'string' || collectionId === '') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'collectionId', collectionId)
+  if (typeof id !== 'string' || id === '') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'id', id)
+}
+
 function checkRule (rule, name) {
   if (rule === null || rule === undefined) return null
   if (typeof rule !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a filter string or null (superusers only)', name, rule)
@@ -271,6 +276,12 @@ function checkCollection (collection) {
 }
 
 function isSuperuser (auth) { return auth !== null && auth.collectionName === SUPERUSERS }
+
+/**
+ * The name of an auth record's identity ('' for a guest): unambiguous for any
+ * collectionId and id (`a/b` + `c` and `a` + `b/c` are two identities).
+ */
+function identityOf (auth) { return auth === null ? '' : JSON.stringify([auth.collectionId, auth.id]) }
 
 class Realtime extends EventEmitter {
   /**
@@ -309,11 +320,13 @@ class Realtime extends EventEmitter {
     this._ownsHub = hub === undefined
     this._clients = new Map() // clientId -> client
     this._byConnection = new Map() // connection id -> client
+    this._byIdentity = new Map() // identityOf(auth) -> Set of the clients bound to it
     this._onDisconnect = ({ id, reason }) => {
       const client = this._byConnection.get(id)
       if (client === undefined) return
       this._byConnection.delete(id)
       this._clients.delete(client.clientId)
+      this._bind(client, '')
       this.emit('disconnect', { clientId: client.clientId, reason })
     }
     this.hub.on('disconnect', this._onDisconnect)
@@ -400,7 +413,7 @@ class Realtime extends EventEmitter {
       if (client === undefined) throw new PbHttpError(404)
       if (this.options.checkIp && this._ipOf(authRequest) !== client.ip) throw new PbHttpError(400, INVALID_CLIENT)
       const auth = checkAuth(await this._authenticate(authRequest))
-      const identity = auth === null ? '' : `${auth.collectionId}/${auth.id}`
+      const identity = identityOf(auth)
       // Guest -> user is allowed; any other change of identity is not.
       if (client.identity !== '' && identity !== client.identity) throw new PbHttpError(403)
       if (this._clients.get(form.clientId) !== client) throw new PbHttpError(404) // gone while authenticating
@@ -459,7 +472,7 @@ class Realtime extends EventEmitter {
         `subscriptions: ${JSON.stringify(err.data.subscriptions)}`)
     }
     auth = checkAuth(auth)
-    const identity = auth === null ? '' : `${auth.collectionId}/${auth.id}`
+    const identity = identityOf(auth)
     if (client.identity !== '' && identity !== client.identity) {
       throw new SseError('ERR_SSE_INVALID_ARGUMENT', "the client is bound to another identity (PocketBase allows guest -> user only)")
     }
@@ -488,6 +501,7 @@ class Realtime extends EventEmitter {
       throw new PbHttpError(500)
     }
     this.hub._schedule()
+    this._bind(client, identity)
     client.auth = auth
     client.identity = identity
     client.subscriptions = subscriptions
@@ -495,6 +509,68 @@ class Realtime extends EventEmitter {
       this.emit('invalidSubscription', { clientId: client.clientId, subscription, message })
     }
     this.emit('subscribe', { clientId: client.clientId, subscriptions: [...subscriptions] })
+  }
+
+  // Moves client to identity's set in _byIdentity.
+  _bind (client, identity) {
+    if (client.identity === identity) return
+    const old = this._byIdentity.get(client.identity)
+    if (old !== undefined) {
+      old.delete(client)
+      if (old.size === 0) this._byIdentity.delete(client.identity)
+    }
+    if (identity === '') return
+    let set = this._byIdentity.get(identity)
+    if (set === undefined) this._byIdentity.set(identity, (set = new Set()))
+    set.add(client)
+  }
+
+  /** The ids of the live clients bound to the auth record (collectionId, id). */
+  clientsOf (collectionId, id) {
+    checkIdentityArgs(collectionId, id)
+    const set = this._byIdentity.get(identityOf({ collectionId, id }))
+    return set === undefined ? [] : [...set].map((c) => c.clientId)
+  }
+
+  /**
+   * A fresher auth record for an identity (PocketBase's
+   * realtimeUpdateClientsAuth): every live client bound to
+   * (record.collectionId, record.id) gets it, and its subscriptions are
+   * evaluated with it from the next event on. Returns the number of clients.
+   */
+  updateAuth (record) {
+    this.hub._assertOpen()
+    if (record === null || record === undefined) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an auth record with string id and collectionId', 'record', record)
+    const auth = checkAuth(record)
+    return this._rebindAll(identityOf(auth), auth)
+  }
+
+  /**
+   * Unbinds every live client from the auth record (collectionId, id), as
+   * PocketBase's realtimeUnsetClientsAuthState: they become guests, keep their
+   * subscriptions (now evaluated as a guest), and a later POST may bind them
+   * again. Returns the number of clients.
+   */
+  revokeAuth (collectionId, id) {
+    this.hub._assertOpen()
+    checkIdentityArgs(collectionId, id)
+    return this._rebindAll(identityOf({ collectionId, id }), null)
+  }
+
+  _rebindAll (identity, auth) {
+    const set = this._byIdentity.get(identity)
+    if (set === undefined) return 0
+    let count = 0
+    for (const client of [...set]) {
+      try {
+        this._apply(client, auth, auth === null ? '' : identity, client.subscriptions)
+        count++
+      } catch (err) {
+        if (!(err instanceof PbHttpError)) throw err
+        // The connection is gone; its disconnect is on its way.
+      }
+    }
+    return count
   }
 
   /**
@@ -567,6 +643,7 @@ class Realtime extends EventEmitter {
     }
     this._clients.clear()
     this._byConnection.clear()
+    this._byIdentity.clear()
   }
 }
 

@@ -4,11 +4,13 @@
 //  - cross-site POSTs: form and text/plain bodies are refused unless allowFormBodies;
 //  - clientIp gets the request authenticate gets, on GET and POST; a result that
 //    is not a non-empty string is an error (500, requestError), never a pass;
+//  - identities are unambiguous when ids hold '/'; updateAuth, revokeAuth, clientsOf;
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { post, assertPbError, openStream } = require('../helpers/pb-http')
-const { KINDS, startApp } = require('../helpers/pb-app')
+const { KINDS, startApp, received } = require('../helpers/pb-app')
+const { waitFor } = require('../helpers/wait')
 
 const GENERIC_400 = 'Something went wrong while processing your request.'
 const VICTIM = { id: 'victim000000001', collectionId: 'pbc_1736455494', collectionName: 'users' }
@@ -82,6 +84,92 @@ for (const kind of KINDS) {
     assert.deepEqual(broken.realtime.client(b.cid).subscriptions, [])
     assert.equal(brokenErrors.length, 1)
     assert.match(brokenErrors[0].message, /options\.clientIp/)
+  })
+}
+
+const USERS_ID = 'pbc_1736455494'
+const NOTES = { name: 'notes', id: 'pbc_3395098727', listRule: 'owner = @request.auth.id', viewRule: 'owner = @request.auth.id' }
+const STAFF = { name: 'staff', id: 'pbc_5000000001', listRule: '@request.auth.role = "admin"', viewRule: '@request.auth.role = "admin"' }
+// Tokens name auth records; the test changes the table to refresh them.
+const byToken = (table) => (request) => table[String(request.headers.authorization || '')] || null
+
+for (const kind of KINDS) {
+  test(`${kind}: ids with '/' make distinct identities (a/b + c is not a + b/c)`, async (t) => {
+    const table = {
+      one: { id: 'c', collectionId: 'a/b', collectionName: 'users' },
+      two: { id: 'b/c', collectionId: 'a', collectionName: 'users' }
+    }
+    const { connect, realtime, port, barrier } = await startApp(t, kind, { authenticate: byToken(table) })
+    const s1 = await connect()
+    const s2 = await connect()
+    assert.equal((await post(port, { clientId: s1.cid, subscriptions: ['notes/*'] }, { auth: 'one' })).status, 204)
+    assertPbError(await post(port, { clientId: s1.cid, subscriptions: ['notes/*'] }, { auth: 'two' }), 403,
+      "The current and the previous request authorization don't match.", {}, 'the other identity')
+    assert.equal((await post(port, { clientId: s2.cid, subscriptions: ['notes/*'] }, { auth: 'two' })).status, 204)
+    realtime.broadcastRecord(NOTES, 'create', { id: 'note00000000001', owner: 'c' })
+    realtime.broadcastRecord(NOTES, 'create', { id: 'note00000000002', owner: 'b/c' })
+    await barrier(s1)
+    await barrier(s2)
+    const owners = (s) => received(s).map(([, data]) => JSON.parse(data).record.owner)
+    assert.deepEqual(owners(s1), ['c'], "one's notes only")
+    assert.deepEqual(owners(s2), ['b/c'], "two's notes only")
+    assert.deepEqual(realtime.clientsOf('a/b', 'c'), [s1.cid])
+    assert.deepEqual(realtime.clientsOf('a', 'b/c'), [s2.cid])
+  })
+
+  test(`${kind}: updateAuth refreshes and revokeAuth unbinds every live client of an identity`, async (t) => {
+    const table = {
+      tokenA: { id: 'usera0000000001', collectionId: USERS_ID, collectionName: 'users', role: 'member' },
+      tokenB: { id: 'userb0000000002', collectionId: USERS_ID, collectionName: 'users', role: 'member' }
+    }
+    const { connect, realtime, port, barrier } = await startApp(t, kind, { authenticate: byToken(table) })
+    const a1 = await connect()
+    const a2 = await connect()
+    const b = await connect()
+    const subs = ['staff/*', 'notes/*', 'custom']
+    for (const [s, auth] of [[a1, 'tokenA'], [a2, 'tokenA'], [b, 'tokenB']]) {
+      assert.equal((await post(port, { clientId: s.cid, subscriptions: subs }, { auth })).status, 204)
+    }
+    assert.deepEqual(realtime.clientsOf(USERS_ID, 'usera0000000001').sort(), [a1.cid, a2.cid].sort())
+    assert.deepEqual(realtime.clientsOf(USERS_ID, 'nobody'), [])
+    const staffNote = (n) => realtime.broadcastRecord(STAFF, 'create', { id: `staff0000000000${n}`, text: String(n) })
+    staffNote(1)
+    for (const s of [a1, a2, b]) await barrier(s)
+    for (const s of [a1, a2, b]) assert.deepEqual(received(s), [], 'members see no staff records')
+
+    // A promoted: its live clients see staff records from now on; B does not.
+    assert.equal(realtime.updateAuth({ ...table.tokenA, role: 'admin' }), 2)
+    assert.equal(realtime.client(a1.cid).auth.role, 'admin')
+    assert.deepEqual(realtime.client(a1.cid).subscriptions.sort(), [...subs].sort(), 'subscriptions kept')
+    staffNote(2)
+    for (const s of [a1, a2, b]) await barrier(s)
+    for (const s of [a1, a2]) assert.deepEqual(received(s).map(([e]) => e), ['staff/*'])
+    assert.deepEqual(received(b), [])
+    assert.equal(realtime.updateAuth({ id: 'ghost', collectionId: USERS_ID }), 0, 'no live client')
+
+    // A revoked: guests with the same subscriptions; owner-only notes stop, custom messages go on.
+    assert.equal(realtime.revokeAuth(USERS_ID, 'usera0000000001'), 2)
+    assert.deepEqual(realtime.clientsOf(USERS_ID, 'usera0000000001'), [])
+    assert.equal(realtime.client(a1.cid).auth, null)
+    assert.deepEqual(realtime.client(a1.cid).subscriptions.sort(), [...subs].sort())
+    staffNote(3)
+    realtime.broadcastRecord(NOTES, 'create', { id: 'note00000000001', owner: 'usera0000000001' })
+    realtime.publish('custom', 'still here')
+    for (const s of [a1, a2]) await barrier(s)
+    for (const s of [a1, a2]) assert.deepEqual(received(s).map(([e]) => e), ['staff/*', 'custom'], 'as a guest')
+    // A guest may bind again with a later POST.
+    assert.equal((await post(port, { clientId: a1.cid, subscriptions: subs }, { auth: 'tokenA' })).status, 204)
+    assert.equal(realtime.client(a1.cid).auth.id, 'usera0000000001')
+    assert.deepEqual(realtime.clientsOf(USERS_ID, 'usera0000000001'), [a1.cid])
+    assert.equal(realtime.revokeAuth(USERS_ID, 'usera0000000001'), 1)
+
+    // A closed client leaves its identity's set.
+    b.close()
+    await waitFor(() => realtime.clientsOf(USERS_ID, 'userb0000000002').length === 0, 5000, 'b forgotten')
+    assert.throws(() => realtime.updateAuth(null), { code: 'ERR_SSE_INVALID_ARGUMENT' })
+    assert.throws(() => realtime.updateAuth({ id: 'x' }), { code: 'ERR_SSE_INVALID_ARGUMENT' })
+    assert.throws(() => realtime.revokeAuth(USERS_ID), { code: 'ERR_SSE_INVALID_ARGUMENT' })
+    assert.throws(() => realtime.clientsOf('', 'x'), { code: 'ERR_SSE_INVALID_ARGUMENT' })
   })
 }
 

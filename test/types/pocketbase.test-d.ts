@@ -59,3 +59,12 @@ expectType<Realtime>(app.pocketbase)
 
 express().use(expressRealtime(realtime))
 express().use(expressRealtime(realtime, { path: '/rt' }))
+
+expectType<string[]>(realtime.clientsOf('pbc_1', 'u1'))
+expectType<number>(realtime.updateAuth({ id: 'u1', collectionId: 'pbc_1', role: 'admin' }))
+expectError(realtime.updateAuth({ id: 'u1' }))
+expectType<number>(realtime.revokeAuth('pbc_1', 'u1'))
+expectError(realtime.revokeAuth('pbc_1'))
+realtime.connect({} as http.IncomingMessage, {} as http.ServerResponse, { ip: '127.0.0.1' })
+new Realtime({ allowFormBodies: true, clientIp: (request) => request.ip })
+expectError(new Realtime({ allowFormBodies: 'yes' }))
