@@ -54,6 +54,15 @@ export interface RealtimeOptions {
    * but a non-empty string is an error: the request gets 500 and `requestError` is emitted.
    */
   clientIp?: (request: any) => string
+  /**
+   * Who may subscribe to what. Called on every POST (and `setSubscriptions`, `updateAuth`,
+   * `revokeAuth`) once per distinct subscription string, custom and record topics alike, with the
+   * client's auth record (null: guest), its id and the request (the framework's; undefined when
+   * server code made the call). Only `true` allows; a refused subscription receives nothing, is
+   * reported with `invalidSubscription`, and the POST still answers 204 with the others applied.
+   * Throwing (or rejecting) answers the POST with 500 and emits `requestError`. Default: all allowed.
+   */
+  authorizeTopic?: (topic: string, context: TopicContext) => boolean | Promise<boolean>
   /** Refuse a POST from another IP than the stream's GET (400). Default true. */
   checkIp?: boolean
   /**
@@ -70,6 +79,13 @@ export interface RealtimeOptions {
   maxBodyBytes?: number
 }
 
+export interface TopicContext {
+  auth: AuthRecord | null
+  clientId: string
+  /** The POST's request (Fastify request, Express req or IncomingMessage); undefined from server code. */
+  request: any
+}
+
 export interface ClientInfo {
   clientId: string
   connectionId: number
@@ -81,7 +97,10 @@ export interface RealtimeEvents {
   connect: [{ clientId: string }]
   disconnect: [{ clientId: string, reason: DisconnectReason }]
   subscribe: [{ clientId: string, subscriptions: string[] }]
-  /** A subscription whose filter or fields do not compile: it receives no record events. */
+  /**
+   * A subscription whose filter or fields do not compile (it receives no record events), or one
+   * `authorizeTopic` refused (it receives nothing; message `refused by options.authorizeTopic`).
+   */
   invalidSubscription: [{ clientId: string, subscription: string, message: string }]
   /**
    * `authenticate` threw or returned something that is not an auth record, or `clientIp` did not
@@ -105,8 +124,11 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   connect (req: IncomingMessage, res: ServerResponse, request?: unknown): { clientId: string, connectionId: number }
   /** POST: replaces a client's subscriptions and answers the response (204 or PocketBase's error body). */
   subscribe (req: IncomingMessage, res: ServerResponse, body?: unknown, authRequest?: unknown): Promise<void>
-  /** Sets a client's subscriptions from server code (replace-all; `auth` binds like a POST). */
-  setSubscriptions (clientId: string, subscriptions: string[], auth?: AuthRecord | null): void
+  /**
+   * Sets a client's subscriptions from server code (replace-all; `auth` binds like a POST;
+   * `authorizeTopic` is asked). A promise when `authorizeTopic` answered with one.
+   */
+  setSubscriptions (clientId: string, subscriptions: string[], auth?: AuthRecord | null): void | Promise<void>
   client (clientId: string): ClientInfo | undefined
   /** The ids of the live clients bound to the auth record `(collectionId, id)`. */
   clientsOf (collectionId: string, id: string): string[]

@@ -40,6 +40,9 @@ const MESSAGES = {
   500: 'Something went wrong while processing your request.'
 }
 const INVALID_CLIENT = 'Invalid realtime client.'
+const REFUSED_TOPIC = 'refused by options.authorizeTopic'
+
+const isThenable = (value) => value !== null && typeof value === 'object' && typeof value.then === 'function'
 
 /** 40 characters of [A-Za-z0-9] from crypto.randomBytes, uniform (bytes >= 248 are dropped). */
 function newClientId () {
@@ -290,13 +293,16 @@ class Realtime extends EventEmitter {
   constructor (options = {}) {
     super()
     if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
-    const { hub, hubOptions, authenticate, clientIp, checkIp, allowFormBodies } = options
+    const { hub, hubOptions, authenticate, clientIp, checkIp, allowFormBodies, authorizeTopic } = options
     if (hub !== undefined && !(hub instanceof Hub)) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'options.hub', hub)
     if (hub !== undefined && hubOptions !== undefined) {
       throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected either options.hub or options.hubOptions but received both')
     }
     if (authenticate !== undefined && typeof authenticate !== 'function') {
       throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function (request) => auth record | null', 'options.authenticate', authenticate)
+    }
+    if (authorizeTopic !== undefined && typeof authorizeTopic !== 'function') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function (topic, { auth, clientId, request }) => boolean | Promise<boolean>', 'options.authorizeTopic', authorizeTopic)
     }
     if (clientIp !== undefined && typeof clientIp !== 'function') {
       throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function (request) => string', 'options.clientIp', clientIp)
@@ -313,6 +319,7 @@ class Realtime extends EventEmitter {
       allowFormBodies: allowFormBodies === undefined ? DEFAULTS.allowFormBodies : allowFormBodies
     })
     this._authenticate = authenticate || (() => null)
+    this._authorizeTopic = authorizeTopic || null
     this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
     // PocketBase sends no heartbeats; a hub made here sends none either
     // unless hubOptions.heartbeatMs asks for them.
@@ -377,7 +384,9 @@ class Realtime extends EventEmitter {
       idleTimeoutMs: this.options.idleTimeoutMs,
       maxLifetimeMs: this.options.maxLifetimeMs
     })
-    const client = { clientId, connectionId: conn.id, ip, auth: null, identity: '', subscriptions: [] }
+    // subscriptions: what it receives; requested: what it asked for (authorizeTopic
+    // may have kept some out); ticket: counts _authorizeAndApply calls, the latest wins.
+    const client = { clientId, connectionId: conn.id, ip, auth: null, identity: '', subscriptions: [], requested: [], ticket: 0 }
     this._clients.set(clientId, client)
     this._byConnection.set(conn.id, client)
     this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`)
@@ -417,7 +426,7 @@ class Realtime extends EventEmitter {
       // Guest -> user is allowed; any other change of identity is not.
       if (client.identity !== '' && identity !== client.identity) throw new PbHttpError(403)
       if (this._clients.get(form.clientId) !== client) throw new PbHttpError(404) // gone while authenticating
-      this._apply(client, auth, identity, form.subscriptions)
+      await this._authorizeAndApply(client, auth, identity, form.subscriptions, authRequest)
       res.statusCode = 204
       res.end()
     } catch (err) {
@@ -476,12 +485,70 @@ class Realtime extends EventEmitter {
     if (client.identity !== '' && identity !== client.identity) {
       throw new SseError('ERR_SSE_INVALID_ARGUMENT', "the client is bound to another identity (PocketBase allows guest -> user only)")
     }
-    try {
-      this._apply(client, auth, identity, subscriptions)
-    } catch (err) {
-      if (!(err instanceof PbHttpError)) throw err
-      throw new SseError(err.status === 404 ? 'ERR_SSE_UNKNOWN_CONNECTION' : 'ERR_SSE_TOO_MANY_SUBSCRIPTIONS', err.message)
+    const toSseError = (err) => {
+      if (!(err instanceof PbHttpError)) return err
+      if (err.status === 403) return new SseError('ERR_SSE_INVALID_ARGUMENT', 'the client was bound to another identity meanwhile')
+      return new SseError(err.status === 404 ? 'ERR_SSE_UNKNOWN_CONNECTION' : 'ERR_SSE_TOO_MANY_SUBSCRIPTIONS', err.message)
     }
+    let result
+    try {
+      result = this._authorizeAndApply(client, auth, identity, subscriptions, undefined)
+    } catch (err) {
+      throw toSseError(err)
+    }
+    if (isThenable(result)) return result.then(() => {}, (err) => { throw toSseError(err) })
+  }
+
+  /**
+   * Sets client's subscriptions to those of `requested` that authorizeTopic
+   * allows for `auth` (all of them without the option) with _apply(). Returns
+   * true when applied, false when a later call superseded this one while
+   * authorizeTopic answered, or a promise of that when it answered with one;
+   * throws (or rejects with) PbHttpError. `server`: a call of updateAuth or
+   * revokeAuth: a failing authorizeTopic refuses the topic (and is reported
+   * as requestError), and while answers are pending the auth record is
+   * applied at once with only the topics already allowed.
+   */
+  _authorizeAndApply (client, auth, identity, requested, request, server = false) {
+    const list = [...new Set(requested.filter((s) => s !== ''))]
+    const ticket = ++client.ticket
+    if (this._authorizeTopic === null) {
+      this._apply(client, auth, identity, list)
+      client.requested = list
+      return true
+    }
+    const context = Object.freeze({ auth, clientId: client.clientId, request })
+    const answers = list.map((topic) => this._askTopic(topic, context, server))
+    const finish = (allowed) => {
+      if (client.ticket !== ticket) return false
+      if (this._clients.get(client.clientId) !== client) throw new PbHttpError(404)
+      if (!server && client.identity !== '' && identity !== client.identity) throw new PbHttpError(403)
+      // Only `true` allows: a forgotten return refuses.
+      this._apply(client, auth, identity, list.filter((_, i) => allowed[i] === true))
+      client.requested = list
+      for (let i = 0; i < list.length; i++) {
+        if (allowed[i] !== true) this.emit('invalidSubscription', { clientId: client.clientId, subscription: list[i], message: REFUSED_TOPIC })
+      }
+      return true
+    }
+    if (!answers.some(isThenable)) return finish(answers)
+    if (server) this._apply(client, auth, identity, list.filter((_, i) => answers[i] === true))
+    return Promise.all(answers).then(finish)
+  }
+
+  _askTopic (topic, context, server) {
+    const failed = (err) => {
+      if (!server) throw err
+      this.emit('requestError', err)
+      return false
+    }
+    let answer
+    try {
+      answer = this._authorizeTopic(topic, context)
+    } catch (err) {
+      return failed(err)
+    }
+    return isThenable(answer) ? Promise.resolve(answer).catch(failed) : answer
   }
 
   // Replace-all: empty strings skipped, duplicates collapsed. Throws PbHttpError.
@@ -560,14 +627,16 @@ class Realtime extends EventEmitter {
   _rebindAll (identity, auth) {
     const set = this._byIdentity.get(identity)
     if (set === undefined) return 0
+    // A connection gone meanwhile (its disconnect is on its way) is skipped.
+    const gone = (err) => { if (!(err instanceof PbHttpError)) throw err }
     let count = 0
     for (const client of [...set]) {
       try {
-        this._apply(client, auth, auth === null ? '' : identity, client.subscriptions)
+        const result = this._authorizeAndApply(client, auth, auth === null ? '' : identity, client.requested, undefined, true)
+        if (isThenable(result)) result.catch(gone).catch((err) => this.emit('requestError', err))
         count++
       } catch (err) {
-        if (!(err instanceof PbHttpError)) throw err
-        // The connection is gone; its disconnect is on its way.
+        gone(err)
       }
     }
     return count

@@ -5,6 +5,7 @@
 //  - clientIp gets the request authenticate gets, on GET and POST; a result that
 //    is not a non-empty string is an error (500, requestError), never a pass;
 //  - identities are unambiguous when ids hold '/'; updateAuth, revokeAuth, clientsOf;
+//  - authorizeTopic keeps refused subscriptions out (custom and record topics alike);
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -170,6 +171,86 @@ for (const kind of KINDS) {
     assert.throws(() => realtime.updateAuth({ id: 'x' }), { code: 'ERR_SSE_INVALID_ARGUMENT' })
     assert.throws(() => realtime.revokeAuth(USERS_ID), { code: 'ERR_SSE_INVALID_ARGUMENT' })
     assert.throws(() => realtime.clientsOf('', 'x'), { code: 'ERR_SSE_INVALID_ARGUMENT' })
+  })
+}
+
+for (const kind of KINDS) {
+  test(`${kind}: authorizeTopic keeps a refused subscription out; the POST still answers 204`, async (t) => {
+    const table = { tokenA: { id: 'usera0000000001', collectionId: USERS_ID, collectionName: 'users', role: 'member' } }
+    const asked = []
+    // Async on Express, sync elsewhere: both forms are part of the API.
+    const decide = (topic, { auth }) => !(topic === 'admin-only' || topic.startsWith('drafts/')) || auth?.role === 'admin'
+    const authorizeTopic = (topic, context) => {
+      asked.push([topic, context])
+      return kind === 'express' ? Promise.resolve(decide(topic, context)) : decide(topic, context)
+    }
+    const { connect, realtime, port, barrier } = await startApp(t, kind, { authenticate: byToken(table), authorizeTopic })
+    const refused = []
+    realtime.on('invalidSubscription', (e) => refused.push([e.clientId, e.subscription, e.message]))
+    const s = await connect()
+    const subs = ['public', 'admin-only', 'drafts/*', 'posts/*', '', 'public']
+    assert.equal((await post(port, { clientId: s.cid, subscriptions: subs }, { auth: 'tokenA' })).status, 204)
+    assert.deepEqual(realtime.client(s.cid).subscriptions.sort(), ['posts/*', 'public'])
+    assert.deepEqual(refused, [[s.cid, 'admin-only', 'refused by options.authorizeTopic'], [s.cid, 'drafts/*', 'refused by options.authorizeTopic']])
+    assert.deepEqual(asked.map(([topic]) => topic), ['public', 'admin-only', 'drafts/*', 'posts/*'], 'once per distinct subscription')
+    for (const [, context] of asked) {
+      assert.equal(context.clientId, s.cid)
+      assert.equal(context.auth.id, 'usera0000000001')
+      assert.equal(context.request.headers.authorization, 'tokenA')
+      if (kind === 'fastify') assert.ok(context.request.raw, "Fastify's request")
+    }
+    const DRAFTS = { name: 'drafts', id: 'pbc_6000000001', listRule: '', viewRule: '' }
+    const send = () => {
+      realtime.publish('admin-only', 'secret')
+      realtime.publish('public', 'hello')
+      realtime.broadcastRecord(DRAFTS, 'create', { id: 'draft0000000001' })
+      realtime.broadcastRecord({ name: 'posts', listRule: '', viewRule: '' }, 'create', { id: 'post00000000001' })
+    }
+    send()
+    await barrier(s)
+    assert.deepEqual(received(s).map(([e]) => e), ['public', 'posts/*'])
+
+    // Promoted: the subscriptions it asked for are authorized again with the new record.
+    assert.equal(realtime.updateAuth({ ...table.tokenA, role: 'admin' }), 1)
+    await waitFor(() => realtime.client(s.cid).subscriptions.length === 4, 5000, 'all four allowed')
+    send()
+    await barrier(s)
+    assert.deepEqual(received(s).map(([e]) => e).slice(2), ['admin-only', 'public', 'drafts/*', 'posts/*'])
+    // Revoked: a guest again, and the admin topics are refused again.
+    assert.equal(realtime.revokeAuth(USERS_ID, 'usera0000000001'), 1)
+    if (kind === 'express') {
+      // Pending answers keep their topics out meanwhile (fail closed).
+      assert.deepEqual(realtime.client(s.cid).subscriptions, [], 'at once: only what is already allowed')
+      await waitFor(() => realtime.client(s.cid).subscriptions.length === 2, 5000, 'the guest topics back')
+    }
+    assert.deepEqual(realtime.client(s.cid).subscriptions.sort(), ['posts/*', 'public'])
+    send()
+    await barrier(s)
+    assert.deepEqual(received(s).map(([e]) => e).slice(6), ['public', 'posts/*'])
+    assert.equal(asked.at(-1)[1].auth, null)
+
+    // setSubscriptions asks too (a promise when the answer is one).
+    const result = realtime.setSubscriptions(s.cid, ['admin-only', 'public'])
+    if (kind === 'express') await result
+    else assert.equal(result, undefined)
+    assert.deepEqual(realtime.client(s.cid).subscriptions, ['public'])
+  })
+
+  test(`${kind}: an authorizeTopic that throws fails the POST with 500 and requestError; nothing changes`, async (t) => {
+    const authorizeTopic = (topic) => {
+      if (topic === 'boom') throw new Error('authorizer failed')
+      if (topic === 'later-boom') return Promise.reject(new Error('authorizer failed later'))
+      return true
+    }
+    const { connect, realtime, port } = await startApp(t, kind, { authorizeTopic })
+    const errors = []
+    realtime.on('requestError', (err) => errors.push(err.message))
+    const s = await connect()
+    assert.equal((await post(port, { clientId: s.cid, subscriptions: ['a'] })).status, 204)
+    assertPbError(await post(port, { clientId: s.cid, subscriptions: ['b', 'boom'] }), 500, GENERIC_400, {}, 'throws')
+    assertPbError(await post(port, { clientId: s.cid, subscriptions: ['b', 'later-boom'] }), 500, GENERIC_400, {}, 'rejects')
+    assert.deepEqual(errors, ['authorizer failed', 'authorizer failed later'])
+    assert.deepEqual(realtime.client(s.cid).subscriptions, ['a'])
   })
 }
 
