@@ -751,7 +751,25 @@ Napi::Value Hub::JS_pbBroadcast(const Napi::CallbackInfo& info) {
   return statusValue(env, Status::kOk);
 }
 
-// pbPublish(subscription, event, data) -> status: a custom message.
+namespace {
+
+// What one PocketBase frame of `encoded` bytes can take of a connection's
+// queue at most, counted as Outbox::push counts it: the frame with its chunk
+// framing, plus the connection's event prefix "id:<streamId>\n" with its own.
+// Realtime clients have 40-character ids; any stream id is at most
+// kMaxStreamIdBytes (lib/hub.js), a leading space doubled.
+constexpr size_t kMaxStreamIdBytes = 256;
+constexpr size_t kMaxEventPrefix = 4 + kMaxStreamIdBytes + 1;  // "id: " + id + "\n"
+constexpr size_t kChunkFraming = Frame::kMaxChunkHeader + 2;   // "<hex>\r\n" ... "\r\n"
+
+size_t maxQueuedSize(size_t encoded) { return encoded + kChunkFraming + kMaxEventPrefix + kChunkFraming; }
+
+}  // namespace
+
+// pbPublish(subscription, event, data) -> status: a custom message. A message
+// that could not fit an empty queue is refused (DATA_TOO_LARGE) rather than
+// dropping every subscriber as slow; the size is the encoded one, so data of
+// many short lines (one "data:" each) counts for what it becomes.
 Napi::Value Hub::JS_pbPublish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closing_) return statusValue(env, Status::kClosed);
@@ -760,7 +778,11 @@ Napi::Value Hub::JS_pbPublish(const Napi::CallbackInfo& info) {
   if (!bytesOf(info[2], data, &dataView)) return statusValue(env, Status::kInvalidEvent);
   std::string event = stringArg(info[1]);
   if (!isSingleLine(event)) return statusValue(env, Status::kInvalidEvent);
-  if (dataView.size() + event.size() + 64 > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
+  EventFields ev;
+  ev.compact = true;  // as PbIndex::publish encodes it
+  ev.event = event;
+  ev.data = dataView;
+  if (maxQueuedSize(encodedSize(ev)) > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
   std::vector<pb::Delivery> deliveries;
   pb_.publish(stringArg(info[0]), event, dataView, &deliveries);
   ++published_;
@@ -783,7 +805,7 @@ Napi::Value Hub::JS_pbSend(const Napi::CallbackInfo& info) {
   ev.event = event;
   ev.data = dataView;
   if (Status s = validateFields(ev); s != Status::kOk) return statusValue(env, s);
-  if (encodedSize(ev) + 300 > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
+  if (maxQueuedSize(encodedSize(ev)) > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
   FrameRef frame;
   encodeEvent(ev, &frame);
   ++published_;

@@ -6,6 +6,8 @@
 //    is not a non-empty string is an error (500, requestError), never a pass;
 //  - identities are unambiguous when ids hold '/'; updateAuth, revokeAuth, clientsOf;
 //  - authorizeTopic keeps refused subscriptions out (custom and record topics alike);
+//  - publish/sendToClient refuse what encodes past maxQueueBytes (with the id line)
+//    instead of dropping every subscriber as slow;
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -251,6 +253,32 @@ for (const kind of KINDS) {
     assertPbError(await post(port, { clientId: s.cid, subscriptions: ['b', 'later-boom'] }), 500, GENERIC_400, {}, 'rejects')
     assert.deepEqual(errors, ['authorizer failed', 'authorizer failed later'])
     assert.deepEqual(realtime.client(s.cid).subscriptions, ['a'])
+  })
+}
+
+for (const kind of KINDS) {
+  test(`${kind}: publish and sendToClient size the encoded frame with its id line; no subscriber is dropped`, async (t) => {
+    const maxQueueBytes = 64 * 1024
+    const { connect, realtime, port, barrier } = await startApp(t, kind, { hubOptions: { maxQueueBytes } })
+    const dropped = []
+    realtime.on('disconnect', (e) => dropped.push(e))
+    const streams = [await connect(), await connect()]
+    for (const s of streams) assert.equal((await post(port, { clientId: s.cid, subscriptions: ['big'] })).status, 204)
+    // Raw, just under the limit; encoded, one "data:" line per break: about 6 times larger.
+    const breaks = '\n'.repeat(maxQueueBytes - 1000)
+    assert.throws(() => realtime.publish('big', breaks), { code: 'ERR_SSE_DATA_TOO_LARGE' })
+    assert.throws(() => realtime.sendToClient(streams[0].cid, breaks, { event: 'big' }), { code: 'ERR_SSE_DATA_TOO_LARGE' })
+    // The largest message that fits an empty queue whatever the stream id: event:big\n data:<n>\n \n,
+    // chunk framing (18 + 2) twice, and "id: " + 256 bytes + "\n".
+    const fits = maxQueueBytes - (10 + 6 + 1) - 20 - 261 - 20
+    realtime.publish('big', 'x'.repeat(fits))
+    assert.throws(() => realtime.publish('big', 'x'.repeat(fits + 1)), { code: 'ERR_SSE_DATA_TOO_LARGE' })
+    for (const s of streams) await barrier(s)
+    for (const s of streams) {
+      assert.deepEqual(received(s).map(([e, data]) => [e, data.length]), [['big', fits]])
+    }
+    assert.deepEqual(dropped, [], 'nobody dropped as slow')
+    assert.equal(realtime.size, 2)
   })
 }
 
