@@ -144,7 +144,7 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
    * bind them again. Returns the number of clients.
    */
   revokeAuth (collectionId: string, id: string): number
-  /** A record event to every subscription its collection's rule and its own filter let see it. */
+  /** A record event to every subscription its collection's rule and its own filter let see it; `record.id` must not be `"*"`. */
   broadcastRecord (collection: CollectionInfo, action: RecordAction, record: RecordData): void
   /** A custom message to the clients subscribed to exactly `topic`; the event name defaults to `topic`. */
   publish (topic: string, data: unknown, options?: { event?: string }): void

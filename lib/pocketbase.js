@@ -656,6 +656,10 @@ class Realtime extends EventEmitter {
     if (record === null || typeof record !== 'object' || Array.isArray(record) || typeof record.id !== 'string') {
       throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a record object with a string id', 'record', record)
     }
+    // "C/*" is the topic of every record of C: a record with id "*" would
+    // reach those subscriptions as if they had asked for it by id, under the
+    // view rule instead of the list rule.
+    if (record.id === '*') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a record id other than "*"', 'record.id', record.id)
     if (record.collectionName === undefined || (record.collectionId === undefined && c.id !== '')) {
       record = { collectionId: c.id, collectionName: c.name, ...record }
     }

@@ -8,6 +8,7 @@
 //  - authorizeTopic keeps refused subscriptions out (custom and record topics alike);
 //  - publish/sendToClient refuse what encodes past maxQueueBytes (with the id line)
 //    instead of dropping every subscriber as slow;
+//  - a record with id "*" is refused (it would pass "C/*" under the view rule);
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -281,6 +282,19 @@ for (const kind of KINDS) {
     assert.equal(realtime.size, 2)
   })
 }
+
+test('http: broadcastRecord refuses a record with id "*"; nothing reaches "C/*" subscribers', async (t) => {
+  const { connect, realtime, port, barrier } = await startApp(t, 'http')
+  // Everyone may view one record by id; nobody but superusers may list.
+  const LISTLESS = { name: 'listless', id: 'pbc_7000000001', listRule: null, viewRule: '' }
+  const s = await connect()
+  assert.equal((await post(port, { clientId: s.cid, subscriptions: ['listless/*', 'listless/r1'] })).status, 204)
+  assert.throws(() => realtime.broadcastRecord(LISTLESS, 'create', { id: '*', secret: 'all of them' }),
+    { code: 'ERR_SSE_INVALID_ARGUMENT', message: /record\.id/ })
+  realtime.broadcastRecord(LISTLESS, 'create', { id: 'r1' })
+  await barrier(s)
+  assert.deepEqual(received(s).map(([e, data]) => [e, JSON.parse(data).record.id]), [['listless/r1', 'r1']])
+})
 
 function bodyOf (s) {
   return new Promise((resolve) => {
