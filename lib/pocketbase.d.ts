@@ -151,7 +151,13 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   /** A message to one client; false when it is unknown. */
   sendToClient (clientId: string, data: unknown, options: { event: string }): boolean
   stats (): { clients: number, keys: number, groups: number, identities: number }
+  /**
+   * Ends every realtime stream; closes the hub when this Realtime made it. Afterwards the methods
+   * throw `ERR_SSE_CLOSED` and GET/POST answer 503 (also on a shared hub). Idempotent.
+   */
   close (): Promise<void>
+  /** True once `close()` was called. */
+  readonly closed: boolean
 }
 
 /** A compiled PocketBase filter or rule (the engine the realtime rules use). */

@@ -337,6 +337,7 @@ class Realtime extends EventEmitter {
       this.emit('disconnect', { clientId: client.clientId, reason })
     }
     this.hub.on('disconnect', this._onDisconnect)
+    this._closing = null // the close() promise
     this.handler = this.handler.bind(this)
   }
 
@@ -375,6 +376,7 @@ class Realtime extends EventEmitter {
    * the framework's request object when there is one.
    */
   connect (req, res, request = req) {
+    this._assertOpen()
     const ip = this._ipOf(request)
     const clientId = newClientId()
     res.setHeader('cache-control', 'no-store')
@@ -402,6 +404,11 @@ class Realtime extends EventEmitter {
    */
   async subscribe (req, res, body, authRequest = req) {
     try {
+      if (this.closed) {
+        const raw = req.raw || req
+        if (body === undefined && !raw.readableEnded) raw.resume()
+        throw new PbHttpError(503, 'the realtime is closed')
+      }
       const raw = req.raw || req
       const isFormBody = isForm(raw)
       // A form (or text/plain) POST is a CORS-simple request: any page can
@@ -468,7 +475,7 @@ class Realtime extends EventEmitter {
    * identity change, ERR_SSE_TOO_MANY_SUBSCRIPTIONS past the limits.
    */
   setSubscriptions (clientId, subscriptions, auth = null) {
-    this.hub._assertOpen()
+    this._assertOpen()
     const client = this._clients.get(clientId)
     if (client === undefined) throw new SseError('ERR_SSE_UNKNOWN_CONNECTION', `no realtime client ${JSON.stringify(String(clientId))}`)
     if (!Array.isArray(subscriptions) || !subscriptions.every((s) => typeof s === 'string')) {
@@ -606,7 +613,7 @@ class Realtime extends EventEmitter {
    * evaluated with it from the next event on. Returns the number of clients.
    */
   updateAuth (record) {
-    this.hub._assertOpen()
+    this._assertOpen()
     if (record === null || record === undefined) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an auth record with string id and collectionId', 'record', record)
     const auth = checkAuth(record)
     return this._rebindAll(identityOf(auth), auth)
@@ -619,7 +626,7 @@ class Realtime extends EventEmitter {
    * again. Returns the number of clients.
    */
   revokeAuth (collectionId, id) {
-    this.hub._assertOpen()
+    this._assertOpen()
     checkIdentityArgs(collectionId, id)
     return this._rebindAll(identityOf({ collectionId, id }), null)
   }
@@ -650,7 +657,7 @@ class Realtime extends EventEmitter {
    * @param {object} record at least { id }
    */
   broadcastRecord (collection, action, record) {
-    this.hub._assertOpen()
+    this._assertOpen()
     const c = checkCollection(collection)
     if (!ACTIONS.has(action)) throw invalid('ERR_SSE_INVALID_ARGUMENT', '"create", "update" or "delete"', 'action', action)
     if (record === null || typeof record !== 'object' || Array.isArray(record) || typeof record.id !== 'string') {
@@ -671,7 +678,7 @@ class Realtime extends EventEmitter {
 
   /** A custom message to the clients subscribed to exactly `topic` (event name: options.event, else topic). */
   publish (topic, data, options = {}) {
-    this.hub._assertOpen()
+    this._assertOpen()
     if (typeof topic !== 'string' || topic === '') throw invalid('ERR_SSE_INVALID_TOPIC', 'a non-empty string', 'topic', topic)
     const event = this._event(options, topic)
     const status = this.hub._native.pbPublish(topic, event, payload(data))
@@ -681,7 +688,7 @@ class Realtime extends EventEmitter {
 
   /** A message to one client (as PocketBase's @oauth2 flow does). Returns false for an unknown client. */
   sendToClient (clientId, data, options = {}) {
-    this.hub._assertOpen()
+    this._assertOpen()
     const client = this._clients.get(clientId)
     const event = this._event(options, undefined)
     if (client === undefined) return false
@@ -704,19 +711,36 @@ class Realtime extends EventEmitter {
   /** Counts of the native subscription index: clients, keys, groups, identities. */
   stats () { return this.hub._native.pbStats() }
 
-  /** Ends every realtime stream; closes the hub when this Realtime made it. */
-  async close () {
+  /**
+   * Ends every realtime stream; closes the hub when this Realtime made it. A
+   * shared hub stays open, but this Realtime takes no more clients: its
+   * methods throw ERR_SSE_CLOSED and its GET and POST answer 503. Idempotent:
+   * every call returns the same promise.
+   */
+  close () {
+    if (this._closing === null) this._closing = this._close()
+    return this._closing
+  }
+
+  async _close () {
     this.hub.removeListener('disconnect', this._onDisconnect)
-    if (this._ownsHub) {
-      await this.hub.close()
-    } else {
-      for (const client of this._clients.values()) {
-        if (this.hub.has(client.connectionId)) this.hub.kick(client.connectionId)
-      }
-    }
+    const clients = [...this._clients.values()]
     this._clients.clear()
     this._byConnection.clear()
     this._byIdentity.clear()
+    if (this._ownsHub) {
+      await this.hub.close()
+    } else {
+      for (const client of clients) {
+        if (this.hub.has(client.connectionId)) this.hub.kick(client.connectionId)
+      }
+    }
+  }
+
+  get closed () { return this._closing !== null }
+
+  _assertOpen () {
+    if (this._closing !== null || this.hub.closed) throw new SseError('ERR_SSE_CLOSED', 'the realtime is closed')
   }
 }
 

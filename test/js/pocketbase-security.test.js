@@ -9,6 +9,7 @@
 //  - publish/sendToClient refuse what encodes past maxQueueBytes (with the id line)
 //    instead of dropping every subscriber as slow;
 //  - a record with id "*" is refused (it would pass "C/*" under the view rule);
+//  - after close() on a shared hub: 503s, ERR_SSE_CLOSED, no client kept; close() idempotent;
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -295,6 +296,41 @@ test('http: broadcastRecord refuses a record with id "*"; nothing reaches "C/*" 
   await barrier(s)
   assert.deepEqual(received(s).map(([e, data]) => [e, JSON.parse(data).record.id]), [['listless/r1', 'r1']])
 })
+
+for (const kind of KINDS) {
+  test(`${kind}: a Realtime closed on a shared hub takes no more clients; close() is idempotent`, async (t) => {
+    const { Hub } = require('../..')
+    const hub = new Hub({ threads: 1 })
+    t.after(() => hub.close())
+    const { connect, realtime, port } = await startApp(t, kind, { hub })
+    const s = await connect()
+    assert.equal((await post(port, { clientId: s.cid, subscriptions: ['a'] })).status, 204)
+    const first = realtime.close()
+    assert.equal(realtime.close(), first, 'the same promise')
+    await first
+    await realtime.close()
+    assert.equal(realtime.closed, true)
+    assert.equal(hub.closed, false, 'the shared hub stays open')
+    await waitFor(() => s.ended, 5000, 'the stream ended')
+
+    const late = await openStream(port)
+    t.after(() => late.close())
+    await waitFor(() => late.ended, 5000, 'the 503 body')
+    assert.equal(late.status, 503)
+    assert.equal(JSON.parse(late.raw).status, 503)
+    assertPbError(await post(port, { clientId: s.cid, subscriptions: ['b'] }), 503, 'the realtime is closed', {}, 'POST')
+    assert.equal(realtime.size, 0, 'no client entry kept')
+    const closed = { code: 'ERR_SSE_CLOSED' }
+    assert.throws(() => realtime.setSubscriptions(s.cid, ['a']), closed)
+    assert.throws(() => realtime.broadcastRecord({ name: 'posts', listRule: '' }, 'create', { id: 'r1' }), closed)
+    assert.throws(() => realtime.publish('a', 'x'), closed)
+    assert.throws(() => realtime.sendToClient(s.cid, 'x', { event: 'e' }), closed)
+    assert.throws(() => realtime.updateAuth({ id: 'u', collectionId: 'c' }), closed)
+    assert.throws(() => realtime.revokeAuth('c', 'u'), closed)
+    assert.deepEqual(realtime.clientsOf('c', 'u'), [])
+    assert.equal(hub.stats().connections, 0, 'nothing left on the hub')
+  })
+}
 
 function bodyOf (s) {
   return new Promise((resolve) => {

@@ -73,3 +73,4 @@ new Realtime({ authorizeTopic: async (topic, context) => context.request !== und
 expectError(new Realtime({ authorizeTopic: true }))
 expectAssignable<void | Promise<void>>(realtime.setSubscriptions('cid', ['a']))
 realtime.on('invalidSubscription', ({ clientId }) => expectType<string>(clientId))
+expectType<boolean>(realtime.closed)
