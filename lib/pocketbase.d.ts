@@ -40,7 +40,10 @@ export type RecordAction = 'create' | 'update' | 'delete'
 export interface RealtimeOptions {
   /** An existing hub to serve the streams; default: a new Hub (closed by `close()`). */
   hub?: Hub
-  /** Options of the hub the Realtime makes (heartbeats are off unless `heartbeatMs` is given). */
+  /**
+   * Options of the hub the Realtime makes. Heartbeats keep the Hub default (15 s; PocketBase sends
+   * none, the SDK ignores comments); `heartbeatMs: 0` turns them off.
+   */
   hubOptions?: HubOptions
   /**
    * Called on every POST with the request (Fastify request, Express req or

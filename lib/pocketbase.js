@@ -321,9 +321,11 @@ class Realtime extends EventEmitter {
     this._authenticate = authenticate || (() => null)
     this._authorizeTopic = authorizeTopic || null
     this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
-    // PocketBase sends no heartbeats; a hub made here sends none either
-    // unless hubOptions.heartbeatMs asks for them.
-    this.hub = hub || new Hub({ heartbeatMs: 0, ...hubOptions })
+    // PocketBase sends no heartbeats, but without them a peer that vanished
+    // (no FIN, no RST) holds its connection until the idle timeout: a hub
+    // made here keeps the Hub default (comments, which the SDK never sees);
+    // hubOptions.heartbeatMs: 0 turns them off.
+    this.hub = hub || new Hub(hubOptions)
     this._ownsHub = hub === undefined
     this._clients = new Map() // clientId -> client
     this._byConnection = new Map() // connection id -> client

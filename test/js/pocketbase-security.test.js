@@ -10,6 +10,7 @@
 //    instead of dropping every subscriber as slow;
 //  - a record with id "*" is refused (it would pass "C/*" under the view rule);
 //  - after close() on a shared hub: 503s, ERR_SSE_CLOSED, no client kept; close() idempotent;
+//  - heartbeats on by default (the Hub's 15 s), hubOptions.heartbeatMs: 0 turns them off.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -329,6 +330,25 @@ for (const kind of KINDS) {
     assert.throws(() => realtime.revokeAuth('c', 'u'), closed)
     assert.deepEqual(realtime.clientsOf('c', 'u'), [])
     assert.equal(hub.stats().connections, 0, 'nothing left on the hub')
+  })
+}
+
+for (const kind of KINDS) {
+  test(`${kind}: a Realtime's own hub sends heartbeats by default; hubOptions.heartbeatMs: 0 turns them off`, async (t) => {
+    const plain = await startApp(t, kind, {})
+    assert.equal(plain.realtime.hub.options.heartbeatMs, 15000, 'the Hub default')
+    const off = await startApp(t, kind, { hubOptions: { heartbeatMs: 0 } })
+    assert.equal(off.realtime.hub.options.heartbeatMs, 0)
+
+    const fast = await startApp(t, kind, { hubOptions: { heartbeatMs: 50 } })
+    const s = await fast.connect()
+    await waitFor(() => /\n:[^\n]*\n\n/.test(s.raw), 5000, 'a heartbeat comment')
+    assert.deepEqual(s.events.map((e) => e.event), ['PB_CONNECT'], 'comments are no events')
+    // The id line goes with events only, not with comments.
+    assert.ok(s.raw.split('\n\n').filter((b) => b.startsWith(':')).every((b) => !b.includes('id:')))
+    const quiet = await off.connect()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.ok(!quiet.raw.includes('\n:'), 'no heartbeat with heartbeatMs: 0')
   })
 }
 
