@@ -5,14 +5,31 @@
 //   POST /publish?topic=a     publishes the request body as one event
 //   GET  /stats               hub counters and process memory, as JSON
 //
-// PORT (default 3000), HOST (default 127.0.0.1).
+// PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1).
+//
+// What is open: every stream is readable by anyone who can reach the server
+// (any topic, CORS *). POST /publish takes the raw body, whatever its content
+// type, so without PUBLISH_TOKEN any web page its visitors open can publish
+// with a cross-origin simple POST (text/plain or a form). With PUBLISH_TOKEN
+// set, /publish needs `Authorization: Bearer <token>` (401 otherwise); that
+// header makes a cross-origin POST preflighted, and no CORS is granted here.
+const crypto = require('node:crypto')
 const http = require('node:http')
 const { Hub, SseError } = require('..')
 
 const port = Number(process.env.PORT || 3000)
 const host = process.env.HOST || '127.0.0.1'
+const publishToken = process.env.PUBLISH_TOKEN || ''
 const maxBody = 64 * 1024
 const hub = new Hub()
+
+/** Whether the request carries `Authorization: Bearer <PUBLISH_TOKEN>` (or no token is set). */
+function mayPublish (req) {
+  if (publishToken === '') return true
+  const given = Buffer.from(String(req.headers.authorization || ''))
+  const expected = Buffer.from(`Bearer ${publishToken}`)
+  return given.length === expected.length && crypto.timingSafeEqual(given, expected)
+}
 
 function json (res, status, body) {
   res.writeHead(status, { 'content-type': 'application/json' })
@@ -32,6 +49,11 @@ const server = http.createServer((req, res) => {
     return
   }
   if (req.method === 'POST' && url.pathname === '/publish') {
+    if (!mayPublish(req)) {
+      req.resume()
+      json(res, 401, { error: 'unauthorized' })
+      return
+    }
     const chunks = []
     let size = 0
     req.on('data', (c) => {
@@ -68,9 +90,15 @@ hub.on('disconnect', ({ id, reason }) => {
 })
 
 server.listen(port, host, () => {
-  console.log(`sse-fanout demo on http://${host}:${port} (${hub.options.threads} I/O thread(s))`)
-  console.log(`  curl -N 'http://${host}:${port}/events?topics=news'`)
-  console.log(`  curl -X POST --data 'hello' 'http://${host}:${port}/publish?topic=news'`)
+  const base = `http://${host}:${server.address().port}`
+  const auth = publishToken === '' ? '' : ' -H "Authorization: Bearer $PUBLISH_TOKEN"'
+  console.log(`sse-fanout demo on ${base} (${hub.options.threads} I/O thread(s))`)
+  console.log('  open: GET /events (any topic, CORS *) and GET /stats to anyone who can reach it')
+  console.log(publishToken === ''
+    ? '  open: POST /publish to anyone, any web page included (set PUBLISH_TOKEN to require a bearer token)'
+    : '  POST /publish needs Authorization: Bearer $PUBLISH_TOKEN')
+  console.log(`  curl -N '${base}/events?topics=news'`)
+  console.log(`  curl -X POST${auth} --data 'hello' '${base}/publish?topic=news'`)
 })
 
 async function shutdown () {

@@ -23,6 +23,15 @@
 // Rules are PocketBase filter strings checked with compileFilter(rule).test(record, auth):
 // null = superusers only, "" = everyone. The create rule sees the new record; the
 // update and delete rules see the stored one. `@request.body` is not available.
+//
+// What is open (a demo, not a product): anyone who can reach it may sign up, and
+// guests may create, update and delete posts and subscribe to them; records live
+// in memory until the process ends. Bounds: request bodies of at most 64 KiB
+// (413), at most 32 fields per body with names of at most 64 characters and
+// values of at most 5000 characters as JSON (400, as PocketBase's text field
+// limit), at most 10,000 records per collection (400). Tokens are signed with a
+// key made at start (they die with the process) and are never revoked. No CORS
+// is granted, no rate limit is applied; the realtime POST binds JSON only.
 const crypto = require('node:crypto')
 const { promisify } = require('node:util')
 const Fastify = require('fastify')
@@ -56,6 +65,13 @@ const DEFAULT_COLLECTIONS = [
 const RULES = ['listRule', 'viewRule', 'createRule', 'updateRule', 'deleteRule']
 const SYSTEM_FIELDS = ['id', 'collectionId', 'collectionName', 'created', 'updated']
 const AUTH_ONLY_FIELDS = ['password', 'passwordConfirm', 'oldPassword', 'email', 'verified', 'tokenKey']
+const LIMITS = Object.freeze({
+  bodyBytes: 64 * 1024, // larger request bodies: 413
+  fields: 32, // fields per body
+  fieldNameChars: 64,
+  fieldChars: 5000, // a value's JSON (PocketBase's default text field max)
+  records: 10000 // per collection
+})
 
 /** A PocketBase error: { data, message, status }. */
 class ApiError extends Error {
@@ -147,9 +163,22 @@ function createServer (options = {}) {
     return out
   }
 
-  /** Copies the writable fields of a request body onto `target`. */
-  function assign (collection, target, body) {
-    for (const [key, value] of Object.entries(body || {})) {
+  /** Copies the writable fields of a request body onto `target`; 400 past the LIMITS. */
+  function assign (collection, target, body, failure = 'Failed to create record.') {
+    const entries = Object.entries(body || {})
+    const errors = {}
+    if (entries.length > LIMITS.fields) {
+      throw new ApiError(400, failure, { fields: { code: 'validation_too_many_fields', message: `At most ${LIMITS.fields} fields.` } })
+    }
+    for (const [key, value] of entries) {
+      if (key.length > LIMITS.fieldNameChars) {
+        errors[key.slice(0, LIMITS.fieldNameChars)] = { code: 'validation_invalid_name', message: `Field names have at most ${LIMITS.fieldNameChars} characters.` }
+      } else if ((JSON.stringify(value) ?? '').length > LIMITS.fieldChars) {
+        errors[key] = { code: 'validation_max_text_constraint', message: `Must be less than ${LIMITS.fieldChars} character(s).` }
+      }
+    }
+    if (Object.keys(errors).length > 0) throw new ApiError(400, failure, errors)
+    for (const [key, value] of entries) {
       if (SYSTEM_FIELDS.includes(key) || (collection.type === 'auth' && AUTH_ONLY_FIELDS.includes(key))) continue
       target[key] = value
     }
@@ -158,7 +187,7 @@ function createServer (options = {}) {
 
   // forceCloseConnections: close() also ends keep-alive connections that never sent a
   // request (fetch opens such spares), instead of waiting for the client to drop them.
-  const app = Fastify({ logger: options.logger || false, forceCloseConnections: true })
+  const app = Fastify({ logger: options.logger || false, forceCloseConnections: true, bodyLimit: LIMITS.bodyBytes })
   const realtime = new Realtime({ authenticate, ...options.realtime })
 
   app.register(fastifyRealtime, { realtime })
@@ -212,6 +241,9 @@ function createServer (options = {}) {
       const collection = collectionOf(request)
       const body = request.body || {}
       if (collection.createRule == null && !isSuperuser(request.auth)) throw superusersOnly()
+      if (collection.records.size >= LIMITS.records) {
+        throw new ApiError(400, 'Failed to create record.', { collection: { code: 'validation_too_many_records', message: `At most ${LIMITS.records} records.` } })
+      }
       const at = now()
       const record = { collectionId: collection.id, collectionName: collection.name, id: newId(), created: at, updated: at }
       let hash = null
@@ -241,7 +273,7 @@ function createServer (options = {}) {
       if (collection.updateRule == null && !isSuperuser(request.auth)) throw superusersOnly()
       const old = collection.records.get(request.params.id)
       if (!old || !allowed(collection, 'updateRule', old, request.auth)) throw notFound()
-      const record = assign(collection, { ...old, updated: now() }, request.body)
+      const record = assign(collection, { ...old, updated: now() }, request.body, 'Failed to update record.')
       collection.records.set(record.id, record)
       realtime.broadcastRecord(collection, 'update', record)
       return project(record, request.query.fields)
@@ -289,11 +321,15 @@ function createServer (options = {}) {
   }
 }
 
-module.exports = { createServer, DEFAULT_COLLECTIONS }
+module.exports = { createServer, DEFAULT_COLLECTIONS, LIMITS }
 
 if (require.main === module) {
   const server = createServer({ logger: { level: process.env.LOG_LEVEL || 'info' } })
-  server.listen(Number(process.env.PORT || 8090), process.env.HOST || '127.0.0.1').catch((err) => {
+  server.listen(Number(process.env.PORT || 8090), process.env.HOST || '127.0.0.1').then((address) => {
+    console.log(`pocketbase-server example on ${address}`)
+    console.log('  open: anyone who can reach it may sign up; guests may create, update and delete posts; records live in memory')
+    console.log(`  bounds: bodies <= ${LIMITS.bodyBytes} bytes, <= ${LIMITS.fields} fields of <= ${LIMITS.fieldChars} characters, <= ${LIMITS.records} records per collection`)
+  }, (err) => {
     console.error(err)
     process.exit(1)
   })

@@ -10,13 +10,16 @@
 //    instead of dropping every subscriber as slow;
 //  - a record with id "*" is refused (it would pass "C/*" under the view rule);
 //  - after close() on a shared hub: 503s, ERR_SSE_CLOSED, no client kept; close() idempotent;
-//  - heartbeats on by default (the Hub's 15 s), hubOptions.heartbeatMs: 0 turns them off.
+//  - heartbeats on by default (the Hub's 15 s), hubOptions.heartbeatMs: 0 turns them off;
+//  - the examples, run as child processes: the demo's /publish needs PUBLISH_TOKEN's
+//    bearer token when set; the PocketBase example caps body and field sizes.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { post, assertPbError, openStream } = require('../helpers/pb-http')
 const { KINDS, startApp, received } = require('../helpers/pb-app')
 const { waitFor } = require('../helpers/wait')
+const { startExample } = require('../helpers/pb-example')
 
 const GENERIC_400 = 'Something went wrong while processing your request.'
 const VICTIM = { id: 'victim000000001', collectionId: 'pbc_1736455494', collectionName: 'users' }
@@ -351,6 +354,75 @@ for (const kind of KINDS) {
     assert.ok(!quiet.raw.includes('\n:'), 'no heartbeat with heartbeatMs: 0')
   })
 }
+
+test('demo-server: with PUBLISH_TOKEN, POST /publish needs the bearer token (401 otherwise); it says what is open', async (t) => {
+  const { url, output } = await startExample(t, 'examples/demo-server.js', { PUBLISH_TOKEN: 's3cret' })
+  assert.match(output(), /POST \/publish needs Authorization: Bearer/)
+  assert.match(output(), /open: GET \/events/)
+  const events = []
+  const stream = await new Promise((resolve, reject) => {
+    const req = require('node:http').get(`${url}/events?topics=news`, (res) => {
+      res.setEncoding('utf8')
+      res.on('data', (c) => events.push(c))
+      resolve(req)
+    })
+    req.on('error', reject)
+  })
+  t.after(() => stream.destroy())
+  const publish = (headers, body = 'hello') => fetch(`${url}/publish?topic=news`, { method: 'POST', headers, body })
+  for (const [headers, what] of [[{}, 'no token'], [{ authorization: 'Bearer wrong!' }, 'a wrong token'],
+    [{ authorization: 's3cret' }, 'no Bearer'], [{ 'content-type': 'text/plain' }, 'a cross-site simple POST']]) {
+    const res = await publish(headers, 'forged')
+    assert.equal(res.status, 401, what)
+    assert.deepEqual(await res.json(), { error: 'unauthorized' }, what)
+  }
+  const ok = await publish({ authorization: 'Bearer s3cret' })
+  assert.equal(ok.status, 202)
+  assert.deepEqual(await ok.json(), { ok: true }, 'the shape as before')
+  await waitFor(() => events.join('').includes('data: hello') || events.join('').includes('data:hello'), 5000, 'the event')
+  assert.ok(!events.join('').includes('forged'))
+  const empty = await publish({ authorization: 'Bearer s3cret' }, undefined)
+  assert.equal(empty.status, 202, 'an empty body is still an event, as before')
+
+  // Without the token it says plainly that publishing is open.
+  const open = await startExample(t, 'examples/demo-server.js', { PUBLISH_TOKEN: '' })
+  assert.match(open.output(), /open: POST \/publish to anyone/)
+  const res = await fetch(`${open.url}/publish?topic=news`, { method: 'POST', body: 'x' })
+  assert.equal(res.status, 202)
+})
+
+test('pocketbase-server example: body and field sizes are capped (413, 400); it says what is open', async (t) => {
+  const { url, output } = await startExample(t, 'examples/pocketbase-server.js')
+  assert.match(output(), /open: anyone who can reach it may sign up/)
+  const create = (body) => fetch(`${url}/api/collections/posts/records`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+  })
+  const ok = await create({ title: 't'.repeat(4998) }) // 5000 characters as JSON
+  assert.equal(ok.status, 200, await ok.clone().text())
+  const id = (await ok.json()).id
+  const long = await create({ title: 't'.repeat(4999) })
+  assert.equal(long.status, 400)
+  assert.deepEqual(await long.json(), {
+    data: { title: { code: 'validation_max_text_constraint', message: 'Must be less than 5000 character(s).' } },
+    message: 'Failed to create record.',
+    status: 400
+  })
+  const nested = await create({ blob: { deep: 'x'.repeat(6000) } })
+  assert.equal(nested.status, 400, 'any value, as JSON')
+  const many = await create(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, i])))
+  assert.equal(many.status, 400)
+  assert.equal((await many.json()).status, 400)
+  const huge = await create({ a: 'x'.repeat(40000), b: 'y'.repeat(40000) })
+  assert.equal(huge.status, 413)
+  assert.equal((await huge.json()).status, 413)
+  const patch = await fetch(`${url}/api/collections/posts/records/${id}`, {
+    method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'u'.repeat(6000) })
+  })
+  assert.equal(patch.status, 400)
+  assert.equal((await patch.json()).message, 'Failed to update record.')
+  const list = await (await fetch(`${url}/api/collections/posts/records`)).json()
+  assert.equal(list.totalItems, 1, 'only the record within the caps')
+})
 
 function bodyOf (s) {
   return new Promise((resolve) => {
