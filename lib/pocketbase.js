@@ -248,9 +248,11 @@ function checkAuth (auth) {
   return auth
 }
 
-function checkIdentityArgs (collectionId, id) {
-  if (typeof collectionId !== 'string' || collectionId === '') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'collectionId', collectionId)
-  if (typeof id !== 'string' || id === '') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'id', id)
+function checkIdentityArgs (collectionId, id, prefix = '') {
+  if (typeof collectionId !== 'string' || collectionId === '') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', `${prefix}collectionId`, collectionId)
+  }
+  if (typeof id !== 'string' || id === '') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', `${prefix}id`, id)
 }
 
 function checkRule (rule, name) {
@@ -405,13 +407,12 @@ class Realtime extends EventEmitter {
    * `body` is the request body when a framework already parsed it.
    */
   async subscribe (req, res, body, authRequest = req) {
+    const raw = req.raw || req
     try {
       if (this.closed) {
-        const raw = req.raw || req
         if (body === undefined && !raw.readableEnded) raw.resume()
         throw new PbHttpError(503, 'the realtime is closed')
       }
-      const raw = req.raw || req
       const isFormBody = isForm(raw)
       // A form (or text/plain) POST is a CORS-simple request: any page can
       // send one with the visitor's cookies, and an `authenticate` that reads
@@ -616,9 +617,11 @@ class Realtime extends EventEmitter {
    */
   updateAuth (record) {
     this._assertOpen()
-    if (record === null || record === undefined) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an auth record with string id and collectionId', 'record', record)
-    const auth = checkAuth(record)
-    return this._rebindAll(identityOf(auth), auth)
+    if (record === null || typeof record !== 'object') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an auth record with string id and collectionId', 'record', record)
+    }
+    checkIdentityArgs(record.collectionId, record.id, 'record.')
+    return this._rebindAll(identityOf(record), record)
   }
 
   /**
