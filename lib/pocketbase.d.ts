@@ -125,7 +125,10 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
    * refuses it. `request` (default `req`) is what `clientIp` gets: the framework's request.
    */
   connect (req: IncomingMessage, res: ServerResponse, request?: unknown): { clientId: string, connectionId: number }
-  /** POST: replaces a client's subscriptions and answers the response (204 or PocketBase's error body). */
+  /**
+   * POST: replaces a client's subscriptions and answers the response (204 or PocketBase's error
+   * body). `authRequest` (default `req`) is what `authenticate`, `clientIp` and `authorizeTopic` get.
+   */
   subscribe (req: IncomingMessage, res: ServerResponse, body?: unknown, authRequest?: unknown): Promise<void>
   /**
    * Sets a client's subscriptions from server code (replace-all; `auth` binds like a POST;
@@ -138,7 +141,8 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   /**
    * A fresher auth record for its identity (PocketBase's realtimeUpdateClientsAuth): every live
    * client bound to `(record.collectionId, record.id)` gets it; their subscriptions are evaluated
-   * with it from the next event on. Returns the number of clients.
+   * with it from the next event on (`authorizeTopic` is asked again; while async answers are
+   * pending, only topics already allowed are kept). Returns the number of clients.
    */
   updateAuth (record: AuthRecord): number
   /**
