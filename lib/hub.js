@@ -123,6 +123,10 @@ function fail (status, context) {
   throw new SseError(code, messages[name] || `native call failed with status ${name}`)
 }
 
+function rethrow (err) {
+  throw err
+}
+
 class Hub extends EventEmitter {
   /**
    * @param {object} [options] see README.md, "Options"
@@ -243,8 +247,28 @@ class Hub extends EventEmitter {
     this._schedule()
     if (this._connections++ === 0) this._native.ref()
     const conn = Object.freeze({ id, transport, user })
-    this.emit('connect', conn)
+    // The connection is registered: a throwing listener must not make
+    // accept() throw (the caller would answer a stream the hub now owns).
+    this._emitAll('connect', [conn])
     return conn
+  }
+
+  // Emits name once per argument in args to every listener, each call in its
+  // own try: a listener that throws neither stops the others nor unwinds the
+  // hub's own work. What they threw surfaces as uncaught exceptions once the
+  // current job is over, as an emit() outside the hub would.
+  _emitAll (name, args) {
+    if (args.length === 0 || this.listenerCount(name) === 0) return
+    for (const arg of args) {
+      // rawListeners(): the once() wrappers, which remove themselves.
+      for (const listener of this.rawListeners(name)) {
+        try {
+          listener.call(this, arg)
+        } catch (err) {
+          process.nextTick(rethrow, err)
+        }
+      }
+    }
   }
 
   /** Adds subscriptions; all or nothing (see maxSubscriptions). */
@@ -345,9 +369,13 @@ class Hub extends EventEmitter {
     if (this._closing) throw new SseError('ERR_SSE_CLOSED', 'the hub is closed')
   }
 
-  // Reports from the I/O threads, in order, as a flat array of triples.
+  // Reports from the I/O threads, in order, as a flat array of triples. The
+  // addon has already forgotten the connections it reports, so the whole batch
+  // is booked (JS-transport writes, counts, stopped shards, close()) before
+  // any listener runs: a throwing listener cannot leave the hub half-updated.
   _onReports (list) {
     let corked = null
+    const disconnects = []
     for (let i = 0; i < list.length; i += 3) {
       const kind = list[i]
       if (kind === KIND_DELIVER || kind === KIND_DELIVER_CONTROL) {
@@ -368,7 +396,7 @@ class Hub extends EventEmitter {
           if (res.writableLength > this.options.maxQueueBytes) this._dropSlow(ids[k], entry)
         }
       } else if (kind === KIND_DISCONNECT) {
-        this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error')
+        disconnects.push(this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error'))
       } else if (kind === KIND_STOPPED) {
         this._stoppedShards++
       }
@@ -380,6 +408,7 @@ class Hub extends EventEmitter {
       }
     }
     this._maybeClosed()
+    this._emitAll('disconnect', disconnects)
   }
 
   _dropSlow (id, entry) {
@@ -432,7 +461,7 @@ class Hub extends EventEmitter {
       else this._perIp.set(ip, left)
     }
     if (--this._connections === 0 && !this._closing) this._native.unref()
-    this.emit('disconnect', { id, reason })
+    return { id, reason }
   }
 
   _maybeClosed () {
