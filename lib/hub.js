@@ -156,6 +156,8 @@ class Hub extends EventEmitter {
     this._closing = null // the close() promise
     this._resolveClose = null
     this._ending = new Set() // JS-transport responses still finishing during close()
+    this._abandoned = new Set() // ids accept() took back before announcing them
+    this._outOfFds = 0
     // Commands wait in native per-thread batches until the end of the current
     // JS job: one lock and one wake-up per batch, not per call.
     this._flushQueued = false
@@ -199,17 +201,35 @@ class Hub extends EventEmitter {
       const chunked = req.httpVersionMinor >= 1
       const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
       if (id < 0) fail(-id, { topic: 'options.topics' })
-      if (id > 0) {
-        // The addon owns the connection now; Node's socket only closes its fd.
-        req.socket.destroy()
-        return this._connected(id, 'native', user, ip)
+      if (id === 0) {
+        // The fd could not be duplicated: the process is out of descriptors.
+        // Refused rather than served from JS: that fallback would hide the
+        // exhaustion and put every later stream on the slower transport.
+        this._outOfFds++
+        const err = new SseError('ERR_SSE_TOO_MANY_CONNECTIONS', 'the process has no file descriptor left to take the stream over (EMFILE); raise its limit (ulimit -n) or lower maxConnections')
+        err.statusCode = 503
+        throw err
       }
-      // id === 0: the fd could not be duplicated; serve it from JS instead.
+      // Node closes the socket below, then calls its request aborted unless
+      // the request was read to its end: a GET's (empty) body is consumed
+      // now, so its 'end' comes first.
+      if (!req.readableEnded) req.resume()
+      // The addon owns the connection now; Node's socket only closes its fd.
+      req.socket.destroy()
+      return this._connected(id, 'native', user, ip)
     }
 
     const id = this._native.attach(topics, user, retry, streamId, idleMs, lifetimeMs)
     if (id < 0) fail(-id, { topic: 'options.topics' })
-    writeJsHead(req, res)
+    try {
+      writeJsHead(req, res)
+    } catch (err) {
+      // Nothing was announced yet: take the connection back, silently.
+      this._abandoned.add(id)
+      this._native.detach(id, REASON.error)
+      this._schedule()
+      throw err
+    }
     const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(streamIdLine(streamId)) }
     this._js.set(id, entry)
     res.on('close', () => {
@@ -350,7 +370,9 @@ class Hub extends EventEmitter {
   stats () {
     const s = this._native.stats()
     s.js = this._js.size
-    s.native = s.connections - s.js
+    s.native = s.connections - s.js - this._abandoned.size
+    s.connections -= this._abandoned.size
+    s.outOfFds = this._outOfFds
     return s
   }
 
@@ -396,7 +418,8 @@ class Hub extends EventEmitter {
           if (res.writableLength > this.options.maxQueueBytes) this._dropSlow(ids[k], entry)
         }
       } else if (kind === KIND_DISCONNECT) {
-        disconnects.push(this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error'))
+        const event = this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error')
+        if (event !== null) disconnects.push(event)
       } else if (kind === KIND_STOPPED) {
         this._stoppedShards++
       }
@@ -419,6 +442,7 @@ class Hub extends EventEmitter {
   }
 
   _disconnected (id, reason) {
+    if (this._abandoned.delete(id)) return null
     const entry = this._js.get(id)
     if (entry !== undefined) {
       this._js.delete(id)
