@@ -39,7 +39,8 @@ const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
 
-const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs', 'transport']
+const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
+  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport']
 // Framing and type are the hub's to decide (see takeover.js).
 const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'content-type'])
 // SseErrors accept() throws that are not the client's fault.

@@ -34,6 +34,10 @@ const DEFAULTS = Object.freeze({
   maxConnectionsPerIp: 0,
   sndbufBytes: 128 * 1024,
   closeTimeoutMs: 5000,
+  keepAliveMs: 30000,
+  tcpUserTimeoutMs: 60000,
+  maxPendingCommands: 100000,
+  maxPendingBytes: 64 * 1024 * 1024,
   transport: 'auto'
 })
 
@@ -118,7 +122,8 @@ function fail (status, context) {
       : `connection ${context.connection} would pass maxSubscriptions; nothing was subscribed`,
     UNKNOWN_CONNECTION: `connection ${context.connection} is unknown to this hub or has ended`,
     TOO_MANY_CONNECTIONS: 'the hub already holds maxConnections connections',
-    CLOSED: 'the hub is closed'
+    CLOSED: 'the hub is closed',
+    QUEUE_FULL: 'the I/O threads are behind: maxPendingCommands or maxPendingBytes reached; nothing was queued'
   }
   throw new SseError(code, messages[name] || `native call failed with status ${name}`)
 }
@@ -145,6 +150,10 @@ class Hub extends EventEmitter {
       maxConnectionsPerIp: intOption(options, 'maxConnectionsPerIp', 0, 1 << 21),
       sndbufBytes: intOption(options, 'sndbufBytes', 0, 2 ** 31 - 1),
       closeTimeoutMs: intOption(options, 'closeTimeoutMs', 0, 2 ** 31 - 1),
+      keepAliveMs: intOption(options, 'keepAliveMs', 0, 2 ** 31 - 1),
+      tcpUserTimeoutMs: intOption(options, 'tcpUserTimeoutMs', 0, 2 ** 31 - 1),
+      maxPendingCommands: intOption(options, 'maxPendingCommands', 0, 2 ** 40),
+      maxPendingBytes: intOption(options, 'maxPendingBytes', 0, 2 ** 50),
       transport
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))

@@ -41,6 +41,14 @@ struct ShardOptions {
   int sndbufBytes = 128 * 1024;  // 0 = leave the kernel's default
   uint32_t maxSubscriptions = TopicIndex::kDefaultMaxSubscriptions;
   uint32_t closeTimeoutMs = 5000;  // grace for kicked/closing streams to take their last bytes
+  // Dead peers (adopted TCP sockets only; 0 = leave the kernel's default).
+  // keepAliveMs: SO_KEEPALIVE, first probe after this long with nothing in
+  // flight, then every keepAliveMs / 3 (at least 1 s), reset after
+  // kKeepAliveProbes unanswered. tcpUserTimeoutMs: TCP_USER_TIMEOUT (Linux),
+  // reset once sent data stays unacknowledged (or the peer's window stays
+  // shut) this long.
+  uint32_t keepAliveMs = 30000;
+  uint32_t tcpUserTimeoutMs = 60000;
 };
 
 // Receives what a shard reports. Called on the shard's thread.
@@ -71,6 +79,7 @@ struct ShardCounters {
 class Shard {
  public:
   static constexpr int kMaxIov = 512;
+  static constexpr int kKeepAliveProbes = 3;
 
   Shard(uint32_t index, const ShardOptions& options, ShardSink* sink);
   ~Shard();
@@ -87,6 +96,15 @@ class Shard {
 
   uint32_t index() const { return index_; }
   const ShardCounters& counters() const { return counters_; }
+  // Any thread: commands posted and not yet run, and the frame bytes they
+  // hold (what a producer faster than this thread piles up; the Hub bounds
+  // it with maxPendingCommands / maxPendingBytes).
+  uint64_t queuedCommands() const { return queuedCommands_.load(std::memory_order_relaxed); }
+  uint64_t queuedBytes() const { return queuedBytes_.load(std::memory_order_relaxed); }
+  // The bytes a command holds for queuedBytes().
+  static uint64_t bytesOf(const Command& c) {
+    return (c.frame ? c.frame->size() : 0) + (c.frame2 ? c.frame2->size() : 0);
+  }
 
  private:
   struct Conn;
@@ -116,6 +134,7 @@ class Shard {
   void endBody(Conn* conn);
   void endStream(Conn* conn, DisconnectReason reason);
   void closeEverything();
+  void endEverythingNow();
   void beginShutdown();
   void finishIfDone();
   void endLoop();
@@ -136,6 +155,9 @@ class Shard {
   std::mutex mu_;
   std::vector<Command> queue_;  // guarded by mu_
   bool accepting_ = true;       // guarded by mu_: false once the loop is ending
+  // Raised under mu_ by post(), lowered by this thread as it runs commands.
+  std::atomic<uint64_t> queuedCommands_{0};
+  std::atomic<uint64_t> queuedBytes_{0};
 
   // Shard thread only.
   std::vector<Conn*> slots_;    // by registry slot
