@@ -132,6 +132,13 @@ function rethrow (err) {
   throw err
 }
 
+// Hubs not yet closed, ended by one 'exit' listener (see _closeSync).
+const openHubs = new Set()
+let exitHooked = false
+function closeOpenHubs () {
+  for (const hub of openHubs) hub._closeSync()
+}
+
 class Hub extends EventEmitter {
   /**
    * @param {object} [options] see README.md, "Options"
@@ -157,6 +164,11 @@ class Hub extends EventEmitter {
       transport
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
+    openHubs.add(this)
+    if (!exitHooked) {
+      exitHooked = true
+      process.on('exit', closeOpenHubs)
+    }
     this._js = new Map() // id -> { res, ending } for JS-transport connections
     this._perIp = new Map() // ip -> open connections (maxConnectionsPerIp only)
     this._ipOf = new Map() // id -> ip (maxConnectionsPerIp only)
@@ -392,8 +404,25 @@ class Hub extends EventEmitter {
   close () {
     if (this._closing) return this._closing
     this._closing = new Promise((resolve) => { this._resolveClose = resolve })
+    openHubs.delete(this)
     this._native.close()
     return this._closing
+  }
+
+  // process.exit() runs no later turn of any loop: end every stream now, as
+  // far as the sockets take it (the last chunk included), and stop the
+  // threads. A stream whose socket buffer is full is cut.
+  _closeSync () {
+    openHubs.delete(this)
+    this._closing ??= new Promise((resolve) => { this._resolveClose = resolve })
+    for (const entry of this._js.values()) {
+      entry.ending = true
+      try {
+        if (entry.corked) entry.res.uncork()
+        entry.res.end()
+      } catch {}
+    }
+    this._native.closeSync()
   }
 
   _assertOpen () {

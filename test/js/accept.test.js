@@ -2,11 +2,13 @@
 // accept() edge cases over real sockets: a response head that throws gives
 // the slot back; a process out of file descriptors refuses the stream (503)
 // instead of serving it from JS; a taken-over request is never reported
-// 'aborted' (raw node:http and Express).
+// 'aborted' (raw node:http and Express); process.exit() still ends every
+// stream with its last chunk.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
+const net = require('node:net')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const express = require('express')
@@ -136,3 +138,33 @@ test('Express: a taken-over request emits no \'aborted\'', async (t) => {
   const port = await listen(t, defer, app)
   await assertNeverAborted(t, port, seen, hub)
 })
+
+for (const transport of ['auto', 'js']) {
+  test(`process.exit() with an open stream (${transport} transport): the client sees the events and a proper chunked end`, async () => {
+    const child = spawn(process.execPath, [path.join(HELPERS, 'exit-child.js'), transport], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const port = await new Promise((resolve, reject) => {
+      child.stdout.once('data', (d) => resolve(Number(String(d).trim())))
+      child.once('exit', (code) => reject(new Error(`the child exited (${code}) before listening`)))
+    })
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    const socket = net.connect(port, '127.0.0.1')
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    let raw = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (d) => { raw += d })
+    const ended = await new Promise((resolve) => {
+      socket.once('end', () => resolve('end'))
+      socket.once('error', (err) => resolve(err.code))
+      setTimeout(() => resolve('timeout'), 10000)
+    })
+    socket.destroy()
+    assert.equal(await exited, 0)
+    assert.equal(ended, 'end', 'an orderly EOF, not a reset')
+    assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(raw, /transfer-encoding: chunked\r\n/i)
+    const body = raw.slice(raw.indexOf('\r\n\r\n') + 4)
+    for (let i = 0; i < 3; i++) assert.ok(body.includes(`data: before ${i}\n`), `event ${i} arrived`)
+    if (transport === 'auto') assert.ok(body.includes('data: last\n'), 'what was published just before exit() went out too')
+    assert.ok(body.endsWith('\r\n0\r\n\r\n'), `the body ends with the last chunk: ${JSON.stringify(body.slice(-40))}`)
+  })
+}
