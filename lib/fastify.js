@@ -79,6 +79,15 @@ function copyHeaders (reply, res) {
   return added
 }
 
+// request.ip is the client's address as Fastify's trustProxy sees it: behind
+// a trusted proxy, X-Forwarded-For's; maxConnectionsPerIp counts by it.
+function withIp (options, ip) {
+  if (typeof ip !== 'string' || ip === '') return options
+  if (options === undefined) return { ip }
+  if (options === null || typeof options !== 'object' || options.ip !== undefined) return options
+  return { ...options, ip }
+}
+
 /** reply.sse(options): the reply becomes an SSE stream of hub. */
 function accept (hub, reply, options) {
   if (reply.sent) {
@@ -102,7 +111,7 @@ function accept (hub, reply, options) {
   let conn
   try {
     added = copyHeaders(reply, res)
-    conn = hub.accept(req, res, options)
+    conn = hub.accept(req, res, withIp(options, reply.request.ip))
   } catch (err) {
     // accept() throws before writing anything: leave the reply as it was
     // for Fastify's error handler.

@@ -39,9 +39,9 @@ export interface HubOptions {
   maxQueueBytes?: number
   /** Subscriptions per connection, 1 to 1e6. Default 1000. */
   maxSubscriptions?: number
-  /** Connections per hub, 1 to 2097152. Default 2097152. */
+  /** Connections per hub, 1 to 2097152. Default 100000. */
   maxConnections?: number
-  /** Connections per client address (`accept()`'s `ip`, else the socket's); past it accept() throws ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP (statusCode 429). 0 = no limit. */
+  /** Connections per client address (`accept()`'s `ip`, else the socket's); past it accept() throws ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP (statusCode 429). Behind a proxy pass `ip`. 0 = no limit. Default 256. */
   maxConnectionsPerIp?: number
   /** SO_SNDBUF for taken-over sockets; 0 keeps the kernel default. Default 128 KiB. */
   sndbufBytes?: number
