@@ -132,7 +132,8 @@ function rethrow (err) {
   throw err
 }
 
-// Hubs not yet closed, ended by one 'exit' listener (see _closeSync).
+// Hubs whose streams have not all ended, ended by one 'exit' listener (see
+// _closeSync).
 const openHubs = new Set()
 let exitHooked = false
 function closeOpenHubs () {
@@ -404,7 +405,6 @@ class Hub extends EventEmitter {
   close () {
     if (this._closing) return this._closing
     this._closing = new Promise((resolve) => { this._resolveClose = resolve })
-    openHubs.delete(this)
     this._native.close()
     return this._closing
   }
@@ -530,6 +530,8 @@ class Hub extends EventEmitter {
     if (this._resolveClose && this._stoppedShards === this.options.threads && this._ending.size === 0) {
       const resolve = this._resolveClose
       this._resolveClose = null
+      // Until now a process.exit() still had streams to end (_closeSync).
+      openHubs.delete(this)
       resolve()
     }
   }
