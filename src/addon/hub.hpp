@@ -6,7 +6,10 @@
 // validated by lib/hub.js, so C++ checks only what protects memory and
 // answers with Status codes that JS turns into SseErrors.
 //
-// Commands are batched per shard and handed over when JS calls flush().
+// Commands are batched per shard and handed over when JS calls flush(). What
+// waits for a shard (its batch here plus its queue) is bounded by
+// maxPendingCommands / maxPendingBytes: publish, broadcast and send answer
+// kQueueFull past it and post nothing.
 //
 // Shards report back through ShardSink on their threads; reports are queued
 // under a mutex and handed to JS in batches through one thread-safe function.

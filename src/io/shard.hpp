@@ -7,7 +7,9 @@
 // Threads: post() may be called from any thread (in practice the JS thread);
 // it appends to a mutex-guarded queue and wakes the loop with one
 // uv_async_send when the queue was empty. Everything else runs on the shard's
-// thread. ShardSink callbacks are made on the shard's thread.
+// thread. ShardSink callbacks are made on the shard's thread. What waits in
+// the queue is counted (queuedCommands(), queuedBytes(): raised by post(),
+// lowered as the thread runs the commands) so a producer can bound it.
 //
 // Writes: commands drained in one loop turn only queue FrameRefs; at the end
 // of the turn every connection with new frames is flushed with one writev
