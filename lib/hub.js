@@ -420,7 +420,7 @@ class Hub extends EventEmitter {
       try {
         if (entry.corked) entry.res.uncork()
         entry.res.end()
-      } catch {}
+      } catch {} // best effort: the process is exiting
     }
     this._native.closeSync()
   }
