@@ -21,7 +21,10 @@ const port = Number(process.env.PORT || 3000)
 const host = process.env.HOST || '127.0.0.1'
 const publishToken = process.env.PUBLISH_TOKEN || ''
 const maxBody = 64 * 1024
-const hub = new Hub()
+// The demo listens on 127.0.0.1 and is load-tested from there (thousands of
+// streams from one address), so it lifts maxConnectionsPerIp (default 256).
+// A public server keeps a limit, and behind a proxy passes accept()'s `ip`.
+const hub = new Hub({ maxConnectionsPerIp: 0 })
 
 /** Whether the request carries `Authorization: Bearer <PUBLISH_TOKEN>` (or no token is set). */
 function mayPublish (req) {
@@ -44,7 +47,8 @@ const server = http.createServer((req, res) => {
     try {
       hub.accept(req, res, { topics, retry: 2000 })
     } catch (err) {
-      json(res, err instanceof SseError ? 400 : 500, { error: err.code, message: err.message })
+      // statusCode: 429 past maxConnectionsPerIp, 503 when the hub is full.
+      json(res, err.statusCode || (err instanceof SseError ? 400 : 500), { error: err.code, message: err.message })
     }
     return
   }
@@ -72,7 +76,9 @@ const server = http.createServer((req, res) => {
         })
         json(res, 202, { ok: true })
       } catch (err) {
-        json(res, err instanceof SseError ? 400 : 500, { error: err.code, message: err.message })
+        // ERR_SSE_QUEUE_FULL: the I/O threads are behind; the client may retry.
+        const status = err.code === 'ERR_SSE_QUEUE_FULL' ? 503 : err instanceof SseError ? 400 : 500
+        json(res, status, { error: err.code, message: err.message })
       }
     })
     return

@@ -22,12 +22,13 @@ const codes = Object.freeze({
   ERR_SSE_DATA_TOO_LARGE: 'An encoded event is larger than maxQueueBytes, so no client could ever receive it.',
   ERR_SSE_TOO_MANY_SUBSCRIPTIONS: 'A connection would pass maxSubscriptions.',
   ERR_SSE_UNKNOWN_CONNECTION: 'The connection id was never issued by this hub, or its connection has ended.',
-  ERR_SSE_TOO_MANY_CONNECTIONS: 'The hub already holds maxConnections connections.',
+  ERR_SSE_TOO_MANY_CONNECTIONS: 'The hub already holds maxConnections connections, or the process has no file descriptor left for a stream (HTTP 503).',
   ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 'The hub already holds maxConnectionsPerIp connections from this client address (HTTP 429).',
   ERR_SSE_CLOSED: 'The hub is closed (or closing).',
   ERR_SSE_INVALID_FILTER: 'A PocketBase rule or filter does not compile, or a record is not a JSON object with a string id.',
   ERR_SSE_NATIVE_LOAD: 'The native addon could not be loaded.',
-  ERR_SSE_MISSING_DEPENDENCY: 'An optional peer dependency (prom-client for sse-fanout/metrics) is not installed.'
+  ERR_SSE_MISSING_DEPENDENCY: 'An optional peer dependency (prom-client for sse-fanout/metrics) is not installed.',
+  ERR_SSE_QUEUE_FULL: 'The I/O threads are behind: maxPendingCommands or maxPendingBytes is reached, nothing was queued; retry once they caught up.'
 })
 
 function describe (value) {

@@ -68,7 +68,9 @@ function sse (hub, options) {
     if (res.destroyed) return
     let conn
     try {
-      conn = hub.accept(req, res, { topics: resolvedTopics, user: resolvedUser, retry })
+      // req.ip honours Express's 'trust proxy' setting (maxConnectionsPerIp).
+      const ip = typeof req.ip === 'string' && req.ip !== '' ? req.ip : undefined
+      conn = hub.accept(req, res, { topics: resolvedTopics, user: resolvedUser, retry, ip })
     } catch (err) {
       next(err)
       return

@@ -39,7 +39,8 @@ const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
 
-const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs', 'transport']
+const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
+  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport']
 // Framing and type are the hub's to decide (see takeover.js).
 const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'content-type'])
 // SseErrors accept() throws that are not the client's fault.
@@ -78,6 +79,15 @@ function copyHeaders (reply, res) {
   return added
 }
 
+// request.ip is the client's address as Fastify's trustProxy sees it: behind
+// a trusted proxy, X-Forwarded-For's; maxConnectionsPerIp counts by it.
+function withIp (options, ip) {
+  if (typeof ip !== 'string' || ip === '') return options
+  if (options === undefined) return { ip }
+  if (options === null || typeof options !== 'object' || options.ip !== undefined) return options
+  return { ...options, ip }
+}
+
 /** reply.sse(options): the reply becomes an SSE stream of hub. */
 function accept (hub, reply, options) {
   if (reply.sent) {
@@ -101,7 +111,7 @@ function accept (hub, reply, options) {
   let conn
   try {
     added = copyHeaders(reply, res)
-    conn = hub.accept(req, res, options)
+    conn = hub.accept(req, res, withIp(options, reply.request.ip))
   } catch (err) {
     // accept() throws before writing anything: leave the reply as it was
     // for Fastify's error handler.

@@ -30,10 +30,14 @@ const DEFAULTS = Object.freeze({
   heartbeatMs: 15000,
   maxQueueBytes: 1024 * 1024,
   maxSubscriptions: 1000,
-  maxConnections: 1 << 21,
-  maxConnectionsPerIp: 0,
+  maxConnections: 100000,
+  maxConnectionsPerIp: 256,
   sndbufBytes: 128 * 1024,
   closeTimeoutMs: 5000,
+  keepAliveMs: 30000,
+  tcpUserTimeoutMs: 60000,
+  maxPendingCommands: 100000,
+  maxPendingBytes: 64 * 1024 * 1024,
   transport: 'auto'
 })
 
@@ -118,9 +122,22 @@ function fail (status, context) {
       : `connection ${context.connection} would pass maxSubscriptions; nothing was subscribed`,
     UNKNOWN_CONNECTION: `connection ${context.connection} is unknown to this hub or has ended`,
     TOO_MANY_CONNECTIONS: 'the hub already holds maxConnections connections',
-    CLOSED: 'the hub is closed'
+    CLOSED: 'the hub is closed',
+    QUEUE_FULL: 'the I/O threads are behind: maxPendingCommands or maxPendingBytes reached; nothing was queued'
   }
   throw new SseError(code, messages[name] || `native call failed with status ${name}`)
+}
+
+function rethrow (err) {
+  throw err
+}
+
+// Hubs whose streams have not all ended, ended by one 'exit' listener (see
+// _closeSync).
+const openHubs = new Set()
+let exitHooked = false
+function closeOpenHubs () {
+  for (const hub of openHubs) hub._closeSync()
 }
 
 class Hub extends EventEmitter {
@@ -141,9 +158,18 @@ class Hub extends EventEmitter {
       maxConnectionsPerIp: intOption(options, 'maxConnectionsPerIp', 0, 1 << 21),
       sndbufBytes: intOption(options, 'sndbufBytes', 0, 2 ** 31 - 1),
       closeTimeoutMs: intOption(options, 'closeTimeoutMs', 0, 2 ** 31 - 1),
+      keepAliveMs: intOption(options, 'keepAliveMs', 0, 2 ** 31 - 1),
+      tcpUserTimeoutMs: intOption(options, 'tcpUserTimeoutMs', 0, 2 ** 31 - 1),
+      maxPendingCommands: intOption(options, 'maxPendingCommands', 0, 2 ** 40),
+      maxPendingBytes: intOption(options, 'maxPendingBytes', 0, 2 ** 50),
       transport
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
+    openHubs.add(this)
+    if (!exitHooked) {
+      exitHooked = true
+      process.on('exit', closeOpenHubs)
+    }
     this._js = new Map() // id -> { res, ending } for JS-transport connections
     this._perIp = new Map() // ip -> open connections (maxConnectionsPerIp only)
     this._ipOf = new Map() // id -> ip (maxConnectionsPerIp only)
@@ -152,6 +178,8 @@ class Hub extends EventEmitter {
     this._closing = null // the close() promise
     this._resolveClose = null
     this._ending = new Set() // JS-transport responses still finishing during close()
+    this._abandoned = new Set() // ids accept() took back before announcing them
+    this._outOfFds = 0
     // Commands wait in native per-thread batches until the end of the current
     // JS job: one lock and one wake-up per batch, not per call.
     this._flushQueued = false
@@ -195,17 +223,35 @@ class Hub extends EventEmitter {
       const chunked = req.httpVersionMinor >= 1
       const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
       if (id < 0) fail(-id, { topic: 'options.topics' })
-      if (id > 0) {
-        // The addon owns the connection now; Node's socket only closes its fd.
-        req.socket.destroy()
-        return this._connected(id, 'native', user, ip)
+      if (id === 0) {
+        // The fd could not be duplicated: the process is out of descriptors.
+        // Refused rather than served from JS: that fallback would hide the
+        // exhaustion and put every later stream on the slower transport.
+        this._outOfFds++
+        const err = new SseError('ERR_SSE_TOO_MANY_CONNECTIONS', 'the process has no file descriptor left to take the stream over (EMFILE); raise its limit (ulimit -n) or lower maxConnections')
+        err.statusCode = 503
+        throw err
       }
-      // id === 0: the fd could not be duplicated; serve it from JS instead.
+      // Node closes the socket below, then calls its request aborted unless
+      // the request was read to its end: a GET's (empty) body is consumed
+      // now, so its 'end' comes first.
+      if (!req.readableEnded) req.resume()
+      // The addon owns the connection now; Node's socket only closes its fd.
+      req.socket.destroy()
+      return this._connected(id, 'native', user, ip)
     }
 
     const id = this._native.attach(topics, user, retry, streamId, idleMs, lifetimeMs)
     if (id < 0) fail(-id, { topic: 'options.topics' })
-    writeJsHead(req, res)
+    try {
+      writeJsHead(req, res)
+    } catch (err) {
+      // Nothing was announced yet: take the connection back, silently.
+      this._abandoned.add(id)
+      this._native.detach(id, REASON.error)
+      this._schedule()
+      throw err
+    }
     const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(streamIdLine(streamId)) }
     this._js.set(id, entry)
     res.on('close', () => {
@@ -243,8 +289,28 @@ class Hub extends EventEmitter {
     this._schedule()
     if (this._connections++ === 0) this._native.ref()
     const conn = Object.freeze({ id, transport, user })
-    this.emit('connect', conn)
+    // The connection is registered: a throwing listener must not make
+    // accept() throw (the caller would answer a stream the hub now owns).
+    this._emitAll('connect', [conn])
     return conn
+  }
+
+  // Emits name once per argument in args to every listener, each call in its
+  // own try: a listener that throws neither stops the others nor unwinds the
+  // hub's own work. What they threw surfaces as uncaught exceptions once the
+  // current job is over, as an emit() outside the hub would.
+  _emitAll (name, args) {
+    if (args.length === 0 || this.listenerCount(name) === 0) return
+    for (const arg of args) {
+      // rawListeners(): the once() wrappers, which remove themselves.
+      for (const listener of this.rawListeners(name)) {
+        try {
+          listener.call(this, arg)
+        } catch (err) {
+          process.nextTick(rethrow, err)
+        }
+      }
+    }
   }
 
   /** Adds subscriptions; all or nothing (see maxSubscriptions). */
@@ -326,7 +392,9 @@ class Hub extends EventEmitter {
   stats () {
     const s = this._native.stats()
     s.js = this._js.size
-    s.native = s.connections - s.js
+    s.native = s.connections - s.js - this._abandoned.size
+    s.connections -= this._abandoned.size
+    s.outOfFds = this._outOfFds
     return s
   }
 
@@ -341,13 +409,33 @@ class Hub extends EventEmitter {
     return this._closing
   }
 
+  // process.exit() runs no later turn of any loop: end every stream now, as
+  // far as the sockets take it (the last chunk included), and stop the
+  // threads. A stream whose socket buffer is full is cut.
+  _closeSync () {
+    openHubs.delete(this)
+    this._closing ??= new Promise((resolve) => { this._resolveClose = resolve })
+    for (const entry of this._js.values()) {
+      entry.ending = true
+      try {
+        if (entry.corked) entry.res.uncork()
+        entry.res.end()
+      } catch {} // best effort: the process is exiting
+    }
+    this._native.closeSync()
+  }
+
   _assertOpen () {
     if (this._closing) throw new SseError('ERR_SSE_CLOSED', 'the hub is closed')
   }
 
-  // Reports from the I/O threads, in order, as a flat array of triples.
+  // Reports from the I/O threads, in order, as a flat array of triples. The
+  // addon has already forgotten the connections it reports, so the whole batch
+  // is booked (JS-transport writes, counts, stopped shards, close()) before
+  // any listener runs: a throwing listener cannot leave the hub half-updated.
   _onReports (list) {
     let corked = null
+    const disconnects = []
     for (let i = 0; i < list.length; i += 3) {
       const kind = list[i]
       if (kind === KIND_DELIVER || kind === KIND_DELIVER_CONTROL) {
@@ -368,7 +456,8 @@ class Hub extends EventEmitter {
           if (res.writableLength > this.options.maxQueueBytes) this._dropSlow(ids[k], entry)
         }
       } else if (kind === KIND_DISCONNECT) {
-        this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error')
+        const event = this._disconnected(list[i + 1], REASONS[list[i + 2]] || 'error')
+        if (event !== null) disconnects.push(event)
       } else if (kind === KIND_STOPPED) {
         this._stoppedShards++
       }
@@ -380,6 +469,7 @@ class Hub extends EventEmitter {
       }
     }
     this._maybeClosed()
+    this._emitAll('disconnect', disconnects)
   }
 
   _dropSlow (id, entry) {
@@ -390,6 +480,7 @@ class Hub extends EventEmitter {
   }
 
   _disconnected (id, reason) {
+    if (this._abandoned.delete(id)) return null
     const entry = this._js.get(id)
     if (entry !== undefined) {
       this._js.delete(id)
@@ -432,13 +523,15 @@ class Hub extends EventEmitter {
       else this._perIp.set(ip, left)
     }
     if (--this._connections === 0 && !this._closing) this._native.unref()
-    this.emit('disconnect', { id, reason })
+    return { id, reason }
   }
 
   _maybeClosed () {
     if (this._resolveClose && this._stoppedShards === this.options.threads && this._ending.size === 0) {
       const resolve = this._resolveClose
       this._resolveClose = null
+      // Until now a process.exit() still had streams to end (_closeSync).
+      openHubs.delete(this)
       resolve()
     }
   }

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'ERR_SSE_CLOSED'
   | 'ERR_SSE_NATIVE_LOAD'
   | 'ERR_SSE_MISSING_DEPENDENCY'
+  | 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP'
+  | 'ERR_SSE_QUEUE_FULL'
 
 /** The one error class of the package: every failure has a stable `code`. */
 export class SseError extends Error {
@@ -37,14 +39,22 @@ export interface HubOptions {
   maxQueueBytes?: number
   /** Subscriptions per connection, 1 to 1e6. Default 1000. */
   maxSubscriptions?: number
-  /** Connections per hub, 1 to 2097152. Default 2097152. */
+  /** Connections per hub, 1 to 2097152. Default 100000. */
   maxConnections?: number
-  /** Connections per client address (`accept()`'s `ip`, else the socket's); past it accept() throws ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP (statusCode 429). 0 = no limit. */
+  /** Connections per client address (`accept()`'s `ip`, else the socket's); past it accept() throws ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP (statusCode 429). Behind a proxy pass `ip`. 0 = no limit. Default 256. */
   maxConnectionsPerIp?: number
   /** SO_SNDBUF for taken-over sockets; 0 keeps the kernel default. Default 128 KiB. */
   sndbufBytes?: number
   /** How long a closing or kicked stream may take to receive its last bytes. Default 5000. */
   closeTimeoutMs?: number
+  /** TCP keepalive on taken-over sockets: first probe after this long idle, then every keepAliveMs / 3 (at least 1 s), 3 probes; 0 = kernel default. Default 30000. */
+  keepAliveMs?: number
+  /** TCP_USER_TIMEOUT (Linux) on taken-over sockets: reset once data stays unacknowledged this long; 0 = kernel default. Default 60000. */
+  tcpUserTimeoutMs?: number
+  /** Per I/O thread: commands waiting for it; past it publish/broadcast/send throw ERR_SSE_QUEUE_FULL and queue nothing. 0 = no bound. Default 100000. */
+  maxPendingCommands?: number
+  /** Per I/O thread: encoded event bytes waiting for it; same behaviour. 0 = no bound. Default 64 MiB. */
+  maxPendingBytes?: number
   /** `auto` takes plain HTTP/1.x sockets over; `js` keeps every stream on the JS transport. Default `auto`. */
   transport?: 'auto' | 'js'
 }
@@ -112,6 +122,10 @@ export interface ThreadStats {
   slow: number
   queueBytes: number
   heartbeats: number
+  /** Commands waiting for the thread (see maxPendingCommands). */
+  pendingCommands: number
+  /** Event bytes those commands hold (see maxPendingBytes). */
+  pendingBytes: number
 }
 
 export interface HubStats extends ThreadStats {
@@ -122,6 +136,10 @@ export interface HubStats extends ThreadStats {
   users: number
   /** Encoded frames still referenced by some queue. */
   frames: number
+  /** publish/broadcast/send calls refused with ERR_SSE_QUEUE_FULL. */
+  queueFull: number
+  /** Streams refused because the process had no file descriptor left (ERR_SSE_TOO_MANY_CONNECTIONS, 503). */
+  outOfFds: number
   /** Per-I/O-thread figures. */
   threads: ThreadStats[]
 }

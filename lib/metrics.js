@@ -45,6 +45,7 @@ const SPECS = [
   ['bytes_written_total', 'counter', 'Bytes written to sockets by the I/O threads', [], (s) => one(s.bytesWritten)],
   ['slow_disconnects_total', 'counter', 'Connections closed for falling maxQueueBytes behind', [], (s) => one(s.slow)],
   ['heartbeats_total', 'counter', 'Heartbeat comments written to idle connections', [], (s) => one(s.heartbeats)],
+  ['queue_full_total', 'counter', 'publish(), broadcast() and send() calls refused with ERR_SSE_QUEUE_FULL', [], (s) => one(s.queueFull)],
   ['thread_connections', 'gauge', 'Open connections, by I/O thread', ['thread'], (s) => threads(s, 'connections')],
   ['thread_queue_bytes', 'gauge', 'Bytes queued and not yet written, by I/O thread', ['thread'], (s) => threads(s, 'queueBytes')],
   ['thread_delivered_total', 'counter', 'Events delivered, by I/O thread', ['thread'], (s) => threads(s, 'delivered')],

@@ -51,7 +51,7 @@ const app = express()
 app.get('/', (req, res) => res.type('html').send(PAGE))
 app.get('/events', sse(hub, { topics: 'counter', retry: 2000 }))
 app.use((err, req, res, next) => {
-  res.status(err.code === 'ERR_SSE_CLOSED' ? 503 : 500).json({ error: err.code, message: err.message })
+  res.status(err.statusCode || (err.code === 'ERR_SSE_CLOSED' ? 503 : 500)).json({ error: err.code, message: err.message })
 })
 
 // A new page gets the current state at once, not a second later.

@@ -95,6 +95,7 @@ Napi::Function Hub::Define(Napi::Env env) {
                          InstanceMethod<&Hub::JS_ref>("ref"),
                          InstanceMethod<&Hub::JS_unref>("unref"),
                          InstanceMethod<&Hub::JS_flush>("flush"),
+                         InstanceMethod<&Hub::JS_closeSync>("closeSync"),
                          InstanceMethod<&Hub::JS_pbSubscribe>("pbSubscribe"),
                          InstanceMethod<&Hub::JS_pbBroadcast>("pbBroadcast"),
                          InstanceMethod<&Hub::JS_pbPublish>("pbPublish"),
@@ -118,6 +119,10 @@ Hub::Hub(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Hub>(info) {
   options_.sndbufBytes = static_cast<int>(u32(o, "sndbufBytes", static_cast<uint32_t>(options_.sndbufBytes)));
   options_.maxSubscriptions = u32(o, "maxSubscriptions", options_.maxSubscriptions);
   options_.closeTimeoutMs = u32(o, "closeTimeoutMs", options_.closeTimeoutMs);
+  options_.keepAliveMs = u32(o, "keepAliveMs", options_.keepAliveMs);
+  options_.tcpUserTimeoutMs = u32(o, "tcpUserTimeoutMs", options_.tcpUserTimeoutMs);
+  maxPendingCommands_ = static_cast<uint64_t>(num(o.Get("maxPendingCommands"), 0));
+  maxPendingBytes_ = static_cast<uint64_t>(num(o.Get("maxPendingBytes"), 0));
   registry_ = Registry(u32(o, "maxConnections", Registry::kMaxSlots));
 
   tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sse-fanout", 0, 1);
@@ -126,6 +131,7 @@ Hub::Hub(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Hub>(info) {
   hookAdded_ = true;
 
   batches_.resize(threads);
+  batchBytes_.resize(threads);
   staged_.resize(threads);
   for (uint32_t i = 0; i < threads; ++i) {
     shards_.push_back(std::make_unique<Shard>(i, options_, this));
@@ -153,12 +159,17 @@ void Hub::CleanupHook(void* arg) {
   self->stopNow();
 }
 
-void Hub::stopNow() {
-  for (auto& batch : batches_) {
-    for (Command& c : batch) {
+void Hub::stopNow(bool endBodies) {
+  for (size_t i = 0; i < batches_.size(); ++i) {
+    if (endBodies && i < shards_.size()) {
+      postBatch(static_cast<uint32_t>(i));  // what was published still goes out first
+      continue;
+    }
+    for (Command& c : batches_[i]) {
       if (c.fd >= 0) ::close(c.fd);  // adopted by no shard yet
     }
-    batch.clear();
+    batches_[i].clear();
+    batchBytes_[i] = 0;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -168,6 +179,7 @@ void Hub::stopNow() {
   for (auto& shard : shards_) {
     Command stop;
     stop.op = Command::Op::kStop;
+    if (endBodies) stop.flags |= Command::kEndBodies;
     shard->post(std::move(stop));
   }
   for (auto& shard : shards_) shard->join();
@@ -512,6 +524,7 @@ Napi::Value Hub::JS_publish(const Napi::CallbackInfo& info) {
     ++published_;
     return statusValue(env, Status::kOk);
   }
+  if (!roomFor(frame->size())) return statusValue(env, Status::kQueueFull);
   std::string t(topicView);
   postAll(Command::Op::kPublish, &t, std::move(frame), std::move(users));
   return statusValue(env, Status::kOk);
@@ -529,6 +542,7 @@ Napi::Value Hub::JS_broadcast(const Napi::CallbackInfo& info) {
     ++published_;
     return statusValue(env, Status::kOk);
   }
+  if (!roomFor(frame->size())) return statusValue(env, Status::kQueueFull);
   postAll(Command::Op::kBroadcast, nullptr, std::move(frame), std::move(users));
   return statusValue(env, Status::kOk);
 }
@@ -542,6 +556,7 @@ Napi::Value Hub::JS_send(const Napi::CallbackInfo& info) {
   FrameRef frame;
   Status s = encode(info, 1, &frame);
   if (s != Status::kOk) return statusValue(env, s);
+  if (!roomFor(slot->shard, frame->size())) return statusValue(env, Status::kQueueFull);
   ++published_;
   Command c = connectionCommand(Command::Op::kSend, id);
   c.frame = std::move(frame);
@@ -590,6 +605,7 @@ Napi::Value Hub::JS_stats(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   Napi::Array threads = Napi::Array::New(env, shards_.size());
   double sums[8] = {0};
+  double pendingCommands = 0, pendingBytes = 0;
   const char* names[8] = {"connections", "subscriptions", "published", "delivered",
                           "bytesWritten", "slow",          "queueBytes", "heartbeats"};
   for (uint32_t i = 0; i < shards_.size(); ++i) {
@@ -609,6 +625,12 @@ Napi::Value Hub::JS_stats(const Napi::CallbackInfo& info) {
       t.Set(names[k], v[k]);
       sums[k] += v[k];
     }
+    const double commands = static_cast<double>(batches_[i].size() + shards_[i]->queuedCommands());
+    const double bytes = static_cast<double>(batchBytes_[i] + shards_[i]->queuedBytes());
+    t.Set("pendingCommands", commands);
+    t.Set("pendingBytes", bytes);
+    pendingCommands += commands;
+    pendingBytes += bytes;
     threads.Set(i, t);
   }
   out.Set("connections", static_cast<double>(registry_.live()));
@@ -619,6 +641,9 @@ Napi::Value Hub::JS_stats(const Napi::CallbackInfo& info) {
   out.Set("slow", sums[5]);
   out.Set("queueBytes", sums[6]);
   out.Set("heartbeats", sums[7]);
+  out.Set("pendingCommands", pendingCommands);
+  out.Set("pendingBytes", pendingBytes);
+  out.Set("queueFull", static_cast<double>(queueFull_));
   out.Set("users", static_cast<double>(users_.size()));
   out.Set("frames", static_cast<double>(Frame::liveCount()));
   out.Set("threads", threads);
@@ -643,14 +668,52 @@ Napi::Value Hub::JS_close(const Napi::CallbackInfo& info) {
 
 void Hub::post(uint32_t shard, Command&& c) {
   std::vector<Command>& batch = batches_[shard];
+  batchBytes_[shard] += Shard::bytesOf(c);
   batch.push_back(std::move(c));
-  if (batch.size() >= kBatchLimit) shards_[shard]->post(batch);
+  if (batch.size() >= kBatchLimit) postBatch(shard);
+}
+
+void Hub::postBatch(uint32_t shard) {
+  if (batches_[shard].empty()) return;
+  shards_[shard]->post(batches_[shard]);
+  batchBytes_[shard] = 0;
 }
 
 void Hub::flushAll() {
-  for (size_t i = 0; i < batches_.size(); ++i) {
-    if (!batches_[i].empty()) shards_[i]->post(batches_[i]);
+  for (size_t i = 0; i < batches_.size(); ++i) postBatch(static_cast<uint32_t>(i));
+}
+
+// An empty queue takes any one command, so a frame larger than
+// maxPendingBytes (allowed up to maxQueueBytes) can still be sent.
+bool Hub::roomFor(uint32_t shard, uint64_t bytes) {
+  const Shard& s = *shards_[shard];
+  const uint64_t commands = batches_[shard].size() + s.queuedCommands();
+  const uint64_t held = batchBytes_[shard] + s.queuedBytes();
+  const bool full = (maxPendingCommands_ > 0 && commands >= maxPendingCommands_) ||
+                    (maxPendingBytes_ > 0 && held > 0 && held + bytes > maxPendingBytes_);
+  if (full) ++queueFull_;
+  return !full;
+}
+
+// A publish or broadcast goes to every shard or to none.
+bool Hub::roomFor(uint64_t bytes) {
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    if (!roomFor(i, bytes)) return false;
   }
+  return true;
+}
+
+// closeSync(): process exit. Ends every stream now (what is queued and the
+// last chunk, in non-blocking writes, best effort) and stops the threads
+// before returning; no report reaches JS after it.
+Napi::Value Hub::JS_closeSync(const Napi::CallbackInfo& info) {
+  closing_ = true;
+  stopNow(true);
+  if (!released_) {
+    released_ = true;
+    tsfn_.Release();
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value Hub::JS_flush(const Napi::CallbackInfo& info) {

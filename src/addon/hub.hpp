@@ -6,7 +6,10 @@
 // validated by lib/hub.js, so C++ checks only what protects memory and
 // answers with Status codes that JS turns into SseErrors.
 //
-// Commands are batched per shard and handed over when JS calls flush().
+// Commands are batched per shard and handed over when JS calls flush(). What
+// waits for a shard (its batch here plus its queue) is bounded by
+// maxPendingCommands / maxPendingBytes: publish, broadcast and send answer
+// kQueueFull past it and post nothing.
 //
 // Shards report back through ShardSink on their threads; reports are queued
 // under a mutex and handed to JS in batches through one thread-safe function.
@@ -70,6 +73,7 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   Napi::Value JS_ref(const Napi::CallbackInfo& info);
   Napi::Value JS_unref(const Napi::CallbackInfo& info);
   Napi::Value JS_flush(const Napi::CallbackInfo& info);
+  Napi::Value JS_closeSync(const Napi::CallbackInfo& info);
   // PocketBase realtime (lib/pocketbase.js)
   Napi::Value JS_pbSubscribe(const Napi::CallbackInfo& info);
   Napi::Value JS_pbBroadcast(const Napi::CallbackInfo& info);
@@ -89,14 +93,20 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   // per batch instead of per call.
   static constexpr size_t kBatchLimit = 256;
   void post(uint32_t shard, Command&& c);
+  void postBatch(uint32_t shard);
   void flushAll();
+  // The bound on commands waiting for a shard (in its batch here and in its
+  // queue): true when one more holding `bytes` fits every shard (all), or
+  // `shard`. Counts a refusal in queueFull_.
+  bool roomFor(uint64_t bytes);
+  bool roomFor(uint32_t shard, uint64_t bytes);
   void postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users);
   void postDeliveries(std::vector<pb::Delivery>& deliveries);
   void stage(Report&& r);
   void publishStaged(uint32_t shard);
   void dispatch(Napi::Env env, Napi::Function callback);
   void forget(uint64_t id);
-  void stopNow();
+  void stopNow(bool endBodies = false);
   static void CleanupHook(void* arg);
 
   ShardOptions options_;
@@ -106,6 +116,10 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::vector<Command>> batches_;  // per shard, JS thread only
+  std::vector<uint64_t> batchBytes_;           // per shard: Shard::bytesOf() of its batch
+  uint64_t maxPendingCommands_ = 0;            // 0 = no bound
+  uint64_t maxPendingBytes_ = 0;
+  uint64_t queueFull_ = 0;                     // publish/broadcast/send refused at the bound
   uint32_t nextShard_ = 0;
   uint32_t stopped_ = 0;
   uint64_t published_ = 0;

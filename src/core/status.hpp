@@ -21,6 +21,7 @@ enum class Status : uint8_t {
   kUnknownConnection,     // id never issued, or its connection is gone
   kTooManyConnections,    // the registry has no free slot
   kClosed,                // the hub is closed
+  kQueueFull,             // commands waiting for an I/O thread reached their bound
   kCount
 };
 
@@ -37,6 +38,7 @@ constexpr std::string_view statusName(Status s) {
     case Status::kUnknownConnection: return "UNKNOWN_CONNECTION";
     case Status::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
     case Status::kClosed: return "CLOSED";
+    case Status::kQueueFull: return "QUEUE_FULL";
     case Status::kCount: break;
   }
   return "UNKNOWN";

@@ -43,9 +43,11 @@ struct Command {
     kKick,         // id
     kDetach,       // id, reason: the JS thread lost a JS-transport connection
     kShutdown,     // flush, end every body, close; then the thread ends
-    kStop,         // close everything now (environment teardown); then the thread ends
+    kStop,         // close everything now (environment teardown); then the thread ends.
+                   // With kEndBodies (process exit): first the end of every body, best effort.
   };
   static constexpr uint8_t kChunked = 1;
+  static constexpr uint8_t kEndBodies = 2;
 
   Op op = Op::kStop;
   uint8_t flags = 0;

@@ -64,6 +64,37 @@ uint64_t tickInterval(const ShardOptions& o) {
   return std::max<uint64_t>(every, 10);
 }
 
+// Dead peers: without keepalive a peer that vanished (power loss, a dropped
+// NAT mapping) with nothing in flight holds its connection forever, and with
+// data in flight until the kernel gives up retransmitting (~15 min on Linux).
+// Failures are ignored: a socket that refuses an option keeps the default.
+void setDeadPeerOptions(int fd, const ShardOptions& o) {
+  if (o.keepAliveMs > 0) {
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    int idle = static_cast<int>(std::max<uint64_t>(1, (uint64_t{o.keepAliveMs} + 999) / 1000));
+    int interval = std::max(1, idle / 3);
+    int probes = Shard::kKeepAliveProbes;
+#if defined(TCP_KEEPIDLE)
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+#elif defined(TCP_KEEPALIVE)  // macOS
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPALIVE, &idle, sizeof idle);
+#endif
+#ifdef TCP_KEEPINTVL
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+#endif
+#ifdef TCP_KEEPCNT
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+#endif
+  }
+#ifdef TCP_USER_TIMEOUT
+  if (o.tcpUserTimeoutMs > 0) {
+    unsigned int ms = o.tcpUserTimeoutMs;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+  }
+#endif
+}
+
 }  // namespace
 
 Shard::Shard(uint32_t index, const ShardOptions& options, ShardSink* sink)
@@ -131,6 +162,8 @@ void Shard::post(Command&& c) {
       return;
     }
     wake = queue_.empty();
+    queuedCommands_.fetch_add(1, std::memory_order_relaxed);
+    queuedBytes_.fetch_add(bytesOf(c), std::memory_order_relaxed);
     queue_.push_back(std::move(c));
     // Under the lock: endLoop() closes the async handle only after it has
     // stopped accepting, so no send can reach a closed handle.
@@ -150,7 +183,13 @@ void Shard::post(std::vector<Command>& batch) {
       return;
     }
     wake = queue_.empty();
-    for (Command& c : batch) queue_.push_back(std::move(c));
+    uint64_t bytes = 0;
+    for (Command& c : batch) {
+      bytes += bytesOf(c);
+      queue_.push_back(std::move(c));
+    }
+    queuedCommands_.fetch_add(batch.size(), std::memory_order_relaxed);
+    queuedBytes_.fetch_add(bytes, std::memory_order_relaxed);
     if (wake && !queue_.empty()) uv_async_send(&async_);
   }
   batch.clear();
@@ -167,7 +206,23 @@ void Shard::drain() {
     std::lock_guard<std::mutex> lock(mu_);
     work_.swap(queue_);
   }
-  for (Command& c : work_) run(c);
+  // The counts go down as commands run, in steps, so a producer sees room
+  // come back while a long queue drains.
+  constexpr size_t kStep = 64;
+  uint64_t bytes = 0;
+  size_t n = 0;
+  for (Command& c : work_) {
+    bytes += bytesOf(c);
+    run(c);
+    if (++n == kStep) {
+      queuedCommands_.fetch_sub(n, std::memory_order_relaxed);
+      queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
+      n = 0;
+      bytes = 0;
+    }
+  }
+  queuedCommands_.fetch_sub(n, std::memory_order_relaxed);
+  queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
   work_.clear();
 }
 
@@ -239,6 +294,7 @@ void Shard::run(Command& c) {
       beginShutdown();
       break;
     case Command::Op::kStop:
+      if (c.flags & Command::kEndBodies) endEverythingNow();
       closeEverything();
       endLoop();
       break;
@@ -273,6 +329,7 @@ void Shard::adopt(Command& c) {
     conn->outbox.setEventPrefix(c.prefix);
     int one = 1;
     setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setDeadPeerOptions(conn->fd, options_);
     if (options_.sndbufBytes > 0) {
       setsockopt(conn->fd, SOL_SOCKET, SO_SNDBUF, &options_.sndbufBytes, sizeof options_.sndbufBytes);
     }
@@ -517,6 +574,20 @@ void Shard::closeEverything() {
   while (!draining_.empty()) release(draining_.back(), true);
 }
 
+// Process exit: no later loop turn will flush anything, so every open stream
+// gets what is queued and the end of its body now, in non-blocking writes, as
+// far as its socket buffer takes them. A stream that took it all is half-
+// closed and closed in order; closeEverything() resets the others.
+void Shard::endEverythingNow() {
+  for (Conn* conn : slots_) {
+    if (conn && !conn->detached && conn->fd >= 0) endStream(conn, DisconnectReason::kShutdown);
+  }
+  std::vector<Conn*> pending(draining_);
+  for (Conn* conn : pending) {
+    if (!conn->released) flush(conn);
+  }
+}
+
 void Shard::onPollClosed(uv_handle_t* handle) {
   auto* conn = static_cast<Conn*>(handle->data);
   ::close(conn->fd);  // only the owning thread closes, and only now
@@ -544,6 +615,11 @@ void Shard::endLoop() {
     for (Command& c : queue_) {
       if (c.fd >= 0) ::close(c.fd);
     }
+    // Dropped unrun; the commands of the current drain() count down there.
+    uint64_t bytes = 0;
+    for (const Command& c : queue_) bytes += bytesOf(c);
+    queuedCommands_.fetch_sub(queue_.size(), std::memory_order_relaxed);
+    queuedBytes_.fetch_sub(bytes, std::memory_order_relaxed);
     queue_.clear();
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);

@@ -7,7 +7,9 @@
 // Threads: post() may be called from any thread (in practice the JS thread);
 // it appends to a mutex-guarded queue and wakes the loop with one
 // uv_async_send when the queue was empty. Everything else runs on the shard's
-// thread. ShardSink callbacks are made on the shard's thread.
+// thread. ShardSink callbacks are made on the shard's thread. What waits in
+// the queue is counted (queuedCommands(), queuedBytes(): raised by post(),
+// lowered as the thread runs the commands) so a producer can bound it.
 //
 // Writes: commands drained in one loop turn only queue FrameRefs; at the end
 // of the turn every connection with new frames is flushed with one writev
@@ -41,6 +43,14 @@ struct ShardOptions {
   int sndbufBytes = 128 * 1024;  // 0 = leave the kernel's default
   uint32_t maxSubscriptions = TopicIndex::kDefaultMaxSubscriptions;
   uint32_t closeTimeoutMs = 5000;  // grace for kicked/closing streams to take their last bytes
+  // Dead peers (adopted TCP sockets only; 0 = leave the kernel's default).
+  // keepAliveMs: SO_KEEPALIVE, first probe after this long with nothing in
+  // flight, then every keepAliveMs / 3 (at least 1 s), reset after
+  // kKeepAliveProbes unanswered. tcpUserTimeoutMs: TCP_USER_TIMEOUT (Linux),
+  // reset once sent data stays unacknowledged (or the peer's window stays
+  // shut) this long.
+  uint32_t keepAliveMs = 30000;
+  uint32_t tcpUserTimeoutMs = 60000;
 };
 
 // Receives what a shard reports. Called on the shard's thread.
@@ -71,6 +81,7 @@ struct ShardCounters {
 class Shard {
  public:
   static constexpr int kMaxIov = 512;
+  static constexpr int kKeepAliveProbes = 3;
 
   Shard(uint32_t index, const ShardOptions& options, ShardSink* sink);
   ~Shard();
@@ -87,6 +98,15 @@ class Shard {
 
   uint32_t index() const { return index_; }
   const ShardCounters& counters() const { return counters_; }
+  // Any thread: commands posted and not yet run, and the frame bytes they
+  // hold (what a producer faster than this thread piles up; the Hub bounds
+  // it with maxPendingCommands / maxPendingBytes).
+  uint64_t queuedCommands() const { return queuedCommands_.load(std::memory_order_relaxed); }
+  uint64_t queuedBytes() const { return queuedBytes_.load(std::memory_order_relaxed); }
+  // The bytes a command holds for queuedBytes().
+  static uint64_t bytesOf(const Command& c) {
+    return (c.frame ? c.frame->size() : 0) + (c.frame2 ? c.frame2->size() : 0);
+  }
 
  private:
   struct Conn;
@@ -116,6 +136,7 @@ class Shard {
   void endBody(Conn* conn);
   void endStream(Conn* conn, DisconnectReason reason);
   void closeEverything();
+  void endEverythingNow();
   void beginShutdown();
   void finishIfDone();
   void endLoop();
@@ -136,6 +157,9 @@ class Shard {
   std::mutex mu_;
   std::vector<Command> queue_;  // guarded by mu_
   bool accepting_ = true;       // guarded by mu_: false once the loop is ending
+  // Raised under mu_ by post(), lowered by this thread as it runs commands.
+  std::atomic<uint64_t> queuedCommands_{0};
+  std::atomic<uint64_t> queuedBytes_{0};
 
   // Shard thread only.
   std::vector<Conn*> slots_;    // by registry slot

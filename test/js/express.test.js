@@ -107,7 +107,7 @@ test('1000 clients through the middleware receive exactly their events, in order
   const defer = cleanup(t)
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
-  const hub = new Hub({ threads: 2 })
+  const hub = new Hub({ threads: 2, maxConnectionsPerIp: 0 }) // every client from 127.0.0.1
   defer(() => hub.close(), 'hub.close()')
 
   const locals = new Map() // tag -> res.locals
@@ -315,7 +315,7 @@ test('server.close() with closeWithServer ends 1000 streams, calls back once the
   defer(() => clients.stop(), 'clients.stop()')
   const baseline = fdCount() // before the hub's threads and the listener
 
-  const hub = new Hub({ threads: 2 })
+  const hub = new Hub({ threads: 2, maxConnectionsPerIp: 0 }) // every client from 127.0.0.1
   defer(() => hub.close(), 'hub.close()')
   const disconnects = []
   hub.on('disconnect', (ev) => disconnects.push(ev.reason))
@@ -416,7 +416,7 @@ test('private messages reach only their user\'s connections, under load from oth
   const defer = cleanup(t)
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
-  const hub = new Hub({ threads: 2 })
+  const hub = new Hub({ threads: 2, maxConnectionsPerIp: 0 }) // every client from 127.0.0.1
   defer(() => hub.close(), 'hub.close()')
 
   // Client k presents the token "tok<k>", which belongs to user u<k % USERS>.

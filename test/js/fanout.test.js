@@ -16,7 +16,7 @@ const N = 1000
 
 test('1000 clients each receive exactly their events, in order (native transport, 2 I/O threads)', async (t) => {
   const defer = cleanup(t)
-  const hub = new Hub({ threads: 2 })
+  const hub = new Hub({ threads: 2, maxConnectionsPerIp: N }) // all N from 127.0.0.1
   defer(() => hub.close(), 'hub.close()')
   const server = await startServer(hub)
   defer(() => server.close(), 'server.close()')

@@ -104,7 +104,7 @@ async function startApp (o = {}) {
 test('1000 clients through reply.sse() each receive exactly their events, in order', async (t) => {
   const defer = cleanup(t)
   const log = logCapture()
-  const server = await startApp({ plugin: { threads: 2 }, logger: { level: 'warn', stream: log.stream } })
+  const server = await startApp({ plugin: { threads: 2, maxConnectionsPerIp: 0 }, logger: { level: 'warn', stream: log.stream } })
   const { app, hub } = server
   defer(() => app.close(), 'app.close()')
   const clients = await Clients.start()
@@ -221,7 +221,7 @@ for (const [transport, N] of [['auto', 1000], ['js', 100]]) {
     defer(() => clients.stop(), 'clients.stop()')
     const baseline = fdCount() // before the app: its hub, listener and sockets all go
     const closeTimeoutMs = 10000
-    const server = await startApp({ plugin: { threads: 2, transport, closeTimeoutMs } })
+    const server = await startApp({ plugin: { threads: 2, transport, closeTimeoutMs, maxConnectionsPerIp: 0 } }) // N from 127.0.0.1
     const { app, hub } = server
     defer(() => app.close(), 'app.close()')
     const disconnects = []
@@ -275,7 +275,7 @@ test('private messages reach only their user\'s connections, under other users\'
   const tokens = new Map(Array.from({ length: N }, (_, i) => [`tok-${i}`, userOf(i)]))
   const log = logCapture()
   const server = await startApp({
-    plugin: { threads: 2 },
+    plugin: { threads: 2, maxConnectionsPerIp: 0 }, // every client from 127.0.0.1
     handler: 'async',
     logger: { level: 'warn', stream: log.stream },
     setup: (app) => {

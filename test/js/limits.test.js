@@ -9,7 +9,9 @@ const assert = require('node:assert/strict')
 const http = require('node:http')
 const Fastify = require('fastify')
 const { Hub } = require('../..')
+const express = require('express')
 const sseFanout = require('../../lib/fastify')
+const { sse } = require('../../lib/express')
 const { Realtime } = require('../../lib/pocketbase')
 const { within, waitFor, cleanup } = require('../helpers/wait')
 
@@ -122,4 +124,63 @@ test('Fastify plugin and PocketBase routes answer 429 past maxConnectionsPerIp',
   pb1.close()
   pb3.close()
   await within(waitFor(() => realtime.size === 0, 5000, 'clients gone'), 6000, 'clients gone')
+})
+
+/** GET with headers; resolves { status, close } once the head arrived. */
+function getWith (port, path, headers) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      if (res.statusCode !== 200) res.resume()
+      resolve({ status: res.statusCode, close: () => res.destroy() })
+    }).on('error', reject)
+  })
+}
+
+for (const framework of ['Fastify', 'Express']) {
+  test(`${framework}: maxConnectionsPerIp counts the client address the framework's trust-proxy setting gives`, async (t) => {
+    const defer = cleanup(t)
+    const hub = new Hub({ threads: 1, maxConnectionsPerIp: 1, heartbeatMs: 0 })
+    defer(() => hub.close(), 'hub.close()')
+    let port
+    if (framework === 'Fastify') {
+      const app = Fastify({ trustProxy: true })
+      await app.register(sseFanout, { hub })
+      app.get('/events', (request, reply) => { reply.sse({ topics: ['t'] }) })
+      await app.listen({ port: 0, host: '127.0.0.1' })
+      defer(() => app.close(), 'app.close()')
+      port = app.server.address().port
+    } else {
+      const app = express()
+      app.set('trust proxy', true)
+      app.get('/events', sse(hub, { topics: ['t'] }))
+      app.use((err, req, res, next) => { res.status(err.statusCode || 500).end(err.code) })
+      const server = http.createServer(app)
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+      defer(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() }), 'server.close()')
+      port = server.address().port
+    }
+    // Every request comes from 127.0.0.1, through a proxy that names the client.
+    const a = await getWith(port, '/events', { 'x-forwarded-for': '203.0.113.1' })
+    const b = await getWith(port, '/events', { 'x-forwarded-for': '203.0.113.2' })
+    const a2 = await getWith(port, '/events', { 'x-forwarded-for': '203.0.113.1' })
+    assert.deepEqual([a.status, b.status, a2.status], [200, 200, 429])
+    assert.deepEqual(Object.fromEntries(hub._perIp), { '203.0.113.1': 1, '203.0.113.2': 1 })
+    for (const c of [a, b]) c.close()
+    await waitFor(() => hub.stats().connections === 0, 5000, 'streams gone')
+  })
+}
+
+test('defaults: at most 256 streams per client address and 100,000 per hub', () => {
+  const hub = new Hub({ threads: 1 })
+  try {
+    assert.equal(hub.options.maxConnectionsPerIp, 256)
+    assert.equal(hub.options.maxConnections, 100000)
+    assert.equal(hub.options.keepAliveMs, 30000)
+    assert.equal(hub.options.tcpUserTimeoutMs, 60000)
+    assert.equal(hub.options.maxPendingCommands, 100000)
+    assert.equal(hub.options.maxPendingBytes, 64 * 1024 * 1024)
+    assert.equal(hub.options.heartbeatMs, 15000)
+  } finally {
+    hub.close()
+  }
 })

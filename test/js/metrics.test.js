@@ -21,7 +21,7 @@ const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 const GAUGES = ['connections', 'subscriptions', 'queue_bytes', 'users', 'thread_connections', 'thread_queue_bytes']
 const COUNTERS = ['published_total', 'delivered_total', 'bytes_written_total', 'slow_disconnects_total',
-  'heartbeats_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total']
+  'heartbeats_total', 'queue_full_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total']
 
 // --- a strict parser of the Prometheus text exposition format 0.0.4 ---------
 
@@ -245,6 +245,7 @@ function assertMatches (families, prefix, base, stats) {
   assert.equal(v('bytes_written_total'), stats.bytesWritten)
   assert.equal(v('slow_disconnects_total'), stats.slow)
   assert.equal(v('heartbeats_total'), stats.heartbeats)
+  assert.equal(v('queue_full_total'), stats.queueFull)
   stats.threads.forEach((t, i) => {
     const thread = String(i)
     assert.equal(v('thread_connections', { thread }), t.connections, `thread ${i} connections`)

@@ -19,8 +19,15 @@ const hub = new Hub({
   maxConnections: 1000,
   sndbufBytes: 0,
   closeTimeoutMs: 1000,
+  keepAliveMs: 30000,
+  tcpUserTimeoutMs: 0,
+  maxPendingCommands: 1000,
+  maxPendingBytes: 1 << 20,
   transport: 'js'
 })
+expectError(new Hub({ keepAliveMs: '30s' }))
+expectAssignable<ErrorCode>('ERR_SSE_QUEUE_FULL')
+expectAssignable<ErrorCode>('ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP')
 new Hub({ transport: 'auto' })
 expectError(new Hub({ threads: 'two' }))
 expectError(new Hub({ heartbeatMs: '15s' }))
@@ -105,6 +112,10 @@ expectType<number>(stats.js)
 expectType<number>(stats.frames)
 expectType<ThreadStats[]>(stats.threads)
 expectType<number>(stats.threads[0].queueBytes)
+expectType<number>(stats.queueFull)
+expectType<number>(stats.outOfFds)
+expectType<number>(stats.pendingBytes)
+expectType<number>(stats.threads[0].pendingCommands)
 expectType<Promise<void>>(hub.close())
 
 // Events: the two names, with their argument types.

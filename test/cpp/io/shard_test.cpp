@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -332,7 +333,9 @@ SocketPair makeUnixPair() {
 }
 
 // A real loopback TCP connection: the shard gets the accepted (server) side.
-SocketPair makeTcpPair() {
+// clientRcvbuf > 0 sets the client's SO_RCVBUF before it connects (a small
+// window that a peer which stops reading shuts quickly).
+SocketPair makeTcpPair(int clientRcvbuf = 0) {
   int lst = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -346,6 +349,7 @@ SocketPair makeTcpPair() {
     return {};
   }
   int cli = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (cli >= 0 && clientRcvbuf > 0) ::setsockopt(cli, SOL_SOCKET, SO_RCVBUF, &clientRcvbuf, sizeof clientRcvbuf);
   if (cli < 0 || ::connect(cli, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ADD_FAILURE() << "connect: " << std::strerror(errno);
     if (cli >= 0) ::close(cli);
@@ -490,8 +494,8 @@ class ShardTest : public ::testing::Test {
     peers_.insert(p.peer);
     return p;
   }
-  SocketPair tcpPair() {
-    SocketPair p = makeTcpPair();
+  SocketPair tcpPair(int clientRcvbuf = 0) {
+    SocketPair p = makeTcpPair(clientRcvbuf);
     peers_.insert(p.peer);
     return p;
   }
@@ -1184,6 +1188,102 @@ TEST_F(ShardTest, KickedPeerThatNeverReadsIsReapedAfterCloseTimeout) {
   EXPECT_EQ(sink_.reportsFor(id), 1u);
 }
 
+int intOption(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  if (::getsockopt(fd, level, name, &v, &len) != 0) return -1000 - errno;
+  return v;
+}
+
+TEST_F(ShardTest, AdoptedTcpSocketsGetKeepAliveAndUserTimeout) {
+  struct Case {
+    uint32_t keepAliveMs, userTimeoutMs;
+    int keepAlive, idle, interval, count, userTimeout;  // what getsockopt must read back
+  };
+  const ShardOptions defaults;
+  const Case cases[] = {
+      {defaults.keepAliveMs, defaults.tcpUserTimeoutMs, 1, 30, 10, Shard::kKeepAliveProbes, 60000},
+      {9000, 4500, 1, 9, 3, Shard::kKeepAliveProbes, 4500},
+      {1500, 1, 1, 2, 1, Shard::kKeepAliveProbes, 1},  // seconds round up; the interval is at least 1 s
+      {0, 0, 0, -1, -1, -1, 0},                        // 0: the kernel's defaults, keepalive off
+  };
+  for (const Case& c : cases) {
+    ShardOptions o = quietOptions();
+    o.keepAliveMs = c.keepAliveMs;
+    o.tcpUserTimeoutMs = c.userTimeoutMs;
+    Shard& s = startShard(o);
+    SocketPair t = tcpPair();
+    // The same socket through a second fd: the shard owns and closes t.shardEnd.
+    int probe = ::fcntl(t.shardEnd, F_DUPFD_CLOEXEC, 0);
+    ASSERT_GE(probe, 0);
+    uint64_t id = adopt(s, t, {"t"}, true);
+    expectHead(t.peer, true);  // adopted: the options are set before the head is written
+    SCOPED_TRACE(testing::Message() << "keepAliveMs " << c.keepAliveMs << ", tcpUserTimeoutMs " << c.userTimeoutMs);
+    EXPECT_EQ(intOption(probe, SOL_SOCKET, SO_KEEPALIVE), c.keepAlive);
+#ifdef TCP_USER_TIMEOUT
+    EXPECT_EQ(intOption(probe, IPPROTO_TCP, TCP_USER_TIMEOUT), c.userTimeout);
+#endif
+    if (c.keepAlive) {
+#ifdef TCP_KEEPIDLE
+      EXPECT_EQ(intOption(probe, IPPROTO_TCP, TCP_KEEPIDLE), c.idle);
+#endif
+      EXPECT_EQ(intOption(probe, IPPROTO_TCP, TCP_KEEPINTVL), c.interval);
+      EXPECT_EQ(intOption(probe, IPPROTO_TCP, TCP_KEEPCNT), c.count);
+    }
+    ::close(probe);
+    shutdownAndJoin(s);
+    EXPECT_EQ(sink_.reasonOf(id), DisconnectReason::kShutdown);
+  }
+}
+
+#ifdef TCP_USER_TIMEOUT
+// A peer that stops reading shuts its window; the kernel then probes it and
+// it answers, so it never looks dead and, with the kernel's defaults, holds
+// its connection until maxQueueBytes is reached (here: never). With
+// tcpUserTimeoutMs the kernel gives up once the window stayed shut that long
+// (Linux >= 5.11 counts zero-window probes against TCP_USER_TIMEOUT), the
+// same path that cuts a peer which vanished with data in flight.
+TEST_F(ShardTest, PeerWhoseWindowStaysShutIsCutAfterTcpUserTimeout) {
+  ShardOptions o = quietOptions();
+  o.maxQueueBytes = 64 << 20;
+  o.sndbufBytes = 4096;
+  o.keepAliveMs = 0;
+  ShardOptions cut = o;
+  cut.tcpUserTimeoutMs = 300;
+  ShardOptions kept = o;
+  kept.tcpUserTimeoutMs = 0;
+  Shard& sCut = startShard(cut);
+  Shard& sKept = startShard(kept);
+  SocketPair a = tcpPair(4096), b = tcpPair(4096);
+  uint64_t ida = adopt(sCut, a, {"t"}, true);
+  uint64_t idb = adopt(sKept, b, {"t"}, true);
+  expectHead(a.peer, true);
+  expectHead(b.peer, true);
+  // Far more than both socket buffers hold; neither peer reads again.
+  for (Shard* s : {&sCut, &sKept}) {
+    std::vector<Command> batch;
+    for (int i = 0; i < 200; ++i) batch.push_back(publishCmd("t", eventFrame(std::string(4000, 'w'))));
+    s->post(batch);
+  }
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(sink_.waitReason(ida)) << "the stalled peer was never cut";
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  EXPECT_EQ(sink_.reasonOf(ida), DisconnectReason::kClient);  // ETIMEDOUT: the peer is gone as far as TCP knows
+  EXPECT_LT(took.count(), 5000) << "cut after " << took.count() << " ms";
+  EXPECT_TRUE(waitFor([&] { return fdIsClosed(a.shardEnd); }));
+  std::printf("[ INFO     ] stalled peer cut %lld ms after the last publish (tcpUserTimeoutMs 300)\n",
+              static_cast<long long>(took.count()));
+  // The same peer without the option is still held.
+  EXPECT_FALSE(sink_.reasonOf(idb).has_value());
+  EXPECT_GT(sKept.counters().queueBytes.load(), 0u);
+  sKept.post(opCmd(Command::Op::kStop));
+  ASSERT_TRUE(waitFor([&] { return sink_.stopped(sKept.index()) == 1; }));
+  shutdownAndJoin(sCut);
+  EXPECT_EQ(sink_.reportsFor(ida), 1u);
+  EXPECT_EQ(sink_.reportsFor(idb), 1u);
+}
+#endif
+
 TEST_F(ShardTest, ShutdownFlushesEverythingEndsEveryBodyAndStopsOnce) {
   Shard& s = startShard();
   struct Peer {
@@ -1321,6 +1421,83 @@ TEST_F(ShardTest, StopClosesEverythingAtOnce) {
     ReadResult r = readToEof(p->peer);
     EXPECT_TRUE(r.eof || r.err == ECONNRESET);
   }
+  // The adopt dropped unrun behind kStop is counted out too.
+  EXPECT_EQ(s.queuedCommands(), 0u);
+  EXPECT_EQ(s.queuedBytes(), 0u);
+}
+
+TEST_F(ShardTest, StopWithEndBodiesWritesWhatIsQueuedAndTheLastChunkWhereTheSocketTakesIt) {
+  ShardOptions o = quietOptions();
+  o.sndbufBytes = 4096;
+  o.maxQueueBytes = 4 << 20;
+  Shard& s = startShard(o);
+  SocketPair reading = unixPair(), stalled = tcpPair(4096);
+  uint64_t idr = adopt(s, reading, {"r"}, true);
+  uint64_t ids = adopt(s, stalled, {"s"}, true);
+  uint64_t js = reg_.acquire();
+  s.post(attachJsCmd(js, {"r"}));
+  expectHead(reading.peer, true);
+  expectHead(stalled.peer, true);
+  std::vector<Command> batch;
+  std::string want;
+  for (int i = 0; i < 3; ++i) {
+    FrameRef f = eventFrame("last words " + std::to_string(i));
+    want += chunk(f->view());
+    batch.push_back(publishCmd("r", std::move(f)));
+  }
+  for (int i = 0; i < 200; ++i) batch.push_back(publishCmd("s", eventFrame(std::string(4000, 's'))));
+  Command stop = opCmd(Command::Op::kStop);
+  stop.flags |= Command::kEndBodies;
+  batch.push_back(std::move(stop));
+  s.post(batch);  // one drain: no loop turn flushes anything before the stop
+  ASSERT_TRUE(waitFor([&] { return sink_.stopped(s.index()) == 1; }));
+  s.join();
+  ReadResult r = readToEof(reading.peer);
+  EXPECT_TRUE(r.eof);
+  EXPECT_BYTES(want + std::string(kTerminator), r.bytes);
+  // The stalled one could not take it all: cut, never a clean end.
+  ReadResult st = readToEof(stalled.peer);
+  EXPECT_TRUE(st.eof || st.err == ECONNRESET);
+  EXPECT_FALSE(st.bytes.size() >= kTerminator.size() &&
+               st.bytes.compare(st.bytes.size() - kTerminator.size(), kTerminator.size(), kTerminator) == 0);
+  for (uint64_t id : {idr, ids, js}) {
+    EXPECT_EQ(sink_.reasonOf(id), DisconnectReason::kShutdown) << id;
+    EXPECT_EQ(sink_.reportsFor(id), 1u) << id;
+  }
+  EXPECT_TRUE(fdIsClosed(reading.shardEnd));
+  EXPECT_TRUE(fdIsClosed(stalled.shardEnd));
+  EXPECT_EQ(s.queuedCommands(), 0u);
+}
+
+TEST_F(ShardTest, QueuedCommandsCountWhatIsPostedAndNotYetRun) {
+  FrameRef f = eventFrame("x");
+  const uint64_t size = f->size();
+  Command send = sendCmd(1, f);
+  EXPECT_EQ(Shard::bytesOf(send), size);
+  EXPECT_EQ(Shard::bytesOf(opCmd(Command::Op::kKick)), 0u);
+  Shard& s = startShard();
+  // Held back behind a command that blocks the loop until the counts are read.
+  std::atomic<bool> entered{false}, release{false};
+  sink_.onJsDeliverHook = [&](uint32_t, const FrameRef&, const std::vector<uint64_t>&) {
+    entered = true;
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  };
+  uint64_t js = reg_.acquire();
+  FrameRef first = eventFrame("blocks the loop");
+  const uint64_t firstSize = first->size();
+  s.post(attachJsCmd(js, {"t"}, 0, std::move(first)));
+  ASSERT_TRUE(waitFor([&] { return entered.load(); }));  // the attach is running, still counted
+  std::vector<Command> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(publishCmd("u", f));
+  s.post(batch);
+  s.post(broadcastCmd(f, {12345}));
+  s.post(idCmd(Command::Op::kKick, 999));
+  EXPECT_EQ(s.queuedCommands(), 13u);
+  EXPECT_EQ(s.queuedBytes(), firstSize + 11 * size);
+  release = true;
+  EXPECT_TRUE(waitFor([&] { return s.queuedCommands() == 0 && s.queuedBytes() == 0; }))
+      << s.queuedCommands() << " commands, " << s.queuedBytes() << " bytes still counted";
+  shutdownAndJoin(s);
 }
 
 TEST_F(ShardTest, DestroyingARunningShardStopsItAndClosesItsFds) {
