@@ -1,0 +1,87 @@
+'use strict'
+// A hostile PocketBase client must not freeze the app (issue 10's reproduction):
+// one guest on one stream fills every subscription budget a guest may hold with
+// the most expensive filters it can write, and the app broadcasts a post with a
+// 10 KB body. The time broadcastRecord() holds the JS thread is the event-loop
+// block; it is printed for each attack and must stay within 5 ms (median of
+// the broadcasts; the worst is printed too). Before the budgets and the
+// linear LIKE matcher, the first attack below held the JS thread 3.1-3.5 s per
+// broadcast.
+//
+// The client's subscriptions are posted over real HTTP to a node:http app on
+// port 0, with the Realtime's default budgets; where a budget refuses a POST
+// (400 validation_budget_exceeded) the client posts fewer, so each attack runs
+// with as much as a guest can really hold. Each matching key must also deliver
+// its frame: the stream is read, so the work measured includes the real frames.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { startRealtimeApp, openStream, post } = require('../helpers/pb-http')
+const { waitFor } = require('../helpers/wait')
+
+const BROADCASTS = 15
+const LIMIT_MS = 5
+const BODY = 'a'.repeat(9990) + '~' + 'b'.repeat(9) // 10 KB; the '~' lets the first attack match
+const POSTS = { name: 'posts', id: 'pbc_posts', listRule: '', viewRule: '' }
+
+const sub = (i, query) => `posts/*?options=${encodeURIComponent(JSON.stringify({ query: { ...query, n: String(i) } }))}`
+
+// Each attack: (i) -> the i-th subscription string. Every one matches BODY.
+const ATTACKS = {
+  // The issue's reproduction: a pattern that backtracked 2400 × 10,000 steps.
+  'LIKE %_{2400}~% (the issue)': (i) => sub(i, { filter: `body~'%${'_'.repeat(2400)}~%'` }),
+  // As many LIKE nodes as the node budget allows, spread over the keys.
+  'LIKE nodes: 2 per key': (i) => sub(i, { filter: `body~'%a%b%' && body!~'%zz%q%'` }),
+  // The longest wildcard core a literal pattern may have (64 characters).
+  'LIKE a_{62}~ core': (i) => sub(i, { filter: `body~'%a${'_'.repeat(62)}~%'` }),
+  // A field projection per key: one pick and one 10 KB frame per key.
+  'fields per key': (i) => sub(i, { fields: 'id,body' }),
+  // A pattern taken from a field at run time (counts 50 nodes).
+  'LIKE pattern from a field': (i) => sub(i, { filter: 'body ~ title' })
+}
+
+async function holdMost (port, clientId, make) {
+  let n = 100
+  for (;;) {
+    const res = await post(port, { clientId, subscriptions: Array.from({ length: n }, (_, i) => make(i)) })
+    if (res.status === 204) return n
+    assert.equal(res.status, 400, `POST of ${n} subscriptions: ${res.body.slice(0, 300)}`)
+    assert.match(res.body, /validation_budget_exceeded|validation_length_too_long/, res.body.slice(0, 300))
+    n = n > 10 ? Math.floor(n * 0.9) : n - 1
+    assert.ok(n > 0, 'the budget lets a guest hold at least one subscription')
+  }
+}
+
+test('a guest holding the largest budget blocks the event loop <= 5 ms per 10 KB broadcastRecord', async (t) => {
+  // Every key of the client gets its own copy of the record: 100 keys × 11 KB
+  // pass the default 1 MiB queue of one client, so the queue is larger here.
+  const app = await startRealtimeApp('http', { hubOptions: { maxQueueBytes: 8 * 1024 * 1024 } })
+  t.after(() => app.close())
+  const rows = []
+  for (const [name, make] of Object.entries(ATTACKS)) {
+    const s = await openStream(app.port)
+    const clientId = await s.connected()
+    const held = await holdMost(app.port, clientId, make)
+    const before = s.events.length
+    const times = []
+    for (let k = 0; k < BROADCASTS; k++) {
+      // The title is a wildcard pattern (a guest may create posts in an open app).
+      const record = { id: `p${k}`, title: `%a${'_'.repeat(1000)}b%`, body: BODY }
+      const t0 = process.hrtime.bigint()
+      app.realtime.broadcastRecord(POSTS, 'create', record)
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+      // Every key's frame arrives (read before the next broadcast, so that the
+      // client stays within maxQueueBytes as a live client would).
+      const want = held * (k + 1)
+      await waitFor(() => s.events.length - before >= want, 20000,
+        () => `${want} frames for ${name} (got ${s.events.length - before}, stream ended: ${!!s.ended})`)
+    }
+    times.sort((a, b) => a - b)
+    const median = times[Math.floor(times.length / 2)]
+    rows.push({ attack: name, subscriptions: held, 'median ms': median.toFixed(3), 'max ms': times[times.length - 1].toFixed(3) })
+    await post(app.port, { clientId, subscriptions: [] })
+    assert.ok(median <= LIMIT_MS, `${name}: broadcastRecord held the JS thread ${median.toFixed(2)} ms (median of ${BROADCASTS})`)
+  }
+  console.log('# hostile guest, one 10 KB broadcastRecord, JS thread time:')
+  console.table(rows)
+})
