@@ -110,6 +110,12 @@ PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<Subscripti
   Subscription sub = parseSubscription(key.name);
   key.base = std::string(sub.base);
   key.options = std::move(sub.options);
+  for (std::string_view param : {"filter", "sort"}) {
+    const std::string* v = key.options.queryValue(param);
+    if (v && (v->find("@request.") != std::string::npos || v->find("@collection.") != std::string::npos)) {
+      key.superuserOnly = true;
+    }
+  }
   std::string err;
   const std::string* filter = key.options.queryValue("filter");
   if (!Filter::compile(filter ? *filter : std::string_view(), &key.filter, &err)) {
@@ -347,8 +353,8 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
         bool ok;
         if (auth && auth->superuser) {
           ok = true;
-        } else if (!target.rule) {
-          ok = false;  // a null rule: superusers only
+        } else if (key.superuserOnly || !target.rule) {
+          ok = false;  // a null rule or a filter naming @request./@collection.: superusers only
         } else if (target.rule->usesAuth()) {
           ok = target.rule->evaluate(ctx);
         } else {

@@ -10,6 +10,9 @@
 // a group with the index they already have. Rules depend on the identity,
 // filters and projections on the key: a group receives a key's frame when
 // the collection rule passes for its identity and the key's filter passes.
+// As in PocketBase, a key whose options.query filter or sort text holds
+// "@request." or "@collection." reaches superusers only (a client could
+// otherwise probe its own auth record, e.g. a password hash, with LIKE).
 //
 // Key and auth numbers are never reused, so a topic name can never come to
 // mean another group while a stale subscription is still on its way.
@@ -117,6 +120,10 @@ class PbIndex {
     Filter filter;
     FieldPicker fields;
     bool valid = true;  // the filter compiled
+    // The filter or sort names "@request." or "@collection.": only
+    // superusers receive record events (PocketBase's
+    // checkForSuperuserOnlyRuleFields, a plain substring test).
+    bool superuserOnly = false;
     std::string error;  // why the filter or the fields did not compile
     uint32_t refs = 0;
     std::vector<Group> groups;

@@ -310,6 +310,32 @@ TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReported) {
   EXPECT_EQ(again.errors.size(), 1u);
 }
 
+TEST_F(PbIndexTest, ClientFiltersNamingRequestOrCollectionReachSuperusersOnly) {
+  // PocketBase's checkForSuperuserOnlyRuleFields: a non-superuser's filter or
+  // sort holding "@request." or "@collection." gets no record events, so a
+  // client cannot probe its own auth record (password hash, tokens) with it.
+  const std::string probe = withOptions("posts/*", R"({"filter":"@request.auth.id != 'nobody'"})");
+  const std::string bySort = withOptions("posts/*", R"({"sort":"@request.auth.role"})");
+  const std::string plain = withOptions("posts/*", R"({"filter":"title = 't'"})");
+  Sets guest = set(1, {probe, bySort, plain});
+  Sets a = set(2, {probe, bySort, plain}, kUserA);
+  Sets root = set(3, {probe, bySort, plain}, kRoot, true);
+  EXPECT_THAT(a.errors, IsEmpty()) << "the filter compiles; it is the delivery that is refused";
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  auto got = broadcast(posts, "create", R"({"id":"r","title":"t"})");
+  std::map<std::string, std::set<std::string>> eventsByHolder;  // "guest"/"a"/"root" -> event names
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    auto in = [&](const Sets& s) { return std::count(s.add.begin(), s.add.end(), t) > 0; };
+    eventsByHolder[in(guest) ? "guest" : in(a) ? "a" : in(root) ? "root" : "?"].insert(p.events()[0].type);
+  }
+  EXPECT_EQ(eventsByHolder["guest"], std::set<std::string>({plain}));
+  EXPECT_EQ(eventsByHolder["a"], std::set<std::string>({plain}));
+  EXPECT_EQ(eventsByHolder["root"], std::set<std::string>({probe, bySort, plain})) << "superusers are unaffected";
+  EXPECT_EQ(eventsByHolder.count("?"), 0u);
+}
+
 TEST_F(PbIndexTest, BadRecordsAndRulesAreRefusedWithAMessage) {
   set(1, {"posts/*"});
   std::vector<Delivery> out;
