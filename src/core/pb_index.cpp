@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pb_json.hpp"
 #include "sse_encoder.hpp"
 
 namespace ssefanout::pb {
@@ -187,10 +188,21 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
   if (!identity.empty()) {
     auto doc = std::make_unique<Auth>();
     simdjson::dom::element root;
-    if (parser_.parse_into_document(doc->doc, bytesOf(authJson), authJson.size()).get(root) != simdjson::SUCCESS ||
-        !root.is_object()) {
-      return Status::kInvalidEvent;
+    auto e = parser_.parse_into_document(doc->doc, bytesOf(authJson), authJson.size()).get(root);
+    if (e == simdjson::STRING_ERROR || e == simdjson::BIGINT_ERROR || e == simdjson::NUMBER_ERROR) {
+      std::string_view text = authJson;
+      bool changed = false;
+      if (replaceLoneSurrogates(text, &repaired_)) {
+        text = repaired_;
+        changed = true;
+      }
+      if (widenBigIntegers(text, &widened_)) {
+        text = widened_;
+        changed = true;
+      }
+      if (changed) e = parser_.parse_into_document(doc->doc, bytesOf(text), text.size()).get(root);
     }
+    if (e != simdjson::SUCCESS || !root.is_object()) return Status::kInvalidEvent;
     auto known = authByIdentity_.find(std::string(identity));
     if (known != authByIdentity_.end()) {
       // The same identity with a fresher record (PocketBase keeps the latest).
@@ -293,9 +305,20 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
   }
   simdjson::dom::element record;
   auto e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
-  if (e == simdjson::STRING_ERROR && replaceLoneSurrogates(recordJson, &repaired_)) {
-    recordJson = repaired_;
-    e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
+  if (e == simdjson::STRING_ERROR || e == simdjson::BIGINT_ERROR || e == simdjson::NUMBER_ERROR) {
+    // Read as Go reads it. The frame carries the record as given, but for
+    // lone surrogates (which PocketBase would send as U+FFFD).
+    bool changed = false;
+    if (replaceLoneSurrogates(recordJson, &repaired_)) {
+      recordJson = repaired_;
+      changed = true;
+    }
+    std::string_view parsed = recordJson;
+    if (widenBigIntegers(recordJson, &widened_)) {
+      parsed = widened_;
+      changed = true;
+    }
+    if (changed) e = parser_.parse(bytesOf(parsed), parsed.size()).get(record);
   }
   if (e != simdjson::SUCCESS) {
     *error = std::string("record is not valid JSON: ") + simdjson::error_message(e);

@@ -87,7 +87,8 @@ class PbIndex {
 
   // A record event: parses recordJson once and appends a delivery per group
   // that may see it. Lone surrogate escapes (JSON.stringify's "\ud800")
-  // become U+FFFD, as PocketBase's decoder makes them. Returns kInvalidEvent with *error set when the record is
+  // become U+FFFD, as PocketBase's decoder makes them; integers beyond 64
+  // bits are read as doubles (Go's float64), here and in auth records. Returns kInvalidEvent with *error set when the record is
   // not a JSON object with a string "id" or a rule does not compile.
   Status broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
                          std::vector<Delivery>* out, std::string* error);
@@ -153,6 +154,7 @@ class PbIndex {
   simdjson::dom::document record_;  // the record of the broadcast in progress
   std::string scratch_;
   std::string repaired_;  // a record whose lone surrogates were replaced
+  std::string widened_;   // a record whose integers beyond 64 bits were made doubles
   uint64_t nextKey_ = 1;
   uint64_t nextAuth_ = 1;
   std::unordered_map<uint64_t, Key> keys_;

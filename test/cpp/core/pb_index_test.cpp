@@ -373,6 +373,42 @@ TEST_F(PbIndexTest, LoneSurrogateEscapesBecomeReplacementCharacters) {
   }
 }
 
+TEST_F(PbIndexTest, IntegersBeyond64BitsReadAsDoubles) {
+  // JSON.stringify(2 ** 64) is "18446744073709551616": simdjson refuses such
+  // an integer, Go (hence PocketBase) reads every number as a float64.
+  const std::string eq = withOptions("posts/*", R"({"filter":"n = 18446744073709551616 && n > 9223372036854775807"})");
+  const std::string neg = withOptions("posts/*", R"({"filter":"m < -9223372036854775808 && m = -18446744073709551616"})");
+  const std::string huge = withOptions("posts/*", R"({"filter":"h > 99999999999999999999 && h = 1000000000000000000000000000000"})");
+  const std::string none = withOptions("posts/*", R"({"filter":"n < 0 || n = 18446744073709551615.5e3"})");
+  const std::string own = withOptions("posts/*", R"({"filter":"title != ''"})");
+  Sets s = set(1, {eq, neg, huge, none});
+  // An auth record with such a number binds too (a POST used to answer 500).
+  const std::string bigAuth = R"({"id":"ub","collectionId":"pbc_u","quota":18446744073709551616,"arr":[-99999999999999999999]})";
+  Sets user;
+  ASSERT_EQ(index_.setSubscriptions(2, "pbc_u/ub", bigAuth, false, {own}, &user.add, &user.remove, &user.errors), Status::kOk);
+  const std::string quota = "@request.auth.quota > 18446744073709000000";
+  Collection posts{"posts", "pbc_p", &quota, &quota};
+  Collection open{"posts", "pbc_p", &everyone_, &everyone_};
+  const std::string record =
+      R"({"id":"r","title":"t","n":18446744073709551616,"m":-18446744073709551616,"h":1000000000000000000000000000000})";
+  auto got = broadcast(open, "create", record);
+  std::set<std::string> events;
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    events.insert(p.events()[0].type);
+    EXPECT_EQ(p.events()[0].data, "{\"record\":" + record + ",\"action\":\"create\"}") << "the record as given";
+  }
+  EXPECT_EQ(events, std::set<std::string>({eq, neg, huge, own}));
+  auto ruled = broadcast(posts, "create", record);
+  ASSERT_EQ(ruled.size(), 1u) << "the rule reads the big number of the auth record";
+  EXPECT_EQ(ruled.begin()->first, user.add[0]);
+  std::vector<Delivery> out;
+  std::string error;
+  EXPECT_EQ(index_.broadcastRecord(open, "create", R"({"id":"r","n":1e999})", &out, &error), Status::kInvalidEvent)
+      << "beyond double range: refused, as Go refuses it";
+}
+
 TEST_F(PbIndexTest, CustomMessagesGoToExactSubscribersOfEveryIdentity) {
   Sets a = set(1, {"@oauth2", "chat"});
   Sets b = set(2, {"chat"}, kUserA);

@@ -1,0 +1,59 @@
+#include "pb_json.hpp"
+
+namespace ssefanout::pb {
+namespace {
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Whether the digits of an integer (no sign, no leading zeros in valid JSON)
+// exceed what simdjson stores: UINT64_MAX for a positive, -INT64_MIN for a
+// negative one.
+bool beyond64Bits(std::string_view digits, bool negative) {
+  std::string_view limit = negative ? std::string_view("9223372036854775808") : std::string_view("18446744073709551615");
+  if (digits.size() != limit.size()) return digits.size() > limit.size();
+  return digits > limit;
+}
+
+}  // namespace
+
+bool widenBigIntegers(std::string_view json, std::string* out) {
+  out->clear();
+  bool changed = false;
+  size_t copied = 0;  // json[0, copied) is in *out
+  size_t i = 0;
+  const size_t n = json.size();
+  while (i < n) {
+    char c = json[i];
+    if (c == '"') {
+      for (++i; i < n && json[i] != '"'; ++i) {
+        if (json[i] == '\\') ++i;
+      }
+      ++i;
+      continue;
+    }
+    if (c != '-' && !isDigit(c)) {
+      ++i;
+      continue;
+    }
+    bool negative = c == '-';
+    if (negative) ++i;
+    size_t digitsStart = i;
+    while (i < n && isDigit(json[i])) ++i;
+    size_t digitsEnd = i;
+    bool integer = true;
+    while (i < n && (isDigit(json[i]) || json[i] == '.' || json[i] == 'e' || json[i] == 'E' || json[i] == '+' ||
+                     json[i] == '-')) {
+      integer = false;
+      ++i;
+    }
+    if (!integer || !beyond64Bits(json.substr(digitsStart, digitsEnd - digitsStart), negative)) continue;
+    out->append(json.substr(copied, digitsEnd - copied));
+    out->append(".0");
+    copied = digitsEnd;
+    changed = true;
+  }
+  if (changed) out->append(json.substr(copied));
+  return changed;
+}
+
+}  // namespace ssefanout::pb
