@@ -30,15 +30,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-size_t utf8Len(char lead) {
-  auto c = static_cast<unsigned char>(lead);
-  if (c < 0x80) return 1;
-  if ((c >> 5) == 0x6) return 2;
-  if ((c >> 4) == 0xe) return 3;
-  if ((c >> 3) == 0x1e) return 4;
-  return 1;
-}
-
 // A fragment of the expression for an error message: quoted, control and
 // non-ASCII bytes as \xNN, long fragments cut.
 std::string quote(std::string_view s) {
@@ -261,48 +252,6 @@ bool compareValues(const Val& l, const Val& r, int* out) {
 }
 
 }  // namespace
-
-bool likeMatch(std::string_view text, std::string_view pattern) {
-  size_t ti = 0, pi = 0;
-  size_t starP = std::string_view::npos, starT = 0;
-  while (true) {
-    if (pi < pattern.size()) {
-      char c = pattern[pi];
-      if (c == '%') {
-        while (pi < pattern.size() && pattern[pi] == '%') ++pi;
-        starP = pi;
-        starT = ti;
-        continue;
-      }
-      if (c == '\\' && pi + 1 >= pattern.size()) return false;
-      if (ti < text.size()) {
-        if (c == '_') {
-          ti += std::min(utf8Len(text[ti]), text.size() - ti);
-          ++pi;
-          continue;
-        }
-        char lit = c;
-        size_t adv = 1;
-        if (c == '\\') {
-          lit = pattern[pi + 1];
-          adv = 2;
-        }
-        if (foldAscii(lit) == foldAscii(text[ti])) {
-          ++ti;
-          pi += adv;
-          continue;
-        }
-      }
-    } else if (ti == text.size()) {
-      return true;
-    }
-    // Mismatch: let the last % swallow one more character and retry.
-    if (starP == std::string_view::npos || starT >= text.size()) return false;
-    starT += std::min(utf8Len(text[starT]), text.size() - starT);
-    ti = starT;
-    pi = starP;
-  }
-}
 
 void wrapLikeParam(std::string_view v, std::string* out) {
   out->clear();
@@ -555,6 +504,17 @@ class FilterCompiler {
     }
     uint32_t rhs = operand(tok_);
     if (failed_) return kBad;
+    if (opTok.op == Op::kLike || opTok.op == Op::kNotLike) {
+      // A literal pattern is known now: refuse one that likeMatch could not
+      // match in linear time (a departure from PocketBase, see pb_like.hpp).
+      const Filter::Operand& r = f_->operands_[rhs];
+      std::string why;
+      if ((r.kind == OperandKind::kString || r.kind == OperandKind::kNumber) &&
+          !likePatternBounded(f_->str(r.likeOff, r.likeLen), &why)) {
+        fail("LIKE pattern " + quote(tok_.text) + " at " + std::to_string(tok_.pos) + " is too costly to match: " + why);
+        return kBad;
+      }
+    }
     next();
     if (failed_) return kBad;
     f_->nodes_.push_back(Filter::Node{Filter::NodeKind::kCompare, opTok.op, lhs, rhs});
