@@ -131,45 +131,74 @@ PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<Subscripti
   }
   if (!key.error.empty() && errors) errors->push_back({name, key.error});
   const uint64_t id = key.id;
-  keysByBase_[key.base].push_back(id);
+  ++bookkeepingSteps_;
+  auto& ids = keysByBase_[key.base];
+  key.basePos = static_cast<uint32_t>(ids.size());
+  ids.push_back(id);
   keyByName_.emplace(name, id);
   return &keys_.emplace(id, std::move(key)).first->second;
 }
 
 void PbIndex::joinGroup(Key& key, uint64_t auth) {
   ++key.refs;
-  for (Group& group : key.groups) {
-    if (group.auth == auth) {
-      ++group.connections;
-      return;
-    }
+  ++bookkeepingSteps_;
+  auto [it, fresh] = groupPos_.try_emplace({key.id, auth}, static_cast<uint32_t>(key.groups.size()));
+  if (!fresh) {
+    ++key.groups[it->second].connections;
+    return;
   }
   key.groups.push_back(Group{auth, 1, topicFor(key.id, auth)});
 }
 
 void PbIndex::leaveGroup(Key& key, uint64_t auth) {
   --key.refs;
-  for (size_t i = 0; i < key.groups.size(); ++i) {
-    if (key.groups[i].auth == auth) {
-      if (--key.groups[i].connections == 0) swapRemove(key.groups, i);
-      return;
-    }
-  }
+  ++bookkeepingSteps_;
+  auto it = groupPos_.find({key.id, auth});
+  if (it == groupPos_.end()) return;
+  const uint32_t i = it->second;
+  if (--key.groups[i].connections > 0) return;
+  groupPos_.erase(it);
+  if (i + 1 != key.groups.size()) groupPos_[{key.id, key.groups.back().auth}] = i;
+  swapRemove(key.groups, i);
 }
 
 void PbIndex::releaseKey(uint64_t id) {
   auto it = keys_.find(id);
   if (it == keys_.end() || it->second.refs > 0) return;
   Key& key = it->second;
+  ++bookkeepingSteps_;
   auto base = keysByBase_.find(key.base);
   if (base != keysByBase_.end()) {
     auto& ids = base->second;
-    auto pos = std::find(ids.begin(), ids.end(), id);
-    if (pos != ids.end()) swapRemove(ids, static_cast<size_t>(pos - ids.begin()));
+    const uint32_t pos = key.basePos;
+    if (pos + 1 != ids.size()) keys_.at(ids.back()).basePos = pos;
+    swapRemove(ids, pos);
     if (ids.empty()) keysByBase_.erase(base);
   }
   keyByName_.erase(key.name);
   keys_.erase(it);
+}
+
+bool PbIndex::checkInvariants() const {
+  size_t groups = 0;
+  for (const auto& [id, key] : keys_) {
+    auto base = keysByBase_.find(key.base);
+    if (base == keysByBase_.end() || key.basePos >= base->second.size() || base->second[key.basePos] != id) return false;
+    auto name = keyByName_.find(key.name);
+    if (name == keyByName_.end() || name->second != id) return false;
+    uint32_t refs = 0;
+    for (uint32_t i = 0; i < key.groups.size(); ++i) {
+      auto pos = groupPos_.find({id, key.groups[i].auth});
+      if (pos == groupPos_.end() || pos->second != i || key.groups[i].connections == 0) return false;
+      refs += key.groups[i].connections;
+    }
+    if (refs != key.refs) return false;
+    groups += key.groups.size();
+  }
+  size_t listed = 0;
+  for (const auto& [base, ids] : keysByBase_) listed += ids.size();
+  return listed == keys_.size() && keyByName_.size() == keys_.size() && groupPos_.size() == groups &&
+         authByIdentity_.size() == auths_.size();
 }
 
 void PbIndex::releaseAuth(uint64_t id) {
@@ -203,7 +232,7 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
       if (changed) e = parser_.parse_into_document(doc->doc, bytesOf(text), text.size()).get(root);
     }
     if (e != simdjson::SUCCESS || !root.is_object()) return Status::kInvalidEvent;
-    auto known = authByIdentity_.find(std::string(identity));
+    auto known = authByIdentity_.find(identity);
     if (known != authByIdentity_.end()) {
       // The same identity with a fresher record (PocketBase keeps the latest).
       Auth& a = *auths_.at(known->second);
@@ -403,7 +432,7 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
 
 void PbIndex::publish(std::string_view subscription, std::string_view event, std::string_view data,
                       std::vector<Delivery>* out) {
-  auto it = keyByName_.find(std::string(subscription));
+  auto it = keyByName_.find(subscription);
   if (it == keyByName_.end()) return;
   const Key& key = keys_.at(it->second);
   EventFields ev;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "frame.hpp"
+#include "keyed_hash.hpp"
 #include "pb_field_picker.hpp"
 #include "pb_filter.hpp"
 #include "pb_subscription.hpp"
@@ -104,6 +105,13 @@ class PbIndex {
   size_t connectionCount() const { return conns_.size(); }
   size_t authCount() const { return auths_.size(); }
   size_t groupCount() const;
+  // Entries examined by key and group bookkeeping (interning, joining,
+  // leaving, releasing) since construction: constant per operation, so a
+  // test can check that no path turned linear. Test-only.
+  uint64_t bookkeepingSteps() const { return bookkeepingSteps_; }
+  // Walks every table and checks that they agree (positions, group index,
+  // reference counts); false on the first disagreement. O(everything), test-only.
+  bool checkInvariants() const;
 
   static std::string topicFor(uint64_t key, uint64_t auth);
 
@@ -117,6 +125,7 @@ class PbIndex {
     uint64_t id = 0;
     std::string name;  // the subscription string: the event name of its frames
     std::string base;  // before the first '?'
+    uint32_t basePos = 0;  // index in keysByBase_[base]
     SubscriptionOptions options;
     Filter filter;
     FieldPicker fields;
@@ -157,13 +166,29 @@ class PbIndex {
   std::string widened_;   // a record whose integers beyond 64 bits were made doubles
   uint64_t nextKey_ = 1;
   uint64_t nextAuth_ = 1;
+  // Client-chosen strings are hashed with a per-process random key
+  // (keyed_hash.hpp), so no one can precompute colliding names.
+  template <typename T>
+  using StringMap = std::unordered_map<std::string, T, KeyedHash, std::equal_to<>>;
+  struct GroupIdHash {
+    size_t operator()(const std::pair<uint64_t, uint64_t>& g) const {
+      uint64_t x = g.first * 0x9E3779B97F4A7C15ULL ^ (g.second + 0x632BE59BD9B4E019ULL);
+      x ^= x >> 31;
+      x *= 0xBF58476D1CE4E5B9ULL;
+      return static_cast<size_t>(x ^ (x >> 29));
+    }
+  };
+
   std::unordered_map<uint64_t, Key> keys_;
-  std::unordered_map<std::string, uint64_t> keyByName_;
-  std::unordered_map<std::string, std::vector<uint64_t>> keysByBase_;
+  StringMap<uint64_t> keyByName_;
+  StringMap<std::vector<uint64_t>> keysByBase_;
+  // (key, auth) -> index of its group in the key's groups.
+  std::unordered_map<std::pair<uint64_t, uint64_t>, uint32_t, GroupIdHash> groupPos_;
   std::unordered_map<uint64_t, std::unique_ptr<Auth>> auths_;
-  std::unordered_map<std::string, uint64_t> authByIdentity_;
+  StringMap<uint64_t> authByIdentity_;
   std::unordered_map<uint64_t, Conn> conns_;
-  std::unordered_map<std::string, Filter> rules_;
+  StringMap<Filter> rules_;
+  uint64_t bookkeepingSteps_ = 0;
 };
 
 }  // namespace ssefanout::pb

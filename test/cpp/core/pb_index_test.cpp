@@ -448,12 +448,44 @@ TEST_F(PbIndexTest, RandomizedBookkeepingReturnsToZero) {
     for (const std::string& t : s.add) EXPECT_TRUE(m.second.insert(t).second) << "adds only what it lacks";
     EXPECT_EQ(m.second.size(), std::set<std::string>(subs.begin(), subs.end()).size());
     m.first = auth;
+    if (op % 50 == 0) ASSERT_TRUE(index_.checkInvariants()) << "after operation " << op;
   }
+  EXPECT_TRUE(index_.checkInvariants());
   for (auto& [conn, m] : model) index_.removeConnection(conn);
   EXPECT_EQ(index_.keyCount(), 0u);
   EXPECT_EQ(index_.groupCount(), 0u);
   EXPECT_EQ(index_.authCount(), 0u);
   EXPECT_EQ(index_.connectionCount(), 0u);
+}
+
+TEST_F(PbIndexTest, BookkeepingIsConstantPerOperationWith20kKeysUnderOneBase) {
+  // 20k keys under one base, released last-first (a linear search of the
+  // base's list visits all of them), and 20k identities in one key's groups
+  // (a linear scan of the groups per join and leave): counted, not timed.
+  constexpr int kN = 20000;
+  const uint64_t steps0 = index_.bookkeepingSteps();
+  for (int i = 0; i < kN; ++i) {
+    Sets s;
+    std::string sub = withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}");
+    ASSERT_EQ(index_.setSubscriptions(i, {}, {}, false, {sub}, &s.add, &s.remove, &s.errors), Status::kOk);
+  }
+  for (int i = 0; i < kN; ++i) {
+    std::string identity = "pbc_u/u" + std::to_string(i);
+    std::string auth = R"({"id":"u)" + std::to_string(i) + R"(","collectionId":"pbc_u"})";
+    Sets s;
+    ASSERT_EQ(index_.setSubscriptions(kN + i, identity, auth, false, {"posts/*"}, &s.add, &s.remove, &s.errors),
+              Status::kOk);
+  }
+  EXPECT_EQ(index_.keyCount(), static_cast<size_t>(kN + 1));
+  EXPECT_EQ(index_.groupCount(), static_cast<size_t>(2 * kN));
+  EXPECT_TRUE(index_.checkInvariants());
+  for (int i = kN; i-- > 0;) index_.removeConnection(i);
+  for (int i = 0; i < kN; ++i) index_.removeConnection(kN + i);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_EQ(index_.groupCount(), 0u);
+  EXPECT_TRUE(index_.checkInvariants());
+  const uint64_t operations = 4 * kN;  // subscribe and remove, per connection
+  EXPECT_LE(index_.bookkeepingSteps() - steps0, 3 * operations);
 }
 
 }  // namespace
