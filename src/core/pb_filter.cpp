@@ -505,9 +505,19 @@ class FilterCompiler {
     uint32_t rhs = operand(tok_);
     if (failed_) return kBad;
     if (opTok.op == Op::kLike || opTok.op == Op::kNotLike) {
-      // A literal pattern is known now: refuse one that likeMatch could not
-      // match in linear time (a departure from PocketBase, see pb_like.hpp).
-      const Filter::Operand& r = f_->operands_[rhs];
+      // A literal pattern is known now (only a right-hand literal needs one):
+      // refuse one that likeMatch could not match in linear time (a
+      // departure from PocketBase, see pb_like.hpp).
+      Filter::Operand& r = f_->operands_[rhs];
+      if (r.kind == OperandKind::kString) {
+        setLikePattern(&r, std::string(f_->str(r.off, r.len)));
+      } else if (r.kind == OperandKind::kNumber) {
+        // PocketBase binds number literals (and true/false as 1/0) as
+        // float64 and wrapLikeParams formats them with cast.ToString.
+        std::string text;
+        appendGoFloat(r.d, &text);
+        setLikePattern(&r, text);
+      }
       std::string why;
       if ((r.kind == OperandKind::kString || r.kind == OperandKind::kNumber) &&
           !likePatternBounded(f_->str(r.likeOff, r.likeLen), &why)) {
@@ -558,7 +568,6 @@ class FilterCompiler {
       o.kind = OperandKind::kString;
       o.off = addString(value);
       o.len = static_cast<uint32_t>(value.size());
-      setLikePattern(&o, value);
       return push(o);
     }
     if (t.kind == Tok::kNumber) {
@@ -573,11 +582,6 @@ class FilterCompiler {
       } else {
         std::from_chars(b, e, o.d);
       }
-      // PocketBase binds number literals as float64 and wrapLikeParams
-      // formats them with cast.ToString.
-      std::string text;
-      appendGoFloat(o.d, &text);
-      setLikePattern(&o, text);
       return push(o);
     }
     return identifier(t, &o);
@@ -617,7 +621,6 @@ class FilterCompiler {
       o->isInt = true;
       o->i = equalsIgnoreCase(id, "true") ? 1 : 0;
       o->d = static_cast<double>(o->i);
-      setLikePattern(o, o->i ? "1" : "0");
       return push(*o);
     }
     if (id[0] == '@') {
@@ -712,8 +715,31 @@ bool Filter::compile(std::string_view expr, Filter* out, std::string* error) {
   Filter f;
   FilterCompiler compiler(expr, &f, error);
   if (!compiler.run()) return false;
+  // Compiled filters live as long as their subscriptions: no growth slack.
+  f.pool_.shrink_to_fit();
+  f.segments_.shrink_to_fit();
+  f.operands_.shrink_to_fit();
+  f.nodes_.shrink_to_fit();
+  f.children_.shrink_to_fit();
   *out = std::move(f);
   return true;
+}
+
+size_t Filter::nodeCount() const {
+  size_t n = 0;
+  for (const Node& node : nodes_) {
+    const bool runTimeLike = node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
+                             operands_[node.b].kind != OperandKind::kString &&
+                             operands_[node.b].kind != OperandKind::kNumber && operands_[node.b].kind != OperandKind::kNull;
+    n += runTimeLike ? kRunTimeLikeNodes : 1;
+  }
+  return n;
+}
+
+size_t Filter::memoryBytes() const {
+  size_t pool = pool_.capacity() > 15 ? pool_.capacity() + 1 : 0;  // beyond the small-string buffer
+  return sizeof(Filter) + pool + segments_.capacity() * sizeof(Segment) + operands_.capacity() * sizeof(Operand) +
+         nodes_.capacity() * sizeof(Node) + children_.capacity() * sizeof(uint32_t);
 }
 
 // ---------------------------------------------------------------------------

@@ -101,6 +101,17 @@ class Filter {
 
   bool evaluate(const EvalContext& ctx) const;  // never fails; missing values are null
 
+  // A LIKE whose pattern comes from a field or @request.* value costs up to
+  // text x ceil(pattern / 64) word steps (pb_like.hpp): for a budget it
+  // counts as this many nodes.
+  static constexpr size_t kRunTimeLikeNodes = 50;
+  // Nodes of the expression tree (comparisons and &&/|| groups), a LIKE
+  // with a pattern made at run time counting as kRunTimeLikeNodes; 0 when
+  // always true. Each node costs at most a scan of the fields it reads.
+  size_t nodeCount() const;
+  // Bytes this filter holds: the object and its buffers at their capacity.
+  size_t memoryBytes() const;
+
  private:
   friend class FilterCompiler;
 

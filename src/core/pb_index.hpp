@@ -60,6 +60,24 @@ struct SubscriptionError {
   std::string message;
 };
 
+// Budgets against memory amplification and evaluation cost, checked by
+// setSubscriptions() for the whole new set at once (a refused set changes
+// nothing). A key's bytes are an estimate of what it holds: its strings,
+// options, compiled filter and field list, and its table entries
+// (estimateBytes; measured: a plain "posts/<15-char id>" about 0.5 KB, a
+// 2.5 KB subscription whose filter has ~100 nodes about 13 KB). A key shared
+// by several connections counts fully for each. Filter nodes bound the work
+// one client adds to a broadcast: each comparison may scan a field of the
+// record once (LIKE is linear, pb_like.hpp), so 200 nodes on a 10 KB field
+// are about 200 scans of 10 KB.
+struct PbLimits {
+  uint32_t maxOptionSubscriptionsPerClient = 100;  // distinct subscriptions holding '?'
+  uint32_t maxFilterNodesPerClient = 200;          // nodes of the filters a client holds
+  uint64_t maxCompiledBytesPerClient = 1 << 20;    // bytes of the keys a client holds
+  uint64_t maxDistinctSubscriptions = 100000;      // keys in the index
+  uint64_t maxCompiledBytes = 256u << 20;          // bytes of every key
+};
+
 class PbIndex {
  public:
   static constexpr uint32_t kGuest = 0;
@@ -67,6 +85,7 @@ class PbIndex {
   static constexpr size_t kMaxCachedRules = 1024;
 
   PbIndex();
+  explicit PbIndex(const PbLimits& limits) : limits_(limits) {}
   PbIndex(const PbIndex&) = delete;
   PbIndex& operator=(const PbIndex&) = delete;
 
@@ -79,7 +98,11 @@ class PbIndex {
   // only custom messages, one with bad fields the whole record (PocketBase's
   // behaviour in both cases).
   // Strings must be single-line (checked by the caller). Returns
-  // kInvalidEvent when authJson is not a JSON object (nothing changes).
+  // kInvalidEvent when authJson is not a JSON object, and a budget's status
+  // (kTooManyOptionSubscriptions, kClientFilterBudget, kClientMemoryBudget,
+  // kTooManyDistinctSubscriptions, kSubscriptionMemoryBudget) when the new
+  // set would pass one of the limits; nothing changes then. The hub-wide
+  // budgets are checked before the connection's old keys are released.
   Status setSubscriptions(uint64_t conn, std::string_view identity, std::string_view authJson, bool superuser,
                           const std::vector<std::string>& subs, std::vector<std::string>* add,
                           std::vector<std::string>* remove, std::vector<SubscriptionError>* errors);
@@ -101,7 +124,11 @@ class PbIndex {
   // it does not compile.
   const Filter* rule(const std::string& expr, std::string* error);
 
+  void setLimits(const PbLimits& limits) { limits_ = limits; }
+  const PbLimits& limits() const { return limits_; }
+
   size_t keyCount() const { return keys_.size(); }
+  uint64_t compiledBytes() const { return totalBytes_; }  // estimateBytes() of every key
   size_t connectionCount() const { return conns_.size(); }
   size_t authCount() const { return auths_.size(); }
   size_t groupCount() const;
@@ -121,22 +148,32 @@ class PbIndex {
     uint32_t connections;
     std::string topic;  // topicFor(key, auth), made once
   };
+  // What a subscription with ?options= holds; plain keys ("posts/*",
+  // "posts/ID") have none.
+  struct Query {
+    SubscriptionOptions options;
+    Filter filter;
+    FieldPicker fields;
+    std::string error;  // why the filter or the fields did not compile
+  };
+  static const Query kNoQuery;  // no options: always true, every field
   struct Key {
     uint64_t id = 0;
     std::string name;  // the subscription string: the event name of its frames
     std::string base;  // before the first '?'
     uint32_t basePos = 0;  // index in keysByBase_[base]
-    SubscriptionOptions options;
-    Filter filter;
-    FieldPicker fields;
-    bool valid = true;  // the filter compiled
+    uint32_t refs = 0;
+    uint32_t bytes = 0;        // estimateBytes(): what each holder is charged
+    uint32_t filterNodes = 0;  // of a filter that compiled
+    bool hasQuery = false;     // the name holds '?' (counts against maxOptionSubscriptionsPerClient)
+    bool valid = true;         // the filter compiled
     // The filter or sort names "@request." or "@collection.": only
     // superusers receive record events (PocketBase's
     // checkForSuperuserOnlyRuleFields, a plain substring test).
     bool superuserOnly = false;
-    std::string error;  // why the filter or the fields did not compile
-    uint32_t refs = 0;
+    std::unique_ptr<Query> query;
     std::vector<Group> groups;
+    const Query& q() const { return query ? *query : kNoQuery; }
   };
   struct Auth {
     uint64_t id = 0;
@@ -151,7 +188,9 @@ class PbIndex {
     std::vector<uint64_t> keys;  // sorted
   };
 
-  Key* internKey(const std::string& name, std::vector<SubscriptionError>* errors);
+  Key makeKey(std::string_view name) const;  // compiled, not interned
+  static uint32_t estimateBytes(const Key& key);
+  Key* internKey(Key&& fresh);
   void joinGroup(Key& key, uint64_t auth);
   void leaveGroup(Key& key, uint64_t auth);
   void releaseKey(uint64_t id);
@@ -180,7 +219,8 @@ class PbIndex {
   };
 
   std::unordered_map<uint64_t, Key> keys_;
-  StringMap<uint64_t> keyByName_;
+  // Views of Key::name (a key's address is stable in keys_): the name is stored once.
+  std::unordered_map<std::string_view, uint64_t, KeyedHash, std::equal_to<>> keyByName_;
   StringMap<std::vector<uint64_t>> keysByBase_;
   // (key, auth) -> index of its group in the key's groups.
   std::unordered_map<std::pair<uint64_t, uint64_t>, uint32_t, GroupIdHash> groupPos_;
@@ -189,6 +229,8 @@ class PbIndex {
   std::unordered_map<uint64_t, Conn> conns_;
   StringMap<Filter> rules_;
   uint64_t bookkeepingSteps_ = 0;
+  uint64_t totalBytes_ = 0;  // estimateBytes() of every key
+  PbLimits limits_;
 };
 
 }  // namespace ssefanout::pb

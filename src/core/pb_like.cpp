@@ -183,6 +183,19 @@ class Matcher {
     const size_t len = codes.size();
     const size_t words = (len + 63) / 64;
     work += len;
+    // Every element takes at least one byte: a text shorter than the core
+    // cannot hold it, and a text only slightly longer has few places to try.
+    const size_t minBytes = e - b;
+    if (n_ - pos < minBytes) return kNone;
+    const size_t places = n_ - pos - minBytes + 1;
+    if (words > 1 && places * len <= (n_ - pos) * words) {
+      for (; pos < n_ && n_ - pos >= minBytes; pos += charLen(pos)) {
+        ++work;
+        size_t end = forward(b, e, pos);
+        if (end != kNone) return end;
+      }
+      return kNone;
+    }
     s_.any.assign(words, 0);
     s_.state.assign(words, 0);
     s_.shifted.assign(words, 0);

@@ -13,8 +13,8 @@
 // holds no _, else with bit-parallel Shift-And over characters, one 64-bit
 // word per 64 characters of the core. Work: O(n + m) for a text of n bytes
 // and a pattern of m bytes when every middle core with a _ has at most
-// kMaxWildcardCore characters; O(n * ceil(L / 64) + m) for a longer one of L
-// characters. Filters refuse such literal patterns at compile time
+// kMaxWildcardCore characters; O(n * ceil(L / 64) + m log m) for a longer
+// one of L characters (its characters are sorted once per match). Filters refuse such literal patterns at compile time
 // (likePatternBounded); patterns made at run time from a field or
 // @request.* value are matched with the multi-word Shift-And.
 //
@@ -42,7 +42,7 @@ constexpr size_t kMaxWildcardCore = 64;
 // likePatternBounded() accepts.
 bool likeMatch(std::string_view text, std::string_view pattern, uint64_t* steps = nullptr);
 
-constexpr uint64_t kLikeStepsPerByte = 8;
+constexpr uint64_t kLikeStepsPerByte = 16;
 constexpr uint64_t kLikeStepsConstant = 16;
 
 // False, with one line in *why, when a middle segment of pattern has a core

@@ -21,6 +21,12 @@ enum class Status : uint8_t {
   kUnknownConnection,     // id never issued, or its connection is gone
   kTooManyConnections,    // the registry has no free slot
   kClosed,                // the hub is closed
+  // PocketBase subscription budgets (PbLimits), per client then hub-wide.
+  kTooManyOptionSubscriptions,    // maxOptionSubscriptionsPerClient
+  kClientFilterBudget,            // maxFilterNodesPerClient
+  kClientMemoryBudget,            // maxCompiledBytesPerClient
+  kTooManyDistinctSubscriptions,  // maxDistinctSubscriptions
+  kSubscriptionMemoryBudget,      // maxCompiledBytes
   kCount
 };
 
@@ -37,6 +43,11 @@ constexpr std::string_view statusName(Status s) {
     case Status::kUnknownConnection: return "UNKNOWN_CONNECTION";
     case Status::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
     case Status::kClosed: return "CLOSED";
+    case Status::kTooManyOptionSubscriptions: return "TOO_MANY_OPTION_SUBSCRIPTIONS";
+    case Status::kClientFilterBudget: return "CLIENT_FILTER_BUDGET";
+    case Status::kClientMemoryBudget: return "CLIENT_MEMORY_BUDGET";
+    case Status::kTooManyDistinctSubscriptions: return "TOO_MANY_DISTINCT_SUBSCRIPTIONS";
+    case Status::kSubscriptionMemoryBudget: return "SUBSCRIPTION_MEMORY_BUDGET";
     case Status::kCount: break;
   }
   return "UNKNOWN";

@@ -488,5 +488,97 @@ TEST_F(PbIndexTest, BookkeepingIsConstantPerOperationWith20kKeysUnderOneBase) {
   EXPECT_LE(index_.bookkeepingSteps() - steps0, 3 * operations);
 }
 
+TEST_F(PbIndexTest, BudgetsRefuseTheWholeSetAndChangeNothing) {
+  auto filtered = [](int i, const std::string& filter = "n = 1") {
+    return withOptions("posts/*", "{\"filter\":\"" + filter + " && id != 'k" + std::to_string(i) + "'\"}");
+  };
+  auto attempt = [&](PbIndex& index, uint64_t conn, std::vector<std::string> subs) {
+    Sets s;
+    Status st = index.setSubscriptions(conn, {}, {}, false, subs, &s.add, &s.remove, &s.errors);
+    if (st != Status::kOk) {
+      EXPECT_TRUE(s.add.empty() && s.remove.empty() && s.errors.empty()) << "a refused set reports nothing";
+    }
+    return st;
+  };
+  PbLimits limits;
+  limits.maxOptionSubscriptionsPerClient = 3;
+  PbIndex index(limits);
+  ASSERT_EQ(attempt(index, 1, {filtered(1), filtered(2), filtered(3), "posts/*", "posts/a", "chat"}), Status::kOk)
+      << "plain keys do not count against the option budget";
+  const size_t keys = index.keyCount();
+  const uint64_t bytes = index.compiledBytes();
+  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), filtered(3), filtered(4)}), Status::kTooManyOptionSubscriptions);
+  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), "posts/*?x=1", "posts/*?y=1"}), Status::kTooManyOptionSubscriptions)
+      << "any '?' counts, options or not";
+  EXPECT_EQ(index.keyCount(), keys);
+  EXPECT_EQ(index.compiledBytes(), bytes) << "compiled candidates are dropped";
+  EXPECT_TRUE(index.checkInvariants());
+
+  // Filter nodes: "n = 1 && id != 'kI'" is 3 nodes; a LIKE against a field counts 50.
+  limits = PbLimits();
+  limits.maxFilterNodesPerClient = 9;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 2, {filtered(1), filtered(2), filtered(3)}), Status::kOk);
+  EXPECT_EQ(attempt(index, 2, {filtered(1), filtered(2), filtered(3), filtered(4)}), Status::kClientFilterBudget);
+  limits.maxFilterNodesPerClient = 52;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 3, {filtered(5, "title ~ body")}), Status::kOk);
+  EXPECT_EQ(attempt(index, 3, {filtered(5, "title ~ body"), filtered(6)}), Status::kClientFilterBudget);
+  EXPECT_EQ(attempt(index, 3, {filtered(6, "title ~ '%a_b%'"), filtered(7, "title ~ 'x'")}), Status::kOk)
+      << "literal patterns count 1";
+
+  // Bytes per client: a shared key counts for each holder.
+  limits = PbLimits();
+  index.setLimits(limits);
+  const std::string big = filtered(1, "title ~ '" + std::string(1500, 'x') + "'");
+  ASSERT_EQ(attempt(index, 4, {big}), Status::kOk);
+  const uint64_t one = index.compiledBytes();
+  ASSERT_EQ(attempt(index, 5, {big}), Status::kOk);
+  EXPECT_EQ(index.compiledBytes(), one) << "hub-wide, a key counts once";
+  limits.maxCompiledBytesPerClient = 2000;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 6, {big}), Status::kClientMemoryBudget) << "an existing key still costs its holder";
+  EXPECT_EQ(attempt(index, 6, {"posts/*"}), Status::kOk);
+
+  // Hub-wide: distinct keys and bytes, checked before the old keys go.
+  limits = PbLimits();
+  limits.maxDistinctSubscriptions = index.keyCount() + 1;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 7, {"notes/1"}), Status::kOk);
+  EXPECT_EQ(attempt(index, 8, {"notes/2"}), Status::kTooManyDistinctSubscriptions);
+  EXPECT_EQ(attempt(index, 8, {"notes/1"}), Status::kOk) << "an existing key is no new key";
+  limits = PbLimits();
+  limits.maxCompiledBytes = index.compiledBytes() + 100;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 9, {"notes/3"}), Status::kSubscriptionMemoryBudget);
+  EXPECT_TRUE(index.checkInvariants());
+  for (uint64_t c = 1; c <= 9; ++c) index.removeConnection(c);
+  EXPECT_EQ(index.keyCount(), 0u);
+  EXPECT_EQ(index.compiledBytes(), 0u) << "the accounting returns to zero";
+}
+
+TEST_F(PbIndexTest, DefaultBudgetsHoldWhatSdkAppsSubscribe) {
+  // PocketBase's POST limit is 1000 subscriptions: 1000 plain record keys
+  // fit one client; so do 100 typical filtered ones.
+  std::vector<std::string> plain;
+  for (int i = 0; i < 1000; ++i) plain.push_back("posts/" + std::string(15 - std::to_string(i).size(), 'r') + std::to_string(i));
+  Sets s;
+  EXPECT_EQ(index_.setSubscriptions(1, {}, {}, false, plain, &s.add, &s.remove, &s.errors), Status::kOk);
+  std::printf("[ figures  ] 1000 plain keys: %llu bytes\n", static_cast<unsigned long long>(index_.compiledBytes()));
+  std::vector<std::string> single, sdk;
+  for (int i = 0; i < 100; ++i) single.push_back(withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}"));
+  for (int i = 0; i < 20; ++i) {
+    sdk.push_back(withOptions("posts/*", "{\"filter\":\"status = 'active' && author = 'u1' && (views > " +
+                                             std::to_string(i) + " || title ~ 'news')\",\"fields\":\"id,title\"}"));
+  }
+  EXPECT_EQ(index_.setSubscriptions(2, {}, {}, false, single, &s.add, &s.remove, &s.errors), Status::kOk)
+      << "100 one-comparison filters";
+  EXPECT_EQ(index_.setSubscriptions(3, {}, {}, false, sdk, &s.add, &s.remove, &s.errors), Status::kOk)
+      << "20 SDK subscriptions with four comparisons and fields each";
+  single.push_back(withOptions("posts/*", R"({"filter":"n = -1"})"));
+  EXPECT_EQ(index_.setSubscriptions(2, {}, {}, false, single, &s.add, &s.remove, &s.errors),
+            Status::kTooManyOptionSubscriptions);
+}
+
 }  // namespace
 }  // namespace ssefanout::pb
