@@ -25,6 +25,11 @@ const codes = Object.freeze({
   ERR_SSE_TOO_MANY_CONNECTIONS: 'The hub already holds maxConnections connections.',
   ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 'The hub already holds maxConnectionsPerIp connections from this client address (HTTP 429).',
   ERR_SSE_CLOSED: 'The hub is closed (or closing).',
+  ERR_SSE_TOO_MANY_OPTION_SUBSCRIPTIONS: 'A PocketBase client would hold more than maxOptionSubscriptionsPerClient subscriptions with ?options; nothing was changed.',
+  ERR_SSE_CLIENT_FILTER_BUDGET: "The filters of a PocketBase client's subscriptions would pass maxFilterNodesPerClient nodes; nothing was changed.",
+  ERR_SSE_CLIENT_MEMORY_BUDGET: "A PocketBase client's compiled subscriptions would pass maxCompiledBytesPerClient; nothing was changed.",
+  ERR_SSE_TOO_MANY_DISTINCT_SUBSCRIPTIONS: 'The hub would hold more than maxDistinctSubscriptions distinct PocketBase subscriptions; nothing was changed.',
+  ERR_SSE_SUBSCRIPTION_MEMORY_BUDGET: "The hub's compiled PocketBase subscriptions would pass maxCompiledBytes; nothing was changed.",
   ERR_SSE_INVALID_FILTER: 'A PocketBase rule or filter does not compile, or a record is not a JSON object with a string id.',
   ERR_SSE_NATIVE_LOAD: 'The native addon could not be loaded.',
   ERR_SSE_MISSING_DEPENDENCY: 'An optional peer dependency (prom-client for sse-fanout/metrics) is not installed.'
