@@ -14,7 +14,53 @@ bool beyond64Bits(std::string_view digits, bool negative) {
   return digits > limit;
 }
 
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of a "\uXXXX" escape starting at text[i], or -1.
+int escapedUnit(std::string_view text, size_t i) {
+  if (i + 6 > text.size() || text[i] != '\\' || text[i + 1] != 'u') return -1;
+  int v = 0;
+  for (size_t k = i + 2; k < i + 6; ++k) {
+    int h = hexValue(text[k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
 }  // namespace
+
+bool replaceLoneSurrogates(std::string_view text, std::string* out) {
+  bool changed = false;
+  out->assign(text);
+  for (size_t i = 0; i + 1 < out->size(); ++i) {
+    if ((*out)[i] != '\\') continue;
+    int unit = escapedUnit(*out, i);
+    if (unit < 0) {
+      ++i;  // another escape: skip the escaped character
+      continue;
+    }
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+      int next = escapedUnit(*out, i + 6);
+      if (next >= 0xDC00 && next <= 0xDFFF) {
+        i += 11;  // a pair
+        continue;
+      }
+    } else if (unit < 0xDC00 || unit > 0xDFFF) {
+      i += 5;
+      continue;
+    }
+    out->replace(i + 2, 4, "fffd");
+    changed = true;
+    i += 5;
+  }
+  return changed;
+}
 
 bool widenBigIntegers(std::string_view json, std::string* out) {
   out->clear();
