@@ -226,8 +226,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           m.authDocs[identity] = {readable, superuser};
         }
         std::vector<std::string> wantErrors;
+        std::set<std::string> seen;  // a repeated subscription is reported once
         for (const std::string& sub : subs) {
-          if (sub.empty()) continue;
+          if (sub.empty() || !seen.insert(sub).second) continue;
           if (!m.keyIds.count(sub)) m.keyIds[sub] = m.nextKey++;
           Subscription parsed = parseSubscription(sub);
           const std::string* filter = parsed.options.queryValue("filter");
