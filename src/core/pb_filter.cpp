@@ -521,7 +521,8 @@ class FilterCompiler {
       std::string why;
       if ((r.kind == OperandKind::kString || r.kind == OperandKind::kNumber) &&
           !likePatternBounded(f_->str(r.likeOff, r.likeLen), &why)) {
-        fail("LIKE pattern " + quote(tok_.text) + " at " + std::to_string(tok_.pos) + " is too costly to match: " + why);
+        fail("LIKE pattern " + quote(tok_.text) + " at " + std::to_string(tok_.pos) +
+             " is too costly to match: " + why);
         return kBad;
       }
     }
@@ -728,9 +729,9 @@ bool Filter::compile(std::string_view expr, Filter* out, std::string* error) {
 size_t Filter::nodeCount() const {
   size_t n = 0;
   for (const Node& node : nodes_) {
+    const OperandKind right = node.kind == NodeKind::kCompare ? operands_[node.b].kind : OperandKind::kNull;
     const bool runTimeLike = node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
-                             operands_[node.b].kind != OperandKind::kString &&
-                             operands_[node.b].kind != OperandKind::kNumber && operands_[node.b].kind != OperandKind::kNull;
+                             right != OperandKind::kString && right != OperandKind::kNumber && right != OperandKind::kNull;
     n += runTimeLike ? kRunTimeLikeNodes : 1;
   }
   return n;

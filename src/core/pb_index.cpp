@@ -181,7 +181,9 @@ bool PbIndex::checkInvariants() const {
   size_t groups = 0;
   for (const auto& [id, key] : keys_) {
     auto base = keysByBase_.find(key.base);
-    if (base == keysByBase_.end() || key.basePos >= base->second.size() || base->second[key.basePos] != id) return false;
+    if (base == keysByBase_.end() || key.basePos >= base->second.size() || base->second[key.basePos] != id) {
+      return false;
+    }
     auto name = keyByName_.find(key.name);
     if (name == keyByName_.end() || name->second != id) return false;
     uint32_t refs = 0;

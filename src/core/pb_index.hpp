@@ -112,8 +112,9 @@ class PbIndex {
   // A record event: parses recordJson once and appends a delivery per group
   // that may see it. Lone surrogate escapes (JSON.stringify's "\ud800")
   // become U+FFFD, as PocketBase's decoder makes them; integers beyond 64
-  // bits are read as doubles (Go's float64), here and in auth records. Returns kInvalidEvent with *error set when the record is
-  // not a JSON object with a string "id" or a rule does not compile.
+  // bits are read as doubles (Go's float64), here and in auth records.
+  // Returns kInvalidEvent with *error set when the record is not a JSON
+  // object with a string "id" or a rule does not compile.
   Status broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
                          std::vector<Delivery>* out, std::string* error);
   // A custom message to every connection subscribed to exactly `subscription`.

@@ -9,7 +9,8 @@ bool isDigit(char c) { return c >= '0' && c <= '9'; }
 // exceed what simdjson stores: UINT64_MAX for a positive, -INT64_MIN for a
 // negative one.
 bool beyond64Bits(std::string_view digits, bool negative) {
-  std::string_view limit = negative ? std::string_view("9223372036854775808") : std::string_view("18446744073709551615");
+  const std::string_view limit =
+      negative ? std::string_view("9223372036854775808") : std::string_view("18446744073709551615");
   if (digits.size() != limit.size()) return digits.size() > limit.size();
   return digits > limit;
 }

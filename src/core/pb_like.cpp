@@ -25,6 +25,13 @@ size_t utf8Len(unsigned char c) {
   return 1;
 }
 
+bool hasWildcard(const std::vector<int16_t>& elems, size_t b, size_t e) {
+  for (size_t j = b; j < e; ++j) {
+    if (elems[j] == kAny) return true;
+  }
+  return false;
+}
+
 bool isContinuation(char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; }
 
 // Per-thread buffers, grown once and reused: the steady state allocates
@@ -251,7 +258,9 @@ class Matcher {
       const size_t clen = charLen(pos);
       auto lead = static_cast<unsigned char>(foldAscii(t_[pos]));
       uint32_t code = lead;
-      for (size_t k = 1; k < clen; ++k) code |= static_cast<uint32_t>(static_cast<unsigned char>(t_[pos + k])) << (8 * k);
+      for (size_t k = 1; k < clen; ++k) {
+        code |= static_cast<uint32_t>(static_cast<unsigned char>(t_[pos + k])) << (8 * k);
+      }
       pos += clen;
       uint64_t carry = 1;
       for (size_t w = 0; w < words; ++w) {
@@ -324,8 +333,7 @@ class Matcher {
       size_t trail = 0;
       while (el[e - 1 - trail] == kAny) ++trail;
       const size_t cb = b + lead, ce = e - trail;
-      const bool wildcards = std::find(el.begin() + static_cast<std::ptrdiff_t>(cb),
-                                       el.begin() + static_cast<std::ptrdiff_t>(ce), kAny) != el.begin() + static_cast<std::ptrdiff_t>(ce);
+      const bool wildcards = hasWildcard(el, cb, ce);
       work += ce - cb;
       cur = wildcards ? findWithWildcards(cb, ce, cur) : findLiteral(cb, ce, cur);
       if (cur == kNone) return false;
@@ -369,8 +377,7 @@ bool likePatternBounded(std::string_view pattern, std::string* why) {
     while (s < e && elems[s] == kAny) ++s;
     size_t ce = e;
     while (ce > s && elems[ce - 1] == kAny) --ce;
-    if (std::find(elems.begin() + static_cast<std::ptrdiff_t>(s), elems.begin() + static_cast<std::ptrdiff_t>(ce), kAny) !=
-        elems.begin() + static_cast<std::ptrdiff_t>(ce)) {
+    if (hasWildcard(elems, s, ce)) {
       codes.clear();
       coreCodes(elems, s, ce, &codes);
       if (codes.size() > kMaxWildcardCore) {

@@ -448,7 +448,9 @@ TEST_F(PbIndexTest, RandomizedBookkeepingReturnsToZero) {
     for (const std::string& t : s.add) EXPECT_TRUE(m.second.insert(t).second) << "adds only what it lacks";
     EXPECT_EQ(m.second.size(), std::set<std::string>(subs.begin(), subs.end()).size());
     m.first = auth;
-    if (op % 50 == 0) ASSERT_TRUE(index_.checkInvariants()) << "after operation " << op;
+    if (op % 50 == 0) {
+      ASSERT_TRUE(index_.checkInvariants()) << "after operation " << op;
+    }
   }
   EXPECT_TRUE(index_.checkInvariants());
   for (auto& [conn, m] : model) index_.removeConnection(conn);
