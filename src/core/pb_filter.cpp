@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <unordered_map>
 
 #include "pb_field_picker.hpp"
 
@@ -509,7 +510,9 @@ class FilterCompiler {
       // refuse one that likeMatch could not match in linear time (a
       // departure from PocketBase, see pb_like.hpp).
       Filter::Operand& r = f_->operands_[rhs];
-      if (r.kind == OperandKind::kString) {
+      if (r.likeLen > 0) {
+        // Already prepared: the same literal was a pattern before.
+      } else if (r.kind == OperandKind::kString) {
         setLikePattern(&r, std::string(f_->str(r.off, r.len)));
       } else if (r.kind == OperandKind::kNumber) {
         // PocketBase binds number literals (and true/false as 1/0) as
@@ -554,7 +557,17 @@ class FilterCompiler {
     o->likeLen = static_cast<uint32_t>(pattern.size());
   }
 
+  // An operand written twice (the same token text) is stored once: operands
+  // are immutable after compile, and repeated paths and literals are common.
   uint32_t operand(const Token& t) {
+    auto known = seen_.find(t.text);
+    if (known != seen_.end()) return known->second;
+    uint32_t index = newOperand(t);
+    if (index != kBad && !failed_) seen_.emplace(t.text, index);
+    return index;
+  }
+
+  uint32_t newOperand(const Token& t) {
     Filter::Operand o;
     if (t.kind == Tok::kString) {
       // fexpr drops the backslash of an escaped quote character only.
@@ -699,6 +712,7 @@ class FilterCompiler {
   }
 
   std::string_view s_;
+  std::unordered_map<std::string_view, uint32_t> seen_;  // token text -> operand
   size_t p_ = 0;
   Token tok_;
   bool failed_ = false;
