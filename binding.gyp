@@ -19,6 +19,8 @@
         "src/core/pb_field_picker.cpp",
         "src/core/pb_filter.cpp",
         "src/core/pb_index.cpp",
+        "src/core/pb_json.cpp",
+        "src/core/pb_like.cpp",
         "src/core/pb_subscription.cpp",
         "src/core/registry.cpp",
         "src/core/sse_encoder.cpp",

@@ -80,6 +80,16 @@ export interface RealtimeOptions {
   maxLifetimeMs?: number
   /** Larger POST bodies get 413. Default 1 MiB. */
   maxBodyBytes?: number
+  /** Distinct subscriptions holding `?` (options) per client; past it a POST gets 400 `validation_budget_exceeded`, setSubscriptions() ERR_SSE_TOO_MANY_OPTION_SUBSCRIPTIONS. Default 100. */
+  maxOptionSubscriptionsPerClient?: number
+  /** Filter nodes of a client's subscriptions (a LIKE with a field on the right counts 50). Default 200. */
+  maxFilterNodesPerClient?: number
+  /** Estimated compiled bytes of a client's subscriptions (a shared one counts for each holder). Default 1 MiB. */
+  maxCompiledBytesPerClient?: number
+  /** Distinct subscription strings on the hub. Default 100000. */
+  maxDistinctSubscriptions?: number
+  /** Estimated compiled bytes of every subscription on the hub. Default 256 MiB. */
+  maxCompiledBytes?: number
 }
 
 export interface TopicContext {
@@ -115,7 +125,11 @@ export interface RealtimeEvents {
 export declare class Realtime extends EventEmitter<RealtimeEvents> {
   constructor (options?: RealtimeOptions)
   readonly hub: Hub
-  readonly options: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean, allowFormBodies: boolean }>
+  readonly options: Readonly<{
+    idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean, allowFormBodies: boolean,
+    maxOptionSubscriptionsPerClient: number, maxFilterNodesPerClient: number, maxCompiledBytesPerClient: number,
+    maxDistinctSubscriptions: number, maxCompiledBytes: number
+  }>
   /** Open realtime clients. */
   readonly size: number
   /** node:http handler for the realtime path: GET opens a stream, POST sets subscriptions, else 405. */
@@ -157,7 +171,7 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   publish (topic: string, data: unknown, options?: { event?: string }): void
   /** A message to one client; false when it is unknown. */
   sendToClient (clientId: string, data: unknown, options: { event: string }): boolean
-  stats (): { clients: number, keys: number, groups: number, identities: number }
+  stats (): { clients: number, keys: number, groups: number, identities: number, compiledBytes: number }
   /**
    * Ends every realtime stream; closes the hub when this Realtime made it. Afterwards the methods
    * throw `ERR_SSE_CLOSED` and GET/POST answer 503 (also on a shared hub). Idempotent.
@@ -196,7 +210,11 @@ export declare const fastifyRealtime: FastifyPluginAsync<FastifyRealtimeOptions>
 /** Express middleware: GET and POST on the realtime path, `next()` for everything else. */
 export declare function expressRealtime (realtime: Realtime, options?: { path?: string }): RequestHandler
 
-export declare const DEFAULTS: Readonly<{ idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, allowFormBodies: boolean, maxBodyBytes: number }>
+export declare const DEFAULTS: Readonly<{
+  idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, allowFormBodies: boolean, maxBodyBytes: number,
+  maxOptionSubscriptionsPerClient: number, maxFilterNodesPerClient: number, maxCompiledBytesPerClient: number,
+  maxDistinctSubscriptions: number, maxCompiledBytes: number
+}>
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -27,7 +27,14 @@ const DEFAULTS = Object.freeze({
   maxLifetimeMs: 30 * 60 * 1000,
   checkIp: true,
   allowFormBodies: false,
-  maxBodyBytes: 1024 * 1024
+  maxBodyBytes: 1024 * 1024,
+  // Subscription budgets (src/core/pb_index.hpp, PbLimits): SDK apps hold
+  // fewer than 20 subscriptions; plain keys stay under PocketBase's 1000.
+  maxOptionSubscriptionsPerClient: 100,
+  maxFilterNodesPerClient: 200,
+  maxCompiledBytesPerClient: 1024 * 1024,
+  maxDistinctSubscriptions: 100000,
+  maxCompiledBytes: 256 * 1024 * 1024
 })
 
 const MESSAGES = {
@@ -318,8 +325,15 @@ class Realtime extends EventEmitter {
       maxLifetimeMs: intOption(options, 'maxLifetimeMs'),
       maxBodyBytes: Math.max(1, intOption(options, 'maxBodyBytes')),
       checkIp: checkIp === undefined ? DEFAULTS.checkIp : checkIp,
-      allowFormBodies: allowFormBodies === undefined ? DEFAULTS.allowFormBodies : allowFormBodies
+      allowFormBodies: allowFormBodies === undefined ? DEFAULTS.allowFormBodies : allowFormBodies,
+      maxOptionSubscriptionsPerClient: intOption(options, 'maxOptionSubscriptionsPerClient'),
+      maxFilterNodesPerClient: intOption(options, 'maxFilterNodesPerClient'),
+      maxCompiledBytesPerClient: intOption(options, 'maxCompiledBytesPerClient'),
+      maxDistinctSubscriptions: intOption(options, 'maxDistinctSubscriptions'),
+      maxCompiledBytes: intOption(options, 'maxCompiledBytes')
     })
+    this._budgets = ['maxOptionSubscriptionsPerClient', 'maxFilterNodesPerClient', 'maxCompiledBytesPerClient',
+      'maxDistinctSubscriptions', 'maxCompiledBytes'].map((name) => this.options[name])
     this._authenticate = authenticate || (() => null)
     this._authorizeTopic = authorizeTopic || null
     this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
@@ -498,7 +512,7 @@ class Realtime extends EventEmitter {
     const toSseError = (err) => {
       if (!(err instanceof PbHttpError)) return err
       if (err.status === 403) return new SseError('ERR_SSE_INVALID_ARGUMENT', 'the client was bound to another identity meanwhile')
-      return new SseError(err.status === 404 ? 'ERR_SSE_UNKNOWN_CONNECTION' : 'ERR_SSE_TOO_MANY_SUBSCRIPTIONS', err.message)
+      return new SseError(err.code || (err.status === 404 ? 'ERR_SSE_UNKNOWN_CONNECTION' : 'ERR_SSE_TOO_MANY_SUBSCRIPTIONS'), err.detail || err.message)
     }
     let result
     try {
@@ -565,10 +579,24 @@ class Realtime extends EventEmitter {
   _apply (client, auth, identity, list) {
     const subscriptions = [...new Set(list.filter((s) => s !== ''))]
     const result = this.hub._native.pbSubscribe(client.connectionId, identity, auth === null ? undefined : JSON.stringify(auth),
-      isSuperuser(auth), subscriptions)
+      isSuperuser(auth), subscriptions, this._budgets)
     if (typeof result === 'number') {
       const name = STATUS[result]
       if (name === 'UNKNOWN_CONNECTION' || name === 'CLOSED') throw new PbHttpError(404)
+      const budget = {
+        TOO_MANY_OPTION_SUBSCRIPTIONS: ['maxOptionSubscriptionsPerClient', 'subscriptions with options per client'],
+        CLIENT_FILTER_BUDGET: ['maxFilterNodesPerClient', 'filter nodes per client'],
+        CLIENT_MEMORY_BUDGET: ['maxCompiledBytesPerClient', 'compiled bytes per client'],
+        TOO_MANY_DISTINCT_SUBSCRIPTIONS: ['maxDistinctSubscriptions', 'distinct subscriptions on this server'],
+        SUBSCRIPTION_MEMORY_BUDGET: ['maxCompiledBytes', 'compiled subscription bytes on this server']
+      }[name]
+      if (budget !== undefined) {
+        const detail = `The subscriptions exceed the ${budget[0]} budget: at most ${this.options[budget[0]]} ${budget[1]}.`
+        const err = new PbHttpError(400, MESSAGES[400], { subscriptions: lengthError('validation_budget_exceeded', detail) })
+        err.code = `ERR_SSE_${name}`
+        err.detail = detail
+        throw err
+      }
       if (name === 'TOO_MANY_SUBSCRIPTIONS') {
         const max = this.hub.options.maxSubscriptions
         throw new PbHttpError(400, MESSAGES[400], {

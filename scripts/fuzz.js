@@ -28,7 +28,8 @@ const MAX_LEN = {
   topic_index: 1024,
   pb_filter: 4096,
   pb_subscription: 2048,
-  pb_index: 2048
+  pb_index: 2048,
+  like: 2048
 }
 const DEFAULT_MAX_LEN = 4096
 

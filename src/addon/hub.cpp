@@ -751,14 +751,35 @@ void Hub::postDeliveries(std::vector<pb::Delivery>& deliveries) {
   }
 }
 
-// pbSubscribe(connId, identity, authJson, superuser, subs[]) -> [[subscription, message]...]
+// pbSubscribe(connId, identity, authJson, superuser, subs[], budgets?) -> [[subscription, message]...]
 // (subscriptions that will receive no record events) or a status number.
-// subs arrive deduplicated and single-line (lib/pocketbase.js).
+// subs arrive deduplicated and single-line (lib/pocketbase.js); budgets is
+// [maxOptionSubscriptionsPerClient, maxFilterNodesPerClient,
+// maxCompiledBytesPerClient, maxDistinctSubscriptions, maxCompiledBytes],
+// validated by the Realtime constructor.
 Napi::Value Hub::JS_pbSubscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t id;
   Slot* slot;
   if (Status st = connectionArg(info, &id, &slot); st != Status::kOk) return statusValue(env, st);
+  if (info[5].IsArray()) {
+    auto budgets = info[5].As<Napi::Array>();
+    auto at = [&](uint32_t i, uint64_t fallback) {
+      Napi::Value v = budgets.Get(i);
+      if (!v.IsNumber()) return fallback;
+      double d = v.As<Napi::Number>().DoubleValue();
+      return d >= 0 && d < 9.0e15 ? static_cast<uint64_t>(d) : fallback;
+    };
+    pb::PbLimits limits;
+    limits.maxOptionSubscriptionsPerClient =
+        static_cast<uint32_t>(std::min<uint64_t>(at(0, limits.maxOptionSubscriptionsPerClient), UINT32_MAX));
+    limits.maxFilterNodesPerClient =
+        static_cast<uint32_t>(std::min<uint64_t>(at(1, limits.maxFilterNodesPerClient), UINT32_MAX));
+    limits.maxCompiledBytesPerClient = at(2, limits.maxCompiledBytesPerClient);
+    limits.maxDistinctSubscriptions = at(3, limits.maxDistinctSubscriptions);
+    limits.maxCompiledBytes = at(4, limits.maxCompiledBytes);
+    pb_.setLimits(limits);
+  }
   if (!info[4].IsArray()) return statusValue(env, Status::kInvalidTopic);
   auto arr = info[4].As<Napi::Array>();
   std::vector<std::string> subs;
@@ -885,6 +906,7 @@ Napi::Value Hub::JS_pbStats(const Napi::CallbackInfo& info) {
   out.Set("keys", static_cast<double>(pb_.keyCount()));
   out.Set("groups", static_cast<double>(pb_.groupCount()));
   out.Set("identities", static_cast<double>(pb_.authCount()));
+  out.Set("compiledBytes", static_cast<double>(pb_.compiledBytes()));
   return out;
 }
 

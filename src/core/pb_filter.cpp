@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <unordered_map>
 
 #include "pb_field_picker.hpp"
 
@@ -28,15 +29,6 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
     if (foldAscii(a[i]) != foldAscii(b[i])) return false;
   }
   return true;
-}
-
-size_t utf8Len(char lead) {
-  auto c = static_cast<unsigned char>(lead);
-  if (c < 0x80) return 1;
-  if ((c >> 5) == 0x6) return 2;
-  if ((c >> 4) == 0xe) return 3;
-  if ((c >> 3) == 0x1e) return 4;
-  return 1;
 }
 
 // A fragment of the expression for an error message: quoted, control and
@@ -261,48 +253,6 @@ bool compareValues(const Val& l, const Val& r, int* out) {
 }
 
 }  // namespace
-
-bool likeMatch(std::string_view text, std::string_view pattern) {
-  size_t ti = 0, pi = 0;
-  size_t starP = std::string_view::npos, starT = 0;
-  while (true) {
-    if (pi < pattern.size()) {
-      char c = pattern[pi];
-      if (c == '%') {
-        while (pi < pattern.size() && pattern[pi] == '%') ++pi;
-        starP = pi;
-        starT = ti;
-        continue;
-      }
-      if (c == '\\' && pi + 1 >= pattern.size()) return false;
-      if (ti < text.size()) {
-        if (c == '_') {
-          ti += std::min(utf8Len(text[ti]), text.size() - ti);
-          ++pi;
-          continue;
-        }
-        char lit = c;
-        size_t adv = 1;
-        if (c == '\\') {
-          lit = pattern[pi + 1];
-          adv = 2;
-        }
-        if (foldAscii(lit) == foldAscii(text[ti])) {
-          ++ti;
-          pi += adv;
-          continue;
-        }
-      }
-    } else if (ti == text.size()) {
-      return true;
-    }
-    // Mismatch: let the last % swallow one more character and retry.
-    if (starP == std::string_view::npos || starT >= text.size()) return false;
-    starT += std::min(utf8Len(text[starT]), text.size() - starT);
-    ti = starT;
-    pi = starP;
-  }
-}
 
 void wrapLikeParam(std::string_view v, std::string* out) {
   out->clear();
@@ -555,6 +505,30 @@ class FilterCompiler {
     }
     uint32_t rhs = operand(tok_);
     if (failed_) return kBad;
+    if (opTok.op == Op::kLike || opTok.op == Op::kNotLike) {
+      // A literal pattern is known now (only a right-hand literal needs one):
+      // refuse one that likeMatch could not match in linear time (a
+      // departure from PocketBase, see pb_like.hpp).
+      Filter::Operand& r = f_->operands_[rhs];
+      if (r.likeLen > 0) {
+        // Already prepared: the same literal was a pattern before.
+      } else if (r.kind == OperandKind::kString) {
+        setLikePattern(&r, std::string(f_->str(r.off, r.len)));
+      } else if (r.kind == OperandKind::kNumber) {
+        // PocketBase binds number literals (and true/false as 1/0) as
+        // float64 and wrapLikeParams formats them with cast.ToString.
+        std::string text;
+        appendGoFloat(r.d, &text);
+        setLikePattern(&r, text);
+      }
+      std::string why;
+      if ((r.kind == OperandKind::kString || r.kind == OperandKind::kNumber) &&
+          !likePatternBounded(f_->str(r.likeOff, r.likeLen), &why)) {
+        fail("LIKE pattern " + quote(tok_.text) + " at " + std::to_string(tok_.pos) +
+             " is too costly to match: " + why);
+        return kBad;
+      }
+    }
     next();
     if (failed_) return kBad;
     f_->nodes_.push_back(Filter::Node{Filter::NodeKind::kCompare, opTok.op, lhs, rhs});
@@ -583,7 +557,17 @@ class FilterCompiler {
     o->likeLen = static_cast<uint32_t>(pattern.size());
   }
 
+  // An operand written twice (the same token text) is stored once: operands
+  // are immutable after compile, and repeated paths and literals are common.
   uint32_t operand(const Token& t) {
+    auto known = seen_.find(t.text);
+    if (known != seen_.end()) return known->second;
+    uint32_t index = newOperand(t);
+    if (index != kBad && !failed_) seen_.emplace(t.text, index);
+    return index;
+  }
+
+  uint32_t newOperand(const Token& t) {
     Filter::Operand o;
     if (t.kind == Tok::kString) {
       // fexpr drops the backslash of an escaped quote character only.
@@ -598,7 +582,6 @@ class FilterCompiler {
       o.kind = OperandKind::kString;
       o.off = addString(value);
       o.len = static_cast<uint32_t>(value.size());
-      setLikePattern(&o, value);
       return push(o);
     }
     if (t.kind == Tok::kNumber) {
@@ -613,11 +596,6 @@ class FilterCompiler {
       } else {
         std::from_chars(b, e, o.d);
       }
-      // PocketBase binds number literals as float64 and wrapLikeParams
-      // formats them with cast.ToString.
-      std::string text;
-      appendGoFloat(o.d, &text);
-      setLikePattern(&o, text);
       return push(o);
     }
     return identifier(t, &o);
@@ -657,7 +635,6 @@ class FilterCompiler {
       o->isInt = true;
       o->i = equalsIgnoreCase(id, "true") ? 1 : 0;
       o->d = static_cast<double>(o->i);
-      setLikePattern(o, o->i ? "1" : "0");
       return push(*o);
     }
     if (id[0] == '@') {
@@ -735,6 +712,7 @@ class FilterCompiler {
   }
 
   std::string_view s_;
+  std::unordered_map<std::string_view, uint32_t> seen_;  // token text -> operand
   size_t p_ = 0;
   Token tok_;
   bool failed_ = false;
@@ -752,8 +730,31 @@ bool Filter::compile(std::string_view expr, Filter* out, std::string* error) {
   Filter f;
   FilterCompiler compiler(expr, &f, error);
   if (!compiler.run()) return false;
+  // Compiled filters live as long as their subscriptions: no growth slack.
+  f.pool_.shrink_to_fit();
+  f.segments_.shrink_to_fit();
+  f.operands_.shrink_to_fit();
+  f.nodes_.shrink_to_fit();
+  f.children_.shrink_to_fit();
   *out = std::move(f);
   return true;
+}
+
+size_t Filter::nodeCount() const {
+  size_t n = 0;
+  for (const Node& node : nodes_) {
+    const OperandKind right = node.kind == NodeKind::kCompare ? operands_[node.b].kind : OperandKind::kNull;
+    const bool runTimeLike = node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
+                             right != OperandKind::kString && right != OperandKind::kNumber && right != OperandKind::kNull;
+    n += runTimeLike ? kRunTimeLikeNodes : 1;
+  }
+  return n;
+}
+
+size_t Filter::memoryBytes() const {
+  size_t pool = pool_.capacity() > 15 ? pool_.capacity() + 1 : 0;  // beyond the small-string buffer
+  return sizeof(Filter) + pool + segments_.capacity() * sizeof(Segment) + operands_.capacity() * sizeof(Operand) +
+         nodes_.capacity() * sizeof(Node) + children_.capacity() * sizeof(uint32_t);
 }
 
 // ---------------------------------------------------------------------------

@@ -47,7 +47,12 @@
 //          the pattern when it holds an unescaped %, otherwise its \ % _ are
 //          escaped and it is wrapped in %...% (a contains-test). A field right
 //          side is wrapped in %...% unescaped. A null on either side makes both
-//          ~ and !~ false (SQL NULL).
+//          ~ and !~ false (SQL NULL). Matching is linear (pb_like.hpp): a
+//          literal pattern with a part between two % whose core holding _
+//          spans more than 64 characters is refused at compile time (a
+//          departure from PocketBase, where it is merely slow); patterns
+//          made at run time from a field or @request.* value are matched in
+//          O(text x ceil(core / 64)).
 // Known gaps: no relation traversal (`author.name` looks up a key "name" in
 // the author value, a record id string, so it is null), no schema (a missing
 // field is null where PocketBase refuses the filter), no collation or date
@@ -63,6 +68,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pb_like.hpp"
 #include "pb_subscription.hpp"
 #include "simdjson.h"
 
@@ -94,6 +100,17 @@ class Filter {
   bool usesRequest() const { return usesRequest_; }  // references @request.query/headers/context/method
 
   bool evaluate(const EvalContext& ctx) const;  // never fails; missing values are null
+
+  // A LIKE whose pattern comes from a field or @request.* value costs up to
+  // text x ceil(pattern / 64) word steps (pb_like.hpp): for a budget it
+  // counts as this many nodes.
+  static constexpr size_t kRunTimeLikeNodes = 50;
+  // Nodes of the expression tree (comparisons and &&/|| groups), a LIKE
+  // with a pattern made at run time counting as kRunTimeLikeNodes; 0 when
+  // always true. Each node costs at most a scan of the fields it reads.
+  size_t nodeCount() const;
+  // Bytes this filter holds: the object and its buffers at their capacity.
+  size_t memoryBytes() const;
 
  private:
   friend class FilterCompiler;
@@ -153,11 +170,6 @@ class Filter {
   bool usesAuth_ = false;
   bool usesRequest_ = false;
 };
-
-// SQL LIKE with ESCAPE '\' as SQLite runs it without ICU: ASCII
-// case-insensitive, % matches any run, _ exactly one UTF-8 character, \x the
-// character x; a pattern ending in a lone \ matches nothing. Exposed for tests.
-bool likeMatch(std::string_view text, std::string_view pattern);
 
 // PocketBase's wrapLikeParams for one value: v itself when it holds an
 // unescaped %, otherwise v with \ % _ escaped (as escapeUnescapedChars does)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pb_json.hpp"
 #include "sse_encoder.hpp"
 
 namespace ssefanout::pb {
@@ -10,56 +11,6 @@ namespace {
 // simdjson copies its input with memcpy, which must not be given a null
 // pointer even for 0 bytes; an empty string_view may hold one.
 const char* bytesOf(std::string_view s) { return s.empty() ? "" : s.data(); }
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// The code unit of a "\uXXXX" escape starting at text[i], or -1.
-int escapedUnit(std::string_view text, size_t i) {
-  if (i + 6 > text.size() || text[i] != '\\' || text[i + 1] != 'u') return -1;
-  int v = 0;
-  for (size_t k = i + 2; k < i + 6; ++k) {
-    int h = hexValue(text[k]);
-    if (h < 0) return -1;
-    v = v * 16 + h;
-  }
-  return v;
-}
-
-// JSON.stringify writes a lone surrogate as an escape ("\ud800"), which is
-// well-formed JSON text but no Unicode scalar, and simdjson refuses it. Puts
-// in *out the text with every unpaired surrogate escape replaced by "\ufffd"
-// (what Go's decoder, hence PocketBase, makes of it); false when there is none.
-bool replaceLoneSurrogates(std::string_view text, std::string* out) {
-  bool changed = false;
-  out->assign(text);
-  for (size_t i = 0; i + 1 < out->size(); ++i) {
-    if ((*out)[i] != '\\') continue;
-    int unit = escapedUnit(*out, i);
-    if (unit < 0) {
-      ++i;  // another escape: skip the escaped character
-      continue;
-    }
-    if (unit >= 0xD800 && unit <= 0xDBFF) {
-      int next = escapedUnit(*out, i + 6);
-      if (next >= 0xDC00 && next <= 0xDFFF) {
-        i += 11;  // a pair
-        continue;
-      }
-    } else if (unit < 0xDC00 || unit > 0xDFFF) {
-      i += 5;
-      continue;
-    }
-    out->replace(i + 2, 4, "fffd");
-    changed = true;
-    i += 5;
-  }
-  return changed;
-}
 
 template <typename T>
 void swapRemove(std::vector<T>& v, size_t i) {
@@ -97,72 +48,157 @@ const Filter* PbIndex::rule(const std::string& expr, std::string* error) {
   return &rules_.emplace(expr, std::move(f)).first->second;
 }
 
-PbIndex::Key* PbIndex::internKey(const std::string& name, std::vector<SubscriptionError>* errors) {
-  auto found = keyByName_.find(name);
-  if (found != keyByName_.end()) {
-    Key& key = keys_.at(found->second);
-    if (!key.error.empty() && errors) errors->push_back({name, key.error});
-    return &key;
-  }
+const PbIndex::Query PbIndex::kNoQuery{};
+
+PbIndex::Key PbIndex::makeKey(std::string_view name) const {
   Key key;
-  key.id = nextKey_++;
-  key.name = name;
+  key.name = std::string(name);
   Subscription sub = parseSubscription(key.name);
   key.base = std::string(sub.base);
-  key.options = std::move(sub.options);
-  std::string err;
-  const std::string* filter = key.options.queryValue("filter");
-  if (!Filter::compile(filter ? *filter : std::string_view(), &key.filter, &err)) {
-    key.valid = false;
-    key.error = "filter: " + err;
+  key.hasQuery = key.name.find('?') != std::string::npos;
+  if (!sub.options.empty()) {
+    key.query = std::make_unique<Query>();
+    Query& q = *key.query;
+    q.options = std::move(sub.options);
+    for (std::string_view param : {"filter", "sort"}) {
+      const std::string* v = q.options.queryValue(param);
+      if (v && (v->find("@request.") != std::string::npos || v->find("@collection.") != std::string::npos)) {
+        key.superuserOnly = true;
+      }
+    }
+    std::string err;
+    const std::string* filter = q.options.queryValue("filter");
+    if (!Filter::compile(filter ? *filter : std::string_view(), &q.filter, &err)) {
+      key.valid = false;
+      q.error = "filter: " + err;
+    }
+    const std::string* fields = q.options.queryValue("fields");
+    if (key.valid && !FieldPicker::compile(fields ? *fields : std::string_view(), &q.fields, &err)) {
+      // PocketBase sends the whole record when `fields` does not parse; so do
+      // we, and say so.
+      q.error = "fields: " + err + " (the whole record is sent)";
+    }
+    if (key.valid) key.filterNodes = static_cast<uint32_t>(q.filter.nodeCount());
   }
-  const std::string* fields = key.options.queryValue("fields");
-  if (key.valid && !FieldPicker::compile(fields ? *fields : std::string_view(), &key.fields, &err)) {
-    // PocketBase sends the whole record when `fields` does not parse; so do
-    // we, and say so.
-    key.error = "fields: " + err + " (the whole record is sent)";
+  key.bytes = estimateBytes(key);
+  return key;
+}
+
+namespace {
+
+// Heap bytes of a string beyond its object (libstdc++ keeps 15 in place).
+size_t heapOf(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+// What a hash-table node costs beyond its value: the next pointer, the cached
+// hash and malloc's header and rounding.
+constexpr size_t kNodeOverhead = 32;
+
+size_t optionBytes(const std::vector<std::pair<std::string, std::string>>& entries) {
+  size_t b = entries.capacity() * sizeof(entries[0]);
+  for (const auto& [name, value] : entries) b += heapOf(name) + heapOf(value);
+  return b;
+}
+
+}  // namespace
+
+uint32_t PbIndex::estimateBytes(const Key& key) {
+  size_t b = sizeof(Key) + sizeof(uint64_t) + kNodeOverhead;                 // its node in keys_
+  b += sizeof(std::string_view) + sizeof(uint64_t) + kNodeOverhead;          // keyByName_
+  b += sizeof(uint64_t);                                                     // its slot in keysByBase_
+  b += heapOf(key.name) + heapOf(key.base);
+  // Per holder: its group (with its topic), the group's groupPos_ entry and
+  // the id in the connection's key list.
+  b += sizeof(Group) + 2 * sizeof(uint64_t) + sizeof(uint32_t) + kNodeOverhead + sizeof(uint64_t);
+  if (key.query) {
+    const Query& q = *key.query;
+    b += sizeof(Query) - sizeof(Filter) + q.filter.memoryBytes() + heapOf(q.error);
+    b += optionBytes(q.options.query) + optionBytes(q.options.headers);
+    // FieldPicker: a node (child list and name) per selected name.
+    if (const std::string* fields = q.options.queryValue("fields")) {
+      b += fields->size() + 64 * (1 + static_cast<size_t>(std::count_if(fields->begin(), fields->end(), [](char c) {
+                                        return c == ',' || c == '.';
+                                      })));
+    }
   }
-  if (!key.error.empty() && errors) errors->push_back({name, key.error});
-  const uint64_t id = key.id;
-  keysByBase_[key.base].push_back(id);
-  keyByName_.emplace(name, id);
-  return &keys_.emplace(id, std::move(key)).first->second;
+  return static_cast<uint32_t>(std::min<size_t>(b, UINT32_MAX));
+}
+
+PbIndex::Key* PbIndex::internKey(Key&& fresh) {
+  fresh.id = nextKey_++;
+  const uint64_t id = fresh.id;
+  ++bookkeepingSteps_;
+  auto& ids = keysByBase_[fresh.base];
+  fresh.basePos = static_cast<uint32_t>(ids.size());
+  ids.push_back(id);
+  totalBytes_ += fresh.bytes;
+  Key& stored = keys_.emplace(id, std::move(fresh)).first->second;
+  keyByName_.emplace(stored.name, id);
+  return &stored;
 }
 
 void PbIndex::joinGroup(Key& key, uint64_t auth) {
   ++key.refs;
-  for (Group& group : key.groups) {
-    if (group.auth == auth) {
-      ++group.connections;
-      return;
-    }
+  ++bookkeepingSteps_;
+  auto [it, fresh] = groupPos_.try_emplace({key.id, auth}, static_cast<uint32_t>(key.groups.size()));
+  if (!fresh) {
+    ++key.groups[it->second].connections;
+    return;
   }
   key.groups.push_back(Group{auth, 1, topicFor(key.id, auth)});
 }
 
 void PbIndex::leaveGroup(Key& key, uint64_t auth) {
   --key.refs;
-  for (size_t i = 0; i < key.groups.size(); ++i) {
-    if (key.groups[i].auth == auth) {
-      if (--key.groups[i].connections == 0) swapRemove(key.groups, i);
-      return;
-    }
-  }
+  ++bookkeepingSteps_;
+  auto it = groupPos_.find({key.id, auth});
+  if (it == groupPos_.end()) return;
+  const uint32_t i = it->second;
+  if (--key.groups[i].connections > 0) return;
+  groupPos_.erase(it);
+  if (i + 1 != key.groups.size()) groupPos_[{key.id, key.groups.back().auth}] = i;
+  swapRemove(key.groups, i);
 }
 
 void PbIndex::releaseKey(uint64_t id) {
   auto it = keys_.find(id);
   if (it == keys_.end() || it->second.refs > 0) return;
   Key& key = it->second;
+  ++bookkeepingSteps_;
   auto base = keysByBase_.find(key.base);
   if (base != keysByBase_.end()) {
     auto& ids = base->second;
-    auto pos = std::find(ids.begin(), ids.end(), id);
-    if (pos != ids.end()) swapRemove(ids, static_cast<size_t>(pos - ids.begin()));
+    const uint32_t pos = key.basePos;
+    if (pos + 1 != ids.size()) keys_.at(ids.back()).basePos = pos;
+    swapRemove(ids, pos);
     if (ids.empty()) keysByBase_.erase(base);
   }
   keyByName_.erase(key.name);
+  totalBytes_ -= key.bytes;
   keys_.erase(it);
+}
+
+bool PbIndex::checkInvariants() const {
+  size_t groups = 0;
+  for (const auto& [id, key] : keys_) {
+    auto base = keysByBase_.find(key.base);
+    if (base == keysByBase_.end() || key.basePos >= base->second.size() || base->second[key.basePos] != id) {
+      return false;
+    }
+    auto name = keyByName_.find(key.name);
+    if (name == keyByName_.end() || name->second != id) return false;
+    uint32_t refs = 0;
+    for (uint32_t i = 0; i < key.groups.size(); ++i) {
+      auto pos = groupPos_.find({id, key.groups[i].auth});
+      if (pos == groupPos_.end() || pos->second != i || key.groups[i].connections == 0) return false;
+      refs += key.groups[i].connections;
+    }
+    if (refs != key.refs) return false;
+    groups += key.groups.size();
+  }
+  size_t listed = 0;
+  for (const auto& [base, ids] : keysByBase_) listed += ids.size();
+  return listed == keys_.size() && keyByName_.size() == keys_.size() && groupPos_.size() == groups &&
+         authByIdentity_.size() == auths_.size();
 }
 
 void PbIndex::releaseAuth(uint64_t id) {
@@ -176,39 +212,91 @@ void PbIndex::releaseAuth(uint64_t id) {
 Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std::string_view authJson,
                                  bool superuser, const std::vector<std::string>& subs, std::vector<std::string>* add,
                                  std::vector<std::string>* remove, std::vector<SubscriptionError>* errors) {
-  // The identity first: a record that does not parse changes nothing.
-  uint64_t authId = kGuest;
+  // Everything is checked before anything changes: the auth record parses,
+  // the new set fits the budgets.
+  std::unique_ptr<Auth> parsedAuth;
   if (!identity.empty()) {
-    auto doc = std::make_unique<Auth>();
+    parsedAuth = std::make_unique<Auth>();
     simdjson::dom::element root;
-    if (parser_.parse_into_document(doc->doc, bytesOf(authJson), authJson.size()).get(root) != simdjson::SUCCESS ||
-        !root.is_object()) {
-      return Status::kInvalidEvent;
+    auto e = parser_.parse_into_document(parsedAuth->doc, bytesOf(authJson), authJson.size()).get(root);
+    if (e == simdjson::STRING_ERROR || e == simdjson::BIGINT_ERROR || e == simdjson::NUMBER_ERROR) {
+      std::string_view text = authJson;
+      bool changed = false;
+      if (replaceLoneSurrogates(text, &repaired_)) {
+        text = repaired_;
+        changed = true;
+      }
+      if (widenBigIntegers(text, &widened_)) {
+        text = widened_;
+        changed = true;
+      }
+      if (changed) e = parser_.parse_into_document(parsedAuth->doc, bytesOf(text), text.size()).get(root);
     }
-    auto known = authByIdentity_.find(std::string(identity));
+    if (e != simdjson::SUCCESS || !root.is_object()) return Status::kInvalidEvent;
+  }
+
+  // The distinct subscriptions in order: interned keys, or keys compiled now
+  // and interned only when the whole set fits.
+  struct Wanted {
+    const Key* existing;
+    size_t fresh;  // index in freshKeys when existing is null
+  };
+  std::vector<Wanted> wanted;
+  std::vector<Key> freshKeys;
+  std::unordered_map<std::string_view, size_t, KeyedHash, std::equal_to<>> seen;
+  uint64_t connBytes = 0, freshBytes = 0;
+  uint32_t optionKeys = 0, filterNodes = 0;
+  wanted.reserve(subs.size());
+  for (const std::string& s : subs) {
+    if (s.empty() || !seen.emplace(s, wanted.size()).second) continue;
+    const Key* key;
+    auto found = keyByName_.find(s);
+    if (found != keyByName_.end()) {
+      key = &keys_.at(found->second);
+      wanted.push_back({key, 0});
+    } else {
+      freshKeys.push_back(makeKey(s));
+      key = &freshKeys.back();
+      freshBytes += key->bytes;
+      wanted.push_back({nullptr, freshKeys.size() - 1});
+    }
+    connBytes += key->bytes;
+    optionKeys += key->hasQuery;
+    filterNodes += key->filterNodes;
+  }
+  if (optionKeys > limits_.maxOptionSubscriptionsPerClient) return Status::kTooManyOptionSubscriptions;
+  if (filterNodes > limits_.maxFilterNodesPerClient) return Status::kClientFilterBudget;
+  if (connBytes > limits_.maxCompiledBytesPerClient) return Status::kClientMemoryBudget;
+  if (keys_.size() + freshKeys.size() > limits_.maxDistinctSubscriptions) return Status::kTooManyDistinctSubscriptions;
+  if (totalBytes_ + freshBytes > limits_.maxCompiledBytes) return Status::kSubscriptionMemoryBudget;
+
+  uint64_t authId = kGuest;
+  if (parsedAuth) {
+    auto known = authByIdentity_.find(identity);
     if (known != authByIdentity_.end()) {
       // The same identity with a fresher record (PocketBase keeps the latest).
       Auth& a = *auths_.at(known->second);
-      a.doc = std::move(doc->doc);
+      a.doc = std::move(parsedAuth->doc);
       a.superuser = superuser;
       authId = a.id;
     } else {
-      doc->id = nextAuth_++;
-      doc->identity = std::string(identity);
-      doc->superuser = superuser;
-      authId = doc->id;
-      authByIdentity_.emplace(doc->identity, authId);
-      auths_.emplace(authId, std::move(doc));
+      parsedAuth->id = nextAuth_++;
+      parsedAuth->identity = std::string(identity);
+      parsedAuth->superuser = superuser;
+      authId = parsedAuth->id;
+      authByIdentity_.emplace(parsedAuth->identity, authId);
+      auths_.emplace(authId, std::move(parsedAuth));
     }
   }
 
   std::vector<uint64_t> keys;
-  keys.reserve(subs.size());
-  for (const std::string& s : subs) {
-    if (!s.empty()) keys.push_back(internKey(s, errors)->id);
+  keys.reserve(wanted.size());
+  for (const Wanted& w : wanted) {
+    const Key* key = w.existing ? w.existing : internKey(std::move(freshKeys[w.fresh]));
+    if (errors && !key->q().error.empty()) errors->push_back({key->name, key->q().error});
+    keys.push_back(key->id);
   }
   std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
 
   Conn& conn = conns_[connId];
   // Join before leaving, so a key in both sets never drops to zero.
@@ -251,10 +339,10 @@ FrameRef PbIndex::encodeRecordFrame(const Key& key, simdjson::dom::element recor
   // PocketBase's message: {"record":...,"action":"..."}, record first.
   scratch_.clear();
   scratch_ += "{\"record\":";
-  if (key.fields.all()) {
+  if (key.q().fields.all()) {
     scratch_ += recordJson;
   } else {
-    key.fields.write(record, &scratch_);
+    key.q().fields.write(record, &scratch_);
   }
   scratch_ += ",\"action\":\"";
   scratch_ += action;
@@ -287,9 +375,20 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
   }
   simdjson::dom::element record;
   auto e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
-  if (e == simdjson::STRING_ERROR && replaceLoneSurrogates(recordJson, &repaired_)) {
-    recordJson = repaired_;
-    e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
+  if (e == simdjson::STRING_ERROR || e == simdjson::BIGINT_ERROR || e == simdjson::NUMBER_ERROR) {
+    // Read as Go reads it. The frame carries the record as given, but for
+    // lone surrogates (which PocketBase would send as U+FFFD).
+    bool changed = false;
+    if (replaceLoneSurrogates(recordJson, &repaired_)) {
+      recordJson = repaired_;
+      changed = true;
+    }
+    std::string_view parsed = recordJson;
+    if (widenBigIntegers(recordJson, &widened_)) {
+      parsed = widened_;
+      changed = true;
+    }
+    if (changed) e = parser_.parse(bytesOf(parsed), parsed.size()).get(record);
   }
   if (e != simdjson::SUCCESS) {
     *error = std::string("record is not valid JSON: ") + simdjson::error_message(e);
@@ -343,23 +442,24 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
           authRoot = auth->root();
           ctx.auth = &authRoot;
         }
-        ctx.options = &key.options;
+        ctx.options = &key.q().options;
         bool ok;
         if (auth && auth->superuser) {
           ok = true;
-        } else if (!target.rule) {
-          ok = false;  // a null rule: superusers only
+        } else if (key.superuserOnly || !target.rule) {
+          ok = false;  // a null rule or a filter naming @request./@collection.: superusers only
         } else if (target.rule->usesAuth()) {
           ok = target.rule->evaluate(ctx);
         } else {
           if (ruleOnce < 0) ruleOnce = target.rule->evaluate(ctx);
           ok = ruleOnce;
         }
-        if (ok && !key.filter.alwaysTrue()) {
-          if (key.filter.usesAuth()) {
-            ok = key.filter.evaluate(ctx);
+        const Filter& filter = key.q().filter;
+        if (ok && !filter.alwaysTrue()) {
+          if (filter.usesAuth()) {
+            ok = filter.evaluate(ctx);
           } else {
-            if (filterOnce < 0) filterOnce = key.filter.evaluate(ctx);
+            if (filterOnce < 0) filterOnce = filter.evaluate(ctx);
             ok = filterOnce;
           }
         }
@@ -374,7 +474,7 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
 
 void PbIndex::publish(std::string_view subscription, std::string_view event, std::string_view data,
                       std::vector<Delivery>* out) {
-  auto it = keyByName_.find(std::string(subscription));
+  auto it = keyByName_.find(subscription);
   if (it == keyByName_.end()) return;
   const Key& key = keys_.at(it->second);
   EventFields ev;

@@ -10,6 +10,9 @@
 // a group with the index they already have. Rules depend on the identity,
 // filters and projections on the key: a group receives a key's frame when
 // the collection rule passes for its identity and the key's filter passes.
+// As in PocketBase, a key whose options.query filter or sort text holds
+// "@request." or "@collection." reaches superusers only (a client could
+// otherwise probe its own auth record, e.g. a password hash, with LIKE).
 //
 // Key and auth numbers are never reused, so a topic name can never come to
 // mean another group while a stale subscription is still on its way.
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "frame.hpp"
+#include "keyed_hash.hpp"
 #include "pb_field_picker.hpp"
 #include "pb_filter.hpp"
 #include "pb_subscription.hpp"
@@ -56,6 +60,25 @@ struct SubscriptionError {
   std::string message;
 };
 
+// Budgets against memory amplification and evaluation cost, checked by
+// setSubscriptions() for the whole new set at once (a refused set changes
+// nothing). A key's bytes are an estimate of what it holds: its strings,
+// options, compiled filter and field list, and its table entries
+// (estimateBytes, within 2% of the heap measured for filtered keys: a plain
+// "posts/<15-char id>" about 0.4 KB, a 2.5 KB subscription 7 to 23 KB as its
+// filter repeats or varies its operands). A key shared
+// by several connections counts fully for each. Filter nodes bound the work
+// one client adds to a broadcast: each comparison may scan a field of the
+// record once (LIKE is linear, pb_like.hpp), so 200 nodes on a 10 KB field
+// are about 200 scans of 10 KB.
+struct PbLimits {
+  uint32_t maxOptionSubscriptionsPerClient = 100;  // distinct subscriptions holding '?'
+  uint32_t maxFilterNodesPerClient = 200;          // nodes of the filters a client holds
+  uint64_t maxCompiledBytesPerClient = 1 << 20;    // bytes of the keys a client holds
+  uint64_t maxDistinctSubscriptions = 100000;      // keys in the index
+  uint64_t maxCompiledBytes = 256u << 20;          // bytes of every key
+};
+
 class PbIndex {
  public:
   static constexpr uint32_t kGuest = 0;
@@ -63,6 +86,7 @@ class PbIndex {
   static constexpr size_t kMaxCachedRules = 1024;
 
   PbIndex();
+  explicit PbIndex(const PbLimits& limits) : limits_(limits) {}
   PbIndex(const PbIndex&) = delete;
   PbIndex& operator=(const PbIndex&) = delete;
 
@@ -75,7 +99,11 @@ class PbIndex {
   // only custom messages, one with bad fields the whole record (PocketBase's
   // behaviour in both cases).
   // Strings must be single-line (checked by the caller). Returns
-  // kInvalidEvent when authJson is not a JSON object (nothing changes).
+  // kInvalidEvent when authJson is not a JSON object, and a budget's status
+  // (kTooManyOptionSubscriptions, kClientFilterBudget, kClientMemoryBudget,
+  // kTooManyDistinctSubscriptions, kSubscriptionMemoryBudget) when the new
+  // set would pass one of the limits; nothing changes then. The hub-wide
+  // budgets are checked before the connection's old keys are released.
   Status setSubscriptions(uint64_t conn, std::string_view identity, std::string_view authJson, bool superuser,
                           const std::vector<std::string>& subs, std::vector<std::string>* add,
                           std::vector<std::string>* remove, std::vector<SubscriptionError>* errors);
@@ -84,8 +112,10 @@ class PbIndex {
 
   // A record event: parses recordJson once and appends a delivery per group
   // that may see it. Lone surrogate escapes (JSON.stringify's "\ud800")
-  // become U+FFFD, as PocketBase's decoder makes them. Returns kInvalidEvent with *error set when the record is
-  // not a JSON object with a string "id" or a rule does not compile.
+  // become U+FFFD, as PocketBase's decoder makes them; integers beyond 64
+  // bits are read as doubles (Go's float64), here and in auth records.
+  // Returns kInvalidEvent with *error set when the record is not a JSON
+  // object with a string "id" or a rule does not compile.
   Status broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
                          std::vector<Delivery>* out, std::string* error);
   // A custom message to every connection subscribed to exactly `subscription`.
@@ -96,10 +126,21 @@ class PbIndex {
   // it does not compile.
   const Filter* rule(const std::string& expr, std::string* error);
 
+  void setLimits(const PbLimits& limits) { limits_ = limits; }
+  const PbLimits& limits() const { return limits_; }
+
   size_t keyCount() const { return keys_.size(); }
+  uint64_t compiledBytes() const { return totalBytes_; }  // estimateBytes() of every key
   size_t connectionCount() const { return conns_.size(); }
   size_t authCount() const { return auths_.size(); }
   size_t groupCount() const;
+  // Entries examined by key and group bookkeeping (interning, joining,
+  // leaving, releasing) since construction: constant per operation, so a
+  // test can check that no path turned linear. Test-only.
+  uint64_t bookkeepingSteps() const { return bookkeepingSteps_; }
+  // Walks every table and checks that they agree (positions, group index,
+  // reference counts); false on the first disagreement. O(everything), test-only.
+  bool checkInvariants() const;
 
   static std::string topicFor(uint64_t key, uint64_t auth);
 
@@ -109,17 +150,32 @@ class PbIndex {
     uint32_t connections;
     std::string topic;  // topicFor(key, auth), made once
   };
+  // What a subscription with ?options= holds; plain keys ("posts/*",
+  // "posts/ID") have none.
+  struct Query {
+    SubscriptionOptions options;
+    Filter filter;
+    FieldPicker fields;
+    std::string error;  // why the filter or the fields did not compile
+  };
+  static const Query kNoQuery;  // no options: always true, every field
   struct Key {
     uint64_t id = 0;
     std::string name;  // the subscription string: the event name of its frames
     std::string base;  // before the first '?'
-    SubscriptionOptions options;
-    Filter filter;
-    FieldPicker fields;
-    bool valid = true;  // the filter compiled
-    std::string error;  // why the filter or the fields did not compile
+    uint32_t basePos = 0;  // index in keysByBase_[base]
     uint32_t refs = 0;
+    uint32_t bytes = 0;        // estimateBytes(): what each holder is charged
+    uint32_t filterNodes = 0;  // of a filter that compiled
+    bool hasQuery = false;     // the name holds '?' (counts against maxOptionSubscriptionsPerClient)
+    bool valid = true;         // the filter compiled
+    // The filter or sort names "@request." or "@collection.": only
+    // superusers receive record events (PocketBase's
+    // checkForSuperuserOnlyRuleFields, a plain substring test).
+    bool superuserOnly = false;
+    std::unique_ptr<Query> query;
     std::vector<Group> groups;
+    const Query& q() const { return query ? *query : kNoQuery; }
   };
   struct Auth {
     uint64_t id = 0;
@@ -134,7 +190,9 @@ class PbIndex {
     std::vector<uint64_t> keys;  // sorted
   };
 
-  Key* internKey(const std::string& name, std::vector<SubscriptionError>* errors);
+  Key makeKey(std::string_view name) const;  // compiled, not interned
+  static uint32_t estimateBytes(const Key& key);
+  Key* internKey(Key&& fresh);
   void joinGroup(Key& key, uint64_t auth);
   void leaveGroup(Key& key, uint64_t auth);
   void releaseKey(uint64_t id);
@@ -146,15 +204,35 @@ class PbIndex {
   simdjson::dom::document record_;  // the record of the broadcast in progress
   std::string scratch_;
   std::string repaired_;  // a record whose lone surrogates were replaced
+  std::string widened_;   // a record whose integers beyond 64 bits were made doubles
   uint64_t nextKey_ = 1;
   uint64_t nextAuth_ = 1;
+  // Client-chosen strings are hashed with a per-process random key
+  // (keyed_hash.hpp), so no one can precompute colliding names.
+  template <typename T>
+  using StringMap = std::unordered_map<std::string, T, KeyedHash, std::equal_to<>>;
+  struct GroupIdHash {
+    size_t operator()(const std::pair<uint64_t, uint64_t>& g) const {
+      uint64_t x = g.first * 0x9E3779B97F4A7C15ULL ^ (g.second + 0x632BE59BD9B4E019ULL);
+      x ^= x >> 31;
+      x *= 0xBF58476D1CE4E5B9ULL;
+      return static_cast<size_t>(x ^ (x >> 29));
+    }
+  };
+
   std::unordered_map<uint64_t, Key> keys_;
-  std::unordered_map<std::string, uint64_t> keyByName_;
-  std::unordered_map<std::string, std::vector<uint64_t>> keysByBase_;
+  // Views of Key::name (a key's address is stable in keys_): the name is stored once.
+  std::unordered_map<std::string_view, uint64_t, KeyedHash, std::equal_to<>> keyByName_;
+  StringMap<std::vector<uint64_t>> keysByBase_;
+  // (key, auth) -> index of its group in the key's groups.
+  std::unordered_map<std::pair<uint64_t, uint64_t>, uint32_t, GroupIdHash> groupPos_;
   std::unordered_map<uint64_t, std::unique_ptr<Auth>> auths_;
-  std::unordered_map<std::string, uint64_t> authByIdentity_;
+  StringMap<uint64_t> authByIdentity_;
   std::unordered_map<uint64_t, Conn> conns_;
-  std::unordered_map<std::string, Filter> rules_;
+  StringMap<Filter> rules_;
+  uint64_t bookkeepingSteps_ = 0;
+  uint64_t totalBytes_ = 0;  // estimateBytes() of every key
+  PbLimits limits_;
 };
 
 }  // namespace ssefanout::pb

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdint>
 
+#include "pb_json.hpp"
 #include "simdjson.h"
 
 namespace ssefanout::pb {
@@ -224,7 +225,12 @@ void decodeOptions(std::string json, SubscriptionOptions* out) {
   replaceInvalidUtf8(&json);
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(json).get(doc) != simdjson::SUCCESS) return;
+  auto e = parser.parse(json).get(doc);
+  if (e == simdjson::NUMBER_ERROR || e == simdjson::BIGINT_ERROR) {
+    std::string widened;
+    if (widenBigIntegers(json, &widened)) e = parser.parse(widened).get(doc);
+  }
+  if (e != simdjson::SUCCESS) return;
   simdjson::dom::object top;
   if (doc.get_object().get(top) != simdjson::SUCCESS) return;
 

@@ -19,9 +19,9 @@
 //   - header names snake_cased with inflector.Snakecase ("X-Token" -> "x_token").
 // Any failure gives empty options, never an error.
 //
-// Known differences from Go: simdjson refuses a whole document that holds an
-// integer beyond 64 bits or a number beyond double range (Go stores float64 or
-// skips the value); "-0" reads as 0 (Go: "-0"); two header names that
+// Integers beyond 64 bits are read as float64s as Go does (widenBigIntegers).
+// Known differences from Go: simdjson refuses a whole document that holds a
+// number beyond double range (Go skips the value); "-0" reads as 0 (Go: "-0"); two header names that
 // snake_case alike keep the later one (Go: either, map order); URL authority
 // ("//host") syntax is not validated.
 //

@@ -22,6 +22,12 @@ enum class Status : uint8_t {
   kTooManyConnections,    // the registry has no free slot
   kClosed,                // the hub is closed
   kQueueFull,             // commands waiting for an I/O thread reached their bound
+  // PocketBase subscription budgets (PbLimits), per client then hub-wide.
+  kTooManyOptionSubscriptions,    // maxOptionSubscriptionsPerClient
+  kClientFilterBudget,            // maxFilterNodesPerClient
+  kClientMemoryBudget,            // maxCompiledBytesPerClient
+  kTooManyDistinctSubscriptions,  // maxDistinctSubscriptions
+  kSubscriptionMemoryBudget,      // maxCompiledBytes
   kCount
 };
 
@@ -39,6 +45,11 @@ constexpr std::string_view statusName(Status s) {
     case Status::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
     case Status::kClosed: return "CLOSED";
     case Status::kQueueFull: return "QUEUE_FULL";
+    case Status::kTooManyOptionSubscriptions: return "TOO_MANY_OPTION_SUBSCRIPTIONS";
+    case Status::kClientFilterBudget: return "CLIENT_FILTER_BUDGET";
+    case Status::kClientMemoryBudget: return "CLIENT_MEMORY_BUDGET";
+    case Status::kTooManyDistinctSubscriptions: return "TOO_MANY_DISTINCT_SUBSCRIPTIONS";
+    case Status::kSubscriptionMemoryBudget: return "SUBSCRIPTION_MEMORY_BUDGET";
     case Status::kCount: break;
   }
   return "UNKNOWN";

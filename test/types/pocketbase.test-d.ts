@@ -31,7 +31,9 @@ expectType<boolean>(realtime.sendToClient('cid', { url: '/' }, { event: '@oauth2
 realtime.setSubscriptions('cid', ['posts/*'], { id: 'u', collectionId: 'c' })
 expectError(realtime.setSubscriptions('cid', 'posts/*'))
 expectType<ClientInfo | undefined>(realtime.client('cid'))
-expectType<{ clients: number, keys: number, groups: number, identities: number }>(realtime.stats())
+expectType<{ clients: number, keys: number, groups: number, identities: number, compiledBytes: number }>(realtime.stats())
+expectType<number>(realtime.options.maxFilterNodesPerClient)
+expectError(new Realtime({ maxCompiledBytes: 'big' }))
 expectType<Promise<void>>(realtime.close())
 
 realtime.on('disconnect', ({ clientId, reason }) => {

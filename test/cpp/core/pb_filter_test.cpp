@@ -286,6 +286,21 @@ TEST_F(PbFilterTest, LikePatterns) {
   EXPECT_TRUE(eval("title ~ empty"));  // '%%'
 }
 
+TEST_F(PbFilterTest, LikeLiteralsWithLongWildcardCoresAreRefused) {
+  // A part between two % whose core holding _ spans more than 64
+  // characters would need more than one Shift-And word per character: a
+  // literal like that is refused (PocketBase only runs it slowly).
+  const std::string core65 = "a" + std::string(63, '_') + "b";
+  EXPECT_THAT(error("title ~ '%" + core65 + "%'"), HasSubstr("too costly to match"));
+  EXPECT_THAT(error("title !~ '%" + core65 + "%' || views > 1"), HasSubstr("(limit 64)"));
+  EXPECT_FALSE(eval("title ~ '%a" + std::string(62, '_') + "b%'")) << "64 characters compile";
+  EXPECT_FALSE(eval("title ~ '%" + std::string(2400, '_') + "~%'")) << "runs of _ are skips, accepted";
+  EXPECT_FALSE(eval("title ~ 'h" + std::string(63, '_') + "%' || title ~ '%" + core65 + "'"))
+      << "compiles: the first and last parts are matched in place";
+  EXPECT_TRUE(eval("title ~ 'h_llo%' && title ~ '%w_rld'"));
+  EXPECT_FALSE(eval("title = '%" + core65 + "%'")) << "only a LIKE right side is a pattern";
+}
+
 TEST_F(PbFilterTest, AndBindsTighterThanOr) {
   Json r(R"({"a": 1, "b": 0, "c": 0})");
   EXPECT_TRUE(evalOn("a = 1 || b = 1 && c = 1", r));    // a || (b && c)

@@ -310,6 +310,32 @@ TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReported) {
   EXPECT_EQ(again.errors.size(), 1u);
 }
 
+TEST_F(PbIndexTest, ClientFiltersNamingRequestOrCollectionReachSuperusersOnly) {
+  // PocketBase's checkForSuperuserOnlyRuleFields: a non-superuser's filter or
+  // sort holding "@request." or "@collection." gets no record events, so a
+  // client cannot probe its own auth record (password hash, tokens) with it.
+  const std::string probe = withOptions("posts/*", R"({"filter":"@request.auth.id != 'nobody'"})");
+  const std::string bySort = withOptions("posts/*", R"({"sort":"@request.auth.role"})");
+  const std::string plain = withOptions("posts/*", R"({"filter":"title = 't'"})");
+  Sets guest = set(1, {probe, bySort, plain});
+  Sets a = set(2, {probe, bySort, plain}, kUserA);
+  Sets root = set(3, {probe, bySort, plain}, kRoot, true);
+  EXPECT_THAT(a.errors, IsEmpty()) << "the filter compiles; it is the delivery that is refused";
+  Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
+  auto got = broadcast(posts, "create", R"({"id":"r","title":"t"})");
+  std::map<std::string, std::set<std::string>> eventsByHolder;  // "guest"/"a"/"root" -> event names
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    auto in = [&](const Sets& s) { return std::count(s.add.begin(), s.add.end(), t) > 0; };
+    eventsByHolder[in(guest) ? "guest" : in(a) ? "a" : in(root) ? "root" : "?"].insert(p.events()[0].type);
+  }
+  EXPECT_EQ(eventsByHolder["guest"], std::set<std::string>({plain}));
+  EXPECT_EQ(eventsByHolder["a"], std::set<std::string>({plain}));
+  EXPECT_EQ(eventsByHolder["root"], std::set<std::string>({probe, bySort, plain})) << "superusers are unaffected";
+  EXPECT_EQ(eventsByHolder.count("?"), 0u);
+}
+
 TEST_F(PbIndexTest, BadRecordsAndRulesAreRefusedWithAMessage) {
   set(1, {"posts/*"});
   std::vector<Delivery> out;
@@ -345,6 +371,42 @@ TEST_F(PbIndexTest, LoneSurrogateEscapesBecomeReplacementCharacters) {
     p.feed(got.begin()->second);
     EXPECT_EQ(p.events()[0].data, "{\"record\":" + want + ",\"action\":\"create\"}") << in;
   }
+}
+
+TEST_F(PbIndexTest, IntegersBeyond64BitsReadAsDoubles) {
+  // JSON.stringify(2 ** 64) is "18446744073709551616": simdjson refuses such
+  // an integer, Go (hence PocketBase) reads every number as a float64.
+  const std::string eq = withOptions("posts/*", R"({"filter":"n = 18446744073709551616 && n > 9223372036854775807"})");
+  const std::string neg = withOptions("posts/*", R"({"filter":"m < -9223372036854775808 && m = -18446744073709551616"})");
+  const std::string huge = withOptions("posts/*", R"({"filter":"h > 99999999999999999999 && h = 1000000000000000000000000000000"})");
+  const std::string none = withOptions("posts/*", R"({"filter":"n < 0 || n = 18446744073709551615.5e3"})");
+  const std::string own = withOptions("posts/*", R"({"filter":"title != ''"})");
+  Sets s = set(1, {eq, neg, huge, none});
+  // An auth record with such a number binds too (a POST used to answer 500).
+  const std::string bigAuth = R"({"id":"ub","collectionId":"pbc_u","quota":18446744073709551616,"arr":[-99999999999999999999]})";
+  Sets user;
+  ASSERT_EQ(index_.setSubscriptions(2, "pbc_u/ub", bigAuth, false, {own}, &user.add, &user.remove, &user.errors), Status::kOk);
+  const std::string quota = "@request.auth.quota > 18446744073709000000";
+  Collection posts{"posts", "pbc_p", &quota, &quota};
+  Collection open{"posts", "pbc_p", &everyone_, &everyone_};
+  const std::string record =
+      R"({"id":"r","title":"t","n":18446744073709551616,"m":-18446744073709551616,"h":1000000000000000000000000000000})";
+  auto got = broadcast(open, "create", record);
+  std::set<std::string> events;
+  for (const auto& [t, bytes] : got) {
+    test::SseParser p;
+    p.feed(bytes);
+    events.insert(p.events()[0].type);
+    EXPECT_EQ(p.events()[0].data, "{\"record\":" + record + ",\"action\":\"create\"}") << "the record as given";
+  }
+  EXPECT_EQ(events, std::set<std::string>({eq, neg, huge, own}));
+  auto ruled = broadcast(posts, "create", record);
+  ASSERT_EQ(ruled.size(), 1u) << "the rule reads the big number of the auth record";
+  EXPECT_EQ(ruled.begin()->first, user.add[0]);
+  std::vector<Delivery> out;
+  std::string error;
+  EXPECT_EQ(index_.broadcastRecord(open, "create", R"({"id":"r","n":1e999})", &out, &error), Status::kInvalidEvent)
+      << "beyond double range: refused, as Go refuses it";
 }
 
 TEST_F(PbIndexTest, CustomMessagesGoToExactSubscribersOfEveryIdentity) {
@@ -386,12 +448,138 @@ TEST_F(PbIndexTest, RandomizedBookkeepingReturnsToZero) {
     for (const std::string& t : s.add) EXPECT_TRUE(m.second.insert(t).second) << "adds only what it lacks";
     EXPECT_EQ(m.second.size(), std::set<std::string>(subs.begin(), subs.end()).size());
     m.first = auth;
+    if (op % 50 == 0) {
+      ASSERT_TRUE(index_.checkInvariants()) << "after operation " << op;
+    }
   }
+  EXPECT_TRUE(index_.checkInvariants());
   for (auto& [conn, m] : model) index_.removeConnection(conn);
   EXPECT_EQ(index_.keyCount(), 0u);
   EXPECT_EQ(index_.groupCount(), 0u);
   EXPECT_EQ(index_.authCount(), 0u);
   EXPECT_EQ(index_.connectionCount(), 0u);
+}
+
+TEST_F(PbIndexTest, BookkeepingIsConstantPerOperationWith20kKeysUnderOneBase) {
+  // 20k keys under one base, released last-first (a linear search of the
+  // base's list visits all of them), and 20k identities in one key's groups
+  // (a linear scan of the groups per join and leave): counted, not timed.
+  constexpr int kN = 20000;
+  const uint64_t steps0 = index_.bookkeepingSteps();
+  for (int i = 0; i < kN; ++i) {
+    Sets s;
+    std::string sub = withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}");
+    ASSERT_EQ(index_.setSubscriptions(i, {}, {}, false, {sub}, &s.add, &s.remove, &s.errors), Status::kOk);
+  }
+  for (int i = 0; i < kN; ++i) {
+    std::string identity = "pbc_u/u" + std::to_string(i);
+    std::string auth = R"({"id":"u)" + std::to_string(i) + R"(","collectionId":"pbc_u"})";
+    Sets s;
+    ASSERT_EQ(index_.setSubscriptions(kN + i, identity, auth, false, {"posts/*"}, &s.add, &s.remove, &s.errors),
+              Status::kOk);
+  }
+  EXPECT_EQ(index_.keyCount(), static_cast<size_t>(kN + 1));
+  EXPECT_EQ(index_.groupCount(), static_cast<size_t>(2 * kN));
+  EXPECT_TRUE(index_.checkInvariants());
+  for (int i = kN; i-- > 0;) index_.removeConnection(i);
+  for (int i = 0; i < kN; ++i) index_.removeConnection(kN + i);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_EQ(index_.groupCount(), 0u);
+  EXPECT_TRUE(index_.checkInvariants());
+  const uint64_t operations = 4 * kN;  // subscribe and remove, per connection
+  EXPECT_LE(index_.bookkeepingSteps() - steps0, 3 * operations);
+}
+
+TEST_F(PbIndexTest, BudgetsRefuseTheWholeSetAndChangeNothing) {
+  auto filtered = [](int i, const std::string& filter = "n = 1") {
+    return withOptions("posts/*", "{\"filter\":\"" + filter + " && id != 'k" + std::to_string(i) + "'\"}");
+  };
+  auto attempt = [&](PbIndex& index, uint64_t conn, std::vector<std::string> subs) {
+    Sets s;
+    Status st = index.setSubscriptions(conn, {}, {}, false, subs, &s.add, &s.remove, &s.errors);
+    if (st != Status::kOk) {
+      EXPECT_TRUE(s.add.empty() && s.remove.empty() && s.errors.empty()) << "a refused set reports nothing";
+    }
+    return st;
+  };
+  PbLimits limits;
+  limits.maxOptionSubscriptionsPerClient = 3;
+  PbIndex index(limits);
+  ASSERT_EQ(attempt(index, 1, {filtered(1), filtered(2), filtered(3), "posts/*", "posts/a", "chat"}), Status::kOk)
+      << "plain keys do not count against the option budget";
+  const size_t keys = index.keyCount();
+  const uint64_t bytes = index.compiledBytes();
+  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), filtered(3), filtered(4)}), Status::kTooManyOptionSubscriptions);
+  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), "posts/*?x=1", "posts/*?y=1"}), Status::kTooManyOptionSubscriptions)
+      << "any '?' counts, options or not";
+  EXPECT_EQ(index.keyCount(), keys);
+  EXPECT_EQ(index.compiledBytes(), bytes) << "compiled candidates are dropped";
+  EXPECT_TRUE(index.checkInvariants());
+
+  // Filter nodes: "n = 1 && id != 'kI'" is 3 nodes; a LIKE against a field counts 50.
+  limits = PbLimits();
+  limits.maxFilterNodesPerClient = 9;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 2, {filtered(1), filtered(2), filtered(3)}), Status::kOk);
+  EXPECT_EQ(attempt(index, 2, {filtered(1), filtered(2), filtered(3), filtered(4)}), Status::kClientFilterBudget);
+  limits.maxFilterNodesPerClient = 52;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 3, {filtered(5, "title ~ body")}), Status::kOk);
+  EXPECT_EQ(attempt(index, 3, {filtered(5, "title ~ body"), filtered(6)}), Status::kClientFilterBudget);
+  EXPECT_EQ(attempt(index, 3, {filtered(6, "title ~ '%a_b%'"), filtered(7, "title ~ 'x'")}), Status::kOk)
+      << "literal patterns count 1";
+
+  // Bytes per client: a shared key counts for each holder.
+  limits = PbLimits();
+  index.setLimits(limits);
+  const std::string big = filtered(1, "title ~ '" + std::string(1500, 'x') + "'");
+  ASSERT_EQ(attempt(index, 4, {big}), Status::kOk);
+  const uint64_t one = index.compiledBytes();
+  ASSERT_EQ(attempt(index, 5, {big}), Status::kOk);
+  EXPECT_EQ(index.compiledBytes(), one) << "hub-wide, a key counts once";
+  limits.maxCompiledBytesPerClient = 2000;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 6, {big}), Status::kClientMemoryBudget) << "an existing key still costs its holder";
+  EXPECT_EQ(attempt(index, 6, {"posts/*"}), Status::kOk);
+
+  // Hub-wide: distinct keys and bytes, checked before the old keys go.
+  limits = PbLimits();
+  limits.maxDistinctSubscriptions = index.keyCount() + 1;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 7, {"notes/1"}), Status::kOk);
+  EXPECT_EQ(attempt(index, 8, {"notes/2"}), Status::kTooManyDistinctSubscriptions);
+  EXPECT_EQ(attempt(index, 8, {"notes/1"}), Status::kOk) << "an existing key is no new key";
+  limits = PbLimits();
+  limits.maxCompiledBytes = index.compiledBytes() + 100;
+  index.setLimits(limits);
+  EXPECT_EQ(attempt(index, 9, {"notes/3"}), Status::kSubscriptionMemoryBudget);
+  EXPECT_TRUE(index.checkInvariants());
+  for (uint64_t c = 1; c <= 9; ++c) index.removeConnection(c);
+  EXPECT_EQ(index.keyCount(), 0u);
+  EXPECT_EQ(index.compiledBytes(), 0u) << "the accounting returns to zero";
+}
+
+TEST_F(PbIndexTest, DefaultBudgetsHoldWhatSdkAppsSubscribe) {
+  // PocketBase's POST limit is 1000 subscriptions: 1000 plain record keys
+  // fit one client; so do 100 typical filtered ones.
+  std::vector<std::string> plain;
+  for (int i = 0; i < 1000; ++i) plain.push_back("posts/" + std::string(15 - std::to_string(i).size(), 'r') + std::to_string(i));
+  Sets s;
+  EXPECT_EQ(index_.setSubscriptions(1, {}, {}, false, plain, &s.add, &s.remove, &s.errors), Status::kOk);
+  std::printf("[ figures  ] 1000 plain keys: %llu bytes\n", static_cast<unsigned long long>(index_.compiledBytes()));
+  std::vector<std::string> single, sdk;
+  for (int i = 0; i < 100; ++i) single.push_back(withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}"));
+  for (int i = 0; i < 20; ++i) {
+    sdk.push_back(withOptions("posts/*", "{\"filter\":\"status = 'active' && author = 'u1' && (views > " +
+                                             std::to_string(i) + " || title ~ 'news')\",\"fields\":\"id,title\"}"));
+  }
+  EXPECT_EQ(index_.setSubscriptions(2, {}, {}, false, single, &s.add, &s.remove, &s.errors), Status::kOk)
+      << "100 one-comparison filters";
+  EXPECT_EQ(index_.setSubscriptions(3, {}, {}, false, sdk, &s.add, &s.remove, &s.errors), Status::kOk)
+      << "20 SDK subscriptions with four comparisons and fields each";
+  single.push_back(withOptions("posts/*", R"({"filter":"n = -1"})"));
+  EXPECT_EQ(index_.setSubscriptions(2, {}, {}, false, single, &s.add, &s.remove, &s.errors),
+            Status::kTooManyOptionSubscriptions);
 }
 
 }  // namespace

@@ -60,6 +60,15 @@ TEST(PbSubscriptionTest, ValuesAreCastToStringsAsPocketBaseDoes) {
               ElementsAre(Pair("authorization", "tok"), Pair("my_test_db", "v2"), Pair("x_custom_header", "v1")));
 }
 
+TEST(PbSubscriptionTest, IntegersBeyond64BitsAreFloatsAsInGo) {
+  // {"query":{"filter":"x = 1","n":18446744073709551616,"m":-18446744073709551616}}: Go reads float64s.
+  Subscription sub = parseSubscription(
+      "posts/*?options=%7B%22query%22%3A%7B%22filter%22%3A%22x%20%3D%201%22%2C%22n%22%3A18446744073709551616%2C%22m%22%3A-"
+      "18446744073709551616%7D%7D");
+  EXPECT_THAT(sub.options.query, ElementsAre(Pair("filter", "x = 1"), Pair("m", "-18446744073709551616"),
+                                             Pair("n", "18446744073709551616")));
+}
+
 TEST(PbSubscriptionTest, TopicWithItsOwnQuery) {
   Subscription sub = parseSubscription(kSdkAmp);
   EXPECT_EQ(sub.base, "chat");

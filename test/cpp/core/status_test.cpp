@@ -38,6 +38,11 @@ TEST(StatusTest, NamesTheJsCodesAreDerivedFrom) {
   EXPECT_EQ(statusName(Status::kInvalidTopic), "INVALID_TOPIC");
   EXPECT_EQ(statusName(Status::kInvalidRetry), "INVALID_RETRY");
   EXPECT_EQ(statusName(Status::kDataTooLarge), "DATA_TOO_LARGE");
+  EXPECT_EQ(statusName(Status::kTooManyOptionSubscriptions), "TOO_MANY_OPTION_SUBSCRIPTIONS");
+  EXPECT_EQ(statusName(Status::kClientFilterBudget), "CLIENT_FILTER_BUDGET");
+  EXPECT_EQ(statusName(Status::kClientMemoryBudget), "CLIENT_MEMORY_BUDGET");
+  EXPECT_EQ(statusName(Status::kTooManyDistinctSubscriptions), "TOO_MANY_DISTINCT_SUBSCRIPTIONS");
+  EXPECT_EQ(statusName(Status::kSubscriptionMemoryBudget), "SUBSCRIPTION_MEMORY_BUDGET");
   EXPECT_EQ(statusName(Status::kTooManySubscriptions), "TOO_MANY_SUBSCRIPTIONS");
   EXPECT_EQ(statusName(Status::kUnknownConnection), "UNKNOWN_CONNECTION");
   EXPECT_EQ(statusName(Status::kTooManyConnections), "TOO_MANY_CONNECTIONS");
