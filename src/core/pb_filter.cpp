@@ -740,13 +740,34 @@ bool Filter::compile(std::string_view expr, Filter* out, std::string* error) {
   return true;
 }
 
+namespace {
+// A _ that is not escaped with a backslash (LIKE ... ESCAPE '\\').
+bool hasUnescapedWildcard(std::string_view pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      ++i;
+    } else if (pattern[i] == '_') {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 size_t Filter::nodeCount() const {
   size_t n = 0;
   for (const Node& node : nodes_) {
     const OperandKind right = node.kind == NodeKind::kCompare ? operands_[node.b].kind : OperandKind::kNull;
     const bool runTimeLike = node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
                              right != OperandKind::kString && right != OperandKind::kNumber && right != OperandKind::kNull;
-    n += runTimeLike ? kRunTimeLikeNodes : 1;
+    if (runTimeLike) {
+      n += kRunTimeLikeNodes;
+    } else if (node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
+               hasUnescapedWildcard(str(operands_[node.b].likeOff, operands_[node.b].likeLen))) {
+      n += kWildcardLikeNodes;
+    } else {
+      n += 1;
+    }
   }
   return n;
 }

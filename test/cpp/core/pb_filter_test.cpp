@@ -647,5 +647,28 @@ TEST_F(PbFilterTest, RandomTokensNeverCrash) {
   EXPECT_GT(compiled, 50);  // the soup does produce valid filters (74 with this seed)
 }
 
+
+// The evaluation budget weighs each LIKE by the matcher it needs: KMP for a
+// literal without _ (1 node), Shift-And for one with a _ wildcard (4), a
+// pattern made at run time from a field (50).
+TEST(PbFilterNodesTest, NodeCountWeighsLikeByItsMatcher) {
+  const std::pair<const char*, size_t> cases[] = {
+      {"", 0},
+      {"a = 1", 1},
+      {"a ~ 'x'", 1},
+      {"a ~ 'a_b'", 1},  // no %: the value is wrapped and its _ escaped
+      {"a ~ '%a_b%'", Filter::kWildcardLikeNodes},
+      {"a !~ '%a\\_b%'", 1},  // an escaped _ is a literal
+      {"a ~ b", Filter::kRunTimeLikeNodes},
+      {"a = 1 && b ~ '%x_y%'", 2 + Filter::kWildcardLikeNodes},
+  };
+  for (const auto& [expr, nodes] : cases) {
+    Filter f;
+    std::string err;
+    ASSERT_TRUE(Filter::compile(expr, &f, &err)) << expr << " -> " << err;
+    EXPECT_EQ(f.nodeCount(), nodes) << expr;
+  }
+}
+
 }  // namespace
 }  // namespace ssefanout::pb
