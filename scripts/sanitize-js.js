@@ -179,6 +179,7 @@ const env = {
     process.env.UBSAN_OPTIONS
   ].filter(Boolean).join(':'),
   SSE_FANOUT_ADDON: addonPath,
+  SSE_FANOUT_SANITIZED: '1', // test/helpers/sanitized.js: no timing or RSS bounds
   SSE_SANITIZE_LOG_DIR: logDir,
   NODE_OPTIONS: [`--require=${guard}`, process.env.NODE_OPTIONS].filter(Boolean).join(' ')
 }

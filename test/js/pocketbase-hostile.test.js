@@ -18,6 +18,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { startRealtimeApp, openStream, post } = require('../helpers/pb-http')
 const { waitFor } = require('../helpers/wait')
+const { sanitized } = require('../helpers/sanitized')
 
 const BROADCASTS = 15
 const LIMIT_MS = 5
@@ -80,8 +81,8 @@ test('a guest holding the largest budget blocks the event loop <= 5 ms per 10 KB
     const median = times[Math.floor(times.length / 2)]
     rows.push({ attack: name, subscriptions: held, 'median ms': median.toFixed(3), 'max ms': times[times.length - 1].toFixed(3) })
     await post(app.port, { clientId, subscriptions: [] })
-    assert.ok(median <= LIMIT_MS, `${name}: broadcastRecord held the JS thread ${median.toFixed(2)} ms (median of ${BROADCASTS})`)
+    if (!sanitized) assert.ok(median <= LIMIT_MS, `${name}: broadcastRecord held the JS thread ${median.toFixed(2)} ms (median of ${BROADCASTS})`)
   }
-  console.log('# hostile guest, one 10 KB broadcastRecord, JS thread time:')
+  console.log(`# hostile guest, one 10 KB broadcastRecord, JS thread time${sanitized ? ' (sanitized build: not asserted)' : ''}:`)
   console.table(rows)
 })

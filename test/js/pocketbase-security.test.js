@@ -357,8 +357,9 @@ for (const kind of KINDS) {
 
 test('demo-server: with PUBLISH_TOKEN, POST /publish needs the bearer token (401 otherwise); it says what is open', async (t) => {
   const { url, output } = await startExample(t, 'examples/demo-server.js', { PUBLISH_TOKEN: 's3cret' })
-  assert.match(output(), /POST \/publish needs Authorization: Bearer/)
-  assert.match(output(), /open: GET \/events/)
+  // The address line comes first; wait for the lines that say what is open.
+  await waitFor(() => /POST \/publish needs Authorization: Bearer/.test(output()) && /open: GET \/events/.test(output()), 5000,
+    () => `the demo says what is open (output: ${output()})`)
   const events = []
   const stream = await new Promise((resolve, reject) => {
     const req = require('node:http').get(`${url}/events?topics=news`, (res) => {
@@ -386,14 +387,14 @@ test('demo-server: with PUBLISH_TOKEN, POST /publish needs the bearer token (401
 
   // Without the token it says plainly that publishing is open.
   const open = await startExample(t, 'examples/demo-server.js', { PUBLISH_TOKEN: '' })
-  assert.match(open.output(), /open: POST \/publish to anyone/)
+  await waitFor(() => /open: POST \/publish to anyone/.test(open.output()), 5000, () => `the demo says /publish is open (output: ${open.output()})`)
   const res = await fetch(`${open.url}/publish?topic=news`, { method: 'POST', body: 'x' })
   assert.equal(res.status, 202)
 })
 
 test('pocketbase-server example: body and field sizes are capped (413, 400); it says what is open', async (t) => {
   const { url, output } = await startExample(t, 'examples/pocketbase-server.js')
-  assert.match(output(), /open: anyone who can reach it may sign up/)
+  await waitFor(() => /open: anyone who can reach it may sign up/.test(output()), 5000, () => `the example says what is open (output: ${output()})`)
   const create = (body) => fetch(`${url}/api/collections/posts/records`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
   })
