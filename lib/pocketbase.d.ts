@@ -165,11 +165,14 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
    * bind them again. Returns the number of clients.
    */
   revokeAuth (collectionId: string, id: string): number
-  /** A record event to every subscription its collection's rule and its own filter let see it; `record.id` must not be `"*"`. */
+  /**
+   * A record event to every subscription its collection's rule and its own filter let see it; `record.id` must not be `"*"`.
+   * Throws `ERR_SSE_QUEUE_FULL` (nothing queued) when its frames do not fit the hub's maxPendingCommands/maxPendingBytes.
+   */
   broadcastRecord (collection: CollectionInfo, action: RecordAction, record: RecordData): void
-  /** A custom message to the clients subscribed to exactly `topic`; the event name defaults to `topic`. */
+  /** A custom message to the clients subscribed to exactly `topic`; the event name defaults to `topic`. Throws `ERR_SSE_QUEUE_FULL` as broadcastRecord. */
   publish (topic: string, data: unknown, options?: { event?: string }): void
-  /** A message to one client; false when it is unknown. */
+  /** A message to one client; false when it is unknown. Throws `ERR_SSE_QUEUE_FULL` as broadcastRecord. */
   sendToClient (clientId: string, data: unknown, options: { event: string }): boolean
   stats (): { clients: number, keys: number, groups: number, identities: number, compiledBytes: number }
   /**

@@ -73,6 +73,17 @@ class PbHttpError extends Error {
   }
 }
 
+/** The SseError of a native status from broadcastRecord, publish or sendToClient. */
+function statusError (method, status, tooLarge) {
+  const name = STATUS[status]
+  const message = name === 'DATA_TOO_LARGE'
+    ? tooLarge
+    : name === 'QUEUE_FULL'
+      ? 'the I/O threads are behind: maxPendingCommands or maxPendingBytes reached; nothing was queued'
+      : 'refused'
+  return new SseError(`ERR_SSE_${name}`, `${method}: ${message}`)
+}
+
 function sendJsonError (res, status, message, data) {
   if (res.headersSent || res.destroyed) {
     res.destroy()
@@ -409,7 +420,7 @@ class Realtime extends EventEmitter {
     const client = { clientId, connectionId: conn.id, ip, auth: null, identity: '', subscriptions: [], requested: [], ticket: 0 }
     this._clients.set(clientId, client)
     this._byConnection.set(conn.id, client)
-    this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`)
+    this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`, true) // not bounded, as accept()
     this.hub._schedule()
     this.emit('connect', { clientId })
     return { clientId, connectionId: conn.id }
@@ -705,7 +716,7 @@ class Realtime extends EventEmitter {
     }
     const result = this.hub._native.pbBroadcast(c.name, c.id, c.listRule, c.viewRule, action, JSON.stringify(record))
     if (typeof result === 'string') throw new SseError('ERR_SSE_INVALID_FILTER', `broadcastRecord: ${result}`)
-    if (result !== 0) throw new SseError(`ERR_SSE_${STATUS[result]}`, `broadcastRecord: the record ${STATUS[result] === 'DATA_TOO_LARGE' ? 'encodes to more than maxQueueBytes' : 'was refused'}`)
+    if (result !== 0) throw statusError('broadcastRecord', result, 'the record encodes to more than maxQueueBytes')
     this.hub._schedule()
   }
 
@@ -715,7 +726,7 @@ class Realtime extends EventEmitter {
     if (typeof topic !== 'string' || topic === '') throw invalid('ERR_SSE_INVALID_TOPIC', 'a non-empty string', 'topic', topic)
     const event = this._event(options, topic)
     const status = this.hub._native.pbPublish(topic, event, payload(data))
-    if (status !== 0) throw new SseError(`ERR_SSE_${STATUS[status]}`, `publish: ${STATUS[status] === 'DATA_TOO_LARGE' ? 'the message encodes to more than maxQueueBytes' : 'refused'}`)
+    if (status !== 0) throw statusError('publish', status, 'the message encodes to more than maxQueueBytes')
     this.hub._schedule()
   }
 
@@ -727,7 +738,7 @@ class Realtime extends EventEmitter {
     if (client === undefined) return false
     const status = this.hub._native.pbSend(client.connectionId, event, payload(data))
     if (STATUS[status] === 'UNKNOWN_CONNECTION') return false
-    if (status !== 0) throw new SseError(`ERR_SSE_${STATUS[status]}`, `sendToClient: ${STATUS[status] === 'DATA_TOO_LARGE' ? 'the message encodes to more than maxQueueBytes' : 'refused'}`)
+    if (status !== 0) throw statusError('sendToClient', status, 'the message encodes to more than maxQueueBytes')
     this.hub._schedule()
     return true
   }

@@ -683,16 +683,31 @@ void Hub::flushAll() {
   for (size_t i = 0; i < batches_.size(); ++i) postBatch(static_cast<uint32_t>(i));
 }
 
-// An empty queue takes any one command, so a frame larger than
-// maxPendingBytes (allowed up to maxQueueBytes) can still be sent.
-bool Hub::roomFor(uint32_t shard, uint64_t bytes) {
+bool Hub::roomFor(uint32_t shard, uint64_t bytes) { return roomForCommands(shard, 1, bytes); }
+
+// An empty queue takes any one command (or one PocketBase event's commands),
+// so a frame larger than maxPendingBytes (allowed up to maxQueueBytes), or a
+// record event reaching more groups than maxPendingCommands, can still go.
+bool Hub::roomForCommands(uint32_t shard, uint64_t count, uint64_t bytes) {
   const Shard& s = *shards_[shard];
   const uint64_t commands = batches_[shard].size() + s.queuedCommands();
   const uint64_t held = batchBytes_[shard] + s.queuedBytes();
-  const bool full = (maxPendingCommands_ > 0 && commands >= maxPendingCommands_) ||
+  const bool full = (maxPendingCommands_ > 0 && commands > 0 && commands + count > maxPendingCommands_) ||
                     (maxPendingBytes_ > 0 && held > 0 && held + bytes > maxPendingBytes_);
   if (full) ++queueFull_;
   return !full;
+}
+
+// postDeliveries() posts every delivery to every shard: all of them must fit
+// each shard, or nothing is posted.
+bool Hub::roomForDeliveries(const std::vector<pb::Delivery>& deliveries) {
+  if (deliveries.empty()) return true;
+  uint64_t bytes = 0;
+  for (const pb::Delivery& d : deliveries) bytes += d.frame->size();
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    if (!roomForCommands(i, deliveries.size(), bytes)) return false;
+  }
+  return true;
 }
 
 // A publish or broadcast goes to every shard or to none.
@@ -830,6 +845,9 @@ Napi::Value Hub::JS_pbBroadcast(const Napi::CallbackInfo& info) {
   if (pb_.broadcastRecord(collection, action, recordView, &deliveries, &error) != Status::kOk) {
     return Napi::String::New(env, error);
   }
+  // The frames are known only now: the whole event is refused if they do
+  // not fit (its evaluation is lost, but nothing is queued).
+  if (!roomForDeliveries(deliveries)) return statusValue(env, Status::kQueueFull);
   ++published_;
   postDeliveries(deliveries);
   return statusValue(env, Status::kOk);
@@ -869,12 +887,15 @@ Napi::Value Hub::JS_pbPublish(const Napi::CallbackInfo& info) {
   if (maxQueuedSize(encodedSize(ev)) > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
   std::vector<pb::Delivery> deliveries;
   pb_.publish(stringArg(info[0]), event, dataView, &deliveries);
+  if (!roomForDeliveries(deliveries)) return statusValue(env, Status::kQueueFull);
   ++published_;
   postDeliveries(deliveries);
   return statusValue(env, Status::kOk);
 }
 
-// pbSend(connId, event, data) -> status: one message in PocketBase's framing.
+// pbSend(connId, event, data, connecting) -> status: one message in
+// PocketBase's framing. `connecting`: the PB_CONNECT of a connection being
+// accepted, posted whatever the bound (as accept() posts the connection).
 Napi::Value Hub::JS_pbSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t id;
@@ -892,6 +913,8 @@ Napi::Value Hub::JS_pbSend(const Napi::CallbackInfo& info) {
   if (maxQueuedSize(encodedSize(ev)) > options_.maxQueueBytes) return statusValue(env, Status::kDataTooLarge);
   FrameRef frame;
   encodeEvent(ev, &frame);
+  const bool connecting = info[3].ToBoolean().Value();
+  if (!connecting && !roomFor(slot->shard, frame->size())) return statusValue(env, Status::kQueueFull);
   ++published_;
   Command c = connectionCommand(Command::Op::kSend, id);
   c.frame = std::move(frame);

@@ -8,8 +8,9 @@
 //
 // Commands are batched per shard and handed over when JS calls flush(). What
 // waits for a shard (its batch here plus its queue) is bounded by
-// maxPendingCommands / maxPendingBytes: publish, broadcast and send answer
-// kQueueFull past it and post nothing.
+// maxPendingCommands / maxPendingBytes: publish, broadcast and send, and the
+// PocketBase pbBroadcast, pbPublish and pbSend, answer kQueueFull past it and
+// post nothing.
 //
 // Shards report back through ShardSink on their threads; reports are queued
 // under a mutex and handed to JS in batches through one thread-safe function.
@@ -97,9 +98,12 @@ class Hub : public Napi::ObjectWrap<Hub>, public ShardSink {
   void flushAll();
   // The bound on commands waiting for a shard (in its batch here and in its
   // queue): true when one more holding `bytes` fits every shard (all), or
-  // `shard`. Counts a refusal in queueFull_.
+  // `shard`; roomForDeliveries when a PocketBase event's deliveries (each
+  // posted to every shard) fit every shard. Counts a refusal in queueFull_.
   bool roomFor(uint64_t bytes);
   bool roomFor(uint32_t shard, uint64_t bytes);
+  bool roomForCommands(uint32_t shard, uint64_t commands, uint64_t bytes);
+  bool roomForDeliveries(const std::vector<pb::Delivery>& deliveries);
   void postAll(Command::Op op, const std::string* topic, FrameRef frame, std::vector<uint32_t>&& users);
   void postDeliveries(std::vector<pb::Delivery>& deliveries);
   void stage(Report&& r);

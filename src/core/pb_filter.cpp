@@ -205,8 +205,11 @@ void appendNumberText(const Val& v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
-// The text SQLite would see for v; kNull has none.
-std::string_view textOf(const Val& v, std::string* scratch) {
+thread_local uint64_t tJsonSerializations = 0;
+
+// The text SQLite would see for v; kNull has none. An array or object is
+// serialized once per broadcast when the caller passes a cache.
+std::string_view textOf(const Val& v, std::string* scratch, JsonTextCache* cache) {
   switch (v.kind) {
     case Val::Kind::kString:
       return v.s;
@@ -215,9 +218,13 @@ std::string_view textOf(const Val& v, std::string* scratch) {
       appendNumberText(v, scratch);
       return *scratch;
     case Val::Kind::kJson:
+      if (cache) {
+        if (const std::string* kept = cache->find(v.e)) return *kept;
+      }
       scratch->clear();
       appendJson(v.e, scratch);
-      return *scratch;
+      ++tJsonSerializations;
+      return cache ? cache->keep(v.e, *scratch) : std::string_view(*scratch);
     case Val::Kind::kNull:
       break;
   }
@@ -231,15 +238,15 @@ int compareNumbers(const Val& a, const Val& b) {
 
 // Three-way comparison of two non-null values; false when they cannot be
 // compared (a string that is not a number against a number).
-bool compareValues(const Val& l, const Val& r, int* out) {
+bool compareValues(const Val& l, const Val& r, JsonTextCache* cache, int* out) {
   bool ln = l.kind == Val::Kind::kNumber;
   bool rn = r.kind == Val::Kind::kNumber;
   if (ln && rn) {
     *out = compareNumbers(l, r);
     return true;
   }
-  std::string_view lt = ln ? std::string_view{} : textOf(l, &tScratch.left);
-  std::string_view rt = rn ? std::string_view{} : textOf(r, &tScratch.right);
+  std::string_view lt = ln ? std::string_view{} : textOf(l, &tScratch.left, cache);
+  std::string_view rt = rn ? std::string_view{} : textOf(r, &tScratch.right, cache);
   if (ln || rn) {
     Val num;
     num.kind = Val::Kind::kNumber;
@@ -781,6 +788,8 @@ size_t Filter::memoryBytes() const {
 // ---------------------------------------------------------------------------
 // Evaluation
 
+uint64_t Filter::jsonSerializations() { return tJsonSerializations; }
+
 bool Filter::evaluate(const EvalContext& ctx) const {
   if (root_ < 0) return true;
   return evalNode(static_cast<uint32_t>(root_), ctx);
@@ -878,7 +887,7 @@ bool Filter::compare(const Node& node, const EvalContext& ctx) const {
         eq = l.kind == r.kind;
       } else {
         int c = 0;
-        eq = compareValues(l, r, &c) && c == 0;
+        eq = compareValues(l, r, ctx.jsonText, &c) && c == 0;
       }
       return (node.op == Op::kEq) == eq;
     }
@@ -888,7 +897,7 @@ bool Filter::compare(const Node& node, const EvalContext& ctx) const {
     case Op::kLte: {
       if (l.kind == Val::Kind::kNull || r.kind == Val::Kind::kNull) return false;
       int c = 0;
-      if (!compareValues(l, r, &c)) return false;
+      if (!compareValues(l, r, ctx.jsonText, &c)) return false;
       switch (node.op) {
         case Op::kGt: return c > 0;
         case Op::kGte: return c >= 0;
@@ -909,7 +918,7 @@ bool Filter::compare(const Node& node, const EvalContext& ctx) const {
           break;
         default: {
           if (r.kind == Val::Kind::kNull) return false;
-          std::string_view rt = textOf(r, &tScratch.right);
+          std::string_view rt = textOf(r, &tScratch.right, ctx.jsonText);
           std::string& p = tScratch.pattern;
           if (ro.kind == OperandKind::kRecordPath || ro.kind == OperandKind::kAuthPath) {
             // A column on the right: '%' || col || '%', no escaping.
@@ -924,7 +933,7 @@ bool Filter::compare(const Node& node, const EvalContext& ctx) const {
           break;
         }
       }
-      std::string_view text = textOf(l, &tScratch.left);
+      std::string_view text = textOf(l, &tScratch.left, ctx.jsonText);
       bool m = likeMatch(text, pattern);
       return (node.op == Op::kLike) == m;
     }

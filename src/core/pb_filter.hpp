@@ -60,7 +60,8 @@
 //
 // A Filter is immutable after compile(); evaluate() allocates nothing in the
 // steady state (array/object text and run-time LIKE patterns use per-thread
-// scratch buffers) and may run on any number of threads at once.
+// scratch buffers; EvalContext::jsonText, when given, keeps large texts) and
+// may run on any number of threads at once, each with its own jsonText.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +69,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pb_json_text_cache.hpp"
 #include "pb_like.hpp"
 #include "pb_subscription.hpp"
 #include "simdjson.h"
@@ -80,6 +82,9 @@ struct EvalContext {
   const SubscriptionOptions* options = nullptr;  // @request.query.* / @request.headers.*; nullptr = none
   std::string_view context = "realtime";         // @request.context
   std::string_view method = "GET";               // @request.method
+  // The text of array/object values already serialized in this broadcast;
+  // nullptr = serialize on every read. Results are the same either way.
+  JsonTextCache* jsonText = nullptr;
 };
 
 class Filter {
@@ -100,6 +105,10 @@ class Filter {
   bool usesRequest() const { return usesRequest_; }  // references @request.query/headers/context/method
 
   bool evaluate(const EvalContext& ctx) const;  // never fails; missing values are null
+
+  // Array/object values this thread has serialized to text (those served by
+  // EvalContext::jsonText not counted) since it started. Test hook.
+  static uint64_t jsonSerializations();
 
   // A LIKE whose pattern comes from a field or @request.* value costs up to
   // text x ceil(pattern / 64) word steps (pb_like.hpp): for a budget it

@@ -421,6 +421,9 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
     addTarget(std::string(c), list);
   }
 
+  // Texts of JSON values are kept for this record only (its document is
+  // reused by the next parse).
+  jsonText_.clear();
   for (const Target& target : targets) {
     auto it = keysByBase_.find(target.base);
     if (it == keysByBase_.end()) continue;
@@ -443,6 +446,7 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
           ctx.auth = &authRoot;
         }
         ctx.options = &key.q().options;
+        ctx.jsonText = &jsonText_;
         bool ok;
         if (auth && auth->superuser) {
           ok = true;
@@ -469,6 +473,7 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
       }
     }
   }
+  jsonText_.clear();
   return Status::kOk;
 }
 

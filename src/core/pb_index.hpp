@@ -203,6 +203,7 @@ class PbIndex {
   simdjson::dom::parser parser_;
   simdjson::dom::document record_;  // the record of the broadcast in progress
   std::string scratch_;
+  JsonTextCache jsonText_;  // JSON values of the broadcast in progress, serialized once
   std::string repaired_;  // a record whose lone surrogates were replaced
   std::string widened_;   // a record whose integers beyond 64 bits were made doubles
   uint64_t nextKey_ = 1;

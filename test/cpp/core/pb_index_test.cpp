@@ -215,6 +215,38 @@ TEST_F(PbIndexTest, OneFramePerKeySharedByItsGroups) {
   EXPECT_EQ(out[0].frame->refCount(), 3u);
 }
 
+TEST_F(PbIndexTest, JsonFieldsAreSerializedOncePerBroadcast) {
+  // Three keys whose filters read two large JSON fields 31 times each, and
+  // a rule that reads one of them for every identity (it names
+  // @request.auth, so each group evaluates it).
+  auto filter = [](int n) {
+    std::string f = std::string(n == 2 ? "tags ~ '%t7%' && " : "") + "(";
+    for (int i = 0; i < 15; ++i) {
+      f += "meta ~ '%zq" + std::to_string(i) + "%' || tags ~ '%zq" + std::to_string(i) + "%' || ";
+    }
+    return f + "meta ~ '%block " + std::to_string(n) + "%')";
+  };
+  std::vector<std::string> subs;
+  for (int n = 0; n < 3; ++n) subs.push_back(withOptions("posts/*", R"({"filter":")" + filter(n) + R"("})"));
+  EXPECT_THAT(set(1, subs).errors, IsEmpty());
+  EXPECT_THAT(set(2, subs, kUserA).errors, IsEmpty());
+  EXPECT_THAT(set(3, subs, kUserB).errors, IsEmpty());
+  const std::string rule = "meta !~ '%secret%' && @request.auth.id != 'nobody'";
+  Collection posts{"posts", "pbc_p", &rule, &rule};
+  auto record = [](int id) {
+    std::string meta = "{\"blocks\":[";
+    for (int i = 0; i < 40; ++i) meta += std::string(i ? "," : "") + "{\"text\":\"block " + std::to_string(i) + "\"}";
+    std::string tags = "[\"t0\"";
+    for (int i = 1; i < 60; ++i) tags += ",\"t" + std::to_string(i) + "\"";
+    return "{\"id\":\"p" + std::to_string(id) + "\",\"meta\":" + meta + "]},\"tags\":" + tags + "]}";
+  };
+  for (int k = 0; k < 2; ++k) {
+    uint64_t before = Filter::jsonSerializations();
+    EXPECT_EQ(broadcast(posts, "create", record(k)).size(), 9u) << "every key and identity matches";
+    EXPECT_EQ(Filter::jsonSerializations() - before, 2u) << "meta and tags once in broadcast " << k;
+  }
+}
+
 TEST_F(PbIndexTest, RulesSeeTheIdentityFiltersSeeTheRecord) {
   const std::string active = withOptions("notes/*", R"({"filter":"status = 'active'"})");
   Sets guest = set(1, {"notes/*", active});
