@@ -79,6 +79,8 @@ const std::vector<std::string>& subPool() {
 }
 
 const char* const kIdentities[] = {"", "users/u1", "users/u2", "_superusers/s1"};
+// Client addresses: connections share them, so owners come and go with them.
+const char* const kOwners[] = {"127.0.0.1", "::1"};
 const char* const kAuthJson[] = {
     R"({"id":"u1","role":"admin"})", R"({"id":"u2","role":"staff"})", R"({"id":"s1"})", "not json", "[1,2]", "",
 };
@@ -150,6 +152,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     unlimited.maxCompiledBytesPerClient = UINT64_MAX;
     unlimited.maxDistinctSubscriptions = UINT64_MAX;
     unlimited.maxCompiledBytes = UINT64_MAX;
+    unlimited.maxOptionSubscriptionsPerIp = UINT32_MAX;
+    unlimited.maxFilterNodesPerIp = UINT32_MAX;
+    unlimited.maxCompiledBytesPerIp = UINT64_MAX;
+    unlimited.maxSubscriptionsPerIp = UINT64_MAX;
     PbIndex index(unlimited);
     Model m;
     std::vector<std::string> randomSubs;
@@ -197,7 +203,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::vector<SubscriptionError> errors;
         // An empty string_view may have a null data pointer; the API must take it.
         const std::string_view authView = authJson.empty() ? std::string_view() : std::string_view(authJson);
-        Status s = index.setSubscriptions(conn, identity, authView, superuser, subs, &add, &remove, &errors);
+        Status s = index.setSubscriptions(conn, kOwners[conn % 2], identity, authView, superuser, subs, &add, &remove,
+                                          &errors);
 
         simdjson::dom::element root;
         const auto parsed = identity.empty() ? simdjson::SUCCESS : modelParser.parse(authJson).get(root);

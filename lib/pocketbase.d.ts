@@ -82,14 +82,22 @@ export interface RealtimeOptions {
   maxBodyBytes?: number
   /** Distinct subscriptions holding `?` (options) per client; past it a POST gets 400 `validation_budget_exceeded`, setSubscriptions() ERR_SSE_TOO_MANY_OPTION_SUBSCRIPTIONS. Default 100. */
   maxOptionSubscriptionsPerClient?: number
-  /** Filter nodes of a client's subscriptions (a LIKE with a field on the right counts 50). Default 200. */
+  /** Filter nodes of a client's subscriptions (a LIKE with a field on the right counts 100). Default 200. */
   maxFilterNodesPerClient?: number
   /** Estimated compiled bytes of a client's subscriptions (a shared one counts for each holder). Default 1 MiB. */
   maxCompiledBytesPerClient?: number
-  /** Distinct subscription strings on the hub. Default 100000. */
+  /** Distinct subscription strings on the hub. Default 1000000. */
   maxDistinctSubscriptions?: number
   /** Estimated compiled bytes of every subscription on the hub. Default 256 MiB. */
   maxCompiledBytes?: number
+  /** maxOptionSubscriptionsPerClient summed over the streams of one client address (`clientIp`). Default 200. */
+  maxOptionSubscriptionsPerIp?: number
+  /** maxFilterNodesPerClient summed over the streams of one client address. Default 400. */
+  maxFilterNodesPerIp?: number
+  /** maxCompiledBytesPerClient summed over the streams of one client address. Default 4 MiB. */
+  maxCompiledBytesPerIp?: number
+  /** Subscriptions (with or without options) summed over the streams of one client address. Default 5000. */
+  maxSubscriptionsPerIp?: number
 }
 
 export interface TopicContext {
@@ -128,7 +136,8 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   readonly options: Readonly<{
     idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean, allowFormBodies: boolean,
     maxOptionSubscriptionsPerClient: number, maxFilterNodesPerClient: number, maxCompiledBytesPerClient: number,
-    maxDistinctSubscriptions: number, maxCompiledBytes: number
+    maxDistinctSubscriptions: number, maxCompiledBytes: number, maxOptionSubscriptionsPerIp: number,
+    maxFilterNodesPerIp: number, maxCompiledBytesPerIp: number, maxSubscriptionsPerIp: number
   }>
   /** Open realtime clients. */
   readonly size: number
@@ -216,7 +225,8 @@ export declare function expressRealtime (realtime: Realtime, options?: { path?: 
 export declare const DEFAULTS: Readonly<{
   idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, allowFormBodies: boolean, maxBodyBytes: number,
   maxOptionSubscriptionsPerClient: number, maxFilterNodesPerClient: number, maxCompiledBytesPerClient: number,
-  maxDistinctSubscriptions: number, maxCompiledBytes: number
+  maxDistinctSubscriptions: number, maxCompiledBytes: number, maxOptionSubscriptionsPerIp: number,
+  maxFilterNodesPerIp: number, maxCompiledBytesPerIp: number, maxSubscriptionsPerIp: number
 }>
 
 declare module 'fastify' {

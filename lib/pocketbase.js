@@ -33,9 +33,35 @@ const DEFAULTS = Object.freeze({
   maxOptionSubscriptionsPerClient: 100,
   maxFilterNodesPerClient: 200,
   maxCompiledBytesPerClient: 1024 * 1024,
-  maxDistinctSubscriptions: 100000,
-  maxCompiledBytes: 256 * 1024 * 1024
+  // Hub-wide: 1,000,000 / maxSubscriptionsPerIp = 200 addresses to fill it
+  // (memory stays capped by maxCompiledBytes: 256 MiB / 4 MiB = 64 addresses).
+  maxDistinctSubscriptions: 1000000,
+  maxCompiledBytes: 256 * 1024 * 1024,
+  // The same sums over every stream of one client address (clientIp): one
+  // address may open maxConnectionsPerIp (256) streams. A few clients' worth,
+  // so a NAT'd office fits; behind a proxy clientIp must give the real address.
+  maxOptionSubscriptionsPerIp: 200,
+  maxFilterNodesPerIp: 400,
+  maxCompiledBytesPerIp: 4 * 1024 * 1024,
+  maxSubscriptionsPerIp: 5000
 })
+
+// Status name -> [option, what it counts] for a refused set.
+const BUDGETS = {
+  TOO_MANY_OPTION_SUBSCRIPTIONS: ['maxOptionSubscriptionsPerClient', 'subscriptions with options per client'],
+  CLIENT_FILTER_BUDGET: ['maxFilterNodesPerClient', 'filter nodes per client'],
+  CLIENT_MEMORY_BUDGET: ['maxCompiledBytesPerClient', 'compiled bytes per client'],
+  TOO_MANY_DISTINCT_SUBSCRIPTIONS: ['maxDistinctSubscriptions', 'distinct subscriptions on this server'],
+  SUBSCRIPTION_MEMORY_BUDGET: ['maxCompiledBytes', 'compiled subscription bytes on this server'],
+  TOO_MANY_IP_OPTION_SUBSCRIPTIONS: ['maxOptionSubscriptionsPerIp', 'subscriptions with options per client address'],
+  IP_FILTER_BUDGET: ['maxFilterNodesPerIp', 'filter nodes per client address'],
+  IP_MEMORY_BUDGET: ['maxCompiledBytesPerIp', 'compiled bytes per client address'],
+  TOO_MANY_IP_SUBSCRIPTIONS: ['maxSubscriptionsPerIp', 'subscriptions per client address']
+}
+// The order pbSubscribe reads them in (src/addon/hub.cpp).
+const BUDGET_OPTIONS = ['maxOptionSubscriptionsPerClient', 'maxFilterNodesPerClient', 'maxCompiledBytesPerClient',
+  'maxDistinctSubscriptions', 'maxCompiledBytes', 'maxOptionSubscriptionsPerIp', 'maxFilterNodesPerIp',
+  'maxCompiledBytesPerIp', 'maxSubscriptionsPerIp']
 
 const MESSAGES = {
   400: 'Something went wrong while processing your request.',
@@ -337,14 +363,9 @@ class Realtime extends EventEmitter {
       maxBodyBytes: Math.max(1, intOption(options, 'maxBodyBytes')),
       checkIp: checkIp === undefined ? DEFAULTS.checkIp : checkIp,
       allowFormBodies: allowFormBodies === undefined ? DEFAULTS.allowFormBodies : allowFormBodies,
-      maxOptionSubscriptionsPerClient: intOption(options, 'maxOptionSubscriptionsPerClient'),
-      maxFilterNodesPerClient: intOption(options, 'maxFilterNodesPerClient'),
-      maxCompiledBytesPerClient: intOption(options, 'maxCompiledBytesPerClient'),
-      maxDistinctSubscriptions: intOption(options, 'maxDistinctSubscriptions'),
-      maxCompiledBytes: intOption(options, 'maxCompiledBytes')
+      ...Object.fromEntries(BUDGET_OPTIONS.map((name) => [name, intOption(options, name)]))
     })
-    this._budgets = ['maxOptionSubscriptionsPerClient', 'maxFilterNodesPerClient', 'maxCompiledBytesPerClient',
-      'maxDistinctSubscriptions', 'maxCompiledBytes'].map((name) => this.options[name])
+    this._budgets = BUDGET_OPTIONS.map((name) => this.options[name])
     this._authenticate = authenticate || (() => null)
     this._authorizeTopic = authorizeTopic || null
     this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
@@ -589,18 +610,13 @@ class Realtime extends EventEmitter {
   // Replace-all: empty strings skipped, duplicates collapsed. Throws PbHttpError.
   _apply (client, auth, identity, list) {
     const subscriptions = [...new Set(list.filter((s) => s !== ''))]
-    const result = this.hub._native.pbSubscribe(client.connectionId, identity, auth === null ? undefined : JSON.stringify(auth),
-      isSuperuser(auth), subscriptions, this._budgets)
+    // client.ip owns the subscriptions: the *PerIp budgets sum over its streams.
+    const result = this.hub._native.pbSubscribe(client.connectionId, client.ip, identity,
+      auth === null ? undefined : JSON.stringify(auth), isSuperuser(auth), subscriptions, this._budgets)
     if (typeof result === 'number') {
       const name = STATUS[result]
       if (name === 'UNKNOWN_CONNECTION' || name === 'CLOSED') throw new PbHttpError(404)
-      const budget = {
-        TOO_MANY_OPTION_SUBSCRIPTIONS: ['maxOptionSubscriptionsPerClient', 'subscriptions with options per client'],
-        CLIENT_FILTER_BUDGET: ['maxFilterNodesPerClient', 'filter nodes per client'],
-        CLIENT_MEMORY_BUDGET: ['maxCompiledBytesPerClient', 'compiled bytes per client'],
-        TOO_MANY_DISTINCT_SUBSCRIPTIONS: ['maxDistinctSubscriptions', 'distinct subscriptions on this server'],
-        SUBSCRIPTION_MEMORY_BUDGET: ['maxCompiledBytes', 'compiled subscription bytes on this server']
-      }[name]
+      const budget = BUDGETS[name]
       if (budget !== undefined) {
         const detail = `The subscriptions exceed the ${budget[0]} budget: at most ${this.options[budget[0]]} ${budget[1]}.`
         const err = new PbHttpError(400, MESSAGES[400], { subscriptions: lengthError('validation_budget_exceeded', detail) })

@@ -158,7 +158,10 @@ const PB_FILTERED = Array.from({ length: PB_KEYS }, (_, k) =>
 
 function makePocketBase (hub) {
   const { Realtime } = require('../../lib/pocketbase')
-  const rt = new Realtime({ hub, idleTimeoutMs: 0, maxLifetimeMs: 0, checkIp: false })
+  // Every client of the load generator comes from one address: the budgets
+  // per address (meant for one office behind NAT, not 10k clients) are lifted.
+  const perIp = { maxOptionSubscriptionsPerIp: 2 ** 31 - 1, maxFilterNodesPerIp: 2 ** 31 - 1, maxCompiledBytesPerIp: 2 ** 31 - 1, maxSubscriptionsPerIp: 2 ** 31 - 1 }
+  const rt = new Realtime({ hub, idleTimeoutMs: 0, maxLifetimeMs: 0, checkIp: false, ...perIp })
   const collections = { plain: pbCollection('plain'), keys: pbCollection('keys'), filtered: pbCollection('filtered'), rule: pbCollection('rule') }
   let seq = 0
   return {

@@ -766,37 +766,45 @@ void Hub::postDeliveries(std::vector<pb::Delivery>& deliveries) {
   }
 }
 
-// pbSubscribe(connId, identity, authJson, superuser, subs[], budgets?) -> [[subscription, message]...]
-// (subscriptions that will receive no record events) or a status number.
-// subs arrive deduplicated and single-line (lib/pocketbase.js); budgets is
+// pbSubscribe(connId, owner, identity, authJson, superuser, subs[], budgets?)
+// -> [[subscription, message]...] (subscriptions that will receive no record
+// events) or a status number. owner is the client's address (the *PerIp
+// budgets sum over its connections); subs arrive deduplicated and
+// single-line (lib/pocketbase.js); budgets is
 // [maxOptionSubscriptionsPerClient, maxFilterNodesPerClient,
-// maxCompiledBytesPerClient, maxDistinctSubscriptions, maxCompiledBytes],
-// validated by the Realtime constructor.
+// maxCompiledBytesPerClient, maxDistinctSubscriptions, maxCompiledBytes,
+// maxOptionSubscriptionsPerIp, maxFilterNodesPerIp, maxCompiledBytesPerIp,
+// maxSubscriptionsPerIp], validated by the Realtime constructor.
 Napi::Value Hub::JS_pbSubscribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t id;
   Slot* slot;
   if (Status st = connectionArg(info, &id, &slot); st != Status::kOk) return statusValue(env, st);
-  if (info[5].IsArray()) {
-    auto budgets = info[5].As<Napi::Array>();
+  if (info[6].IsArray()) {
+    auto budgets = info[6].As<Napi::Array>();
     auto at = [&](uint32_t i, uint64_t fallback) {
       Napi::Value v = budgets.Get(i);
       if (!v.IsNumber()) return fallback;
       double d = v.As<Napi::Number>().DoubleValue();
       return d >= 0 && d < 9.0e15 ? static_cast<uint64_t>(d) : fallback;
     };
+    auto at32 = [&](uint32_t i, uint32_t fallback) {
+      return static_cast<uint32_t>(std::min<uint64_t>(at(i, fallback), UINT32_MAX));
+    };
     pb::PbLimits limits;
-    limits.maxOptionSubscriptionsPerClient =
-        static_cast<uint32_t>(std::min<uint64_t>(at(0, limits.maxOptionSubscriptionsPerClient), UINT32_MAX));
-    limits.maxFilterNodesPerClient =
-        static_cast<uint32_t>(std::min<uint64_t>(at(1, limits.maxFilterNodesPerClient), UINT32_MAX));
+    limits.maxOptionSubscriptionsPerClient = at32(0, limits.maxOptionSubscriptionsPerClient);
+    limits.maxFilterNodesPerClient = at32(1, limits.maxFilterNodesPerClient);
     limits.maxCompiledBytesPerClient = at(2, limits.maxCompiledBytesPerClient);
     limits.maxDistinctSubscriptions = at(3, limits.maxDistinctSubscriptions);
     limits.maxCompiledBytes = at(4, limits.maxCompiledBytes);
+    limits.maxOptionSubscriptionsPerIp = at32(5, limits.maxOptionSubscriptionsPerIp);
+    limits.maxFilterNodesPerIp = at32(6, limits.maxFilterNodesPerIp);
+    limits.maxCompiledBytesPerIp = at(7, limits.maxCompiledBytesPerIp);
+    limits.maxSubscriptionsPerIp = at(8, limits.maxSubscriptionsPerIp);
     pb_.setLimits(limits);
   }
-  if (!info[4].IsArray()) return statusValue(env, Status::kInvalidTopic);
-  auto arr = info[4].As<Napi::Array>();
+  if (!info[5].IsArray()) return statusValue(env, Status::kInvalidTopic);
+  auto arr = info[5].As<Napi::Array>();
   std::vector<std::string> subs;
   subs.reserve(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); ++i) {
@@ -808,8 +816,8 @@ Napi::Value Hub::JS_pbSubscribe(const Napi::CallbackInfo& info) {
   if (subs.size() > options_.maxSubscriptions) return statusValue(env, Status::kTooManySubscriptions);
   std::vector<std::string> add, remove;
   std::vector<pb::SubscriptionError> errors;
-  Status s = pb_.setSubscriptions(id, stringArg(info[1]), stringArg(info[2]), info[3].ToBoolean().Value(), subs, &add,
-                                  &remove, &errors);
+  Status s = pb_.setSubscriptions(id, stringArg(info[1]), stringArg(info[2]), stringArg(info[3]),
+                                  info[4].ToBoolean().Value(), subs, &add, &remove, &errors);
   if (s != Status::kOk) return statusValue(env, s);
   postTopics(slot->shard, Command::Op::kUnsubscribe, id, std::move(remove));
   postTopics(slot->shard, Command::Op::kSubscribe, id, std::move(add));

@@ -197,8 +197,52 @@ bool PbIndex::checkInvariants() const {
   }
   size_t listed = 0;
   for (const auto& [base, ids] : keysByBase_) listed += ids.size();
-  return listed == keys_.size() && keyByName_.size() == keys_.size() && groupPos_.size() == groups &&
-         authByIdentity_.size() == auths_.size();
+  if (listed != keys_.size() || keyByName_.size() != keys_.size() || groupPos_.size() != groups ||
+      authByIdentity_.size() != auths_.size()) {
+    return false;
+  }
+  std::unordered_map<const Owner*, std::pair<uint32_t, PbUsage>> owned;
+  for (const auto& [id, conn] : conns_) {
+    PbUsage usage;
+    for (uint64_t k : conn.keys) {
+      auto key = keys_.find(k);
+      if (key == keys_.end()) return false;
+      usage += PbUsage{1, key->second.hasQuery, key->second.filterNodes, key->second.bytes};
+    }
+    if (!conn.owner || !(usage == conn.usage)) return false;
+    auto& [connections, sum] = owned[conn.owner];
+    ++connections;
+    sum += usage;
+  }
+  if (owned.size() != owners_.size()) return false;
+  for (const auto& [name, owner] : owners_) {
+    auto it = owned.find(&owner);
+    if (it == owned.end() || owner.name != &name || it->second.first != owner.connections ||
+        !(it->second.second == owner.usage)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+PbUsage PbIndex::ownerUsage(std::string_view owner) const {
+  auto it = owners_.find(owner);
+  return it == owners_.end() ? PbUsage{} : it->second.usage;
+}
+
+PbIndex::Owner* PbIndex::internOwner(std::string_view name) {
+  ++bookkeepingSteps_;
+  auto it = owners_.find(name);
+  if (it == owners_.end()) {
+    it = owners_.emplace(std::string(name), Owner{}).first;
+    it->second.name = &it->first;
+  }
+  return &it->second;
+}
+
+void PbIndex::releaseOwner(Owner* owner) {
+  ++bookkeepingSteps_;
+  if (--owner->connections == 0) owners_.erase(*owner->name);
 }
 
 void PbIndex::releaseAuth(uint64_t id) {
@@ -209,9 +253,10 @@ void PbIndex::releaseAuth(uint64_t id) {
   auths_.erase(it);
 }
 
-Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std::string_view authJson,
-                                 bool superuser, const std::vector<std::string>& subs, std::vector<std::string>* add,
-                                 std::vector<std::string>* remove, std::vector<SubscriptionError>* errors) {
+Status PbIndex::setSubscriptions(uint64_t connId, std::string_view ownerName, std::string_view identity,
+                                 std::string_view authJson, bool superuser, const std::vector<std::string>& subs,
+                                 std::vector<std::string>* add, std::vector<std::string>* remove,
+                                 std::vector<SubscriptionError>* errors) {
   // Everything is checked before anything changes: the auth record parses,
   // the new set fits the budgets.
   std::unique_ptr<Auth> parsedAuth;
@@ -244,8 +289,8 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
   std::vector<Wanted> wanted;
   std::vector<Key> freshKeys;
   std::unordered_map<std::string_view, size_t, KeyedHash, std::equal_to<>> seen;
-  uint64_t connBytes = 0, freshBytes = 0;
-  uint32_t optionKeys = 0, filterNodes = 0;
+  PbUsage usage;
+  uint64_t freshBytes = 0;
   wanted.reserve(subs.size());
   for (const std::string& s : subs) {
     if (s.empty() || !seen.emplace(s, wanted.size()).second) continue;
@@ -260,13 +305,27 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
       freshBytes += key->bytes;
       wanted.push_back({nullptr, freshKeys.size() - 1});
     }
-    connBytes += key->bytes;
-    optionKeys += key->hasQuery;
-    filterNodes += key->filterNodes;
+    usage += PbUsage{1, key->hasQuery, key->filterNodes, key->bytes};
   }
-  if (optionKeys > limits_.maxOptionSubscriptionsPerClient) return Status::kTooManyOptionSubscriptions;
-  if (filterNodes > limits_.maxFilterNodesPerClient) return Status::kClientFilterBudget;
-  if (connBytes > limits_.maxCompiledBytesPerClient) return Status::kClientMemoryBudget;
+  if (usage.optionKeys > limits_.maxOptionSubscriptionsPerClient) return Status::kTooManyOptionSubscriptions;
+  if (usage.filterNodes > limits_.maxFilterNodesPerClient) return Status::kClientFilterBudget;
+  if (usage.bytes > limits_.maxCompiledBytesPerClient) return Status::kClientMemoryBudget;
+
+  // The owner's sums with this set in place of the connection's old one.
+  auto connIt = conns_.find(connId);
+  const Conn* oldConn = connIt == conns_.end() ? nullptr : &connIt->second;
+  auto ownerIt = owners_.find(ownerName);
+  const PbUsage before = ownerIt == owners_.end() ? PbUsage{} : ownerIt->second.usage;
+  PbUsage after = before;
+  if (oldConn && ownerIt != owners_.end() && oldConn->owner == &ownerIt->second) after -= oldConn->usage;
+  after += usage;
+  auto passes = [](uint64_t sum, uint64_t was, uint64_t limit) { return sum > limit && sum > was; };
+  if (passes(after.optionKeys, before.optionKeys, limits_.maxOptionSubscriptionsPerIp)) {
+    return Status::kTooManyIpOptionSubscriptions;
+  }
+  if (passes(after.filterNodes, before.filterNodes, limits_.maxFilterNodesPerIp)) return Status::kIpFilterBudget;
+  if (passes(after.bytes, before.bytes, limits_.maxCompiledBytesPerIp)) return Status::kIpMemoryBudget;
+  if (passes(after.keys, before.keys, limits_.maxSubscriptionsPerIp)) return Status::kTooManyIpSubscriptions;
   if (keys_.size() + freshKeys.size() > limits_.maxDistinctSubscriptions) return Status::kTooManyDistinctSubscriptions;
   if (totalBytes_ + freshBytes > limits_.maxCompiledBytes) return Status::kSubscriptionMemoryBudget;
 
@@ -299,6 +358,22 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
   std::sort(keys.begin(), keys.end());
 
   Conn& conn = conns_[connId];
+  // The owner's sums move with the connection's (interned only now: a
+  // refused set leaves no owner behind).
+  Owner* owner = internOwner(ownerName);
+  if (conn.owner) {
+    conn.owner->usage -= conn.usage;
+    if (conn.owner != owner) {
+      releaseOwner(conn.owner);
+      conn.owner = nullptr;
+    }
+  }
+  if (!conn.owner) {
+    conn.owner = owner;
+    ++owner->connections;
+  }
+  conn.usage = usage;
+  owner->usage += usage;
   // Join before leaving, so a key in both sets never drops to zero.
   for (uint64_t k : keys) joinGroup(keys_.at(k), authId);
   if (authId != kGuest) ++auths_.at(authId)->refs;
@@ -320,7 +395,10 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view identity, std
   conn.auth = authId;
   for (uint64_t k : old) releaseKey(k);
   releaseAuth(oldAuth);
-  if (conn.keys.empty() && conn.auth == kGuest) conns_.erase(connId);
+  if (conn.keys.empty() && conn.auth == kGuest) {
+    releaseOwner(conn.owner);
+    conns_.erase(connId);
+  }
   return Status::kOk;
 }
 
@@ -332,6 +410,8 @@ void PbIndex::removeConnection(uint64_t connId) {
   for (uint64_t k : conn.keys) leaveGroup(keys_.at(k), conn.auth);
   for (uint64_t k : conn.keys) releaseKey(k);
   releaseAuth(conn.auth);
+  conn.owner->usage -= conn.usage;
+  releaseOwner(conn.owner);
 }
 
 FrameRef PbIndex::encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,

@@ -71,12 +71,60 @@ struct SubscriptionError {
 // one client adds to a broadcast: each comparison may scan a field of the
 // record once (LIKE is linear, pb_like.hpp), so 200 nodes on a 10 KB field
 // are about 200 scans of 10 KB.
+//
+// The per-client budgets are also summed over every connection of one owner
+// (the client's address): one address may open many streams (the hub's
+// maxConnectionsPerIp, 256 by default), and without the *PerIp sums each
+// would bring a full client budget (256 x 100 keys of 10 KB frames held
+// the JS thread 1.2 s per broadcast). Keys count per holder there too.
+// A NAT'd office shares one address: the *PerIp budgets are a few clients'
+// worth, which covers dozens of SDK apps (fewer than 20 subscriptions each).
+//
+// Hub-wide, what it takes to fill each budget with the defaults (keys only
+// count once there, so each address must bring distinct ones):
+// maxDistinctSubscriptions 1,000,000 / maxSubscriptionsPerIp 5,000 = 200
+// addresses; maxCompiledBytes 256 MiB / maxCompiledBytesPerIp 4 MiB = 64.
 struct PbLimits {
   uint32_t maxOptionSubscriptionsPerClient = 100;  // distinct subscriptions holding '?'
   uint32_t maxFilterNodesPerClient = 200;          // nodes of the filters a client holds
   uint64_t maxCompiledBytesPerClient = 1 << 20;    // bytes of the keys a client holds
-  uint64_t maxDistinctSubscriptions = 100000;      // keys in the index
+  uint64_t maxDistinctSubscriptions = 1000000;     // keys in the index
   uint64_t maxCompiledBytes = 256u << 20;          // bytes of every key
+  // Sums over the connections of one owner: 2x a client's option keys and
+  // filter nodes (the work one address adds to a broadcast stays ~2x a
+  // client's, a few ms on a 10 KB record); 4x its bytes (200 keys of up to
+  // 20 KB); 5 clients' worth of keys with or without options (memory only:
+  // a record event reaches at most three plain keys per collection name).
+  uint32_t maxOptionSubscriptionsPerIp = 200;
+  uint32_t maxFilterNodesPerIp = 400;
+  uint64_t maxCompiledBytesPerIp = 4u << 20;
+  uint64_t maxSubscriptionsPerIp = 5000;
+};
+
+// What a connection or an owner holds, in the units of the budgets.
+struct PbUsage {
+  uint64_t keys = 0;         // distinct subscriptions
+  uint64_t optionKeys = 0;   // of them, holding '?'
+  uint64_t filterNodes = 0;  // Filter::nodeCount() of their filters
+  uint64_t bytes = 0;        // estimateBytes() of their keys
+
+  PbUsage& operator+=(const PbUsage& o) {
+    keys += o.keys;
+    optionKeys += o.optionKeys;
+    filterNodes += o.filterNodes;
+    bytes += o.bytes;
+    return *this;
+  }
+  PbUsage& operator-=(const PbUsage& o) {
+    keys -= o.keys;
+    optionKeys -= o.optionKeys;
+    filterNodes -= o.filterNodes;
+    bytes -= o.bytes;
+    return *this;
+  }
+  bool operator==(const PbUsage& o) const {
+    return keys == o.keys && optionKeys == o.optionKeys && filterNodes == o.filterNodes && bytes == o.bytes;
+  }
 };
 
 class PbIndex {
@@ -90,7 +138,9 @@ class PbIndex {
   PbIndex(const PbIndex&) = delete;
   PbIndex& operator=(const PbIndex&) = delete;
 
-  // Replaces conn's subscriptions and identity. `identity` is empty for a
+  // Replaces conn's subscriptions and identity. `owner` names the client's
+  // address: the budgets *PerIp sum over the connections of one owner (an
+  // empty owner is an owner like any other). `identity` is empty for a
   // guest, else a stable name of the auth record ("<collectionId>/<id>");
   // authJson is that record (an object), superuser whether it is one. Puts
   // in *add/*remove the internal topics the connection's shard must
@@ -101,11 +151,16 @@ class PbIndex {
   // Strings must be single-line (checked by the caller). Returns
   // kInvalidEvent when authJson is not a JSON object, and a budget's status
   // (kTooManyOptionSubscriptions, kClientFilterBudget, kClientMemoryBudget,
-  // kTooManyDistinctSubscriptions, kSubscriptionMemoryBudget) when the new
-  // set would pass one of the limits; nothing changes then. The hub-wide
-  // budgets are checked before the connection's old keys are released.
-  Status setSubscriptions(uint64_t conn, std::string_view identity, std::string_view authJson, bool superuser,
-                          const std::vector<std::string>& subs, std::vector<std::string>* add,
+  // then kTooManyIpOptionSubscriptions, kIpFilterBudget, kIpMemoryBudget,
+  // kTooManyIpSubscriptions, then kTooManyDistinctSubscriptions,
+  // kSubscriptionMemoryBudget) when the new set would pass one of the
+  // limits; nothing changes then. An owner's sum counts the connection's new
+  // set in place of its old one, and a sum the new set does not grow never
+  // refuses it (a client may always shrink its set, even past a lowered
+  // limit). The hub-wide budgets are checked before the connection's old
+  // keys are released.
+  Status setSubscriptions(uint64_t conn, std::string_view owner, std::string_view identity, std::string_view authJson,
+                          bool superuser, const std::vector<std::string>& subs, std::vector<std::string>* add,
                           std::vector<std::string>* remove, std::vector<SubscriptionError>* errors);
   // The connection is gone (its shard dropped its topics already).
   void removeConnection(uint64_t conn);
@@ -133,13 +188,18 @@ class PbIndex {
   uint64_t compiledBytes() const { return totalBytes_; }  // estimateBytes() of every key
   size_t connectionCount() const { return conns_.size(); }
   size_t authCount() const { return auths_.size(); }
+  size_t ownerCount() const { return owners_.size(); }
+  // What the connections of `owner` hold (zero for an unknown owner).
+  PbUsage ownerUsage(std::string_view owner) const;
   size_t groupCount() const;
   // Entries examined by key and group bookkeeping (interning, joining,
   // leaving, releasing) since construction: constant per operation, so a
   // test can check that no path turned linear. Test-only.
   uint64_t bookkeepingSteps() const { return bookkeepingSteps_; }
   // Walks every table and checks that they agree (positions, group index,
-  // reference counts); false on the first disagreement. O(everything), test-only.
+  // reference counts, each connection's usage against its keys, each
+  // owner's against its connections); false on the first disagreement.
+  // O(everything), test-only.
   bool checkInvariants() const;
 
   static std::string topicFor(uint64_t key, uint64_t auth);
@@ -185,8 +245,15 @@ class PbIndex {
     simdjson::dom::document doc;
     simdjson::dom::element root() const { return doc.root(); }
   };
+  struct Owner {
+    const std::string* name = nullptr;  // its key in owners_
+    uint32_t connections = 0;           // entries of conns_ naming it
+    PbUsage usage;                      // the sum of their usage
+  };
   struct Conn {
     uint64_t auth = kGuest;
+    Owner* owner = nullptr;      // never null in conns_
+    PbUsage usage;               // of keys
     std::vector<uint64_t> keys;  // sorted
   };
 
@@ -197,6 +264,8 @@ class PbIndex {
   void leaveGroup(Key& key, uint64_t auth);
   void releaseKey(uint64_t id);
   void releaseAuth(uint64_t id);
+  Owner* internOwner(std::string_view name);
+  void releaseOwner(Owner* owner);
   FrameRef encodeRecordFrame(const Key& key, simdjson::dom::element record, std::string_view action,
                              std::string_view recordJson);
 
@@ -230,6 +299,9 @@ class PbIndex {
   std::unordered_map<uint64_t, std::unique_ptr<Auth>> auths_;
   StringMap<uint64_t> authByIdentity_;
   std::unordered_map<uint64_t, Conn> conns_;
+  // Client addresses, interned while a connection names them (a node's
+  // address is stable, so a Conn holds a pointer).
+  StringMap<Owner> owners_;
   StringMap<Filter> rules_;
   uint64_t bookkeepingSteps_ = 0;
   uint64_t totalBytes_ = 0;  // estimateBytes() of every key

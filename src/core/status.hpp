@@ -28,6 +28,11 @@ enum class Status : uint8_t {
   kClientMemoryBudget,            // maxCompiledBytesPerClient
   kTooManyDistinctSubscriptions,  // maxDistinctSubscriptions
   kSubscriptionMemoryBudget,      // maxCompiledBytes
+  // The same budgets summed over the connections of one client address.
+  kTooManyIpOptionSubscriptions,  // maxOptionSubscriptionsPerIp
+  kIpFilterBudget,                // maxFilterNodesPerIp
+  kIpMemoryBudget,                // maxCompiledBytesPerIp
+  kTooManyIpSubscriptions,        // maxSubscriptionsPerIp
   kCount
 };
 
@@ -50,6 +55,10 @@ constexpr std::string_view statusName(Status s) {
     case Status::kClientMemoryBudget: return "CLIENT_MEMORY_BUDGET";
     case Status::kTooManyDistinctSubscriptions: return "TOO_MANY_DISTINCT_SUBSCRIPTIONS";
     case Status::kSubscriptionMemoryBudget: return "SUBSCRIPTION_MEMORY_BUDGET";
+    case Status::kTooManyIpOptionSubscriptions: return "TOO_MANY_IP_OPTION_SUBSCRIPTIONS";
+    case Status::kIpFilterBudget: return "IP_FILTER_BUDGET";
+    case Status::kIpMemoryBudget: return "IP_MEMORY_BUDGET";
+    case Status::kTooManyIpSubscriptions: return "TOO_MANY_IP_SUBSCRIPTIONS";
     case Status::kCount: break;
   }
   return "UNKNOWN";

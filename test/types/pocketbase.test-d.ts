@@ -33,6 +33,8 @@ expectError(realtime.setSubscriptions('cid', 'posts/*'))
 expectType<ClientInfo | undefined>(realtime.client('cid'))
 expectType<{ clients: number, keys: number, groups: number, identities: number, compiledBytes: number }>(realtime.stats())
 expectType<number>(realtime.options.maxFilterNodesPerClient)
+expectType<number>(realtime.options.maxSubscriptionsPerIp)
+expectError(new Realtime({ maxFilterNodesPerIp: '400' }))
 expectError(new Realtime({ maxCompiledBytes: 'big' }))
 expectType<Promise<void>>(realtime.close())
 

@@ -50,6 +50,10 @@ struct Sets {
   std::vector<SubscriptionError> errors;
 };
 
+// A client address per connection: the per-address sums stay out of the
+// tests that are not about them.
+std::string ip(uint64_t conn) { return "10.0." + std::to_string(conn / 256) + "." + std::to_string(conn % 256); }
+
 class PbIndexTest : public ::testing::Test {
  protected:
   void SetUp() override { frames0_ = Frame::liveCount(); }
@@ -59,8 +63,9 @@ class PbIndexTest : public ::testing::Test {
     Sets s;
     std::string identity;
     if (!authJson.empty()) identity = authJson == kUserA ? "pbc_u/ua" : authJson == kUserB ? "pbc_u/ub" : "pbc_s/su";
-    EXPECT_EQ(index_.setSubscriptions(conn, identity, authJson, superuser, subs, &s.add, &s.remove, &s.errors),
-              Status::kOk);
+    EXPECT_EQ(
+        index_.setSubscriptions(conn, ip(conn), identity, authJson, superuser, subs, &s.add, &s.remove, &s.errors),
+        Status::kOk);
     return s;
   }
 
@@ -157,7 +162,7 @@ TEST_F(PbIndexTest, InvalidAuthJsonChangesNothing) {
   std::vector<std::string> add, remove;
   std::vector<SubscriptionError> errors;
   for (std::string_view bad : {"", "[]", "{", "\"x\""}) {
-    EXPECT_EQ(index_.setSubscriptions(1, "pbc_u/ua", bad, false, {"notes/*"}, &add, &remove, &errors),
+    EXPECT_EQ(index_.setSubscriptions(1, ip(1), "pbc_u/ua", bad, false, {"notes/*"}, &add, &remove, &errors),
               Status::kInvalidEvent);
   }
   EXPECT_THAT(add, IsEmpty());
@@ -171,8 +176,9 @@ TEST_F(PbIndexTest, InvalidAuthJsonChangesNothing) {
 TEST_F(PbIndexTest, EmptyViewsWithoutDataAreRefusedNotDereferenced) {
   std::vector<std::string> add, remove;
   std::vector<SubscriptionError> errors;
-  EXPECT_EQ(index_.setSubscriptions(1, "pbc_u/ua", std::string_view(), false, {"posts/*"}, &add, &remove, &errors),
-            Status::kInvalidEvent);
+  EXPECT_EQ(
+      index_.setSubscriptions(1, ip(1), "pbc_u/ua", std::string_view(), false, {"posts/*"}, &add, &remove, &errors),
+      Status::kInvalidEvent);
   EXPECT_EQ(index_.keyCount(), 0u);
   std::vector<Delivery> out;
   std::string error;
@@ -417,7 +423,8 @@ TEST_F(PbIndexTest, IntegersBeyond64BitsReadAsDoubles) {
   // An auth record with such a number binds too (a POST used to answer 500).
   const std::string bigAuth = R"({"id":"ub","collectionId":"pbc_u","quota":18446744073709551616,"arr":[-99999999999999999999]})";
   Sets user;
-  ASSERT_EQ(index_.setSubscriptions(2, "pbc_u/ub", bigAuth, false, {own}, &user.add, &user.remove, &user.errors), Status::kOk);
+  ASSERT_EQ(index_.setSubscriptions(2, ip(2), "pbc_u/ub", bigAuth, false, {own}, &user.add, &user.remove, &user.errors),
+            Status::kOk);
   const std::string quota = "@request.auth.quota > 18446744073709000000";
   Collection posts{"posts", "pbc_p", &quota, &quota};
   Collection open{"posts", "pbc_p", &everyone_, &everyone_};
@@ -501,14 +508,15 @@ TEST_F(PbIndexTest, BookkeepingIsConstantPerOperationWith20kKeysUnderOneBase) {
   for (int i = 0; i < kN; ++i) {
     Sets s;
     std::string sub = withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}");
-    ASSERT_EQ(index_.setSubscriptions(i, {}, {}, false, {sub}, &s.add, &s.remove, &s.errors), Status::kOk);
+    ASSERT_EQ(index_.setSubscriptions(i, ip(i), {}, {}, false, {sub}, &s.add, &s.remove, &s.errors), Status::kOk);
   }
   for (int i = 0; i < kN; ++i) {
     std::string identity = "pbc_u/u" + std::to_string(i);
     std::string auth = R"({"id":"u)" + std::to_string(i) + R"(","collectionId":"pbc_u"})";
     Sets s;
-    ASSERT_EQ(index_.setSubscriptions(kN + i, identity, auth, false, {"posts/*"}, &s.add, &s.remove, &s.errors),
-              Status::kOk);
+    ASSERT_EQ(
+        index_.setSubscriptions(kN + i, ip(kN + i), identity, auth, false, {"posts/*"}, &s.add, &s.remove, &s.errors),
+        Status::kOk);
   }
   EXPECT_EQ(index_.keyCount(), static_cast<size_t>(kN + 1));
   EXPECT_EQ(index_.groupCount(), static_cast<size_t>(2 * kN));
@@ -528,7 +536,7 @@ TEST_F(PbIndexTest, BudgetsRefuseTheWholeSetAndChangeNothing) {
   };
   auto attempt = [&](PbIndex& index, uint64_t conn, std::vector<std::string> subs) {
     Sets s;
-    Status st = index.setSubscriptions(conn, {}, {}, false, subs, &s.add, &s.remove, &s.errors);
+    Status st = index.setSubscriptions(conn, ip(conn), {}, {}, false, subs, &s.add, &s.remove, &s.errors);
     if (st != Status::kOk) {
       EXPECT_TRUE(s.add.empty() && s.remove.empty() && s.errors.empty()) << "a refused set reports nothing";
     }
@@ -548,13 +556,13 @@ TEST_F(PbIndexTest, BudgetsRefuseTheWholeSetAndChangeNothing) {
   EXPECT_EQ(index.compiledBytes(), bytes) << "compiled candidates are dropped";
   EXPECT_TRUE(index.checkInvariants());
 
-  // Filter nodes: "n = 1 && id != 'kI'" is 3 nodes; a LIKE against a field counts 50.
+  // Filter nodes: "n = 1 && id != 'kI'" is 3 nodes; a LIKE against a field counts 100.
   limits = PbLimits();
   limits.maxFilterNodesPerClient = 9;
   index.setLimits(limits);
   EXPECT_EQ(attempt(index, 2, {filtered(1), filtered(2), filtered(3)}), Status::kOk);
   EXPECT_EQ(attempt(index, 2, {filtered(1), filtered(2), filtered(3), filtered(4)}), Status::kClientFilterBudget);
-  limits.maxFilterNodesPerClient = 52;
+  limits.maxFilterNodesPerClient = 102;
   index.setLimits(limits);
   EXPECT_EQ(attempt(index, 3, {filtered(5, "title ~ body")}), Status::kOk);
   EXPECT_EQ(attempt(index, 3, {filtered(5, "title ~ body"), filtered(6)}), Status::kClientFilterBudget);
@@ -597,7 +605,7 @@ TEST_F(PbIndexTest, DefaultBudgetsHoldWhatSdkAppsSubscribe) {
   std::vector<std::string> plain;
   for (int i = 0; i < 1000; ++i) plain.push_back("posts/" + std::string(15 - std::to_string(i).size(), 'r') + std::to_string(i));
   Sets s;
-  EXPECT_EQ(index_.setSubscriptions(1, {}, {}, false, plain, &s.add, &s.remove, &s.errors), Status::kOk);
+  EXPECT_EQ(index_.setSubscriptions(1, ip(1), {}, {}, false, plain, &s.add, &s.remove, &s.errors), Status::kOk);
   std::printf("[ figures  ] 1000 plain keys: %llu bytes\n", static_cast<unsigned long long>(index_.compiledBytes()));
   std::vector<std::string> single, sdk;
   for (int i = 0; i < 100; ++i) single.push_back(withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}"));
@@ -605,13 +613,216 @@ TEST_F(PbIndexTest, DefaultBudgetsHoldWhatSdkAppsSubscribe) {
     sdk.push_back(withOptions("posts/*", "{\"filter\":\"status = 'active' && author = 'u1' && (views > " +
                                              std::to_string(i) + " || title ~ 'news')\",\"fields\":\"id,title\"}"));
   }
-  EXPECT_EQ(index_.setSubscriptions(2, {}, {}, false, single, &s.add, &s.remove, &s.errors), Status::kOk)
+  EXPECT_EQ(index_.setSubscriptions(2, ip(2), {}, {}, false, single, &s.add, &s.remove, &s.errors), Status::kOk)
       << "100 one-comparison filters";
-  EXPECT_EQ(index_.setSubscriptions(3, {}, {}, false, sdk, &s.add, &s.remove, &s.errors), Status::kOk)
+  EXPECT_EQ(index_.setSubscriptions(3, ip(3), {}, {}, false, sdk, &s.add, &s.remove, &s.errors), Status::kOk)
       << "20 SDK subscriptions with four comparisons and fields each";
   single.push_back(withOptions("posts/*", R"({"filter":"n = -1"})"));
-  EXPECT_EQ(index_.setSubscriptions(2, {}, {}, false, single, &s.add, &s.remove, &s.errors),
+  EXPECT_EQ(index_.setSubscriptions(2, ip(2), {}, {}, false, single, &s.add, &s.remove, &s.errors),
             Status::kTooManyOptionSubscriptions);
+}
+
+// The per-address budgets (PbLimits::*PerIp): sums over the connections of
+// one owner, updated with each set in place of the connection's old one.
+class PbOwnerBudgetTest : public PbIndexTest {
+ protected:
+  static std::string opt(int i, const std::string& filter = "") {
+    std::string q = "{\"n\":\"" + std::to_string(i) + "\"";
+    if (!filter.empty()) q += ",\"filter\":\"" + filter + "\"";
+    return withOptions("posts/*", q + "}");
+  }
+  static std::vector<std::string> opts(int from, int count, const std::string& filter = "") {
+    std::vector<std::string> v;
+    for (int i = from; i < from + count; ++i) v.push_back(opt(i, filter));
+    return v;
+  }
+  Status attempt(uint64_t conn, std::string_view owner, const std::vector<std::string>& subs) {
+    Sets s;
+    Status st = index_.setSubscriptions(conn, owner, {}, {}, false, subs, &s.add, &s.remove, &s.errors);
+    if (st != Status::kOk) {
+      EXPECT_TRUE(s.add.empty() && s.remove.empty() && s.errors.empty()) << "a refused set reports nothing";
+    }
+    return st;
+  }
+  // Everything a refusal must leave as it was.
+  struct Snapshot {
+    size_t keys, conns, owners;
+    uint64_t bytes;
+    PbUsage a, b;
+    bool operator==(const Snapshot& o) const {
+      return keys == o.keys && conns == o.conns && owners == o.owners && bytes == o.bytes && a == o.a && b == o.b;
+    }
+  };
+  Snapshot snapshot() const {
+    return {index_.keyCount(),      index_.connectionCount(),      index_.ownerCount(),
+            index_.compiledBytes(), index_.ownerUsage("10.0.0.1"), index_.ownerUsage("10.0.0.2")};
+  }
+  static constexpr std::string_view kA = "10.0.0.1";
+  static constexpr std::string_view kB = "10.0.0.2";
+};
+
+TEST_F(PbOwnerBudgetTest, SumsSpanTheConnectionsOfOneAddress) {
+  PbLimits limits;
+  limits.maxOptionSubscriptionsPerIp = 5;
+  index_.setLimits(limits);
+  ASSERT_EQ(attempt(1, kA, opts(0, 3)), Status::kOk);
+  ASSERT_EQ(attempt(2, kA, {opt(0), opt(10), "posts/*"}), Status::kOk) << "4 of 5; a shared key counts for each holder";
+  EXPECT_EQ(index_.ownerUsage(kA).optionKeys, 5u);
+  EXPECT_EQ(index_.ownerUsage(kA).keys, 6u);
+  EXPECT_GT(index_.ownerUsage(kA).bytes, index_.compiledBytes()) << "the shared key's bytes count twice here";
+
+  const Snapshot before = snapshot();
+  EXPECT_EQ(attempt(3, kA, {opt(20)}), Status::kTooManyIpOptionSubscriptions) << "a third stream of the same address";
+  EXPECT_EQ(attempt(2, kA, {opt(0), opt(10), opt(11)}), Status::kTooManyIpOptionSubscriptions)
+      << "a connection growing its set";
+  EXPECT_EQ(snapshot(), before) << "a refused set changes nothing";
+  EXPECT_EQ(index_.ownerCount(), 1u) << "a refused connection interns no owner";
+  EXPECT_TRUE(index_.checkInvariants());
+
+  EXPECT_EQ(attempt(3, kB, opts(30, 5)), Status::kOk) << "another address has its own budget";
+  EXPECT_EQ(attempt(1, kA, opts(40, 3)), Status::kOk) << "the old set is replaced, not added to";
+  EXPECT_EQ(index_.ownerUsage(kA).optionKeys, 5u);
+  EXPECT_EQ(index_.ownerUsage(kB).optionKeys, 5u);
+  EXPECT_TRUE(index_.checkInvariants());
+}
+
+TEST_F(PbOwnerBudgetTest, EachSumHasItsStatus) {
+  PbLimits limits;
+  limits.maxFilterNodesPerIp = 5;  // "views > 1" is one node
+  index_.setLimits(limits);
+  ASSERT_EQ(attempt(1, kA, opts(0, 3, "views > 1")), Status::kOk);
+  EXPECT_EQ(attempt(2, kA, opts(3, 3, "views > 1")), Status::kIpFilterBudget);
+  EXPECT_EQ(attempt(2, kA, opts(3, 2, "views > 1")), Status::kOk);
+  EXPECT_EQ(attempt(3, kA, {opt(9, "title ~ body")}), Status::kIpFilterBudget)
+      << "a LIKE with a pattern from a field weighs " << Filter::kRunTimeLikeNodes;
+  EXPECT_EQ(index_.ownerUsage(kA).filterNodes, 5u);
+
+  limits = PbLimits();
+  limits.maxSubscriptionsPerIp = 4;
+  index_.setLimits(limits);
+  EXPECT_EQ(attempt(4, kB, {"posts/1", "posts/2", "posts/3"}), Status::kOk);
+  EXPECT_EQ(attempt(5, kB, {"posts/1", "posts/4"}), Status::kTooManyIpSubscriptions) << "plain keys count here";
+  EXPECT_EQ(attempt(5, kB, {"posts/1"}), Status::kOk);
+
+  limits = PbLimits();
+  limits.maxCompiledBytesPerIp = index_.ownerUsage(kB).bytes + 100;
+  index_.setLimits(limits);
+  EXPECT_EQ(attempt(6, kB, {"posts/5"}), Status::kIpMemoryBudget);
+  EXPECT_EQ(attempt(6, "10.0.0.3", {"posts/5"}), Status::kOk) << "another address";
+  EXPECT_TRUE(index_.checkInvariants());
+}
+
+TEST_F(PbOwnerBudgetTest, AShrinkingSetIsNeverRefused) {
+  ASSERT_EQ(attempt(1, kA, opts(0, 50)), Status::kOk);
+  ASSERT_EQ(attempt(2, kA, opts(50, 50)), Status::kOk);
+  PbLimits limits;
+  limits.maxOptionSubscriptionsPerIp = 10;  // lowered past what the address holds
+  index_.setLimits(limits);
+  EXPECT_EQ(attempt(3, kA, {opt(200)}), Status::kTooManyIpOptionSubscriptions);
+  EXPECT_EQ(attempt(1, kA, opts(0, 20)), Status::kOk) << "the sum falls: allowed though still past the limit";
+  EXPECT_EQ(attempt(2, kA, {}), Status::kOk) << "unsubscribing always works";
+  EXPECT_EQ(attempt(1, kA, opts(0, 21)), Status::kTooManyIpOptionSubscriptions) << "but it may not grow again";
+  EXPECT_EQ(index_.ownerUsage(kA).optionKeys, 20u);
+  EXPECT_TRUE(index_.checkInvariants());
+}
+
+TEST_F(PbOwnerBudgetTest, ReleasedOnDisconnectAndOwnersGoWithTheirLastConnection) {
+  PbLimits limits;
+  limits.maxOptionSubscriptionsPerIp = 4;
+  index_.setLimits(limits);
+  ASSERT_EQ(attempt(1, kA, opts(0, 2)), Status::kOk);
+  ASSERT_EQ(attempt(2, kA, opts(2, 2)), Status::kOk);
+  ASSERT_EQ(attempt(3, kB, opts(0, 4)), Status::kOk);
+  EXPECT_EQ(index_.ownerCount(), 2u);
+  EXPECT_EQ(attempt(4, kA, {opt(9)}), Status::kTooManyIpOptionSubscriptions);
+  index_.removeConnection(2);
+  EXPECT_EQ(index_.ownerUsage(kA).optionKeys, 2u) << "the connection's share is released";
+  EXPECT_EQ(attempt(4, kA, {opt(9), opt(10)}), Status::kOk);
+  index_.removeConnection(1);
+  EXPECT_EQ(attempt(4, kA, {}), Status::kOk) << "an empty guest set drops the connection";
+  EXPECT_EQ(index_.ownerCount(), 1u) << "its owner goes with it";
+  EXPECT_EQ(index_.ownerUsage(kA), PbUsage{});
+  index_.removeConnection(3);
+  EXPECT_EQ(index_.ownerCount(), 0u);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_EQ(index_.compiledBytes(), 0u);
+  EXPECT_TRUE(index_.checkInvariants());
+}
+
+TEST_F(PbOwnerBudgetTest, RandomizedAgainstAModelOfTheSums) {
+  // Key and option-key sums are exact in the model (bytes and nodes are
+  // the index's estimates; checkInvariants() recomputes those).
+  std::mt19937 rng(11);
+  PbLimits limits;
+  limits.maxOptionSubscriptionsPerIp = 7;
+  limits.maxSubscriptionsPerIp = 12;
+  index_.setLimits(limits);
+  std::vector<std::string> pool = {"posts/*", "posts/a", "posts/b", "notes/*", "chat"};
+  for (int i = 0; i < 6; ++i) pool.push_back(opt(i, i % 2 ? "views > " + std::to_string(i) : ""));
+  const std::vector<std::string> owners = {"10.0.0.1", "10.0.0.2", "::1"};
+  struct ModelConn {
+    std::string owner;
+    std::set<std::string> subs;
+  };
+  std::map<uint64_t, ModelConn> model;
+  auto sums = [&](const std::string& owner, uint64_t skip, uint64_t* keys, uint64_t* options) {
+    *keys = *options = 0;
+    for (const auto& [conn, m] : model) {
+      if (conn == skip || m.owner != owner) continue;
+      *keys += m.subs.size();
+      for (const std::string& sub : m.subs) *options += sub.find('?') != std::string::npos;
+    }
+  };
+  int refused = 0;
+  for (int op = 0; op < 4000; ++op) {
+    const uint64_t conn = rng() % 8;
+    if (rng() % 6 == 0) {
+      index_.removeConnection(conn);
+      model.erase(conn);
+    } else {
+      // A connection keeps its address, as a client does.
+      const std::string owner = model.count(conn) ? model[conn].owner : owners[rng() % owners.size()];
+      std::set<std::string> subs;
+      for (const std::string& s : pool) {
+        if (rng() % 3 == 0) subs.insert(s);
+      }
+      uint64_t keys0, options0, keys1, options1;
+      sums(owner, UINT64_MAX, &keys0, &options0);
+      sums(owner, conn, &keys1, &options1);
+      keys1 += subs.size();
+      for (const std::string& sub : subs) options1 += sub.find('?') != std::string::npos;
+      Status want = Status::kOk;
+      if (options1 > limits.maxOptionSubscriptionsPerIp && options1 > options0) {
+        want = Status::kTooManyIpOptionSubscriptions;
+      } else if (keys1 > limits.maxSubscriptionsPerIp && keys1 > keys0) {
+        want = Status::kTooManyIpSubscriptions;
+      }
+      ASSERT_EQ(attempt(conn, owner, {subs.begin(), subs.end()}), want) << "operation " << op;
+      if (want == Status::kOk) {
+        if (subs.empty()) {
+          model.erase(conn);
+        } else {
+          model[conn] = {owner, subs};
+        }
+      } else {
+        ++refused;
+      }
+    }
+    for (const std::string& owner : owners) {
+      uint64_t keys, options;
+      sums(owner, UINT64_MAX, &keys, &options);
+      ASSERT_EQ(index_.ownerUsage(owner).keys, keys) << owner << " after operation " << op;
+      ASSERT_EQ(index_.ownerUsage(owner).optionKeys, options) << owner << " after operation " << op;
+    }
+    if (op % 50 == 0) {
+      ASSERT_TRUE(index_.checkInvariants()) << "after operation " << op;
+    }
+  }
+  EXPECT_GT(refused, 100) << "the limits were reached often";
+  for (const auto& [conn, m] : model) index_.removeConnection(conn);
+  EXPECT_EQ(index_.ownerCount(), 0u);
+  EXPECT_EQ(index_.keyCount(), 0u);
+  EXPECT_TRUE(index_.checkInvariants());
 }
 
 }  // namespace

@@ -43,6 +43,10 @@ TEST(StatusTest, NamesTheJsCodesAreDerivedFrom) {
   EXPECT_EQ(statusName(Status::kClientMemoryBudget), "CLIENT_MEMORY_BUDGET");
   EXPECT_EQ(statusName(Status::kTooManyDistinctSubscriptions), "TOO_MANY_DISTINCT_SUBSCRIPTIONS");
   EXPECT_EQ(statusName(Status::kSubscriptionMemoryBudget), "SUBSCRIPTION_MEMORY_BUDGET");
+  EXPECT_EQ(statusName(Status::kTooManyIpOptionSubscriptions), "TOO_MANY_IP_OPTION_SUBSCRIPTIONS");
+  EXPECT_EQ(statusName(Status::kIpFilterBudget), "IP_FILTER_BUDGET");
+  EXPECT_EQ(statusName(Status::kIpMemoryBudget), "IP_MEMORY_BUDGET");
+  EXPECT_EQ(statusName(Status::kTooManyIpSubscriptions), "TOO_MANY_IP_SUBSCRIPTIONS");
   EXPECT_EQ(statusName(Status::kTooManySubscriptions), "TOO_MANY_SUBSCRIPTIONS");
   EXPECT_EQ(statusName(Status::kUnknownConnection), "UNKNOWN_CONNECTION");
   EXPECT_EQ(statusName(Status::kTooManyConnections), "TOO_MANY_CONNECTIONS");
