@@ -10,6 +10,7 @@ const os = require('node:os')
 const native = require('./native')
 const { SseError, invalid } = require('./errors')
 const { takeoverFd, buildHead, writeJsHead } = require('./takeover')
+const { emitAll } = require('./emit-all')
 
 const REASONS = native.disconnectReasons // index -> name, from the addon
 const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
@@ -126,10 +127,6 @@ function fail (status, context) {
     QUEUE_FULL: 'the I/O threads are behind: maxPendingCommands or maxPendingBytes reached; nothing was queued'
   }
   throw new SseError(code, messages[name] || `native call failed with status ${name}`)
-}
-
-function rethrow (err) {
-  throw err
 }
 
 // Hubs whose streams have not all ended, ended by one 'exit' listener (see
@@ -295,22 +292,9 @@ class Hub extends EventEmitter {
     return conn
   }
 
-  // Emits name once per argument in args to every listener, each call in its
-  // own try: a listener that throws neither stops the others nor unwinds the
-  // hub's own work. What they threw surfaces as uncaught exceptions once the
-  // current job is over, as an emit() outside the hub would.
+  // Emits name once per argument in args, every listener isolated (emit-all.js).
   _emitAll (name, args) {
-    if (args.length === 0 || this.listenerCount(name) === 0) return
-    for (const arg of args) {
-      // rawListeners(): the once() wrappers, which remove themselves.
-      for (const listener of this.rawListeners(name)) {
-        try {
-          listener.call(this, arg)
-        } catch (err) {
-          process.nextTick(rethrow, err)
-        }
-      }
-    }
+    emitAll(this, name, args)
   }
 
   /** Adds subscriptions; all or nothing (see maxSubscriptions). */

@@ -10,6 +10,7 @@ const crypto = require('node:crypto')
 const { EventEmitter } = require('node:events')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
+const { emitAll } = require('./emit-all')
 const native = require('./native')
 
 const CLIENT_ID_LENGTH = 40
@@ -352,7 +353,7 @@ class Realtime extends EventEmitter {
       this._byConnection.delete(id)
       this._clients.delete(client.clientId)
       this._bind(client, '')
-      this.emit('disconnect', { clientId: client.clientId, reason })
+      this._emit('disconnect', { clientId: client.clientId, reason })
     }
     this.hub.on('disconnect', this._onDisconnect)
     this._closing = null // the close() promise
@@ -411,7 +412,7 @@ class Realtime extends EventEmitter {
     this._byConnection.set(conn.id, client)
     this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`)
     this.hub._schedule()
-    this.emit('connect', { clientId })
+    this._emit('connect', { clientId })
     return { clientId, connectionId: conn.id }
   }
 
@@ -458,7 +459,7 @@ class Realtime extends EventEmitter {
         sendJsonError(res, err.status, err.message, err.data)
       } else {
         sendJsonError(res, 500, MESSAGES[500], {})
-        this.emit('requestError', err)
+        this._emit('requestError', err)
       }
     }
   }
@@ -480,7 +481,7 @@ class Realtime extends EventEmitter {
   // The status of a refused GET; a 500 (clientIp failed) is reported as requestError.
   _connectStatus (err) {
     const status = connectStatus(err)
-    if (status === 500) this.emit('requestError', err)
+    if (status === 500) this._emit('requestError', err)
     return status
   }
 
@@ -537,8 +538,7 @@ class Realtime extends EventEmitter {
     const list = [...new Set(requested.filter((s) => s !== ''))]
     const ticket = ++client.ticket
     if (this._authorizeTopic === null) {
-      this._apply(client, auth, identity, list)
-      client.requested = list
+      this._apply(client, auth, identity, list, list)
       return true
     }
     const context = Object.freeze({ auth, clientId: client.clientId, request })
@@ -548,11 +548,9 @@ class Realtime extends EventEmitter {
       if (this._clients.get(client.clientId) !== client) throw new PbHttpError(404)
       if (!server && client.identity !== '' && identity !== client.identity) throw new PbHttpError(403)
       // Only `true` allows: a forgotten return refuses.
-      this._apply(client, auth, identity, list.filter((_, i) => allowed[i] === true))
-      client.requested = list
-      for (let i = 0; i < list.length; i++) {
-        if (allowed[i] !== true) this.emit('invalidSubscription', { clientId: client.clientId, subscription: list[i], message: REFUSED_TOPIC })
-      }
+      const refused = list.filter((_, i) => allowed[i] !== true)
+      this._apply(client, auth, identity, list.filter((_, i) => allowed[i] === true), list)
+      this._emitAll('invalidSubscription', refused.map((subscription) => ({ clientId: client.clientId, subscription, message: REFUSED_TOPIC })))
       return true
     }
     if (!answers.some(isThenable)) return finish(answers)
@@ -563,7 +561,7 @@ class Realtime extends EventEmitter {
   _askTopic (topic, context, server) {
     const failed = (err) => {
       if (!server) throw err
-      this.emit('requestError', err)
+      this._emit('requestError', err)
       return false
     }
     let answer
@@ -576,7 +574,8 @@ class Realtime extends EventEmitter {
   }
 
   // Replace-all: empty strings skipped, duplicates collapsed. Throws PbHttpError.
-  _apply (client, auth, identity, list) {
+  // `requested`: what the client asked for, recorded once applied.
+  _apply (client, auth, identity, list, requested) {
     const subscriptions = [...new Set(list.filter((s) => s !== ''))]
     const result = this.hub._native.pbSubscribe(client.connectionId, identity, auth === null ? undefined : JSON.stringify(auth),
       isSuperuser(auth), subscriptions, this._budgets)
@@ -610,10 +609,9 @@ class Realtime extends EventEmitter {
     client.auth = auth
     client.identity = identity
     client.subscriptions = subscriptions
-    for (const [subscription, message] of result) {
-      this.emit('invalidSubscription', { clientId: client.clientId, subscription, message })
-    }
-    this.emit('subscribe', { clientId: client.clientId, subscriptions: [...subscriptions] })
+    if (requested !== undefined) client.requested = requested
+    this._emitAll('invalidSubscription', result.map(([subscription, message]) => ({ clientId: client.clientId, subscription, message })))
+    this._emit('subscribe', { clientId: client.clientId, subscriptions: [...subscriptions] })
   }
 
   // Moves client to identity's set in _byIdentity.
@@ -664,22 +662,56 @@ class Realtime extends EventEmitter {
     return this._rebindAll(identityOf({ collectionId, id }), null)
   }
 
+  // Every client bound to identity gets auth, whatever happens to the others;
+  // returns the number of clients updated in place.
   _rebindAll (identity, auth) {
     const set = this._byIdentity.get(identity)
     if (set === undefined) return 0
-    // A connection gone meanwhile (its disconnect is on its way) is skipped.
-    const gone = (err) => { if (!(err instanceof PbHttpError)) throw err }
     let count = 0
     for (const client of [...set]) {
+      let result
       try {
-        const result = this._authorizeAndApply(client, auth, auth === null ? '' : identity, client.requested, undefined, true)
-        if (isThenable(result)) result.catch(gone).catch((err) => this.emit('requestError', err))
-        count++
+        result = this._authorizeAndApply(client, auth, auth === null ? '' : identity, client.requested, undefined, true)
       } catch (err) {
-        gone(err)
+        this._rebindFailed(client, err)
+        continue
       }
+      // Pending authorizeTopic answers: auth is applied already, with the topics allowed so far.
+      if (isThenable(result)) result.catch((err) => this._rebindFailed(client, err))
+      count++
     }
     return count
+  }
+
+  // A client that could not take the new auth record (a budget refused the
+  // re-evaluated set, or anything else threw) must not keep the old rights:
+  // its stream is ended (the SDK reconnects and authenticates afresh) and it
+  // is unbound at once. A client gone meanwhile (404: its disconnect is on its
+  // way) is skipped.
+  _rebindFailed (client, err) {
+    if (err instanceof PbHttpError && err.status === 404) return
+    if (this._clients.get(client.clientId) === client) {
+      this._bind(client, '')
+      client.auth = null
+      client.identity = ''
+      client.subscriptions = []
+      client.ticket++ // answers still pending for it apply nothing
+      if (this.hub.has(client.connectionId)) {
+        // Nothing more under the old auth record while the stream ends.
+        this.hub._native.pbSubscribe(client.connectionId, '', undefined, false, [], this._budgets)
+        this.hub.kick(client.connectionId)
+      }
+    }
+    this._emit('requestError', err)
+  }
+
+  // Events fired in the middle of the realtime's own work: see emit-all.js.
+  _emit (name, arg) {
+    emitAll(this, name, [arg])
+  }
+
+  _emitAll (name, args) {
+    emitAll(this, name, args)
   }
 
   /**
