@@ -51,8 +51,9 @@ export interface RealtimeOptions {
    */
   authenticate?: (request: any) => AuthRecord | null | undefined | Promise<AuthRecord | null | undefined>
   /**
-   * The client's IP, for the same-IP check and the hub's per-IP limit; default: the socket's
-   * remote address. Called on the GET and on every POST (with `checkIp`) with the same request
+   * The client's IP, for the same-IP check and the hub's per-IP limit; default: the request's
+   * `ip` when it is a non-empty string (Fastify's `request.ip`, Express's `req.ip`, which follow
+   * the app's trust-proxy setting), else the socket's remote address. Called on the GET and on every POST (with `checkIp`) with the same request
    * object `authenticate` gets (Fastify request, Express req or node IncomingMessage). Anything
    * but a non-empty string is an error: the request gets 500 and `requestError` is emitted.
    */

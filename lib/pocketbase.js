@@ -294,6 +294,16 @@ function isSuperuser (auth) { return auth !== null && auth.collectionName === SU
  * The name of an auth record's identity ('' for a guest): unambiguous for any
  * collectionId and id (`a/b` + `c` and `a` + `b/c` are two identities).
  */
+/**
+ * The default options.clientIp: the framework request's ip (Fastify's
+ * request.ip, Express's req.ip: both follow their trust-proxy setting), else
+ * the socket's remote address.
+ */
+function defaultClientIp (request) {
+  if (typeof request.ip === 'string' && request.ip !== '') return request.ip
+  return (request.raw || request).socket?.remoteAddress || ''
+}
+
 function identityOf (auth) { return auth === null ? '' : JSON.stringify([auth.collectionId, auth.id]) }
 
 class Realtime extends EventEmitter {
@@ -337,7 +347,7 @@ class Realtime extends EventEmitter {
       'maxDistinctSubscriptions', 'maxCompiledBytes'].map((name) => this.options[name])
     this._authenticate = authenticate || (() => null)
     this._authorizeTopic = authorizeTopic || null
-    this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
+    this._clientIp = clientIp || defaultClientIp
     // PocketBase sends no heartbeats, but without them a peer that vanished
     // (no FIN, no RST) holds its connection until the idle timeout: a hub
     // made here keeps the Hub default (comments, which the SDK never sees);
