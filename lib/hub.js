@@ -42,6 +42,10 @@ const DEFAULTS = Object.freeze({
   transport: 'auto'
 })
 
+// The kernel's longest keepalive idle time (Linux MAX_TCP_KEEPIDLE, 32767 s):
+// past it TCP_KEEPIDLE fails with EINVAL and the socket keeps the default.
+const MAX_KEEPALIVE_MS = 32767 * 1000
+
 function intOption (options, name, min, max) {
   const value = options[name] === undefined ? DEFAULTS[name] : options[name]
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -155,7 +159,7 @@ class Hub extends EventEmitter {
       maxConnectionsPerIp: intOption(options, 'maxConnectionsPerIp', 0, 1 << 21),
       sndbufBytes: intOption(options, 'sndbufBytes', 0, 2 ** 31 - 1),
       closeTimeoutMs: intOption(options, 'closeTimeoutMs', 0, 2 ** 31 - 1),
-      keepAliveMs: intOption(options, 'keepAliveMs', 0, 2 ** 31 - 1),
+      keepAliveMs: intOption(options, 'keepAliveMs', 0, MAX_KEEPALIVE_MS),
       tcpUserTimeoutMs: intOption(options, 'tcpUserTimeoutMs', 0, 2 ** 31 - 1),
       maxPendingCommands: intOption(options, 'maxPendingCommands', 0, 2 ** 40),
       maxPendingBytes: intOption(options, 'maxPendingBytes', 0, 2 ** 50),
@@ -249,6 +253,7 @@ class Hub extends EventEmitter {
       this._schedule()
       throw err
     }
+    this._keepAlive(req)
     const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(streamIdLine(streamId)) }
     this._js.set(id, entry)
     res.on('close', () => {
@@ -259,6 +264,24 @@ class Hub extends EventEmitter {
       }
     })
     return this._connected(id, 'js', user, ip)
+  }
+
+  // keepAliveMs on a stream Node keeps writing (TLS, HTTP/2, transport 'js'):
+  // Node's setKeepAlive sets SO_KEEPALIVE and the idle time (whole seconds, at
+  // least 1 as on taken-over sockets); the probe interval and count stay the
+  // kernel's, and Node has no way to set TCP_USER_TIMEOUT. For TLS and HTTP/2
+  // the TCP socket is the one under the session: TLSSocket and the HTTP/2
+  // request's socket proxy hand setKeepAlive down to it.
+  _keepAlive (req) {
+    const ms = this.options.keepAliveMs
+    if (ms === 0) return
+    const socket = req.socket
+    if (typeof socket?.setKeepAlive !== 'function') return
+    try {
+      socket.setKeepAlive(true, Math.max(1, Math.ceil(ms / 1000)) * 1000)
+    } catch {
+      // A socket that is not TCP (a pipe, a test double): nothing to set.
+    }
   }
 
   // The client's address when maxConnectionsPerIp applies; throws (with
