@@ -291,10 +291,6 @@ function checkCollection (collection) {
 function isSuperuser (auth) { return auth !== null && auth.collectionName === SUPERUSERS }
 
 /**
- * The name of an auth record's identity ('' for a guest): unambiguous for any
- * collectionId and id (`a/b` + `c` and `a` + `b/c` are two identities).
- */
-/**
  * The default options.clientIp: the framework request's ip (Fastify's
  * request.ip, Express's req.ip: both follow their trust-proxy setting), else
  * the socket's remote address.
@@ -304,6 +300,10 @@ function defaultClientIp (request) {
   return (request.raw || request).socket?.remoteAddress || ''
 }
 
+/**
+ * The name of an auth record's identity ('' for a guest): unambiguous for any
+ * collectionId and id (`a/b` + `c` and `a` + `b/c` are two identities).
+ */
 function identityOf (auth) { return auth === null ? '' : JSON.stringify([auth.collectionId, auth.id]) }
 
 class Realtime extends EventEmitter {
