@@ -701,16 +701,18 @@ class Realtime extends EventEmitter {
   _rebindFailed (client, err) {
     if (err instanceof PbHttpError && err.status === 404) return
     if (this._clients.get(client.clientId) === client) {
-      this._bind(client, '')
-      client.auth = null
-      client.identity = ''
-      client.subscriptions = []
       client.ticket++ // answers still pending for it apply nothing
-      if (this.hub.has(client.connectionId)) {
-        // Nothing more under the old auth record while the stream ends.
-        this.hub._native.pbSubscribe(client.connectionId, '', undefined, false, [], this._budgets)
-        this.hub.kick(client.connectionId)
+      try {
+        // A guest with no subscriptions: nothing more under the old auth
+        // record while the stream ends (an empty set fits every budget).
+        this._apply(client, null, '', [], [])
+      } catch {
+        this._bind(client, '')
+        client.auth = null
+        client.identity = ''
+        client.subscriptions = []
       }
+      if (this.hub.has(client.connectionId)) this.hub.kick(client.connectionId)
     }
     this._emit('requestError', err)
   }
