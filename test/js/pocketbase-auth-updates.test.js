@@ -81,3 +81,40 @@ test('revokeAuth: a client that fails unexpectedly does not stop the others; it 
   assert.equal(clients[1].s.ended, false)
   assert.equal(clients[2].s.ended, false)
 })
+
+test('updateAuth with an async authorizeTopic: a set refused by a budget once the answers come ends the stream too', async (t) => {
+  const defer = cleanup(t)
+  let current = { collectionId: 'users', id: 'u1', role: 'staff' }
+  const authenticate = (request) => (request.headers.authorization === 'guest' ? null : current)
+  let release
+  const gate = new Promise((resolve) => { release = resolve })
+  const app = await startRealtimeApp('http', {
+    // The answer for public-feed waits for the gate once the user is demoted.
+    authorizeTopic: async (topic, context) => {
+      if (topic === 'public-feed' && context.auth?.role === 'member') await gate
+      return authorizeTopic(topic, context)
+    },
+    authenticate,
+    maxDistinctSubscriptions: 3
+  })
+  defer(() => app.close(), 'app.close()')
+  const errors = []
+  app.realtime.on('requestError', (err) => errors.push(err.code))
+  const staff = await connect(app, ['staff-feed', 'public-feed'])
+  const other = await connect(app, ['news'])
+  const guest = await openStream(app.port)
+  const gid = await guest.connected()
+  assert.equal((await post(app.port, { clientId: gid, subscriptions: ['x1'] }, { auth: 'guest' })).status, 204)
+  current = { collectionId: 'users', id: 'u1', role: 'member' }
+  // Both take the record at once, with only the topics already allowed (none while the answers are pending).
+  assert.equal(app.realtime.updateAuth(current), 2)
+  assert.deepEqual(app.realtime.client(staff.id).subscriptions, [])
+  // Meanwhile the guest takes the distinct subscription staff-feed freed.
+  assert.equal((await post(app.port, { clientId: gid, subscriptions: ['x1', 'x2'] }, { auth: 'guest' })).status, 204)
+  release()
+  await waitFor(() => errors.length === 1, 5000, 'requestError')
+  assert.deepEqual(errors, ['ERR_SSE_TOO_MANY_DISTINCT_SUBSCRIPTIONS'])
+  assert.deepEqual(app.realtime.clientsOf('users', 'u1'), [other.id])
+  await waitFor(() => staff.s.ended, 5000, 'the refused client\'s stream ended')
+  assert.deepEqual(app.realtime.client(other.id).subscriptions, ['news'])
+})
