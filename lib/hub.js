@@ -10,6 +10,7 @@ const os = require('node:os')
 const native = require('./native')
 const { SseError, invalid } = require('./errors')
 const { takeoverFd, buildHead, writeJsHead } = require('./takeover')
+const { emitAll } = require('./emit-all')
 
 const REASONS = native.disconnectReasons // index -> name, from the addon
 const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
@@ -40,6 +41,10 @@ const DEFAULTS = Object.freeze({
   maxPendingBytes: 64 * 1024 * 1024,
   transport: 'auto'
 })
+
+// The kernel's longest keepalive idle time (Linux MAX_TCP_KEEPIDLE, 32767 s):
+// past it TCP_KEEPIDLE fails with EINVAL and the socket keeps the default.
+const MAX_KEEPALIVE_MS = 32767 * 1000
 
 function intOption (options, name, min, max) {
   const value = options[name] === undefined ? DEFAULTS[name] : options[name]
@@ -128,10 +133,6 @@ function fail (status, context) {
   throw new SseError(code, messages[name] || `native call failed with status ${name}`)
 }
 
-function rethrow (err) {
-  throw err
-}
-
 // Hubs whose streams have not all ended, ended by one 'exit' listener (see
 // _closeSync).
 const openHubs = new Set()
@@ -158,7 +159,7 @@ class Hub extends EventEmitter {
       maxConnectionsPerIp: intOption(options, 'maxConnectionsPerIp', 0, 1 << 21),
       sndbufBytes: intOption(options, 'sndbufBytes', 0, 2 ** 31 - 1),
       closeTimeoutMs: intOption(options, 'closeTimeoutMs', 0, 2 ** 31 - 1),
-      keepAliveMs: intOption(options, 'keepAliveMs', 0, 2 ** 31 - 1),
+      keepAliveMs: intOption(options, 'keepAliveMs', 0, MAX_KEEPALIVE_MS),
       tcpUserTimeoutMs: intOption(options, 'tcpUserTimeoutMs', 0, 2 ** 31 - 1),
       maxPendingCommands: intOption(options, 'maxPendingCommands', 0, 2 ** 40),
       maxPendingBytes: intOption(options, 'maxPendingBytes', 0, 2 ** 50),
@@ -252,6 +253,7 @@ class Hub extends EventEmitter {
       this._schedule()
       throw err
     }
+    this._keepAlive(req)
     const entry = { res, ending: false, prefix: streamId === undefined ? null : Buffer.from(streamIdLine(streamId)) }
     this._js.set(id, entry)
     res.on('close', () => {
@@ -262,6 +264,24 @@ class Hub extends EventEmitter {
       }
     })
     return this._connected(id, 'js', user, ip)
+  }
+
+  // keepAliveMs on a stream Node keeps writing (TLS, HTTP/2, transport 'js'):
+  // Node's setKeepAlive sets SO_KEEPALIVE and the idle time (whole seconds, at
+  // least 1 as on taken-over sockets); the probe interval and count stay the
+  // kernel's, and Node has no way to set TCP_USER_TIMEOUT. For TLS and HTTP/2
+  // the TCP socket is the one under the session: TLSSocket and the HTTP/2
+  // request's socket proxy hand setKeepAlive down to it.
+  _keepAlive (req) {
+    const ms = this.options.keepAliveMs
+    if (ms === 0) return
+    const socket = req.socket
+    if (typeof socket?.setKeepAlive !== 'function') return
+    try {
+      socket.setKeepAlive(true, Math.max(1, Math.ceil(ms / 1000)) * 1000)
+    } catch {
+      // A socket that is not TCP (a pipe, a test double): nothing to set.
+    }
   }
 
   // The client's address when maxConnectionsPerIp applies; throws (with
@@ -295,22 +315,9 @@ class Hub extends EventEmitter {
     return conn
   }
 
-  // Emits name once per argument in args to every listener, each call in its
-  // own try: a listener that throws neither stops the others nor unwinds the
-  // hub's own work. What they threw surfaces as uncaught exceptions once the
-  // current job is over, as an emit() outside the hub would.
+  // Emits name once per argument in args, every listener isolated (emit-all.js).
   _emitAll (name, args) {
-    if (args.length === 0 || this.listenerCount(name) === 0) return
-    for (const arg of args) {
-      // rawListeners(): the once() wrappers, which remove themselves.
-      for (const listener of this.rawListeners(name)) {
-        try {
-          listener.call(this, arg)
-        } catch (err) {
-          process.nextTick(rethrow, err)
-        }
-      }
-    }
+    emitAll(this, name, args)
   }
 
   /** Adds subscriptions; all or nothing (see maxSubscriptions). */

@@ -56,9 +56,13 @@ export interface HubOptions {
   sndbufBytes?: number
   /** How long a closing or kicked stream may take to receive its last bytes. Default 5000. */
   closeTimeoutMs?: number
-  /** TCP keepalive on taken-over sockets: first probe after this long idle, then every keepAliveMs / 3 (at least 1 s), 3 probes; 0 = kernel default. Default 30000. */
+  /**
+   * TCP keepalive on taken-over sockets: first probe after this long idle, then every keepAliveMs / 3 (at least 1 s),
+   * 3 probes; on JS-transport streams (TLS, HTTP/2, transport 'js') the first probe only (Node's setKeepAlive), the rest
+   * the kernel's defaults. At most 32767000 (the kernel's limit); 0 = kernel default. Default 30000.
+   */
   keepAliveMs?: number
-  /** TCP_USER_TIMEOUT (Linux) on taken-over sockets: reset once data stays unacknowledged this long; 0 = kernel default. Default 60000. */
+  /** TCP_USER_TIMEOUT (Linux) on taken-over sockets only (Node has no API for it on JS-transport streams): reset once data stays unacknowledged this long; 0 = kernel default. Default 60000. */
   tcpUserTimeoutMs?: number
   /** Per I/O thread: commands waiting for it; past it publish/broadcast/send throw ERR_SSE_QUEUE_FULL and queue nothing. 0 = no bound. Default 100000. */
   maxPendingCommands?: number

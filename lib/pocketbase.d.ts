@@ -51,8 +51,9 @@ export interface RealtimeOptions {
    */
   authenticate?: (request: any) => AuthRecord | null | undefined | Promise<AuthRecord | null | undefined>
   /**
-   * The client's IP, for the same-IP check and the hub's per-IP limit; default: the socket's
-   * remote address. Called on the GET and on every POST (with `checkIp`) with the same request
+   * The client's IP, for the same-IP check and the hub's per-IP limit; default: the request's
+   * `ip` when it is a non-empty string (Fastify's `request.ip`, Express's `req.ip`, which follow
+   * the app's trust-proxy setting), else the socket's remote address. Called on the GET and on every POST (with `checkIp`) with the same request
    * object `authenticate` gets (Fastify request, Express req or node IncomingMessage). Anything
    * but a non-empty string is an error: the request gets 500 and `requestError` is emitted.
    */
@@ -125,7 +126,8 @@ export interface RealtimeEvents {
   invalidSubscription: [{ clientId: string, subscription: string, message: string }]
   /**
    * `authenticate` threw or returned something that is not an auth record, or `clientIp` did not
-   * return a non-empty string (the request got 500).
+   * return a non-empty string (the request got 500), or `updateAuth`/`revokeAuth` ended a client
+   * that could not take the change (a budget, or any other failure).
    */
   requestError: [Error]
 }
@@ -165,13 +167,16 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
    * A fresher auth record for its identity (PocketBase's realtimeUpdateClientsAuth): every live
    * client bound to `(record.collectionId, record.id)` gets it; their subscriptions are evaluated
    * with it from the next event on (`authorizeTopic` is asked again; while async answers are
-   * pending, only topics already allowed are kept). Returns the number of clients.
+   * pending, only topics already allowed are kept). Returns the number of clients updated in
+   * place: one that cannot take the record (a budget refuses its set, or anything else fails)
+   * has its stream ended instead and is reported as `requestError`.
    */
   updateAuth (record: AuthRecord): number
   /**
    * Unbinds the live clients of `(collectionId, id)` (PocketBase's realtimeUnsetClientsAuthState):
    * they become guests, keep their subscriptions (now evaluated as a guest), and a later POST may
-   * bind them again. Returns the number of clients.
+   * bind them again. Returns the number of clients updated in place (one that fails is ended, as
+   * with `updateAuth`).
    */
   revokeAuth (collectionId: string, id: string): number
   /**

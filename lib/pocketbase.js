@@ -10,6 +10,7 @@ const crypto = require('node:crypto')
 const { EventEmitter } = require('node:events')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
+const { emitAll } = require('./emit-all')
 const native = require('./native')
 
 const CLIENT_ID_LENGTH = 40
@@ -327,6 +328,16 @@ function checkCollection (collection) {
 function isSuperuser (auth) { return auth !== null && auth.collectionName === SUPERUSERS }
 
 /**
+ * The default options.clientIp: the framework request's ip (Fastify's
+ * request.ip, Express's req.ip: both follow their trust-proxy setting), else
+ * the socket's remote address.
+ */
+function defaultClientIp (request) {
+  if (typeof request.ip === 'string' && request.ip !== '') return request.ip
+  return (request.raw || request).socket?.remoteAddress || ''
+}
+
+/**
  * The name of an auth record's identity ('' for a guest): unambiguous for any
  * collectionId and id (`a/b` + `c` and `a` + `b/c` are two identities).
  */
@@ -368,7 +379,7 @@ class Realtime extends EventEmitter {
     this._budgets = BUDGET_OPTIONS.map((name) => this.options[name])
     this._authenticate = authenticate || (() => null)
     this._authorizeTopic = authorizeTopic || null
-    this._clientIp = clientIp || ((req) => (req.raw || req).socket?.remoteAddress || '')
+    this._clientIp = clientIp || defaultClientIp
     // PocketBase sends no heartbeats, but without them a peer that vanished
     // (no FIN, no RST) holds its connection until the idle timeout: a hub
     // made here keeps the Hub default (comments, which the SDK never sees);
@@ -384,7 +395,7 @@ class Realtime extends EventEmitter {
       this._byConnection.delete(id)
       this._clients.delete(client.clientId)
       this._bind(client, '')
-      this.emit('disconnect', { clientId: client.clientId, reason })
+      this._emit('disconnect', { clientId: client.clientId, reason })
     }
     this.hub.on('disconnect', this._onDisconnect)
     this._closing = null // the close() promise
@@ -443,7 +454,7 @@ class Realtime extends EventEmitter {
     this._byConnection.set(conn.id, client)
     this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`, true) // not bounded, as accept()
     this.hub._schedule()
-    this.emit('connect', { clientId })
+    this._emit('connect', { clientId })
     return { clientId, connectionId: conn.id }
   }
 
@@ -490,7 +501,7 @@ class Realtime extends EventEmitter {
         sendJsonError(res, err.status, err.message, err.data)
       } else {
         sendJsonError(res, 500, MESSAGES[500], {})
-        this.emit('requestError', err)
+        this._emit('requestError', err)
       }
     }
   }
@@ -512,7 +523,7 @@ class Realtime extends EventEmitter {
   // The status of a refused GET; a 500 (clientIp failed) is reported as requestError.
   _connectStatus (err) {
     const status = connectStatus(err)
-    if (status === 500) this.emit('requestError', err)
+    if (status === 500) this._emit('requestError', err)
     return status
   }
 
@@ -569,8 +580,7 @@ class Realtime extends EventEmitter {
     const list = [...new Set(requested.filter((s) => s !== ''))]
     const ticket = ++client.ticket
     if (this._authorizeTopic === null) {
-      this._apply(client, auth, identity, list)
-      client.requested = list
+      this._apply(client, auth, identity, list, list)
       return true
     }
     const context = Object.freeze({ auth, clientId: client.clientId, request })
@@ -580,11 +590,9 @@ class Realtime extends EventEmitter {
       if (this._clients.get(client.clientId) !== client) throw new PbHttpError(404)
       if (!server && client.identity !== '' && identity !== client.identity) throw new PbHttpError(403)
       // Only `true` allows: a forgotten return refuses.
-      this._apply(client, auth, identity, list.filter((_, i) => allowed[i] === true))
-      client.requested = list
-      for (let i = 0; i < list.length; i++) {
-        if (allowed[i] !== true) this.emit('invalidSubscription', { clientId: client.clientId, subscription: list[i], message: REFUSED_TOPIC })
-      }
+      const refused = list.filter((_, i) => allowed[i] !== true)
+      this._apply(client, auth, identity, list.filter((_, i) => allowed[i] === true), list)
+      this._emitAll('invalidSubscription', refused.map((subscription) => ({ clientId: client.clientId, subscription, message: REFUSED_TOPIC })))
       return true
     }
     if (!answers.some(isThenable)) return finish(answers)
@@ -595,7 +603,7 @@ class Realtime extends EventEmitter {
   _askTopic (topic, context, server) {
     const failed = (err) => {
       if (!server) throw err
-      this.emit('requestError', err)
+      this._emit('requestError', err)
       return false
     }
     let answer
@@ -608,7 +616,8 @@ class Realtime extends EventEmitter {
   }
 
   // Replace-all: empty strings skipped, duplicates collapsed. Throws PbHttpError.
-  _apply (client, auth, identity, list) {
+  // `requested`: what the client asked for, recorded once applied.
+  _apply (client, auth, identity, list, requested) {
     const subscriptions = [...new Set(list.filter((s) => s !== ''))]
     // client.ip owns the subscriptions: the *PerIp budgets sum over its streams.
     const result = this.hub._native.pbSubscribe(client.connectionId, client.ip, identity,
@@ -637,10 +646,9 @@ class Realtime extends EventEmitter {
     client.auth = auth
     client.identity = identity
     client.subscriptions = subscriptions
-    for (const [subscription, message] of result) {
-      this.emit('invalidSubscription', { clientId: client.clientId, subscription, message })
-    }
-    this.emit('subscribe', { clientId: client.clientId, subscriptions: [...subscriptions] })
+    if (requested !== undefined) client.requested = requested
+    this._emitAll('invalidSubscription', result.map(([subscription, message]) => ({ clientId: client.clientId, subscription, message })))
+    this._emit('subscribe', { clientId: client.clientId, subscriptions: [...subscriptions] })
   }
 
   // Moves client to identity's set in _byIdentity.
@@ -691,22 +699,58 @@ class Realtime extends EventEmitter {
     return this._rebindAll(identityOf({ collectionId, id }), null)
   }
 
+  // Every client bound to identity gets auth, whatever happens to the others;
+  // returns the number of clients updated in place.
   _rebindAll (identity, auth) {
     const set = this._byIdentity.get(identity)
     if (set === undefined) return 0
-    // A connection gone meanwhile (its disconnect is on its way) is skipped.
-    const gone = (err) => { if (!(err instanceof PbHttpError)) throw err }
     let count = 0
     for (const client of [...set]) {
+      let result
       try {
-        const result = this._authorizeAndApply(client, auth, auth === null ? '' : identity, client.requested, undefined, true)
-        if (isThenable(result)) result.catch(gone).catch((err) => this.emit('requestError', err))
-        count++
+        result = this._authorizeAndApply(client, auth, auth === null ? '' : identity, client.requested, undefined, true)
       } catch (err) {
-        gone(err)
+        this._rebindFailed(client, err)
+        continue
       }
+      // Pending authorizeTopic answers: auth is applied already, with the topics allowed so far.
+      if (isThenable(result)) result.catch((err) => this._rebindFailed(client, err))
+      count++
     }
     return count
+  }
+
+  // A client that could not take the new auth record (a budget refused the
+  // re-evaluated set, or anything else threw) must not keep the old rights:
+  // its stream is ended (the SDK reconnects and authenticates afresh) and it
+  // is unbound at once. A client gone meanwhile (404: its disconnect is on its
+  // way) is skipped.
+  _rebindFailed (client, err) {
+    if (err instanceof PbHttpError && err.status === 404) return
+    if (this._clients.get(client.clientId) === client) {
+      client.ticket++ // answers still pending for it apply nothing
+      try {
+        // A guest with no subscriptions: nothing more under the old auth
+        // record while the stream ends (an empty set fits every budget).
+        this._apply(client, null, '', [], [])
+      } catch {
+        this._bind(client, '')
+        client.auth = null
+        client.identity = ''
+        client.subscriptions = []
+      }
+      if (this.hub.has(client.connectionId)) this.hub.kick(client.connectionId)
+    }
+    this._emit('requestError', err)
+  }
+
+  // Events fired in the middle of the realtime's own work: see emit-all.js.
+  _emit (name, arg) {
+    emitAll(this, name, [arg])
+  }
+
+  _emitAll (name, args) {
+    emitAll(this, name, args)
   }
 
   /**

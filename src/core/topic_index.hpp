@@ -15,6 +15,10 @@
 // connection's own list (bounded by the cap); removal itself is O(1) (buckets
 // keep back-pointers for swap-removal).
 //
+// Topics are often chosen by clients: the maps hash them with KeyedHash
+// (keyed_hash.hpp, a per-process random key), so no one can precompute topics
+// that share a bucket and turn those lookups linear.
+//
 // Owned by one thread; not thread-safe.
 #pragma once
 
@@ -25,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "keyed_hash.hpp"
 #include "status.hpp"
 
 namespace ssefanout {
@@ -64,10 +69,6 @@ class TopicIndex {
   std::vector<std::string> subscriptionsOf(uint32_t conn) const;
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Member {
     uint32_t conn;
     uint32_t sub;  // index into subs_[conn]
@@ -75,7 +76,7 @@ class TopicIndex {
   struct Bucket {
     std::vector<Member> members;
   };
-  using Map = std::unordered_map<std::string, Bucket, StringHash, std::equal_to<>>;
+  using Map = std::unordered_map<std::string, Bucket, KeyedHash, std::equal_to<>>;
   struct Sub {
     Map::iterator bucket;  // node-based map: stays valid across rehashing
     uint32_t pos;          // index into bucket->second.members

@@ -3,7 +3,8 @@
 // Connections accepted for a user carry its integer; a publish restricted to
 // users carries the integers of those that have connections, so the I/O
 // threads compare integers, not strings. An entry lives while a connection
-// references it. Id 0 means "no user".
+// references it. Id 0 means "no user". Names may come from clients: they are
+// hashed with KeyedHash (keyed_hash.hpp), so no one can precompute colliding ones.
 //
 // Owned by the JS thread; not thread-safe.
 #pragma once
@@ -13,6 +14,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "keyed_hash.hpp"
 
 namespace ssefanout {
 
@@ -29,15 +32,11 @@ class UserTable {
   size_t size() const { return byName_.size(); }
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Entry {
     std::string name;
     uint32_t refs = 0;
   };
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> byName_;
+  std::unordered_map<std::string, uint32_t, KeyedHash, std::equal_to<>> byName_;
   std::vector<Entry> entries_{1};  // index 0 unused (kNoUser)
   std::vector<uint32_t> free_;
 };
