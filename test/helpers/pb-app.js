@@ -38,4 +38,30 @@ function received (s) {
   return s.events.slice(1).filter((e) => e.event !== 'barrier').map((e) => [e.event, e.data])
 }
 
-module.exports = { KINDS, startApp, received }
+/**
+ * An Express app with body parsers in front of expressRealtime(realtime), on
+ * 127.0.0.1:0, and one connected stream: { port, s }. Closed after the test.
+ * @param {(express) => Function[]} parsers e.g. (express) => [express.json()]
+ */
+async function startExpressWithParsers (t, realtime, parsers) {
+  const express = require('express')
+  const http = require('node:http')
+  const { expressRealtime } = require('../../lib/pocketbase')
+  const defer = cleanup(t)
+  const app = express()
+  for (const parser of parsers(express)) app.use(parser)
+  app.use(expressRealtime(realtime))
+  const server = http.createServer(app)
+  await new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve))
+  defer(async () => {
+    await realtime.close()
+    await new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
+  }, 'close')
+  const port = server.address().port
+  const s = await openStream(port)
+  defer(() => s.close(), 'close stream')
+  await s.connected()
+  return { port, s }
+}
+
+module.exports = { KINDS, startApp, received, startExpressWithParsers }

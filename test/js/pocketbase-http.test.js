@@ -15,6 +15,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { startRealtimeApp, openStream, post, assertPbError } = require('../helpers/pb-http')
 const { waitFor, cleanup } = require('../helpers/wait')
+const { startApp, startExpressWithParsers } = require('../helpers/pb-app')
 
 const KINDS = ['fastify', 'express', 'http']
 const GENERIC_400 = 'Something went wrong while processing your request.'
@@ -38,27 +39,9 @@ const OWNED = { name: 'notes', id: 'pbc_3395098727', listRule: 'owner = @request
 
 const withOptions = (topic, query) => `${topic}?options=${encodeURIComponent(JSON.stringify({ query, headers: {} }))}`
 
-async function start (t, kind, options = {}) {
-  const defer = cleanup(t)
-  const app = await startRealtimeApp(kind, { authenticate: authenticators[kind], ...options })
-  defer(() => app.close(), `${kind} app close`)
-  const streams = []
-  defer(() => { for (const s of streams) s.close() }, 'close streams')
-  /** Opens a stream and waits for its PB_CONNECT. */
-  async function connect (opts) {
-    const s = await openStream(app.port, opts)
-    streams.push(s)
-    await s.connected()
-    return s
-  }
-  let barriers = 0
-  /** A message to one stream's client; resolves once it arrived (everything before it has too). */
-  async function barrier (s) {
-    const n = ++barriers
-    assert.equal(app.realtime.sendToClient(s.cid, { n }, { event: 'barrier' }), true)
-    await waitFor(() => s.events.some((e) => e.event === 'barrier' && JSON.parse(e.data).n === n), 5000, `barrier ${n}`)
-  }
-  return { app, realtime: app.realtime, port: app.port, connect, barrier, defer }
+/** A realtime app of `kind` with its authenticator (test/helpers/pb-app.js). */
+function start (t, kind, options = {}) {
+  return startApp(t, kind, { authenticate: authenticators[kind], ...options })
 }
 
 const subscriptionsOf = (realtime, cid) => [...realtime.client(cid).subscriptions].sort()
@@ -396,25 +379,9 @@ function flatKeys (value, out = {}) {
 }
 
 test('express: bodies already parsed by express.json() and express.urlencoded() are used as they are', async (t) => {
-  const defer = cleanup(t)
-  const express = require('express')
-  const http = require('node:http')
-  const { Realtime, expressRealtime } = require('../../lib/pocketbase')
+  const { Realtime } = require('../../lib/pocketbase')
   const realtime = new Realtime({ authenticate: authenticators.express, allowFormBodies: true })
-  const app = express()
-  app.use(express.json())
-  app.use(express.urlencoded({ extended: false }))
-  app.use(expressRealtime(realtime))
-  const server = http.createServer(app)
-  await new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve))
-  defer(async () => {
-    await realtime.close()
-    await new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
-  }, 'close')
-  const port = server.address().port
-  const s = await openStream(port)
-  defer(() => s.close(), 'close stream')
-  await s.connected()
+  const { port, s } = await startExpressWithParsers(t, realtime, (express) => [express.json(), express.urlencoded({ extended: false })])
   assert.equal((await post(port, { clientId: s.cid, subscriptions: ['a', 'b', 'a'] }, { auth: 'tokenA' })).status, 204)
   assert.deepEqual(subscriptionsOf(realtime, s.cid), ['a', 'b'])
   assert.equal(realtime.client(s.cid).auth.id, USERS.tokenA.id)

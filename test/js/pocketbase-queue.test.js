@@ -13,6 +13,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { SseError } = require('../..')
 const { startRealtimeApp, openStream, post } = require('../helpers/pb-http')
+const { untilFull, drained } = require('../helpers/queue')
 const { waitFor } = require('../helpers/wait')
 
 const POSTS = { name: 'posts', id: 'pbc_posts', listRule: '', viewRule: '' }
@@ -34,18 +35,7 @@ async function setup (t, hubOptions) {
   return { realtime: app.realtime, hub: app.realtime.hub, streams }
 }
 
-const drained = (hub) => waitFor(() => hub.stats().pendingCommands === 0, 10000, () => `pendingCommands ${hub.stats().pendingCommands}`)
 
-function untilFull (fn, limit = 1000) {
-  for (let i = 0; i < limit; i++) {
-    try {
-      fn(i)
-    } catch (err) {
-      return { accepted: i, err }
-    }
-  }
-  return { accepted: limit, err: undefined }
-}
 
 /** The ids of the records a stream received, in order. */
 const recordIds = (s) => s.events.filter((e) => e.event === 'posts/*' || e.event === FILTERED).map((e) => JSON.parse(e.data).record.id)
@@ -54,7 +44,7 @@ test('maxPendingCommands: broadcastRecord throws ERR_SSE_QUEUE_FULL with nothing
   // Each record event is one command per thread and per subscription: two
   // here, so the 51st does not fit in 101 (one command is left free).
   const { realtime, hub, streams } = await setup(t, { threads: 2, maxPendingCommands: 101 })
-  const { accepted, err } = untilFull((i) => realtime.broadcastRecord(POSTS, 'create', { id: `p${i}` }))
+  const { accepted, err } = untilFull((i) => realtime.broadcastRecord(POSTS, 'create', { id: `p${i}` }), 1000)
   assert.ok(err instanceof SseError, `expected an SseError, got ${err && err.stack}`)
   assert.equal(err.code, 'ERR_SSE_QUEUE_FULL')
   assert.match(err.message, /maxPendingCommands/)

@@ -17,7 +17,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { post, assertPbError, openStream } = require('../helpers/pb-http')
-const { KINDS, startApp, received } = require('../helpers/pb-app')
+const { KINDS, startApp, received, startExpressWithParsers } = require('../helpers/pb-app')
 const { waitFor } = require('../helpers/wait')
 const { startExample } = require('../helpers/pb-example')
 
@@ -433,27 +433,11 @@ function bodyOf (s) {
 }
 
 test('express: a body parsed by express.urlencoded() is refused without allowFormBodies', async (t) => {
-  const express = require('express')
-  const http = require('node:http')
-  const { Realtime, expressRealtime } = require('../../lib/pocketbase')
-  const { openStream } = require('../helpers/pb-http')
-  const { cleanup } = require('../helpers/wait')
-  const defer = cleanup(t)
+  const { Realtime } = require('../../lib/pocketbase')
   const realtime = new Realtime({ authenticate: byCookie })
-  const app = express()
-  app.use(express.urlencoded({ extended: false }))
-  app.use(express.json({ type: () => true })) // a parser that ignores the content type
-  app.use(expressRealtime(realtime))
-  const server = http.createServer(app)
-  await new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve))
-  defer(async () => {
-    await realtime.close()
-    await new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
-  }, 'close')
-  const port = server.address().port
-  const s = await openStream(port)
-  defer(() => s.close(), 'close stream')
-  await s.connected()
+  // express.json({ type: () => true }) is a parser that ignores the content type.
+  const { port, s } = await startExpressWithParsers(t, realtime,
+    (express) => [express.urlencoded({ extended: false }), express.json({ type: () => true })])
   const cookie = { cookie: 'session=victim' }
   assertPbError(await post(port, `clientId=${s.cid}&subscriptions=a`, { type: 'application/x-www-form-urlencoded', headers: cookie }),
     400, GENERIC_400, {}, 'parsed form')

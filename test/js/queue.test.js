@@ -11,6 +11,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const { Hub, SseError } = require('../..')
+const { untilFull, drained } = require('../helpers/queue')
 const { waitFor, cleanup } = require('../helpers/wait')
 const { sanitized } = require('../helpers/sanitized')
 
@@ -50,23 +51,12 @@ async function setup (t, hubOptions, n) {
   return { hub, ids, streams }
 }
 
-function publishUntilFull (fn, limit = 1e6) {
-  for (let i = 0; i < limit; i++) {
-    try {
-      fn(i)
-    } catch (err) {
-      return { accepted: i, err }
-    }
-  }
-  return { accepted: limit, err: undefined }
-}
 
-const drained = (hub) => waitFor(() => hub.stats().pendingCommands === 0, 10000, () => `pendingCommands ${hub.stats().pendingCommands}`)
 
 test('maxPendingCommands: the next publish throws ERR_SSE_QUEUE_FULL, nothing of it is queued, publishing works once drained', async (t) => {
   const { hub, streams } = await setup(t, { threads: 2, maxPendingCommands: 100 }, 2)
   await drained(hub)
-  const { accepted, err } = publishUntilFull((i) => hub.publish('t', String(i)))
+  const { accepted, err } = untilFull((i) => hub.publish('t', String(i)))
   assert.ok(err instanceof SseError, `expected an SseError, got ${err}`)
   assert.equal(err.code, 'ERR_SSE_QUEUE_FULL')
   assert.match(err.message, /maxPendingCommands/)
@@ -111,7 +101,7 @@ test('maxPendingBytes: a loop of large frames is stopped at the bound, memory st
   // 400 MiB offered in jobs of at most 50 frames; without the bound all of
   // it would be queued at once.
   for (let round = 0; round < 8; round++) {
-    const r = publishUntilFull(() => hub.publish('t', big), 50)
+    const r = untilFull(() => hub.publish('t', big), 50)
     assert.ok(r.err, `round ${round}: the bound was reached`)
     assert.equal(r.err.code, 'ERR_SSE_QUEUE_FULL')
     const s = hub.stats()
