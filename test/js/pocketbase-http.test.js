@@ -14,7 +14,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { startRealtimeApp, openStream, post, assertPbError } = require('../helpers/pb-http')
-const { waitFor, cleanup } = require('../helpers/wait')
+const { waitFor } = require('../helpers/wait')
 const { startApp, startExpressWithParsers } = require('../helpers/pb-app')
 
 const KINDS = ['fastify', 'express', 'http']
