@@ -3,7 +3,7 @@
 // /api/realtime) on a Hub, so the official `pocketbase` JS SDK works unchanged.
 // The wire format and the status codes follow PocketBase (README.md,
 // "PocketBase realtime"). Rules, filters and field lists run natively
-// (src/core/pb_index.hpp): a record event is parsed once and encoded once per
+// (src/pocketbase/pb_index.hpp): a record event is parsed once and encoded once per
 // distinct subscription string; the client id goes out as each connection's
 // own `id:` line in front of the shared frame.
 const crypto = require('node:crypto')
@@ -29,7 +29,7 @@ const DEFAULTS = Object.freeze({
   checkIp: true,
   allowFormBodies: false,
   maxBodyBytes: 1024 * 1024,
-  // Subscription budgets (src/core/pb_index.hpp, PbLimits): SDK apps hold
+  // Subscription budgets (src/pocketbase/pb_index.hpp, PbLimits): SDK apps hold
   // fewer than 20 subscriptions; plain keys stay under PocketBase's 1000.
   maxOptionSubscriptionsPerClient: 100,
   maxFilterNodesPerClient: 200,

@@ -1,5 +1,5 @@
-// Micro-benchmarks of the PocketBase filter engine (src/core/pb_filter.hpp)
-// and field projection (src/core/pb_field_picker.hpp).
+// Micro-benchmarks of the PocketBase filter engine (src/pocketbase/pb_filter.hpp)
+// and field projection (src/pocketbase/pb_field_picker.hpp).
 //
 // Every benchmark first checks its result against a reference worked out
 // independently (direct simdjson lookups, a hand-written expected string);

@@ -1,6 +1,6 @@
 // NativeFilter: one compiled PocketBase filter or rule, for an app's own API
 // (lib/pocketbase.js, compileFilter). The same engine the realtime index uses
-// (src/core/pb_filter.hpp). JS thread only.
+// (src/pocketbase/pb_filter.hpp). JS thread only.
 #pragma once
 
 #include <napi.h>

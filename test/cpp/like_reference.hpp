@@ -1,4 +1,4 @@
-// The backtracking SQL LIKE matcher that src/core/pb_like.cpp replaced, kept
+// The backtracking SQL LIKE matcher that src/pocketbase/pb_like.cpp replaced, kept
 // as the reference its tests and fuzz target compare against: the same
 // semantics, O(text x pattern) work in the worst case.
 #pragma once

@@ -1,7 +1,7 @@
 'use strict'
 // compileFilter: the native rule/filter engine as an app sees it from JS
 // (the example server's list/view endpoints use it). The engine's semantics
-// are tested in depth in C++ (test/cpp/core/pb_filter_test.cpp); this checks
+// are tested in depth in C++ (test/cpp/pocketbase/pb_filter_test.cpp); this checks
 // the JS surface: results, auth handling, errors and their codes.
 const test = require('node:test')
 const assert = require('node:assert/strict')
