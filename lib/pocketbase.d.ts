@@ -136,11 +136,22 @@ export declare class Realtime extends EventEmitter<RealtimeEvents> {
   constructor (options?: RealtimeOptions)
   readonly hub: Hub
   readonly options: Readonly<{
-    idleTimeoutMs: number, maxLifetimeMs: number, maxBodyBytes: number, checkIp: boolean, allowFormBodies: boolean,
-    maxOptionSubscriptionsPerClient: number, maxFilterNodesPerClient: number, maxCompiledBytesPerClient: number,
-    maxDistinctSubscriptions: number, maxCompiledBytes: number, maxOptionSubscriptionsPerIp: number,
-    maxFilterNodesPerIp: number, maxCompiledBytesPerIp: number, maxSubscriptionsPerIp: number
+    idleTimeoutMs: number,
+    maxLifetimeMs: number,
+    maxBodyBytes: number,
+    checkIp: boolean,
+    allowFormBodies: boolean,
+    maxOptionSubscriptionsPerClient: number,
+    maxFilterNodesPerClient: number,
+    maxCompiledBytesPerClient: number,
+    maxDistinctSubscriptions: number,
+    maxCompiledBytes: number,
+    maxOptionSubscriptionsPerIp: number,
+    maxFilterNodesPerIp: number,
+    maxCompiledBytesPerIp: number,
+    maxSubscriptionsPerIp: number
   }>
+
   /** Open realtime clients. */
   readonly size: number
   /** node:http handler for the realtime path: GET opens a stream, POST sets subscriptions, else 405. */
@@ -228,10 +239,20 @@ export declare const fastifyRealtime: FastifyPluginAsync<FastifyRealtimeOptions>
 export declare function expressRealtime (realtime: Realtime, options?: { path?: string }): RequestHandler
 
 export declare const DEFAULTS: Readonly<{
-  idleTimeoutMs: number, maxLifetimeMs: number, checkIp: boolean, allowFormBodies: boolean, maxBodyBytes: number,
-  maxOptionSubscriptionsPerClient: number, maxFilterNodesPerClient: number, maxCompiledBytesPerClient: number,
-  maxDistinctSubscriptions: number, maxCompiledBytes: number, maxOptionSubscriptionsPerIp: number,
-  maxFilterNodesPerIp: number, maxCompiledBytesPerIp: number, maxSubscriptionsPerIp: number
+  idleTimeoutMs: number,
+  maxLifetimeMs: number,
+  checkIp: boolean,
+  allowFormBodies: boolean,
+  maxBodyBytes: number,
+  maxOptionSubscriptionsPerClient: number,
+  maxFilterNodesPerClient: number,
+  maxCompiledBytesPerClient: number,
+  maxDistinctSubscriptions: number,
+  maxCompiledBytes: number,
+  maxOptionSubscriptionsPerIp: number,
+  maxFilterNodesPerIp: number,
+  maxCompiledBytesPerIp: number,
+  maxSubscriptionsPerIp: number
 }>
 
 declare module 'fastify' {

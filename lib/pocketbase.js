@@ -550,7 +550,7 @@ class Realtime extends EventEmitter {
     auth = checkAuth(auth)
     const identity = identityOf(auth)
     if (client.identity !== '' && identity !== client.identity) {
-      throw new SseError('ERR_SSE_INVALID_ARGUMENT', "the client is bound to another identity (PocketBase allows guest -> user only)")
+      throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'the client is bound to another identity (PocketBase allows guest -> user only)')
     }
     const toSseError = (err) => {
       if (!(err instanceof PbHttpError)) return err

@@ -226,7 +226,23 @@ function loadgen ({ port, n, path: p, expect = 0, duration = 60, sources, batch,
 }
 
 module.exports = {
-  ROOT, RESULTS, SCALE, KiB, MiB, PAGE,
-  scaled, orAfter, procStats, sockstat, tcpBufSysctl, machineLoad, slope, mib,
-  record, fig, buildLoadgen, loadgen, Dechunker
+  ROOT,
+  RESULTS,
+  SCALE,
+  KiB,
+  MiB,
+  PAGE,
+  scaled,
+  orAfter,
+  procStats,
+  sockstat,
+  tcpBufSysctl,
+  machineLoad,
+  slope,
+  mib,
+  record,
+  fig,
+  buildLoadgen,
+  loadgen,
+  Dechunker
 }

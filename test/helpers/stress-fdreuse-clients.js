@@ -17,7 +17,6 @@
 // properly. Server-side data is "owner=<user> <seq> ...".
 
 const net = require('node:net')
-const path = require('node:path')
 const { fork } = require('node:child_process')
 const { SseParser } = require('./sse-parser')
 const { Dechunker } = require('./stress-common')

@@ -35,7 +35,7 @@ const ATTACKS = {
   // The issue's reproduction: a pattern that backtracked 2400 × 10,000 steps.
   'LIKE %_{2400}~% (the issue)': (i) => sub(i, { filter: `body~'%${'_'.repeat(2400)}~%'` }),
   // As many LIKE nodes as the node budget allows, spread over the keys.
-  'LIKE nodes: 2 per key': (i) => sub(i, { filter: `body~'%a%b%' && body!~'%zz%q%'` }),
+  'LIKE nodes: 2 per key': (i) => sub(i, { filter: 'body~\'%a%b%\' && body!~\'%zz%q%\'' }),
   // The longest wildcard core a literal pattern may have (64 characters).
   'LIKE a_{62}~ core': (i) => sub(i, { filter: `body~'%a${'_'.repeat(62)}~%'` }),
   // A field projection per key: one pick and one 10 KB frame per key.

@@ -35,8 +35,6 @@ async function setup (t, hubOptions) {
   return { realtime: app.realtime, hub: app.realtime.hub, streams }
 }
 
-
-
 /** The ids of the records a stream received, in order. */
 const recordIds = (s) => s.events.filter((e) => e.event === 'posts/*' || e.event === FILTERED).map((e) => JSON.parse(e.data).record.id)
 

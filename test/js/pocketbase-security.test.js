@@ -447,4 +447,3 @@ test('express: a body parsed by express.urlencoded() is refused without allowFor
   assert.equal((await post(port, { clientId: s.cid, subscriptions: ['a'] }, { headers: cookie })).status, 204)
   assert.equal(realtime.client(s.cid).auth.id, VICTIM.id)
 })
-

@@ -51,8 +51,6 @@ async function setup (t, hubOptions, n) {
   return { hub, ids, streams }
 }
 
-
-
 test('maxPendingCommands: the next publish throws ERR_SSE_QUEUE_FULL, nothing of it is queued, publishing works once drained', async (t) => {
   const { hub, streams } = await setup(t, { threads: 2, maxPendingCommands: 100 }, 2)
   await drained(hub)

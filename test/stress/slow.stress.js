@@ -118,6 +118,7 @@ test(`slow consumers: ${N} clients, ${STALLED} never read, 1 KiB at ${RATE}/s (s
   let connectionsAfterDrops = null
   const samples = []
   const t0 = Date.now()
+  // eslint-disable-next-line no-unmodified-loop-condition -- `done` is set when `running` settles
   while (!done) {
     await sleep(500)
     if (done) break

@@ -67,6 +67,7 @@ test(`soak: ${SECONDS} s at ${N} connections, moderate load and churn (scale ${S
   let churnRounds = 0
   let churnFailures = 0
   let nextSample = Date.now()
+  // eslint-disable-next-line no-unmodified-loop-condition -- `done` is set when `running` settles
   while (!done) {
     // A churn round: 50 connections open, receive for a moment, close.
     const opened = await churn.open({
