@@ -19,12 +19,13 @@ const { Hub, SseError } = require('../..')
 const sseExpress = require('sse-fanout/express')
 const { sse, closeWithServer } = sseExpress
 const { Clients } = require('../helpers/clients')
+const { startHub } = require('../helpers/fixture')
 const { pathsFor, runScenario } = require('../helpers/scenario')
 const { within, waitFor, fdCount, sleep, cleanup } = require('../helpers/wait')
 
 const range = (first, n) => Array.from({ length: n }, (_, k) => first + k)
 
-/** Listens on 127.0.0.1 (deep accept queue: 1000 clients connect at once). */
+/** Listens on 127.0.0.1 (a server of the test's own; startHub's are closed after the test). */
 async function listen (app) {
   const server = http.createServer(app)
   await new Promise((resolve, reject) => {
@@ -32,15 +33,6 @@ async function listen (app) {
     server.listen({ host: '127.0.0.1', port: 0, backlog: 2048 }, resolve)
   })
   return server
-}
-
-/** Closes a server if it still listens, cutting its connections; bounded. */
-function closeServer (server) {
-  if (!server.listening) return
-  return within(new Promise((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }), 5000, 'server.close()')
 }
 
 /** The app's error handler: records the error and answers with its code. */
@@ -107,25 +99,27 @@ test('1000 clients through the middleware receive exactly their events, in order
   const defer = cleanup(t)
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
-  const hub = new Hub({ threads: 2, maxConnectionsPerIp: 0 }) // every client from 127.0.0.1
-  defer(() => hub.close(), 'hub.close()')
-
   const locals = new Map() // tag -> res.locals
   const errors = []
   let afterSse = 0
-  const app = express()
-  app.get('/sse',
-    (req, res, next) => { locals.set(Number(req.query.tag), res.locals); next() },
-    // ?t=a -> 'a', ?t=a&t=room%2F* -> ['a', 'room/*'], no t -> undefined (none)
-    sse(hub, { topics: (req) => req.query.t, user: async (req) => req.query.user }),
-    (req, res) => { afterSse++; res.status(500).end('the middleware called next()') })
-  app.use(errorHandler(errors))
-  const server = await listen(app)
-  defer(() => closeServer(server), 'server.close()')
+  const { hub, port } = await startHub(t, {
+    defer,
+    hub: { threads: 2, maxConnectionsPerIp: 0 }, // every client from 127.0.0.1
+    handler: (hub) => {
+      const app = express()
+      app.get('/sse',
+        (req, res, next) => { locals.set(Number(req.query.tag), res.locals); next() },
+        // ?t=a -> 'a', ?t=a&t=room%2F* -> ['a', 'room/*'], no t -> undefined (none)
+        sse(hub, { topics: (req) => req.query.t, user: async (req) => req.query.user }),
+        (req, res) => { afterSse++; res.status(500).end('the middleware called next()') })
+      app.use(errorHandler(errors))
+      return app
+    }
+  })
 
   const connects = new Map()
   hub.on('connect', (conn) => connects.set(conn.id, conn))
-  const opened = await clients.open({ n: N, port: server.address().port, paths: pathsFor(0, N), timeoutMs: 30000 })
+  const opened = await clients.open({ n: N, port, paths: pathsFor(0, N), timeoutMs: 30000 })
   assert.deepEqual(opened.indices, range(0, N))
 
   // The scenario's view of the server: tag -> the Connection on res.locals.sse.
@@ -157,10 +151,6 @@ for (const transport of ['auto', 'js']) {
     const defer = cleanup(t)
     const clients = await Clients.start()
     defer(() => clients.stop(), 'clients.stop()')
-    const hub = new Hub({ threads: 1, transport })
-    defer(() => hub.close(), 'hub.close()')
-    const connects = []
-    hub.on('connect', (conn) => connects.push(conn))
 
     const tokens = { 'tok-ann': { id: 'ann' }, 'tok-bob': { id: 'bob' } }
     const auth = (req, res, next) => {
@@ -177,33 +167,40 @@ for (const transport of ['auto', 'js']) {
     const after = (req, res) => { afterSse++; res.status(500).end('next() was called') }
     const fail = (message, props) => Object.assign(new Error(message), props)
 
-    const app = express()
-    app.use((req, res, next) => {
-      res.set('x-custom', 'custom value')
-      res.set('Access-Control-Allow-Origin', 'https://app.example')
-      res.set('Access-Control-Allow-Credentials', 'true')
-      next()
-    })
-    app.get('/events', auth,
-      sse(hub, { topics: (req) => ['news', `inbox/${req.user.id}`], user: (req) => req.user.id, retry: 1500 }), after)
-    app.get('/async', auth,
-      sse(hub, { topics: async (req) => { await sleep(5); return req.query.t }, user: (req) => Promise.resolve(req.user.id) }), after)
-    app.get('/throws', sse(hub, { topics: () => { throw fail('no topics for you', { status: 422, code: 'E_TOPICS' }) } }), after)
-    app.get('/rejects', sse(hub, { topics: async () => { await sleep(5); throw fail('lookup failed', { code: 'E_LOOKUP' }) } }), after)
-    app.get('/user-throws', sse(hub, { topics: 'news', user: () => { throw fail('who?', { status: 403, code: 'E_WHO' }) } }), after)
-    app.get('/invalid', sse(hub, { topics: (req) => ['news', `bad\n${req.query.t}`] }), after)
-    app.get('/invalid-async', sse(hub, { topics: async () => ['news', ''] }), after)
-    // A client that leaves while the topics function waits: nothing to do.
+    // /slow: a client that leaves while the topics function waits.
     let release
     const released = new Promise((resolve) => { release = resolve })
     const slow = { called: false, closed: false }
-    app.get('/slow',
-      (req, res, next) => { res.once('close', () => { slow.closed = true }); next() },
-      sse(hub, { topics: async () => { slow.called = true; await released; return 'news' } }), after)
-    app.use(errorHandler(errors))
-    const server = await listen(app)
-    defer(() => closeServer(server), 'server.close()')
-    const port = server.address().port
+    const { hub, port } = await startHub(t, {
+      defer,
+      hub: { threads: 1, transport },
+      handler: (hub) => {
+        const app = express()
+        app.use((req, res, next) => {
+          res.set('x-custom', 'custom value')
+          res.set('Access-Control-Allow-Origin', 'https://app.example')
+          res.set('Access-Control-Allow-Credentials', 'true')
+          next()
+        })
+        app.get('/events', auth,
+          sse(hub, { topics: (req) => ['news', `inbox/${req.user.id}`], user: (req) => req.user.id, retry: 1500 }), after)
+        app.get('/async', auth,
+          sse(hub, { topics: async (req) => { await sleep(5); return req.query.t }, user: (req) => Promise.resolve(req.user.id) }), after)
+        app.get('/throws', sse(hub, { topics: () => { throw fail('no topics for you', { status: 422, code: 'E_TOPICS' }) } }), after)
+        app.get('/rejects', sse(hub, { topics: async () => { await sleep(5); throw fail('lookup failed', { code: 'E_LOOKUP' }) } }), after)
+        app.get('/user-throws', sse(hub, { topics: 'news', user: () => { throw fail('who?', { status: 403, code: 'E_WHO' }) } }), after)
+        app.get('/invalid', sse(hub, { topics: (req) => ['news', `bad\n${req.query.t}`] }), after)
+        app.get('/invalid-async', sse(hub, { topics: async () => ['news', ''] }), after)
+        // A client that leaves while the topics function waits: nothing to do.
+        app.get('/slow',
+          (req, res, next) => { res.once('close', () => { slow.closed = true }); next() },
+          sse(hub, { topics: async () => { slow.called = true; await released; return 'news' } }), after)
+        app.use(errorHandler(errors))
+        return app
+      }
+    })
+    const connects = []
+    hub.on('connect', (conn) => connects.push(conn))
 
     // Streams: headers from the middleware before, user and topics from req.
     const ann = (await clients.open({ n: 1, port, path: '/events?token=tok-ann' })).indices[0]
@@ -315,14 +312,17 @@ test('server.close() with closeWithServer ends 1000 streams, calls back once the
   defer(() => clients.stop(), 'clients.stop()')
   const baseline = fdCount() // before the hub's threads and the listener
 
-  const hub = new Hub({ threads: 2, maxConnectionsPerIp: 0 }) // every client from 127.0.0.1
-  defer(() => hub.close(), 'hub.close()')
+  const { hub, server } = await startHub(t, {
+    defer,
+    hub: { threads: 2, maxConnectionsPerIp: 0 }, // every client from 127.0.0.1
+    handler: (hub) => {
+      const app = express()
+      app.get('/sse', sse(hub, { topics: (req) => req.query.t }))
+      return app
+    }
+  })
   const disconnects = []
   hub.on('disconnect', (ev) => disconnects.push(ev.reason))
-  const app = express()
-  app.get('/sse', sse(hub, { topics: (req) => req.query.t }))
-  const server = await listen(app)
-  defer(() => closeServer(server), 'server.close()')
   const undo = closeWithServer(hub, server)
   defer(undo, 'undo closeWithServer')
   assert.ok(Object.hasOwn(server, 'close'), 'server.close is wrapped on the instance')
@@ -368,12 +368,15 @@ test('[js transport] server.close() with closeWithServer does not wait for keepA
   const defer = cleanup(t)
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
-  const hub = new Hub({ threads: 1, transport: 'js' })
-  defer(() => hub.close(), 'hub.close()')
-  const app = express()
-  app.get('/sse', sse(hub, { topics: 'news' }))
-  const server = await listen(app)
-  defer(() => closeServer(server), 'server.close()')
+  const { hub, server } = await startHub(t, {
+    defer,
+    hub: { threads: 1, transport: 'js' },
+    handler: (hub) => {
+      const app = express()
+      app.get('/sse', sse(hub, { topics: 'news' }))
+      return app
+    }
+  })
   const undo = closeWithServer(hub, server)
   assert.ok(server.keepAliveTimeout >= 5000, 'without closeWithServer the idle connections would wait this long')
 
@@ -416,8 +419,6 @@ test('private messages reach only their user\'s connections, under load from oth
   const defer = cleanup(t)
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
-  const hub = new Hub({ threads: 2, maxConnectionsPerIp: 0 }) // every client from 127.0.0.1
-  defer(() => hub.close(), 'hub.close()')
 
   // Client k presents the token "tok<k>", which belongs to user u<k % USERS>.
   const tokens = new Map(range(0, USERS * PER_USER).map((k) => [`tok${k}`, { id: `u${k % USERS}` }]))
@@ -428,15 +429,19 @@ test('private messages reach only their user\'s connections, under load from oth
     req.user = user
     next()
   }
-  const app = express()
-  const stream = sse(hub, { topics: ['inbox', 'load'], user: (req) => req.user && req.user.id })
-  app.get('/me/events', auth, stream)
-  app.get('/public/events', stream) // no user: never gets a private message
   const errors = []
-  app.use(errorHandler(errors))
-  const server = await listen(app)
-  defer(() => closeServer(server), 'server.close()')
-  const port = server.address().port
+  const { hub, port } = await startHub(t, {
+    defer,
+    hub: { threads: 2, maxConnectionsPerIp: 0 }, // every client from 127.0.0.1
+    handler: (hub) => {
+      const app = express()
+      const stream = sse(hub, { topics: ['inbox', 'load'], user: (req) => req.user && req.user.id })
+      app.get('/me/events', auth, stream)
+      app.get('/public/events', stream) // no user: never gets a private message
+      app.use(errorHandler(errors))
+      return app
+    }
+  })
 
   const userOf = [] // client index -> user id (undefined: anonymous)
   for (let k = 0; k < USERS * PER_USER; k++) userOf.push(`u${k % USERS}`)

@@ -5,16 +5,8 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
-const { Hub } = require('../..')
-const { within, waitFor, cleanup } = require('../helpers/wait')
-
-/** A server whose every request is accepted with `options`; returns { port, conns, close }. */
-async function serve (hub, options) {
-  const conns = []
-  const server = http.createServer((req, res) => conns.push(hub.accept(req, res, options)))
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { port: server.address().port, conns, close: () => new Promise((resolve) => server.close(resolve)) }
-}
+const { startHub } = require('../helpers/fixture')
+const { within, waitFor } = require('../helpers/wait')
 
 /** Opens a stream; collects its (de-chunked) body until it ends. */
 function open (port) {
@@ -41,18 +33,14 @@ function disconnects (hub) {
 
 for (const transport of ['auto', 'js']) {
   test(`[${transport}] streamId goes before every event as id:, not before heartbeats`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, transport, heartbeatMs: 40 })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await serve(hub, { topics: ['t'], streamId: 'abcXYZ019' })
-    defer(() => server.close(), 'server.close()')
-    const s = open(server.port)
-    await waitFor(() => server.conns.length === 1, 5000, 'accepted')
-    hub.send(server.conns[0].id, 'one', { event: 'e' })
+    const { hub, port, conns } = await startHub(t, { hub: { threads: 1, transport, heartbeatMs: 40 }, accept: { topics: ['t'], streamId: 'abcXYZ019' } })
+    const s = open(port)
+    await waitFor(() => conns.length === 1, 5000, 'accepted')
+    hub.send(conns[0].id, 'one', { event: 'e' })
     hub.publish('t', 'two\nlines')
     hub.publish('t', 'own id', { id: '7' })
     await waitFor(() => (s.body.match(/: \n\n/g) || []).length >= 2, 5000, () => `heartbeats in ${JSON.stringify(s.body)}`)
-    hub.kick(server.conns[0].id)
+    hub.kick(conns[0].id)
     await within(s.done, 5000, 'stream end')
     const events = s.body.replace(/: \n\n/g, '')
     assert.equal(events,
@@ -64,24 +52,22 @@ for (const transport of ['auto', 'js']) {
   })
 
   test(`[${transport}] idleTimeoutMs ends a stream without events (reason timeout); events keep another open`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, transport, heartbeatMs: 50, closeTimeoutMs: 400 })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await serve(hub, { topics: ['t'], idleTimeoutMs: 600 })
-    defer(() => server.close(), 'server.close()')
+    const { hub, port, conns, defer } = await startHub(t, {
+      hub: { threads: 1, transport, heartbeatMs: 50, closeTimeoutMs: 400 }, accept: { topics: ['t'], idleTimeoutMs: 600 }
+    })
     const reasons = disconnects(hub)
-    const idle = open(server.port)
-    await waitFor(() => server.conns.length === 1, 5000, 'accepted idle')
-    const busy = open(server.port)
-    await waitFor(() => server.conns.length === 2, 5000, 'accepted busy')
+    const idle = open(port)
+    await waitFor(() => conns.length === 1, 5000, 'accepted idle')
+    const busy = open(port)
+    await waitFor(() => conns.length === 2, 5000, 'accepted busy')
     const started = Date.now()
-    const timer = setInterval(() => hub.send(server.conns[1].id, 'tick'), 100)
+    const timer = setInterval(() => hub.send(conns[1].id, 'tick'), 100)
     defer(() => clearInterval(timer), 'stop ticking')
     await within(idle.done, 5000, 'idle stream ends')
     const elapsed = Date.now() - started
     assert.ok(elapsed >= 500, `ended after ${elapsed} ms, not before its idle limit`)
     await waitFor(() => reasons.length >= 1, 5000, 'disconnect event')
-    assert.deepEqual(reasons, [{ id: server.conns[0].id, reason: 'timeout' }], 'heartbeats do not count as events')
+    assert.deepEqual(reasons, [{ id: conns[0].id, reason: 'timeout' }], 'heartbeats do not count as events')
     assert.equal(busy.ended, false, 'events reset the idle clock')
     clearInterval(timer)
     await within(busy.done, 5000, 'busy stream ends once events stop')
@@ -91,14 +77,10 @@ for (const transport of ['auto', 'js']) {
   })
 
   test(`[${transport}] maxLifetimeMs ends a stream however busy`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, transport, closeTimeoutMs: 400 })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await serve(hub, { topics: ['t'], maxLifetimeMs: 700 })
-    defer(() => server.close(), 'server.close()')
+    const { hub, port, conns, defer } = await startHub(t, { hub: { threads: 1, transport, closeTimeoutMs: 400 }, accept: { topics: ['t'], maxLifetimeMs: 700 } })
     const reasons = disconnects(hub)
-    const s = open(server.port)
-    await waitFor(() => server.conns.length === 1, 5000, 'accepted')
+    const s = open(port)
+    await waitFor(() => conns.length === 1, 5000, 'accepted')
     const started = Date.now()
     let n = 0
     const timer = setInterval(() => hub.publish('t', String(n++)), 50)
@@ -107,7 +89,7 @@ for (const transport of ['auto', 'js']) {
     clearInterval(timer)
     assert.ok(Date.now() - started >= 600)
     await waitFor(() => reasons.length >= 1, 5000, 'disconnect event')
-    assert.deepEqual(reasons, [{ id: server.conns[0].id, reason: 'timeout' }])
+    assert.deepEqual(reasons, [{ id: conns[0].id, reason: 'timeout' }])
     const got = s.body.split('\n\n').filter(Boolean).map((e) => e.replace('data: ', ''))
     assert.ok(got.length >= 5, `received ${got.length} events before the end`)
     assert.deepEqual(got, got.map((_, i) => String(i)), 'every event up to the end, in order')
@@ -115,9 +97,6 @@ for (const transport of ['auto', 'js']) {
 }
 
 test('accept() validates streamId, idleTimeoutMs and maxLifetimeMs before taking anything over', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1 })
-  defer(() => hub.close(), 'hub.close()')
   const bad = [
     [{ streamId: '' }, 'ERR_SSE_INVALID_ID'],
     [{ streamId: 'a\nb' }, 'ERR_SSE_INVALID_ID'],
@@ -131,21 +110,22 @@ test('accept() validates streamId, idleTimeoutMs and maxLifetimeMs before taking
   ]
   let i = 0
   const results = []
-  const server = http.createServer((req, res) => {
-    const [options, code] = bad[i++]
-    try {
-      hub.accept(req, res, options)
-      results.push('accepted')
-    } catch (err) {
-      results.push(err.code === code ? 'ok' : `${err.code}: ${err.message}`)
+  const { hub, port } = await startHub(t, {
+    hub: { threads: 1 },
+    handler: (hub) => (req, res) => {
+      const [options, code] = bad[i++]
+      try {
+        hub.accept(req, res, options)
+        results.push('accepted')
+      } catch (err) {
+        results.push(err.code === code ? 'ok' : `${err.code}: ${err.message}`)
+      }
+      res.statusCode = 400
+      res.end('refused')
     }
-    res.statusCode = 400
-    res.end('refused')
   })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer(() => new Promise((resolve) => server.close(resolve)), 'server.close()')
   for (let k = 0; k < bad.length; k++) {
-    const s = open(server.address().port)
+    const s = open(port)
     await within(s.done, 5000, 'refused response')
     assert.equal(s.statusCode, 400, 'the response stayed with the app')
     assert.equal(s.body, 'refused')

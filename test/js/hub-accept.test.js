@@ -1,9 +1,12 @@
 'use strict'
-// accept() edge cases over real sockets: a response head that throws gives
-// the slot back; a process out of file descriptors refuses the stream (503)
-// instead of serving it from JS; a taken-over request is never reported
-// 'aborted' (raw node:http and Express); process.exit() still ends every
-// stream with its last chunk.
+// hub.accept() over real sockets: headers the app set before accept() reach
+// the client with the SSE ones, HTTP/1.1 is chunked and HTTP/1.0 is not (both
+// transports); a response head that throws gives the slot back; a process out
+// of file descriptors refuses the stream (503) instead of serving it from JS;
+// a taken-over request is never reported 'aborted' (raw node:http and
+// Express); process.exit() still ends every stream with its last chunk.
+// accept()'s stream options (streamId, idleTimeoutMs, maxLifetimeMs) are
+// hub-accept-options.test.js; its argument errors hub-errors.test.js.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -12,19 +15,12 @@ const net = require('node:net')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const express = require('express')
-const { Hub } = require('../..')
 const { sse } = require('../../lib/express')
-const { waitFor, cleanup, sleep } = require('../helpers/wait')
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
+const { waitFor, sleep } = require('../helpers/wait')
 
 const HELPERS = path.join(__dirname, '..', 'helpers')
-
-function listen (t, defer, handler) {
-  const server = http.createServer(handler)
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    defer(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() }), 'server.close()')
-    resolve(server.address().port)
-  }))
-}
 
 /** GET / from localAddress: resolves { status, close } once the head arrived. */
 function get (port) {
@@ -47,27 +43,87 @@ function run (command, args, options = {}) {
   })
 }
 
+function appHeaders (req, res, url) {
+  if (url.searchParams.get('h') === '1') {
+    res.setHeader('Access-Control-Allow-Origin', 'https://app.example')
+    res.setHeader('Set-Cookie', ['a=1; Path=/', 'b=2; HttpOnly'])
+    res.setHeader('X-Custom-Thing', 'custom value')
+    // Framing and type are the hub's to decide.
+    res.setHeader('Content-Type', 'text/html')
+    res.setHeader('Content-Length', '12')
+  }
+  if (url.searchParams.get('cc') === '1') res.setHeader('Cache-Control', 'no-store')
+}
+
+for (const transport of ['auto', 'js']) {
+  const expectTransport = transport === 'auto' ? 'native' : 'js'
+
+  test(`[${transport}] app headers reach the client; HTTP/1.1 is chunked, HTTP/1.0 is not`, async (t) => {
+    const { hub, server, clients } = await startHub(t, { hub: { threads: 1, transport }, beforeAccept: appHeaders, clients: true })
+
+    const h11 = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 0, topics: ['t'], retry: 1500, extra: { h: '1' } }) })).indices[0]
+    const h10 = (await clients.open({ n: 1, port: server.port, http10: true, path: ssePath({ tag: 1, topics: ['t'], retry: 1500, extra: { h: '1' } }) })).indices[0]
+    const plain = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 2, topics: ['t'], extra: { cc: '1' } }) })).indices[0]
+    for (const tag of [0, 1, 2]) assert.equal(server.conn(tag).transport, expectTransport)
+
+    hub.publish('t', 'first\nsecond', { event: 'greeting', id: '1' })
+    hub.publish('t', { n: 2 })
+    await clients.waitCounts([h11, h10, plain], 2)
+    const [c11, c10, cPlain] = await clients.report({ events: true, raw: true, indices: [h11, h10, plain] })
+
+    for (const c of [c11, c10]) {
+      const label = `HTTP/1.${c === c11 ? 1 : 0}`
+      assert.equal(c.status, 200, label)
+      assert.equal(c.headers['content-type'], 'text/event-stream', `${label} content-type replaces the app's`)
+      assert.equal(c.headers['cache-control'], 'no-cache', label)
+      assert.equal(c.headers['x-accel-buffering'], 'no', label)
+      assert.equal(c.headers['access-control-allow-origin'], 'https://app.example', label)
+      assert.deepEqual(c.headers['set-cookie'], ['a=1; Path=/', 'b=2; HttpOnly'], `${label} both cookies`)
+      assert.equal(c.headers['x-custom-thing'], 'custom value', label)
+      assert.equal(c.headers['content-length'], undefined, `${label} no content-length on a stream`)
+      assert.equal(c.retry, 1500, `${label} retry`)
+      assert.deepEqual(c.events, [
+        { event: 'greeting', data: 'first\nsecond', lastEventId: '1' },
+        { event: 'message', data: '{"n":2}', lastEventId: '1' }
+      ], label)
+    }
+    assert.equal(c11.chunked, true)
+    assert.equal(c11.headers['transfer-encoding'], 'chunked')
+    assert.notEqual(c11.headers.connection, 'close')
+
+    assert.equal(c10.chunked, false)
+    assert.equal(c10.headers['transfer-encoding'], undefined, 'no chunked framing for HTTP/1.0')
+    assert.equal(String(c10.headers.connection).toLowerCase(), 'close')
+    // The raw body is the event stream itself, no chunk sizes in it.
+    assert.equal(c10.raw, 'retry: 1500\n\nevent: greeting\nid: 1\ndata: first\ndata: second\n\ndata: {"n":2}\n\n')
+    assert.equal(c11.raw, c10.raw, 'the same SSE bytes once the chunking is removed')
+
+    assert.equal(cPlain.headers['cache-control'], 'no-store', "the app's own cache-control is kept")
+    assert.equal(cPlain.headers['set-cookie'], undefined)
+  })
+}
+
 test('a response head that throws after the connection was registered gives its slot back, silently', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, transport: 'js', maxConnectionsPerIp: 1, heartbeatMs: 0 })
-  defer(() => hub.close(), 'hub.close()')
+  const errors = []
+  let failHead = true
+  const { hub, port } = await startHub(t, {
+    hub: { threads: 1, transport: 'js', maxConnectionsPerIp: 1, heartbeatMs: 0 },
+    handler: (hub) => (req, res) => {
+      if (failHead) {
+        failHead = false
+        res.writeHead = () => { throw new Error('head failed') }
+      }
+      try {
+        hub.accept(req, res, { topics: ['t'] })
+      } catch (err) {
+        errors.push(err.message)
+        res.destroy()
+      }
+    }
+  })
   const events = []
   hub.on('connect', (c) => events.push(['connect', c.id]))
   hub.on('disconnect', (d) => events.push(['disconnect', d.id]))
-  const errors = []
-  let failHead = true
-  const port = await listen(t, defer, (req, res) => {
-    if (failHead) {
-      failHead = false
-      res.writeHead = () => { throw new Error('head failed') }
-    }
-    try {
-      hub.accept(req, res, { topics: ['t'] })
-    } catch (err) {
-      errors.push(err.message)
-      res.destroy()
-    }
-  })
   await get(port).catch(() => {})
   assert.deepEqual(errors, ['head failed'], 'accept() threw what the head threw')
   await waitFor(() => hub.stats().connections === 0, 5000, 'the slot is given back')
@@ -112,30 +168,32 @@ async function assertNeverAborted (t, port, seen, hub) {
 }
 
 test('node:http: a taken-over request emits no \'aborted\'', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, heartbeatMs: 0 })
-  defer(() => hub.close(), 'hub.close()')
   const seen = []
-  const port = await listen(t, defer, (req, res) => {
-    req.on('aborted', () => seen.push('aborted'))
-    req.on('error', (err) => seen.push(`error ${err.code}`))
-    hub.accept(req, res, { topics: ['t'] })
+  const { hub, port } = await startHub(t, {
+    hub: { threads: 1, heartbeatMs: 0 },
+    handler: (hub) => (req, res) => {
+      req.on('aborted', () => seen.push('aborted'))
+      req.on('error', (err) => seen.push(`error ${err.code}`))
+      hub.accept(req, res, { topics: ['t'] })
+    }
   })
   await assertNeverAborted(t, port, seen, hub)
 })
 
 test('Express: a taken-over request emits no \'aborted\'', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, heartbeatMs: 0 })
-  defer(() => hub.close(), 'hub.close()')
   const seen = []
-  const app = express()
-  app.get('/', (req, res, next) => {
-    req.on('aborted', () => seen.push('aborted'))
-    req.on('error', (err) => seen.push(`error ${err.code}`))
-    next()
-  }, sse(hub, { topics: ['t'] }))
-  const port = await listen(t, defer, app)
+  const { hub, port } = await startHub(t, {
+    hub: { threads: 1, heartbeatMs: 0 },
+    handler: (hub) => {
+      const app = express()
+      app.get('/', (req, res, next) => {
+        req.on('aborted', () => seen.push('aborted'))
+        req.on('error', (err) => seen.push(`error ${err.code}`))
+        next()
+      }, sse(hub, { topics: ['t'] }))
+      return app
+    }
+  })
   await assertNeverAborted(t, port, seen, hub)
 })
 

@@ -1,90 +1,19 @@
 'use strict'
-// Issue item 6: headers the app set before accept() reach the client with the
-// SSE ones; HTTP/1.1 is chunked, HTTP/1.0 is not; close() ends every stream
-// after what was published, resolves, and the hub refuses calls afterwards.
-// Run for both transports.
+// hub.close(): it ends every stream after what was published (HTTP/1.1 with
+// the last chunk, HTTP/1.0 with EOF), resolves, and the hub refuses calls
+// afterwards; a client that never reads holds neither close() nor a kicked
+// stream's socket past closeTimeoutMs. Run for both transports.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { Hub } = require('../..')
 const { Clients } = require('../helpers/clients')
-const { startServer, ssePath, recordDisconnects } = require('../helpers/server')
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
 const { within, waitFor, fdCount, cleanup } = require('../helpers/wait')
 
-function appHeaders (req, res, url) {
-  if (url.searchParams.get('h') === '1') {
-    res.setHeader('Access-Control-Allow-Origin', 'https://app.example')
-    res.setHeader('Set-Cookie', ['a=1; Path=/', 'b=2; HttpOnly'])
-    res.setHeader('X-Custom-Thing', 'custom value')
-    // Framing and type are the hub's to decide.
-    res.setHeader('Content-Type', 'text/html')
-    res.setHeader('Content-Length', '12')
-  }
-  if (url.searchParams.get('cc') === '1') res.setHeader('Cache-Control', 'no-store')
-}
-
 for (const transport of ['auto', 'js']) {
-  const expectTransport = transport === 'auto' ? 'native' : 'js'
-
-  test(`[${transport}] app headers reach the client; HTTP/1.1 is chunked, HTTP/1.0 is not`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, transport })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub, { beforeAccept: appHeaders })
-    defer(() => server.close(), 'server.close()')
-    const clients = await Clients.start()
-    defer(() => clients.stop(), 'clients.stop()')
-
-    const h11 = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 0, topics: ['t'], retry: 1500, extra: { h: '1' } }) })).indices[0]
-    const h10 = (await clients.open({ n: 1, port: server.port, http10: true, path: ssePath({ tag: 1, topics: ['t'], retry: 1500, extra: { h: '1' } }) })).indices[0]
-    const plain = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 2, topics: ['t'], extra: { cc: '1' } }) })).indices[0]
-    for (const tag of [0, 1, 2]) assert.equal(server.conn(tag).transport, expectTransport)
-
-    hub.publish('t', 'first\nsecond', { event: 'greeting', id: '1' })
-    hub.publish('t', { n: 2 })
-    await clients.waitCounts([h11, h10, plain], 2)
-    const [c11, c10, cPlain] = await clients.report({ events: true, raw: true, indices: [h11, h10, plain] })
-
-    for (const c of [c11, c10]) {
-      const label = `HTTP/1.${c === c11 ? 1 : 0}`
-      assert.equal(c.status, 200, label)
-      assert.equal(c.headers['content-type'], 'text/event-stream', `${label} content-type replaces the app's`)
-      assert.equal(c.headers['cache-control'], 'no-cache', label)
-      assert.equal(c.headers['x-accel-buffering'], 'no', label)
-      assert.equal(c.headers['access-control-allow-origin'], 'https://app.example', label)
-      assert.deepEqual(c.headers['set-cookie'], ['a=1; Path=/', 'b=2; HttpOnly'], `${label} both cookies`)
-      assert.equal(c.headers['x-custom-thing'], 'custom value', label)
-      assert.equal(c.headers['content-length'], undefined, `${label} no content-length on a stream`)
-      assert.equal(c.retry, 1500, `${label} retry`)
-      assert.deepEqual(c.events, [
-        { event: 'greeting', data: 'first\nsecond', lastEventId: '1' },
-        { event: 'message', data: '{"n":2}', lastEventId: '1' }
-      ], label)
-    }
-    assert.equal(c11.chunked, true)
-    assert.equal(c11.headers['transfer-encoding'], 'chunked')
-    assert.notEqual(c11.headers.connection, 'close')
-
-    assert.equal(c10.chunked, false)
-    assert.equal(c10.headers['transfer-encoding'], undefined, 'no chunked framing for HTTP/1.0')
-    assert.equal(String(c10.headers.connection).toLowerCase(), 'close')
-    // The raw body is the event stream itself, no chunk sizes in it.
-    assert.equal(c10.raw, 'retry: 1500\n\nevent: greeting\nid: 1\ndata: first\ndata: second\n\ndata: {"n":2}\n\n')
-    assert.equal(c11.raw, c10.raw, 'the same SSE bytes once the chunking is removed')
-
-    assert.equal(cPlain.headers['cache-control'], 'no-store', "the app's own cache-control is kept")
-    assert.equal(cPlain.headers['set-cookie'], undefined)
-  })
-
   test(`[${transport}] close() ends every stream after what was published, then refuses calls`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 2, transport })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub)
-    defer(() => server.close(), 'server.close()')
-    const disconnects = recordDisconnects(hub)
-    const clients = await Clients.start()
-    defer(() => clients.stop(), 'clients.stop()')
+    const { hub, server, clients, disconnects } = await startHub(t, { hub: { threads: 2, transport }, clients: true, disconnects: true })
 
     const N = 40
     const v11 = (await clients.open({ n: N / 2, port: server.port, path: ssePath({ tag: 'X', topics: ['t'] }).replace('tag=X', 'tag={i}') })).indices
@@ -139,14 +68,9 @@ for (const transport of ['auto', 'js']) {
   })
 
   test(`[${transport}] close() resolves within closeTimeoutMs when a client never reads`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, transport, closeTimeoutMs: 500, maxQueueBytes: 16 << 20 })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub)
-    defer(() => server.close(), 'server.close()')
-    const disconnects = recordDisconnects(hub)
-    const clients = await Clients.start()
-    defer(() => clients.stop(), 'clients.stop()')
+    const { hub, server, clients, disconnects } = await startHub(t, {
+      hub: { threads: 1, transport, closeTimeoutMs: 500, maxQueueBytes: 16 << 20 }, clients: true, disconnects: true
+    })
 
     const reader = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 0, topics: ['t'] }) })).indices[0]
     await clients.open({ n: 1, port: server.port, stall: true, path: ssePath({ tag: 1, topics: ['t'] }) })
@@ -169,11 +93,9 @@ for (const transport of ['auto', 'js']) {
     const defer = cleanup(t)
     const clients = await Clients.start()
     defer(() => clients.stop(), 'clients.stop()')
-    const hub = new Hub({ threads: 1, transport, closeTimeoutMs: 500, maxQueueBytes: 16 << 20 })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub)
-    defer(() => server.close(), 'server.close()')
-    const disconnects = recordDisconnects(hub)
+    const { hub, server, disconnects } = await startHub(t, {
+      defer, hub: { threads: 1, transport, closeTimeoutMs: 500, maxQueueBytes: 16 << 20 }, disconnects: true
+    })
     const baseline = fdCount() // the hub's loop and the server's listener included
 
     const reader = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 0, topics: ['t'] }) })).indices[0]

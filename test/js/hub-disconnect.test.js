@@ -1,15 +1,16 @@
 'use strict'
-// Issue item 2: connections whose client goes away are removed (stats, the
-// 'disconnect' event with reason 'client', the server's fds); a client
-// process killed with SIGKILL likewise; kick(id) ends one stream properly.
+// The 'disconnect' event and hub.kick(): connections whose client goes away
+// are removed (stats, the 'disconnect' event with reason 'client', the
+// server's fds); a client process killed with SIGKILL likewise; kick(id) ends
+// one stream properly (reason 'kicked').
 
 const { test, before } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
-const { Hub } = require('../..')
 const { Clients } = require('../helpers/clients')
-const { startServer, ssePath, recordDisconnects } = require('../helpers/server')
-const { waitFor, fdCount, within, cleanup } = require('../helpers/wait')
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
+const { waitFor, fdCount, within } = require('../helpers/wait')
 
 before(() => {
   // The first child process this process starts sets up libuv's signal pipe
@@ -17,24 +18,15 @@ before(() => {
   spawnSync(process.execPath, ['-e', ''])
 })
 
-async function setup (defer, hubOptions) {
-  const hub = new Hub({ maxConnectionsPerIp: 0, ...hubOptions }) // up to 300 clients from 127.0.0.1
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  const disconnects = recordDisconnects(hub)
-  return { hub, server, disconnects }
-}
-
 function paths (first, n, topics = ['news']) {
   return Array.from({ length: n }, (_, k) => ssePath({ tag: first + k, topics, user: `u${(first + k) % 5}` }))
 }
 
+// maxConnectionsPerIp 0: up to 300 clients from 127.0.0.1.
+const HUB = { threads: 2, maxConnectionsPerIp: 0 }
+
 test('clients that close are removed: stats, disconnect events (client), fds', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server, disconnects } = await setup(defer, { threads: 2 })
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
+  const { hub, server, disconnects, clients } = await startHub(t, { hub: HUB, disconnects: true, clients: true })
   const baseline = fdCount()
 
   const N = 300
@@ -81,8 +73,7 @@ test('clients that close are removed: stats, disconnect events (client), fds', a
 })
 
 test('a client process killed with SIGKILL: its connections are removed', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server, disconnects } = await setup(defer, { threads: 2 })
+  const { hub, server, disconnects, defer } = await startHub(t, { hub: HUB, disconnects: true })
   const baseline = fdCount() // no client process yet
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
@@ -107,10 +98,7 @@ test('a client process killed with SIGKILL: its connections are removed', async 
 })
 
 test('kick(id): reason kicked, the client sees its queued events, the last chunk, then EOF', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server, disconnects } = await setup(defer, { threads: 2 })
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
+  const { hub, server, disconnects, clients } = await startHub(t, { hub: HUB, disconnects: true, clients: true })
   const baseline = fdCount()
 
   const N = 20

@@ -1,45 +1,24 @@
 'use strict'
-// Issue item 4: every public method validates its arguments and throws an
+// The Hub's errors: every public method validates its arguments and throws an
 // SseError with a stable ERR_SSE_* code and a message naming the argument;
-// injection attempts send nothing; the native status table and the JS codes
-// agree.
+// injection attempts send nothing; every method throws ERR_SSE_CLOSED after
+// close(); the native status table and the JS codes agree. (The constructor's
+// options: hub-options.test.js.)
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const sseFanout = require('../..')
-const { Hub, SseError, codes } = sseFanout
+const { codes } = sseFanout
 const nativeAddon = require('../../lib/native')
-const { Clients } = require('../helpers/clients')
-const { startServer, ssePath } = require('../helpers/server')
-const { waitFor, cleanup } = require('../helpers/wait')
-
-/** Asserts fn throws an SseError with code, whose message matches every regex in names. */
-function throwsSse (fn, code, names = [], label = '') {
-  let error
-  try {
-    fn()
-  } catch (err) {
-    error = err
-  }
-  assert.ok(error, `${label}: expected ${code}, nothing was thrown`)
-  assert.ok(error instanceof SseError, `${label}: expected an SseError, got ${error && error.stack}`)
-  assert.equal(error.name, 'SseError')
-  assert.equal(error.code, code, `${label}: ${error.message}`)
-  assert.ok(code in codes, `${code} is documented in codes`)
-  for (const re of [].concat(names)) assert.match(error.message, re, `${label}: message names the argument`)
-  return error
-}
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
+const { throwsSse } = require('../helpers/sse-error')
+const { waitFor } = require('../helpers/wait')
 
 // A hub with one real client connected through the client process, so tests
 // can check that refused calls sent nothing.
 async function setupWithClient (t, hubOptions = {}, topics = ['t']) {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, ...hubOptions })
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
+  const { hub, server, clients } = await startHub(t, { hub: { threads: 1, ...hubOptions }, clients: true })
   await clients.open({ n: 1, port: server.port, paths: [ssePath({ tag: 0, topics, user: 'alice' })] })
   return { hub, server, clients, id: server.conn(0).id }
 }
@@ -56,29 +35,6 @@ async function eventsUpToSentinel (hub, clients, label) {
 }
 
 const BAD_LINES = [['CR', 'x\rdata: forged'], ['LF', 'x\ndata: forged'], ['CRLF', 'x\r\nevent: forged\r\ndata: forged'], ['NUL', 'x\0y']]
-
-test('constructor options are validated (ERR_SSE_INVALID_ARGUMENT, naming the option)', () => {
-  const cases = [
-    [null, /options/],
-    ['fast', /options/],
-    [42, /options/],
-    [{ threads: 0 }, /options\.threads/],
-    [{ threads: 65 }, /options\.threads/],
-    [{ threads: 1.5 }, /options\.threads/],
-    [{ threads: '2' }, /options\.threads/],
-    [{ heartbeatMs: -1 }, /options\.heartbeatMs/],
-    [{ heartbeatMs: NaN }, /options\.heartbeatMs/],
-    [{ maxQueueBytes: 10 }, /options\.maxQueueBytes/],
-    [{ maxSubscriptions: 0 }, /options\.maxSubscriptions/],
-    [{ maxConnections: 0 }, /options\.maxConnections/],
-    [{ sndbufBytes: -5 }, /options\.sndbufBytes/],
-    [{ closeTimeoutMs: Infinity }, /options\.closeTimeoutMs/],
-    [{ transport: 'udp' }, /options\.transport/]
-  ]
-  for (const [options, name] of cases) {
-    throwsSse(() => new Hub(options), 'ERR_SSE_INVALID_ARGUMENT', name, `new Hub(${JSON.stringify(options)})`)
-  }
-})
 
 test('topics are validated everywhere they are taken (ERR_SSE_INVALID_TOPIC)', async (t) => {
   const { hub, clients, id } = await setupWithClient(t)
@@ -111,9 +67,7 @@ test('topics are validated everywhere they are taken (ERR_SSE_INVALID_TOPIC)', a
 })
 
 test('accept() validates req, res and its options; a refused request stays with the app', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1 })
-  defer(() => hub.close(), 'hub.close()')
+  const { hub, server, clients } = await startHub(t, { hub: { threads: 1 }, clients: true })
   const req = { headers: {} }
   const res = { writeHead () {} }
   throwsSse(() => hub.accept(null, res), 'ERR_SSE_INVALID_ARGUMENT', /\breq\b/, 'accept(null)')
@@ -132,10 +86,6 @@ test('accept() validates req, res and its options; a refused request stays with 
   assert.equal(hub.stats().connections, 0)
 
   // Over a real connection: the refused request gets the app's own answer.
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
   await clients.open({
     n: 2,
     port: server.port,
@@ -149,13 +99,7 @@ test('accept() validates req, res and its options; a refused request stays with 
 })
 
 test('accept() with more topics than maxSubscriptions: ERR_SSE_TOO_MANY_SUBSCRIPTIONS naming options.topics', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, maxSubscriptions: 2 })
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
+  const { hub, server, clients } = await startHub(t, { hub: { threads: 1, maxSubscriptions: 2 }, clients: true })
   await clients.open({ n: 1, port: server.port, paths: [ssePath({ tag: 0, topics: ['a', 'b', 'c'] })] })
   const [c] = await clients.report({ raw: true })
   assert.equal(c.status, 400)
@@ -168,13 +112,7 @@ test('accept() with more topics than maxSubscriptions: ERR_SSE_TOO_MANY_SUBSCRIP
 })
 
 test('accept() past maxConnections: ERR_SSE_TOO_MANY_CONNECTIONS; a freed slot is used again', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, maxConnections: 2 })
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
+  const { hub, server, clients } = await startHub(t, { hub: { threads: 1, maxConnections: 2 }, clients: true })
   await clients.open({ n: 3, port: server.port, concurrency: 1, path: '/sse?tag={i}&t=t' })
   const report = await clients.report({ raw: true })
   assert.deepEqual(report.map((c) => c.status), [200, 200, 400])

@@ -1,6 +1,6 @@
 'use strict'
-// Issue item 5: TLS connections cannot be taken over; they are served by the
-// JS transport (accept() says transport 'js') with the same results as the
+// The JS transport: TLS connections cannot be taken over; they are served by
+// the JS transport (accept() says transport 'js') with the same results as the
 // native one: the fan-out scenario, disconnects, kick and close. The same
 // suite runs on plain HTTP with Hub({ transport: 'js' }).
 
@@ -10,9 +10,9 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
-const { Hub } = require('../..')
 const { Clients } = require('../helpers/clients')
-const { startServer, ssePath, recordDisconnects } = require('../helpers/server')
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
 const { pathsFor, runScenario } = require('../helpers/scenario')
 const { waitFor, fdCount, within, cleanup } = require('../helpers/wait')
 
@@ -37,16 +37,10 @@ const VARIANTS = [
 ]
 
 for (const variant of VARIANTS) {
-  const serverOptions = () => (variant.tls ? { tls: tlsFiles } : {})
+  const tls = () => (variant.tls ? tlsFiles : undefined)
 
   test(`${variant.name}: 200 clients each receive exactly their events, in order`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 2, ...variant.hubOptions })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub, serverOptions())
-    defer(() => server.close(), 'server.close()')
-    const clients = await Clients.start()
-    defer(() => clients.stop(), 'clients.stop()')
+    const { hub, server, clients } = await startHub(t, { hub: { threads: 2, ...variant.hubOptions }, tls: tls(), clients: true })
 
     const N = 200
     await clients.open({ n: N, port: server.port, paths: pathsFor(0, N), tls: variant.tls, timeoutMs: 30000 })
@@ -68,11 +62,7 @@ for (const variant of VARIANTS) {
     defer(() => clients.stop(), 'clients.stop()')
     // Before the hub (its I/O thread's loop holds fds) and the server exist.
     const baseline = fdCount()
-    const hub = new Hub({ threads: 1, ...variant.hubOptions })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub, serverOptions())
-    defer(() => server.close(), 'server.close()')
-    const disconnects = recordDisconnects(hub)
+    const { hub, server, disconnects } = await startHub(t, { defer, hub: { threads: 1, ...variant.hubOptions }, tls: tls(), disconnects: true })
 
     const N = 30
     const all = Array.from({ length: N }, (_, i) => i)

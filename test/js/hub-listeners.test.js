@@ -1,5 +1,5 @@
 'use strict'
-// Listeners that throw: the hub books every report of a batch (and every
+// 'connect' and 'disconnect' listeners that throw: the hub books every report of a batch (and every
 // accepted connection) before its 'connect'/'disconnect' listeners run, calls
 // every listener even when one throws, and what they threw surfaces as an
 // uncaught exception afterwards. Checked in a child process over real

@@ -1,27 +1,21 @@
 'use strict'
-// Issue item 1: 1000 clients in a separate process each receive exactly the
-// events their subscriptions match, once each, in publish order; plus
-// broadcast, send(id), user-restricted publishes, event names and ids,
-// multi-line, JSON and Buffer data.
+// hub.publish(), broadcast() and send() fan out: 1000 clients in a separate
+// process each receive exactly the events their subscriptions match, once
+// each, in publish order; plus user-restricted publishes, event names and ids,
+// multi-line, JSON and Buffer data (the scenario of test/helpers/scenario.js);
+// stats().delivered counts what was delivered.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { Hub } = require('../..')
-const { Clients } = require('../helpers/clients')
-const { startServer } = require('../helpers/server')
+const { startHub } = require('../helpers/fixture')
 const { pathsFor, runScenario } = require('../helpers/scenario')
-const { within, cleanup } = require('../helpers/wait')
+const { within } = require('../helpers/wait')
 
 const N = 1000
 
 test('1000 clients each receive exactly their events, in order (native transport, 2 I/O threads)', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 2, maxConnectionsPerIp: N }) // all N from 127.0.0.1
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  const clients = await Clients.start()
-  defer(() => clients.stop(), 'clients.stop()')
+  // maxConnectionsPerIp: all N from 127.0.0.1.
+  const { hub, server, clients } = await startHub(t, { hub: { threads: 2, maxConnectionsPerIp: N }, clients: true })
 
   let connects = 0
   hub.on('connect', () => connects++)
@@ -59,13 +53,7 @@ test('1000 clients each receive exactly their events, in order (native transport
 // events that reached clients, the same way on both transports.
 for (const transport of ['auto', 'js']) {
   test(`stats().delivered counts delivered events, nothing else (transport ${transport})`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, transport })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub)
-    defer(() => server.close(), 'server.close()')
-    const clients = await Clients.start()
-    defer(() => clients.stop(), 'clients.stop()')
+    const { hub, server, clients } = await startHub(t, { hub: { threads: 1, transport }, clients: true })
     await clients.open({ n: 3, port: server.port, paths: pathsFor(0, 3) })
     for (let k = 0; k < 5; k++) hub.broadcast(`event ${k}`)
     await clients.waitCounts([0, 1, 2], 5)

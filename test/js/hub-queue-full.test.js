@@ -10,25 +10,20 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
-const { Hub, SseError } = require('../..')
+const { SseError } = require('../..')
+const { startHub } = require('../helpers/fixture')
 const { untilFull, drained } = require('../helpers/queue')
-const { waitFor, cleanup } = require('../helpers/wait')
+const { waitFor } = require('../helpers/wait')
 const { sanitized } = require('../helpers/sanitized')
 
 /** A hub, a server that accepts every request, and n streams on topic 't', each recording its data lines. */
 async function setup (t, hubOptions, n) {
-  const defer = cleanup(t)
-  const hub = new Hub({ heartbeatMs: 0, ...hubOptions })
-  defer(() => hub.close(), 'hub.close()')
-  const ids = []
-  const server = http.createServer((req, res) => ids.push(hub.accept(req, res, { topics: ['t'] }).id))
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() }), 'server.close()')
+  const { hub, port, conns, defer } = await startHub(t, { hub: { heartbeatMs: 0, ...hubOptions }, accept: { topics: ['t'] } })
   const streams = []
   for (let i = 0; i < n; i++) {
     const stream = { data: [], count: 0, buffered: '' }
     await new Promise((resolve, reject) => {
-      const req = http.get({ host: '127.0.0.1', port: server.address().port, path: '/', agent: false }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
         res.setEncoding('utf8')
         res.on('data', (chunk) => {
           stream.buffered += chunk
@@ -47,8 +42,8 @@ async function setup (t, hubOptions, n) {
     })
     streams.push(stream)
   }
-  await waitFor(() => ids.length === n, 5000, 'streams accepted')
-  return { hub, ids, streams }
+  await waitFor(() => conns.length === n, 5000, 'streams accepted')
+  return { hub, ids: conns.map((c) => c.id), streams }
 }
 
 test('maxPendingCommands: the next publish throws ERR_SSE_QUEUE_FULL, nothing of it is queued, publishing works once drained', async (t) => {

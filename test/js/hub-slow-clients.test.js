@@ -1,14 +1,13 @@
 'use strict'
-// Issue item 3: a client that never reads is closed with reason 'slow' once
-// its queue passes maxQueueBytes, while clients that read keep receiving
-// every event, in order.
+// Slow clients (maxQueueBytes): a client that never reads is closed with
+// reason 'slow' once its queue passes maxQueueBytes, while clients that read
+// keep receiving every event, in order.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { Hub } = require('../..')
-const { Clients } = require('../helpers/clients')
-const { startServer, ssePath, recordDisconnects } = require('../helpers/server')
-const { waitFor, cleanup } = require('../helpers/wait')
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
+const { waitFor } = require('../helpers/wait')
 
 const EVENT_BYTES = 4096
 const BATCH = 8 // events per round: 32 KiB, half the queue cap
@@ -24,14 +23,9 @@ function payload (k) {
 // pass the cap; MAX_ROUNDS leaves room for that.
 for (const transport of ['auto', 'js']) {
   test(`[${transport}] a client that never reads is dropped as slow; the others get every event in order`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 2, transport, maxQueueBytes: 64 * 1024, sndbufBytes: 16384 })
-    defer(() => hub.close(), 'hub.close()')
-    const server = await startServer(hub)
-    defer(() => server.close(), 'server.close()')
-    const disconnects = recordDisconnects(hub)
-    const clients = await Clients.start()
-    defer(() => clients.stop(), 'clients.stop()')
+    const { hub, server, clients, disconnects } = await startHub(t, {
+      hub: { threads: 2, transport, maxQueueBytes: 64 * 1024, sndbufBytes: 16384 }, clients: true, disconnects: true
+    })
 
     const HEALTHY = 12
     const healthy = (await clients.open({

@@ -1,15 +1,15 @@
 'use strict'
-// Issue item 7: the addon works inside a worker_threads Worker, a worker that
-// closes its hub exits cleanly, and a worker terminated with connections open
-// takes them down without harming the process.
+// worker_threads: the addon works inside a Worker, a worker that closes its
+// hub exits cleanly, and a worker terminated with connections open takes them
+// down without harming the process.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
-const { Hub } = require('../..')
 const { Clients } = require('../helpers/clients')
-const { startServer, ssePath } = require('../helpers/server')
+const { startHub } = require('../helpers/fixture')
+const { ssePath } = require('../helpers/server')
 const { waitFor, fdCount, within, cleanup } = require('../helpers/wait')
 
 const WORKER = path.join(__dirname, '..', 'helpers', 'worker-hub.js')
@@ -114,10 +114,7 @@ test('a worker terminated with open connections: no crash, clients see the close
   await waitFor(() => fdCount() === baseline, 5000, () => `fd count ${fdCount()} back to ${baseline} after terminate()`)
 
   // The main thread still works: its own hub, server and clients.
-  const hub = new Hub({ threads: 1 })
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
+  const { hub, server } = await startHub(t, { defer, hub: { threads: 1 } })
   const [i] = (await clients.open({ n: 1, port: server.port, path: ssePath({ tag: 0, topics: ['main'] }) })).indices
   hub.publish('main', 'main thread is fine')
   await clients.waitCounts([i], 1)

@@ -1,8 +1,9 @@
 'use strict'
 // maxConnectionsPerIp: past the limit a stream is refused with 429 (Fastify
 // plugin, PocketBase routes) or ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP (Hub),
-// per client address, and the count goes down when streams end. Nothing of a
-// refused request is registered.
+// per client address (the framework's, with its trust-proxy setting), and the
+// count goes down when streams end. Nothing of a refused request is
+// registered. (The default, 256: hub-options.test.js.)
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -13,6 +14,7 @@ const express = require('express')
 const sseFanout = require('../../lib/fastify')
 const { sse } = require('../../lib/express')
 const { Realtime } = require('../../lib/pocketbase')
+const { startHub } = require('../helpers/fixture')
 const { within, waitFor, cleanup } = require('../helpers/wait')
 
 /** Opens a GET from localAddress; resolves { status, body, close } once the head (and, for errors, the body) arrived. */
@@ -33,22 +35,7 @@ function get (port, path, localAddress) {
 }
 
 test('Hub: maxConnectionsPerIp refuses the next stream from that address only, until one ends', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, maxConnectionsPerIp: 2 })
-  defer(() => hub.close(), 'hub.close()')
-  const errors = []
-  const server = http.createServer((req, res) => {
-    try {
-      hub.accept(req, res, { topics: ['t'] })
-    } catch (err) {
-      errors.push(err)
-      res.statusCode = err.statusCode || 500
-      res.end(err.code)
-    }
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer(() => new Promise((resolve) => server.close(resolve)), 'server.close()')
-  const port = server.address().port
+  const { hub, port, errors } = await startHub(t, { hub: { threads: 1, maxConnectionsPerIp: 2 }, accept: { topics: ['t'] } })
   const a1 = await get(port, '/', '127.0.0.1')
   const a2 = await get(port, '/', '127.0.0.1')
   const a3 = await get(port, '/', '127.0.0.1')
@@ -66,24 +53,21 @@ test('Hub: maxConnectionsPerIp refuses the next stream from that address only, u
 })
 
 test('Hub: options.ip overrides the socket address; bad values are refused', async (t) => {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 1, maxConnectionsPerIp: 1 })
-  defer(() => hub.close(), 'hub.close()')
   const results = []
-  const server = http.createServer((req, res) => {
-    const ip = new URL(req.url, 'http://x').searchParams.get('ip')
-    try {
-      hub.accept(req, res, { ip: ip === 'empty' ? '' : ip })
-      results.push('ok')
-    } catch (err) {
-      results.push(err.code)
-      res.statusCode = err.statusCode || 400
-      res.end()
+  const { port } = await startHub(t, {
+    hub: { threads: 1, maxConnectionsPerIp: 1 },
+    handler: (hub) => (req, res) => {
+      const ip = new URL(req.url, 'http://x').searchParams.get('ip')
+      try {
+        hub.accept(req, res, { ip: ip === 'empty' ? '' : ip })
+        results.push('ok')
+      } catch (err) {
+        results.push(err.code)
+        res.statusCode = err.statusCode || 400
+        res.end()
+      }
     }
   })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  defer(() => new Promise((resolve) => server.close(resolve)), 'server.close()')
-  const port = server.address().port
   const open = []
   open.push(await get(port, '/?ip=10.0.0.1'))
   open.push(await get(port, '/?ip=10.0.0.2'))
@@ -138,11 +122,12 @@ function getWith (port, path, headers) {
 
 for (const framework of ['Fastify', 'Express']) {
   test(`${framework}: maxConnectionsPerIp counts the client address the framework's trust-proxy setting gives`, async (t) => {
-    const defer = cleanup(t)
-    const hub = new Hub({ threads: 1, maxConnectionsPerIp: 1, heartbeatMs: 0 })
-    defer(() => hub.close(), 'hub.close()')
-    let port
+    const hubOptions = { threads: 1, maxConnectionsPerIp: 1, heartbeatMs: 0 }
+    let hub, port
     if (framework === 'Fastify') {
+      const defer = cleanup(t)
+      hub = new Hub(hubOptions)
+      defer(() => hub.close(), 'hub.close()')
       const app = Fastify({ trustProxy: true })
       await app.register(sseFanout, { hub })
       app.get('/events', (request, reply) => { reply.sse({ topics: ['t'] }) })
@@ -150,14 +135,16 @@ for (const framework of ['Fastify', 'Express']) {
       defer(() => app.close(), 'app.close()')
       port = app.server.address().port
     } else {
-      const app = express()
-      app.set('trust proxy', true)
-      app.get('/events', sse(hub, { topics: ['t'] }))
-      app.use((err, req, res, next) => { res.status(err.statusCode || 500).end(err.code) })
-      const server = http.createServer(app)
-      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-      defer(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() }), 'server.close()')
-      port = server.address().port
+      ;({ hub, port } = await startHub(t, {
+        hub: hubOptions,
+        handler: (hub) => {
+          const app = express()
+          app.set('trust proxy', true)
+          app.get('/events', sse(hub, { topics: ['t'] }))
+          app.use((err, req, res, next) => { res.status(err.statusCode || 500).end(err.code) })
+          return app
+        }
+      }))
     }
     // Every request comes from 127.0.0.1, through a proxy that names the client.
     const a = await getWith(port, '/events', { 'x-forwarded-for': '203.0.113.1' })
@@ -169,18 +156,3 @@ for (const framework of ['Fastify', 'Express']) {
     await waitFor(() => hub.stats().connections === 0, 5000, 'streams gone')
   })
 }
-
-test('defaults: at most 256 streams per client address and 100,000 per hub', () => {
-  const hub = new Hub({ threads: 1 })
-  try {
-    assert.equal(hub.options.maxConnectionsPerIp, 256)
-    assert.equal(hub.options.maxConnections, 100000)
-    assert.equal(hub.options.keepAliveMs, 30000)
-    assert.equal(hub.options.tcpUserTimeoutMs, 60000)
-    assert.equal(hub.options.maxPendingCommands, 100000)
-    assert.equal(hub.options.maxPendingBytes, 64 * 1024 * 1024)
-    assert.equal(hub.options.heartbeatMs, 15000)
-  } finally {
-    hub.close()
-  }
-})

@@ -13,7 +13,8 @@ const prom = require('prom-client')
 const { Hub } = require('../..')
 const { metrics } = require('../../lib/metrics')
 const { Clients } = require('../helpers/clients')
-const { startServer, ssePath, recordDisconnects } = require('../helpers/server')
+const { startHub } = require('../helpers/fixture')
+const { ssePath, recordDisconnects } = require('../helpers/server')
 const { waitFor, within, cleanup } = require('../helpers/wait')
 
 const ROOT = path.join(__dirname, '..', '..')
@@ -206,14 +207,6 @@ async function scrape (port) {
   return parseExposition(res.body)
 }
 
-async function hubWithServer (defer, options) {
-  const hub = new Hub(options)
-  defer(() => hub.close(), 'hub.close()')
-  const server = await startServer(hub)
-  defer(() => server.close(), 'server.close()')
-  return { hub, server }
-}
-
 async function startClients (defer) {
   const clients = await Clients.start()
   defer(() => clients.stop(), 'clients.stop()')
@@ -266,7 +259,7 @@ function assertMatches (families, prefix, base, stats) {
 
 test('handler: the exposition parses and matches hub.stats(); counters follow the hub; one stats() per scrape', async (t) => {
   const defer = cleanup(t)
-  const { hub, server } = await hubWithServer(defer, { threads: 2, heartbeatMs: 0 })
+  const { hub, server } = await startHub(t, { defer, hub: { threads: 2, heartbeatMs: 0 } })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry })
   defer(() => m.unregister(), 'unregister')
@@ -324,7 +317,7 @@ test('handler: the exposition parses and matches hub.stats(); counters follow th
 
 test('heartbeats_total follows the hub between two stats() readings', async (t) => {
   const defer = cleanup(t)
-  const { hub, server } = await hubWithServer(defer, { threads: 1, heartbeatMs: 20 })
+  const { hub, server } = await startHub(t, { defer, hub: { threads: 1, heartbeatMs: 20 } })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry })
   defer(() => m.unregister(), 'unregister')
@@ -344,8 +337,8 @@ test('heartbeats_total follows the hub between two stats() readings', async (t) 
 
 test('joins an existing registry: app metrics kept, prefix and labels, two hubs, unregister()', async (t) => {
   const defer = cleanup(t)
-  const chat = await hubWithServer(defer, { threads: 2, heartbeatMs: 0 })
-  const news = await hubWithServer(defer, { threads: 1, heartbeatMs: 0 })
+  const chat = await startHub(t, { defer, hub: { threads: 2, heartbeatMs: 0 } })
+  const news = await startHub(t, { defer, hub: { threads: 1, heartbeatMs: 0 } })
   const registry = new prom.Registry()
   const appCounter = new prom.Counter({ name: 'app_requests_total', help: 'Requests the app served', registers: [registry] })
   appCounter.inc(3)
@@ -457,7 +450,7 @@ test('the default registry is prom-client\'s global one; a cleared registry star
 
 test('fastifyHandler serves the exposition from a real Fastify 5 app (JS transport hub)', async (t) => {
   const defer = cleanup(t)
-  const { hub, server } = await hubWithServer(defer, { threads: 1, transport: 'js', heartbeatMs: 0 })
+  const { hub, server } = await startHub(t, { defer, hub: { threads: 1, transport: 'js', heartbeatMs: 0 } })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry, labels: { hub: 'fastify' } })
   defer(() => m.unregister(), 'unregister')
@@ -519,7 +512,7 @@ test('handler works as an Express 5 route and answers 500 when collection fails'
 
 test('disconnects_total counts the hub\'s disconnect events by reason', async (t) => {
   const defer = cleanup(t)
-  const { hub, server } = await hubWithServer(defer, { threads: 2, heartbeatMs: 0 })
+  const { hub, server } = await startHub(t, { defer, hub: { threads: 2, heartbeatMs: 0 } })
   const events = recordDisconnects(hub)
   const registry = new prom.Registry()
   const m = metrics(hub, { registry, labels: { hub: 'd' } })
