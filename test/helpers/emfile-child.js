@@ -1,5 +1,5 @@
 'use strict'
-// A child process for test/js/accept.test.js, started under a low fd limit
+// A child process for test/js/hub-accept.test.js, started under a low fd limit
 // (ulimit -n): a request arrives, every free fd is then taken, and accept()
 // must refuse the stream (it cannot duplicate the socket) instead of quietly
 // serving it from JS. Prints one JSON line with what happened.

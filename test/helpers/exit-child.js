@@ -1,5 +1,5 @@
 'use strict'
-// A child process for test/js/accept.test.js: serves one stream, publishes,
+// A child process for test/js/hub-accept.test.js: serves one stream, publishes,
 // then calls process.exit() with the stream still open. No loop turn follows
 // that call; the hub must still end the stream properly.
 //   node exit-child.js <transport: auto|js>

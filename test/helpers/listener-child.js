@@ -1,5 +1,5 @@
 'use strict'
-// A child process for test/js/listeners.test.js: a hub whose 'connect' and
+// A child process for test/js/hub-listeners.test.js: a hub whose 'connect' and
 // 'disconnect' listeners throw once, over real sockets. It catches what
 // surfaces as uncaught exceptions, checks the hub's books after each step and
 // prints them as one JSON line; it never calls process.exit(), so the parent

@@ -1,6 +1,7 @@
 'use strict'
-// The fan-out scenario shared by fanout.test.js (native transport, 1000
-// clients), https.test.js and the transport:'js' case (JS transport).
+// The fan-out scenario shared by hub-publish.test.js (native transport, 1000
+// clients), express.test.js, fastify.test.js and hub-js-transport.test.js (JS
+// transport: https and transport 'js').
 //
 // Clients fall into groups with different subscriptions (exact topics, "/*"
 // patterns, overlapping ones, none) and users. The server publishes an

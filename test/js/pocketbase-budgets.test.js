@@ -11,8 +11,9 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { startRealtimeApp, openStream, post, assertPbError } = require('../helpers/pb-http')
-const { waitFor, cleanup } = require('../helpers/wait')
+const { startApp } = require('../helpers/pb-app')
+const { post, assertPbError } = require('../helpers/pb-http')
+const { waitFor } = require('../helpers/wait')
 const { Realtime } = require('../../lib/pocketbase')
 
 const GENERIC_400 = 'Something went wrong while processing your request.'
@@ -24,19 +25,10 @@ const USERS = {
 const authenticate = (req) => USERS[String(req.headers.authorization || '')] || null
 const withOptions = (topic, query) => `${topic}?options=${encodeURIComponent(JSON.stringify({ query, headers: {} }))}`
 
+/** A node:http Realtime app with these options; connect(localAddress) opens a stream from that address. */
 async function start (t, options = {}) {
-  const defer = cleanup(t)
-  const app = await startRealtimeApp('http', { authenticate, ...options })
-  defer(() => app.close(), 'app close')
-  const streams = []
-  defer(() => { for (const s of streams) s.close() }, 'close streams')
-  async function connect (localAddress = '127.0.0.1') {
-    const s = await openStream(app.port, { localAddress })
-    streams.push(s)
-    await s.connected()
-    return s
-  }
-  return { realtime: app.realtime, port: app.port, connect }
+  const { realtime, port, connect } = await startApp(t, 'http', { authenticate, ...options })
+  return { realtime, port, connect: (localAddress = '127.0.0.1') => connect({ localAddress }) }
 }
 
 test('a POST past a subscription budget gets 400 validation_budget_exceeded and changes nothing', async (t) => {

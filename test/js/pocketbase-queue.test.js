@@ -1,7 +1,7 @@
 'use strict'
 // The PocketBase realtime honours the hub's bound on commands waiting for the
-// I/O threads (maxPendingCommands, maxPendingBytes; see queue.test.js for the
-// Hub's own methods): a loop of broadcastRecord() faster than the fan-out ends
+// I/O threads (maxPendingCommands, maxPendingBytes; see hub-queue-full.test.js
+// for the Hub's own methods): a loop of broadcastRecord() faster than the fan-out ends
 // in ERR_SSE_QUEUE_FULL instead of growing memory, a record event reaches
 // every thread and every subscription or none (nothing of a refused one is
 // queued), publish() and sendToClient() are bounded alike, stats().queueFull
@@ -12,7 +12,8 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { SseError } = require('../..')
-const { startRealtimeApp, openStream, post } = require('../helpers/pb-http')
+const { startApp } = require('../helpers/pb-app')
+const { post } = require('../helpers/pb-http')
 const { untilFull, drained } = require('../helpers/queue')
 const { waitFor } = require('../helpers/wait')
 
@@ -21,18 +22,16 @@ const FILTERED = `posts/*?options=${encodeURIComponent(JSON.stringify({ query: {
 
 /** A Realtime on a node:http app and two guests, one subscribed to posts/*, one to a filtered posts/*. */
 async function setup (t, hubOptions) {
-  const app = await startRealtimeApp('http', { hubOptions: { heartbeatMs: 0, ...hubOptions } })
-  t.after(() => app.close())
+  const { realtime, port, connect } = await startApp(t, 'http', { hubOptions: { heartbeatMs: 0, ...hubOptions } })
   const streams = []
   for (const subscription of ['posts/*', FILTERED]) {
-    const s = await openStream(app.port)
-    const clientId = await s.connected()
-    const res = await post(app.port, { clientId, subscriptions: [subscription] })
+    const s = await connect()
+    const res = await post(port, { clientId: s.cid, subscriptions: [subscription] })
     assert.equal(res.status, 204, res.body)
     streams.push(s)
   }
-  await drained(app.realtime.hub)
-  return { realtime: app.realtime, hub: app.realtime.hub, streams }
+  await drained(realtime.hub)
+  return { realtime, hub: realtime.hub, streams }
 }
 
 /** The ids of the records a stream received, in order. */

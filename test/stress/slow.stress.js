@@ -20,7 +20,7 @@
 //
 // The JS transport is not run here: its sockets have no SO_SNDBUF cap (Node's
 // send buffer autotunes up to tcp_wmem[2], 4 MiB), so a stalled client takes
-// minutes to pass the cap at 50 KiB/s; test/js/slow.test.js covers it.
+// minutes to pass the cap at 50 KiB/s; test/js/hub-slow-clients.test.js covers it.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
