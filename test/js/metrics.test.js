@@ -258,8 +258,7 @@ function assertMatches (families, prefix, base, stats) {
 // --- tests --------------------------------------------------------------------
 
 test('handler: the exposition parses and matches hub.stats(); counters follow the hub; one stats() per scrape', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server } = await startHub(t, { defer, hub: { threads: 2, heartbeatMs: 0 } })
+  const { hub, server, defer } = await startHub(t, { hub: { threads: 2, heartbeatMs: 0 } })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry })
   defer(() => m.unregister(), 'unregister')
@@ -316,8 +315,7 @@ test('handler: the exposition parses and matches hub.stats(); counters follow th
 })
 
 test('heartbeats_total follows the hub between two stats() readings', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server } = await startHub(t, { defer, hub: { threads: 1, heartbeatMs: 20 } })
+  const { hub, server, defer } = await startHub(t, { hub: { threads: 1, heartbeatMs: 20 } })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry })
   defer(() => m.unregister(), 'unregister')
@@ -449,8 +447,7 @@ test('the default registry is prom-client\'s global one; a cleared registry star
 })
 
 test('fastifyHandler serves the exposition from a real Fastify 5 app (JS transport hub)', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server } = await startHub(t, { defer, hub: { threads: 1, transport: 'js', heartbeatMs: 0 } })
+  const { hub, server, defer } = await startHub(t, { hub: { threads: 1, transport: 'js', heartbeatMs: 0 } })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry, labels: { hub: 'fastify' } })
   defer(() => m.unregister(), 'unregister')
@@ -511,8 +508,7 @@ test('handler works as an Express 5 route and answers 500 when collection fails'
 })
 
 test('disconnects_total counts the hub\'s disconnect events by reason', async (t) => {
-  const defer = cleanup(t)
-  const { hub, server } = await startHub(t, { defer, hub: { threads: 2, heartbeatMs: 0 } })
+  const { hub, server, defer } = await startHub(t, { hub: { threads: 2, heartbeatMs: 0 } })
   const events = recordDisconnects(hub)
   const registry = new prom.Registry()
   const m = metrics(hub, { registry, labels: { hub: 'd' } })
