@@ -10,10 +10,10 @@
 //                      says tag, topics, user and retry; `server` records
 //                      conns (tag -> Connection) and errors, conn(tag) throws
 //                      for a tag never accepted.
-//   accept: options    accepts every request with hub.accept(req, res, options)
-//     or (req) => options   (options computed per request); `conns` lists the
-//                      Connections, `errors` what accept() threw (the request
-//                      is answered with err.statusCode or 400 and the code).
+//   accept: options    accepts every request with hub.accept(req, res,
+//                      options); `conns` lists the Connections, `errors` what
+//                      accept() threw (the request is answered with
+//                      err.statusCode or 400 and the code).
 //   handler: (hub) => listener   a request listener of the test's own (a
 //                      function or an Express app).
 // With accept or handler, `server` is the node server itself; createServer
@@ -52,7 +52,7 @@ async function startHub (t, options = {}) {
       errors = []
       listener = (req, res) => {
         try {
-          conns.push(hub.accept(req, res, typeof accept === 'function' ? accept(req) : accept))
+          conns.push(hub.accept(req, res, accept))
         } catch (err) {
           errors.push(err)
           res.statusCode = err.statusCode || 400

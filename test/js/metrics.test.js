@@ -14,7 +14,7 @@ const { Hub } = require('../..')
 const { metrics } = require('../../lib/metrics')
 const { Clients } = require('../helpers/clients')
 const { startHub } = require('../helpers/fixture')
-const { ssePath, recordDisconnects } = require('../helpers/server')
+const { ssePath } = require('../helpers/server')
 const { waitFor, within, cleanup } = require('../helpers/wait')
 
 const ROOT = path.join(__dirname, '..', '..')
@@ -508,8 +508,7 @@ test('handler works as an Express 5 route and answers 500 when collection fails'
 })
 
 test('disconnects_total counts the hub\'s disconnect events by reason', async (t) => {
-  const { hub, server, defer } = await startHub(t, { hub: { threads: 2, heartbeatMs: 0 } })
-  const events = recordDisconnects(hub)
+  const { hub, server, defer, disconnects: events } = await startHub(t, { hub: { threads: 2, heartbeatMs: 0 }, disconnects: true })
   const registry = new prom.Registry()
   const m = metrics(hub, { registry, labels: { hub: 'd' } })
   defer(() => m.unregister(), 'unregister')
@@ -546,7 +545,7 @@ test('disconnects_total counts the hub\'s disconnect events by reason', async (t
   m.unregister()
   const other = metrics(hub, { registry, labels: { hub: 'd' } })
   defer(() => other.unregister(), 'unregister other')
-  assert.equal(hub.listenerCount('disconnect'), 2, 'recordDisconnects and the new registration')
+  assert.equal(hub.listenerCount('disconnect'), 2, 'the fixture\'s recorder and the new registration')
   hub.kick(server.conn(7).id)
   await waitFor(() => events.list.length === 6, 10000, 'the sixth disconnect event')
   families = await scrape(port)
