@@ -13,24 +13,7 @@
     {
       "target_name": "sse_fanout",
       "dependencies": ["simdjson"],
-      "sources": [
-        "src/core/frame.cpp",
-        "src/core/outbox.cpp",
-        "src/pocketbase/pb_field_picker.cpp",
-        "src/pocketbase/pb_filter.cpp",
-        "src/pocketbase/pb_index.cpp",
-        "src/pocketbase/pb_json.cpp",
-        "src/pocketbase/pb_like.cpp",
-        "src/pocketbase/pb_subscription.cpp",
-        "src/core/registry.cpp",
-        "src/core/sse_encoder.cpp",
-        "src/core/topic_index.cpp",
-        "src/core/user_table.cpp",
-        "src/io/shard.cpp",
-        "src/addon/addon.cpp",
-        "src/addon/filter.cpp",
-        "src/addon/hub.cpp"
-      ],
+      "sources": ["<!@(node scripts/sources.js core pocketbase io addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('node:path').dirname(require.resolve('@nozbe/simdjson/src/simdjson.h'))\")",

@@ -39,7 +39,7 @@
 //   - Closing never frees memory directly: a closed connection goes to a zombie list freed at the
 //     end of the loop turn, so no pointer held in the current epoll batch or dirty list dangles.
 //
-// Build: gcc -O2 -std=c11 -Wall -Wextra -D_GNU_SOURCE -o build-bench/floor bench/floor.c
+// Build: cmake --preset bench && cmake --build --preset bench --target floor (bench/run.js does)
 
 #include <arpa/inet.h>
 #include <errno.h>

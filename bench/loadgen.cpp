@@ -86,7 +86,7 @@
 // Reads use one 64 KiB buffer; the clock is read once per read() call.  Latency samples go into
 // a fixed-size histogram so memory stays constant however long the run.
 //
-// Build: g++ -O2 -std=c++20 -Wall -Wextra -o build-bench/loadgen bench/loadgen.cpp
+// Build: cmake --preset bench && cmake --build --preset bench --target loadgen (bench/run.js does)
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -19,7 +19,7 @@ const os = require('node:os')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
-const buildDir = path.join(root, 'build-bench')
+const { buildTools, dir: buildDir } = require('./tools')
 const args = process.argv.slice(2)
 const flag = (name) => args.includes(`--${name}`)
 const option = (name, fallback) => {
@@ -35,21 +35,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // ---- build -------------------------------------------------------------------
 
-function newer (target, source) {
-  try { return fs.statSync(target).mtimeMs >= fs.statSync(source).mtimeMs } catch { return false }
-}
-
 function build () {
-  fs.mkdirSync(buildDir, { recursive: true })
-  const jobs = [
-    ['g++', ['-O2', '-std=c++20', '-Wall', '-Wextra', '-o', path.join(buildDir, 'loadgen'), path.join(__dirname, 'loadgen.cpp')], 'loadgen', 'loadgen.cpp'],
-    ['gcc', ['-O2', '-std=c11', '-Wall', '-Wextra', '-D_GNU_SOURCE', '-o', path.join(buildDir, 'floor'), path.join(__dirname, 'floor.c')], 'floor', 'floor.c']
-  ]
-  for (const [cc, ccArgs, out, src] of jobs) {
-    if (newer(path.join(buildDir, out), path.join(__dirname, src))) continue
-    const r = spawnSync(cc, ccArgs, { stdio: 'inherit' })
-    if (r.status !== 0) throw new Error(`building ${out} failed`)
-  }
+  buildTools(['loadgen', 'floor']) // CMake targets of the bench preset, into build-cmake/bench/
   if (servers.includes('better-sse') && !fs.existsSync(path.join(__dirname, 'node_modules', 'better-sse'))) {
     const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: __dirname, stdio: 'inherit' })
     if (r.status !== 0) throw new Error('installing the bench baselines (better-sse) failed')

@@ -147,8 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < got.size(); ++i) {
     FUZZ_CHECK(got[i] == expected[i], "event %zu: parsed type=%s data=%s id=%s, encoded type=%s data=%s id=%s", i,
                show(got[i].type).c_str(), show(got[i].data).c_str(), show(got[i].lastEventId).c_str(),
-               show(expected[i].type).c_str(), show(expected[i].data).c_str(),
-               show(expected[i].lastEventId).c_str());
+               show(expected[i].type).c_str(), show(expected[i].data).c_str(), show(expected[i].lastEventId).c_str());
   }
   FUZZ_CHECK(!parser.hasPartialEvent(), "stream ends inside an event: %s", show(stream, 400).c_str());
   FUZZ_CHECK(parser.lastEventIdBuffer() == lastId, "last event id %s, expected %s",

@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     std::string wire;  // every byte the connection must eventually send, in order
     size_t written = 0;
-    std::string out;   // what "the kernel" took
+    std::string out;  // what "the kernel" took
     std::deque<Pending> queue;
     size_t pending = 0;
     std::string head;
@@ -81,8 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t w = prefixWire.size() + f->size() + (chunked && !raw ? hexSize(f->size()).size() + 2 : 0);
       const bool accept = force || pending + w <= cap;
       const bool ok = ob.push(f, force);
-      FUZZ_CHECK(ok == accept, "push of %zu wire bytes with %zu pending, cap %zu, force %d: %d", w, pending, cap,
-                 force, ok);
+      FUZZ_CHECK(ok == accept, "push of %zu wire bytes with %zu pending, cap %zu, force %d: %d", w, pending, cap, force,
+                 ok);
       if (!ok) return false;
       wire += prefixWire;
       if (chunked && !raw) wire += hexSize(f->size());
@@ -149,8 +149,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
       } else if (op == 4 && !ended) {  // a control frame: heartbeat comment or retry
         EventFields ev;
-        if (fdp.ConsumeBool()) ev.comment = "hb";
-        else ev.retryMs = fdp.ConsumeIntegral<uint16_t>();
+        if (fdp.ConsumeBool())
+          ev.comment = "hb";
+        else
+          ev.retryMs = fdp.ConsumeIntegral<uint16_t>();
         FrameRef f;
         FUZZ_CHECK(encodeEvent(ev, &f, Frame::Kind::kControl) == Status::kOk, "encoding failed");
         push(f, fdp.ConsumeIntegralInRange<int>(0, 3) == 0, {}, {});
@@ -215,8 +217,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           wantEvents += queue.front().event;
           queue.pop_front();
         }
-        FUZZ_CHECK(done == wantDone && evs == wantEvents, "consume(%zu) completed %zu frames / %zu events, model %zu / %zu",
-                   k, done, evs, wantDone, wantEvents);
+        FUZZ_CHECK(done == wantDone && evs == wantEvents,
+                   "consume(%zu) completed %zu frames / %zu events, model %zu / %zu", k, done, evs, wantDone,
+                   wantEvents);
         eventsConsumed += evs;
       }
       FUZZ_CHECK(ob.pendingBytes() == pending, "pendingBytes() = %zu, model %zu", ob.pendingBytes(), pending);

@@ -64,7 +64,8 @@ bool refLike(std::string_view t, std::string_view p) {
         r = self(self, j, pi + 1);
       }
     } else if (p[pi] == '_') {
-      r = ti < t.size() && self(self, ti + std::min(refUtf8Len(static_cast<unsigned char>(t[ti])), t.size() - ti), pi + 1);
+      r = ti < t.size() &&
+          self(self, ti + std::min(refUtf8Len(static_cast<unsigned char>(t[ti])), t.size() - ti), pi + 1);
     } else if (p[pi] == '\\') {
       r = pi + 1 < p.size() && ti < t.size() && refFold(p[pi + 1]) == refFold(t[ti]) && self(self, ti + 1, pi + 2);
     } else {
@@ -171,8 +172,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  show(what).c_str(), out[0], out[1]);
     }
     if (!c.f.usesRequest()) {
-      FUZZ_CHECK(out[1] == out[2], "%s does not use @request.* yet the options change its value",
-                 show(what).c_str());
+      FUZZ_CHECK(out[1] == out[2], "%s does not use @request.* yet the options change its value", show(what).c_str());
     }
     if (c.f.alwaysTrue()) FUZZ_CHECK(out[0] && out[1] && out[2], "an always-true filter was false");
   };
@@ -208,7 +208,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       bool v[3];
       evalAll(c, combo.expr, v);
       for (int i = 0; i < 3; ++i) {
-        bool want = combo.kind == 0 ? (v1[i] && v2[i]) : combo.kind == 1 ? (v1[i] || v2[i]) : ((v1[i] && v2[i]) || v2[i]);
+        bool want = combo.kind == 0   ? (v1[i] && v2[i])
+                    : combo.kind == 1 ? (v1[i] || v2[i])
+                                      : ((v1[i] && v2[i]) || v2[i]);
         FUZZ_CHECK(v[i] == want, "%s is %d in context %d; parts %d and %d", show(combo.expr).c_str(), v[i], i, v1[i],
                    v2[i]);
       }
@@ -251,18 +253,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
       }
       if (leaf(a, "=", b, x) && leaf(b, "=", a, y)) {
-        for (int i = 0; i < 3; ++i) FUZZ_CHECK(x[i] == y[i], "%s = %s is not symmetric", show(a).c_str(), show(b).c_str());
+        for (int i = 0; i < 3; ++i)
+          FUZZ_CHECK(x[i] == y[i], "%s = %s is not symmetric", show(a).c_str(), show(b).c_str());
       }
       for (auto [l, r] : {std::pair{a, b}, std::pair{b, a}}) {
         if (leaf(l, "<", r, x) && leaf(r, ">", l, y)) {
-          for (int i = 0; i < 3; ++i) FUZZ_CHECK(x[i] == y[i], "%s < %s but not > reversed", show(l).c_str(), show(r).c_str());
+          for (int i = 0; i < 3; ++i)
+            FUZZ_CHECK(x[i] == y[i], "%s < %s but not > reversed", show(l).c_str(), show(r).c_str());
         }
         if (leaf(l, "<=", r, x) && leaf(r, ">=", l, y)) {
-          for (int i = 0; i < 3; ++i) FUZZ_CHECK(x[i] == y[i], "%s <= %s but not >= reversed", show(l).c_str(), show(r).c_str());
+          for (int i = 0; i < 3; ++i)
+            FUZZ_CHECK(x[i] == y[i], "%s <= %s but not >= reversed", show(l).c_str(), show(r).c_str());
         }
       }
       if (leaf(a, "~", b, x) && leaf(a, "!~", b, y)) {
-        for (int i = 0; i < 3; ++i) FUZZ_CHECK(!(x[i] && y[i]), "%s ~ and !~ %s both true", show(a).c_str(), show(b).c_str());
+        for (int i = 0; i < 3; ++i)
+          FUZZ_CHECK(!(x[i] && y[i]), "%s ~ and !~ %s both true", show(a).c_str(), show(b).c_str());
       }
     }
   }
@@ -273,7 +279,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (simdjson::validate_utf8(text.data(), text.size()) && simdjson::validate_utf8(pattern.data(), pattern.size())) {
     bool got = likeMatch(text, pattern);
     bool want = refLike(text, pattern);
-    FUZZ_CHECK(got == want, "likeMatch(%s, %s) = %d, reference %d", show(text).c_str(), show(pattern).c_str(), got, want);
+    FUZZ_CHECK(got == want, "likeMatch(%s, %s) = %d, reference %d", show(text).c_str(), show(pattern).c_str(), got,
+               want);
     if (pattern.find_first_of("\\%") == std::string_view::npos) {
       std::string wrapped;
       wrapLikeParam(pattern, &wrapped);

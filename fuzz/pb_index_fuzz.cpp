@@ -55,7 +55,9 @@ std::string uri(std::string_view s) {
   return out;
 }
 
-std::string withQuery(std::string base, std::string queryJson) { return base + "?options=" + uri("{\"query\":" + queryJson + "}"); }
+std::string withQuery(std::string base, std::string queryJson) {
+  return base + "?options=" + uri("{\"query\":" + queryJson + "}");
+}
 
 const std::vector<std::string>& subPool() {
   static const std::vector<std::string> pool = {
@@ -70,7 +72,7 @@ const std::vector<std::string>& subPool() {
       withQuery("posts/*", R"({"filter":"owner = @request.auth.id"})"),
       withQuery("posts/*", R"({"fields":"id,n"})"),
       withQuery("posts/r1", R"({"fields":"id,obj.k","filter":"obj.k = 'v'"})"),
-      withQuery("posts/*", R"({"filter":"n >"})"),          // does not compile: no record events
+      withQuery("posts/*", R"({"filter":"n >"})"),              // does not compile: no record events
       withQuery("posts/*", R"j({"fields":"id:excerpt(3)"})j"),  // bad fields: the whole record
       withQuery("notes/*", R"({"filter":"@request.query.x = '1'","x":"1"})"),
       withQuery("posts/*", R"({"filter":"@request.auth.role = 'admin' || n = 1"})"),
@@ -84,8 +86,8 @@ const char* const kOwners[] = {"127.0.0.1", "::1"};
 const char* const kAuthJson[] = {
     R"({"id":"u1","role":"admin"})", R"({"id":"u2","role":"staff"})", R"({"id":"s1"})", "not json", "[1,2]", "",
 };
-const char* const kRules[] = {"", "owner = @request.auth.id", "@request.auth.role = 'admin'", "n > 1", "bad ((",
-                              "@request.query.x = '1' || id = 'r1'"};
+const char* const kRules[] = {"",       "owner = @request.auth.id",           "@request.auth.role = 'admin'", "n > 1",
+                              "bad ((", "@request.query.x = '1' || id = 'r1'"};
 
 struct ModelConn {
   std::string identity;
@@ -177,8 +179,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto checkCounts = [&](const char* after) {
       FUZZ_CHECK(index.keyCount() == m.keyIds.size(), "after %s: keyCount %zu, model %zu", after, index.keyCount(),
                  m.keyIds.size());
-      FUZZ_CHECK(index.authCount() == m.authIds.size(), "after %s: authCount %zu, model %zu", after,
-                 index.authCount(), m.authIds.size());
+      FUZZ_CHECK(index.authCount() == m.authIds.size(), "after %s: authCount %zu, model %zu", after, index.authCount(),
+                 m.authIds.size());
       FUZZ_CHECK(index.connectionCount() == m.conns.size(), "after %s: connectionCount %zu, model %zu", after,
                  index.connectionCount(), m.conns.size());
       FUZZ_CHECK(index.groupCount() == m.groups(), "after %s: groupCount %zu, model %zu", after, index.groupCount(),
@@ -212,7 +214,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // Lone surrogate escapes and integers beyond 64 bits are read as Go
         // reads them (pb_json.hpp); the model takes the index's word for those.
         if (!authOk && s == Status::kOk &&
-            (parsed == simdjson::STRING_ERROR || parsed == simdjson::NUMBER_ERROR || parsed == simdjson::BIGINT_ERROR)) {
+            (parsed == simdjson::STRING_ERROR || parsed == simdjson::NUMBER_ERROR ||
+             parsed == simdjson::BIGINT_ERROR)) {
           authOk = true;
         }
         if (!authOk) {
@@ -280,8 +283,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(result == after, "topic changes do not lead to the connection's subscriptions (%zu vs %zu topics)",
                    result.size(), after.size());
         m.topics[conn] = after;
-        if (next.subs.empty() && next.identity.empty()) m.conns.erase(conn);
-        else m.conns[conn] = next;
+        if (next.subs.empty() && next.identity.empty())
+          m.conns.erase(conn);
+        else
+          m.conns[conn] = next;
         m.release();
         checkCounts("setSubscriptions");
       } else if (op == 4) {
@@ -305,14 +310,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::string action = kActions[fdp.ConsumeIntegralInRange<int>(0, 3)];
         std::string record;
         switch (fdp.ConsumeIntegralInRange<int>(0, 4)) {
-          case 0: record = fdp.ConsumeRandomLengthString(200); break;
+          case 0:
+            record = fdp.ConsumeRandomLengthString(200);
+            break;
           case 1:
             record = "{\"id\":\"r1\",\"n\":" + std::to_string(fdp.ConsumeIntegralInRange<int>(0, 3)) +
                      ",\"owner\":\"u1\",\"obj\":{\"k\":\"v\"},\n\"text\":\"a\\nb\"}";
             break;
-          case 2: record = "{\"id\":\"r2\",\"n\":2,\"owner\":\"u2\"}"; break;
-          case 3: record = "{\r\n\"id\":\"r" + singleLine(fdp.ConsumeRandomLengthString(4)) + "\",\"n\":1}"; break;
-          default: record = "{\"n\":1}"; break;
+          case 2:
+            record = "{\"id\":\"r2\",\"n\":2,\"owner\":\"u2\"}";
+            break;
+          case 3:
+            record = "{\r\n\"id\":\"r" + singleLine(fdp.ConsumeRandomLengthString(4)) + "\",\"n\":1}";
+            break;
+          default:
+            record = "{\"n\":1}";
+            break;
         }
         std::vector<Delivery> out;
         std::string error;
@@ -343,8 +356,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!listOk || !viewOk || !recordOk) {
           FUZZ_CHECK(s == Status::kInvalidEvent && out.empty() && !error.empty(), "broadcast of %s accepted",
                      show(record).c_str());
-          if (!listOk) FUZZ_CHECK(error.rfind("listRule: ", 0) == 0, "error %s", show(error).c_str());
-          else if (!viewOk) FUZZ_CHECK(error.rfind("viewRule: ", 0) == 0, "error %s", show(error).c_str());
+          if (!listOk)
+            FUZZ_CHECK(error.rfind("listRule: ", 0) == 0, "error %s", show(error).c_str());
+          else if (!viewOk)
+            FUZZ_CHECK(error.rfind("viewRule: ", 0) == 0, "error %s", show(error).c_str());
           continue;
         }
         FUZZ_CHECK(s == Status::kOk, "broadcast refused: %s", error.c_str());
@@ -361,7 +376,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           addTarget(std::string(c) + "/*", col.listRule ? &list : nullptr);
           addTarget(std::string(c), col.listRule ? &list : nullptr);
         }
-        std::map<std::string, std::string> want;  // topic -> subscription
+        std::map<std::string, std::string> want;      // topic -> subscription
         static simdjson::dom::parser authParsers[4];  // one per identity: their documents are used together
         for (const auto& [sub, keyId] : m.keyIds) {
           Subscription parsed = parseSubscription(sub);
@@ -390,7 +405,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!identity.empty()) {
               size_t slot = 0;
               while (slot < 3 && identity != kIdentities[slot]) ++slot;
-              FUZZ_CHECK(authParsers[slot].parse(m.authDocs.at(identity).first).get(authRoot) == simdjson::SUCCESS, "model auth");
+              FUZZ_CHECK(authParsers[slot].parse(m.authDocs.at(identity).first).get(authRoot) == simdjson::SUCCESS,
+                         "model auth");
               ctx.auth = &authRoot;
               superuser = m.authDocs.at(identity).second;
             }
@@ -412,8 +428,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const Delivery& d : out) {
           FUZZ_CHECK(seen.insert(d.topic).second, "topic %s delivered twice", show(d.topic).c_str());
           auto it = want.find(d.topic);
-          FUZZ_CHECK(it != want.end(), "record %s delivered to %s, which the model does not reach", show(record).c_str(),
-                     show(d.topic).c_str());
+          FUZZ_CHECK(it != want.end(), "record %s delivered to %s, which the model does not reach",
+                     show(record).c_str(), show(d.topic).c_str());
           const std::string& sub = it->second;
           auto [f, fresh] = frameOfSub.emplace(sub, d.frame.get());
           FUZZ_CHECK(f->second == d.frame.get(), "key %s encoded twice", show(sub).c_str());
@@ -461,7 +477,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                          parser.events()[0].data == "{\"x\":1}\nline",
                      "publish frame %s", show(d.frame->view()).c_str());
         }
-        FUZZ_CHECK(got == want, "publish(%s) reached %zu groups, model %zu", show(sub).c_str(), got.size(), want.size());
+        FUZZ_CHECK(got == want, "publish(%s) reached %zu groups, model %zu", show(sub).c_str(), got.size(),
+                   want.size());
       } else {
         // Fill the compiled-rule cache (it starts over past kMaxCachedRules).
         const int n = fdp.ConsumeIntegralInRange<int>(0, 7) == 0 ? 1030 : fdp.ConsumeIntegralInRange<int>(1, 32);
@@ -474,9 +491,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
 
     for (const auto& [id, c] : std::map<uint64_t, ModelConn>(m.conns)) index.removeConnection(id);
-    FUZZ_CHECK(index.keyCount() == 0 && index.authCount() == 0 && index.connectionCount() == 0 &&
-                   index.groupCount() == 0,
-               "index not empty after removing every connection");
+    FUZZ_CHECK(
+        index.keyCount() == 0 && index.authCount() == 0 && index.connectionCount() == 0 && index.groupCount() == 0,
+        "index not empty after removing every connection");
   }
   FUZZ_CHECK(Frame::liveCount() == live0, "frames leaked");
   return 0;

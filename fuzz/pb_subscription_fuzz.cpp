@@ -42,14 +42,22 @@ std::string goReplace(std::string_view s) {
     auto b = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
     unsigned char c = b(0);
     size_t n = 0;
-    if (c < 0x80) n = 1;
-    else if (in(c, 0xc2, 0xdf) && in(b(1), 0x80, 0xbf)) n = 2;
-    else if (c == 0xe0 && in(b(1), 0xa0, 0xbf) && in(b(2), 0x80, 0xbf)) n = 3;
-    else if ((in(c, 0xe1, 0xec) || in(c, 0xee, 0xef)) && in(b(1), 0x80, 0xbf) && in(b(2), 0x80, 0xbf)) n = 3;
-    else if (c == 0xed && in(b(1), 0x80, 0x9f) && in(b(2), 0x80, 0xbf)) n = 3;
-    else if (c == 0xf0 && in(b(1), 0x90, 0xbf) && in(b(2), 0x80, 0xbf) && in(b(3), 0x80, 0xbf)) n = 4;
-    else if (in(c, 0xf1, 0xf3) && in(b(1), 0x80, 0xbf) && in(b(2), 0x80, 0xbf) && in(b(3), 0x80, 0xbf)) n = 4;
-    else if (c == 0xf4 && in(b(1), 0x80, 0x8f) && in(b(2), 0x80, 0xbf) && in(b(3), 0x80, 0xbf)) n = 4;
+    if (c < 0x80)
+      n = 1;
+    else if (in(c, 0xc2, 0xdf) && in(b(1), 0x80, 0xbf))
+      n = 2;
+    else if (c == 0xe0 && in(b(1), 0xa0, 0xbf) && in(b(2), 0x80, 0xbf))
+      n = 3;
+    else if ((in(c, 0xe1, 0xec) || in(c, 0xee, 0xef)) && in(b(1), 0x80, 0xbf) && in(b(2), 0x80, 0xbf))
+      n = 3;
+    else if (c == 0xed && in(b(1), 0x80, 0x9f) && in(b(2), 0x80, 0xbf))
+      n = 3;
+    else if (c == 0xf0 && in(b(1), 0x90, 0xbf) && in(b(2), 0x80, 0xbf) && in(b(3), 0x80, 0xbf))
+      n = 4;
+    else if (in(c, 0xf1, 0xf3) && in(b(1), 0x80, 0xbf) && in(b(2), 0x80, 0xbf) && in(b(3), 0x80, 0xbf))
+      n = 4;
+    else if (c == 0xf4 && in(b(1), 0x80, 0x8f) && in(b(2), 0x80, 0xbf) && in(b(3), 0x80, 0xbf))
+      n = 4;
     if (n == 0) {
       out += "\xEF\xBF\xBD";
       ++i;
@@ -99,8 +107,9 @@ void checkSnake(std::string_view in) {
     char c = s[i];
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
     FUZZ_CHECK(ok, "snakecase(%s) = %s holds %s", show(in).c_str(), show(s).c_str(), show(std::string(1, c)).c_str());
-    if (c == '_') FUZZ_CHECK(i > 0 && i + 1 < s.size() && s[i + 1] != '_', "snakecase(%s) = %s: stray '_'",
-                             show(in).c_str(), show(s).c_str());
+    if (c == '_')
+      FUZZ_CHECK(i > 0 && i + 1 < s.size() && s[i + 1] != '_', "snakecase(%s) = %s: stray '_'", show(in).c_str(),
+                 show(s).c_str());
   }
   FUZZ_CHECK(snakecase(s) == s, "snakecase(%s) = %s is not idempotent", show(in).c_str(), show(s).c_str());
 }

@@ -56,8 +56,10 @@ std::string makeTopic(FuzzedDataProvider& fdp) {
       int n = fdp.ConsumeIntegralInRange<int>(0, 5);
       for (int i = 0; i < n; ++i) {
         int k = fdp.ConsumeIntegralInRange<int>(0, 8);
-        if (k == 8) t.push_back('\0');
-        else t += kPieces[k];
+        if (k == 8)
+          t.push_back('\0');
+        else
+          t += kPieces[k];
       }
       return t;
     }
@@ -81,10 +83,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   auto pickConn = [&]() -> uint32_t {
     switch (fdp.ConsumeIntegralInRange<int>(0, 15)) {
-      case 0: return TopicIndex::kMaxConnections;
-      case 1: return UINT32_MAX;
-      case 2: return 300;  // sparse: the per-connection arrays grow (kMaxConnections - 1 costs 64 MB per input)
-      default: return fdp.ConsumeIntegralInRange<uint32_t>(0, 7);
+      case 0:
+        return TopicIndex::kMaxConnections;
+      case 1:
+        return UINT32_MAX;
+      case 2:
+        return 300;  // sparse: the per-connection arrays grow (kMaxConnections - 1 costs 64 MB per input)
+      default:
+        return fdp.ConsumeIntegralInRange<uint32_t>(0, 7);
     }
   };
 
@@ -96,10 +102,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::string t = pickTopic();
       Status s = index.subscribe(conn, t);
       Status want;
-      if (conn >= TopicIndex::kMaxConnections) want = Status::kUnknownConnection;
-      else if (!modelValid(t)) want = Status::kInvalidTopic;
-      else if (model[conn].count(t)) want = Status::kOk;
-      else if (model[conn].size() >= cap) want = Status::kTooManySubscriptions;
+      if (conn >= TopicIndex::kMaxConnections)
+        want = Status::kUnknownConnection;
+      else if (!modelValid(t))
+        want = Status::kInvalidTopic;
+      else if (model[conn].count(t))
+        want = Status::kOk;
+      else if (model[conn].size() >= cap)
+        want = Status::kTooManySubscriptions;
       else {
         want = Status::kOk;
         model[conn].insert(t);
@@ -154,8 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     FUZZ_CHECK(index.subscriptionCount(conn) == (model.count(conn) ? model[conn].size() : 0),
                "subscriptionCount(%u) of an unknown connection", conn);
-    FUZZ_CHECK(index.totalSubscriptions() == total, "totalSubscriptions() = %zu, model %zu",
-               index.totalSubscriptions(), total);
+    FUZZ_CHECK(index.totalSubscriptions() == total, "totalSubscriptions() = %zu, model %zu", index.totalSubscriptions(),
+               total);
     FUZZ_CHECK(index.topicCount() == distinct.size(), "topicCount() = %zu, model %zu (buckets leaked?)",
                index.topicCount(), distinct.size());
   }

@@ -1,23 +1,25 @@
 'use strict'
 // Builds the libFuzzer targets (fuzz/*_fuzz.cpp) with clang, ASan and UBSan
-// into build-fuzz/ and runs each for a set time, two at a time.
+// through the fuzz preset (CMakePresets.json, tree build-cmake/fuzz/) and
+// runs each for a set time, two at a time.
 //
 //   node scripts/fuzz.js [target...] [--seconds N] [--jobs N] [--no-build]
 //
 // Targets are named without the _fuzz suffix (frame_encoder, outbox, ...);
 // none named = all. Each run starts from a scratch copy of the committed seed
-// corpus (fuzz/corpus/<name>/ -> build-fuzz/work/<name>/corpus/), so the
+// corpus (fuzz/corpus/<name>/ -> build-cmake/fuzz/work/<name>/corpus/), so the
 // committed corpus never grows; fuzz/<name>.dict is used when it exists.
 // Any finding (crash, assertion, sanitizer report, leak, timeout, OOM) makes
-// the exit status non-zero and its file (build-fuzz/work/<name>/artifacts/)
+// the exit status non-zero and its file (build-cmake/fuzz/work/<name>/artifacts/)
 // is printed with the command that reproduces it. Needs clang and libFuzzer's
-// runtime (Debian: clang libclang-rt-14-dev).
+// runtime (Debian: clang libclang-rt-14-dev); FUZZ_CC and FUZZ_CXX name
+// other clang binaries than the preset's clang and clang++.
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
-const buildDir = path.join(root, 'build-fuzz')
+const buildDir = path.join(root, 'build-cmake', 'fuzz')
 const workDir = path.join(buildDir, 'work')
 
 // Largest input per target: enough for a few dozen operations or a long
@@ -59,8 +61,8 @@ function parseArgs (argv) {
   return opts
 }
 
-function run (cmd, args, env) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
+function run (cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
   if (r.error) {
     console.error(`fuzz: cannot run ${cmd}: ${r.error.message}`)
     process.exit(1)
@@ -196,10 +198,11 @@ async function main () {
   }
 
   if (opts.build) {
-    const env = { CC: process.env.FUZZ_CC || 'clang', CXX: process.env.FUZZ_CXX || 'clang++' }
-    run('cmake', ['-S', root, '-B', buildDir, '-DSSE_FANOUT_FUZZ=ON', '-DSSE_FANOUT_BUILD_TESTS=OFF',
-      '-DSSE_FANOUT_SANITIZE=', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], env)
-    run('cmake', ['--build', buildDir, '-j', String(opts.jobs), '--target', ...names.map((n) => `${n}_fuzz`)], env)
+    const compilers = []
+    if (process.env.FUZZ_CC) compilers.push(`-DCMAKE_C_COMPILER=${process.env.FUZZ_CC}`)
+    if (process.env.FUZZ_CXX) compilers.push(`-DCMAKE_CXX_COMPILER=${process.env.FUZZ_CXX}`)
+    run('cmake', ['--preset', 'fuzz', ...compilers])
+    run('cmake', ['--build', '--preset', 'fuzz', '-j', String(opts.jobs), '--target', ...names.map((n) => `${n}_fuzz`)])
   }
 
   console.log(`fuzz: ${names.length} target(s), ${opts.seconds} s each, ${opts.jobs} at a time`)

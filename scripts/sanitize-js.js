@@ -3,12 +3,14 @@
 // and UndefinedBehaviorSanitizer.
 //
 //   node scripts/sanitize-js.js                  build, then node --test test/js/
-//   node scripts/sanitize-js.js --no-build       reuse build-asan-addon/ as it is
+//   node scripts/sanitize-js.js --no-build       reuse build-cmake/asan-addon/ as it is
 //   node scripts/sanitize-js.js --build-only
 //   node scripts/sanitize-js.js test/js/slow.test.js ...   only these test files
 //
-// Build: binding.gyp and src/ are copied to build-asan-addon/ (the normal
-// build/Release used by `npm test` is left alone) and node-gyp builds there,
+// Build: binding.gyp and src/ are copied to build-cmake/asan-addon/ (beside
+// the CMake trees; the normal build/Release used by `npm test` is left alone;
+// the layers' source lists, scripts/sources.js, are expanded into the copied
+// binding.gyp) and node-gyp builds there,
 // offline, with --nodedir pointing at the headers next to the running node,
 // as scripts/build-addon.js does. Every target gets
 //   -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1
@@ -25,7 +27,7 @@
 // sse_fanout.node files it had mapped, so the run can prove the sanitized
 // addon was the one used.
 //
-// ASan and LSan reports go to build-asan-addon/logs/ (log_path), not only to
+// ASan and LSan reports go to build-cmake/asan-addon/logs/ (log_path), not only to
 // the stderr of whichever process hit it: a finding in a forked client or in
 // a process whose exit status nobody checks still fails the run. GCC's
 // libubsan, loaded next to libasan, ignores log_path: its reports go to
@@ -49,9 +51,10 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { nodeDir, nodeGypScript } = require('./node-gyp-env')
+const { layerSources } = require('./sources')
 
 const root = path.join(__dirname, '..')
-const work = path.join(root, 'build-asan-addon')
+const work = path.join(root, 'build-cmake', 'asan-addon')
 const logDir = path.join(work, 'logs')
 const addonPath = path.join(work, 'build', 'Release', 'sse_fanout.node')
 const sanitizers = 'address,undefined'
@@ -78,6 +81,11 @@ function gccFile (name) {
 function sanitizedGyp () {
   const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8'))
   for (const t of gyp.targets) {
+    // The copy builds in another directory, without scripts/: its source list is written out.
+    t.sources = (t.sources || []).flatMap((s) => {
+      const m = /^<!@\(node scripts\/sources\.js ([a-z ]+)\)$/.exec(s)
+      return m ? m[1].split(' ').flatMap((layer) => layerSources(layer)) : [s]
+    })
     t.cflags = [...(t.cflags || []), ...sanFlags]
     t.cflags_cc = [...(t.cflags_cc || []), '-frtti']
     t['cflags_cc!'] = [...(t['cflags_cc!'] || []), '-fno-rtti']
@@ -99,8 +107,8 @@ function build () {
   if (!dir) die(`no headers for Node ${process.versions.node} next to ${process.execPath} (<prefix>/include/node)`)
   fs.mkdirSync(work, { recursive: true })
   // Sources copied with their timestamps, so make rebuilds only what changed
-  // (do not edit the copies in build-asan-addon/src: an edit there older
-  // than its object file would not be rebuilt; delete build-asan-addon/).
+  // (do not edit the copies in build-cmake/asan-addon/src: an edit there
+  // older than its object file would not be rebuilt; delete that directory).
   fs.rmSync(path.join(work, 'src'), { recursive: true, force: true })
   fs.cpSync(path.join(root, 'src'), path.join(work, 'src'), { recursive: true, preserveTimestamps: true })
   const gypFile = path.join(work, 'binding.gyp')

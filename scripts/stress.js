@@ -18,8 +18,8 @@
 // scenario's outcome, its wall time and the machine's load average (the figures
 // are noisy on a shared machine). Exits non-zero when a scenario failed or timed
 // out. Tests marked todo (known bugs) are reported by node:test and do not fail
-// the run. The load generator (bench/loadgen.cpp) is built first, into
-// build-stress/, when missing or stale.
+// the run. The load generator (bench/loadgen.cpp) is built first, by the bench
+// preset into build-cmake/bench/, when missing or stale.
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')

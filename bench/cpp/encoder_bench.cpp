@@ -77,9 +77,7 @@ std::string multiLine(size_t size) {
 
 enum class Payload { kJson, kMultiLine };
 
-std::string payload(Payload kind, size_t size) {
-  return kind == Payload::kJson ? jsonLike(size) : multiLine(size);
-}
+std::string payload(Payload kind, size_t size) { return kind == Payload::kJson ? jsonLike(size) : multiLine(size); }
 
 EventFields fieldsFor(std::string_view data) {
   EventFields ev;

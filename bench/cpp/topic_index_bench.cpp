@@ -119,7 +119,8 @@ struct World {
 
   void buildSpread() {
     const auto t = static_cast<uint64_t>(topicCount);
-    for (uint64_t n = 0; n < t; ++n) topics.push_back("news/" + std::to_string(n % kPatterns) + "/" + std::to_string(n));
+    for (uint64_t n = 0; n < t; ++n)
+      topics.push_back("news/" + std::to_string(n % kPatterns) + "/" + std::to_string(n));
     // Subscription i: connection i % 10k, topic i % T; every topic and every
     // connection gets at least one, spread evenly.
     const uint64_t subs = std::max<uint64_t>(t, kConnections);
@@ -137,15 +138,15 @@ struct World {
 
   void check() {
     if (!error.empty()) return;
-    std::vector<std::string> probes = {"news/5",     "news/5/",  "news/5/x/y", "news/5x/1", "news/200/1",
-                                       "nope",       "news/",    "news/*",     "room/hot/x", "room/hot",
-                                       "news/99/0/"};
+    std::vector<std::string> probes = {"news/5", "news/5/", "news/5/x/y", "news/5x/1", "news/200/1", "nope",
+                                       "news/",  "news/*",  "room/hot/x", "room/hot",  "news/99/0/"};
     for (const std::string& t : topics) probes.push_back(t);
     for (const std::string& t : probes) {
       error = compare(index, naive, t);
       if (!error.empty()) return;
     }
-    if (shape == Shape::kHot && naive.match(hot).size() != kHotSubscribers) error = "hot topic has the wrong subscribers";
+    if (shape == Shape::kHot && naive.match(hot).size() != kHotSubscribers)
+      error = "hot topic has the wrong subscribers";
   }
 };
 
@@ -183,7 +184,8 @@ void BM_Match(benchmark::State& state) {
   }
   benchmark::DoNotOptimize(sum);
   state.SetItemsProcessed(static_cast<int64_t>(visited));
-  state.counters["matches/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["matches/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["visits/match"] = static_cast<double>(visited) / static_cast<double>(state.iterations());
   state.counters["topics"] = static_cast<double>(w.index.topicCount());
 }
@@ -209,7 +211,8 @@ void BM_MatchHot(benchmark::State& state) {
     return;
   }
   state.SetItemsProcessed(static_cast<int64_t>(visited));
-  state.counters["matches/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["matches/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["topics"] = static_cast<double>(w.index.topicCount());
 }
 

@@ -264,8 +264,10 @@ class ChunkedDecoder {
         return fail("unexpected byte in chunk size line");
       }
       case State::kExt:
-        if (c == '\r') state_ = State::kSizeLf;
-        else if (c == '\n') fail("bare LF in chunk extension");
+        if (c == '\r')
+          state_ = State::kSizeLf;
+        else if (c == '\n')
+          fail("bare LF in chunk extension");
         return;
       case State::kSizeLf:
         if (c != '\n') return fail("chunk size line not ended by CRLF");

@@ -6,14 +6,15 @@
 //   memory (/proc/net/sockstat), the machine's load
 // - figures: record(scenario, figures) merges them into
 //   test/stress/results/<scenario>.json, which the runner prints as a table
-// - the native load generator (bench/loadgen.cpp), built into build-stress/
+// - the native load generator (bench/loadgen.cpp), built by the bench preset into build-cmake/bench/
 //   when missing or older than its source; it holds up to 10k connections in
 //   a process of its own, parses every event and checks per-connection order.
 
-const { spawn, spawnSync } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { buildTools } = require('../../bench/tools')
 
 const ROOT = path.join(__dirname, '..', '..')
 const RESULTS = path.join(ROOT, 'test', 'stress', 'results')
@@ -161,23 +162,9 @@ class Dechunker {
 
 // ---- the load generator -----------------------------------------------------
 
-const LOADGEN_SRC = path.join(ROOT, 'bench', 'loadgen.cpp')
-const LOADGEN_DIR = path.join(ROOT, 'build-stress')
-const LOADGEN = path.join(LOADGEN_DIR, 'loadgen')
-
-function newer (target, source) {
-  try { return fs.statSync(target).mtimeMs >= fs.statSync(source).mtimeMs } catch { return false }
-}
-
-/** Builds bench/loadgen.cpp into build-stress/ when needed (as bench/run.js does). */
+/** Builds bench/loadgen.cpp when needed, as bench/run.js does (bench/tools.js: the bench preset). */
 function buildLoadgen () {
-  if (newer(LOADGEN, LOADGEN_SRC)) return LOADGEN
-  fs.mkdirSync(LOADGEN_DIR, { recursive: true })
-  const tmp = `${LOADGEN}.${process.pid}.tmp`
-  const r = spawnSync('g++', ['-O2', '-std=c++20', '-Wall', '-Wextra', '-o', tmp, LOADGEN_SRC], { stdio: 'inherit', timeout: 180000 })
-  if (r.status !== 0) throw new Error(`building the load generator failed (g++ exit ${r.status})`)
-  fs.renameSync(tmp, LOADGEN) // atomic: a concurrent run sees the old binary or the new one
-  return LOADGEN
+  return buildTools(['loadgen']).loadgen
 }
 
 /**

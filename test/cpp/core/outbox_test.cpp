@@ -105,8 +105,8 @@ TEST(ChunkedDecoderSelfTest, ByteByByte) {
 }
 
 TEST(ChunkedDecoderSelfTest, RejectsMalformedFraming) {
-  for (std::string bad : {"4\nWiki\r\n0\r\n\r\n"s, "4\r\nWikiX\r\n0\r\n\r\n"s, "4\r\nWiki\n0\r\n\r\n"s,
-                          "g\r\n"s, "\r\n"s, "0\r\n\r\nextra"s, "4\r\nWiki\r\n0\r\n\n"s}) {
+  for (std::string bad : {"4\nWiki\r\n0\r\n\r\n"s, "4\r\nWikiX\r\n0\r\n\r\n"s, "4\r\nWiki\n0\r\n\r\n"s, "g\r\n"s,
+                          "\r\n"s, "0\r\n\r\nextra"s, "4\r\nWiki\r\n0\r\n\n"s}) {
     ChunkedDecoder d;
     d.feed(bad);
     EXPECT_TRUE(d.error()) << ::testing::PrintToString(bad);
@@ -156,7 +156,7 @@ TEST_F(OutboxTest, PushCountsChunkedWireBytes) {
   Outbox box;
   box.setChunked(true);
   EXPECT_TRUE(box.chunked());
-  FrameRef a = event("data: a\n\n");    // "9\r\n" + 9 + "\r\n"
+  FrameRef a = event("data: a\n\n");            // "9\r\n" + 9 + "\r\n"
   FrameRef big = event(std::string(300, 'x'));  // "12c\r\n" + 300 + "\r\n"
   box.push(a);
   EXPECT_EQ(box.pendingBytes(), 14u);
@@ -543,7 +543,7 @@ TEST_F(OutboxTest, EventPrefixIsOneSharedIovecNotACopy) {
 
 TEST_F(OutboxTest, EventPrefixCountsAgainstTheCap) {
   Outbox box(40);
-  box.setEventPrefix("id:0123456789\n");  // 14 bytes
+  box.setEventPrefix("id:0123456789\n");   // 14 bytes
   FrameRef a = event("data:1234567\n\n");  // 14 bytes: 28 with the prefix
   EXPECT_TRUE(box.push(a));
   EXPECT_EQ(box.pendingBytes(), 28u);
@@ -627,8 +627,8 @@ TEST_F(OutboxTest, RingWrapsAndGrowsInOrder) {
 struct Connection {
   Outbox box;
   bool chunked = false;
-  std::string expectedWire;               // every byte ever queued, in order
-  size_t written = 0;                     // prefix of expectedWire sent
+  std::string expectedWire;                 // every byte ever queued, in order
+  size_t written = 0;                       // prefix of expectedWire sent
   std::deque<std::pair<size_t, int>> ends;  // (end offset in expectedWire, seq or -1)
   std::string received;
   std::vector<int> accepted;
@@ -683,9 +683,14 @@ void randomStream(uint64_t seed) {
     ASSERT_EQ(bytes, c.expectedWire.substr(c.written, bytes.size())) << "iovecs differ from the expected stream";
     size_t w;
     switch (rng() % 4) {
-      case 0: w = bytes.size(); break;
-      case 1: w = 0; break;  // EAGAIN
-      default: w = rng() % (bytes.size() + 1);
+      case 0:
+        w = bytes.size();
+        break;
+      case 1:
+        w = 0;
+        break;  // EAGAIN
+      default:
+        w = rng() % (bytes.size() + 1);
     }
     c.received.append(bytes, 0, w);
     c.written += w;

@@ -80,12 +80,12 @@ TEST(RegistryTest, IdsNeverIssuedAreRejected) {
   const uint64_t gen = Registry::generationOf(a);
   const std::vector<uint64_t> bogus = {
       0,
-      slot,                                                  // generation 0
-      ((gen + 1) << Registry::kSlotBits) | slot,             // a future generation
+      slot,                                       // generation 0
+      ((gen + 1) << Registry::kSlotBits) | slot,  // a future generation
       ((gen + Registry::kMaxSlots) << Registry::kSlotBits) | slot,
-      (gen << Registry::kSlotBits) | (slot + 1),             // slot never handed out
+      (gen << Registry::kSlotBits) | (slot + 1),  // slot never handed out
       (gen << Registry::kSlotBits) | (Registry::kMaxSlots - 1),
-      a + (uint64_t{1} << 53),                               // same low bits, huge generation
+      a + (uint64_t{1} << 53),  // same low bits, huge generation
       UINT64_MAX,
   };
   for (uint64_t id : bogus) {

@@ -96,9 +96,7 @@ TEST(SseParserSpec, CrlfSplitAcrossChunksIsOneLineEnd) {
   EXPECT_EQ(p.events(), std::vector<SseEvent>{message("a\nb")});
 }
 
-TEST(SseParserSpec, LfCrIsTwoLineEnds) {
-  EXPECT_EQ(parseSse("data: a\n\r"), std::vector<SseEvent>{message("a")});
-}
+TEST(SseParserSpec, LfCrIsTwoLineEnds) { EXPECT_EQ(parseSse("data: a\n\r"), std::vector<SseEvent>{message("a")}); }
 
 TEST(SseParserSpec, LeadingBomIgnoredOnceEvenWhenSplit) {
   const std::string bom = "\xEF\xBB\xBF";
@@ -106,12 +104,17 @@ TEST(SseParserSpec, LeadingBomIgnoredOnceEvenWhenSplit) {
   SseParser p;
   p.feed("\xEF");
   p.feed("\xBB");
-  p.feed("\xBF" "data: y\n\n");
+  p.feed(
+      "\xBF"
+      "data: y\n\n");
   EXPECT_EQ(p.events(), std::vector<SseEvent>{message("y")});
   // A second BOM is part of the field name "\uFEFFdata", an unknown field.
   EXPECT_TRUE(parseSse(bom + bom + "data: x\n\n").empty());
   // A BOM-like prefix that diverges is ordinary input.
-  EXPECT_EQ(parseSse("\xEF\xBB" "data: z\n\n").size(), 0u);
+  EXPECT_EQ(parseSse("\xEF\xBB"
+                     "data: z\n\n")
+                .size(),
+            0u);
   EXPECT_EQ(parseSse("data: \xEF\xBB\xBF\n\n"), std::vector<SseEvent>{message(bom)});
 }
 
@@ -181,9 +184,7 @@ TEST(SseParserSpec, EveryChunkingGivesTheSameEvents) {
 // ---------------------------------------------------------------------------
 // Exact bytes.
 
-TEST(SseEncoder, ExactBytesDataOnly) {
-  EXPECT_EQ(encode(dataOnly("hello")), "data: hello\n\n");
-}
+TEST(SseEncoder, ExactBytesDataOnly) { EXPECT_EQ(encode(dataOnly("hello")), "data: hello\n\n"); }
 
 TEST(SseEncoder, ExactBytesAllFieldsInOrder) {
   EventFields ev;
@@ -367,7 +368,8 @@ TEST(SseEncoder, UnicodeEventAndId) {
   ev.event = "\xC3\xA9v\xC3\xA9nement";
   ev.id = "\xF0\x9F\x94\x91";
   ev.data = "\xE2\x9C\x93";
-  EXPECT_EQ(parseSse(encode(ev)), std::vector<SseEvent>{message("\xE2\x9C\x93", "\xF0\x9F\x94\x91", "\xC3\xA9v\xC3\xA9nement")});
+  EXPECT_EQ(parseSse(encode(ev)),
+            std::vector<SseEvent>{message("\xE2\x9C\x93", "\xF0\x9F\x94\x91", "\xC3\xA9v\xC3\xA9nement")});
 }
 
 TEST(SseEncoder, EmptyEventNameAndEmptyId) {
@@ -420,9 +422,21 @@ TEST(SseEncoder, EncodedSizeMatchesBytesWrittenWithoutOverrun) {
 
 TEST(SseEncoder, EventOrIdWithLineBreakOrNulIsRefused) {
   const int64_t live = Frame::liveCount();
-  const std::vector<std::string> bad = {"\n",     "\r",      "\0"s,        "a\nb",        "a\rb",
-                                        "a\0b"s,  "\r\n",    "x\n",        "\ny",         "x\r",
-                                        "\ry",    "x\0"s,    "\0y"s,       "a\n\ndata: forged", "ok\r\nevent: x"};
+  const std::vector<std::string> bad = {"\n",
+                                        "\r",
+                                        "\0"s,
+                                        "a\nb",
+                                        "a\rb",
+                                        "a\0b"s,
+                                        "\r\n",
+                                        "x\n",
+                                        "\ny",
+                                        "x\r",
+                                        "\ry",
+                                        "x\0"s,
+                                        "\0y"s,
+                                        "a\n\ndata: forged",
+                                        "ok\r\nevent: x"};
   for (const auto& b : bad) {
     SCOPED_TRACE(::testing::PrintToString(b));
     EventFields ev;
@@ -495,13 +509,27 @@ class RandomEvents {
     std::string s(len, ' ');
     for (char& c : s) {
       switch (rng_() % 10) {
-        case 0: c = allowBreaks ? '\r' : 'r'; break;
-        case 1: c = allowBreaks ? '\n' : 'n'; break;
-        case 2: c = allowBreaks ? '\0' : '0'; break;
-        case 3: c = ':'; break;
-        case 4: c = ' '; break;
-        case 5: c = static_cast<char>(0x80 + rng_() % 0x80); break;  // high bytes, BOM parts
-        default: c = static_cast<char>(rng_() % 256); if (!allowBreaks && (c == '\r' || c == '\n' || c == '\0')) c = 'x';
+        case 0:
+          c = allowBreaks ? '\r' : 'r';
+          break;
+        case 1:
+          c = allowBreaks ? '\n' : 'n';
+          break;
+        case 2:
+          c = allowBreaks ? '\0' : '0';
+          break;
+        case 3:
+          c = ':';
+          break;
+        case 4:
+          c = ' ';
+          break;
+        case 5:
+          c = static_cast<char>(0x80 + rng_() % 0x80);
+          break;  // high bytes, BOM parts
+        default:
+          c = static_cast<char>(rng_() % 256);
+          if (!allowBreaks && (c == '\r' || c == '\n' || c == '\0')) c = 'x';
       }
     }
     return s;

@@ -309,12 +309,12 @@ TEST(TopicIndexTest, UnsubscribeOfWhatIsNotThereReturnsFalse) {
   EXPECT_FALSE(index.unsubscribe(UINT32_MAX, "a"));
   ASSERT_EQ(index.subscribe(1, "a"), Status::kOk);
   ASSERT_EQ(index.subscribe(1, "p/*"), Status::kOk);
-  EXPECT_FALSE(index.unsubscribe(1, "b"));         // unknown topic
-  EXPECT_FALSE(index.unsubscribe(2, "a"));         // another connection's topic
-  EXPECT_FALSE(index.unsubscribe(1000, "a"));      // connection never seen
-  EXPECT_FALSE(index.unsubscribe(1, "p/"));        // the exact topic, not the pattern
+  EXPECT_FALSE(index.unsubscribe(1, "b"));     // unknown topic
+  EXPECT_FALSE(index.unsubscribe(2, "a"));     // another connection's topic
+  EXPECT_FALSE(index.unsubscribe(1000, "a"));  // connection never seen
+  EXPECT_FALSE(index.unsubscribe(1, "p/"));    // the exact topic, not the pattern
   EXPECT_FALSE(index.unsubscribe(1, "p"));
-  EXPECT_FALSE(index.unsubscribe(1, "a/*"));       // the pattern, not the exact topic
+  EXPECT_FALSE(index.unsubscribe(1, "a/*"));  // the pattern, not the exact topic
   EXPECT_FALSE(index.unsubscribe(1, ""));
   EXPECT_EQ(index.totalSubscriptions(), 2u);
   EXPECT_EQ(index.topicCount(), 2u);
@@ -635,7 +635,8 @@ TEST(TopicIndexTest, RandomizedAgainstNaiveModel) {
       got.clear();
       index.match(t, [&](uint32_t c) { got.push_back(c); });
       std::sort(got.begin(), got.end());
-      ASSERT_EQ(std::adjacent_find(got.begin(), got.end()), got.end()) << "op " << op << " duplicate visit for '" << t << "'";
+      ASSERT_EQ(std::adjacent_find(got.begin(), got.end()), got.end())
+          << "op " << op << " duplicate visit for '" << t << "'";
       const std::set<uint32_t> want = model.match(t);
       ASSERT_EQ(std::set<uint32_t>(got.begin(), got.end()), want) << "op " << op << " match '" << t << "'";
       ++matches;
@@ -650,7 +651,8 @@ TEST(TopicIndexTest, RandomizedAgainstNaiveModel) {
         std::set<std::string> have(subs.begin(), subs.end());
         ASSERT_EQ(have.size(), subs.size()) << "op " << op << " conn " << c;
         auto it = model.byConn.find(c);
-        ASSERT_EQ(have, it == model.byConn.end() ? std::set<std::string>{} : it->second) << "op " << op << " conn " << c;
+        ASSERT_EQ(have, it == model.byConn.end() ? std::set<std::string>{} : it->second)
+            << "op " << op << " conn " << c;
       }
     }
   }

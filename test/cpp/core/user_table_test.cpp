@@ -43,8 +43,8 @@ TEST(UserTableTest, AcquireFindReleaseCountsReferences) {
 
 TEST(UserTableTest, DistinctNamesGetDistinctIds) {
   UserTable users;
-  const std::vector<std::string> names = {"alice", "Alice", "alic", "alice ", std::string("alice\0x", 7),
-                                          std::string("alice\0y", 7), "\xc3\xa9", "u1"};
+  const std::vector<std::string> names = {
+      "alice", "Alice", "alic", "alice ", std::string("alice\0x", 7), std::string("alice\0y", 7), "\xc3\xa9", "u1"};
   std::set<uint32_t> ids;
   for (const std::string& n : names) {
     const uint32_t id = users.acquire(n);
@@ -152,7 +152,7 @@ TEST(UserTableTest, ManyUsers) {
 TEST(UserTableTest, RandomizedAgainstRefcountModel) {
   std::mt19937_64 rng(99);
   UserTable users;
-  std::map<std::string, uint32_t> refs;           // model
+  std::map<std::string, uint32_t> refs;            // model
   std::unordered_map<std::string, uint32_t> idOf;  // ids handed out for live names
   for (int op = 0; op < 100000; ++op) {
     const std::string name = "n" + std::to_string(rng() % 300);

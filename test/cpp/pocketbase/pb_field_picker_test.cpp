@@ -47,12 +47,18 @@ bool sameJson(simdjson::dom::element a, simdjson::dom::element b) {
       }
       return true;
     }
-    case T::STRING: return a.get_string().value_unsafe() == b.get_string().value_unsafe();
-    case T::INT64: return a.get_int64().value_unsafe() == b.get_int64().value_unsafe();
-    case T::UINT64: return a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
-    case T::DOUBLE: return a.get_double().value_unsafe() == b.get_double().value_unsafe();
-    case T::BOOL: return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
-    case T::NULL_VALUE: return true;
+    case T::STRING:
+      return a.get_string().value_unsafe() == b.get_string().value_unsafe();
+    case T::INT64:
+      return a.get_int64().value_unsafe() == b.get_int64().value_unsafe();
+    case T::UINT64:
+      return a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
+    case T::DOUBLE:
+      return a.get_double().value_unsafe() == b.get_double().value_unsafe();
+    case T::BOOL:
+      return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
+    case T::NULL_VALUE:
+      return true;
   }
   return false;
 }
@@ -106,11 +112,13 @@ TEST(PbFieldPickerTest, PocketBaseScenarios) {
             R"({"a":1,"c":"test","anySlice":[{"A":[1,2,3],"D":{"DA":1,"DB":2}},{"A":"test"}],)"
             R"("mapSlice":[{"C":"test","D":[{"DA":1}]},{"D":[{"DA":2},{"DA":3},{}]}],)"
             R"("fullMap":[{"A":[1,2,3],"B":["1","2",3],"C":"test"},{"B":["1","2",3],"D":[{"DA":2},{"DA":3}]}]})");
-  const char* rel = R"({"id":"123","title":"lorem","rel":{"id":"456","title":"rel_title","sub":{"id":"789","title":"sub_title"}}})";
+  const char* rel =
+      R"({"id":"123","title":"lorem","rel":{"id":"456","title":"rel_title","sub":{"id":"789","title":"sub_title"}}})";
   EXPECT_EQ(pick("*,rel.id", rel), R"({"id":"123","title":"lorem","rel":{"id":"456"}})");
   EXPECT_EQ(pick("id,rel.*", rel),
             R"({"id":"123","rel":{"id":"456","title":"rel_title","sub":{"id":"789","title":"sub_title"}}})");
-  EXPECT_EQ(pick("id,rel.*,rel.sub.id", rel), R"({"id":"123","rel":{"id":"456","title":"rel_title","sub":{"id":"789"}}})");
+  EXPECT_EQ(pick("id,rel.*,rel.sub.id", rel),
+            R"({"id":"123","rel":{"id":"456","title":"rel_title","sub":{"id":"789"}}})");
 }
 
 TEST(PbFieldPickerTest, NestedPaths) {
@@ -146,9 +154,8 @@ TEST(PbFieldPickerTest, RefusedFields) {
 TEST(PbFieldPickerTest, EscapingRoundTrips) {
   // Keys and values with quotes, backslashes, control characters, unicode and
   // escaped slashes, as JSON text; the picked output must parse to the same.
-  const char* rec =
-      R"({"q\"uote":"a\"b","back\\slash":"c\\d","ctl\u0001\n":"\u0000\u001f\b\f\n\r\t\u007f",)"
-      R"("uni\u00e9\ud83d\ude00":"\u2028\u2029 caf\u00e9 \ud83d\ude00","sl\/ash":"<\/script>","keep":1})";
+  const char* rec = R"({"q\"uote":"a\"b","back\\slash":"c\\d","ctl\u0001\n":"\u0000\u001f\b\f\n\r\t\u007f",)"
+                    R"("uni\u00e9\ud83d\ude00":"\u2028\u2029 caf\u00e9 \ud83d\ude00","sl\/ash":"<\/script>","keep":1})";
   Json doc(rec);
   FieldPicker all;
   std::string out;
@@ -161,7 +168,8 @@ TEST(PbFieldPickerTest, EscapingRoundTrips) {
 
   FieldPicker p;
   std::string err;
-  ASSERT_TRUE(FieldPicker::compile("q\"uote,back\\slash,ctl\x01\n,uni\xC3\xA9\xF0\x9F\x98\x80,sl/ash", &p, &err)) << err;
+  ASSERT_TRUE(FieldPicker::compile("q\"uote,back\\slash,ctl\x01\n,uni\xC3\xA9\xF0\x9F\x98\x80,sl/ash", &p, &err))
+      << err;
   out.clear();
   p.write(doc.root(), &out);
   Json picked(out);

@@ -185,9 +185,8 @@ TEST_F(PbFilterTest, NullAndEmptyStringAreEqualForTopLevelFields) {
 
 TEST_F(PbFilterTest, OrderingAndLikeWithNullAreFalse) {
   for (std::string_view e : {"missing > 1", "missing < 1", "missing >= 1", "missing <= 1", "nil > 0", "views > null",
-                             "views < missing", "null >= null", R"(missing ~ "a")", R"(missing !~ "a")",
-                             "title ~ null", "title !~ null", "title ~ missing", "title !~ missing",
-                             R"(nil ~ "")", R"(nil !~ "")"}) {
+                             "views < missing", "null >= null", R"(missing ~ "a")", R"(missing !~ "a")", "title ~ null",
+                             "title !~ null", "title ~ missing", "title !~ missing", R"(nil ~ "")", R"(nil !~ "")"}) {
     EXPECT_FALSE(eval(e)) << e;
   }
 }
@@ -303,9 +302,9 @@ TEST_F(PbFilterTest, LikeLiteralsWithLongWildcardCoresAreRefused) {
 
 TEST_F(PbFilterTest, AndBindsTighterThanOr) {
   Json r(R"({"a": 1, "b": 0, "c": 0})");
-  EXPECT_TRUE(evalOn("a = 1 || b = 1 && c = 1", r));    // a || (b && c)
+  EXPECT_TRUE(evalOn("a = 1 || b = 1 && c = 1", r));  // a || (b && c)
   EXPECT_FALSE(evalOn("(a = 1 || b = 1) && c = 1", r));
-  EXPECT_TRUE(evalOn("b = 1 && c = 1 || a = 1", r));    // (b && c) || a
+  EXPECT_TRUE(evalOn("b = 1 && c = 1 || a = 1", r));  // (b && c) || a
   EXPECT_FALSE(evalOn("b = 1 && (c = 1 || a = 1)", r));
   EXPECT_TRUE(evalOn("a = 1 && (b = 1 || c = 0)", r));
   EXPECT_TRUE(evalOn("((a = 1))", r));
@@ -346,9 +345,9 @@ TEST_F(PbFilterTest, RequestAuthForGuestAndUser) {
 }
 
 TEST_F(PbFilterTest, RequestQueryHeadersContextMethod) {
-  Subscription sub =
-      parseSubscription("posts/*?options={\"query\":{\"status\":\"active\",\"min\":5,\"q\":\"h_l\",\"w\":\"H%25d\"},"
-                        "\"headers\":{\"X-Token\":\"abc\"}}");
+  Subscription sub = parseSubscription(
+      "posts/*?options={\"query\":{\"status\":\"active\",\"min\":5,\"q\":\"h_l\",\"w\":\"H%25d\"},"
+      "\"headers\":{\"X-Token\":\"abc\"}}");
   const SubscriptionOptions* o = &sub.options;
   EXPECT_TRUE(eval("@request.query.status = status", nullptr, o));
   EXPECT_TRUE(eval(R"(@request.headers.x_token = "abc")", nullptr, o));
@@ -401,7 +400,8 @@ TEST_F(PbFilterTest, RefusedConstructs) {
   EXPECT_EQ(error(R"(title ?= "a")"), R"(unsupported operator "?=" at 6: only = != > >= < <= ~ !~ are supported)");
   for (std::string_view op : {"?!=", "?>", "?>=", "?<", "?<=", "?~", "?!~", "==", "=!", "<>", "!", "=<"}) {
     std::string e = "views " + std::string(op) + " 1";
-    EXPECT_EQ(error(e), "unsupported operator \"" + std::string(op) + "\" at 6: only = != > >= < <= ~ !~ are supported");
+    EXPECT_EQ(error(e),
+              "unsupported operator \"" + std::string(op) + "\" at 6: only = != > >= < <= ~ !~ are supported");
   }
   EXPECT_EQ(error("@collection.posts.id = id"),
             R"(unsupported identifier "@collection.posts.id" at 0: @collection lookups are not supported)");
@@ -426,7 +426,8 @@ TEST_F(PbFilterTest, RefusedConstructs) {
             R"(unsupported identifier "@request.body.tags:each" at 0: @request.body is not available in realtime)");
   EXPECT_EQ(error("geoDistance(lon, lat, 1, 2) < 25"),
             R"(unsupported function "geoDistance" at 0: functions are not supported)");
-  EXPECT_EQ(error("a = strftime('%Y', created)"), R"(unsupported function "strftime" at 4: functions are not supported)");
+  EXPECT_EQ(error("a = strftime('%Y', created)"),
+            R"(unsupported function "strftime" at 4: functions are not supported)");
   EXPECT_EQ(error(R"(comments_via_post.id != "")"),
             R"(unsupported identifier "comments_via_post.id" at 0: back-relations are not supported)");
   EXPECT_EQ(error("@request.auth = 1"), R"(unsupported identifier "@request.auth" at 0)");
@@ -512,16 +513,36 @@ TEST(PbLikeTest, LikeMatch) {
     bool want;
   };
   const Case cases[] = {
-      {"hello", "%ell%", true},      {"HELLO", "%ell%", true},        {"hello", "hello", true},
-      {"hello", "hell", false},      {"hello", "h_llo", true},        {"hllo", "h_llo", false},
-      {"h\xC3\xA9llo", "h_llo", true}, {"a%b", "a\\%b", true},         {"axb", "a\\%b", false},
-      {"a_b", "a\\_b", true},        {"axb", "a\\_b", false},         {"a\\b", "a\\\\b", true},
-      {"abc", "abc\\", false},       {"abc", "%\\", false},           {"", "%", true},
-      {"", "", true},                {"a", "", false},                {"", "_", false},
-      {"abc", "a%c", true},          {"abc", "%%%", true},            {"ab", "a_", true},
-      {"a", "a_", false},            {"mississippi", "%iss%ppi", true}, {"mississippi", "%iss%ppx", false},
-      {"\xC3\x89", "\xC3\xA9", false}, {"aXb", "A%B", true},           {"abcabc", "%abc", true},
-      {"aaa", "%a%a%a%a%", false},   {"x", "%_%", true},              {"", "%_%", false},
+      {"hello", "%ell%", true},
+      {"HELLO", "%ell%", true},
+      {"hello", "hello", true},
+      {"hello", "hell", false},
+      {"hello", "h_llo", true},
+      {"hllo", "h_llo", false},
+      {"h\xC3\xA9llo", "h_llo", true},
+      {"a%b", "a\\%b", true},
+      {"axb", "a\\%b", false},
+      {"a_b", "a\\_b", true},
+      {"axb", "a\\_b", false},
+      {"a\\b", "a\\\\b", true},
+      {"abc", "abc\\", false},
+      {"abc", "%\\", false},
+      {"", "%", true},
+      {"", "", true},
+      {"a", "", false},
+      {"", "_", false},
+      {"abc", "a%c", true},
+      {"abc", "%%%", true},
+      {"ab", "a_", true},
+      {"a", "a_", false},
+      {"mississippi", "%iss%ppi", true},
+      {"mississippi", "%iss%ppx", false},
+      {"\xC3\x89", "\xC3\xA9", false},
+      {"aXb", "A%B", true},
+      {"abcabc", "%abc", true},
+      {"aaa", "%a%a%a%a%", false},
+      {"x", "%_%", true},
+      {"", "%_%", false},
   };
   for (const Case& c : cases) EXPECT_EQ(likeMatch(c.text, c.pattern), c.want) << c.text << " ~ " << c.pattern;
 }
@@ -531,13 +552,13 @@ TEST(PbLikeTest, WrapLikeParamMatchesPocketBase) {
       {"abc", "%abc%"},
       {"", "%%"},
       {"a_b", "%a\\_b%"},
-      {"a%b", "a%b"},          // holds an unescaped %: used as is
-      {"a\\%b", "%a\\%b%"},    // \% is already escaped
-      {"a\\b", "%a\\\\b%"},    // a lone backslash gets escaped
+      {"a%b", "a%b"},        // holds an unescaped %: used as is
+      {"a\\%b", "%a\\%b%"},  // \% is already escaped
+      {"a\\b", "%a\\\\b%"},  // a lone backslash gets escaped
       {"\\", "%\\\\%"},
       {"_", "%\\_%"},
-      {"__", "%_\\_%"},        // PocketBase's right-to-left pass skips the char before an escaped one
-      {"a\\\\%", "a\\\\%"},    // \\ resets, so the % is unescaped
+      {"__", "%_\\_%"},      // PocketBase's right-to-left pass skips the char before an escaped one
+      {"a\\\\%", "a\\\\%"},  // \\ resets, so the % is unescaped
       {"caf\xC3\xA9_", "%caf\xC3\xA9\\_%"},
   };
   for (const auto& [in, want] : cases) {
@@ -551,8 +572,8 @@ TEST(PbLikeTest, WrapLikeParamMatchesPocketBase) {
 // checked against a reference evaluator with SQL precedence.
 TEST_F(PbFilterTest, RandomGroupingMatchesReference) {
   const std::string_view leaves[] = {
-      R"(status = "active")", "views > 100", "active = true",        R"(title ~ "zzz")",
-      "missing = null",       "views >= 12", R"(owner = "u2")",       "data.n = 7",
+      R"(status = "active")", "views > 100", "active = true",   R"(title ~ "zzz")",
+      "missing = null",       "views >= 12", R"(owner = "u2")", "data.n = 7",
   };
   std::vector<bool> leafValue;
   for (std::string_view l : leaves) leafValue.push_back(eval(l));
@@ -596,12 +617,64 @@ TEST_F(PbFilterTest, RandomGroupingMatchesReference) {
 // Token soup: compile anything, evaluate whatever compiles, never crash.
 TEST_F(PbFilterTest, RandomTokensNeverCrash) {
   const std::string_view tokens[] = {
-      "(", ")", "&&", "||", "=", "!=", ">", ">=", "<", "<=", "~", "!~", "?=", "&", "|", "!",
-      "title", "views", "data.n", "data.list.0", "tags", "nil", "missing", "a..b", "x.",
-      "@request.auth.id", "@request.auth.profile.level", "@request.query.q", "@request.headers.x_token",
-      "@request.context", "@request.method", "@request.body.x", "@collection.x.y", "@now", ":lower", "f(",
-      "null", "true", "false", "\"abc\"", "'x%'", "\"a_b\"", "'it\\'s'", "\"", "'", "10", "-2.5", "1.", "0",
-      "//c\n", " ", "\t", "\n", "\xC3\xA9", "\x01", "$", "#", "_",
+      "(",
+      ")",
+      "&&",
+      "||",
+      "=",
+      "!=",
+      ">",
+      ">=",
+      "<",
+      "<=",
+      "~",
+      "!~",
+      "?=",
+      "&",
+      "|",
+      "!",
+      "title",
+      "views",
+      "data.n",
+      "data.list.0",
+      "tags",
+      "nil",
+      "missing",
+      "a..b",
+      "x.",
+      "@request.auth.id",
+      "@request.auth.profile.level",
+      "@request.query.q",
+      "@request.headers.x_token",
+      "@request.context",
+      "@request.method",
+      "@request.body.x",
+      "@collection.x.y",
+      "@now",
+      ":lower",
+      "f(",
+      "null",
+      "true",
+      "false",
+      "\"abc\"",
+      "'x%'",
+      "\"a_b\"",
+      "'it\\'s'",
+      "\"",
+      "'",
+      "10",
+      "-2.5",
+      "1.",
+      "0",
+      "//c\n",
+      " ",
+      "\t",
+      "\n",
+      "\xC3\xA9",
+      "\x01",
+      "$",
+      "#",
+      "_",
   };
   const std::string_view records[] = {
       kRecord,
@@ -646,7 +719,6 @@ TEST_F(PbFilterTest, RandomTokensNeverCrash) {
   }
   EXPECT_GT(compiled, 50);  // the soup does produce valid filters (74 with this seed)
 }
-
 
 // The evaluation budget weighs each LIKE by the matcher it needs: KMP for a
 // literal without _ (1 node), Shift-And for one with a _ wildcard (4), a

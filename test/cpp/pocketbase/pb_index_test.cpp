@@ -295,7 +295,9 @@ TEST_F(PbIndexTest, ViewRuleForOneRecordListRuleForTheCollection) {
 
 TEST_F(PbIndexTest, QueryAndHeadersOfTheSubscriptionReachTheRule) {
   const std::string rule = "@request.query.token = 'abc' && @request.headers.x_tenant = 't1'";
-  std::string good = "posts/*?options=%7B%22query%22%3A%7B%22token%22%3A%22abc%22%7D%2C%22headers%22%3A%7B%22X-Tenant%22%3A%22t1%22%7D%7D";
+  std::string good =
+      "posts/"
+      "*?options=%7B%22query%22%3A%7B%22token%22%3A%22abc%22%7D%2C%22headers%22%3A%7B%22X-Tenant%22%3A%22t1%22%7D%7D";
   std::string bad = withOptions("posts/*", R"({"token":"nope"})");
   set(1, {good, bad, "posts/*"});
   Collection posts{"posts", "pbc_p", &rule, &rule};
@@ -318,7 +320,8 @@ TEST_F(PbIndexTest, FieldsProjectTheRecordPerKey) {
     dataByEvent[p.events()[0].type] = p.events()[0].data;
   }
   EXPECT_EQ(dataByEvent[some], R"({"record":{"id":"r1","title":"t"},"action":"delete"})");
-  EXPECT_EQ(dataByEvent["posts/*"], R"({"record":{"id":"r1","title":"t","body":"long text","views":3},"action":"delete"})");
+  EXPECT_EQ(dataByEvent["posts/*"],
+            R"({"record":{"id":"r1","title":"t","body":"long text","views":3},"action":"delete"})");
 }
 
 TEST_F(PbIndexTest, SubscriptionsThatDoNotCompileAreReported) {
@@ -415,13 +418,16 @@ TEST_F(PbIndexTest, IntegersBeyond64BitsReadAsDoubles) {
   // JSON.stringify(2 ** 64) is "18446744073709551616": simdjson refuses such
   // an integer, Go (hence PocketBase) reads every number as a float64.
   const std::string eq = withOptions("posts/*", R"({"filter":"n = 18446744073709551616 && n > 9223372036854775807"})");
-  const std::string neg = withOptions("posts/*", R"({"filter":"m < -9223372036854775808 && m = -18446744073709551616"})");
-  const std::string huge = withOptions("posts/*", R"({"filter":"h > 99999999999999999999 && h = 1000000000000000000000000000000"})");
+  const std::string neg =
+      withOptions("posts/*", R"({"filter":"m < -9223372036854775808 && m = -18446744073709551616"})");
+  const std::string huge =
+      withOptions("posts/*", R"({"filter":"h > 99999999999999999999 && h = 1000000000000000000000000000000"})");
   const std::string none = withOptions("posts/*", R"({"filter":"n < 0 || n = 18446744073709551615.5e3"})");
   const std::string own = withOptions("posts/*", R"({"filter":"title != ''"})");
   Sets s = set(1, {eq, neg, huge, none});
   // An auth record with such a number binds too (a POST used to answer 500).
-  const std::string bigAuth = R"({"id":"ub","collectionId":"pbc_u","quota":18446744073709551616,"arr":[-99999999999999999999]})";
+  const std::string bigAuth =
+      R"({"id":"ub","collectionId":"pbc_u","quota":18446744073709551616,"arr":[-99999999999999999999]})";
   Sets user;
   ASSERT_EQ(index_.setSubscriptions(2, ip(2), "pbc_u/ub", bigAuth, false, {own}, &user.add, &user.remove, &user.errors),
             Status::kOk);
@@ -464,8 +470,8 @@ TEST_F(PbIndexTest, CustomMessagesGoToExactSubscribersOfEveryIdentity) {
 
 TEST_F(PbIndexTest, RandomizedBookkeepingReturnsToZero) {
   std::mt19937 rng(7);
-  const std::vector<std::string> pool = {"posts/*", "posts/a", "notes/*", "chat", "x",
-                                         withOptions("posts/*", R"({"filter":"views > 1"})")};
+  const std::vector<std::string> pool = {"posts/*", "posts/a", "notes/*",
+                                         "chat",    "x",       withOptions("posts/*", R"({"filter":"views > 1"})")};
   const std::vector<std::string_view> auths = {{}, kUserA, kUserB};
   std::map<uint64_t, std::pair<std::string_view, std::set<std::string>>> model;  // conn -> (auth, topics)
   for (int op = 0; op < 5000; ++op) {
@@ -549,8 +555,10 @@ TEST_F(PbIndexTest, BudgetsRefuseTheWholeSetAndChangeNothing) {
       << "plain keys do not count against the option budget";
   const size_t keys = index.keyCount();
   const uint64_t bytes = index.compiledBytes();
-  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), filtered(3), filtered(4)}), Status::kTooManyOptionSubscriptions);
-  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), "posts/*?x=1", "posts/*?y=1"}), Status::kTooManyOptionSubscriptions)
+  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), filtered(3), filtered(4)}),
+            Status::kTooManyOptionSubscriptions);
+  EXPECT_EQ(attempt(index, 1, {filtered(1), filtered(2), "posts/*?x=1", "posts/*?y=1"}),
+            Status::kTooManyOptionSubscriptions)
       << "any '?' counts, options or not";
   EXPECT_EQ(index.keyCount(), keys);
   EXPECT_EQ(index.compiledBytes(), bytes) << "compiled candidates are dropped";
@@ -603,12 +611,14 @@ TEST_F(PbIndexTest, DefaultBudgetsHoldWhatSdkAppsSubscribe) {
   // PocketBase's POST limit is 1000 subscriptions: 1000 plain record keys
   // fit one client; so do 100 typical filtered ones.
   std::vector<std::string> plain;
-  for (int i = 0; i < 1000; ++i) plain.push_back("posts/" + std::string(15 - std::to_string(i).size(), 'r') + std::to_string(i));
+  for (int i = 0; i < 1000; ++i)
+    plain.push_back("posts/" + std::string(15 - std::to_string(i).size(), 'r') + std::to_string(i));
   Sets s;
   EXPECT_EQ(index_.setSubscriptions(1, ip(1), {}, {}, false, plain, &s.add, &s.remove, &s.errors), Status::kOk);
   std::printf("[ figures  ] 1000 plain keys: %llu bytes\n", static_cast<unsigned long long>(index_.compiledBytes()));
   std::vector<std::string> single, sdk;
-  for (int i = 0; i < 100; ++i) single.push_back(withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}"));
+  for (int i = 0; i < 100; ++i)
+    single.push_back(withOptions("posts/*", "{\"filter\":\"n = " + std::to_string(i) + "\"}"));
   for (int i = 0; i < 20; ++i) {
     sdk.push_back(withOptions("posts/*", "{\"filter\":\"status = 'active' && author = 'u1' && (views > " +
                                              std::to_string(i) + " || title ~ 'news')\",\"fields\":\"id,title\"}"));

@@ -77,9 +77,12 @@ TEST(JsonTextCacheTest, KeepsLargeTextsByElementWithinItsBounds) {
 std::string randomValue(std::mt19937& rng, int depth) {
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
   switch (depth > 2 ? pick(3) : pick(6)) {
-    case 0: return "\"" + std::string(pick(40), static_cast<char>('a' + pick(3))) + (pick(2) ? "zq" : "") + "\"";
-    case 1: return std::to_string(pick(2000) - 1000);
-    case 2: return pick(2) ? "null" : "true";
+    case 0:
+      return "\"" + std::string(pick(40), static_cast<char>('a' + pick(3))) + (pick(2) ? "zq" : "") + "\"";
+    case 1:
+      return std::to_string(pick(2000) - 1000);
+    case 2:
+      return pick(2) ? "null" : "true";
     case 3:
     case 4: {
       std::string s = "[";
@@ -101,11 +104,22 @@ std::string randomValue(std::mt19937& rng, int depth) {
 TEST(JsonTextCacheTest, FiltersAnswerTheSameWithAndWithoutTheCache) {
   std::mt19937 rng(11);
   auto pick = [&](size_t n) { return rng() % n; };
-  const std::vector<std::string> paths = {"j1", "j2", "j3", "j1.k0", "j1.k1", "j2.0", "j2.1", "j3.k2",
-                                          "s", "n", "missing", "@request.auth.j1", "@request.auth.j2"};
+  const std::vector<std::string> paths = {"j1",
+                                          "j2",
+                                          "j3",
+                                          "j1.k0",
+                                          "j1.k1",
+                                          "j2.0",
+                                          "j2.1",
+                                          "j3.k2",
+                                          "s",
+                                          "n",
+                                          "missing",
+                                          "@request.auth.j1",
+                                          "@request.auth.j2"};
   const std::vector<std::string> ops = {"=", "!=", "<", ">=", "~", "!~"};
-  const std::vector<std::string> literals = {"'zq'", "'%zq%'", "'%k1%'", "'%[%'", "'[]'", "'{}'", "'%\"k0\":%'",
-                                             "''", "null", "3", "'a%'"};
+  const std::vector<std::string> literals = {"'zq'",        "'%zq%'", "'%k1%'", "'%[%'", "'[]'", "'{}'",
+                                             "'%\"k0\":%'", "''",     "null",   "3",     "'a%'"};
   int compared = 0;
   for (int round = 0; round < 300; ++round) {
     std::string j1 = randomValue(rng, 0);

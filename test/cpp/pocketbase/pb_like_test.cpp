@@ -27,12 +27,23 @@ TEST(PbLikeMatcherTest, RandomPatternsAgreeWithTheReference) {
   std::mt19937 rng(11);
   // Pieces of valid UTF-8: letters in both cases, the three special bytes,
   // two- three- and four-byte characters.
-  const std::vector<std::string> textPieces = {"a",        "b",        "A",           "B",
-                                               "%",        "_",        "\\",          "\xC3\xA9",
-                                               "\xC3\x89", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "~"};
-  const std::vector<std::string> patternPieces = {"a",   "b",   "A",        "%",           "%",
-                                                  "_",   "_",   "\\%",      "\\_",         "\\\\",
-                                                  "\\a", "\xC3\xA9", "\\\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80"};
+  const std::vector<std::string> textPieces = {
+      "a", "b", "A", "B", "%", "_", "\\", "\xC3\xA9", "\xC3\x89", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "~"};
+  const std::vector<std::string> patternPieces = {"a",
+                                                  "b",
+                                                  "A",
+                                                  "%",
+                                                  "%",
+                                                  "_",
+                                                  "_",
+                                                  "\\%",
+                                                  "\\_",
+                                                  "\\\\",
+                                                  "\\a",
+                                                  "\xC3\xA9",
+                                                  "\\\xC3\xA9",
+                                                  "\xE2\x82\xAC",
+                                                  "\xF0\x9F\x98\x80"};
   uint64_t matched = 0;
   for (int i = 0; i < 200000; ++i) {
     std::string text, pattern;
@@ -73,9 +84,9 @@ TEST(PbLikeMatcherTest, AttackPatternsTakeLinearSteps) {
     std::string text, pattern;
   };
   std::vector<Attack> attacks = {
-      {body, "%" + std::string(2400, '_') + "~%"},           // the issue's: 30 ms a key with backtracking
+      {body, "%" + std::string(2400, '_') + "~%"},  // the issue's: 30 ms a key with backtracking
       {body, "%" + std::string(2400, '_') + "x~%"},
-      {std::string(10000, 'a'), "%" + std::string(1000, 'a') + "b%"},  // KMP, not restarts
+      {std::string(10000, 'a'), "%" + std::string(1000, 'a') + "b%"},      // KMP, not restarts
       {std::string(10000, 'a'), "%" + std::string(60, 'a') + "_" + "b%"},  // Shift-And, one word
       {std::string(10000, 'a'), std::string(800, '%') + std::string(1200, 'a') + "%b"},
       {body, "%x%x%x%x%x%x%x%x%x%x%y%"},

@@ -34,7 +34,8 @@ constexpr std::string_view kSdkTypes =
     "22X-Custom-Header%22%3A%22v1%22%2C%22myTestDB%22%3A%22v2%22%2C%22authorization%22%3A%22tok%22%7D%7D";
 
 // A topic that already holds '?': the SDK appends "&options=".
-constexpr std::string_view kSdkAmp = "chat?room=1&options=%7B%22query%22%3A%7B%22filter%22%3A%22a%20%3D%201%20%2B%202%22%7D%7D";
+constexpr std::string_view kSdkAmp =
+    "chat?room=1&options=%7B%22query%22%3A%7B%22filter%22%3A%22a%20%3D%201%20%2B%202%22%7D%7D";
 
 TEST(PbSubscriptionTest, SdkStringWithFilterFieldsAndHeader) {
   Subscription sub = parseSubscription(kSdkBasic);
@@ -63,7 +64,8 @@ TEST(PbSubscriptionTest, ValuesAreCastToStringsAsPocketBaseDoes) {
 TEST(PbSubscriptionTest, IntegersBeyond64BitsAreFloatsAsInGo) {
   // {"query":{"filter":"x = 1","n":18446744073709551616,"m":-18446744073709551616}}: Go reads float64s.
   Subscription sub = parseSubscription(
-      "posts/*?options=%7B%22query%22%3A%7B%22filter%22%3A%22x%20%3D%201%22%2C%22n%22%3A18446744073709551616%2C%22m%22%3A-"
+      "posts/"
+      "*?options=%7B%22query%22%3A%7B%22filter%22%3A%22x%20%3D%201%22%2C%22n%22%3A18446744073709551616%2C%22m%22%3A-"
       "18446744073709551616%7D%7D");
   EXPECT_THAT(sub.options.query, ElementsAre(Pair("filter", "x = 1"), Pair("m", "-18446744073709551616"),
                                              Pair("n", "18446744073709551616")));
@@ -106,16 +108,16 @@ TEST(PbSubscriptionTest, FirstWellFormedOptionsPairWins) {
 TEST(PbSubscriptionTest, InvalidOptionsGiveEmptyOptions) {
   const char* cases[] = {
       "t?options=%7B%22query%22%3A%7B%22a%22%3A%221%22%7D%7",  // bad escape at the end
-      "t?options=%GG",                                       // bad escape
-      "t?options={\"query\":",                               // truncated JSON
-      "t?options={\"query\":{\"a\":1}} x",                   // trailing garbage
-      "t?options=[1,2]",                                     // not an object
+      "t?options=%GG",                                         // bad escape
+      "t?options={\"query\":",                                 // truncated JSON
+      "t?options={\"query\":{\"a\":1}} x",                     // trailing garbage
+      "t?options=[1,2]",                                       // not an object
       "t?options=\"str\"",
       "t?options=null",
       "t?options={\"query\":\"x\"}",  // query not an object
       "t?options={\"query\":[1]}",
       "t?options={\"query\":{\"a\":1e400}}",  // simdjson refuses out-of-range numbers
-      "t?options={\"other\":{\"a\":\"1\"}}",   // unknown member only
+      "t?options={\"other\":{\"a\":\"1\"}}",  // unknown member only
   };
   for (const char* s : cases) {
     Subscription sub = parseSubscription(s);
@@ -142,8 +144,8 @@ TEST(PbSubscriptionTest, MemberNamesAreCaseInsensitiveAndMerge) {
 }
 
 TEST(PbSubscriptionTest, DuplicateNamesLastWins) {
-  Subscription sub =
-      parseSubscription("t?options={\"query\":{\"a\":\"1\",\"a\":\"2\"},\"headers\":{\"X-Token\":\"1\",\"x_token\":\"2\"}}");
+  Subscription sub = parseSubscription(
+      "t?options={\"query\":{\"a\":\"1\",\"a\":\"2\"},\"headers\":{\"X-Token\":\"1\",\"x_token\":\"2\"}}");
   EXPECT_THAT(sub.options.query, ElementsAre(Pair("a", "2")));
   EXPECT_THAT(sub.options.headers, ElementsAre(Pair("x_token", "2")));
 }
@@ -161,11 +163,11 @@ TEST(PbSubscriptionTest, InvalidUtf8BecomesReplacementCharacter) {
 TEST(PbSubscriptionTest, StringsGoRefusesCarryNoOptions) {
   const std::string opts = "?options={\"query\":{\"a\":\"1\"}}";
   const char* refused[] = {
-      ":posts",         // missing protocol scheme
-      "1a:b/c",         // colon in the first path segment without a scheme
-      "a b:c",          // same: ' ' ends the scheme scan
-      "po%zzsts/*",     // bad escape in the path
-      "posts/\x01*",    // control byte
+      ":posts",       // missing protocol scheme
+      "1a:b/c",       // colon in the first path segment without a scheme
+      "a b:c",        // same: ' ' ends the scheme scan
+      "po%zzsts/*",   // bad escape in the path
+      "posts/\x01*",  // control byte
       "posts/\x7f",
   };
   for (const char* base : refused) {
@@ -228,19 +230,27 @@ TEST(PbSubscriptionTest, SnakecaseMatchesPocketBaseTable) {
       {"myTestDB", "my_test_db"},
       {"x_token", "x_token"},
       {"Content-Type", "content_type"},
-      {"ABCdef", "abcdef"},   // upper after upper: no '_'
+      {"ABCdef", "abcdef"},  // upper after upper: no '_'
       {"aB", "a_b"},
       {"a1B", "a1_b"},
       {"caf\xC3\xA9-Bar", "caf_bar"},  // non-ASCII bytes separate words
-      {"\xff" "A", "a"},
+      {"\xff"
+       "A",
+       "a"},
   };
   for (const auto& [in, want] : cases) EXPECT_EQ(snakecase(in), want) << in;
 }
 
 TEST(PbSubscriptionTest, GoFloatFormatting) {
   const std::pair<double, const char*> cases[] = {
-      {0, "0"},       {5, "5"},     {-5, "-5"},           {1.5, "1.5"},       {0.1, "0.1"},
-      {1e21, "1000000000000000000000"}, {1e-7, "0.0000001"}, {123456789.125, "123456789.125"},
+      {0, "0"},
+      {5, "5"},
+      {-5, "-5"},
+      {1.5, "1.5"},
+      {0.1, "0.1"},
+      {1e21, "1000000000000000000000"},
+      {1e-7, "0.0000001"},
+      {123456789.125, "123456789.125"},
       {-0.0, "-0"},
   };
   for (const auto& [d, want] : cases) {
