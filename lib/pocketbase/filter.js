@@ -8,9 +8,9 @@ const native = require('../native')
 const { checkAuth } = require('./records')
 
 class Filter {
-  constructor (expression, compiled) {
+  constructor (expression, nativeFilter) {
     this.expression = expression
-    this._native = compiled
+    this._native = nativeFilter
     Object.freeze(this)
   }
 
@@ -27,10 +27,10 @@ class Filter {
 /** Compiles a PocketBase filter or rule; throws ERR_SSE_INVALID_FILTER with the reason when it does not compile. */
 function compileFilter (expression) {
   if (typeof expression !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a filter string', 'expression', expression)
-  const compiled = new native.NativeFilter(expression)
-  const error = compiled.error()
+  const nativeFilter = new native.NativeFilter(expression)
+  const error = nativeFilter.error()
   if (error !== null) throw new SseError('ERR_SSE_INVALID_FILTER', `${error} (in ${JSON.stringify(expression)})`)
-  return new Filter(expression, compiled)
+  return new Filter(expression, nativeFilter)
 }
 
 module.exports = { compileFilter }
