@@ -15,16 +15,19 @@
 //
 // Results come in three shapes, hence three entry points; the flush is the
 // same for all:
-//  - status(method, refuse, context, ...args): a Status, 0 for OK. A refused
-//    call throws refuse(status, context) (the SseError naming the argument)
-//    and queued nothing; an accepted one schedules the flush.
+//  - status(method, refuse, context, ...args): 0 for OK; anything else (a
+//    Status, or a message: PocketBase's broadcastRecord names a rule that
+//    does not compile) is a refusal that queued nothing, thrown as
+//    refuse(result, context) (the SseError naming the argument). An accepted
+//    call schedules the flush.
 //  - id(method, refuse, context, ...args): an id (> 0), 0 when nothing was
 //    opened (adopt: the fd could not be duplicated) or a negated Status
 //    (thrown as above). The id is returned; the flush is scheduled for an id.
-//  - result(method, ...args): anything else (PocketBase's subscribe answers
-//    the subscriptions it could not compile, broadcastRecord a filter error,
-//    send a status the caller reads itself). Returned as it is; the flush is
-//    scheduled whatever it says (a flush with nothing queued posts nothing).
+//  - result(method, ...args): a result the caller reads itself (PocketBase's
+//    subscribe answers the subscriptions it could not compile or a Status;
+//    its send a Status where an unknown client is not an error; detach's is
+//    not read). Returned as it is; the flush is scheduled whatever it says (a
+//    flush with nothing queued posts nothing).
 // Arguments are passed on positionally, not as a rest array, so the hot path
 // (Hub#publish) allocates nothing here, and exactly as many as were given:
 // node-addon-api reads up to six without allocating, more from the heap. Up
