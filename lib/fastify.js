@@ -38,11 +38,11 @@
 const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
+// Framing and type are the hub's to decide (see headers.js).
+const { NOT_COPIED_FROM_REPLY } = require('./headers')
 
 const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
   'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport']
-// Framing and type are the hub's to decide (see takeover.js).
-const NOT_COPIED = new Set(['content-length', 'transfer-encoding', 'content-type'])
 // SseErrors accept() throws that are not the client's fault.
 const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503, ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 429 }
 
@@ -72,7 +72,7 @@ function copyHeaders (reply, res) {
   const added = []
   for (const name of Object.keys(headers)) {
     const value = headers[name]
-    if (value === undefined || NOT_COPIED.has(name)) continue
+    if (value === undefined || NOT_COPIED_FROM_REPLY.has(name)) continue
     if (!res.hasHeader(name)) added.push(name)
     res.setHeader(name, value)
   }

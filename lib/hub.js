@@ -4,13 +4,29 @@
 // Validation happens here, once, with precise messages; the native hub trusts
 // what it gets and answers with status codes that become SseErrors. The JS
 // thread never waits on the fan-out: publish() encodes once, queues a frame
-// reference per I/O thread and returns.
+// reference per I/O thread and returns. Every mutating native call goes
+// through a NativeCalls (native-calls.js), which also schedules the flush.
+//
+// The internal API for protocols on a hub (PocketBase now; history, Redis,
+// Mercure later): hubInternals(hub), exported here and not from index.js,
+// gives a frozen object with exactly what a protocol needs and nothing of the
+// Hub's private fields:
+//  - native: the NativeHub handle, for the protocol's own native object
+//    (e.g. `new native.NativeRealtime(internals.native, budgets)`) and its
+//    read-only calls;
+//  - callsOn(target): a NativeCalls (status / id / result) on `target` (the
+//    handle itself, or the protocol's native object on it) whose calls
+//    schedule this hub's flush: the only way to make a mutating native call;
+//  - assertOpen(): throws ERR_SSE_CLOSED once the hub is closed (or closing).
+// A protocol keeps its own state in its own objects; for anything else it
+// uses the Hub's public API (accept, has, kick, the 'disconnect' event, ...).
 const { EventEmitter } = require('node:events')
 const os = require('node:os')
 const native = require('./native')
 const { SseError, invalid } = require('./errors')
 const { takeoverFd, buildHead, writeJsHead } = require('./takeover')
 const { emitAll } = require('./emit-all')
+const { FlushScheduler, NativeCalls } = require('./native-calls')
 
 const REASONS = native.disconnectReasons // index -> name, from the addon
 const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
@@ -113,8 +129,8 @@ function checkId (id, name = 'connectionId') {
   return id
 }
 
-/** Turns a native status into a thrown SseError naming the argument. */
-function fail (status, context) {
+/** The SseError of a native status, naming the argument. */
+function statusError (status, context) {
   const name = native.statusNames[status] || 'UNKNOWN'
   const code = `ERR_SSE_${name}`
   const messages = {
@@ -130,7 +146,24 @@ function fail (status, context) {
     CLOSED: 'the hub is closed',
     QUEUE_FULL: 'the I/O threads are behind: maxPendingCommands or maxPendingBytes reached; nothing was queued'
   }
-  throw new SseError(code, messages[name] || `native call failed with status ${name}`)
+  return new SseError(code, messages[name] || `native call failed with status ${name}`)
+}
+
+// How each kind of call reports a refusal (NativeCalls' `refuse`): the
+// context is built only when a call fails.
+const refuseAccept = (status) => statusError(status, { topic: 'options.topics' })
+const refuseEvent = (status) => statusError(status, {})
+const refuseConnection = (status, connectionId) => statusError(status, { connection: connectionId })
+const refuseSubscriptions = (status, connectionId) => statusError(status, { connection: connectionId, topic: 'topics' })
+
+// hub -> its frozen internal API (see the top of the file).
+const internals = new WeakMap()
+
+/** The internal API of a Hub for the protocols built on it (see the top of the file). */
+function hubInternals (hub) {
+  const api = internals.get(hub)
+  if (api === undefined) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'hub', hub)
+  return api
 }
 
 // Hubs whose streams have not all ended, ended by one 'exit' listener (see
@@ -166,6 +199,15 @@ class Hub extends EventEmitter {
       transport
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
+    // Commands wait in native per-thread batches until the end of the current
+    // JS job: one lock and one wake-up per batch, not per call.
+    const flush = new FlushScheduler(this._native)
+    this._calls = new NativeCalls(this._native, flush)
+    internals.set(this, Object.freeze({
+      native: this._native,
+      callsOn: (target) => new NativeCalls(target, flush),
+      assertOpen: () => this._assertOpen()
+    }))
     openHubs.add(this)
     if (!exitHooked) {
       exitHooked = true
@@ -181,20 +223,6 @@ class Hub extends EventEmitter {
     this._ending = new Set() // JS-transport responses still finishing during close()
     this._abandoned = new Set() // ids accept() took back before announcing them
     this._outOfFds = 0
-    // Commands wait in native per-thread batches until the end of the current
-    // JS job: one lock and one wake-up per batch, not per call.
-    this._flushQueued = false
-    this._flush = () => {
-      this._flushQueued = false
-      this._native.flush()
-    }
-  }
-
-  _schedule () {
-    if (!this._flushQueued) {
-      this._flushQueued = true
-      queueMicrotask(this._flush)
-    }
   }
 
   /** True once close() was called. */
@@ -222,8 +250,8 @@ class Hub extends EventEmitter {
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
-      const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
-      if (id < 0) fail(-id, { topic: 'options.topics' })
+      const id = this._calls.id('adopt', refuseAccept, undefined,
+        fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
       if (id === 0) {
         // The fd could not be duplicated: the process is out of descriptors.
         // Refused rather than served from JS: that fallback would hide the
@@ -242,15 +270,13 @@ class Hub extends EventEmitter {
       return this._connected(id, 'native', user, ip)
     }
 
-    const id = this._native.attach(topics, user, retry, streamId, idleMs, lifetimeMs)
-    if (id < 0) fail(-id, { topic: 'options.topics' })
+    const id = this._calls.id('attach', refuseAccept, undefined, topics, user, retry, streamId, idleMs, lifetimeMs)
     try {
       writeJsHead(req, res)
     } catch (err) {
       // Nothing was announced yet: take the connection back, silently.
       this._abandoned.add(id)
-      this._native.detach(id, REASON.error)
-      this._schedule()
+      this._calls.result('detach', id, REASON.error)
       throw err
     }
     this._keepAlive(req)
@@ -259,8 +285,7 @@ class Hub extends EventEmitter {
     res.on('close', () => {
       if (!entry.ending && this._js.get(id) === entry) {
         entry.ending = true
-        this._native.detach(id, REASON.client)
-        this._schedule()
+        this._calls.result('detach', id, REASON.client)
       }
     })
     return this._connected(id, 'js', user, ip)
@@ -306,7 +331,6 @@ class Hub extends EventEmitter {
       this._perIp.set(ip, (this._perIp.get(ip) || 0) + 1)
       this._ipOf.set(id, ip)
     }
-    this._schedule()
     if (this._connections++ === 0) this._native.ref()
     const conn = Object.freeze({ id, transport, user })
     // The connection is registered: a throwing listener must not make
@@ -333,9 +357,7 @@ class Hub extends EventEmitter {
     this._assertOpen()
     checkId(connectionId)
     const list = checkTopics(topics, 'topics')
-    const status = this._native[method](connectionId, list)
-    if (status !== 0) fail(status, { connection: connectionId, topic: 'topics' })
-    this._schedule()
+    this._calls.status(method, refuseSubscriptions, connectionId, connectionId, list)
   }
 
   /** The connection's current subscriptions (sorted), or undefined for an unknown id. */
@@ -360,9 +382,7 @@ class Hub extends EventEmitter {
     const payload = toPayload(data, 'data')
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
-    const status = this._native.publish(topic, payload, o.event, o.id, users)
-    if (status !== 0) fail(status, {})
-    this._schedule()
+    this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
   }
 
   /** Sends an event to every connection (optionally only those of `users`). */
@@ -371,9 +391,7 @@ class Hub extends EventEmitter {
     const payload = toPayload(data, 'data')
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
-    const status = this._native.broadcast(payload, o.event, o.id, users)
-    if (status !== 0) fail(status, {})
-    this._schedule()
+    this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
   }
 
   /** Sends an event to one connection. */
@@ -382,18 +400,14 @@ class Hub extends EventEmitter {
     checkId(connectionId)
     const payload = toPayload(data, 'data')
     const o = checkEventOptions(options, 'options')
-    const status = this._native.send(connectionId, payload, o.event, o.id)
-    if (status !== 0) fail(status, { connection: connectionId })
-    this._schedule()
+    this._calls.status('send', refuseConnection, connectionId, connectionId, payload, o.event, o.id)
   }
 
   /** Ends one connection's stream (after what is queued for it); reason "kicked". */
   kick (connectionId) {
     this._assertOpen()
     checkId(connectionId)
-    const status = this._native.kick(connectionId)
-    if (status !== 0) fail(status, { connection: connectionId })
-    this._schedule()
+    this._calls.status('kick', refuseConnection, connectionId, connectionId)
   }
 
   stats () {
@@ -482,8 +496,7 @@ class Hub extends EventEmitter {
   _dropSlow (id, entry) {
     entry.ending = true
     entry.res.destroy()
-    this._native.detach(id, REASON.slow)
-    this._schedule()
+    this._calls.result('detach', id, REASON.slow)
   }
 
   _disconnected (id, reason) {
@@ -544,4 +557,4 @@ class Hub extends EventEmitter {
   }
 }
 
-module.exports = { Hub, DEFAULTS }
+module.exports = { Hub, DEFAULTS, hubInternals }

@@ -7,8 +7,7 @@
 // not have written anything for this response yet, so the addon writes the
 // head itself, carrying every header the app set before the hand-over.
 
-// Headers the hub decides for itself (framing and the SSE essentials).
-const OWN = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'content-type', 'x-accel-buffering'])
+const { HUB_HEAD_HEADERS } = require('./headers')
 
 /** The fd to take over, or -1 when this request must stay on the JS transport. */
 function takeoverFd (req, res) {
@@ -31,7 +30,7 @@ function buildHead (res, chunked) {
   let cacheControl = 'no-cache'
   for (const raw of names) {
     const name = raw.toLowerCase()
-    if (OWN.has(name)) continue
+    if (HUB_HEAD_HEADERS.has(name)) continue
     const value = res.getHeader(name)
     if (name === 'cache-control') {
       cacheControl = String(value)

@@ -38,4 +38,4 @@ function checkRetry (retry, name) {
   return retry
 }
 
-module.exports = { checkTopic, checkTopics, checkUser, checkRetry, MAX_TOPIC_BYTES, MAX_USER_BYTES }
+module.exports = { checkTopic, checkTopics, checkUser, checkRetry, MAX_TOPIC_BYTES, MAX_USER_BYTES, LINE_BREAK_OR_NUL }

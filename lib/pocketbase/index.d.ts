@@ -5,7 +5,7 @@ import type { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsync } from 'fastify'
 import type { RequestHandler } from 'express'
-import type { DisconnectReason, Hub, HubOptions } from './index'
+import type { DisconnectReason, Hub, HubOptions } from '../index'
 
 /**
  * An auth record: at least `id` and `collectionId`. A record whose

@@ -1,0 +1,94 @@
+'use strict'
+// The PocketBase subscription index in the addon (src/pocketbase/pb_index.hpp)
+// as a Realtime uses it: one NativeIndex per Realtime, on the Realtime's hub.
+// Rules, filters and field lists run there: a record event is parsed once and
+// encoded once per distinct subscription string, and its frames are queued on
+// the hub's I/O threads like any event. Every mutating call goes through the
+// hub's NativeCalls (hubInternals(hub).callsOn, lib/native-calls.js), which
+// schedules the hub's flush; the native statuses become SseErrors here.
+//
+// Today the index lives in the NativeHub (its pb* methods, the budgets passed
+// with every subscribe). With the addon's NativeRealtime, this file is the
+// one to change: the constructor makes
+// `new native.NativeRealtime(internals.native, budgets)` (budgets: an object
+// of the BUDGET_OPTIONS names) and takes `callsOn` it, and the methods below
+// call its subscribe / broadcastRecord / publish / send / stats (same
+// arguments and results, minus the budgets).
+const { hubInternals } = require('../hub')
+const { SseError } = require('../errors')
+const native = require('../native')
+const { BUDGET_OPTIONS } = require('./options')
+
+const STATUS = native.statusNames
+
+// What a refused call says: method and the meaning of DATA_TOO_LARGE.
+const RECORD = Object.freeze({ method: 'broadcastRecord', tooLarge: 'the record encodes to more than maxQueueBytes' })
+const PUBLISH = Object.freeze({ method: 'publish', tooLarge: 'the message encodes to more than maxQueueBytes' })
+const SEND = Object.freeze({ method: 'sendToClient', tooLarge: 'the message encodes to more than maxQueueBytes' })
+
+/** The SseError of a native status from broadcastRecord, publish or sendToClient. */
+function statusError (status, context) {
+  const name = STATUS[status]
+  const message = name === 'DATA_TOO_LARGE'
+    ? context.tooLarge
+    : name === 'QUEUE_FULL'
+      ? 'the I/O threads are behind: maxPendingCommands or maxPendingBytes reached; nothing was queued'
+      : 'refused'
+  return new SseError(`ERR_SSE_${name}`, `${context.method}: ${message}`)
+}
+
+// broadcastRecord answers a Status or the message of a rule that does not compile.
+function recordError (result, context) {
+  if (typeof result === 'string') return new SseError('ERR_SSE_INVALID_FILTER', `${context.method}: ${result}`)
+  return statusError(result, context)
+}
+
+class NativeIndex {
+  /**
+   * @param {import('../hub').Hub} hub
+   * @param {object} budgets the Realtime's options (the BUDGET_OPTIONS are read)
+   */
+  constructor (hub, budgets) {
+    const internals = hubInternals(hub)
+    this._native = internals.native
+    this._calls = internals.callsOn(internals.native)
+    this._budgets = BUDGET_OPTIONS.map((name) => budgets[name])
+  }
+
+  /**
+   * Replaces a connection's subscriptions (owner: the client address the
+   * per-IP budgets count on; authJson undefined for a guest). Returns the
+   * [subscription, message] pairs of those that did not compile, or the
+   * Status that refused the whole set (nothing changed).
+   */
+  subscribe (connectionId, owner, identity, authJson, superuser, subscriptions) {
+    return this._calls.result('pbSubscribe', connectionId, owner, identity, authJson, superuser, subscriptions, this._budgets)
+  }
+
+  /** A record event (c: a checked collection); throws ERR_SSE_INVALID_FILTER for a rule that does not compile. */
+  broadcastRecord (c, action, recordJson) {
+    this._calls.status('pbBroadcast', recordError, RECORD, c.name, c.id, c.listRule, c.viewRule, action, recordJson)
+  }
+
+  /** A custom message to the subscribers of exactly `subscription`. */
+  publish (subscription, event, data) {
+    this._calls.status('pbPublish', statusError, PUBLISH, subscription, event, data)
+  }
+
+  /**
+   * A message to one connection; false when it is unknown (or ended).
+   * `connecting`: the PB_CONNECT message, queued past maxPendingCommands and
+   * maxPendingBytes as accept()'s own commands are; its status is not read.
+   */
+  send (connectionId, event, data, connecting = false) {
+    const status = this._calls.result('pbSend', connectionId, event, data, connecting)
+    if (connecting || status === 0) return true
+    if (STATUS[status] === 'UNKNOWN_CONNECTION') return false
+    throw statusError(status, SEND)
+  }
+
+  /** Counts of the index: clients, keys, groups, identities. */
+  stats () { return this._native.pbStats() }
+}
+
+module.exports = { NativeIndex }
