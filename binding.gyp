@@ -26,10 +26,14 @@
         "src/core/sse_encoder.cpp",
         "src/core/topic_index.cpp",
         "src/core/user_table.cpp",
+        "src/io/dispatcher.cpp",
         "src/io/shard.cpp",
         "src/addon/addon.cpp",
-        "src/addon/filter.cpp",
-        "src/addon/hub.cpp"
+        "src/addon/args.cpp",
+        "src/addon/filter_wrap.cpp",
+        "src/addon/hub_wrap.cpp",
+        "src/addon/realtime_wrap.cpp",
+        "src/addon/report_channel.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -222,7 +222,7 @@ class Hub extends EventEmitter {
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
-      const id = this._native.adopt(fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
+      const id = this._native.adopt(fd, buildHead(res, chunked), chunked, { topics, user, retryMs: retry, streamId, idleMs, lifetimeMs })
       if (id < 0) fail(-id, { topic: 'options.topics' })
       if (id === 0) {
         // The fd could not be duplicated: the process is out of descriptors.
@@ -242,7 +242,7 @@ class Hub extends EventEmitter {
       return this._connected(id, 'native', user, ip)
     }
 
-    const id = this._native.attach(topics, user, retry, streamId, idleMs, lifetimeMs)
+    const id = this._native.attach({ topics, user, retryMs: retry, streamId, idleMs, lifetimeMs })
     if (id < 0) fail(-id, { topic: 'options.topics' })
     try {
       writeJsHead(req, res)

@@ -59,7 +59,7 @@ const BUDGETS = {
   IP_MEMORY_BUDGET: ['maxCompiledBytesPerIp', 'compiled bytes per client address'],
   TOO_MANY_IP_SUBSCRIPTIONS: ['maxSubscriptionsPerIp', 'subscriptions per client address']
 }
-// The order pbSubscribe reads them in (src/addon/hub.cpp).
+// The budgets NativeRealtime reads from this.options (src/addon/realtime_wrap.cpp).
 const BUDGET_OPTIONS = ['maxOptionSubscriptionsPerClient', 'maxFilterNodesPerClient', 'maxCompiledBytesPerClient',
   'maxDistinctSubscriptions', 'maxCompiledBytes', 'maxOptionSubscriptionsPerIp', 'maxFilterNodesPerIp',
   'maxCompiledBytesPerIp', 'maxSubscriptionsPerIp']
@@ -376,7 +376,6 @@ class Realtime extends EventEmitter {
       allowFormBodies: allowFormBodies === undefined ? DEFAULTS.allowFormBodies : allowFormBodies,
       ...Object.fromEntries(BUDGET_OPTIONS.map((name) => [name, intOption(options, name)]))
     })
-    this._budgets = BUDGET_OPTIONS.map((name) => this.options[name])
     this._authenticate = authenticate || (() => null)
     this._authorizeTopic = authorizeTopic || null
     this._clientIp = clientIp || defaultClientIp
@@ -385,6 +384,7 @@ class Realtime extends EventEmitter {
     // made here keeps the Hub default (comments, which the SDK never sees);
     // hubOptions.heartbeatMs: 0 turns them off.
     this.hub = hub || new Hub(hubOptions)
+    this._realtime = new native.NativeRealtime(this.hub._native, this.options) // the budgets, set once
     this._ownsHub = hub === undefined
     this._clients = new Map() // clientId -> client
     this._byConnection = new Map() // connection id -> client
@@ -452,7 +452,7 @@ class Realtime extends EventEmitter {
     const client = { clientId, connectionId: conn.id, ip, auth: null, identity: '', subscriptions: [], requested: [], ticket: 0 }
     this._clients.set(clientId, client)
     this._byConnection.set(conn.id, client)
-    this.hub._native.pbSend(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`, true) // not bounded, as accept()
+    this._realtime.send(conn.id, 'PB_CONNECT', `{"clientId":"${clientId}"}`, true) // not bounded, as accept()
     this.hub._schedule()
     this._emit('connect', { clientId })
     return { clientId, connectionId: conn.id }
@@ -620,8 +620,8 @@ class Realtime extends EventEmitter {
   _apply (client, auth, identity, list, requested) {
     const subscriptions = [...new Set(list.filter((s) => s !== ''))]
     // client.ip owns the subscriptions: the *PerIp budgets sum over its streams.
-    const result = this.hub._native.pbSubscribe(client.connectionId, client.ip, identity,
-      auth === null ? undefined : JSON.stringify(auth), isSuperuser(auth), subscriptions, this._budgets)
+    const result = this._realtime.subscribe(client.connectionId, client.ip, identity,
+      auth === null ? undefined : JSON.stringify(auth), isSuperuser(auth), subscriptions)
     if (typeof result === 'number') {
       const name = STATUS[result]
       if (name === 'UNKNOWN_CONNECTION' || name === 'CLOSED') throw new PbHttpError(404)
@@ -774,7 +774,7 @@ class Realtime extends EventEmitter {
     if (record.collectionName === undefined || (record.collectionId === undefined && c.id !== '')) {
       record = { collectionId: c.id, collectionName: c.name, ...record }
     }
-    const result = this.hub._native.pbBroadcast(c.name, c.id, c.listRule, c.viewRule, action, JSON.stringify(record))
+    const result = this._realtime.broadcastRecord(c.name, c.id, c.listRule, c.viewRule, action, JSON.stringify(record))
     if (typeof result === 'string') throw new SseError('ERR_SSE_INVALID_FILTER', `broadcastRecord: ${result}`)
     if (result !== 0) throw statusError('broadcastRecord', result, 'the record encodes to more than maxQueueBytes')
     this.hub._schedule()
@@ -785,7 +785,7 @@ class Realtime extends EventEmitter {
     this._assertOpen()
     if (typeof topic !== 'string' || topic === '') throw invalid('ERR_SSE_INVALID_TOPIC', 'a non-empty string', 'topic', topic)
     const event = this._event(options, topic)
-    const status = this.hub._native.pbPublish(topic, event, payload(data))
+    const status = this._realtime.publish(topic, event, payload(data))
     if (status !== 0) throw statusError('publish', status, 'the message encodes to more than maxQueueBytes')
     this.hub._schedule()
   }
@@ -796,7 +796,7 @@ class Realtime extends EventEmitter {
     const client = this._clients.get(clientId)
     const event = this._event(options, undefined)
     if (client === undefined) return false
-    const status = this.hub._native.pbSend(client.connectionId, event, payload(data))
+    const status = this._realtime.send(client.connectionId, event, payload(data))
     if (STATUS[status] === 'UNKNOWN_CONNECTION') return false
     if (status !== 0) throw statusError('sendToClient', status, 'the message encodes to more than maxQueueBytes')
     this.hub._schedule()
@@ -813,7 +813,7 @@ class Realtime extends EventEmitter {
   }
 
   /** Counts of the native subscription index: clients, keys, groups, identities. */
-  stats () { return this.hub._native.pbStats() }
+  stats () { return this._realtime.stats() }
 
   /**
    * Ends every realtime stream; closes the hub when this Realtime made it. A
