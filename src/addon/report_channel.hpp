@@ -26,7 +26,7 @@ namespace ssefanout {
 
 class ReportChannel : public ShardSink {
  public:
-  ReportChannel(uint32_t shards) : staged_(shards) {}
+  explicit ReportChannel(uint32_t shards) : staged_(shards) {}
 
   void open(Napi::Env env, Napi::Function onReports, Dispatcher* dispatcher);
   // No report reaches JS after this; pending ones are dropped.
