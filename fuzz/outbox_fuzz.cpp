@@ -112,7 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string prefix, clientId;
     if (fdp.ConsumeBool()) {
       clientId = singleLine(fdp.ConsumeRandomLengthString(40));
-      // Built as the addon builds it ("id:" + streamId + "\n", src/addon/hub.cpp),
+      // Built as the addon builds it ("id:" + streamId + "\n", src/io/dispatcher.cpp),
       // where a client reads a leading space of the id as the field separator;
       // PocketBase client ids never start with one.
       if (!clientId.empty() && clientId[0] == ' ') clientId[0] = '_';

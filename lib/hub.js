@@ -251,7 +251,7 @@ class Hub extends EventEmitter {
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
       const id = this._calls.id('adopt', refuseAccept, undefined,
-        fd, buildHead(res, chunked), chunked, topics, user, retry, streamId, idleMs, lifetimeMs)
+        fd, buildHead(res, chunked), chunked, { topics, user, retryMs: retry, streamId, idleMs, lifetimeMs })
       if (id === 0) {
         // The fd could not be duplicated: the process is out of descriptors.
         // Refused rather than served from JS: that fallback would hide the
@@ -270,7 +270,7 @@ class Hub extends EventEmitter {
       return this._connected(id, 'native', user, ip)
     }
 
-    const id = this._calls.id('attach', refuseAccept, undefined, topics, user, retry, streamId, idleMs, lifetimeMs)
+    const id = this._calls.id('attach', refuseAccept, undefined, { topics, user, retryMs: retry, streamId, idleMs, lifetimeMs })
     try {
       writeJsHead(req, res)
     } catch (err) {

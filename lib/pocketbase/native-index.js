@@ -7,13 +7,8 @@
 // hub's NativeCalls (hubInternals(hub).callsOn, lib/native-calls.js), which
 // schedules the hub's flush; the native statuses become SseErrors here.
 //
-// Today the index lives in the NativeHub (its pb* methods, the budgets passed
-// with every subscribe). With the addon's NativeRealtime, this file is the
-// one to change: the constructor makes
-// `new native.NativeRealtime(internals.native, budgets)` (budgets: an object
-// of the BUDGET_OPTIONS names) and takes `callsOn` it, and the methods below
-// call its subscribe / broadcastRecord / publish / send / stats (same
-// arguments and results, minus the budgets).
+// One NativeRealtime (src/addon/realtime_wrap.hpp) per Realtime: its own index
+// and its own internal topic space on the shared hub, the budgets set once.
 const { hubInternals } = require('../hub')
 const { SseError } = require('../errors')
 const native = require('../native')
@@ -50,9 +45,8 @@ class NativeIndex {
    */
   constructor (hub, budgets) {
     const internals = hubInternals(hub)
-    this._native = internals.native
-    this._calls = internals.callsOn(internals.native)
-    this._budgets = BUDGET_OPTIONS.map((name) => budgets[name])
+    this._native = new native.NativeRealtime(internals.native, Object.fromEntries(BUDGET_OPTIONS.map((name) => [name, budgets[name]])))
+    this._calls = internals.callsOn(this._native)
   }
 
   /**
@@ -62,17 +56,17 @@ class NativeIndex {
    * Status that refused the whole set (nothing changed).
    */
   subscribe (connectionId, owner, identity, authJson, superuser, subscriptions) {
-    return this._calls.result('pbSubscribe', connectionId, owner, identity, authJson, superuser, subscriptions, this._budgets)
+    return this._calls.result('subscribe', connectionId, owner, identity, authJson, superuser, subscriptions)
   }
 
   /** A record event (c: a checked collection); throws ERR_SSE_INVALID_FILTER for a rule that does not compile. */
   broadcastRecord (c, action, recordJson) {
-    this._calls.status('pbBroadcast', recordError, RECORD, c.name, c.id, c.listRule, c.viewRule, action, recordJson)
+    this._calls.status('broadcastRecord', recordError, RECORD, c.name, c.id, c.listRule, c.viewRule, action, recordJson)
   }
 
   /** A custom message to the subscribers of exactly `subscription`. */
   publish (subscription, event, data) {
-    this._calls.status('pbPublish', statusError, PUBLISH, subscription, event, data)
+    this._calls.status('publish', statusError, PUBLISH, subscription, event, data)
   }
 
   /**
@@ -81,14 +75,14 @@ class NativeIndex {
    * maxPendingBytes as accept()'s own commands are; its status is not read.
    */
   send (connectionId, event, data, connecting = false) {
-    const status = this._calls.result('pbSend', connectionId, event, data, connecting)
+    const status = this._calls.result('send', connectionId, event, data, connecting)
     if (connecting || status === 0) return true
     if (STATUS[status] === 'UNKNOWN_CONNECTION') return false
     throw statusError(status, SEND)
   }
 
   /** Counts of the index: clients, keys, groups, identities. */
-  stats () { return this._native.pbStats() }
+  stats () { return this._native.stats() }
 }
 
 module.exports = { NativeIndex }

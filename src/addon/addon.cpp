@@ -1,11 +1,14 @@
-// Addon entry: exports the native hub and filter classes and the tables the JS layer
-// checks its own against (status names, disconnect reasons).
+// Addon entry: exports the native classes (NativeHub, NativeRealtime,
+// NativeFilter) and the tables the JS layer checks its own against (status
+// names, disconnect reasons).
 #include <napi.h>
 
+#include "addon_data.hpp"
 #include "command.hpp"
-#include "filter.hpp"
+#include "filter_wrap.hpp"
 #include "frame.hpp"
-#include "hub.hpp"
+#include "hub_wrap.hpp"
+#include "realtime_wrap.hpp"
 #include "status.hpp"
 
 namespace ssefanout {
@@ -18,7 +21,12 @@ Napi::Value LiveFrames(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeHub", Hub::Define(env));
+  auto* data = new AddonData();
+  env.SetInstanceData(data);  // deleted with the environment
+  Napi::Function hub = HubWrap::Define(env);
+  data->hubClass = Napi::Persistent(hub);
+  exports.Set("NativeHub", hub);
+  exports.Set("NativeRealtime", RealtimeWrap::Define(env));
   exports.Set("NativeFilter", FilterWrap::Define(env));
   Napi::Array statuses = Napi::Array::New(env);
   for (uint32_t i = 0; i < static_cast<uint32_t>(Status::kCount); ++i) {

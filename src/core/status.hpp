@@ -33,6 +33,10 @@ enum class Status : uint8_t {
   kIpFilterBudget,                // maxFilterNodesPerIp
   kIpMemoryBudget,                // maxCompiledBytesPerIp
   kTooManyIpSubscriptions,        // maxSubscriptionsPerIp
+  kInvalidData,                   // event data is neither a string nor bytes
+  // A PocketBase rule or filter does not compile, or a record (or auth
+  // record) is not a JSON object (with a string id): ERR_SSE_INVALID_FILTER.
+  kInvalidFilter,
   kCount
 };
 
@@ -59,6 +63,8 @@ constexpr std::string_view statusName(Status s) {
     case Status::kIpFilterBudget: return "IP_FILTER_BUDGET";
     case Status::kIpMemoryBudget: return "IP_MEMORY_BUDGET";
     case Status::kTooManyIpSubscriptions: return "TOO_MANY_IP_SUBSCRIPTIONS";
+    case Status::kInvalidData: return "INVALID_DATA";
+    case Status::kInvalidFilter: return "INVALID_FILTER";
     case Status::kCount: break;
   }
   return "UNKNOWN";

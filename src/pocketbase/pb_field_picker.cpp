@@ -6,11 +6,14 @@ namespace ssefanout::pb {
 
 namespace {
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+// What Go's strings.TrimSpace trims around a field name, in ASCII: space, tab,
+// LF, VT, FF and CR (unicode.IsSpace). Wider than the filter lexer's
+// isFilterSpace() in pb_filter.cpp, which follows fexpr's scanner.
+bool isTrimSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
+  while (!s.empty() && isTrimSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isTrimSpace(s.back())) s.remove_suffix(1);
   return s;
 }
 

@@ -19,7 +19,10 @@ bool isWordChar(char c) { return isLetter(c) || isDigit(c) || c == '_'; }
 bool isIdentStart(char c) { return isLetter(c) || c == '_' || c == '@' || c == '#'; }
 bool isIdentChar(char c) { return isWordChar(c) || c == '@' || c == '#' || c == '.' || c == ':'; }
 bool isSignChar(char c) { return c == '=' || c == '!' || c == '<' || c == '>' || c == '~' || c == '?'; }
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+// The filter lexer's whitespace between tokens (fexpr's scanner): space, tab,
+// CR and LF. Not FF or VT, unlike pb_field_picker's isTrimSpace(): those are
+// not whitespace to a filter.
+bool isFilterSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 char foldAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -336,7 +339,7 @@ class FilterCompiler {
   void next() {
     size_t n = s_.size();
     while (p_ < n) {
-      if (isSpace(s_[p_])) {
+      if (isFilterSpace(s_[p_])) {
         ++p_;
       } else if (s_[p_] == '/' && p_ + 1 < n && s_[p_ + 1] == '/') {
         while (p_ < n && s_[p_] != '\n') ++p_;
@@ -939,6 +942,31 @@ bool Filter::compare(const Node& node, const EvalContext& ctx) const {
     }
   }
   return false;
+}
+
+bool Filter::testJson(std::string_view recordJson, const std::string_view* authJson, bool* result,
+                      std::string* error) const {
+  simdjson::dom::parser parser;
+  simdjson::dom::document recordDoc, authDoc;
+  simdjson::dom::element recordRoot, authRoot;
+  if (parser.parse_into_document(recordDoc, recordJson.data(), recordJson.size()).get(recordRoot) !=
+          simdjson::SUCCESS ||
+      !recordRoot.is_object()) {
+    *error = "record is not a JSON object";
+    return false;
+  }
+  EvalContext ctx;
+  ctx.record = recordRoot;
+  if (authJson) {
+    if (parser.parse_into_document(authDoc, authJson->data(), authJson->size()).get(authRoot) != simdjson::SUCCESS ||
+        !authRoot.is_object()) {
+      *error = "auth is not a JSON object";
+      return false;
+    }
+    ctx.auth = &authRoot;
+  }
+  *result = evaluate(ctx);
+  return true;
 }
 
 }  // namespace ssefanout::pb

@@ -105,6 +105,11 @@ class Filter {
   bool usesRequest() const { return usesRequest_; }  // references @request.query/headers/context/method
 
   bool evaluate(const EvalContext& ctx) const;  // never fails; missing values are null
+  // Parses recordJson (and authJson unless null) and evaluates on them (an
+  // app's own API, compileFilter() in JS). False with *error set when either
+  // is not a JSON object.
+  bool testJson(std::string_view recordJson, const std::string_view* authJson, bool* result,
+                std::string* error) const;
 
   // Array/object values this thread has serialized to text (those served by
   // EvalContext::jsonText not counted) since it started. Test hook.

@@ -22,9 +22,11 @@ void swapRemove(std::vector<T>& v, size_t i) {
 
 PbIndex::PbIndex() = default;
 
-std::string PbIndex::topicFor(uint64_t key, uint64_t auth) {
+std::string PbIndex::topicFor(uint64_t key, uint64_t auth, uint64_t space) {
   std::string t(1, kInternalTopicMark);
-  t += "pb:";
+  t += "pb";
+  if (space != 0) t += std::to_string(space);
+  t += ':';
   t += std::to_string(key);
   t += ':';
   t += std::to_string(auth);
@@ -93,6 +95,10 @@ size_t heapOf(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 
 // hash and malloc's header and rounding.
 constexpr size_t kNodeOverhead = 32;
 
+// What one selected name costs a FieldPicker beyond the name's own bytes: its
+// node (the child list and the name string objects) with malloc's header.
+constexpr size_t kFieldNodeBytes = 64;
+
 size_t optionBytes(const std::vector<std::pair<std::string, std::string>>& entries) {
   size_t b = entries.capacity() * sizeof(entries[0]);
   for (const auto& [name, value] : entries) b += heapOf(name) + heapOf(value);
@@ -115,9 +121,9 @@ uint32_t PbIndex::estimateBytes(const Key& key) {
     b += optionBytes(q.options.query) + optionBytes(q.options.headers);
     // FieldPicker: a node (child list and name) per selected name.
     if (const std::string* fields = q.options.queryValue("fields")) {
-      b += fields->size() + 64 * (1 + static_cast<size_t>(std::count_if(fields->begin(), fields->end(), [](char c) {
-                                        return c == ',' || c == '.';
-                                      })));
+      const auto separators =
+          std::count_if(fields->begin(), fields->end(), [](char c) { return c == ',' || c == '.'; });
+      b += fields->size() + kFieldNodeBytes * (1 + static_cast<size_t>(separators));
     }
   }
   return static_cast<uint32_t>(std::min<size_t>(b, UINT32_MAX));
@@ -144,7 +150,7 @@ void PbIndex::joinGroup(Key& key, uint64_t auth) {
     ++key.groups[it->second].connections;
     return;
   }
-  key.groups.push_back(Group{auth, 1, topicFor(key.id, auth)});
+  key.groups.push_back(Group{auth, 1, topicFor(key.id, auth, space_)});
 }
 
 void PbIndex::leaveGroup(Key& key, uint64_t auth) {
@@ -277,7 +283,7 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view ownerName, st
       }
       if (changed) e = parser_.parse_into_document(parsedAuth->doc, bytesOf(text), text.size()).get(root);
     }
-    if (e != simdjson::SUCCESS || !root.is_object()) return Status::kInvalidEvent;
+    if (e != simdjson::SUCCESS || !root.is_object()) return Status::kInvalidFilter;
   }
 
   // The distinct subscriptions in order: interned keys, or keys compiled now
@@ -383,11 +389,11 @@ Status PbIndex::setSubscriptions(uint64_t connId, std::string_view ownerName, st
     std::vector<uint64_t> gone, fresh;
     std::set_difference(conn.keys.begin(), conn.keys.end(), keys.begin(), keys.end(), std::back_inserter(gone));
     std::set_difference(keys.begin(), keys.end(), conn.keys.begin(), conn.keys.end(), std::back_inserter(fresh));
-    for (uint64_t k : gone) remove->push_back(topicFor(k, conn.auth));
-    for (uint64_t k : fresh) add->push_back(topicFor(k, authId));
+    for (uint64_t k : gone) remove->push_back(topicFor(k, conn.auth, space_));
+    for (uint64_t k : fresh) add->push_back(topicFor(k, authId, space_));
   } else {
-    for (uint64_t k : conn.keys) remove->push_back(topicFor(k, conn.auth));
-    for (uint64_t k : keys) add->push_back(topicFor(k, authId));
+    for (uint64_t k : conn.keys) remove->push_back(topicFor(k, conn.auth, space_));
+    for (uint64_t k : keys) add->push_back(topicFor(k, authId, space_));
   }
   std::vector<uint64_t> old = std::move(conn.keys);
   const uint64_t oldAuth = conn.auth;
@@ -447,11 +453,11 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
   const Filter* view = nullptr;
   if (collection.listRule && !(list = rule(*collection.listRule, error))) {
     *error = "listRule: " + *error;
-    return Status::kInvalidEvent;
+    return Status::kInvalidFilter;
   }
   if (collection.viewRule && !(view = rule(*collection.viewRule, error))) {
     *error = "viewRule: " + *error;
-    return Status::kInvalidEvent;
+    return Status::kInvalidFilter;
   }
   simdjson::dom::element record;
   auto e = parser_.parse(bytesOf(recordJson), recordJson.size()).get(record);
@@ -472,12 +478,12 @@ Status PbIndex::broadcastRecord(const Collection& collection, std::string_view a
   }
   if (e != simdjson::SUCCESS) {
     *error = std::string("record is not valid JSON: ") + simdjson::error_message(e);
-    return Status::kInvalidEvent;
+    return Status::kInvalidFilter;
   }
   std::string_view recordId;
   if (!record.is_object() || record["id"].get_string().get(recordId) != simdjson::SUCCESS) {
     *error = "record must be a JSON object with a string id";
-    return Status::kInvalidEvent;
+    return Status::kInvalidFilter;
   }
 
   // The keys a record event reaches, as PocketBase lists them: one record by

@@ -6,7 +6,8 @@
 // base ("posts/*"), its options, its compiled filter and field list. The
 // connections holding a key are split by identity (guest, or one auth
 // record) into groups; every group is an internal topic of the topic index
-// ("\0pb:<key>:<auth>", see status.hpp), so the I/O threads fan a frame out to
+// ("\0pb:<key>:<auth>" in topic space 0, see status.hpp and setTopicSpace()),
+// so the I/O threads fan a frame out to
 // a group with the index they already have. Rules depend on the identity,
 // filters and projections on the key: a group receives a key's frame when
 // the collection rule passes for its identity and the key's filter passes.
@@ -17,7 +18,7 @@
 // Key and auth numbers are never reused, so a topic name can never come to
 // mean another group while a stale subscription is still on its way.
 //
-// Owned by the JS thread (the addon's Hub); not thread-safe. Frames it makes
+// Owned by the JS thread (one per NativeRealtime, src/addon/realtime_wrap); not thread-safe. Frames it makes
 // are shared with the I/O threads through their refcounts.
 #pragma once
 
@@ -29,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "delivery.hpp"
 #include "frame.hpp"
 #include "keyed_hash.hpp"
 #include "pb_field_picker.hpp"
@@ -40,10 +42,7 @@
 namespace ssefanout::pb {
 
 // A frame for every connection subscribed to `topic` (an internal topic).
-struct Delivery {
-  std::string topic;
-  FrameRef frame;
-};
+using Delivery = ssefanout::Delivery;
 
 // The collection of a record event: rules are PocketBase filter strings;
 // nullptr = superusers only, "" = everyone.
@@ -149,7 +148,7 @@ class PbIndex {
   // only custom messages, one with bad fields the whole record (PocketBase's
   // behaviour in both cases).
   // Strings must be single-line (checked by the caller). Returns
-  // kInvalidEvent when authJson is not a JSON object, and a budget's status
+  // kInvalidFilter when authJson is not a JSON object, and a budget's status
   // (kTooManyOptionSubscriptions, kClientFilterBudget, kClientMemoryBudget,
   // then kTooManyIpOptionSubscriptions, kIpFilterBudget, kIpMemoryBudget,
   // kTooManyIpSubscriptions, then kTooManyDistinctSubscriptions,
@@ -169,8 +168,9 @@ class PbIndex {
   // that may see it. Lone surrogate escapes (JSON.stringify's "\ud800")
   // become U+FFFD, as PocketBase's decoder makes them; integers beyond 64
   // bits are read as doubles (Go's float64), here and in auth records.
-  // Returns kInvalidEvent with *error set when the record is not a JSON
-  // object with a string "id" or a rule does not compile.
+  // Returns kInvalidFilter with *error set when the record is not a JSON
+  // object with a string "id" or a rule does not compile, kInvalidEvent
+  // when the action is not create, update or delete.
   Status broadcastRecord(const Collection& collection, std::string_view action, std::string_view recordJson,
                          std::vector<Delivery>* out, std::string* error);
   // A custom message to every connection subscribed to exactly `subscription`.
@@ -202,7 +202,14 @@ class PbIndex {
   // O(everything), test-only.
   bool checkInvariants() const;
 
-  static std::string topicFor(uint64_t key, uint64_t auth);
+  // Several indexes may feed one hub (two Realtimes sharing it): each names
+  // its groups in a topic space of its own, so that key and auth numbers
+  // (which every index starts at 1) never make the same topic. Set before
+  // the first subscription; space 0 is "\0pb:<key>:<auth>", space n
+  // "\0pb<n>:<key>:<auth>".
+  void setTopicSpace(uint64_t space) { space_ = space; }
+  uint64_t topicSpace() const { return space_; }
+  static std::string topicFor(uint64_t key, uint64_t auth, uint64_t space = 0);
 
  private:
   struct Group {
@@ -275,6 +282,7 @@ class PbIndex {
   JsonTextCache jsonText_;  // JSON values of the broadcast in progress, serialized once
   std::string repaired_;  // a record whose lone surrogates were replaced
   std::string widened_;   // a record whose integers beyond 64 bits were made doubles
+  uint64_t space_ = 0;  // setTopicSpace()
   uint64_t nextKey_ = 1;
   uint64_t nextAuth_ = 1;
   // Client-chosen strings are hashed with a per-process random key

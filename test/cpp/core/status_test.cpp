@@ -47,6 +47,8 @@ TEST(StatusTest, NamesTheJsCodesAreDerivedFrom) {
   EXPECT_EQ(statusName(Status::kIpFilterBudget), "IP_FILTER_BUDGET");
   EXPECT_EQ(statusName(Status::kIpMemoryBudget), "IP_MEMORY_BUDGET");
   EXPECT_EQ(statusName(Status::kTooManyIpSubscriptions), "TOO_MANY_IP_SUBSCRIPTIONS");
+  EXPECT_EQ(statusName(Status::kInvalidData), "INVALID_DATA");
+  EXPECT_EQ(statusName(Status::kInvalidFilter), "INVALID_FILTER");
   EXPECT_EQ(statusName(Status::kTooManySubscriptions), "TOO_MANY_SUBSCRIPTIONS");
   EXPECT_EQ(statusName(Status::kUnknownConnection), "UNKNOWN_CONNECTION");
   EXPECT_EQ(statusName(Status::kTooManyConnections), "TOO_MANY_CONNECTIONS");

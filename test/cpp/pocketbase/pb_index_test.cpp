@@ -163,7 +163,7 @@ TEST_F(PbIndexTest, InvalidAuthJsonChangesNothing) {
   std::vector<SubscriptionError> errors;
   for (std::string_view bad : {"", "[]", "{", "\"x\""}) {
     EXPECT_EQ(index_.setSubscriptions(1, ip(1), "pbc_u/ua", bad, false, {"notes/*"}, &add, &remove, &errors),
-              Status::kInvalidEvent);
+              Status::kInvalidFilter);
   }
   EXPECT_THAT(add, IsEmpty());
   EXPECT_THAT(remove, IsEmpty());
@@ -178,12 +178,12 @@ TEST_F(PbIndexTest, EmptyViewsWithoutDataAreRefusedNotDereferenced) {
   std::vector<SubscriptionError> errors;
   EXPECT_EQ(
       index_.setSubscriptions(1, ip(1), "pbc_u/ua", std::string_view(), false, {"posts/*"}, &add, &remove, &errors),
-      Status::kInvalidEvent);
+      Status::kInvalidFilter);
   EXPECT_EQ(index_.keyCount(), 0u);
   std::vector<Delivery> out;
   std::string error;
   Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
-  EXPECT_EQ(index_.broadcastRecord(posts, "create", std::string_view(), &out, &error), Status::kInvalidEvent);
+  EXPECT_EQ(index_.broadcastRecord(posts, "create", std::string_view(), &out, &error), Status::kInvalidFilter);
   EXPECT_THAT(error, ::testing::StartsWith("record is not valid JSON"));
   EXPECT_THAT(out, IsEmpty());
 }
@@ -383,14 +383,14 @@ TEST_F(PbIndexTest, BadRecordsAndRulesAreRefusedWithAMessage) {
   std::string error;
   Collection posts{"posts", "pbc_p", &everyone_, &everyone_};
   for (std::string_view bad : {"", "{", "[]", R"({"id":1})", R"({"title":"no id"})", "null"}) {
-    EXPECT_EQ(index_.broadcastRecord(posts, "create", bad, &out, &error), Status::kInvalidEvent) << bad;
+    EXPECT_EQ(index_.broadcastRecord(posts, "create", bad, &out, &error), Status::kInvalidFilter) << bad;
     EXPECT_FALSE(error.empty());
   }
   EXPECT_EQ(index_.broadcastRecord(posts, "upsert\"}", R"({"id":"r"})", &out, &error), Status::kInvalidEvent);
   EXPECT_THAT(error, ::testing::HasSubstr("action"));
   const std::string broken = "views >";
   Collection bad{"posts", "pbc_p", &broken, &everyone_};
-  EXPECT_EQ(index_.broadcastRecord(bad, "create", R"({"id":"r"})", &out, &error), Status::kInvalidEvent);
+  EXPECT_EQ(index_.broadcastRecord(bad, "create", R"({"id":"r"})", &out, &error), Status::kInvalidFilter);
   EXPECT_THAT(error, ::testing::StartsWith("listRule: "));
   EXPECT_THAT(out, IsEmpty());
 }
@@ -450,7 +450,7 @@ TEST_F(PbIndexTest, IntegersBeyond64BitsReadAsDoubles) {
   EXPECT_EQ(ruled.begin()->first, user.add[0]);
   std::vector<Delivery> out;
   std::string error;
-  EXPECT_EQ(index_.broadcastRecord(open, "create", R"({"id":"r","n":1e999})", &out, &error), Status::kInvalidEvent)
+  EXPECT_EQ(index_.broadcastRecord(open, "create", R"({"id":"r","n":1e999})", &out, &error), Status::kInvalidFilter)
       << "beyond double range: refused, as Go refuses it";
 }
 
@@ -833,6 +833,32 @@ TEST_F(PbOwnerBudgetTest, RandomizedAgainstAModelOfTheSums) {
   EXPECT_EQ(index_.ownerCount(), 0u);
   EXPECT_EQ(index_.keyCount(), 0u);
   EXPECT_TRUE(index_.checkInvariants());
+}
+
+// Two indexes feeding one hub (two Realtimes sharing it) number their keys
+// and identities from 1 each: their topic spaces keep the topics apart.
+TEST(PbIndexTopicSpaceTest, IndexesInDistinctSpacesMakeDistinctTopics) {
+  PbIndex first, second;
+  second.setTopicSpace(7);
+  EXPECT_EQ(first.topicSpace(), 0u);
+  EXPECT_EQ(second.topicSpace(), 7u);
+  std::vector<std::string> add1, add2, remove;
+  std::vector<SubscriptionError> errors;
+  ASSERT_EQ(first.setSubscriptions(1, "a", "", std::string_view(), false, {"posts/*"}, &add1, &remove, &errors),
+            Status::kOk);
+  ASSERT_EQ(second.setSubscriptions(1, "a", "", std::string_view(), false, {"posts/*"}, &add2, &remove, &errors),
+            Status::kOk);
+  ASSERT_EQ(add1.size(), 1u);
+  ASSERT_EQ(add2.size(), 1u);
+  EXPECT_EQ(add1[0], PbIndex::topicFor(1, PbIndex::kGuest));
+  EXPECT_EQ(add2[0], PbIndex::topicFor(1, PbIndex::kGuest, 7));
+  EXPECT_NE(add1[0], add2[0]);
+  EXPECT_EQ(add2[0], std::string("\0pb7:1:0", 8));
+  EXPECT_TRUE(isInternalTopic(add2[0]));
+  std::vector<Delivery> out;
+  second.publish("posts/*", "posts/*", "{}", &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].topic, add2[0]);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// NativeFilter: one compiled PocketBase filter or rule, for an app's own API
-// (lib/pocketbase.js, compileFilter). The same engine the realtime index uses
-// (src/pocketbase/pb_filter.hpp). JS thread only.
+// FilterWrap: NativeFilter, one compiled PocketBase filter or rule for an
+// app's own API (lib/pocketbase.js, compileFilter). The same engine the
+// realtime index uses (src/pocketbase/pb_filter.hpp), which also parses the
+// JSON. JS thread only.
 #pragma once
 
 #include <napi.h>

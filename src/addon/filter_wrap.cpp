@@ -1,4 +1,4 @@
-#include "filter.hpp"
+#include "filter_wrap.hpp"
 
 namespace ssefanout {
 
@@ -27,24 +27,15 @@ Napi::Value FilterWrap::JS_test(const Napi::CallbackInfo& info) {
   if (!ok_) return Napi::String::New(env, error_);
   if (!info[0].IsString()) return Napi::String::New(env, "record must be a JSON string");
   std::string record = info[0].As<Napi::String>().Utf8Value();
-  simdjson::dom::parser parser;
-  simdjson::dom::document recordDoc, authDoc;
-  simdjson::dom::element recordRoot, authRoot;
-  if (parser.parse_into_document(recordDoc, record.data(), record.size()).get(recordRoot) != simdjson::SUCCESS ||
-      !recordRoot.is_object()) {
-    return Napi::String::New(env, "record is not a JSON object");
+  std::string auth;
+  std::string_view authView;
+  if (info[1].IsString()) authView = auth = info[1].As<Napi::String>().Utf8Value();
+  bool result = false;
+  std::string error;
+  if (!filter_.testJson(record, info[1].IsString() ? &authView : nullptr, &result, &error)) {
+    return Napi::String::New(env, error);
   }
-  pb::EvalContext ctx;
-  ctx.record = recordRoot;
-  if (info[1].IsString()) {
-    std::string auth = info[1].As<Napi::String>().Utf8Value();
-    if (parser.parse_into_document(authDoc, auth.data(), auth.size()).get(authRoot) != simdjson::SUCCESS ||
-        !authRoot.is_object()) {
-      return Napi::String::New(env, "auth is not a JSON object");
-    }
-    ctx.auth = &authRoot;
-  }
-  return Napi::Boolean::New(env, filter_.evaluate(ctx));
+  return Napi::Boolean::New(env, result);
 }
 
 }  // namespace ssefanout

@@ -1,0 +1,442 @@
+#include "dispatcher.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iterator>
+
+namespace ssefanout {
+namespace {
+
+Command connectionCommand(Command::Op op, uint64_t id) {
+  Command c;
+  c.op = op;
+  c.id = id;
+  return c;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(const HubOptions& options, ShardSink* sink)
+    : options_(options), sink_(sink), registry_(options.maxConnections) {
+  options_.threads = std::clamp<uint32_t>(options_.threads, 1, kMaxThreads);
+}
+
+Dispatcher::~Dispatcher() {
+  stopNow();
+  for (Observer* o : observers_) o->onDetached();
+}
+
+int Dispatcher::start() {
+  batches_.resize(options_.threads);
+  batchBytes_.resize(options_.threads);
+  for (uint32_t i = 0; i < options_.threads; ++i) {
+    shards_.push_back(std::make_unique<Shard>(i, options_.shard, sink_));
+    int rc = shards_.back()->start();
+    if (rc != 0) {
+      shards_.pop_back();
+      return rc;
+    }
+  }
+  return 0;
+}
+
+void Dispatcher::stopNow(bool endBodies) {
+  closing_ = true;
+  for (size_t i = 0; i < batches_.size(); ++i) {
+    if (endBodies && i < shards_.size()) {
+      postBatch(static_cast<uint32_t>(i));  // what was published still goes out first
+      continue;
+    }
+    for (Command& c : batches_[i]) {
+      if (c.fd >= 0) ::close(c.fd);  // adopted by no shard yet
+    }
+    batches_[i].clear();
+    batchBytes_[i] = 0;
+  }
+  for (auto& shard : shards_) {
+    Command stop;
+    stop.op = Command::Op::kStop;
+    if (endBodies) stop.flags |= Command::kEndBodies;
+    shard->post(std::move(stop));
+  }
+  joinShards();
+  shards_.clear();
+}
+
+void Dispatcher::joinShards() {
+  for (auto& shard : shards_) shard->join();
+}
+
+void Dispatcher::close() {
+  if (closing_) return;
+  closing_ = true;
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    Command c;
+    c.op = Command::Op::kShutdown;
+    post(i, std::move(c));
+  }
+  flush();
+}
+
+void Dispatcher::flush() {
+  for (size_t i = 0; i < batches_.size(); ++i) postBatch(static_cast<uint32_t>(i));
+}
+
+// ---- connections -------------------------------------------------------------
+
+Dispatcher::Slot* Dispatcher::slotFor(uint64_t id) {
+  if (id == 0 || !registry_.contains(id)) return nullptr;
+  return &slots_[Registry::slotOf(id)];
+}
+
+const Dispatcher::Slot* Dispatcher::slotFor(uint64_t id) const {
+  if (id == 0 || !registry_.contains(id)) return nullptr;
+  return &slots_[Registry::slotOf(id)];
+}
+
+Status Dispatcher::openSlot(uint64_t id, Slot** slot) {
+  if (closing_) return Status::kClosed;
+  *slot = slotFor(id);
+  return *slot ? Status::kOk : Status::kUnknownConnection;
+}
+
+Status Dispatcher::checkConnection(uint64_t id) const {
+  if (closing_) return Status::kClosed;
+  return slotFor(id) ? Status::kOk : Status::kUnknownConnection;
+}
+
+Status Dispatcher::shardOf(uint64_t id, uint32_t* shard) const {
+  const Slot* slot = slotFor(id);
+  if (!slot) return Status::kUnknownConnection;
+  *shard = slot->shard;
+  return Status::kOk;
+}
+
+Status Dispatcher::addConnection(StreamOptions&& stream, Command&& c, uint64_t* id) {
+  if (closing_) return Status::kClosed;
+  std::vector<std::string>& topics = stream.topics;
+  for (const std::string& t : topics) {
+    if (validateTopic(t) != Status::kOk) return Status::kInvalidTopic;
+  }
+  std::sort(topics.begin(), topics.end());
+  topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+  if (topics.size() > options_.shard.maxSubscriptions) return Status::kTooManySubscriptions;
+  FrameRef first;
+  if (stream.retryMs) {
+    EventFields ev;
+    ev.retryMs = *stream.retryMs;
+    encodeEvent(ev, &first, Frame::Kind::kControl);
+  }
+  Status s = registry_.acquire(id);
+  if (s != Status::kOk) return s;
+
+  uint32_t index = Registry::slotOf(*id);
+  if (index >= slots_.size()) slots_.resize(index + 1);
+  Slot& slot = slots_[index];
+  slot.id = *id;
+  slot.shard = nextShard_++ % static_cast<uint32_t>(shards_.size());
+  if (stream.user) slot.user = users_.acquire(*stream.user);
+  slot.subs = topics;  // the mirror keeps a copy; the shard takes the original
+
+  c.id = *id;
+  c.user = slot.user;
+  c.idleMs = stream.idleMs;
+  c.lifetimeMs = stream.lifetimeMs;
+  c.topics = std::move(topics);
+  c.frame2 = std::move(first);
+  post(slot.shard, std::move(c));
+  return Status::kOk;
+}
+
+Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id) {
+  Command c;
+  c.op = Command::Op::kAdopt;
+  c.fd = fd;
+  // The JS transport writes the stream id itself (lib/hub.js), so only
+  // adopted streams carry it. A parser drops one space after the colon:
+  // keep a leading one.
+  if (stream.streamId && !stream.streamId->empty()) {
+    c.prefix = ((*stream.streamId)[0] == ' ' ? "id: " : "id:") + *stream.streamId + "\n";
+  }
+  c.frame = FrameRef(Frame::copyOf(head, Frame::Kind::kRaw));
+  if (chunked) c.flags |= Command::kChunked;
+  Status s = addConnection(std::move(stream), std::move(c), id);
+  if (s != Status::kOk) ::close(fd);
+  return s;
+}
+
+Status Dispatcher::attach(StreamOptions stream, uint64_t* id) {
+  Command c;
+  c.op = Command::Op::kAttachJs;
+  return addConnection(std::move(stream), std::move(c), id);
+}
+
+void Dispatcher::forget(uint64_t id) {
+  Slot* s = slotFor(id);
+  if (!s) return;
+  for (Observer* o : observers_) o->onForget(id);
+  users_.release(s->user);
+  *s = Slot();
+  registry_.release(id);
+}
+
+void Dispatcher::addObserver(Observer* observer) { observers_.push_back(observer); }
+
+void Dispatcher::removeObserver(Observer* observer) {
+  observers_.erase(std::remove(observers_.begin(), observers_.end(), observer), observers_.end());
+}
+
+// ---- subscriptions -----------------------------------------------------------
+
+Status Dispatcher::subscribe(uint64_t id, std::vector<std::string> topics) {
+  Slot* s;
+  if (Status st = openSlot(id, &s); st != Status::kOk) return st;
+  std::vector<std::string> fresh;
+  for (std::string& t : topics) {
+    if (validateTopic(t) != Status::kOk) return Status::kInvalidTopic;
+    if (!std::binary_search(s->subs.begin(), s->subs.end(), t)) fresh.push_back(std::move(t));
+  }
+  std::sort(fresh.begin(), fresh.end());
+  fresh.erase(std::unique(fresh.begin(), fresh.end()), fresh.end());
+  if (s->subs.size() + fresh.size() > options_.shard.maxSubscriptions) return Status::kTooManySubscriptions;
+  if (fresh.empty()) return Status::kOk;
+  std::vector<std::string> merged;
+  merged.reserve(s->subs.size() + fresh.size());
+  std::merge(s->subs.begin(), s->subs.end(), fresh.begin(), fresh.end(), std::back_inserter(merged));
+  s->subs.swap(merged);
+  postTopics(s->shard, Command::Op::kSubscribe, id, std::move(fresh));
+  return Status::kOk;
+}
+
+Status Dispatcher::unsubscribe(uint64_t id, std::vector<std::string> topics) {
+  Slot* s;
+  if (Status st = openSlot(id, &s); st != Status::kOk) return st;
+  for (const std::string& t : topics) {
+    if (validateTopic(t) != Status::kOk) return Status::kInvalidTopic;
+  }
+  std::vector<std::string> gone;
+  for (std::string& t : topics) {
+    auto it = std::lower_bound(s->subs.begin(), s->subs.end(), t);
+    if (it != s->subs.end() && *it == t) {
+      s->subs.erase(it);
+      gone.push_back(std::move(t));
+    }
+  }
+  postTopics(s->shard, Command::Op::kUnsubscribe, id, std::move(gone));
+  return Status::kOk;
+}
+
+const std::vector<std::string>* Dispatcher::subscriptions(uint64_t id) const {
+  const Slot* slot = slotFor(id);
+  return slot ? &slot->subs : nullptr;
+}
+
+Status Dispatcher::changeTopics(uint64_t id, std::vector<std::string>&& remove, std::vector<std::string>&& add) {
+  Slot* s;
+  if (Status st = openSlot(id, &s); st != Status::kOk) return st;
+  postTopics(s->shard, Command::Op::kUnsubscribe, id, std::move(remove));
+  postTopics(s->shard, Command::Op::kSubscribe, id, std::move(add));
+  return Status::kOk;
+}
+
+// ---- events ------------------------------------------------------------------
+
+Status Dispatcher::encode(const EventFields& event, FrameRef* out) const {
+  Status s = validateFields(event);
+  if (s != Status::kOk) return s;
+  if (encodedSize(event) + kQueueFraming > options_.shard.maxQueueBytes) return Status::kDataTooLarge;
+  return encodeEvent(event, out);
+}
+
+// Sorted ids of the named users that have connections. False when a list is
+// given and none of them has: the event reaches nobody.
+bool Dispatcher::resolveUsers(const std::vector<std::string_view>* names, std::vector<uint32_t>* users) const {
+  if (!names) return true;
+  for (std::string_view name : *names) {
+    uint32_t u = users_.find(name);
+    if (u != UserTable::kNoUser) users->push_back(u);
+  }
+  if (users->empty()) return false;
+  std::sort(users->begin(), users->end());
+  users->erase(std::unique(users->begin(), users->end()), users->end());
+  return true;
+}
+
+Status Dispatcher::publish(std::string_view topic, const EventFields& event,
+                           const std::vector<std::string_view>* users) {
+  if (closing_) return Status::kClosed;
+  if (validateTopic(topic) != Status::kOk) return Status::kInvalidTopic;
+  FrameRef frame;
+  if (Status s = encode(event, &frame); s != Status::kOk) return s;
+  std::vector<uint32_t> ids;
+  if (!resolveUsers(users, &ids)) {
+    countPublished();
+    return Status::kOk;
+  }
+  if (!roomForAll(1, frame->size())) return Status::kQueueFull;
+  postAll(Command::Op::kPublish, topic, std::move(frame), std::move(ids));
+  return Status::kOk;
+}
+
+Status Dispatcher::broadcast(const EventFields& event, const std::vector<std::string_view>* users) {
+  if (closing_) return Status::kClosed;
+  FrameRef frame;
+  if (Status s = encode(event, &frame); s != Status::kOk) return s;
+  std::vector<uint32_t> ids;
+  if (!resolveUsers(users, &ids)) {
+    countPublished();
+    return Status::kOk;
+  }
+  if (!roomForAll(1, frame->size())) return Status::kQueueFull;
+  postAll(Command::Op::kBroadcast, std::string_view(), std::move(frame), std::move(ids));
+  return Status::kOk;
+}
+
+Status Dispatcher::send(uint64_t id, const EventFields& event) {
+  Slot* slot;
+  if (Status st = openSlot(id, &slot); st != Status::kOk) return st;
+  FrameRef frame;
+  if (Status s = encode(event, &frame); s != Status::kOk) return s;
+  return sendFrame(id, std::move(frame), false);
+}
+
+Status Dispatcher::sendFrame(uint64_t id, FrameRef frame, bool exempt) {
+  Slot* slot;
+  if (Status st = openSlot(id, &slot); st != Status::kOk) return st;
+  if (!exempt && !roomFor(slot->shard, 1, frame->size())) return Status::kQueueFull;
+  countPublished();
+  Command c = connectionCommand(Command::Op::kSend, id);
+  c.frame = std::move(frame);
+  post(slot->shard, std::move(c));
+  return Status::kOk;
+}
+
+Status Dispatcher::publishMany(std::vector<Delivery>& deliveries) {
+  if (closing_) return Status::kClosed;
+  if (!deliveries.empty()) {
+    uint64_t bytes = 0;
+    for (const Delivery& d : deliveries) bytes += d.frame->size();
+    if (!roomForAll(deliveries.size(), bytes)) return Status::kQueueFull;
+  }
+  countPublished();
+  for (Delivery& d : deliveries) {
+    for (size_t i = 0; i < shards_.size(); ++i) {
+      Command c;
+      c.op = Command::Op::kPublish;
+      c.topic = i + 1 == shards_.size() ? std::move(d.topic) : d.topic;
+      c.frame = d.frame;
+      post(static_cast<uint32_t>(i), std::move(c));
+    }
+  }
+  return Status::kOk;
+}
+
+Status Dispatcher::kick(uint64_t id) {
+  Slot* slot;
+  if (Status st = openSlot(id, &slot); st != Status::kOk) return st;
+  post(slot->shard, connectionCommand(Command::Op::kKick, id));
+  return Status::kOk;
+}
+
+Status Dispatcher::detach(uint64_t id, DisconnectReason reason) {
+  Slot* slot = slotFor(id);
+  if (!slot) return Status::kUnknownConnection;
+  Command c = connectionCommand(Command::Op::kDetach, id);
+  c.reason = reason;
+  post(slot->shard, std::move(c));
+  return Status::kOk;
+}
+
+// ---- batches and the pending bound ------------------------------------------
+
+void Dispatcher::post(uint32_t shard, Command&& c) {
+  std::vector<Command>& batch = batches_[shard];
+  batchBytes_[shard] += Shard::bytesOf(c);
+  batch.push_back(std::move(c));
+  if (batch.size() >= kBatchLimit) postBatch(shard);
+}
+
+void Dispatcher::postBatch(uint32_t shard) {
+  if (batches_[shard].empty()) return;
+  shards_[shard]->post(batches_[shard]);
+  batchBytes_[shard] = 0;
+}
+
+void Dispatcher::postTopics(uint32_t shard, Command::Op op, uint64_t id, std::vector<std::string>&& topics) {
+  if (topics.empty()) return;
+  Command c = connectionCommand(op, id);
+  c.topics = std::move(topics);
+  post(shard, std::move(c));
+}
+
+void Dispatcher::postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users) {
+  countPublished();
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Command c;
+    c.op = op;
+    c.topic = topic;
+    c.frame = frame;
+    if (i + 1 == shards_.size()) {
+      c.users = std::move(users);
+    } else {
+      c.users = users;
+    }
+    post(static_cast<uint32_t>(i), std::move(c));
+  }
+}
+
+// An empty queue takes any one command (or one protocol event's commands), so
+// a frame larger than maxPendingBytes (allowed up to maxQueueBytes), or a
+// record event reaching more groups than maxPendingCommands, can still go.
+bool Dispatcher::roomFor(uint32_t shard, uint64_t count, uint64_t bytes) {
+  const Shard& s = *shards_[shard];
+  const uint64_t commands = batches_[shard].size() + s.queuedCommands();
+  const uint64_t held = batchBytes_[shard] + s.queuedBytes();
+  const uint64_t maxCommands = options_.maxPendingCommands, maxBytes = options_.maxPendingBytes;
+  const bool full = (maxCommands > 0 && commands > 0 && commands + count > maxCommands) ||
+                    (maxBytes > 0 && held > 0 && held + bytes > maxBytes);
+  if (full) ++queueFull_;
+  return !full;
+}
+
+bool Dispatcher::roomForAll(uint64_t count, uint64_t bytes) {
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    if (!roomFor(i, count, bytes)) return false;
+  }
+  return true;
+}
+
+DispatcherStats Dispatcher::stats() const {
+  DispatcherStats out;
+  out.threads.resize(shards_.size());
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    const ShardCounters& c = shards_[i]->counters();
+    ShardStats& t = out.threads[i];
+    t.connections = c.connections.load(std::memory_order_relaxed);
+    t.subscriptions = c.subscriptions.load(std::memory_order_relaxed);
+    t.published = c.published.load(std::memory_order_relaxed);
+    t.delivered = c.delivered.load(std::memory_order_relaxed);
+    t.bytesWritten = c.bytesWritten.load(std::memory_order_relaxed);
+    t.slow = c.slow.load(std::memory_order_relaxed);
+    t.queueBytes = c.queueBytes.load(std::memory_order_relaxed);
+    t.heartbeats = c.heartbeats.load(std::memory_order_relaxed);
+    t.pendingCommands = batches_[i].size() + shards_[i]->queuedCommands();
+    t.pendingBytes = batchBytes_[i] + shards_[i]->queuedBytes();
+    out.subscriptions += t.subscriptions;
+    out.delivered += t.delivered;
+    out.bytesWritten += t.bytesWritten;
+    out.slow += t.slow;
+    out.queueBytes += t.queueBytes;
+    out.heartbeats += t.heartbeats;
+    out.pendingCommands += t.pendingCommands;
+    out.pendingBytes += t.pendingBytes;
+  }
+  out.connections = registry_.live();
+  out.published = published_;
+  out.queueFull = queueFull_;
+  out.users = users_.size();
+  return out;
+}
+
+}  // namespace ssefanout

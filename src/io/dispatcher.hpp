@@ -1,0 +1,216 @@
+// Dispatcher: the JS-thread state of a hub, in plain C++ (no Node-API).
+//
+// Owns the Registry (connection ids), the UserTable, the per-slot mirror of
+// each connection's subscriptions (so caps are checked synchronously, before
+// anything is posted) and the shards, which it creates, starts and stops.
+// Every method answers a Status; the addon (src/addon/hub_wrap) only converts
+// arguments and turns statuses into numbers for lib/hub.js.
+//
+// Commands are batched per shard and handed over by flush() (once per JS job)
+// or when a batch reaches kBatchLimit. What waits for a shard (its batch here
+// plus its queue) is bounded by maxPendingCommands / maxPendingBytes: publish,
+// broadcast, send, publishMany and sendFrame answer kQueueFull past it and
+// post nothing. A publish or broadcast goes to every shard or to none.
+//
+// Protocols (PocketBase's realtime wrap today) use the small named API at the
+// end: shardOf(), changeTopics(), publishMany(), sendFrame(),
+// countPublished(), and an Observer told when a connection is forgotten.
+//
+// Threads: every method runs on one thread (the JS thread). The shards call
+// the ShardSink given to the constructor on their own threads; the sink must
+// outlive the dispatcher (or stopNow()). The sink calls forget() on the
+// dispatcher's thread when it hands a disconnect to JS.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "command.hpp"
+#include "delivery.hpp"
+#include "registry.hpp"
+#include "shard.hpp"
+#include "sse_encoder.hpp"
+#include "user_table.hpp"
+
+namespace ssefanout {
+
+struct HubOptions {
+  ShardOptions shard;
+  uint32_t threads = 1;  // clamped to [1, kMaxThreads]
+  uint32_t maxConnections = Registry::kMaxSlots;
+  uint64_t maxPendingCommands = 0;  // 0 = no bound
+  uint64_t maxPendingBytes = 0;     // 0 = no bound
+};
+
+// What a new stream starts with (lib/hub.js accept() options, validated there).
+struct StreamOptions {
+  std::vector<std::string> topics;  // each must pass validateTopic()
+  std::optional<std::string> user;
+  std::optional<uint64_t> retryMs;      // a "retry:" frame sent first
+  std::optional<std::string> streamId;  // "id:" before every event (adopted streams only)
+  uint32_t idleMs = 0;                  // 0 = never
+  uint32_t lifetimeMs = 0;              // 0 = never
+};
+
+struct ShardStats {
+  uint64_t connections = 0;
+  uint64_t subscriptions = 0;
+  uint64_t published = 0;
+  uint64_t delivered = 0;
+  uint64_t bytesWritten = 0;
+  uint64_t slow = 0;
+  uint64_t queueBytes = 0;
+  uint64_t heartbeats = 0;
+  uint64_t pendingCommands = 0;  // in its batch here and in its queue
+  uint64_t pendingBytes = 0;
+};
+
+struct DispatcherStats {
+  uint64_t connections = 0;  // live ids
+  uint64_t subscriptions = 0;
+  uint64_t published = 0;  // publish/broadcast/send (and protocol events) accepted here
+  uint64_t delivered = 0;
+  uint64_t bytesWritten = 0;
+  uint64_t slow = 0;
+  uint64_t queueBytes = 0;
+  uint64_t heartbeats = 0;
+  uint64_t pendingCommands = 0;
+  uint64_t pendingBytes = 0;
+  uint64_t queueFull = 0;  // refusals at the pending bound
+  uint64_t users = 0;
+  std::vector<ShardStats> threads;
+};
+
+class Dispatcher {
+ public:
+  static constexpr uint32_t kMaxThreads = 64;
+  // Commands wait in a per-shard batch until flush() or until the batch is
+  // this large: one lock and one wake-up per batch instead of per call.
+  static constexpr size_t kBatchLimit = 256;
+  // What queueing adds to an event frame: the chunk header and its closing
+  // CRLF (at most Frame::kMaxChunkHeader + 2 = 20 bytes), rounded up. An event
+  // whose encoding plus this passes maxQueueBytes could never be queued.
+  static constexpr size_t kQueueFraming = 32;
+
+  // Told on the dispatcher's thread when a connection is forgotten (its
+  // disconnect is handed to JS): a protocol index drops what it holds for it.
+  class Observer {
+   public:
+    virtual ~Observer() = default;
+    virtual void onForget(uint64_t id) = 0;
+    // The dispatcher is being destroyed with this observer still registered.
+    virtual void onDetached() {}
+  };
+
+  Dispatcher(const HubOptions& options, ShardSink* sink);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Creates and starts the shards: 0, or the libuv error of the one that
+  // failed (the caller then stops those already running with stopNow()).
+  int start();
+
+  // A socket to be written by a shard. Takes `fd` in every case: closed here
+  // when the status is not kOk. `head` is written first (the HTTP response
+  // head), chunked frames every event as an HTTP/1.1 chunk.
+  Status adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id);
+  // A stream the JS thread writes (frames come back through onJsDeliver).
+  Status attach(StreamOptions stream, uint64_t* id);
+  // All or nothing: the cap is checked before anything changes.
+  Status subscribe(uint64_t id, std::vector<std::string> topics);
+  Status unsubscribe(uint64_t id, std::vector<std::string> topics);
+  // users: nullptr = no restriction; else only connections of these users
+  // (unknown names ignored; none known = delivered to nobody, counted).
+  Status publish(std::string_view topic, const EventFields& event, const std::vector<std::string_view>* users);
+  Status broadcast(const EventFields& event, const std::vector<std::string_view>* users);
+  Status send(uint64_t id, const EventFields& event);
+  Status kick(uint64_t id);
+  // A JS-transport stream ended on the JS side (no kClosed check: the
+  // connection must still be reported).
+  Status detach(uint64_t id, DisconnectReason reason);
+  bool has(uint64_t id) const { return slotFor(id) != nullptr; }
+  // Sorted; nullptr for an unknown connection.
+  const std::vector<std::string>* subscriptions(uint64_t id) const;
+  DispatcherStats stats() const;
+
+  // Every shard flushes, ends its streams and stops; the sink's onStopped
+  // follows once per shard. Idempotent.
+  void close();
+  bool closing() const { return closing_; }
+  void flush();
+  // Stops every shard now and waits for them (environment teardown; with
+  // endBodies, process exit: what was batched still goes out, and the end of
+  // every body, best effort). Closes the fds of adoptions not yet posted;
+  // the dispatcher is closed after it.
+  void stopNow(bool endBodies = false);
+  // Joins the shards after each reported onStopped.
+  void joinShards();
+  size_t shardCount() const { return shards_.size(); }
+  // The connection is gone from its shard: its id is released (and never
+  // issued again) and the observers are told.
+  void forget(uint64_t id);
+
+  // ---- for protocols -------------------------------------------------------
+  // kOk while the hub is open and id names a live connection, else kClosed or
+  // kUnknownConnection.
+  Status checkConnection(uint64_t id) const;
+  // The shard of a live connection (kUnknownConnection otherwise).
+  Status shardOf(uint64_t id, uint32_t* shard) const;
+  // Posts the removal of `remove` then the addition of `add` (internal
+  // topics: the subscription mirror and its cap are the protocol's business).
+  Status changeTopics(uint64_t id, std::vector<std::string>&& remove, std::vector<std::string>&& add);
+  // Posts every (topic, frame) to every shard: all of them fit each shard's
+  // bound or nothing is posted (kQueueFull). Counts one published event.
+  Status publishMany(std::vector<Delivery>& deliveries);
+  // A pre-encoded frame to one connection. `exempt`: posted whatever the
+  // bound (a protocol's greeting, posted as the connection itself was).
+  Status sendFrame(uint64_t id, FrameRef frame, bool exempt);
+  void countPublished() { ++published_; }
+  void addObserver(Observer* observer);
+  void removeObserver(Observer* observer);
+  const HubOptions& options() const { return options_; }
+
+ private:
+  struct Slot {
+    uint64_t id = 0;
+    uint32_t shard = 0;
+    uint32_t user = UserTable::kNoUser;
+    std::vector<std::string> subs;  // sorted
+  };
+
+  Status addConnection(StreamOptions&& stream, Command&& c, uint64_t* id);
+  Slot* slotFor(uint64_t id);
+  const Slot* slotFor(uint64_t id) const;
+  Status openSlot(uint64_t id, Slot** slot);
+  Status encode(const EventFields& event, FrameRef* out) const;
+  bool resolveUsers(const std::vector<std::string_view>* names, std::vector<uint32_t>* users) const;
+  void post(uint32_t shard, Command&& c);
+  void postBatch(uint32_t shard);
+  void postTopics(uint32_t shard, Command::Op op, uint64_t id, std::vector<std::string>&& topics);
+  void postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users);
+  // The bound on commands waiting for a shard: true when `count` more holding
+  // `bytes` fit. Counts a refusal in queueFull_.
+  bool roomFor(uint32_t shard, uint64_t count, uint64_t bytes);
+  bool roomForAll(uint64_t count, uint64_t bytes);
+
+  HubOptions options_;
+  ShardSink* const sink_;
+  Registry registry_;
+  UserTable users_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::vector<Command>> batches_;  // per shard
+  std::vector<uint64_t> batchBytes_;           // per shard: Shard::bytesOf() of its batch
+  std::vector<Observer*> observers_;
+  uint64_t queueFull_ = 0;
+  uint64_t published_ = 0;
+  uint32_t nextShard_ = 0;
+  bool closing_ = false;
+};
+
+}  // namespace ssefanout
