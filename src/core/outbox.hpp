@@ -54,9 +54,8 @@ class Outbox {
   void pushEndOfBody();
 
   // Fills up to maxIov iovecs with pending bytes, in order (an event with a
-  // prefix takes one iovec more). Returns the number used. Stops at a frame boundary when iovecs run out, except that the first
-  // frame is always started (in pieces if it needs more than maxIov), so any
-  // maxIov >= 1 makes progress.
+  // prefix takes one iovec more). Returns the number used. Stops at a frame boundary when iovecs run out, except that
+  // the first frame is always started (in pieces if it needs more than maxIov), so any maxIov >= 1 makes progress.
   int buildIov(struct iovec* iov, int maxIov) const;
   // Marks n bytes as written; frames fully written are released. Returns the
   // number of whole frames completed.

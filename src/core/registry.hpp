@@ -46,7 +46,7 @@ class Registry {
 
  private:
   uint32_t maxSlots_;
-  uint64_t initialGen_ = 1;  // generation 0 never issued: id 0 is never valid
+  uint64_t initialGen_ = 1;    // generation 0 never issued: id 0 is never valid
   std::vector<uint64_t> gen_;  // current generation per slot
   std::vector<bool> used_;
   std::deque<uint32_t> free_;

@@ -43,29 +43,52 @@ enum class Status : uint8_t {
 // Stable names; the JS side derives ERR_SSE_* codes from them.
 constexpr std::string_view statusName(Status s) {
   switch (s) {
-    case Status::kOk: return "OK";
-    case Status::kInvalidEvent: return "INVALID_EVENT";
-    case Status::kInvalidId: return "INVALID_ID";
-    case Status::kInvalidTopic: return "INVALID_TOPIC";
-    case Status::kInvalidRetry: return "INVALID_RETRY";
-    case Status::kDataTooLarge: return "DATA_TOO_LARGE";
-    case Status::kTooManySubscriptions: return "TOO_MANY_SUBSCRIPTIONS";
-    case Status::kUnknownConnection: return "UNKNOWN_CONNECTION";
-    case Status::kTooManyConnections: return "TOO_MANY_CONNECTIONS";
-    case Status::kClosed: return "CLOSED";
-    case Status::kQueueFull: return "QUEUE_FULL";
-    case Status::kTooManyOptionSubscriptions: return "TOO_MANY_OPTION_SUBSCRIPTIONS";
-    case Status::kClientFilterBudget: return "CLIENT_FILTER_BUDGET";
-    case Status::kClientMemoryBudget: return "CLIENT_MEMORY_BUDGET";
-    case Status::kTooManyDistinctSubscriptions: return "TOO_MANY_DISTINCT_SUBSCRIPTIONS";
-    case Status::kSubscriptionMemoryBudget: return "SUBSCRIPTION_MEMORY_BUDGET";
-    case Status::kTooManyIpOptionSubscriptions: return "TOO_MANY_IP_OPTION_SUBSCRIPTIONS";
-    case Status::kIpFilterBudget: return "IP_FILTER_BUDGET";
-    case Status::kIpMemoryBudget: return "IP_MEMORY_BUDGET";
-    case Status::kTooManyIpSubscriptions: return "TOO_MANY_IP_SUBSCRIPTIONS";
-    case Status::kInvalidData: return "INVALID_DATA";
-    case Status::kInvalidFilter: return "INVALID_FILTER";
-    case Status::kCount: break;
+    case Status::kOk:
+      return "OK";
+    case Status::kInvalidEvent:
+      return "INVALID_EVENT";
+    case Status::kInvalidId:
+      return "INVALID_ID";
+    case Status::kInvalidTopic:
+      return "INVALID_TOPIC";
+    case Status::kInvalidRetry:
+      return "INVALID_RETRY";
+    case Status::kDataTooLarge:
+      return "DATA_TOO_LARGE";
+    case Status::kTooManySubscriptions:
+      return "TOO_MANY_SUBSCRIPTIONS";
+    case Status::kUnknownConnection:
+      return "UNKNOWN_CONNECTION";
+    case Status::kTooManyConnections:
+      return "TOO_MANY_CONNECTIONS";
+    case Status::kClosed:
+      return "CLOSED";
+    case Status::kQueueFull:
+      return "QUEUE_FULL";
+    case Status::kTooManyOptionSubscriptions:
+      return "TOO_MANY_OPTION_SUBSCRIPTIONS";
+    case Status::kClientFilterBudget:
+      return "CLIENT_FILTER_BUDGET";
+    case Status::kClientMemoryBudget:
+      return "CLIENT_MEMORY_BUDGET";
+    case Status::kTooManyDistinctSubscriptions:
+      return "TOO_MANY_DISTINCT_SUBSCRIPTIONS";
+    case Status::kSubscriptionMemoryBudget:
+      return "SUBSCRIPTION_MEMORY_BUDGET";
+    case Status::kTooManyIpOptionSubscriptions:
+      return "TOO_MANY_IP_OPTION_SUBSCRIPTIONS";
+    case Status::kIpFilterBudget:
+      return "IP_FILTER_BUDGET";
+    case Status::kIpMemoryBudget:
+      return "IP_MEMORY_BUDGET";
+    case Status::kTooManyIpSubscriptions:
+      return "TOO_MANY_IP_SUBSCRIPTIONS";
+    case Status::kInvalidData:
+      return "INVALID_DATA";
+    case Status::kInvalidFilter:
+      return "INVALID_FILTER";
+    case Status::kCount:
+      break;
   }
   return "UNKNOWN";
 }

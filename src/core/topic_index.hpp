@@ -45,9 +45,7 @@ class TopicIndex {
   TopicIndex(const TopicIndex&) = delete;
   TopicIndex& operator=(const TopicIndex&) = delete;
 
-  static bool isPattern(std::string_view topic) {
-    return topic.size() >= 2 && topic.substr(topic.size() - 2) == "/*";
-  }
+  static bool isPattern(std::string_view topic) { return topic.size() >= 2 && topic.substr(topic.size() - 2) == "/*"; }
 
   // Idempotent: subscribing twice to the same topic is one subscription.
   // kUnknownConnection when conn >= kMaxConnections.
@@ -60,9 +58,7 @@ class TopicIndex {
   template <typename F>
   void match(std::string_view topic, F&& visit);
 
-  size_t subscriptionCount(uint32_t conn) const {
-    return conn < subs_.size() ? subs_[conn].size() : 0;
-  }
+  size_t subscriptionCount(uint32_t conn) const { return conn < subs_.size() ? subs_[conn].size() : 0; }
   size_t totalSubscriptions() const { return total_; }
   size_t topicCount() const { return exact_.size() + patterns_.size(); }
   // The connection's subscriptions, patterns with their "/*".
@@ -91,7 +87,7 @@ class TopicIndex {
 
   uint32_t maxSubs_;
   Map exact_;
-  Map patterns_;  // key: the prefix including its trailing '/'
+  Map patterns_;                        // key: the prefix including its trailing '/'
   std::vector<std::vector<Sub>> subs_;  // per connection
   std::vector<uint64_t> seen_;          // per connection: last match epoch
   uint64_t epoch_ = 0;

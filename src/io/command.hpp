@@ -19,13 +19,20 @@ enum class DisconnectReason : uint8_t { kClient = 0, kSlow, kKicked, kError, kSh
 
 constexpr const char* disconnectReasonName(DisconnectReason r) {
   switch (r) {
-    case DisconnectReason::kClient: return "client";
-    case DisconnectReason::kSlow: return "slow";
-    case DisconnectReason::kKicked: return "kicked";
-    case DisconnectReason::kError: return "error";
-    case DisconnectReason::kShutdown: return "shutdown";
-    case DisconnectReason::kTimeout: return "timeout";
-    case DisconnectReason::kCount: break;
+    case DisconnectReason::kClient:
+      return "client";
+    case DisconnectReason::kSlow:
+      return "slow";
+    case DisconnectReason::kKicked:
+      return "kicked";
+    case DisconnectReason::kError:
+      return "error";
+    case DisconnectReason::kShutdown:
+      return "shutdown";
+    case DisconnectReason::kTimeout:
+      return "timeout";
+    case DisconnectReason::kCount:
+      break;
   }
   return "error";
 }

@@ -24,20 +24,20 @@ struct Shard::Conn {
   uint64_t id = 0;
   uint32_t slot = 0;
   uint32_t user = 0;
-  int fd = -1;             // -1: a JS-transport connection
-  uint64_t lastFrameMs = 0;  // for heartbeats
-  uint64_t lastEventMs = 0;  // for idleMs
-  uint64_t bornMs = 0;       // for lifetimeMs
+  int fd = -1;                // -1: a JS-transport connection
+  uint64_t lastFrameMs = 0;   // for heartbeats
+  uint64_t lastEventMs = 0;   // for idleMs
+  uint64_t bornMs = 0;        // for lifetimeMs
   uint64_t drainSinceMs = 0;  // when it was detached with bytes still to flush
   uint32_t idleMs = 0;
   uint32_t lifetimeMs = 0;
-  bool dirty = false;      // in dirty_ this turn
-  bool writable = false;   // polling for UV_WRITABLE (the kernel buffer was full)
-  bool ending = false;     // body ended: release once the outbox is empty
-  bool detached = false;   // out of slots_ and the index, reported to the sink
-  bool released = false;   // fd closing (or JS stream dropped); memory freed later
+  bool dirty = false;     // in dirty_ this turn
+  bool writable = false;  // polling for UV_WRITABLE (the kernel buffer was full)
+  bool ending = false;    // body ended: release once the outbox is empty
+  bool detached = false;  // out of slots_ and the index, reported to the sink
+  bool released = false;  // fd closing (or JS stream dropped); memory freed later
   Outbox outbox;
-  uv_poll_t poll;          // initialised only when fd >= 0
+  uv_poll_t poll;  // initialised only when fd >= 0
 };
 
 namespace {

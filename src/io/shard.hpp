@@ -70,8 +70,8 @@ class ShardSink {
 struct ShardCounters {
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> subscriptions{0};
-  std::atomic<uint64_t> published{0};   // publish/broadcast/send commands handled
-  std::atomic<uint64_t> delivered{0};   // frames written to sockets or handed to JS
+  std::atomic<uint64_t> published{0};  // publish/broadcast/send commands handled
+  std::atomic<uint64_t> delivered{0};  // frames written to sockets or handed to JS
   std::atomic<uint64_t> bytesWritten{0};
   std::atomic<uint64_t> slow{0};        // connections closed as slow consumers
   std::atomic<uint64_t> queueBytes{0};  // bytes waiting in outboxes
@@ -162,13 +162,13 @@ class Shard {
   std::atomic<uint64_t> queuedBytes_{0};
 
   // Shard thread only.
-  std::vector<Conn*> slots_;    // by registry slot
-  std::vector<Conn*> dirty_;    // connections with frames queued this turn
+  std::vector<Conn*> slots_;      // by registry slot
+  std::vector<Conn*> dirty_;      // connections with frames queued this turn
   std::vector<Conn*> graveyard_;  // JS-transport connections to free after this turn
   std::vector<Conn*> draining_;   // detached (kicked, shutting down) but still flushing
   std::vector<Command> work_;
   std::vector<uint64_t> jsIds_;
-  std::vector<Conn*> targets_;    // fanOut(): matched connections, enqueued after the walk
+  std::vector<Conn*> targets_;  // fanOut(): matched connections, enqueued after the walk
   TopicIndex topics_;
   FrameRef heartbeatFrame_;
   size_t live_ = 0;  // connections whose fd (or JS stream) is not yet released

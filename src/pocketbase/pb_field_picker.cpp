@@ -22,8 +22,8 @@ std::string_view trim(std::string_view s) {
 bool FieldPicker::compile(std::string_view fields, FieldPicker* out, std::string* error) {
   *out = FieldPicker();
   if (fields.size() > kMaxFieldsBytes) {
-    *error = "fields too long: " + std::to_string(fields.size()) + " bytes (limit " +
-             std::to_string(kMaxFieldsBytes) + ")";
+    *error =
+        "fields too long: " + std::to_string(fields.size()) + " bytes (limit " + std::to_string(kMaxFieldsBytes) + ")";
     return false;
   }
   FieldPicker picker;
@@ -48,7 +48,8 @@ bool FieldPicker::compile(std::string_view fields, FieldPicker* out, std::string
     size_t segStart = 0;
     while (true) {
       size_t dot = name.find('.', segStart);
-      std::string_view seg = name.substr(segStart, dot == std::string_view::npos ? std::string_view::npos : dot - segStart);
+      std::string_view seg =
+          name.substr(segStart, dot == std::string_view::npos ? std::string_view::npos : dot - segStart);
       if (seg.empty()) {
         *error = "invalid field \"" + std::string(name) + "\" at " + std::to_string(at) + ": empty path segment";
         return false;
@@ -162,13 +163,27 @@ void appendJsonString(std::string_view s, std::string* out) {
     out->append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\b': *out += "\\b"; break;
-      case '\f': *out += "\\f"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\b':
+        *out += "\\b";
+        break;
+      case '\f':
+        *out += "\\f";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         *out += "\\u00";
         out->push_back(kHex[c >> 4]);

@@ -373,8 +373,8 @@ class FilterCompiler {
       while (e < n && isSignChar(s_[e])) ++e;
       std::string_view run = s_.substr(start, e - start);
       static constexpr std::pair<std::string_view, Op> kOps[] = {
-          {"=", Op::kEq},  {"!=", Op::kNeq}, {">", Op::kGt},  {">=", Op::kGte},
-          {"<", Op::kLt},  {"<=", Op::kLte}, {"~", Op::kLike}, {"!~", Op::kNotLike},
+          {"=", Op::kEq}, {"!=", Op::kNeq}, {">", Op::kGt},   {">=", Op::kGte},
+          {"<", Op::kLt}, {"<=", Op::kLte}, {"~", Op::kLike}, {"!~", Op::kNotLike},
       };
       for (const auto& [text, op] : kOps) {
         if (run == text) {
@@ -733,8 +733,8 @@ class FilterCompiler {
 bool Filter::compile(std::string_view expr, Filter* out, std::string* error) {
   *out = Filter();
   if (expr.size() > kMaxExprBytes) {
-    *error = "expression too long: " + std::to_string(expr.size()) + " bytes (limit " +
-             std::to_string(kMaxExprBytes) + ")";
+    *error =
+        "expression too long: " + std::to_string(expr.size()) + " bytes (limit " + std::to_string(kMaxExprBytes) + ")";
     return false;
   }
   Filter f;
@@ -769,7 +769,8 @@ size_t Filter::nodeCount() const {
   for (const Node& node : nodes_) {
     const OperandKind right = node.kind == NodeKind::kCompare ? operands_[node.b].kind : OperandKind::kNull;
     const bool runTimeLike = node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
-                             right != OperandKind::kString && right != OperandKind::kNumber && right != OperandKind::kNull;
+                             right != OperandKind::kString && right != OperandKind::kNumber &&
+                             right != OperandKind::kNull;
     if (runTimeLike) {
       n += kRunTimeLikeNodes;
     } else if (node.kind == NodeKind::kCompare && (node.op == Op::kLike || node.op == Op::kNotLike) &&
@@ -902,10 +903,14 @@ bool Filter::compare(const Node& node, const EvalContext& ctx) const {
       int c = 0;
       if (!compareValues(l, r, ctx.jsonText, &c)) return false;
       switch (node.op) {
-        case Op::kGt: return c > 0;
-        case Op::kGte: return c >= 0;
-        case Op::kLt: return c < 0;
-        default: return c <= 0;
+        case Op::kGt:
+          return c > 0;
+        case Op::kGte:
+          return c >= 0;
+        case Op::kLt:
+          return c < 0;
+        default:
+          return c <= 0;
       }
     }
     case Op::kLike:

@@ -108,8 +108,7 @@ class Filter {
   // Parses recordJson (and authJson unless null) and evaluates on them (an
   // app's own API, compileFilter() in JS). False with *error set when either
   // is not a JSON object.
-  bool testJson(std::string_view recordJson, const std::string_view* authJson, bool* result,
-                std::string* error) const;
+  bool testJson(std::string_view recordJson, const std::string_view* authJson, bool* result, std::string* error) const;
 
   // Array/object values this thread has serialized to text (those served by
   // EvalContext::jsonText not counted) since it started. Test hook.
@@ -151,11 +150,11 @@ class Filter {
 
   struct Operand {
     OperandKind kind = OperandKind::kNull;
-    bool isInt = false;     // kNumber: exact integer in i
-    bool dotted = false;    // a path of two or more segments: = and != use SQL IS
-    uint32_t off = 0;       // kString/kQuery/kHeader: bytes in pool_; paths: first entry in segments_
-    uint32_t len = 0;       // bytes, or segment count
-    uint32_t likeOff = 0;   // literals: the LIKE pattern as a right operand, in pool_
+    bool isInt = false;    // kNumber: exact integer in i
+    bool dotted = false;   // a path of two or more segments: = and != use SQL IS
+    uint32_t off = 0;      // kString/kQuery/kHeader: bytes in pool_; paths: first entry in segments_
+    uint32_t len = 0;      // bytes, or segment count
+    uint32_t likeOff = 0;  // literals: the LIKE pattern as a right operand, in pool_
     uint32_t likeLen = 0;
     bool likeNull = false;  // literal null as a LIKE pattern: never matches
     int64_t i = 0;

@@ -108,9 +108,9 @@ size_t optionBytes(const std::vector<std::pair<std::string, std::string>>& entri
 }  // namespace
 
 uint32_t PbIndex::estimateBytes(const Key& key) {
-  size_t b = sizeof(Key) + sizeof(uint64_t) + kNodeOverhead;                 // its node in keys_
-  b += sizeof(std::string_view) + sizeof(uint64_t) + kNodeOverhead;          // keyByName_
-  b += sizeof(uint64_t);                                                     // its slot in keysByBase_
+  size_t b = sizeof(Key) + sizeof(uint64_t) + kNodeOverhead;         // its node in keys_
+  b += sizeof(std::string_view) + sizeof(uint64_t) + kNodeOverhead;  // keyByName_
+  b += sizeof(uint64_t);                                             // its slot in keysByBase_
   b += heapOf(key.name) + heapOf(key.base);
   // Per holder: its group (with its topic), the group's groupPos_ entry and
   // the id in the connection's key list.

@@ -228,8 +228,8 @@ class PbIndex {
   static const Query kNoQuery;  // no options: always true, every field
   struct Key {
     uint64_t id = 0;
-    std::string name;  // the subscription string: the event name of its frames
-    std::string base;  // before the first '?'
+    std::string name;      // the subscription string: the event name of its frames
+    std::string base;      // before the first '?'
     uint32_t basePos = 0;  // index in keysByBase_[base]
     uint32_t refs = 0;
     uint32_t bytes = 0;        // estimateBytes(): what each holder is charged
@@ -280,9 +280,9 @@ class PbIndex {
   simdjson::dom::document record_;  // the record of the broadcast in progress
   std::string scratch_;
   JsonTextCache jsonText_;  // JSON values of the broadcast in progress, serialized once
-  std::string repaired_;  // a record whose lone surrogates were replaced
-  std::string widened_;   // a record whose integers beyond 64 bits were made doubles
-  uint64_t space_ = 0;  // setTopicSpace()
+  std::string repaired_;    // a record whose lone surrogates were replaced
+  std::string widened_;     // a record whose integers beyond 64 bits were made doubles
+  uint64_t space_ = 0;      // setTopicSpace()
   uint64_t nextKey_ = 1;
   uint64_t nextAuth_ = 1;
   // Client-chosen strings are hashed with a per-process random key

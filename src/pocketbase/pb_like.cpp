@@ -38,16 +38,16 @@ bool isContinuation(char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0
 // nothing.
 struct Scratch {
   std::vector<int16_t> elems;
-  std::vector<uint32_t> failure;                     // KMP
-  std::vector<uint32_t> codes;                       // Shift-And: the core's characters
-  std::vector<std::pair<uint32_t, uint32_t>> sorted; // (code, position) of its literal characters
+  std::vector<uint32_t> failure;                      // KMP
+  std::vector<uint32_t> codes;                        // Shift-And: the core's characters
+  std::vector<std::pair<uint32_t, uint32_t>> sorted;  // (code, position) of its literal characters
   struct Entry {
     uint32_t word;
     uint64_t bits;
   };
-  std::vector<Entry> entries;                        // per code, its nonzero mask words
-  std::vector<std::pair<uint32_t, uint32_t>> wide;   // non-ASCII code -> first entry (sorted by code)
-  std::vector<uint32_t> wideEnd;                     // one past its last entry
+  std::vector<Entry> entries;                       // per code, its nonzero mask words
+  std::vector<std::pair<uint32_t, uint32_t>> wide;  // non-ASCII code -> first entry (sorted by code)
+  std::vector<uint32_t> wideEnd;                    // one past its last entry
   uint32_t asciiBegin[128] = {};
   uint32_t asciiEnd[128] = {};
   std::vector<uint64_t> any, state, shifted;

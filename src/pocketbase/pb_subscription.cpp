@@ -200,8 +200,7 @@ using Entries = std::vector<std::pair<std::string, std::string>>;
 
 // Sorts by name keeping the last entry given for each name.
 void normalize(Entries* entries) {
-  std::stable_sort(entries->begin(), entries->end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(entries->begin(), entries->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   Entries out;
   out.reserve(entries->size());
   for (auto& e : *entries) {
