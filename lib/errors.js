@@ -1,7 +1,7 @@
 'use strict'
 // One error vocabulary for the package: every failure is an SseError with a
 // stable `code`. Native Status values map onto these codes by name
-// (ERR_SSE_ + statusName); test/js/errors.test.js checks the two tables agree.
+// (ERR_SSE_ + statusName); test/js/hub-errors.test.js checks the two tables agree.
 
 class SseError extends Error {
   constructor (code, message) {

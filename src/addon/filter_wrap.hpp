@@ -1,5 +1,5 @@
 // FilterWrap: NativeFilter, one compiled PocketBase filter or rule for an
-// app's own API (lib/pocketbase.js, compileFilter). The same engine the
+// app's own API (lib/pocketbase/filter.js, compileFilter). The same engine the
 // realtime index uses (src/pocketbase/pb_filter.hpp), which also parses the
 // JSON. JS thread only.
 #pragma once

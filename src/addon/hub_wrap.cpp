@@ -12,7 +12,7 @@
 // microtask, a report delivered to JS) finds every napi_* call failing with
 // napi_pending_exception and no exception to throw. Without the define,
 // node-addon-api turns that into a fatal error that aborts the whole process
-// (seen once in CI, in test/js/worker.test.js under the sanitizers); with it,
+// (seen once in CI, in test/js/hub-worker-threads.test.js under the sanitizers); with it,
 // the call just returns and the worker ends as asked.
 
 namespace ssefanout {

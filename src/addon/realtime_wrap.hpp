@@ -1,5 +1,5 @@
 // RealtimeWrap: NativeRealtime, the native side of one PocketBase Realtime
-// (lib/pocketbase.js).
+// (lib/pocketbase/native-index.js).
 //
 // Owns the PocketBase subscription index (pb::PbIndex, src/pocketbase) of one
 // Realtime and talks to the hub only through the Dispatcher's protocol API:
@@ -38,7 +38,7 @@ class RealtimeWrap : public Napi::ObjectWrap<RealtimeWrap>, public Dispatcher::O
   // [[subscription, message]...] (subscriptions that will receive no record
   // events) or a status number. owner is the client's address (the *PerIp
   // budgets sum over its connections); subs arrive deduplicated and
-  // single-line (lib/pocketbase.js).
+  // single-line (lib/pocketbase/realtime.js).
   Napi::Value JS_subscribe(const Napi::CallbackInfo& info);
   // broadcastRecord(name, id, listRule|null, viewRule|null, action,
   // recordJson) -> 0, a status number, or a message (a rule or the record is

@@ -1,7 +1,7 @@
 // Status: the core's error vocabulary.
 //
 // Every fallible core operation returns a Status. The JS layer maps each value
-// to an SseError code (lib/errors.js); test/js/errors.test.js checks that the
+// to an SseError code (lib/errors.js); test/js/hub-errors.test.js checks that the
 // two tables agree, using statusName() exported by the addon.
 #pragma once
 
