@@ -263,34 +263,30 @@ bool Dispatcher::resolveUsers(const std::vector<std::string_view>* names, std::v
   return true;
 }
 
+Status Dispatcher::postEventToAll(Command::Op op, std::string_view topic, const EventFields& event,
+                                  const std::vector<std::string_view>* users) {
+  FrameRef frame;
+  if (Status s = encode(event, &frame); s != Status::kOk) return s;
+  std::vector<uint32_t> ids;
+  if (!resolveUsers(users, &ids)) {
+    countPublished();
+    return Status::kOk;
+  }
+  if (!roomForAll(1, frame->size())) return Status::kQueueFull;
+  postAll(op, topic, std::move(frame), std::move(ids));
+  return Status::kOk;
+}
+
 Status Dispatcher::publish(std::string_view topic, const EventFields& event,
                            const std::vector<std::string_view>* users) {
   if (closing_) return Status::kClosed;
   if (validateTopic(topic) != Status::kOk) return Status::kInvalidTopic;
-  FrameRef frame;
-  if (Status s = encode(event, &frame); s != Status::kOk) return s;
-  std::vector<uint32_t> ids;
-  if (!resolveUsers(users, &ids)) {
-    countPublished();
-    return Status::kOk;
-  }
-  if (!roomForAll(1, frame->size())) return Status::kQueueFull;
-  postAll(Command::Op::kPublish, topic, std::move(frame), std::move(ids));
-  return Status::kOk;
+  return postEventToAll(Command::Op::kPublish, topic, event, users);
 }
 
 Status Dispatcher::broadcast(const EventFields& event, const std::vector<std::string_view>* users) {
   if (closing_) return Status::kClosed;
-  FrameRef frame;
-  if (Status s = encode(event, &frame); s != Status::kOk) return s;
-  std::vector<uint32_t> ids;
-  if (!resolveUsers(users, &ids)) {
-    countPublished();
-    return Status::kOk;
-  }
-  if (!roomForAll(1, frame->size())) return Status::kQueueFull;
-  postAll(Command::Op::kBroadcast, std::string_view(), std::move(frame), std::move(ids));
-  return Status::kOk;
+  return postEventToAll(Command::Op::kBroadcast, std::string_view(), event, users);
 }
 
 Status Dispatcher::send(uint64_t id, const EventFields& event) {

@@ -193,6 +193,11 @@ class Dispatcher {
   void postBatch(uint32_t shard);
   void postTopics(uint32_t shard, Command::Op op, uint64_t id, std::vector<std::string>&& topics);
   void postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users);
+  // What publish and broadcast share once their own checks passed: encodes the
+  // event, resolves the users filter (none known: counted, posted nowhere),
+  // checks every shard's bound (kQueueFull) and posts to every shard.
+  Status postEventToAll(Command::Op op, std::string_view topic, const EventFields& event,
+                        const std::vector<std::string_view>* users);
   // The bound on commands waiting for a shard: true when `count` more holding
   // `bytes` fit. Counts a refusal in queueFull_.
   bool roomFor(uint32_t shard, uint64_t count, uint64_t bytes);

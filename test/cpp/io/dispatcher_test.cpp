@@ -6,108 +6,33 @@
 // test checks at TearDown that Frame::liveCount() and /proc/self/fd are back
 // to their values at SetUp. Waits are bounded (waitFor with a deadline).
 //
-// The fixture helpers (waitFor, openFdCount, TestSink, readN, readFor) are
-// copies of shard_test.cpp's, trimmed to what is used here.
+// The helpers shared with the Shard tests (the libuv signal-pipe set-up,
+// waitFor, openFdCount, fdIsClosed, readN, readFor, eventFrame and TestSink)
+// come from shard_fixture.hpp; what is here is the Dispatcher's own: hub
+// options, stream options, an Observer and the DispatcherTest fixture.
 #include "dispatcher.hpp"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <map>
+#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
-namespace ssefanout {
+#include "shard_fixture.hpp"
+#include "sse_encoder.hpp"
+
+namespace ssefanout::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-// The first uv_loop_init() of a process opens libuv's process-wide signal
-// lock pipe, which stays open until exit: open it before the fd counts.
-const bool kProcessSetUp = [] {
-  uv_loop_t loop;
-  if (uv_loop_init(&loop) == 0) uv_loop_close(&loop);
-  return true;
-}();
-
-constexpr auto kWait = std::chrono::milliseconds(15000);
-
-template <typename Pred>
-bool waitFor(Pred pred, std::chrono::milliseconds timeout = kWait) {
-  const auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-int openFdCount() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  ::closedir(d);
-  return n - 1;  // the directory's own fd
-}
-
-bool fdIsClosed(int fd) { return ::fcntl(fd, F_GETFD) == -1 && errno == EBADF; }
-
-class TestSink : public ShardSink {
- public:
-  void onDisconnect(uint32_t shard, uint64_t id, DisconnectReason reason) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    disconnects_[id] = reason;
-  }
-  void onJsDeliver(uint32_t shard, FrameRef frame, std::vector<uint64_t> ids) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (uint64_t id : ids) js_[id] += frame->view();
-  }
-  void onStopped(uint32_t shard) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++stopped_;
-  }
-
-  std::optional<DisconnectReason> reasonOf(uint64_t id) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = disconnects_.find(id);
-    return it == disconnects_.end() ? std::nullopt : std::optional<DisconnectReason>(it->second);
-  }
-  bool waitReason(uint64_t id) const {
-    return waitFor([&] { return reasonOf(id).has_value(); });
-  }
-  std::string js(uint64_t id) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = js_.find(id);
-    return it == js_.end() ? std::string() : it->second;
-  }
-  int stopped() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stopped_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<uint64_t, DisconnectReason> disconnects_;
-  std::map<uint64_t, std::string> js_;  // bytes handed over per JS-transport connection
-  int stopped_ = 0;
-};
 
 class TestObserver : public Dispatcher::Observer {
  public:
@@ -117,60 +42,14 @@ class TestObserver : public Dispatcher::Observer {
   int detached = 0;
 };
 
-int remainingMs(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(left);
-}
-
-struct ReadResult {
-  std::string bytes;
-  bool eof = false;
-};
-
-// Reads until n bytes arrived, EOF, an error or the timeout.
-ReadResult readN(int fd, size_t n, std::chrono::milliseconds timeout = kWait) {
-  ReadResult r;
-  const auto deadline = Clock::now() + timeout;
-  char buf[65536];
-  while (r.bytes.size() < n) {
-    pollfd p{fd, POLLIN, 0};
-    int rc = ::poll(&p, 1, remainingMs(deadline));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) break;
-    ssize_t got = ::read(fd, buf, std::min(sizeof buf, n - r.bytes.size()));
-    if (got > 0) {
-      r.bytes.append(buf, static_cast<size_t>(got));
-    } else if (got == 0) {
-      r.eof = true;
-      break;
-    } else if (errno != EINTR && errno != EAGAIN) {
-      break;
-    }
-  }
-  return r;
-}
-
-std::string readFor(int fd, std::chrono::milliseconds window) { return readN(fd, SIZE_MAX, window).bytes; }
-
 std::string encoded(std::string_view data, std::optional<std::string_view> event = std::nullopt) {
-  EventFields ev;
-  ev.data = data;
-  ev.event = event;
-  FrameRef f;
-  EXPECT_EQ(encodeEvent(ev, &f), Status::kOk);
-  return std::string(f->view());
+  return std::string(eventFrame(data, event)->view());
 }
 
 EventFields event(std::string_view data) {
   EventFields ev;
   ev.data = data;
   return ev;
-}
-
-FrameRef frameOf(std::string_view data) {
-  FrameRef f;
-  EXPECT_EQ(encodeEvent(event(data), &f), Status::kOk);
-  return f;
 }
 
 StreamOptions stream(std::vector<std::string> topics, std::optional<std::string> user = std::nullopt) {
@@ -180,7 +59,8 @@ StreamOptions stream(std::vector<std::string> topics, std::optional<std::string>
   return s;
 }
 
-HubOptions quietOptions(uint32_t threads = 1) {
+// Named apart from the fixture's quietOptions() (a ShardOptions).
+HubOptions quietHubOptions(uint32_t threads = 1) {
   HubOptions o;
   o.threads = threads;
   o.shard.heartbeatMs = 0;  // no timer-driven bytes
@@ -201,7 +81,7 @@ class DispatcherTest : public ::testing::Test {
     EXPECT_EQ(openFdCount(), fds0_) << "fds leaked";
   }
 
-  Dispatcher& start(const HubOptions& o = quietOptions()) {
+  Dispatcher& start(const HubOptions& o = quietHubOptions()) {
     d_ = std::make_unique<Dispatcher>(o, &sink_);
     EXPECT_EQ(d_->start(), 0);
     return *d_;
@@ -221,9 +101,23 @@ class DispatcherTest : public ::testing::Test {
   // Closes the dispatcher the graceful way and waits for every shard.
   void closeAndJoin() {
     d_->close();
-    const int shards = static_cast<int>(d_->shardCount());
-    EXPECT_TRUE(waitFor([&] { return sink_.stopped() == shards; }));
+    const uint32_t shards = static_cast<uint32_t>(d_->shardCount());
+    EXPECT_TRUE(waitFor([&] {
+      for (uint32_t i = 0; i < shards; ++i) {
+        if (sink_.stopped(i) != 1) return false;
+      }
+      return true;
+    }));
     d_->joinShards();
+  }
+
+  // The bytes the sink was handed for one JS-transport connection, in order.
+  std::string jsBytes(uint64_t id) const {
+    std::string out;
+    for (const JsDelivery& j : sink_.js()) {
+      if (std::find(j.ids.begin(), j.ids.end(), id) != j.ids.end()) out += j.bytes;
+    }
+    return out;
   }
 
   TestSink sink_;
@@ -234,7 +128,7 @@ class DispatcherTest : public ::testing::Test {
 };
 
 TEST_F(DispatcherTest, PublishBroadcastAndSendReachTheRightSockets) {
-  Dispatcher& d = start(quietOptions(2));
+  Dispatcher& d = start(quietHubOptions(2));
   int a, b, c;
   const uint64_t ia = adopt(stream({"news"}), &a);
   const uint64_t ib = adopt(stream({"sport"}), &b);
@@ -292,8 +186,8 @@ TEST_F(DispatcherTest, JsTransportConnectionsAreDeliveredThroughTheSink) {
   EXPECT_EQ(d.attach(s, &id), Status::kOk);
   EXPECT_EQ(d.publish("t", event("x"), nullptr), Status::kOk);
   d.flush();
-  EXPECT_TRUE(waitFor([&] { return sink_.js(id).find("data: x") != std::string::npos; }));
-  EXPECT_EQ(sink_.js(id).rfind("retry:", 0), 0u) << "the retry frame comes first";
+  EXPECT_TRUE(waitFor([&] { return jsBytes(id).find("data: x") != std::string::npos; }));
+  EXPECT_EQ(jsBytes(id).rfind("retry:", 0), 0u) << "the retry frame comes first";
   EXPECT_EQ(d.detach(id, DisconnectReason::kError), Status::kOk);
   d.flush();
   ASSERT_TRUE(sink_.waitReason(id));
@@ -363,7 +257,7 @@ TEST_F(DispatcherTest, UnknownConnectionsAnswerUnknownConnection) {
     uint32_t shard;
     EXPECT_EQ(d.shardOf(id, &shard), Status::kUnknownConnection);
     EXPECT_EQ(d.changeTopics(id, {}, {"t"}), Status::kUnknownConnection);
-    EXPECT_EQ(d.sendFrame(id, frameOf("x"), true), Status::kUnknownConnection);
+    EXPECT_EQ(d.sendFrame(id, eventFrame("x"), true), Status::kUnknownConnection);
     EXPECT_FALSE(d.has(id));
     EXPECT_EQ(d.subscriptions(id), nullptr);
   }
@@ -392,14 +286,14 @@ TEST_F(DispatcherTest, ClosedAnswersClosedAndClosesAdoptedFds) {
   EXPECT_EQ(d.kick(id), Status::kClosed);
   EXPECT_EQ(d.checkConnection(id), Status::kClosed);
   EXPECT_EQ(d.changeTopics(id, {}, {"u"}), Status::kClosed);
-  EXPECT_EQ(d.sendFrame(id, frameOf("x"), true), Status::kClosed);
+  EXPECT_EQ(d.sendFrame(id, eventFrame("x"), true), Status::kClosed);
   std::vector<Delivery> deliveries;
   EXPECT_EQ(d.publishMany(deliveries), Status::kClosed);
   d.close();  // idempotent
 }
 
 TEST_F(DispatcherTest, SubscribeIsAllOrNothingUnderTheCap) {
-  HubOptions o = quietOptions();
+  HubOptions o = quietHubOptions();
   o.shard.maxSubscriptions = 3;
   Dispatcher& d = start(o);
   uint64_t id = 0;
@@ -419,7 +313,7 @@ TEST_F(DispatcherTest, SubscribeIsAllOrNothingUnderTheCap) {
 }
 
 TEST_F(DispatcherTest, TooManyConnectionsIsRefusedAndTheFdClosed) {
-  HubOptions o = quietOptions();
+  HubOptions o = quietHubOptions();
   o.maxConnections = 1;
   Dispatcher& d = start(o);
   uint64_t id = 0;
@@ -435,7 +329,7 @@ TEST_F(DispatcherTest, TooManyConnectionsIsRefusedAndTheFdClosed) {
 }
 
 TEST_F(DispatcherTest, InvalidFieldsAndDataTooLarge) {
-  HubOptions o = quietOptions();
+  HubOptions o = quietHubOptions();
   o.shard.maxQueueBytes = 100;
   Dispatcher& d = start(o);
   int p;
@@ -461,7 +355,7 @@ TEST_F(DispatcherTest, InvalidFieldsAndDataTooLarge) {
 }
 
 TEST_F(DispatcherTest, PendingBoundRefusesWithQueueFullAndPostsNothing) {
-  HubOptions o = quietOptions();
+  HubOptions o = quietHubOptions();
   o.maxPendingCommands = 1;
   Dispatcher& d = start(o);
   int p;
@@ -475,11 +369,11 @@ TEST_F(DispatcherTest, PendingBoundRefusesWithQueueFullAndPostsNothing) {
   EXPECT_EQ(d.publish("t", event("refused"), nullptr), Status::kQueueFull);
   EXPECT_EQ(d.broadcast(event("refused"), nullptr), Status::kQueueFull);
   EXPECT_EQ(d.send(id, event("refused")), Status::kQueueFull);
-  EXPECT_EQ(d.sendFrame(id, frameOf("refused"), false), Status::kQueueFull);
+  EXPECT_EQ(d.sendFrame(id, eventFrame("refused"), false), Status::kQueueFull);
   std::vector<Delivery> many;
-  many.push_back({std::string("\0x", 2), frameOf("refused")});
+  many.push_back({std::string("\0x", 2), eventFrame("refused")});
   EXPECT_EQ(d.publishMany(many), Status::kQueueFull);
-  EXPECT_EQ(d.sendFrame(id, frameOf("exempt"), true), Status::kOk) << "an exempt frame is posted anyway";
+  EXPECT_EQ(d.sendFrame(id, eventFrame("exempt"), true), Status::kOk) << "an exempt frame is posted anyway";
   const DispatcherStats s = d.stats();
   EXPECT_EQ(s.queueFull, 5u);
   EXPECT_EQ(s.published, 2u);
@@ -494,7 +388,7 @@ TEST_F(DispatcherTest, PendingBoundRefusesWithQueueFullAndPostsNothing) {
 }
 
 TEST_F(DispatcherTest, ProtocolTopicsAndPublishManyReachEveryShard) {
-  Dispatcher& d = start(quietOptions(2));
+  Dispatcher& d = start(quietHubOptions(2));
   int a, b, c;
   const uint64_t ia = adopt(stream({"app"}), &a);
   const uint64_t ib = adopt(stream({}), &b);
@@ -504,12 +398,12 @@ TEST_F(DispatcherTest, ProtocolTopicsAndPublishManyReachEveryShard) {
   EXPECT_EQ(d.changeTopics(ib, {}, {g1, g2}), Status::kOk);
   EXPECT_EQ(*d.subscriptions(ia), std::vector<std::string>{"app"}) << "internal topics stay out of the mirror";
   std::vector<Delivery> many;
-  many.push_back({g1, frameOf("one")});
-  many.push_back({g2, frameOf("two")});
+  many.push_back({g1, eventFrame("one")});
+  many.push_back({g2, eventFrame("two")});
   EXPECT_EQ(d.publishMany(many), Status::kOk);
   EXPECT_EQ(d.changeTopics(ib, {g2}, {}), Status::kOk);
   std::vector<Delivery> again;
-  again.push_back({g2, frameOf("gone")});
+  again.push_back({g2, eventFrame("gone")});
   EXPECT_EQ(d.publishMany(again), Status::kOk);
   EXPECT_EQ(d.broadcast(event("end"), nullptr), Status::kOk);
   d.countPublished();
@@ -523,7 +417,7 @@ TEST_F(DispatcherTest, ProtocolTopicsAndPublishManyReachEveryShard) {
 }
 
 TEST_F(DispatcherTest, StatsSumTheShards) {
-  Dispatcher& d = start(quietOptions(3));
+  Dispatcher& d = start(quietHubOptions(3));
   int p[3];
   for (int& fd : p) adopt(stream({"t", "u"}, "user"), &fd);
   EXPECT_EQ(d.publish("t", event("x"), nullptr), Status::kOk);
@@ -547,7 +441,7 @@ TEST_F(DispatcherTest, StatsSumTheShards) {
 }
 
 TEST_F(DispatcherTest, ThreadsAreClampedAndStopNowEndsEverything) {
-  HubOptions o = quietOptions(0);
+  HubOptions o = quietHubOptions(0);
   Dispatcher& d = start(o);
   EXPECT_EQ(d.shardCount(), 1u);
   int p;
@@ -561,4 +455,4 @@ TEST_F(DispatcherTest, ThreadsAreClampedAndStopNowEndsEverything) {
 }
 
 }  // namespace
-}  // namespace ssefanout
+}  // namespace ssefanout::test
