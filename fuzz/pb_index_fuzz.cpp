@@ -219,7 +219,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           authOk = true;
         }
         if (!authOk) {
-          FUZZ_CHECK(s == Status::kInvalidEvent && add.empty() && remove.empty() && errors.empty(),
+          FUZZ_CHECK(s == Status::kInvalidFilter && add.empty() && remove.empty() && errors.empty(),
                      "auth JSON %s accepted", show(authJson).c_str());
           checkCounts("a refused setSubscriptions");
           continue;
@@ -354,7 +354,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           continue;
         }
         if (!listOk || !viewOk || !recordOk) {
-          FUZZ_CHECK(s == Status::kInvalidEvent && out.empty() && !error.empty(), "broadcast of %s accepted",
+          FUZZ_CHECK(s == Status::kInvalidFilter && out.empty() && !error.empty(), "broadcast of %s accepted",
                      show(record).c_str());
           if (!listOk)
             FUZZ_CHECK(error.rfind("listRule: ", 0) == 0, "error %s", show(error).c_str());
