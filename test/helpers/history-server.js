@@ -73,8 +73,9 @@ process.on('message', (m) => {
   }
 })
 process.on('disconnect', async () => {
+  running = false
   server.close()
   await hub.close()
   process.exit(0)
 })
-server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port, epoch: hub.options.history.epoch }))
+server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => process.send({ port: server.address().port, epoch: hub.options.history.epoch }))

@@ -89,6 +89,7 @@ async function resumeStorm (t, { transport, clients, drops, perMs }) {
   defer(() => { child.disconnect(); return once(child, 'exit') }, 'the hub process')
   const [{ port }] = await once(child, 'message')
   child.send({ start: perMs })
+  const t0 = Date.now()
   let final = 0
   const runs = []
   for (let i = 0; i < clients; i++) runs.push(resumingClient(port, PROFILES[i % PROFILES.length], drops, () => final++))
@@ -96,6 +97,7 @@ async function resumeStorm (t, { transport, clients, drops, perMs }) {
   // Publishing goes on until every client has made its drops and is on its
   // last connection; "end" follows the last event.
   await Promise.race([failed, waitFor(() => final === clients, 60000, 'every client on its last connection')])
+  if (process.env.DEBUG_TIMING) console.log('last connections after', Date.now() - t0)
   child.send('stop')
   const [{ published, stats }] = await once(child, 'message')
   const results = await within(Promise.all(runs), 60000, 'every client got its events')
