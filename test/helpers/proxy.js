@@ -64,6 +64,8 @@ async function startProxy (targetPort) {
     get refused () { return counts.refused },
     /** Connections ended by cut(). */
     get cutCount () { return counts.cut },
+    /** True while new connections are refused. */
+    get refusing () { return refusing },
     /** Connections piped now. */
     get live () { return pairs.size },
     /**
