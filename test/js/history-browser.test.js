@@ -1,8 +1,12 @@
 'use strict'
 // A real EventSource in Chromium behind a TCP proxy the test controls: the
 // proxy cuts its connection mid-stream and refuses new ones for a while; the
-// browser reconnects by itself, sending Last-Event-ID, and the page must end
-// up with every event published for it exactly once, in order.
+// browser reconnects by itself, sending Last-Event-ID. With history on the
+// page ends up with every event published for it exactly once, in order
+// (exact topics, a prefix/* pattern, private events only for their user); a
+// cursor older than the history, or from a hub that restarted, gets the
+// in-band `reset` event and then live events. With history off the browser
+// still reconnects and goes live, and the gap is lost.
 // Skipped (with the reason) only where chromium or playwright-core is missing.
 
 const { test, before, after } = require('node:test')
