@@ -39,14 +39,22 @@ function browserMissing () {
   return null
 }
 
+// What the test process may carry that the browser must not inherit: under
+// scripts/sanitize-js.js, LD_PRELOAD maps libasan into every process, and
+// chromium started with it never comes up.
+const NOT_FOR_THE_BROWSER = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'NODE_OPTIONS']
+
 /** Launches headless chromium; rejects (bounded) when it does not start. */
 async function launchChromium () {
   const { chromium } = require('playwright-core')
+  const env = { ...process.env }
+  for (const name of NOT_FOR_THE_BROWSER) delete env[name]
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: ['--no-sandbox'],
     headless: true,
-    timeout: LAUNCH_TIMEOUT_MS
+    timeout: LAUNCH_TIMEOUT_MS,
+    env
   })
 }
 
