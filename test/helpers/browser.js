@@ -11,9 +11,9 @@
 //   const { events, opens, errors } = await es.read()
 //   await es.close()
 //
-// Each EventSource lives in a page of its own browser context (its own
-// connection pool: no page waits on another's connections), on a blank page
-// served by the test's server at pagePath (same origin, so no CORS).
+// A page is a blank page served by the test's server at pagePath (same
+// origin as the streams, so no CORS), in a browser context of its own (its
+// own connection pool); openPage() gives one to open several EventSources in.
 
 const fs = require('node:fs')
 const { within, waitFor } = require('./wait')
@@ -64,9 +64,10 @@ async function closeBrowser (browser) {
 }
 
 /* global EventSource, window */
-// Runs in the page: one EventSource recording everything it dispatches.
-// conn is the number of 'open' events seen when the event arrived (1 on the
-// first connection, 2 after the first reconnect, ...).
+// Runs in the page: one more EventSource recording everything it dispatches;
+// returns its index in window.__sse. conn is the number of 'open' events seen
+// when the event arrived (1 on the first connection, 2 after the first
+// reconnect, ...).
 function pageOpen ({ url, events }) {
   const state = { events: [], opens: 0, errors: 0, errorStates: [] }
   const es = new EventSource(url)
@@ -75,23 +76,29 @@ function pageOpen ({ url, events }) {
   es.onerror = () => { state.errors++; state.errorStates.push(es.readyState) }
   es.onmessage = record
   for (const name of events) es.addEventListener(name, record)
-  window.__sse = { es, state }
+  window.__sse = window.__sse || []
+  return window.__sse.push({ es, state }) - 1
 }
 
-function pageRead () {
-  const { es, state } = window.__sse
+function pageRead (key) {
+  const { es, state } = window.__sse[key]
   return { ...state, events: state.events.slice(), readyState: es.readyState }
 }
 
+function pageCount (key) {
+  return window.__sse[key].state.events.length
+}
+
 /**
- * Opens a page at origin + pagePath and an EventSource on origin + path in it.
+ * Opens a blank page at origin + pagePath in a browser context of its own.
+ * Its eventSource(path) opens one more EventSource on origin + path; the
+ * browser keeps at most 6 connections per host in a context, so at most 5
+ * streams per page (one for the page itself). Streams of one page share a
+ * renderer process: cheaper than a page each on a loaded machine.
  * @param {import('playwright-core').Browser} browser
  * @param {string} origin e.g. proxy.url
- * @param {string} path the stream's path and query
- * @param {{ events?: string[], pagePath?: string }} [options] events: named
- *   events to record besides 'message'
  */
-async function openEventSource (browser, origin, path, { events = [], pagePath = '/' } = {}) {
+async function openPage (browser, origin, { pagePath = '/' } = {}) {
   const context = await browser.newContext()
   let closed = null
   const close = () => {
@@ -101,27 +108,16 @@ async function openEventSource (browser, origin, path, { events = [], pagePath =
   try {
     const page = await context.newPage()
     await page.goto(origin + pagePath, { timeout: 10000 })
-    await page.evaluate(pageOpen, { url: origin + path, events })
-    const read = () => page.evaluate(pageRead)
     return {
       page,
-      read,
       close,
-      /** Resolves with the state once at least n events were recorded. */
-      async waitForCount (n, timeoutMs, what = `${n} events at ${path}`) {
-        let last = null
-        return waitFor(async () => {
-          last = await read()
-          return last.events.length >= n && last
-        }, timeoutMs, () => `${what} (got ${last ? last.events.length : 0})`)
-      },
-      /** Resolves with the state once predicate(state) holds. */
-      async waitUntil (predicate, timeoutMs, what) {
-        let last = null
-        return waitFor(async () => {
-          last = await read()
-          return predicate(last) && last
-        }, timeoutMs, () => `${what} (state: ${JSON.stringify({ ...last, events: last && last.events.length })})`)
+      /**
+       * @param {string} path the stream's path and query
+       * @param {{ events?: string[] }} [options] named events to record besides 'message'
+       */
+      async eventSource (path, { events = [] } = {}) {
+        const key = await page.evaluate(pageOpen, { url: origin + path, events })
+        return eventSourceHandle(page, key, path)
       }
     }
   } catch (err) {
@@ -130,4 +126,40 @@ async function openEventSource (browser, origin, path, { events = [], pagePath =
   }
 }
 
-module.exports = { CHROMIUM_PATH, BLANK_PAGE, browserMissing, launchChromium, closeBrowser, openEventSource }
+function eventSourceHandle (page, key, path) {
+  /** { events: [{ type, data, lastEventId, conn }], opens, errors, errorStates, readyState } */
+  const read = () => page.evaluate(pageRead, key)
+  return {
+    read,
+    /** Resolves with the state once at least n events were recorded. */
+    async waitForCount (n, timeoutMs, what = `${n} events at ${path}`) {
+      let count = 0
+      await waitFor(async () => {
+        count = await page.evaluate(pageCount, key)
+        return count >= n
+      }, timeoutMs, () => `${what} (got ${count})`)
+      return read()
+    },
+    /** Resolves with the state once predicate(state) holds. */
+    async waitUntil (predicate, timeoutMs, what) {
+      let last = null
+      return waitFor(async () => {
+        last = await read()
+        return predicate(last) && last
+      }, timeoutMs, () => `${what} (state: ${JSON.stringify({ ...last, events: last && last.events.length })})`)
+    }
+  }
+}
+
+/** openPage() with one EventSource in it; close() closes the page's context. */
+async function openEventSource (browser, origin, path, { events = [], pagePath = '/' } = {}) {
+  const page = await openPage(browser, origin, { pagePath })
+  try {
+    return { ...await page.eventSource(path, { events }), page: page.page, close: page.close }
+  } catch (err) {
+    await page.close()
+    throw err
+  }
+}
+
+module.exports = { CHROMIUM_PATH, BLANK_PAGE, browserMissing, launchChromium, closeBrowser, openPage, openEventSource }

@@ -14,7 +14,7 @@ const assert = require('node:assert/strict')
 const http = require('node:http')
 const { Hub } = require('../..')
 const { startProxy } = require('../helpers/proxy')
-const { BLANK_PAGE, browserMissing, launchChromium, closeBrowser, openEventSource } = require('../helpers/browser')
+const { BLANK_PAGE, browserMissing, launchChromium, closeBrowser, openPage, openEventSource } = require('../helpers/browser')
 const { cleanup, within, waitFor, sleep } = require('../helpers/wait')
 
 const missing = browserMissing()
@@ -76,6 +76,12 @@ async function startApp (t, hubOptions) {
     const es = await openEventSource(browser, app.proxy.url, path, options)
     defer(() => es.close(), `close page ${path}`)
     return es
+  }
+  /** Opens a page through the proxy (for several EventSources); closed after the test. */
+  app.openPage = async () => {
+    const page = await openPage(browser, app.proxy.url)
+    defer(() => page.close(), 'close page')
+    return page
   }
   /** The Last-Event-ID header of every request for path, in order. */
   app.cursorsSent = (path) => app.streams.filter((s) => s.path === path).map((s) => s.lastEventId)
@@ -148,12 +154,14 @@ test('EventSource resumes across two cuts: every event once, in order (exact top
     { name: 'bob', topics: ['room/*'], user: 'bob' },
     { name: 'anonymous', topics: ['a', 'room/1'] }
   ]
-  await Promise.all(pages.map(async (page) => {
+  // One page (one renderer process) holds the three EventSources.
+  const browserPage = await app.openPage()
+  for (const page of pages) {
     const q = new URLSearchParams({ topics: page.topics.join(',') })
     if (page.user) q.set('user', page.user)
     page.path = `/events?${q}`
-    page.es = await app.open(page.path, { events: ['tick', 'reset'] })
-  }))
+    page.es = await browserPage.eventSource(page.path, { events: ['tick', 'reset'] })
+  }
   await waitFor(() => hub.stats().connections === pages.length, 5000, 'every stream accepted')
 
   // 2 s of publishing every 5 ms; the proxy cuts every connection at 0.6 s
