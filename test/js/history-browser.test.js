@@ -19,6 +19,9 @@ const { cleanup, within, waitFor, sleep } = require('../helpers/wait')
 
 const missing = browserMissing()
 const RETRY_MS = 100
+// Every wait below is bounded; the timeout also ends a test whose browser
+// stopped answering (after() still closes it, bounded).
+const OPTIONS = { skip: missing || false, timeout: 60000 }
 
 let browser = null
 if (!missing) {
@@ -88,7 +91,7 @@ async function startApp (t, hubOptions) {
   return app
 }
 
-test('history off: the browser reconnects through the proxy and goes live; the gap is lost', { skip: missing || false }, async (t) => {
+test('history off: the browser reconnects through the proxy and goes live; the gap is lost', OPTIONS, async (t) => {
   const { hub, proxy, errors, open, cursorsSent } = await startApp(t, {})
   const es = await open('/events?topics=a')
   await waitFor(() => hub.stats().connections === 1, 5000, 'the stream accepted')
@@ -146,7 +149,7 @@ function publishRound (hub, n, log, gap) {
   }
 }
 
-test('EventSource resumes across two cuts: every event once, in order (exact topics, prefix/*, private)', { skip: missing || false }, async (t) => {
+test('EventSource resumes across two cuts: every event once, in order (exact topics, prefix/*, private)', OPTIONS, async (t) => {
   const app = await startApp(t, { history: true })
   const { hub, proxy } = app
   const pages = [
@@ -231,7 +234,7 @@ test('EventSource resumes across two cuts: every event once, in order (exact top
   assert.deepEqual(app.errors, [])
 })
 
-test('EventSource with a cursor older than the history gets `reset`, then live events', { skip: missing || false }, async (t) => {
+test('EventSource with a cursor older than the history gets `reset`, then live events', OPTIONS, async (t) => {
   const app = await startApp(t, { history: { maxEvents: 20 } })
   const { hub, proxy } = app
   const path = '/events?topics=a'
@@ -266,7 +269,7 @@ test('EventSource with a cursor older than the history gets `reset`, then live e
   assert.deepEqual(app.errors, [])
 })
 
-test('EventSource resuming on a restarted hub (another epoch) gets `reset`, then live events', { skip: missing || false }, async (t) => {
+test('EventSource resuming on a restarted hub (another epoch) gets `reset`, then live events', OPTIONS, async (t) => {
   const app = await startApp(t, { history: true })
   const { proxy } = app
   const path = '/events?topics=a'
