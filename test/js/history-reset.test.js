@@ -247,8 +247,15 @@ test('stats count replays, replayed events, resets by reason; publish() returns 
   const r = await firstEvents(port, '/?topics=a', { 'last-event-id': 'nope' }, 1)
   const h = hub.stats().history
   assert.deepEqual({ ...h, bytes: h.bytes > 0 }, {
-    epoch: EPOCH, events: 4, bytes: true, oldest: `${EPOCH}-1`, latest: `${EPOCH}-4`, replays: 1, replayedEvents: 3,
-    resets: { unknown: 1, epoch: 0, expired: 0, limit: 0 }, polls: 0
+    epoch: EPOCH,
+    events: 4,
+    bytes: true,
+    oldest: `${EPOCH}-1`,
+    latest: `${EPOCH}-4`,
+    replays: 1,
+    replayedEvents: 3,
+    resets: { unknown: 1, epoch: 0, expired: 0, limit: 0 },
+    polls: 0
   })
   s.close()
   r.close()
