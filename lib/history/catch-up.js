@@ -35,11 +35,16 @@
 // JS thread only, like every call into the addon.
 const { SseError, invalid } = require('../errors')
 const { checkTopics, checkUser } = require('../validate')
+const { MAX_CURSOR_BYTES } = require('./index')
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 const CATCH_UP_OPTIONS = ['topics', 'user', 'since', 'waitMs', 'signal']
 const POLL_OPTIONS = ['topics', 'user']
 const NO_TOPICS = Object.freeze([])
+// A cursor no history can place (as lib/history/index.js gives a stream for
+// an overlong Last-Event-ID): read as `unknown`, without handing the native
+// side a client's megabyte.
+const UNPLACEABLE = '-'
 // HTTP status of the SseErrors a poll can end with that are not the client's
 // fault; any other SseError is a 400.
 const STATUS = { ERR_SSE_CLOSED: 503, ERR_SSE_TOO_MANY_CONNECTIONS: 503 }
@@ -69,7 +74,7 @@ function checkOptionsObject (options, name) {
 function checkSince (since, name) {
   if (since === undefined || since === null || since === '') return undefined
   if (typeof since !== 'string') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a cursor (an event id string)', name, since)
-  return since
+  return since.length > MAX_CURSOR_BYTES ? UNPLACEABLE : since
 }
 
 function checkSignal (signal, name) {
@@ -150,11 +155,15 @@ class CatchUp {
     this._woken = new Set() // notified this turn, re-read at its end
     this._floor = null // cursor just before the first event notified this turn (see the top)
     this._closed = false
+    this._polls = 0
     this._pass = () => this._wakeUp()
   }
 
   /** Long-polls waiting now. */
   get waiting () { return this._waiters.size }
+
+  /** catchUp() calls answered or waiting (valid ones; a long-poll counts once). */
+  get polls () { return this._polls }
 
   /**
    * The events after `since` that a stream with these topics and user would
@@ -167,6 +176,7 @@ class CatchUp {
     let o, first
     try {
       o = this._check(options)
+      this._polls++
       first = this._read(o.since, o.topics, o.user)
     } catch (err) {
       return Promise.reject(err)
