@@ -420,8 +420,11 @@ function pollRequest (catchUp, req, res, options) {
   } catch (err) {
     return Promise.reject(withStatus(err, 400))
   }
+  // Either 'close' before the answer means the client went away (the
+  // listeners go before the answer is written). Not res.writableFinished: an
+  // HTTP/2 response cut by the client says true.
   const controller = new AbortController()
-  const abort = () => { if (!res.writableFinished) controller.abort() }
+  const abort = () => controller.abort()
   if (res.destroyed || req.socket?.destroyed) controller.abort()
   res.once('close', abort)
   req.once('close', abort)

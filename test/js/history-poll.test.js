@@ -17,6 +17,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
+const http2 = require('node:http2')
 const { setImmediate: nextTurn } = require('node:timers/promises')
 const Fastify = require('fastify')
 const express = require('express')
@@ -462,6 +463,55 @@ test('the query: 400 for a wait that is not whole seconds and for a repeated par
   assertError(await poll(`topics=${'x'.repeat(1100)}`), 400, 'ERR_SSE_INVALID_TOPIC')
   // Whole seconds are fine: wait=0 answers at once.
   assert.equal((await poll('topics=a&wait=0')).status, 200)
+})
+
+test('HTTP/2 (compatibility API): hub.poll() answers, long-polls wake, a cancelled stream ends its wait', async (t) => {
+  let pending = 0
+  const { hub, port, defer } = await startHub(t, {
+    hub: { threads: 1, history: { epoch: EPOCH, maxPollWaiters: 1 } },
+    createServer: (listener) => http2.createServer(listener),
+    handler: (hub) => (req, res) => {
+      pending++
+      hub.poll(req, res, { topics: ['a'] }).finally(() => pending--)
+    }
+  })
+  const session = http2.connect(`http://127.0.0.1:${port}`)
+  session.on('error', () => {})
+  defer(() => session.destroy(), 'session.destroy()')
+  const request = (query) => {
+    const stream = session.request({ ':path': `/poll?${query}` })
+    const response = new Promise((resolve, reject) => {
+      let headers
+      const chunks = []
+      stream.on('response', (h) => { headers = h })
+      stream.on('data', (chunk) => chunks.push(chunk))
+      stream.on('end', () => {
+        if (headers === undefined) return reject(new Error('the stream ended without a response'))
+        const text = Buffer.concat(chunks).toString()
+        resolve({ status: headers[':status'], headers, text, body: text === '' ? '' : JSON.parse(text) })
+      })
+      stream.on('error', reject)
+    })
+    return { stream, response }
+  }
+  const id = hub.publish('a', 'one')
+  let r = await request(`since=${at(0)}`).response
+  assert.equal(r.status, 200)
+  assert.equal(r.headers['content-type'], 'application/json')
+  assert.deepEqual(r.body, { events: [{ id, event: 'message', data: 'one', topic: 'a' }], cursor: id })
+  r = await request(`since=${id}`).response
+  assert.equal(r.status, 204)
+
+  const cancelled = request(`since=${id}&wait=20`)
+  cancelled.response.catch(() => {})
+  await waitFor(() => pending === 1, 5000, 'the long-poll to wait')
+  cancelled.stream.close(http2.constants.NGHTTP2_CANCEL)
+  await waitFor(() => pending === 0, 3000, 'the cancelled long-poll to end')
+  const waiting = request(`since=${id}&wait=20`) // the only waiter's place is free again
+  await waitFor(() => pending === 1, 5000, 'the long-poll to wait')
+  const id2 = hub.publish('a', 'two')
+  r = await within(waiting.response, 5000, 'the wake-up')
+  assert.deepEqual(r.body.events.map((e) => e.id), [id2])
 })
 
 test('Fastify: reply.ssePoll() answers through the reply (200 JSON, 204, errors by statusCode), under the decorator name', async (t) => {
