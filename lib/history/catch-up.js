@@ -207,8 +207,8 @@ class CatchUp {
     }
     const signal = checkSignal(o.signal, 'options.signal')
     if (this._history === null) {
-      throw withStatus(invalid('ERR_SSE_INVALID_ARGUMENT', 'a hub with history on (new Hub({ history: true }))', 'catchUp()',
-        'a hub made with history off'), 500)
+      throw withStatus(new SseError('ERR_SSE_INVALID_ARGUMENT',
+        'Expected a hub with history on for catchUp() (new Hub({ history: true })) but its history is off'), 500)
     }
     try {
       this._assertOpen()
@@ -314,12 +314,13 @@ class CatchUp {
   }
 
   // The end of a wait with nothing read yet (waitMs, abort, close): what
-  // there is now, without reading past events that concern no one here.
-  _settle (w) {
+  // there is now, without reading past events that concern no one here
+  // (`latest`: the latest position when the caller has it already).
+  _settle (w, latest) {
     if (!this._waiters.has(w)) return
     let r
     try {
-      r = this._woken.has(w) ? this._read(this._from(w), w.topics, w.user) : { events: [], cursor: this._latest() }
+      r = this._woken.has(w) ? this._read(this._from(w), w.topics, w.user) : { events: [], cursor: latest ?? this._latest() }
     } catch {
       // The native hub is gone (closed): what the waiter knew.
       r = { events: [], cursor: w.cursor }
@@ -348,7 +349,12 @@ class CatchUp {
    */
   close () {
     this._closed = true
-    for (const w of this._waiters) this._settle(w)
+    if (this._waiters.size === 0) return
+    let latest
+    try {
+      latest = this._latest()
+    } catch {} // the native hub is gone: each waiter gets what it knew
+    for (const w of this._waiters) this._settle(w, latest)
   }
 
   /**
