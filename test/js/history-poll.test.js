@@ -410,6 +410,39 @@ test('authorization: topics and user from the app; a private event only for its 
   assert.deepEqual(r.body.events.map((e) => [e.id, e.data]), [[mine, 'u2 now']])
 })
 
+test('10,000 waiting long-polls: a publish wakes only its own topic\'s, a broadcast answers all of them in one pass', async (t) => {
+  const defer = cleanup(t)
+  const hub = new Hub({ threads: 1, history: { epoch: EPOCH } })
+  defer(() => hub.close(), 'hub.close()')
+  const n = hub.options.history.maxPollWaiters
+  assert.equal(n, 10000)
+  const settled = new Array(n).fill(false)
+  const waits = []
+  for (let i = 0; i < n; i++) {
+    const p = hub.catchUp({ topics: [`t/${i}`, 'shared/*'], since: at(0), waitMs: 20000 })
+    p.then(() => { settled[i] = true }, () => { settled[i] = true })
+    waits.push(p)
+  }
+  await assert.rejects(hub.catchUp({ topics: 't/x', waitMs: 1000 }), { code: 'ERR_SSE_TOO_MANY_CONNECTIONS' })
+
+  const one = hub.publish('t/4242', 'only 4242')
+  assert.deepEqual(await within(waits[4242], 3000, 'the wake-up of t/4242'), {
+    events: [{ id: one, event: 'message', data: 'only 4242', topic: 't/4242' }], cursor: one
+  })
+  await nextTurn()
+  assert.equal(settled.filter(Boolean).length, 1)
+
+  const started = Date.now()
+  const all = hub.publish('shared/x', 'for everyone')
+  const answers = await within(Promise.all(waits), 5000, 'the wake-up of 10,000 long-polls')
+  const ms = Date.now() - started
+  for (let i = 0; i < n; i++) {
+    if (i === 4242) continue
+    assert.deepEqual(answers[i].events.map((e) => e.id), [all], `waiter ${i}`)
+  }
+  t.diagnostic(`10,000 long-polls answered ${ms} ms after one publish`)
+})
+
 test('hub.close() answers every waiting long-poll, with what was published up to then; later polls get 503', async (t) => {
   const { hub, state, startPoll: begin, poll } = await startPoll(t)
   const quiet = begin(`topics=q&since=${at(0)}&wait=20`)
