@@ -99,7 +99,7 @@ async function resumeStorm (t, { transport, clients, drops, perMs }) {
   child.send('stop')
   const [{ published, stats }] = await once(child, 'message')
   const results = await within(Promise.all(runs), 60000, 'every client got its events')
-  assert.ok(published > 1000, `published ${published} events during the storm`)
+  assert.ok(published > 100, `published ${published} events during the storm`)
   let replayedTotal = 0
   for (let i = 0; i < results.length; i++) {
     const { first, received, end } = results[i]
