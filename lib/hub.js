@@ -206,6 +206,7 @@ class Hub extends EventEmitter {
     // With history on, every successful publish()/broadcast() took the next
     // sequence number natively: this mirrors it for the ids they return.
     this._seq = 0
+    this._idPrefix = this.options.history === null ? '' : `${this.options.history.epoch}-`
     // Commands wait in native per-thread batches until the end of the current
     // JS job: one lock and one wake-up per batch, not per call.
     const flush = new FlushScheduler(this._native)
@@ -419,9 +420,9 @@ class Hub extends EventEmitter {
   // The wire id of the event just published: the publisher's, else with
   // history on "<epoch>-<seq>" (the sequence it took natively).
   _published (id) {
-    if (this.options.history === null) return id
-    this._seq++
-    return id ?? `${this.options.history.epoch}-${this._seq}`
+    if (this._idPrefix === '') return id
+    const seq = ++this._seq // taken by this event whatever its wire id
+    return id ?? this._idPrefix + seq
   }
 
   /** Sends an event to one connection. */

@@ -1,5 +1,8 @@
 #include "cursor.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace ssefanout::history {
 namespace {
 
@@ -34,13 +37,23 @@ ParsedCursor parseCursor(std::string_view text, std::string_view epoch) {
   return out;
 }
 
+size_t formatCursorInto(std::string_view epoch, uint64_t seq, char* out) {
+  const size_t e = std::min(epoch.size(), kMaxEpochBytes);
+  std::memcpy(out, epoch.data(), e);
+  out[e] = '-';
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + seq % 10);
+    seq /= 10;
+  } while (seq != 0 && n < 16);
+  for (size_t i = 0; i < n; ++i) out[e + 1 + i] = digits[n - 1 - i];
+  return e + 1 + n;
+}
+
 std::string formatCursor(std::string_view epoch, uint64_t seq) {
-  std::string out;
-  out.reserve(epoch.size() + 21);
-  out.append(epoch);
-  out.push_back('-');
-  out.append(std::to_string(seq));
-  return out;
+  char buf[kMaxCursorBytes];
+  return std::string(buf, formatCursorInto(epoch, seq, buf));
 }
 
 }  // namespace ssefanout::history

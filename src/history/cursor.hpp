@@ -43,5 +43,7 @@ struct ParsedCursor {
 ParsedCursor parseCursor(std::string_view text, std::string_view epoch);
 
 std::string formatCursor(std::string_view epoch, uint64_t seq);
+// The same into `out`, which holds kMaxCursorBytes; returns its length.
+size_t formatCursorInto(std::string_view epoch, uint64_t seq, char* out);
 
 }  // namespace ssefanout::history

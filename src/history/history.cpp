@@ -48,6 +48,12 @@ History::History(HistoryOptions options) : options_(std::move(options)) {}
 
 History::~History() {
   while (size_ > 0) popOldest();
+  releaseRetired();
+}
+
+void History::releaseRetired() {
+  for (Frame* f : retired_) f->release();
+  retired_.clear();
 }
 
 void History::grow() {
@@ -81,6 +87,7 @@ uint64_t History::append(FrameRef frame, const std::vector<std::string_view>* us
   }
   while (size_ > 0 && (size_ > options_.maxEvents || bytes_ > options_.maxBytes)) popOldest();
   expire(nowMs);
+  if (retired_.size() >= kReleaseBatch) releaseRetired();
   return seq;
 }
 
@@ -88,7 +95,9 @@ void History::popOldest() {
   Entry& e = ring_[head_];
   const uint64_t seq = oldest();
   bytes_ -= e.frame->size();
-  e.frame->release();
+  // Most often the last reference: the frame is freed here, on the thread
+  // that allocated it (measured cheaper than handing it to an I/O thread).
+  retired_.push_back(e.frame);
   if (e.extra) {
     if (e.extra->id) {
       auto it = ids_.find(*e.extra->id);

@@ -164,6 +164,7 @@ class History {
   bool matches(const Entry& e, const Reader& reader) const;
   void popOldest();
   void grow();
+  void releaseRetired();
 
   HistoryOptions options_;
   std::vector<Entry> ring_;  // capacity a power of two
@@ -172,6 +173,10 @@ class History {
   uint64_t next_ = 1;
   uint64_t bytes_ = 0;
   std::unordered_map<std::string, uint64_t, KeyedHash, std::equal_to<>> ids_;
+  // Frames that left the ring, released together every kReleaseBatch: one
+  // pass of frees measured cheaper than a free per publish amid the allocations.
+  static constexpr size_t kReleaseBatch = 256;
+  std::vector<Frame*> retired_;
   FrameRef position_;  // for latest() when set
   uint64_t positionSeq_ = 0;
   HistoryStats stats_;

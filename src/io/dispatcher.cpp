@@ -313,11 +313,11 @@ Status Dispatcher::postEventToAll(Command::Op op, std::string_view topic, const 
   } else {
     // The wire id is the cursor unless the publisher gave one; the frame is
     // tagged with its topic (empty: a broadcast) for replay matching.
-    std::string cursor;
+    char cursor[history::kMaxCursorBytes];
     EventFields stamped = event;
     if (!event.id) {
-      cursor = history_->cursorOf(history_->nextSeq());
-      stamped.id = cursor;
+      const std::string& epoch = history_->options().epoch;
+      stamped.id = std::string_view(cursor, history::formatCursorInto(epoch, history_->nextSeq(), cursor));
     }
     if (Status s = encode(stamped, &frame, topic); s != Status::kOk) return s;
   }
