@@ -566,10 +566,11 @@ class HistoryDispatcherTest : public ::testing::Test {
     EXPECT_EQ(openFdCount(), fds0_) << "fds leaked";
   }
 
-  Dispatcher& start(uint32_t heartbeatMs, uint64_t maxEvents, uint64_t maxReplay) {
+  Dispatcher& start(uint32_t heartbeatMs, uint64_t maxEvents, uint64_t maxReplay, size_t maxQueueBytes = 1 << 20) {
     HubOptions o;
     o.threads = 2;
     o.shard.heartbeatMs = heartbeatMs;
+    o.shard.maxQueueBytes = maxQueueBytes;
     history::HistoryOptions h;
     h.epoch = std::string(kEpoch);
     h.maxEvents = maxEvents;
@@ -663,6 +664,28 @@ TEST_F(HistoryDispatcherTest, EveryResetReasonThenLiveEvents) {
   EXPECT_EQ(s.resets[static_cast<size_t>(history::ResetReason::kLimit)], 1u);
   EXPECT_EQ(s.replays, 2u);
   EXPECT_EQ(s.replayedEvents, 3u);
+}
+
+// A replay that would not fit the stream's queue (maxQueueBytes) is a
+// "limit" reset, not a stream closed as slow; one that fits is sent whole.
+TEST_F(HistoryDispatcherTest, AReplayPastMaxQueueBytesIsALimitReset) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, /*maxEvents=*/1000, /*maxReplay=*/1000, /*maxQueueBytes=*/4096);
+  const std::string data(100, 'x');
+  for (int i = 0; i < 40; ++i) publish("a", data);  // 40 frames of 120-121 bytes: about 4.8 kB
+  d.flush();
+  uint64_t tooMuchId = 0, fitsId = 0;
+  const int tooMuch = adopt(resumeFrom(cursorOf(0)), &tooMuchId);
+  const int fits = adopt(resumeFrom(cursorOf(30)), &fitsId);
+  d.flush();
+  publish("a", "live");
+  d.flush();
+  EXPECT_READ(tooMuch, resetFrame("limit", 0, 1, 40) + event(41, "live"));
+  std::string replay;
+  for (uint64_t seq = 31; seq <= 40; ++seq) replay += event(seq, data);
+  EXPECT_READ(fits, replay + positionFrame(40) + event(41, "live"));
+  EXPECT_FALSE(sink_.reasonOf(tooMuchId).has_value());
+  EXPECT_FALSE(sink_.reasonOf(fitsId).has_value());
+  EXPECT_EQ(d.history()->stats().resets[static_cast<size_t>(history::ResetReason::kLimit)], 1u);
 }
 
 TEST_F(HistoryDispatcherTest, HeartbeatsCarryThePosition) {
