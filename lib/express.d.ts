@@ -39,6 +39,21 @@ declare namespace sse {
     retry?: number
   }
 
+  interface PollMiddlewareOptions {
+    /** Topics (exact, or prefix patterns ending in `/*`), or a function of the request giving them. */
+    topics?: string | string[] | ((req: Request) => MaybePromise<string | string[] | undefined>)
+    /** The user whose private events may be returned, or a function of the request giving it. */
+    user?: string | ((req: Request) => MaybePromise<string | null | undefined>)
+  }
+
+  /**
+   * A middleware (named `ssePoll`) answering a catch-up poll of `hub`'s history: `since` and `wait` (whole seconds)
+   * from the query, topics and user from the options. 200 with the JSON CatchUpResult, or 204; every failure (a
+   * throwing or rejecting function, a bad query, a closed hub, too many waiting polls) goes to `next(err)` with a
+   * `statusCode` (400, 503) and the response untouched.
+   */
+  function poll (hub: Hub, options?: PollMiddlewareOptions): RequestHandler
+
   /** `res.locals` after the middleware has accepted the request. */
   interface SseLocals {
     sse: Connection

@@ -15,10 +15,19 @@
 // failure (a throwing or rejecting topics/user function, an SseError from
 // hub.accept()) goes to next(err) with the response untouched, so the app's
 // error handler answers it.
+//
+// poll(hub, { topics, user }) answers a catch-up poll
+// (`GET ...?since=<cursor>&wait=<seconds>`, lib/history/catch-up.js) from the
+// hub's history: 200 with the JSON result, or 204 when there is nothing new.
+// topics and user are taken as sse() takes them; every failure (a throwing
+// topics/user function, a bad query, a closed hub) goes to next(err) with a
+// statusCode (400, 503) and the response untouched.
 const { checkTopics, checkUser, checkRetry } = require('./validate')
 const { SseError, invalid } = require('./errors')
+const { pollRequest, writeResult } = require('./history/catch-up')
 
-const OPTIONS = new Set(['topics', 'user', 'retry'])
+const OPTIONS = ['topics', 'user', 'retry']
+const POLL_OPTIONS = ['topics', 'user']
 
 function isThenable (value) {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
@@ -26,14 +35,14 @@ function isThenable (value) {
 
 // Static values are checked here, once, by the rules hub.accept() applies;
 // values returned by functions are checked by hub.accept() on each request.
-function checkOptions (options) {
+function checkOptions (options, allowed = OPTIONS) {
   if (options === undefined) return {}
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
   }
   for (const key of Object.keys(options)) {
-    if (!OPTIONS.has(key)) {
-      throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected one of topics, user, retry in options but received "${key}"`)
+    if (!allowed.includes(key)) {
+      throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected one of ${allowed.join(', ')} in options but received "${key}"`)
     }
   }
   const { topics, user, retry } = options
@@ -43,10 +52,33 @@ function checkOptions (options) {
   return { topics, user, retry }
 }
 
-function checkHub (hub) {
-  if (hub === null || typeof hub !== 'object' || typeof hub.accept !== 'function') {
+function checkHub (hub, method = 'accept') {
+  if (hub === null || typeof hub !== 'object' || typeof hub[method] !== 'function') {
     throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a Hub', 'hub', hub)
   }
+}
+
+/**
+ * topics and user for one request: the static values, or what the functions
+ * of req return (sync or a promise). Calls done(topics, user), or next(err)
+ * when a function throws or rejects.
+ */
+function resolveOptions (req, topics, user, next, done) {
+  let t = topics
+  let u = user
+  try {
+    if (typeof topics === 'function') t = topics(req)
+    if (typeof user === 'function') u = user(req)
+  } catch (err) {
+    if (isThenable(t)) Promise.resolve(t).catch(() => {}) // nobody will wait for it now
+    next(err)
+    return
+  }
+  if (!isThenable(t) && !isThenable(u)) {
+    done(t, u)
+    return
+  }
+  Promise.all([t, u]).then(([t, u]) => done(t, u), next)
 }
 
 /**
@@ -58,8 +90,6 @@ function checkHub (hub) {
 function sse (hub, options) {
   checkHub(hub)
   const { topics, user, retry } = checkOptions(options)
-  const topicsOf = typeof topics === 'function' ? topics : null
-  const userOf = typeof user === 'function' ? user : null
 
   function accept (req, res, next, resolvedTopics, resolvedUser) {
     // The client went away (while an earlier middleware or our topics/user
@@ -80,21 +110,26 @@ function sse (hub, options) {
   }
 
   return function sseFanout (req, res, next) {
-    let t = topics
-    let u = user
-    try {
-      if (topicsOf !== null) t = topicsOf(req)
-      if (userOf !== null) u = userOf(req)
-    } catch (err) {
-      if (isThenable(t)) Promise.resolve(t).catch(() => {}) // nobody will wait for it now
-      next(err)
-      return
-    }
-    if (!isThenable(t) && !isThenable(u)) {
-      accept(req, res, next, t, u)
-      return
-    }
-    Promise.all([t, u]).then(([t, u]) => accept(req, res, next, t, u), next)
+    resolveOptions(req, topics, user, next, (t, u) => accept(req, res, next, t, u))
+  }
+}
+
+/**
+ * A middleware (named ssePoll) that answers a catch-up poll of `hub`'s
+ * history: `since` and `wait` (seconds) from the query, topics and user from
+ * the options (values or functions of req, as sse() takes them).
+ * @param {import('./hub').Hub} hub
+ * @param {{ topics?: string | string[] | ((req) => any), user?: string | ((req) => any) }} [options]
+ * @returns {(req, res, next) => void}
+ */
+function poll (hub, options) {
+  checkHub(hub, 'catchUp')
+  const { topics, user } = checkOptions(options, POLL_OPTIONS)
+  return function ssePoll (req, res, next) {
+    resolveOptions(req, topics, user, next, (t, u) => {
+      if (res.destroyed) return // the client went away meanwhile
+      pollRequest((o) => hub.catchUp(o), req, res, { topics: t, user: u }).then((result) => writeResult(res, result), next)
+    })
   }
 }
 
@@ -176,3 +211,4 @@ function closeWithServer (hub, server) {
 module.exports = sse
 module.exports.sse = sse
 module.exports.closeWithServer = closeWithServer
+module.exports.poll = poll

@@ -2,7 +2,7 @@
 // with `import type`; a project that uses this entry point has fastify
 // installed already.
 import type { FastifyPluginAsync } from 'fastify'
-import type { AcceptOptions, Connection, Hub, HubOptions } from './index'
+import type { AcceptOptions, Connection, Hub, HubOptions, PollOptions } from './index'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,6 +23,12 @@ declare module 'fastify' {
      * default name, like `fastify.sse`.
      */
     sse (options?: AcceptOptions): Connection
+    /**
+     * Answers a catch-up poll (`?since=<cursor>&wait=<seconds>`) from the hub's history through this reply: 200 with
+     * the JSON CatchUpResult, 204 when there is nothing new. Rejects with an SseError with a `statusCode` (400, 503)
+     * for Fastify's error handler. Return it from the handler. Typed under the default name (`${decorator}Poll`).
+     */
+    ssePoll (options?: PollOptions): Promise<FastifyReply>
   }
 }
 

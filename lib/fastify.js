@@ -32,6 +32,12 @@
 // (they do, when the stream ends, for JS-transport streams); the hub's
 // 'disconnect' event, logged at debug level here, is the end of a stream.
 //
+// reply.ssePoll(options) (`${decorator}Poll`) answers a catch-up poll
+// (`GET ...?since=<cursor>&wait=<seconds>`, lib/history/catch-up.js) from the
+// hub's history through the reply: 200 with the JSON result, 204 when there
+// is nothing new, or an SseError with a statusCode (400, 503) for Fastify's
+// error handler. An async handler returns it (`return reply.ssePoll({ topics })`).
+//
 // app.close() closes a hub the plugin created in a preClose hook: every
 // stream ends before Fastify closes the server, which otherwise would wait
 // for the JS-transport streams (TLS, HTTP/2, transport: 'js') it still sees.
@@ -40,6 +46,7 @@ const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
 // Framing and type are the hub's to decide (see headers.js).
 const { NOT_COPIED_FROM_REPLY } = require('./headers')
+const { pollRequest } = require('./history/catch-up')
 
 const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
   'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history']
@@ -125,14 +132,27 @@ function accept (hub, reply, options) {
   return conn
 }
 
+/** reply.ssePoll(options): the catch-up of hub's history for this request, sent through the reply. */
+async function poll (hub, reply, options) {
+  if (reply.sent) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected a reply that was not sent or hijacked yet for reply.ssePoll()')
+  }
+  const result = await pollRequest((o) => hub.catchUp(o), reply.request.raw, reply.raw, options)
+  reply.header('cache-control', 'no-store')
+  if (result === null) return reply.code(204).send()
+  return reply.code(200).type('application/json').send(result)
+}
+
 async function sseFanout (fastify, options) {
   const decorator = options.decorator === undefined ? 'sse' : options.decorator
   if (typeof decorator !== 'string' || decorator.length === 0) {
     throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string', 'options.decorator', decorator)
   }
   // Checked before a Hub (and its threads) exists.
-  if (fastify.hasDecorator(decorator) || fastify.hasReplyDecorator(decorator)) {
-    throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected a free decorator name for options.decorator but "${decorator}" is already taken`)
+  const pollDecorator = `${decorator}Poll`
+  if (fastify.hasDecorator(decorator) || fastify.hasReplyDecorator(decorator) || fastify.hasReplyDecorator(pollDecorator)) {
+    const taken = fastify.hasReplyDecorator(pollDecorator) ? pollDecorator : decorator
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected a free decorator name for options.decorator but "${taken}" is already taken`)
   }
   const owned = options.hub === undefined
   const hub = owned ? new Hub(hubOptions(options)) : checkHub(options.hub, options)
@@ -146,6 +166,9 @@ async function sseFanout (fastify, options) {
   fastify.decorate(decorator, hub)
   fastify.decorateReply(decorator, function sse (acceptOptions) {
     return accept(hub, this, acceptOptions)
+  })
+  fastify.decorateReply(pollDecorator, function ssePoll (pollOptions) {
+    return poll(hub, this, pollOptions)
   })
 
   if (owned) {

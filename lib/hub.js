@@ -32,6 +32,7 @@ const REASONS = native.disconnectReasons // index -> name, from the addon
 const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
 const { checkTopic, checkTopics, checkUser, checkRetry, pickRetry, MAX_TOPIC_BYTES } = require('./validate')
 const { resolveHistory, cursorOf, checkLastEventId } = require('./history')
+const { CatchUp } = require('./history/catch-up')
 const KIND_DISCONNECT = 0
 const KIND_DELIVER = 1
 const KIND_STOPPED = 2
@@ -214,6 +215,7 @@ class Hub extends EventEmitter {
       callsOn: (target) => new NativeCalls(target, flush),
       assertOpen: () => this._assertOpen()
     }))
+    this._catchUp = new CatchUp(this, internals.get(this))
     openHubs.add(this)
     if (!exitHooked) {
       exitHooked = true
@@ -397,7 +399,9 @@ class Hub extends EventEmitter {
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
     this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
-    return this._published(o.id)
+    const id = this._published(o.id)
+    this._catchUp.notify(topic)
+    return id
   }
 
   /** Sends an event to every connection (optionally only those of `users`). */
@@ -407,7 +411,9 @@ class Hub extends EventEmitter {
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
     this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
-    return this._published(o.id)
+    const id = this._published(o.id)
+    this._catchUp.notify(null)
+    return id
   }
 
   // The wire id of the event just published: the publisher's, else with
@@ -441,8 +447,9 @@ class Hub extends EventEmitter {
     s.connections -= this._abandoned.size
     s.outOfFds = this._outOfFds
     if (s.history !== null) {
+      // polls: catchUp() calls (a long-poll once), not the native reads behind them.
       const { reads, ...rest } = s.history
-      s.history = { ...rest, polls: reads }
+      s.history = { ...rest, polls: this._catchUp.polls }
     }
     return s
   }
@@ -454,6 +461,7 @@ class Hub extends EventEmitter {
   close () {
     if (this._closing) return this._closing
     this._closing = new Promise((resolve) => { this._resolveClose = resolve })
+    this._catchUp.close()
     this._native.close()
     return this._closing
   }
@@ -473,6 +481,12 @@ class Hub extends EventEmitter {
     }
     this._native.closeSync()
   }
+
+  /** The events after a cursor, from the history (docs/history.md, "The catch-up endpoint"). */
+  catchUp (options) { return this._catchUp.catchUp(options) }
+
+  /** The catch-up endpoint for node:http: GET ?since=&wait= answered as JSON. */
+  poll (req, res, options) { return this._catchUp.poll(req, res, options) }
 
   _assertOpen () {
     if (this._closing) throw new SseError('ERR_SSE_CLOSED', 'the hub is closed')

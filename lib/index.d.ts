@@ -250,6 +250,46 @@ export interface HubEvents {
   disconnect: [info: DisconnectInfo]
 }
 
+export interface CatchUpOptions {
+  /** Exact topics, or prefix patterns ending in `/*`, as for `accept()`. */
+  topics?: string | string[]
+  /** Private events (`publish(..., { users })`) are returned only to their user. */
+  user?: string | null
+  /** The cursor: an event id (`<epoch>-<seq>`, or an explicit id still in the history). Absent: the latest position. */
+  since?: string | null
+  /** When nothing matches now, wait this long for a matching event (ms; capped at the history's `maxPollWaitMs`). Default 0. */
+  waitMs?: number
+  /** Ends the wait early; the promise then resolves with what there is. */
+  signal?: AbortSignal
+}
+
+/** One event of a catch-up, as an EventSource would deliver it. */
+export interface CatchUpEvent {
+  /** The wire id (`<epoch>-<seq>`, or the publisher's explicit id). */
+  id: string
+  /** The event name, `message` when it has none. */
+  event: string
+  /** The data, its lines joined by `\n`. */
+  data: string
+  /** The topic it was published on; null for a broadcast. */
+  topic: string | null
+}
+
+export interface CatchUpResult {
+  /** In publish order; at most the history's `maxPollEvents` (then `cursor` pages on). */
+  events: CatchUpEvent[]
+  /** The next `since` (`<epoch>-<seq>`). */
+  cursor: string
+  /** Present when `since` could not be placed: `events` is empty and `cursor` is the latest position. */
+  reset?: ResetInfo
+}
+
+/** What `poll()` takes from the app (the cursor and wait come from the query). */
+export interface PollOptions {
+  topics?: string | string[]
+  user?: string | null
+}
+
 export class Hub extends EventEmitter<HubEvents> {
   /** Starts the I/O threads. Throws ERR_SSE_INVALID_ARGUMENT for a bad option. */
   constructor (options?: HubOptions)
@@ -278,6 +318,18 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Ends one stream after what is queued for it; `disconnect` says `kicked`. */
   kick (connectionId: number): void
   stats (): HubStats
+  /**
+   * The events after `options.since` that a stream with these topics and user would get (history on), waiting up to
+   * `waitMs` for one when none matches now. Resolves with null when there is nothing new and the cursor equals `since`.
+   * Rejects with an SseError: ERR_SSE_INVALID_ARGUMENT / ERR_SSE_INVALID_TOPIC (statusCode 400), ERR_SSE_CLOSED (503),
+   * ERR_SSE_TOO_MANY_CONNECTIONS (503) when `maxPollWaiters` long-polls are waiting already.
+   */
+  catchUp (options?: CatchUpOptions): Promise<CatchUpResult | null>
+  /**
+   * A node:http handler over `catchUp()`: `since` and `wait` (whole seconds) from the query; answers 200 (JSON
+   * CatchUpResult), 204, 400 or 503 (JSON `{ error, message }`). Resolves once answered; never rejects.
+   */
+  poll (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: PollOptions): Promise<void>
   /** Flushes, ends every stream and stops the I/O threads. Idempotent. */
   close (): Promise<void>
 }

@@ -64,3 +64,12 @@ expectType<() => void>(closeWithServer(hub, https.createServer({}, app)))
 expectType<() => void>(closeWithServer(hub, app.listen(0)))
 expectError(closeWithServer(hub, {}))
 expectError(closeWithServer(http.createServer()))
+
+// poll(): a catch-up poll middleware, options as sse() takes them (no retry).
+expectType<RequestHandler>(sseRequired.poll(hub))
+app.get('/poll', sse.poll(hub, { topics: (req) => String(req.query.topics).split(','), user: async (req) => req.get('x-user') }))
+app.get('/poll2', sseRequired.poll(hub, { topics: ['news', 'chat/*'], user: 'u1' }))
+expectError(sse.poll(hub, { retry: 1000 }))
+expectError(sse.poll(hub, { topics: 5 }))
+expectError(sse.poll(hub, { user: () => 42 }))
+expectError(sse.poll({}))

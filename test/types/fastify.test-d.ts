@@ -61,3 +61,12 @@ const plugin: FastifyPluginAsync = async (instance) => {
   expectError(instance.sse.on('nonsense', () => {}))
 }
 app.register(plugin)
+
+// reply.ssePoll(): a catch-up poll answered through the reply.
+app.get('/poll', async (request, reply) => {
+  expectType<Promise<FastifyReply>>(reply.ssePoll({ topics: ['news', 'chat/*'], user: 'u1' }))
+  expectType<Promise<FastifyReply>>(reply.ssePoll())
+  expectError(reply.ssePoll({ topics: 5 }))
+  expectError(reply.ssePoll({ retry: 1000 }))
+  return reply.ssePoll({ topics: 'news' })
+})

@@ -6,7 +6,8 @@ import {
   Hub, SseError, codes, defaults,
   type Connection, type DisconnectInfo, type DisconnectReason, type ErrorCode,
   type HubOptions, type HubStats, type ThreadStats, type AcceptOptions,
-  type HistoryOptions, type HistoryStats, type ResetInfo, type ResetReason
+  type HistoryOptions, type HistoryStats, type ResetInfo, type ResetReason,
+  type CatchUpResult, type CatchUpEvent
 } from '../..'
 
 // Construction and options.
@@ -175,6 +176,39 @@ try {
   hub.kick(1)
 } catch (e) {
   if (e instanceof SseError && e.code === 'ERR_SSE_UNKNOWN_CONNECTION') expectType<SseError>(e)
+}
+
+// Catch-up (history): catchUp() and the node:http poll handler.
+{
+  const result = hub.catchUp({ topics: ['news', 'chat/*'], user: 'u1', since: 'k3J9aQ2x-42', waitMs: 5000, signal: new AbortController().signal })
+  expectType<Promise<CatchUpResult | null>>(result)
+  expectType<Promise<CatchUpResult | null>>(hub.catchUp())
+  expectType<Promise<CatchUpResult | null>>(hub.catchUp({ topics: 'news', since: null, user: null }))
+  expectError(hub.catchUp({ wait: 5 }))
+  expectError(hub.catchUp({ waitMs: '5' }))
+  expectError(hub.catchUp({ since: 42 }))
+  expectError(hub.catchUp({ signal: {} }))
+  void result.then((r) => {
+    if (r === null) return
+    expectType<CatchUpEvent[]>(r.events)
+    expectType<string>(r.cursor)
+    expectType<ResetInfo | undefined>(r.reset)
+    expectType<ResetReason | undefined>(r.reset?.reason)
+    expectType<string | null | undefined>(r.reset?.requested)
+    const e = r.events[0]
+    expectType<string>(e.id)
+    expectType<string>(e.event)
+    expectType<string>(e.data)
+    expectType<string | null>(e.topic)
+  })
+  expectAssignable<ResetReason>('expired')
+  expectNotAssignable<ResetReason>('gone')
+  http.createServer((req, res) => {
+    expectType<Promise<void>>(hub.poll(req, res, { topics: ['news'], user: 'u1' }))
+    expectType<Promise<void>>(hub.poll(req, res))
+    expectError(hub.poll(req, res, { topics: 5 }))
+    expectError(hub.poll(req, res, { since: 'x' }))
+  })
 }
 
 // History and resume
