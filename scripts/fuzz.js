@@ -31,7 +31,9 @@ const MAX_LEN = {
   pb_filter: 4096,
   pb_subscription: 2048,
   pb_index: 2048,
-  like: 2048
+  like: 2048,
+  cursor: 256,
+  history: 2048
 }
 const DEFAULT_MAX_LEN = 4096
 

@@ -76,6 +76,7 @@ uint64_t History::append(FrameRef frame, const std::vector<std::string_view>* us
   if (users || (id && !id->empty())) {
     e.extra = new Extra();
     if (users) {
+      e.extra->restricted = true;
       e.extra->users.assign(users->begin(), users->end());
       std::sort(e.extra->users.begin(), e.extra->users.end());
       e.extra->users.erase(std::unique(e.extra->users.begin(), e.extra->users.end()), e.extra->users.end());
@@ -144,7 +145,7 @@ Place History::locate(std::string_view cursor, uint64_t nowMs) {
 }
 
 bool History::matches(const Entry& e, const Reader& reader) const {
-  if (e.extra && !e.extra->users.empty()) {
+  if (e.extra && e.extra->restricted) {
     if (!reader.user ||
         !std::binary_search(e.extra->users.begin(), e.extra->users.end(), *reader.user, std::less<>())) {
       return false;

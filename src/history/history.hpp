@@ -151,7 +151,10 @@ class History {
 
  private:
   struct Extra {
-    std::vector<std::string> users;  // sorted; empty: anyone
+    // Given a users list (restricted), only these may read it: an empty list
+    // is nobody, as Dispatcher::publish delivers it live.
+    bool restricted = false;
+    std::vector<std::string> users;  // sorted
     std::optional<std::string> id;   // the publisher's id, a key of ids_
   };
   struct Entry {
