@@ -6,13 +6,16 @@
 //   POST /publish?topic=T&count=C&size=S  C events back to back in one JS job,
 //                                          to topic T (absent: broadcast); each
 //                                          event's data is "<CLOCK_MONOTONIC ns> "
-//                                          padded to S bytes
+//                                          padded to S bytes; answers 204, or with
+//                                          --history 200 { first, last }: the ids of
+//                                          the first and last event published
 //   POST /cost?topic=T&n=N&size=S          times N publishes on the JS thread, one
 //                                          per event-loop turn; answers the median
 //                                          { nsPerPublish, p90 }
 //   GET  /warm                            answered and closed at once (memory baseline)
-//   GET  /stats[?reset=1]                  connections, memory, event-loop delay
-//                                          and utilisation since the last reset
+//   GET  /stats[?reset=1][&gc=1]           connections, memory, event-loop delay
+//                                          and utilisation since the last reset,
+//                                          history { events, bytes } (null when off)
 //
 // sse-fanout servers only (the pocketbase scenario uses native): the PocketBase
 // realtime layer (lib/pocketbase.js) on the same hub, made at the first of these
@@ -36,20 +39,36 @@
 // each client receives each record; its JSON starts with "ts" (the CLOCK_MONOTONIC
 // ns) and "seq", where the load generator reads them (--data-prefix).
 //
-// Usage: node node-server.js <native|js|plain|better-sse> [port]
+// With --history (native, js, plain; the resume and cost-history scenarios), the
+// server keeps a history of 10,000 events and a stream resumes from its
+// Last-Event-ID header: native and js are sse-fanout with `history: true`; plain
+// is what a hand-written server does: an id per event, an array of
+// { id, topic, frame } trimmed to 10,000, and on reconnect a findIndex for the
+// cursor and a res.write of each missed frame the stream's topics match.
+//
+// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history]
 // Prints "LISTENING <port>" once ready.
 const http = require('node:http')
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
 
 const impl = process.argv[2]
 const port = Number(process.argv[3] || 0)
+// --history-events N: history on, holding N events (maxBytes and maxAgeMs out of
+// the way: the history-memory scenario fills it with 100k events).
+const historyEventsArg = process.argv.indexOf('--history-events')
+const historyEvents = historyEventsArg > 0 ? Number(process.argv[historyEventsArg + 1]) : 0
+const history = process.argv.includes('--history') || historyEvents > 0
+if (history && !['native', 'js', 'plain'].includes(impl)) throw new Error(`${impl} has no history`)
+const PLAIN_HISTORY_EVENTS = historyEvents || 10000 // sse-fanout's default maxEvents
+const hubHistory = historyEvents ? { maxEvents: historyEvents, maxBytes: 2 ** 30, maxAgeMs: 3600000 } : history
 
 function payload (size) {
   const head = `${process.hrtime.bigint()} `
   return size > head.length ? head + 'x'.repeat(size - head.length) : head
 }
 
-// Each implementation: accept(req, res, topics), publish(topic|null, data), count().
+// Each implementation: accept(req, res, topics), publish(topic|null, data) (returns
+// the event's id with --history), count().
 // The pure-JS ones keep exact topics and "/*" patterns as a hand-written server
 // would: a map per kind, patterns found by the topic's prefixes.
 
@@ -69,12 +88,13 @@ function makeImpl (name) {
     // One address for every load-generator client, and bursts larger than the
     // default pending-command bound (the pocketbase burst posts one command per
     // key and event): those limits are lifted; the bench measures the fan-out.
-    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0 })
+    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: hubHistory })
     let pb = null
     return {
       accept: (req, res, topics) => hub.accept(req, res, { topics }),
       publish: (topic, data) => topic ? hub.publish(topic, data) : hub.broadcast(data),
       count: () => hub.stats().connections,
+      historyStats: () => hub.stats().history,
       close: () => hub.close(),
       // Made on first use, so the other scenarios run on the hub alone.
       pocketbase: () => pb || (pb = makePocketBase(hub))
@@ -84,10 +104,26 @@ function makeImpl (name) {
     // What people write by hand: a Set of responses per topic and a write loop.
     const all = new Set()
     const maps = { e: new Map(), p: new Map() }
+    // --history: { id, topic, frame } per event, oldest first; ids are 1, 2, ...
+    const events = []
+    let seq = 0
+    const matches = (topics, topic) => topic === null || topics.some((t) => {
+      const [kind, key] = keyOf(t)
+      return kind === 'e' ? key === topic : topic.startsWith(key)
+    })
     return {
       accept (req, res, topics) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
         res.flushHeaders()
+        const last = history ? req.headers['last-event-id'] : undefined
+        if (last !== undefined) {
+          const at = events.findIndex((e) => e.id === last)
+          if (at >= 0) {
+            for (let i = at + 1; i < events.length; i++) {
+              if (matches(topics, events[i].topic)) res.write(events[i].frame)
+            }
+          }
+        }
         all.add(res)
         for (const t of topics) {
           const [kind, key] = keyOf(t)
@@ -103,15 +139,24 @@ function makeImpl (name) {
         })
       },
       publish (topic, data) {
-        const frame = `data: ${data}\n\n`
+        let frame = `data: ${data}\n\n`
+        let id
+        if (history) {
+          id = String(++seq)
+          frame = `id: ${id}\n${frame}`
+          events.push({ id, topic: topic || null, frame })
+          if (events.length > PLAIN_HISTORY_EVENTS) events.shift()
+        }
         if (!topic) {
           for (const res of all) res.write(frame)
-          return
+          return id
         }
         const write = (set) => { if (set) for (const res of set) res.write(frame) }
         forEachKey(topic, (k) => write(maps.e.get(k)), (k) => write(maps.p.get(k)))
+        return id
       },
       count: () => all.size,
+      historyStats: () => history ? { events: events.length, bytes: events.reduce((n, e) => n + e.frame.length, 0) } : null,
       close: async () => { for (const res of all) res.end() }
     }
   }
@@ -307,7 +352,12 @@ const httpServer = http.createServer((req, res) => {
     const count = Number(q.get('count') || 1)
     const size = Number(q.get('size') || 256)
     const topic = q.get('topic')
-    for (let i = 0; i < count; i++) server.publish(topic, payload(size))
+    const ids = []
+    for (let i = 0; i < count; i++) ids.push(server.publish(topic, payload(size)))
+    if (history) {
+      json(res, { first: ids[0], last: ids[ids.length - 1] })
+      return
+    }
     res.writeHead(204, { 'content-length': 0 })
     res.end()
     return
@@ -353,7 +403,8 @@ const httpServer = http.createServer((req, res) => {
       eldP50Ms: eld.percentile(50) / 1e6,
       eldP99Ms: eld.percentile(99) / 1e6,
       eldMaxMs: eld.max / 1e6,
-      elu: elu.utilization
+      elu: elu.utilization,
+      history: server.historyStats?.() ?? null
     }
     if (q.get('reset') === '1') {
       eld.reset()

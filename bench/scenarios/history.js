@@ -1,0 +1,159 @@
+'use strict'
+// The history scenarios of bench/run.js (issue 12: Last-Event-ID replay):
+//
+//   resume          N clients reconnect at once with a Last-Event-ID RESUME_MISSED
+//                   events back: time until every client has them all, and the
+//                   server's event-loop delay meanwhile; sse-fanout (history: true)
+//                   beside a hand-written node:http server keeping an array
+//   cost-history    the cost scenario (ns per publish on the JS thread) with history
+//                   off and on, in the same run
+//   history-memory  bytes per history entry beyond its frame: 100k events held
+//                   with history on, against the same publishes with it off
+//
+// Each takes the runner's context (request, startServer, loadgen, cost, N, ...)
+// and returns one scenario object per name; bench/README.md says what each
+// figure means.
+
+// The servers with a history (servers/node-server.js --history); the others get a note.
+const HISTORY_SERVERS = ['native', 'js', 'plain']
+const NO_HISTORY = 'no history: the floor and better-sse keep none'
+const RESUME_MISSED = 100
+const MEMORY_ENTRIES = 100000
+const MEMORY_CHUNK = 1000 // events per POST /publish while filling the history
+
+function historyScenarios ({ request, startServer, loadgen, cost, sleep, N, EVENT_BYTES }) {
+  // Publishes 1 + RESUME_MISSED events to "all", then N clients connect with the
+  // id of the first as their Last-Event-ID: each misses exactly RESUME_MISSED.
+  // The ids come from the server (sse-fanout's publish() returns the wire id;
+  // plain numbers its own). Nothing is published during the storm, so the load
+  // generator's in-order check and event count see the replay alone.
+  async function resume (server) {
+    const ids = await request(server.port, 'POST', `/publish?topic=all&count=${RESUME_MISSED + 1}&size=${EVENT_BYTES}`)
+    if (typeof ids.first !== 'string') throw new Error('the server returned no event id (is history on?)')
+    const before = await request(server.port, 'GET', '/stats?reset=1')
+    const lg = loadgen({ port: server.port, n: N, expect: RESUME_MISSED, duration: 120, headers: [`Last-Event-ID: ${ids.first}`] })
+    const connected = await lg.ready.catch(() => 0)
+    const r = await lg.done
+    const s = await request(server.port, 'GET', '/stats')
+    return {
+      connected,
+      complete: r.complete_connections,
+      deliveries: r.events,
+      expected: connected * RESUME_MISSED,
+      caughtUpMs: r.caught_up_s * 1000,
+      setupMs: r.setup_s * 1000,
+      perClientP50Ms: r.catch_up_us?.p50 / 1000,
+      perClientP99Ms: r.catch_up_us?.p99 / 1000,
+      eldP99Ms: s.eldP99Ms,
+      eldMaxMs: s.eldMaxMs,
+      elu: s.elu,
+      historyEvents: before.history?.events,
+      inOrderViolations: r.in_order_violations,
+      untimed: r.untimed_events
+    }
+  }
+  resume.servers = HISTORY_SERVERS
+  resume.serverArgs = ['--history']
+  resume.note = NO_HISTORY
+  resume.counts = true
+
+  // The cost scenario twice: on the server as started (history off), then on a
+  // fresh one with --history. The ratio is on / off at each subscriber count.
+  async function costHistory (server) {
+    const off = await cost(server)
+    const on = await withServer(server.name, ['--history'], (s) => cost(s))
+    const out = {}
+    for (const key of Object.keys(off)) {
+      out[`off ${key}`] = off[key]
+      out[`on ${key}`] = on[key]
+      out[`on/off ${key}`] = on[key] / off[key]
+    }
+    return out
+  }
+  costHistory.servers = HISTORY_SERVERS
+  costHistory.note = NO_HISTORY
+
+  // Two fresh servers (Node's default flags; the runner's --expose-gc defines
+  // gc() only), no connection: MEMORY_ENTRIES events of EVENT_BYTES published to a
+  // topic nobody has, in chunks, with history off and with a history that holds
+  // them all. Memory is read after two forced GCs before and after the publishes.
+  // What an entry costs beyond its frame bytes (the history's own bytes count):
+  //   rss: (growth on - growth off - frame bytes held) / entries
+  // and the same for RSS as it stands at the end (the two processes did the same
+  // work but for the history), which also counts what the history allocated at
+  // construction; heapUsed growth shows what sits on the V8 heap (the pure-JS
+  // history's objects and strings).
+  async function historyMemory (server) {
+    const runs = {}
+    for (const [variant, args] of [['off', []], ['on', ['--history-events', String(MEMORY_ENTRIES)]]]) {
+      runs[variant] = await withServer(server.name, args, async (s) => {
+        const base = await request(s.port, 'GET', '/stats?gc=1')
+        for (let i = 0; i < MEMORY_ENTRIES; i += MEMORY_CHUNK) {
+          await request(s.port, 'POST', `/publish?topic=nobody&count=${MEMORY_CHUNK}&size=${EVENT_BYTES}`)
+        }
+        await sleep(500)
+        const end = await request(s.port, 'GET', '/stats?gc=1')
+        return { base, end }
+      })
+    }
+    const { off, on } = runs
+    const held = on.end.history
+    if (!held || held.events !== MEMORY_ENTRIES) throw new Error(`the history holds ${held?.events} events, not ${MEMORY_ENTRIES}`)
+    const growth = (run, key) => run.end[key] - run.base[key]
+    const perEntry = (bytes) => bytes / held.events
+    return {
+      entries: held.events,
+      frameBytesPerEntry: perEntry(held.bytes),
+      rssGrowthOnMiB: growth(on, 'rss') / 2 ** 20,
+      rssGrowthOffMiB: growth(off, 'rss') / 2 ** 20,
+      overheadPerEntryB: perEntry(growth(on, 'rss') - growth(off, 'rss') - held.bytes),
+      overheadPerEntryEndRssB: perEntry(on.end.rss - off.end.rss - held.bytes),
+      heapPerEntryB: perEntry(growth(on, 'heapUsed') - growth(off, 'heapUsed'))
+    }
+  }
+  historyMemory.servers = HISTORY_SERVERS.filter((s) => s !== 'js') // the same history as native
+  historyMemory.note = NO_HISTORY
+  historyMemory.ownServers = true
+
+  async function withServer (name, args, fn) {
+    const s = await startServer(name, [], args)
+    s.name = name
+    try {
+      return await fn(s)
+    } finally {
+      await s.stop()
+    }
+  }
+
+  return { resume, 'cost-history': costHistory, 'history-memory': historyMemory }
+}
+
+// The summary lines of the history scenarios, in the units the goals are stated in.
+function historyRatios (results, { fmt, ratio }) {
+  const lines = []
+  const get = (scenario, server) => results[scenario]?.find((r) => r.server === server)?.values
+  if (results.resume) {
+    const n = get('resume', 'native')
+    const p = get('resume', 'plain')
+    const j = get('resume', 'js')
+    lines.push(`- resume storm (${n?.connected ?? '–'} clients, ${RESUME_MISSED} events back): caught up native ${fmt(n?.caughtUpMs)} ms, plain ${fmt(p?.caughtUpMs)} ms = ${ratio(p?.caughtUpMs, n?.caughtUpMs)} faster (goal ≥ 5×), js transport ${fmt(j?.caughtUpMs)} ms; event-loop delay p99 native ${fmt(n?.eldP99Ms)} ms (goal ≤ 5), plain ${fmt(p?.eldP99Ms)} ms, js ${fmt(j?.eldP99Ms)} ms`)
+  }
+  if (results['cost-history']) {
+    for (const server of ['native', 'js', 'plain']) {
+      const v = get('cost-history', server)
+      if (!v || v.error || v.note) continue
+      const keys = Object.keys(v).filter((k) => k.startsWith('on/off '))
+      lines.push(`- publish() cost, history on / off, ${server}: ${keys.map((k) => `${fmt(v[k])}× at ${k.split('@')[1]} subscribers`).join(', ')}${server === 'native' ? ' (goal ≤ 1.1×)' : ''}`)
+    }
+  }
+  if (results['history-memory']) {
+    const entry = (s) => {
+      const v = get('history-memory', s)
+      return v && !v.error ? `${fmt(v.overheadPerEntryB)} B (${fmt(v.overheadPerEntryEndRssB)} B by end RSS)` : '–'
+    }
+    lines.push(`- memory per history entry beyond its frame (${MEMORY_ENTRIES / 1000}k entries, RSS): native ${entry('native')} (goal ≤ 64 B), plain ${entry('plain')}`)
+  }
+  return lines
+}
+
+module.exports = { historyScenarios, historyRatios }
