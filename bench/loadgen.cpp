@@ -32,12 +32,17 @@
 //   --header H         one more request header line, "Name: value" (repeatable, at most 8, each
 //                      at most 1024 bytes, no CR or LF), e.g. 'Last-Event-ID: k3J9aQ2x-42' for
 //                      a resume storm; the same for every connection
+//   --hold             with --expect: once every connection has its E events, print
+//                      "DONE <complete>" on stderr and keep the connections open (still
+//                      parsed and counted: a late duplicate shows in events) until
+//                      SIGINT/SIGTERM or --duration; the exit reason stays "expect", exit 0
 //   --json             print one JSON object on stdout at the end (else a readable summary)
 //   --help             print this text
 //
 // Exit codes: 0 the run ended (expectation met, nothing left to wait for, or duration over);
 //             2 setup failure (bad arguments, setup not finished within --duration, or no
-//               connection could be established); 3 interrupted by SIGINT/SIGTERM.
+//               connection could be established); 3 interrupted by SIGINT/SIGTERM (with
+//               --hold: only before the expectation was met).
 //             The summary/JSON is printed in every case except bad arguments.
 //
 // JSON fields (all times CLOCK_MONOTONIC nanoseconds, the clock of Node's process.hrtime):
@@ -155,6 +160,7 @@ struct Options {
   uint32_t batch = 256;
   uint32_t retries = 5;
   bool json = false;
+  bool hold = false;  // --hold
   std::string data_prefix;  // --data-prefix
   std::string extra_headers;  // --header lines, each followed by CRLF
   size_t header_count = 0;
@@ -383,6 +389,7 @@ class LoadGen {
   uint32_t inflight_ = 0;  // connections in Connecting/Sending/Head/Retry
   std::vector<uint32_t> retry_list_;
   bool ready_ = false;
+  bool met_ = false;  // --hold: the expectation was met, waiting for a signal
   uint64_t t_start_ = 0, t_ready_ = 0, deadline_ = 0;
 
   // counters
@@ -962,19 +969,25 @@ int LoadGen::run() {
     }
     process_retries();
     maybe_ready();
-    if (ready_ && finished_ >= n) {
-      reason = (opt_.expect && complete_ == connected_ && lost_ == 0) ? "expect" : "all_closed";
-      if (connected_ == 0) reason = "no_connections";
-      break;
+    if (ready_ && finished_ >= n && !met_) {
+      const char* r = (opt_.expect && complete_ == connected_ && lost_ == 0) ? "expect" : "all_closed";
+      if (connected_ == 0) r = "no_connections";
+      if (!opt_.hold || strcmp(r, "expect") != 0) {
+        reason = r;
+        break;
+      }
+      // --hold: say so, keep the connections open (and counting) until a signal.
+      met_ = true;
+      fprintf(stderr, "DONE %u\n", complete_);
     }
 
     uint64_t t = now_ns();
     if (t >= deadline_) {
-      reason = ready_ ? "duration" : "setup_timeout";
+      reason = met_ ? "expect" : ready_ ? "duration" : "setup_timeout";
       break;
     }
     if (g_signalled) {
-      reason = "signal";
+      reason = met_ ? "expect" : "signal";
       break;
     }
     uint64_t wait_ms = std::min<uint64_t>((deadline_ - t) / 1000000 + 1, 50);
@@ -1083,7 +1096,7 @@ void usage(FILE* f) {
       "usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--path PATH]\n"
       "               [--expect E] [--duration S] [--ready-file PATH] [--sources K]\n"
       "               [--sample K] [--batch B] [--retries R] [--data-prefix STR]\n"
-      "               [--header 'Name: value']... [--json]\n"
+      "               [--header 'Name: value']... [--hold] [--json]\n"
       "\n"
       "Opens N Server-Sent Events connections to a loopback server, counts and decodes every\n"
       "event (chunked or raw bodies, WHATWG SSE grammar), and measures latency from the\n"
@@ -1108,9 +1121,12 @@ void usage(FILE* f) {
       "                     non-digit); events without STR count as skipped_events only\n"
       "  --header H         add the request header line H, \"Name: value\" (repeatable, at\n"
       "                     most 8), e.g. 'Last-Event-ID: k3J9aQ2x-42' to resume\n"
+      "  --hold             with --expect: when it is met, print \"DONE <complete>\" on stderr\n"
+      "                     and keep the connections open until a signal or --duration\n"
       "  --json             print one JSON object on stdout at the end\n"
       "\n"
-      "Exit: 0 run ended (expectation met or duration over), 2 setup failure, 3 signal.\n",
+      "Exit: 0 run ended (expectation met or duration over), 2 setup failure, 3 signal\n"
+      "(with --hold: a signal before the expectation was met).\n",
       f);
 }
 
@@ -1143,6 +1159,10 @@ bool parse_args(int argc, char** argv, Options& o, bool& help) {
     }
     if (k == "--json") {
       o.json = true;
+      continue;
+    }
+    if (k == "--hold") {
+      o.hold = true;
       continue;
     }
     if (a + 1 >= argc) {
