@@ -92,32 +92,42 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
   }
 }
 
-/** Starts the load generator; `ready` resolves once every connection has its head. */
-function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [] }) {
+/**
+ * Starts the load generator; `ready` resolves once every connection has its head;
+ * with `hold`, `met` resolves once every connection has its `expect` events (the
+ * connections stay open until stop()).
+ */
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false }) {
   const proc = spawn(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
     ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
-    ...headers.flatMap((h) => ['--header', h])
+    ...headers.flatMap((h) => ['--header', h]),
+    ...(hold ? ['--hold'] : [])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   proc.stdout.on('data', (c) => { out += c })
-  const ready = new Promise((resolve, reject) => {
-    proc.stderr.on('data', (c) => {
-      err += c
-      const m = err.match(/READY (\d+)/)
-      if (m) resolve(Number(m[1]))
+  const line = (re, what) => {
+    const seen = new Promise((resolve, reject) => {
+      proc.stderr.on('data', () => {
+        const m = err.match(re)
+        if (m) resolve(Number(m[1]))
+      })
+      proc.once('exit', () => reject(new Error(`loadgen ended before ${what}: ${err.trim()}`)))
     })
-    proc.once('exit', () => reject(new Error(`loadgen ended before it was ready: ${err.trim()}`)))
-  })
-  ready.catch(() => {})
+    seen.catch(() => {})
+    return seen
+  }
+  proc.stderr.on('data', (c) => { err += c })
+  const ready = line(/READY (\d+)/, 'it was ready')
+  const met = line(/DONE (\d+)/, 'every connection had its events')
   const done = new Promise((resolve) => {
     proc.once('exit', () => {
       try { resolve(JSON.parse(out)) } catch { resolve({ error: err.trim() || 'no output' }) }
     })
   })
-  return { ready, done, stop: () => proc.kill('SIGTERM') }
+  return { ready, met, done, stop: () => proc.kill('SIGTERM') }
 }
 
 // ---- scenarios -------------------------------------------------------------
@@ -361,7 +371,7 @@ const SCENARIOS = {
   'memory-default': memoryDefault,
   cost,
   pocketbase,
-  ...historyScenarios({ request, startServer, loadgen, cost, sleep, N, EVENT_BYTES })
+  ...historyScenarios({ request, startServer, loadgen, cost, waitForConnections, sleep, N, EVENT_BYTES })
 }
 
 // ---- report ----------------------------------------------------------------

@@ -21,36 +21,56 @@ const RESUME_MISSED = 100
 const MEMORY_ENTRIES = 100000
 const MEMORY_CHUNK = 1000 // events per POST /publish while filling the history
 
-function historyScenarios ({ request, startServer, loadgen, cost, sleep, N, EVENT_BYTES }) {
+function historyScenarios ({ request, startServer, loadgen, cost, waitForConnections, sleep, N, EVENT_BYTES }) {
   // Publishes 1 + RESUME_MISSED events to "all", then N clients connect with the
   // id of the first as their Last-Event-ID: each misses exactly RESUME_MISSED.
   // The ids come from the server (sse-fanout's publish() returns the wire id;
   // plain numbers its own). Nothing is published during the storm, so the load
-  // generator's in-order check and event count see the replay alone.
+  // generator's in-order check and event count see the replay alone, and it
+  // holds the connections open once all have caught up (--hold) while the
+  // server's event-loop figures are read, so the closing does not count.
+  // Before it, on the same server, the same storm without a cursor (after one
+  // unmeasured storm that warms the accept path): the time until every client
+  // has its response head, which both storms pay; the resume's extra time over
+  // it is what the replay costs.
   async function resume (server) {
     const ids = await request(server.port, 'POST', `/publish?topic=all&count=${RESUME_MISSED + 1}&size=${EVENT_BYTES}`)
     if (typeof ids.first !== 'string') throw new Error('the server returned no event id (is history on?)')
-    const before = await request(server.port, 'GET', '/stats?reset=1')
-    const lg = loadgen({ port: server.port, n: N, expect: RESUME_MISSED, duration: 120, headers: [`Last-Event-ID: ${ids.first}`] })
-    const connected = await lg.ready.catch(() => 0)
-    const r = await lg.done
-    const s = await request(server.port, 'GET', '/stats')
+    await storm(server, [])
+    const control = await storm(server, [])
+    const { r, s, connected } = await storm(server, [`Last-Event-ID: ${ids.first}`])
     return {
       connected,
       complete: r.complete_connections,
       deliveries: r.events,
       expected: connected * RESUME_MISSED,
       caughtUpMs: r.caught_up_s * 1000,
-      setupMs: r.setup_s * 1000,
+      connectOnlyMs: control.r.setup_s * 1000,
+      replayExtraMs: (r.caught_up_s - control.r.setup_s) * 1000,
       perClientP50Ms: r.catch_up_us?.p50 / 1000,
       perClientP99Ms: r.catch_up_us?.p99 / 1000,
       eldP99Ms: s.eldP99Ms,
       eldMaxMs: s.eldMaxMs,
       elu: s.elu,
-      historyEvents: before.history?.events,
+      connectOnlyEldP99Ms: control.s.eldP99Ms,
+      historyEvents: s.history?.events,
       inOrderViolations: r.in_order_violations,
       untimed: r.untimed_events
     }
+  }
+  // N clients at once; with a cursor each must get RESUME_MISSED events, without
+  // one the storm is over when every client has its head.
+  async function storm (server, headers) {
+    await request(server.port, 'GET', '/stats?reset=1')
+    const expect = headers.length ? RESUME_MISSED : 0
+    const lg = loadgen({ port: server.port, n: N, expect, duration: 120, headers, hold: true })
+    const connected = await lg.ready.catch(() => 0)
+    if (expect) await lg.met.catch(() => {})
+    const s = await request(server.port, 'GET', '/stats')
+    lg.stop()
+    const r = await lg.done
+    await waitForConnections(server, 0)
+    return { r, s, connected }
   }
   resume.servers = HISTORY_SERVERS
   resume.serverArgs = ['--history']
@@ -137,6 +157,7 @@ function historyRatios (results, { fmt, ratio }) {
     const p = get('resume', 'plain')
     const j = get('resume', 'js')
     lines.push(`- resume storm (${n?.connected ?? '–'} clients, ${RESUME_MISSED} events back): caught up native ${fmt(n?.caughtUpMs)} ms, plain ${fmt(p?.caughtUpMs)} ms = ${ratio(p?.caughtUpMs, n?.caughtUpMs)} faster (goal ≥ 5×), js transport ${fmt(j?.caughtUpMs)} ms; event-loop delay p99 native ${fmt(n?.eldP99Ms)} ms (goal ≤ 5), plain ${fmt(p?.eldP99Ms)} ms, js ${fmt(j?.eldP99Ms)} ms`)
+    lines.push(`- resume storm, the replay's extra time over the same storm without a cursor: native ${fmt(n?.replayExtraMs)} ms, plain ${fmt(p?.replayExtraMs)} ms, js ${fmt(j?.replayExtraMs)} ms (connect-only storm: native ${fmt(n?.connectOnlyMs)} ms, plain ${fmt(p?.connectOnlyMs)} ms)`)
   }
   if (results['cost-history']) {
     for (const server of ['native', 'js', 'plain']) {
