@@ -13,12 +13,13 @@
     {
       "target_name": "sse_fanout",
       "dependencies": ["simdjson"],
-      "sources": ["<!@(node scripts/sources.js core pocketbase io addon)"],
+      "sources": ["<!@(node scripts/sources.js core pocketbase history io addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('node:path').dirname(require.resolve('@nozbe/simdjson/src/simdjson.h'))\")",
         "src/core",
         "src/pocketbase",
+        "src/history",
         "src/io",
         "src/addon"
       ],

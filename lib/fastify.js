@@ -42,7 +42,7 @@ const { SseError, invalid } = require('./errors')
 const { NOT_COPIED_FROM_REPLY } = require('./headers')
 
 const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
-  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport']
+  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history']
 // SseErrors accept() throws that are not the client's fault.
 const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503, ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 429 }
 

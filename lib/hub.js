@@ -30,7 +30,8 @@ const { FlushScheduler, NativeCalls } = require('./native-calls')
 
 const REASONS = native.disconnectReasons // index -> name, from the addon
 const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
-const { checkTopic, checkTopics, checkUser, checkRetry, MAX_TOPIC_BYTES } = require('./validate')
+const { checkTopic, checkTopics, checkUser, checkRetry, pickRetry, MAX_TOPIC_BYTES } = require('./validate')
+const { resolveHistory, cursorOf, checkLastEventId } = require('./history')
 const KIND_DISCONNECT = 0
 const KIND_DELIVER = 1
 const KIND_STOPPED = 2
@@ -196,9 +197,13 @@ class Hub extends EventEmitter {
       tcpUserTimeoutMs: intOption(options, 'tcpUserTimeoutMs', 0, 2 ** 31 - 1),
       maxPendingCommands: intOption(options, 'maxPendingCommands', 0, 2 ** 40),
       maxPendingBytes: intOption(options, 'maxPendingBytes', 0, 2 ** 50),
-      transport
+      transport,
+      history: resolveHistory(options.history)
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
+    // With history on, every successful publish()/broadcast() took the next
+    // sequence number natively: this mirrors it for the ids they return.
+    this._seq = 0
     // Commands wait in native per-thread batches until the end of the current
     // JS job: one lock and one wake-up per batch, not per call.
     const flush = new FlushScheduler(this._native)
@@ -245,13 +250,20 @@ class Hub extends EventEmitter {
     const idleMs = checkTimeout(options.idleTimeoutMs, 'options.idleTimeoutMs')
     const lifetimeMs = checkTimeout(options.maxLifetimeMs, 'options.maxLifetimeMs')
     const streamId = checkStreamId(options.streamId, 'options.streamId')
+    const lastEventId = checkLastEventId(options.lastEventId, 'options.lastEventId')
+    if (options.history !== undefined && typeof options.history !== 'boolean') {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.history', options.history)
+    }
     const ip = this._admitIp(req, options.ip)
+    const stream = { topics, user, retryMs: retry === -1 ? -1 : pickRetry(retry), streamId, idleMs, lifetimeMs, history: true, lastEventId: undefined }
+    if (this.options.history !== null && options.history !== false) stream.lastEventId = cursorOf(req, lastEventId)
+    else stream.history = false
 
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
       const id = this._calls.id('adopt', refuseAccept, undefined,
-        fd, buildHead(res, chunked), chunked, { topics, user, retryMs: retry, streamId, idleMs, lifetimeMs })
+        fd, buildHead(res, chunked), chunked, stream)
       if (id === 0) {
         // The fd could not be duplicated: the process is out of descriptors.
         // Refused rather than served from JS: that fallback would hide the
@@ -270,7 +282,7 @@ class Hub extends EventEmitter {
       return this._connected(id, 'native', user, ip)
     }
 
-    const id = this._calls.id('attach', refuseAccept, undefined, { topics, user, retryMs: retry, streamId, idleMs, lifetimeMs })
+    const id = this._calls.id('attach', refuseAccept, undefined, stream)
     try {
       writeJsHead(req, res)
     } catch (err) {
@@ -375,6 +387,7 @@ class Hub extends EventEmitter {
    * @param {string} topic
    * @param {string | Uint8Array | unknown} data
    * @param {{ event?: string, id?: string, users?: string[] }} [options]
+   * @returns {string | undefined} the event's wire id (with history on, always)
    */
   publish (topic, data, options) {
     this._assertOpen()
@@ -383,6 +396,7 @@ class Hub extends EventEmitter {
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
     this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
+    return this._published(o.id)
   }
 
   /** Sends an event to every connection (optionally only those of `users`). */
@@ -392,6 +406,15 @@ class Hub extends EventEmitter {
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
     this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
+    return this._published(o.id)
+  }
+
+  // The wire id of the event just published: the publisher's, else with
+  // history on "<epoch>-<seq>" (the sequence it took natively).
+  _published (id) {
+    if (this.options.history === null) return id
+    this._seq++
+    return id ?? `${this.options.history.epoch}-${this._seq}`
   }
 
   /** Sends an event to one connection. */
@@ -416,6 +439,10 @@ class Hub extends EventEmitter {
     s.native = s.connections - s.js - this._abandoned.size
     s.connections -= this._abandoned.size
     s.outOfFds = this._outOfFds
+    if (s.history !== null) {
+      const { reads, ...rest } = s.history
+      s.history = { ...rest, polls: reads }
+    }
     return s
   }
 

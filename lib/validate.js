@@ -32,10 +32,27 @@ function checkUser (user, name) {
   return user
 }
 
+// A reconnection delay: a number of ms, or a range { min, max } from which
+// each connection draws its own (pickRetry), so a reconnect storm spreads out.
 function checkRetry (retry, name) {
   if (retry === undefined) return -1
-  if (!Number.isSafeInteger(retry) || retry < 0) throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds)', name, retry)
+  if (retry !== null && typeof retry === 'object') {
+    const { min, max } = retry
+    if (!Number.isSafeInteger(min) || min < 0 || !Number.isSafeInteger(max) || max < min) {
+      throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds) or { min, max } with integers 0 <= min <= max', name, retry)
+    }
+    return retry
+  }
+  if (!Number.isSafeInteger(retry) || retry < 0) {
+    throw invalid('ERR_SSE_INVALID_RETRY', 'a non-negative integer (milliseconds) or { min, max } with integers 0 <= min <= max', name, retry)
+  }
   return retry
 }
 
-module.exports = { checkTopic, checkTopics, checkUser, checkRetry, MAX_TOPIC_BYTES, MAX_USER_BYTES, LINE_BREAK_OR_NUL }
+/** The delay of one connection: checkRetry's value, a range drawn uniformly. */
+function pickRetry (retry) {
+  if (typeof retry === 'number') return retry
+  return retry.min + Math.floor(Math.random() * (retry.max - retry.min + 1))
+}
+
+module.exports = { checkTopic, checkTopics, checkUser, checkRetry, pickRetry, MAX_TOPIC_BYTES, MAX_USER_BYTES, LINE_BREAK_OR_NUL }

@@ -3,8 +3,9 @@
 // every use of simdjson:
 //   src/core        pure C++: no Node-API, libuv, simdjson, nor any other layer's header
 //   src/pocketbase  the PocketBase protocol: the core and simdjson; no Node-API, no libuv
-//   src/io          the libuv I/O threads: the core and libuv; no Node-API, no simdjson,
-//                   nothing of src/pocketbase or src/addon
+//   src/history     history and resume: the core only (no Node-API, libuv, simdjson)
+//   src/io          the libuv I/O threads: the core, src/history and libuv; no Node-API,
+//                   no simdjson, nothing of src/pocketbase or src/addon
 //   src/addon       the Node-API glue: any layer; no simdjson of its own (only
 //                   src/pocketbase includes or uses simdjson)
 // A quoted include is matched to a layer by the folder that holds the header
@@ -23,8 +24,9 @@ const SIMDJSON = { name: 'simdjson', include: /^simdjson(\.h)?$|^simdjson\//, us
 const RULES = {
   core: { layers: [], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   pocketbase: { layers: ['core'], forbid: [NAPI, NODE_API, UV] },
-  io: { layers: ['core'], forbid: [NAPI, NODE_API, SIMDJSON] },
-  addon: { layers: ['core', 'pocketbase', 'io'], forbid: [SIMDJSON] }
+  history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
+  io: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
+  addon: { layers: ['core', 'pocketbase', 'history', 'io'], forbid: [SIMDJSON] }
 }
 
 // Offences known when the rule was written, each to go with the change that

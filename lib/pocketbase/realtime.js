@@ -124,6 +124,7 @@ class Realtime extends EventEmitter {
     const conn = this.hub.accept(req, res, {
       ip,
       streamId: clientId,
+      history: false, // PocketBase frames are byte-exact; its SDK never resumes (docs/pocketbase.md)
       idleTimeoutMs: this.options.idleTimeoutMs,
       maxLifetimeMs: this.options.maxLifetimeMs
     })

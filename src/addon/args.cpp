@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "history_wrap.hpp"
+
 namespace ssefanout {
 namespace {
 
@@ -83,6 +85,7 @@ HubOptions hubOptionsOf(const Napi::Object& o) {
   h.maxPendingCommands = static_cast<uint64_t>(num(o.Get("maxPendingCommands"), 0));
   h.maxPendingBytes = static_cast<uint64_t>(num(o.Get("maxPendingBytes"), 0));
   h.maxConnections = u32(o, "maxConnections", Registry::kMaxSlots);
+  h.history = historyOptionsOf(o.Get("history"));
   return h;
 }
 
@@ -98,6 +101,9 @@ bool streamOptionsOf(const Napi::Value& v, StreamOptions* out) {
   if (streamId.IsString()) out->streamId = streamId.As<Napi::String>().Utf8Value();
   out->idleMs = static_cast<uint32_t>(num(o.Get("idleMs"), 0));
   out->lifetimeMs = static_cast<uint32_t>(num(o.Get("lifetimeMs"), 0));
+  Napi::Value lastEventId = o.Get("lastEventId");
+  if (lastEventId.IsString()) out->lastEventId = lastEventId.As<Napi::String>().Utf8Value();
+  out->history = o.Get("history").ToBoolean().Value() || o.Get("history").IsUndefined();
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "args.hpp"
+#include "history_wrap.hpp"
 
 // binding.gyp defines NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: while a worker
 // is being terminated, a call still running on its thread (a queued flush()
@@ -37,6 +38,7 @@ Napi::Function HubWrap::Define(Napi::Env env) {
                          InstanceMethod<&HubWrap::JS_unref>("unref"),
                          InstanceMethod<&HubWrap::JS_flush>("flush"),
                          InstanceMethod<&HubWrap::JS_closeSync>("closeSync"),
+                         InstanceMethod<&HubWrap::JS_historyRead>("historyRead"),
                      });
 }
 
@@ -255,6 +257,7 @@ Napi::Value HubWrap::JS_stats(const Napi::CallbackInfo& info) {
   out.Set("users", static_cast<double>(s.users));
   out.Set("frames", static_cast<double>(Frame::liveCount()));
   out.Set("threads", threads);
+  out.Set("history", historyStatsValue(env, dispatcher_->history()));
   return out;
 }
 
@@ -275,6 +278,11 @@ Napi::Value HubWrap::JS_closeSync(const Napi::CallbackInfo& info) {
   stopNow(true);
   channel_->release();
   return info.Env().Undefined();
+}
+
+// historyRead(since, topics, user, max): see history_wrap.hpp.
+Napi::Value HubWrap::JS_historyRead(const Napi::CallbackInfo& info) {
+  return historyRead(info, dispatcher_->history());
 }
 
 Napi::Value HubWrap::JS_flush(const Napi::CallbackInfo& info) {

@@ -48,6 +48,7 @@ class HubWrap : public Napi::ObjectWrap<HubWrap> {
   Napi::Value JS_unref(const Napi::CallbackInfo& info);
   Napi::Value JS_flush(const Napi::CallbackInfo& info);
   Napi::Value JS_closeSync(const Napi::CallbackInfo& info);
+  Napi::Value JS_historyRead(const Napi::CallbackInfo& info);
 
   // Reads data, event and id from info[dataArg..dataArg+2]; false when data
   // is neither a string nor a Uint8Array.

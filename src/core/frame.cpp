@@ -29,14 +29,17 @@ size_t Frame::writeChunkHeader(size_t size, char* out) {
   return n + 2;
 }
 
-Frame* Frame::allocate(size_t size, Kind kind) {
-  // Header and bytes in one allocation: one malloc per publish.
+Frame* Frame::allocate(size_t size, Kind kind, std::string_view tag) {
+  // Header, bytes and tag in one allocation: one malloc per publish.
   // A size near SIZE_MAX would wrap the sum to a small block that the caller
   // then fills with `size` bytes.
-  if (size > SIZE_MAX - sizeof(Frame)) std::abort();
-  void* mem = std::malloc(sizeof(Frame) + size);
+  if (tag.size() > kMaxTag || size > SIZE_MAX - sizeof(Frame) - tag.size()) std::abort();
+  void* mem = std::malloc(sizeof(Frame) + size + tag.size());
   if (!mem) std::abort();  // as Node does on OOM; the addon builds without exceptions
-  return new (mem) Frame(size, kind);
+  Frame* f = new (mem) Frame(size, kind);
+  f->tagSize_ = static_cast<uint16_t>(tag.size());
+  if (!tag.empty()) std::memcpy(f->mutableData() + size, tag.data(), tag.size());
+  return f;
 }
 
 Frame* Frame::copyOf(std::string_view bytes, Kind kind) {

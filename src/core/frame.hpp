@@ -10,6 +10,10 @@
 // once, so chunked connections send [chunk header][frame bytes]["\r\n"] as three
 // iovecs without copying the frame. Raw frames (a response head) are never
 // chunk-framed.
+//
+// A frame may carry a tag after its bytes, in the same allocation: the topic
+// it was published on, which the history (src/history) keeps with the frame
+// rather than in an entry of its own. The tag is never sent.
 #pragma once
 
 #include <atomic>
@@ -28,8 +32,10 @@ class Frame {
   // not counted; kRaw: bytes sent as they are (a response head).
   enum class Kind : uint8_t { kEvent, kControl, kRaw };
 
-  // Allocates a frame of `size` bytes; fill via mutableData() before sharing.
-  static Frame* allocate(size_t size, Kind kind = Kind::kEvent);
+  static constexpr size_t kMaxTag = UINT16_MAX;
+  // Allocates a frame of `size` bytes (and a tag of `tag.size()` bytes, at
+  // most kMaxTag, copied); fill via mutableData() before sharing.
+  static Frame* allocate(size_t size, Kind kind = Kind::kEvent, std::string_view tag = {});
   static Frame* copyOf(std::string_view bytes, Kind kind = Kind::kEvent);
 
   const char* data() const { return reinterpret_cast<const char*>(this + 1); }
@@ -38,6 +44,7 @@ class Frame {
   std::string_view view() const { return {data(), size_}; }
   Kind kind() const { return kind_; }
   std::string_view chunkHeader() const { return {chunkHeader_, chunkHeaderLen_}; }
+  std::string_view tag() const { return {data() + size_, tagSize_}; }
 
   // Bytes this frame puts on the wire for one connection. An empty frame puts
   // none: as a chunk it would be the last-chunk and end the body.
@@ -67,6 +74,7 @@ class Frame {
   Kind kind_;
   uint8_t chunkHeaderLen_ = 0;
   char chunkHeader_[kMaxChunkHeader];
+  uint16_t tagSize_ = 0;
   size_t size_;
   static std::atomic<int64_t> live_;
 };

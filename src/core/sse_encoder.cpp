@@ -125,10 +125,10 @@ size_t encodeInto(const EventFields& ev, char* out) {
   return static_cast<size_t>(out - start);
 }
 
-Status encodeEvent(const EventFields& ev, FrameRef* out, Frame::Kind kind) {
+Status encodeEvent(const EventFields& ev, FrameRef* out, Frame::Kind kind, std::string_view tag) {
   Status s = validateFields(ev);
   if (s != Status::kOk) return s;
-  Frame* f = Frame::allocate(encodedSize(ev), kind);
+  Frame* f = Frame::allocate(encodedSize(ev), kind, tag);
   encodeInto(ev, f->mutableData());
   *out = FrameRef(f);
   return Status::kOk;

@@ -42,7 +42,9 @@ size_t encodeInto(const EventFields& ev, char* out);
 
 Status validateFields(const EventFields& ev);
 
-// Validates and encodes into a new Frame (refcount 1) stored in *out.
-Status encodeEvent(const EventFields& ev, FrameRef* out, Frame::Kind kind = Frame::Kind::kEvent);
+// Validates and encodes into a new Frame (refcount 1) stored in *out, with
+// `tag` (at most Frame::kMaxTag bytes) as the frame's tag.
+Status encodeEvent(const EventFields& ev, FrameRef* out, Frame::Kind kind = Frame::Kind::kEvent,
+                   std::string_view tag = {});
 
 }  // namespace ssefanout

@@ -40,12 +40,15 @@ constexpr const char* disconnectReasonName(DisconnectReason r) {
 struct Command {
   enum class Op : uint8_t {
     kAdopt,        // fd, id, user, topics, frame = response head (raw), frame2 = first event or null,
-                   // prefix, idleMs, lifetimeMs
-    kAttachJs,     // id, user, topics, frame2, idleMs, lifetimeMs: a connection written by the JS thread
+                   // replay, prefix, idleMs, lifetimeMs, kPositions
+    kAttachJs,     // id, user, topics, frame2, replay, idleMs, lifetimeMs, kPositions: a connection
+                   // written by the JS thread
     kSubscribe,    // id, topics
     kUnsubscribe,  // id, topics
-    kPublish,      // topic, frame, users (sorted; empty = no restriction)
-    kBroadcast,    // frame, users
+    kPublish,      // topic, frame, users (sorted; empty = no restriction), seq
+    kBroadcast,    // frame, users, seq
+    kPosition,     // seq: an event in the history that no connection here takes (a private event
+                   // for users with no connection): moves the position heartbeats carry
     kSend,         // id, frame
     kKick,         // id
     kDetach,       // id, reason: the JS thread lost a JS-transport connection
@@ -55,6 +58,8 @@ struct Command {
   };
   static constexpr uint8_t kChunked = 1;
   static constexpr uint8_t kEndBodies = 2;
+  // The connection's heartbeats carry the history position ("id: <epoch>-<seq>").
+  static constexpr uint8_t kPositions = 4;
 
   Op op = Op::kStop;
   uint8_t flags = 0;
@@ -64,8 +69,12 @@ struct Command {
   uint32_t idleMs = 0;      // end the stream after this long without an event (0 = never)
   uint32_t lifetimeMs = 0;  // end the stream this long after it was adopted (0 = never)
   uint64_t id = 0;
+  uint64_t seq = 0;  // the event's history sequence (0: history off)
   FrameRef frame;
   FrameRef frame2;
+  // Sent after frame2, before anything posted later: the events a resuming
+  // client missed (shared history frames) and the position or reset frame.
+  std::vector<FrameRef> replay;
   std::string topic;
   std::string prefix;  // sent before every event on this connection (Outbox::setEventPrefix)
   std::vector<std::string> topics;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iterator>
 
 namespace ssefanout {
@@ -20,6 +21,16 @@ Command connectionCommand(Command::Op op, uint64_t id) {
 Dispatcher::Dispatcher(const HubOptions& options, ShardSink* sink)
     : options_(options), sink_(sink), registry_(options.maxConnections) {
   options_.threads = std::clamp<uint32_t>(options_.threads, 1, kMaxThreads);
+  if (options_.history) {
+    history_ = std::make_unique<history::History>(*options_.history);
+    options_.shard.historyEpoch = options_.history->epoch;
+  }
+}
+
+uint64_t Dispatcher::nowMs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 Dispatcher::~Dispatcher() {
@@ -143,10 +154,41 @@ Status Dispatcher::addConnection(StreamOptions&& stream, Command&& c, uint64_t* 
   c.user = slot.user;
   c.idleMs = stream.idleMs;
   c.lifetimeMs = stream.lifetimeMs;
+  if (history_ && stream.history) {
+    resume(stream, topics, c.frame ? c.frame->size() : 0, &c);
+    c.flags |= Command::kPositions;
+  }
   c.topics = std::move(topics);
   c.frame2 = std::move(first);
   post(slot.shard, std::move(c));
   return Status::kOk;
+}
+
+// What a stream gets from the history before live events: the frames after
+// its cursor that it matches (within maxReplayEvents and maxQueueBytes, less
+// the head and room for the frames around them) then the position frame; or,
+// when the cursor cannot be placed or the replay would not fit, one reset
+// event (its id is the position). No cursor: the position frame alone, so a
+// client that drops before its first event still resumes from here.
+void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::string>& topics, size_t headBytes,
+                        Command* c) {
+  if (!stream.lastEventId) {
+    c->replay.push_back(history_->positionFrame());
+    return;
+  }
+  history::Place place = history_->locate(*stream.lastEventId, nowMs());
+  if (place.reason == history::ResetReason::kNone) {
+    history::Reader reader{&topics, std::nullopt};
+    if (stream.user) reader.user = *stream.user;
+    const uint64_t cap = options_.shard.maxQueueBytes;
+    const uint64_t reserved = headBytes + 4 * kQueueFraming + 256;  // the head, retry, position and prefix lines
+    const uint64_t budget = cap > reserved ? cap - reserved : 0;
+    const size_t perFrame = kQueueFraming + (stream.streamId ? stream.streamId->size() + 5 : 0);
+    place.reason = history_->selectReplay(place, reader, budget, perFrame, &c->replay);
+    if (place.reason == history::ResetReason::kLimit) place.requested = place.after;
+  }
+  c->replay.push_back(place.reason == history::ResetReason::kNone ? history_->positionFrame()
+                                                                  : history_->resetFrame(place));
 }
 
 Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id) {
@@ -242,11 +284,11 @@ Status Dispatcher::changeTopics(uint64_t id, std::vector<std::string>&& remove, 
 
 // ---- events ------------------------------------------------------------------
 
-Status Dispatcher::encode(const EventFields& event, FrameRef* out) const {
+Status Dispatcher::encode(const EventFields& event, FrameRef* out, std::string_view tag) const {
   Status s = validateFields(event);
   if (s != Status::kOk) return s;
   if (encodedSize(event) + kQueueFraming > options_.shard.maxQueueBytes) return Status::kDataTooLarge;
-  return encodeEvent(event, out);
+  return encodeEvent(event, out, Frame::Kind::kEvent, tag);
 }
 
 // Sorted ids of the named users that have connections. False when a list is
@@ -266,14 +308,40 @@ bool Dispatcher::resolveUsers(const std::vector<std::string_view>* names, std::v
 Status Dispatcher::postEventToAll(Command::Op op, std::string_view topic, const EventFields& event,
                                   const std::vector<std::string_view>* users) {
   FrameRef frame;
-  if (Status s = encode(event, &frame); s != Status::kOk) return s;
+  if (!history_) {
+    if (Status s = encode(event, &frame); s != Status::kOk) return s;
+  } else {
+    // The wire id is the cursor unless the publisher gave one; the frame is
+    // tagged with its topic (empty: a broadcast) for replay matching.
+    std::string cursor;
+    EventFields stamped = event;
+    if (!event.id) {
+      cursor = history_->cursorOf(history_->nextSeq());
+      stamped.id = cursor;
+    }
+    if (Status s = encode(stamped, &frame, topic); s != Status::kOk) return s;
+  }
   std::vector<uint32_t> ids;
-  if (!resolveUsers(users, &ids)) {
+  const bool reachesSomeone = resolveUsers(users, &ids);
+  if (reachesSomeone && !roomForAll(1, frame->size())) return Status::kQueueFull;
+  uint64_t seq = 0;
+  if (history_) {
+    // Kept even when no named user is connected now: they may resume later.
+    seq = history_->append(frame, users, event.id, nowMs());
+  }
+  if (!reachesSomeone) {
     countPublished();
+    if (seq != 0) {
+      for (uint32_t i = 0; i < shards_.size(); ++i) {
+        Command c;
+        c.op = Command::Op::kPosition;
+        c.seq = seq;
+        post(i, std::move(c));
+      }
+    }
     return Status::kOk;
   }
-  if (!roomForAll(1, frame->size())) return Status::kQueueFull;
-  postAll(op, topic, std::move(frame), std::move(ids));
+  postAll(op, topic, std::move(frame), std::move(ids), seq);
   return Status::kOk;
 }
 
@@ -366,11 +434,13 @@ void Dispatcher::postTopics(uint32_t shard, Command::Op op, uint64_t id, std::ve
   post(shard, std::move(c));
 }
 
-void Dispatcher::postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users) {
+void Dispatcher::postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users,
+                         uint64_t seq) {
   countPublished();
   for (size_t i = 0; i < shards_.size(); ++i) {
     Command c;
     c.op = op;
+    c.seq = seq;
     c.topic = topic;
     c.frame = frame;
     if (i + 1 == shards_.size()) {

@@ -31,6 +31,7 @@
 
 #include "command.hpp"
 #include "delivery.hpp"
+#include "history.hpp"
 #include "registry.hpp"
 #include "shard.hpp"
 #include "sse_encoder.hpp"
@@ -44,6 +45,8 @@ struct HubOptions {
   uint32_t maxConnections = Registry::kMaxSlots;
   uint64_t maxPendingCommands = 0;  // 0 = no bound
   uint64_t maxPendingBytes = 0;     // 0 = no bound
+  // History and resume (src/history): off when absent.
+  std::optional<history::HistoryOptions> history;
 };
 
 // What a new stream starts with (lib/hub.js accept() options, validated there).
@@ -54,6 +57,11 @@ struct StreamOptions {
   std::optional<std::string> streamId;  // "id:" before every event (adopted streams only)
   uint32_t idleMs = 0;                  // 0 = never
   uint32_t lifetimeMs = 0;              // 0 = never
+  // With history on: where the client resumes (its Last-Event-ID), and
+  // whether the stream takes part at all (false: no replay, no position
+  // frames; PocketBase's streams).
+  std::optional<std::string> lastEventId;
+  bool history = true;
 };
 
 struct ShardStats {
@@ -110,6 +118,15 @@ class Dispatcher {
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // With history on (HubOptions::history), every publish and broadcast takes
+  // the next sequence number of the History, and its frame (its wire id the
+  // cursor "<epoch>-<seq>" unless the publisher gave one) is kept there; a
+  // new stream gets, in its adopt command, the frames it missed after its
+  // lastEventId (or a reset event) and the position frame. The adopt command
+  // follows every publish already posted and precedes every later one in its
+  // shard's queue, so the replay and the live events meet with no gap and no
+  // duplicate.
 
   // Creates and starts the shards: 0, or the libuv error of the one that
   // failed (the caller then stops those already running with stopNow()).
@@ -171,6 +188,10 @@ class Dispatcher {
   // bound (a protocol's greeting, posted as the connection itself was).
   Status sendFrame(uint64_t id, FrameRef frame, bool exempt);
   void countPublished() { ++published_; }
+  // The history (nullptr when off): read-only use (catch-up reads, stats)
+  // from the dispatcher's thread.
+  history::History* history() { return history_.get(); }
+  static uint64_t nowMs();
   void addObserver(Observer* observer);
   void removeObserver(Observer* observer);
   const HubOptions& options() const { return options_; }
@@ -184,15 +205,17 @@ class Dispatcher {
   };
 
   Status addConnection(StreamOptions&& stream, Command&& c, uint64_t* id);
+  // The replay (or reset) and position frames of a new stream, into c.replay.
+  void resume(const StreamOptions& stream, const std::vector<std::string>& topics, size_t headBytes, Command* c);
   Slot* slotFor(uint64_t id);
   const Slot* slotFor(uint64_t id) const;
   Status openSlot(uint64_t id, Slot** slot);
-  Status encode(const EventFields& event, FrameRef* out) const;
+  Status encode(const EventFields& event, FrameRef* out, std::string_view tag = {}) const;
   bool resolveUsers(const std::vector<std::string_view>* names, std::vector<uint32_t>* users) const;
   void post(uint32_t shard, Command&& c);
   void postBatch(uint32_t shard);
   void postTopics(uint32_t shard, Command::Op op, uint64_t id, std::vector<std::string>&& topics);
-  void postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users);
+  void postAll(Command::Op op, std::string_view topic, FrameRef frame, std::vector<uint32_t>&& users, uint64_t seq);
   // What publish and broadcast share once their own checks passed: encodes the
   // event, resolves the users filter (none known: counted, posted nowhere),
   // checks every shard's bound (kQueueFull) and posts to every shard.
@@ -212,6 +235,7 @@ class Dispatcher {
   std::vector<std::vector<Command>> batches_;  // per shard
   std::vector<uint64_t> batchBytes_;           // per shard: Shard::bytesOf() of its batch
   std::vector<Observer*> observers_;
+  std::unique_ptr<history::History> history_;
   uint64_t queueFull_ = 0;
   uint64_t published_ = 0;
   uint32_t nextShard_ = 0;

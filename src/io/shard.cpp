@@ -31,11 +31,12 @@ struct Shard::Conn {
   uint64_t drainSinceMs = 0;  // when it was detached with bytes still to flush
   uint32_t idleMs = 0;
   uint32_t lifetimeMs = 0;
-  bool dirty = false;     // in dirty_ this turn
-  bool writable = false;  // polling for UV_WRITABLE (the kernel buffer was full)
-  bool ending = false;    // body ended: release once the outbox is empty
-  bool detached = false;  // out of slots_ and the index, reported to the sink
-  bool released = false;  // fd closing (or JS stream dropped); memory freed later
+  bool positions = false;  // heartbeats carry the history position
+  bool dirty = false;      // in dirty_ this turn
+  bool writable = false;   // polling for UV_WRITABLE (the kernel buffer was full)
+  bool ending = false;     // body ended: release once the outbox is empty
+  bool detached = false;   // out of slots_ and the index, reported to the sink
+  bool released = false;   // fd closing (or JS stream dropped); memory freed later
   Outbox outbox;
   uv_poll_t poll;  // initialised only when fd >= 0
 };
@@ -263,11 +264,16 @@ void Shard::run(Command& c) {
       break;
     case Command::Op::kPublish:
       bump(counters_.published, 1);
+      if (c.seq) lastSeq_ = c.seq;
       fanOut(c, true);
       break;
     case Command::Op::kBroadcast:
       bump(counters_.published, 1);
+      if (c.seq) lastSeq_ = c.seq;
       fanOut(c, false);
+      break;
+    case Command::Op::kPosition:
+      lastSeq_ = c.seq;
       break;
     case Command::Op::kSend:
       bump(counters_.published, 1);
@@ -315,6 +321,7 @@ void Shard::adopt(Command& c) {
   conn->lastFrameMs = conn->lastEventMs = conn->bornMs = uv_now(&loop_);
   conn->idleMs = c.idleMs;
   conn->lifetimeMs = c.lifetimeMs;
+  conn->positions = (c.flags & Command::kPositions) != 0;
   if (conn->slot >= slots_.size()) slots_.resize(conn->slot + 1, nullptr);
   slots_[conn->slot] = conn;
   ++live_;
@@ -353,9 +360,31 @@ void Shard::adopt(Command& c) {
       enqueue(conn, FrameRef());
     }
     if (c.frame2) enqueue(conn, c.frame2);
-  } else if (c.frame2) {
-    sink_->onJsDeliver(index_, std::move(c.frame2), std::vector<uint64_t>{conn->id});
+    // A replay within maxQueueBytes (the Dispatcher sends a reset instead
+    // past it): a refusal here closes the connection as slow.
+    for (const FrameRef& f : c.replay) {
+      if (conn->detached) break;
+      enqueue(conn, f);
+    }
+  } else {
+    if (c.frame2) sink_->onJsDeliver(index_, std::move(c.frame2), std::vector<uint64_t>{conn->id});
+    for (FrameRef& f : c.replay) {
+      if (f->kind() == Frame::Kind::kEvent) bump(counters_.delivered, 1);
+      sink_->onJsDeliver(index_, std::move(f), std::vector<uint64_t>{conn->id});
+    }
   }
+}
+
+const FrameRef& Shard::positionHeartbeat() {
+  if (positionHeartbeatSeq_ != lastSeq_) {
+    const std::string id = options_.historyEpoch + "-" + std::to_string(lastSeq_);
+    EventFields hb;
+    hb.comment = "";
+    hb.id = id;
+    encodeEvent(hb, &positionHeartbeat_, Frame::Kind::kControl);  // ": \nid: <epoch>-<seq>\n\n"
+    positionHeartbeatSeq_ = lastSeq_;
+  }
+  return positionHeartbeat_;
 }
 
 // Queues frame (when given) and marks the connection for this turn's flush.
@@ -636,6 +665,7 @@ void Shard::onTick(uv_timer_t* handle) {
   }
   const uint64_t idle = self->options_.heartbeatMs;
   std::vector<uint64_t> js;
+  std::vector<uint64_t> jsPositions;
   for (Conn* conn : self->slots_) {
     if (!conn || conn->detached) continue;
     if ((conn->idleMs > 0 && now - conn->lastEventMs >= conn->idleMs) ||
@@ -646,13 +676,14 @@ void Shard::onTick(uv_timer_t* handle) {
     if (idle == 0 || now - conn->lastFrameMs < idle) continue;
     bump(self->counters_.heartbeats, 1);
     if (conn->fd < 0) {
-      js.push_back(conn->id);
+      (conn->positions ? jsPositions : js).push_back(conn->id);
       conn->lastFrameMs = now;
     } else {
-      self->enqueue(conn, self->heartbeatFrame_);
+      self->enqueue(conn, conn->positions ? self->positionHeartbeat() : self->heartbeatFrame_);
     }
   }
   if (!js.empty()) self->sink_->onJsDeliver(self->index_, self->heartbeatFrame_, std::move(js));
+  if (!jsPositions.empty()) self->sink_->onJsDeliver(self->index_, self->positionHeartbeat(), std::move(jsPositions));
   self->afterCallback();
 }
 

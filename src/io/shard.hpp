@@ -51,6 +51,10 @@ struct ShardOptions {
   // shut) this long.
   uint32_t keepAliveMs = 30000;
   uint32_t tcpUserTimeoutMs = 60000;
+  // The history's epoch (empty: history off): heartbeats of connections
+  // adopted with Command::kPositions carry "id: <epoch>-<seq>", seq the last
+  // history event this shard has handled.
+  std::string historyEpoch;
 };
 
 // Receives what a shard reports. Called on the shard's thread.
@@ -171,6 +175,11 @@ class Shard {
   std::vector<Conn*> targets_;  // fanOut(): matched connections, enqueued after the walk
   TopicIndex topics_;
   FrameRef heartbeatFrame_;
+  // History: the last sequence handled here, and the heartbeat that carries it.
+  FrameRef positionHeartbeat_;
+  uint64_t lastSeq_ = 0;
+  uint64_t positionHeartbeatSeq_ = UINT64_MAX;
+  const FrameRef& positionHeartbeat();
   size_t live_ = 0;  // connections whose fd (or JS stream) is not yet released
   bool shuttingDown_ = false;
   bool ending_ = false;

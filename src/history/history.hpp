@@ -1,0 +1,191 @@
+// History: the last events a hub published, as references to their shared
+// frames, so a reconnecting client resumes exactly where it stopped.
+//
+// Every event published with history on takes the next sequence number
+// (1, 2, ...); the history holds the newest of them within three limits
+// (events, frame bytes, age). Entries are contiguous in sequence, so finding
+// a cursor is arithmetic (seq - oldest), never a scan; an entry is a frame
+// reference (the frame carries its topic as its tag: src/core/frame.hpp), its
+// time and, for a private event or one with the publisher's own id, a small
+// side record: 24 bytes in the ring otherwise. An id the publisher gave is
+// kept on the wire and mapped to its sequence (one hash lookup to place it).
+//
+// Replay selection walks the events after a cursor once, testing each against
+// the reader's topics (exact and "prefix/*", as TopicIndex matches them) and
+// user, as the I/O threads would have live; it is bounded by the history's
+// size, and by maxReplay* for what it hands back.
+//
+// Owned by one thread (the hub's JS thread, in the Dispatcher); not
+// thread-safe. Frames it hands out are refcounted and may cross threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cursor.hpp"
+#include "frame.hpp"
+#include "keyed_hash.hpp"
+
+namespace ssefanout::history {
+
+struct HistoryOptions {
+  std::string epoch;  // validEpoch()
+  uint64_t maxEvents = 10000;
+  uint64_t maxBytes = 16 << 20;  // frame bytes held
+  uint64_t maxAgeMs = 300000;
+  uint64_t maxReplayEvents = 1000;
+  std::string resetEvent = "reset";
+};
+
+// Why a reader cannot resume where it asked to (the in-band reset's reason).
+enum class ResetReason : uint8_t {
+  kNone = 0,
+  kUnknown,  // malformed, an id the history does not hold, or a sequence past the latest
+  kEpoch,    // a cursor of another epoch
+  kExpired,  // older than the oldest event held
+  kLimit,    // more to replay than maxReplayEvents or the byte budget
+  kCount
+};
+
+constexpr const char* resetReasonName(ResetReason r) {
+  switch (r) {
+    case ResetReason::kUnknown:
+      return "unknown";
+    case ResetReason::kEpoch:
+      return "epoch";
+    case ResetReason::kExpired:
+      return "expired";
+    case ResetReason::kLimit:
+      return "limit";
+    case ResetReason::kNone:
+    case ResetReason::kCount:
+      break;
+  }
+  return "";
+}
+
+// Where a cursor puts a reader.
+struct Place {
+  ResetReason reason = ResetReason::kNone;
+  uint64_t after = 0;  // kNone: read the events after this sequence
+  // kExpired / kLimit: the sequence asked for (printed re-formatted, never echoed).
+  std::optional<uint64_t> requested;
+};
+
+struct HistoryStats {
+  uint64_t events = 0;
+  uint64_t bytes = 0;
+  uint64_t oldest = 0;  // 0 when empty
+  uint64_t latest = 0;
+  uint64_t replays = 0;         // resumes served from the history
+  uint64_t replayedEvents = 0;  // events they carried
+  uint64_t reads = 0;           // catch-up reads
+  uint64_t resets[static_cast<size_t>(ResetReason::kCount)] = {};
+};
+
+// Who reads: a connection's or a poll's topics (sorted, as the Dispatcher
+// keeps them) and user.
+struct Reader {
+  const std::vector<std::string>* topics = nullptr;
+  std::optional<std::string_view> user;
+};
+
+// True when `topic` matches one of `sorted` (exact topics and "prefix/*"
+// patterns, with TopicIndex's rules: "a/*" matches "a/b", "a/b/c", not "a").
+bool matchesAny(const std::vector<std::string>& sorted, std::string_view topic);
+
+class History {
+ public:
+  explicit History(HistoryOptions options);
+  ~History();
+  History(const History&) = delete;
+  History& operator=(const History&) = delete;
+
+  const HistoryOptions& options() const { return options_; }
+  uint64_t latest() const { return next_ - 1; }
+  uint64_t nextSeq() const { return next_; }
+  // Sequence of the oldest event held; latest() + 1 when empty.
+  uint64_t oldest() const { return next_ - size_; }
+  size_t size() const { return size_; }
+  std::string cursorOf(uint64_t seq) const { return formatCursor(options_.epoch, seq); }
+
+  // Records the event just given nextSeq(): its frame (tagged with its topic;
+  // an empty tag is a broadcast), the users it is restricted to (nullptr:
+  // none), the publisher's own id (nullopt: the wire id is the cursor).
+  // Returns its sequence. Trims to the limits.
+  uint64_t append(FrameRef frame, const std::vector<std::string_view>* users, std::optional<std::string_view> id,
+                  uint64_t nowMs);
+  // Drops events older than maxAgeMs.
+  void expire(uint64_t nowMs);
+
+  Place locate(std::string_view cursor, uint64_t nowMs);
+
+  // A resume: the frames of the events after place.after that `reader`
+  // matches, in order, into *out (appended). kLimit (and *out unchanged) when
+  // there are more than maxReplayEvents of them or their bytes plus
+  // `perFrame` each pass `maxBytes`. Counts a replay or a reset.
+  ResetReason selectReplay(const Place& place, const Reader& reader, uint64_t maxBytes, size_t perFrame,
+                           std::vector<FrameRef>* out);
+  // A catch-up read: at most `max` matching events after `after` (a place
+  // locate() gave), each given to visit(seq, Frame*) until it returns false;
+  // returns the sequence to continue from (the last one visited when `max`
+  // was reached or visit stopped, else latest()).
+  template <typename F>
+  uint64_t read(uint64_t after, const Reader& reader, size_t max, F&& visit);
+
+  // The in-band reset event (kEvent): name options.resetEvent, id the latest
+  // position, data {"reason","requested","oldest","latest"}. Counts it.
+  FrameRef resetFrame(const Place& place);
+  // "id: <epoch>-<latest>\n\n" (kControl): moves a client's cursor without an
+  // event. Cached until the next append.
+  FrameRef positionFrame();
+  void countRead() { ++stats_.reads; }
+  void countReset(ResetReason r) { ++stats_.resets[static_cast<size_t>(r)]; }
+  HistoryStats stats() const;
+
+ private:
+  struct Extra {
+    std::vector<std::string> users;  // sorted; empty: anyone
+    std::optional<std::string> id;   // the publisher's id, a key of ids_
+  };
+  struct Entry {
+    Frame* frame = nullptr;  // one reference held
+    uint64_t atMs = 0;
+    Extra* extra = nullptr;
+  };
+
+  Entry& at(uint64_t seq) { return ring_[(head_ + (seq - oldest())) & (ring_.size() - 1)]; }
+  bool matches(const Entry& e, const Reader& reader) const;
+  void popOldest();
+  void grow();
+
+  HistoryOptions options_;
+  std::vector<Entry> ring_;  // capacity a power of two
+  size_t head_ = 0;          // index of the oldest entry
+  size_t size_ = 0;
+  uint64_t next_ = 1;
+  uint64_t bytes_ = 0;
+  std::unordered_map<std::string, uint64_t, KeyedHash, std::equal_to<>> ids_;
+  FrameRef position_;  // for latest() when set
+  uint64_t positionSeq_ = 0;
+  HistoryStats stats_;
+};
+
+template <typename F>
+uint64_t History::read(uint64_t after, const Reader& reader, size_t max, F&& visit) {
+  size_t n = 0;
+  for (uint64_t seq = std::max(after + 1, oldest()); seq <= latest(); ++seq) {
+    const Entry& e = at(seq);
+    if (!matches(e, reader)) continue;
+    if (!visit(seq, e.frame) || ++n == max) return seq;
+  }
+  return latest();
+}
+
+}  // namespace ssefanout::history
