@@ -20,7 +20,11 @@
 //                                  the shared frames the fan-out made anyway
 //                                  (Frame::allocate mallocs them); with history
 //                                  on each carries its topic as a tag, reported
-//                                  as tag_bytes_per_entry.
+//                                  as tag_bytes_per_entry; frame_header_bytes and
+//                                  frame_block_bytes (its malloc block, usable
+//                                  size) beside frame_bytes_per_entry (its wire
+//                                  bytes) tell what a frame holds beyond the
+//                                  bytes hub.stats().history.bytes counts.
 //
 // Each benchmark checks its history against the reference before it is timed
 // (size, oldest/latest, the replayed frames are the last B appended, in
@@ -161,6 +165,10 @@ void BM_HistoryEntryBytes(benchmark::State& state) {
   state.counters["bytes_per_entry"] = perEntry;
   state.counters["tag_bytes_per_entry"] = static_cast<double>(sizeof(kTopic) - 1);
   state.counters["frame_bytes_per_entry"] = static_cast<double>(frames.empty() ? 0 : frames[0]->size());
+  // The frame's own header and its malloc block (header, bytes, tag, rounding):
+  // part of the shared frame, but not of what hub.stats().history.bytes counts.
+  state.counters["frame_header_bytes"] = static_cast<double>(sizeof(ssefanout::Frame));
+  state.counters["frame_block_bytes"] = static_cast<double>(frames.empty() ? 0 : malloc_usable_size(frames[0].get()));
 }
 BENCHMARK(BM_HistoryEntryBytes)->ArgName("events")->Arg(10000)->Arg(65536)->Arg(100000)->Iterations(1);
 

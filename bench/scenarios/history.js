@@ -102,17 +102,21 @@ function historyScenarios ({ request, startServer, loadgen, cost, waitForConnect
   // and the same for RSS as it stands at the end (the two processes did the same
   // work but for the history), which also counts what the history allocated at
   // construction; heapUsed growth shows what sits on the V8 heap (the pure-JS
-  // history's objects and strings).
+  // history's objects and strings). For sse-fanout the RSS splits into the main
+  // malloc arena (brkPerEntryB: the frames' blocks, header, wire bytes, topic tag
+  // and malloc rounding, as the JS thread mallocs them) and the rest
+  // (beyondBrkPerEntryB: the history's ring, a block large enough to be mmapped,
+  // and whatever V8 kept): what the history holds beyond its frames.
   async function historyMemory (server) {
     const runs = {}
     for (const [variant, args] of [['off', []], ['on', ['--history-events', String(MEMORY_ENTRIES)]]]) {
       runs[variant] = await withServer(server.name, args, async (s) => {
-        const base = await request(s.port, 'GET', '/stats?gc=1')
+        const base = await request(s.port, 'GET', '/stats?gc=1&smaps=1')
         for (let i = 0; i < MEMORY_ENTRIES; i += MEMORY_CHUNK) {
           await request(s.port, 'POST', `/publish?topic=nobody&count=${MEMORY_CHUNK}&size=${EVENT_BYTES}`)
         }
         await sleep(500)
-        const end = await request(s.port, 'GET', '/stats?gc=1')
+        const end = await request(s.port, 'GET', '/stats?gc=1&smaps=1')
         return { base, end }
       })
     }
@@ -128,7 +132,9 @@ function historyScenarios ({ request, startServer, loadgen, cost, waitForConnect
       rssGrowthOffMiB: growth(off, 'rss') / 2 ** 20,
       overheadPerEntryB: perEntry(growth(on, 'rss') - growth(off, 'rss') - held.bytes),
       overheadPerEntryEndRssB: perEntry(on.end.rss - off.end.rss - held.bytes),
-      heapPerEntryB: perEntry(growth(on, 'heapUsed') - growth(off, 'heapUsed'))
+      heapPerEntryB: perEntry(growth(on, 'heapUsed') - growth(off, 'heapUsed')),
+      brkPerEntryB: perEntry(growth(on, 'brkHeapRss') - growth(off, 'brkHeapRss')),
+      beyondBrkPerEntryB: perEntry(growth(on, 'rss') - growth(off, 'rss') - (growth(on, 'brkHeapRss') - growth(off, 'brkHeapRss')))
     }
   }
   historyMemory.servers = HISTORY_SERVERS.filter((s) => s !== 'js') // the same history as native
@@ -170,7 +176,7 @@ function historyRatios (results, { fmt, ratio }) {
   if (results['history-memory']) {
     const entry = (s) => {
       const v = get('history-memory', s)
-      return v && !v.error ? `${fmt(v.overheadPerEntryB)} B (${fmt(v.overheadPerEntryEndRssB)} B by end RSS)` : '–'
+      return v && !v.error ? `${fmt(v.overheadPerEntryB)} B beyond its wire bytes (${fmt(v.overheadPerEntryEndRssB)} B by end RSS), ${fmt(v.beyondBrkPerEntryB)} B outside the malloc heap of the frames` : '–'
     }
     lines.push(`- memory per history entry beyond its frame (${MEMORY_ENTRIES / 1000}k entries, RSS): native ${entry('native')} (goal ≤ 64 B), plain ${entry('plain')}`)
   }

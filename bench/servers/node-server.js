@@ -13,9 +13,11 @@
 //                                          per event-loop turn; answers the median
 //                                          { nsPerPublish, p90 }
 //   GET  /warm                            answered and closed at once (memory baseline)
-//   GET  /stats[?reset=1][&gc=1]           connections, memory, event-loop delay
+//   GET  /stats[?reset=1][&gc=1][&smaps=1] connections, memory, event-loop delay
 //                                          and utilisation since the last reset,
-//                                          history { events, bytes } (null when off)
+//                                          history { events, bytes } (null when off);
+//                                          smaps=1: brkHeapRss, the RSS of the main
+//                                          malloc arena ([heap] in /proc/self/smaps)
 //
 // sse-fanout servers only (the pocketbase scenario uses native): the PocketBase
 // realtime layer (lib/pocketbase.js) on the same hub, made at the first of these
@@ -259,6 +261,21 @@ const eld = monitorEventLoopDelay({ resolution: 1 })
 eld.enable()
 let eluStart = performance.eventLoopUtilization()
 
+// RSS of the [heap] mapping: the main malloc arena (brk), where the JS thread's
+// malloc()s of small blocks go (sse-fanout's frames); V8's heap and large
+// blocks (mmap) are elsewhere. Linux only; null without /proc.
+function brkHeapRss () {
+  let text
+  try { text = require('node:fs').readFileSync('/proc/self/smaps', 'utf8') } catch { return null }
+  let inHeap = false
+  let rss = 0
+  for (const line of text.split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]')
+    else if (inHeap && line.startsWith('Rss:')) rss += Number(line.match(/(\d+)/)[1]) * 1024
+  }
+  return rss
+}
+
 function json (res, body) {
   res.writeHead(200, { 'content-type': 'application/json' })
   res.end(JSON.stringify(body))
@@ -406,6 +423,7 @@ const httpServer = http.createServer((req, res) => {
       elu: elu.utilization,
       history: server.historyStats?.() ?? null
     }
+    if (q.get('smaps') === '1') body.brkHeapRss = brkHeapRss()
     if (q.get('reset') === '1') {
       eld.reset()
       eluStart = performance.eventLoopUtilization()
