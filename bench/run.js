@@ -371,7 +371,7 @@ const SCENARIOS = {
   'memory-default': memoryDefault,
   cost,
   pocketbase,
-  ...historyScenarios({ request, startServer, loadgen, cost, waitForConnections, sleep, N, EVENT_BYTES })
+  ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES })
 }
 
 // ---- report ----------------------------------------------------------------

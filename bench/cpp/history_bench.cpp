@@ -6,6 +6,10 @@
 //                                  (the default maxEvents): every append evicts
 //                                  the oldest, as in steady traffic. Items/s are
 //                                  appends.
+//   BM_PublishFrame/history:H      encode a fresh frame and drop it (H = 0) or
+//                                  append it to a full history (H = 1, with its
+//                                  wire id and topic tag; the oldest frame is
+//                                  freed): what history adds to a publish in C++.
 //   BM_HistoryResume/back:B        locate() a cursor B events back and
 //                                  selectReplay() for a reader of one exact
 //                                  topic that every event matches, B in {1, 100,
@@ -114,6 +118,45 @@ void BM_HistoryAppend(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_HistoryAppend);
+
+// What history adds to a publish in C++: encode a fresh frame (256 bytes of
+// data, the wire id "<epoch>-<seq>" with history on) and drop it (history off:
+// the fan-out's last reference goes, on another thread in the addon), or append
+// it to a full history of 10,000 events, which releases the oldest frame (cold
+// in cache by then) on this thread.
+void BM_PublishFrame(benchmark::State& state) {
+  const bool on = state.range(0) != 0;
+  History h(options(kDefaultEvents));
+  const std::string data(256, 'x');
+  auto publish = [&] {
+    ssefanout::EventFields ev;
+    std::string cursor;
+    if (on) {
+      cursor = h.cursorOf(h.nextSeq());
+      ev.id = cursor;
+    }
+    ev.data = data;
+    FrameRef f;
+    if (ssefanout::encodeEvent(ev, &f, ssefanout::Frame::Kind::kEvent, on ? kTopic : "") != ssefanout::Status::kOk) {
+      return false;
+    }
+    if (on) h.append(std::move(f), nullptr, std::nullopt, 0);
+    return true;
+  };
+  for (uint64_t i = 0; i < 2 * kDefaultEvents; ++i) {
+    if (!publish()) {
+      state.SkipWithError("encodeEvent failed");
+      return;
+    }
+  }
+  if (on && (h.size() != kDefaultEvents || h.latest() != 2 * kDefaultEvents)) {
+    state.SkipWithError("history does not hold the newest maxEvents events");
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(publish());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_PublishFrame)->ArgName("history")->Arg(0)->Arg(1);
 
 void BM_HistoryResume(benchmark::State& state) {
   const uint64_t back = static_cast<uint64_t>(state.range(0));

@@ -6,11 +6,11 @@
 //                   server's event-loop delay meanwhile; sse-fanout (history: true)
 //                   beside a hand-written node:http server keeping an array
 //   cost-history    the cost scenario (ns per publish on the JS thread) with history
-//                   off and on, in the same run
+//                   off and on, in one server process, calls taking turns
 //   history-memory  bytes per history entry beyond its frame: 100k events held
 //                   with history on, against the same publishes with it off
 //
-// Each takes the runner's context (request, startServer, loadgen, cost, N, ...)
+// Each takes the runner's context (request, startServer, loadgen, N, ...)
 // and returns one scenario object per name; bench/README.md says what each
 // figure means.
 
@@ -22,7 +22,7 @@ const RESUME_ROUNDS = 3
 const MEMORY_ENTRIES = 100000
 const MEMORY_CHUNK = 1000 // events per POST /publish while filling the history
 
-function historyScenarios ({ request, startServer, loadgen, cost, waitForConnections, sleep, N, EVENT_BYTES }) {
+function historyScenarios ({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES }) {
   // Publishes 1 + RESUME_MISSED events to "all", then N clients connect with the
   // id of the first as their Last-Event-ID: each misses exactly RESUME_MISSED.
   // The ids come from the server (sse-fanout's publish() returns the wire id;
@@ -91,19 +91,33 @@ function historyScenarios ({ request, startServer, loadgen, cost, waitForConnect
   resume.note = NO_HISTORY
   resume.counts = true
 
-  // The cost scenario twice: on the server as started (history off), then on a
-  // fresh one with --history. The ratio is on / off at each subscriber count.
+  // The cost scenario with history off and on in one server process (--pair: two
+  // hubs, or two plain servers), so both are timed under the same conditions:
+  // N/2 connections on each (all, s<i%10>, d<i%1000>, as in cost), the same
+  // warm-up (it fills the history: every publish then also evicts the oldest),
+  // then calls that alternate between the two, each timed on its own. The
+  // figure is on / off at each subscriber count.
   async function costHistory (server) {
-    const off = await cost(server)
-    const on = await withServer(server.name, ['--history'], (s) => cost(s))
+    const half = Math.floor(N / 2)
+    const path = (hub) => `/events?topics=all,s{mod:10},d{mod:1000}&hub=${hub}`
+    const lgs = ['off', 'on'].map((hub) => loadgen({ port: server.port, n: half, path: path(hub), duration: 180 }))
+    await Promise.all(lgs.map((lg) => lg.ready))
+    await sleep(500)
+    await request(server.port, 'POST', `/cost?topic=nobody&n=50000&size=${EVENT_BYTES}`)
     const out = {}
-    for (const key of Object.keys(off)) {
-      out[`off ${key}`] = off[key]
-      out[`on ${key}`] = on[key]
-      out[`on/off ${key}`] = on[key] / off[key]
+    for (const [topic, subs] of [['d1', half / 1000], ['s1', half / 10], ['all', half]]) {
+      const n = Math.max(10, Math.min(2000, Math.floor(200000 / subs)))
+      const r = await request(server.port, 'POST', `/cost?topic=${topic}&n=${n}&size=${EVENT_BYTES}`)
+      out[`off ns@${subs}`] = r.nsPerPublish
+      out[`on ns@${subs}`] = r.on?.nsPerPublish
+      out[`on/off ns@${subs}`] = r.on?.nsPerPublish / r.nsPerPublish
+      await sleep(1500)
     }
+    for (const lg of lgs) lg.stop()
+    await Promise.all(lgs.map((lg) => lg.done))
     return out
   }
+  costHistory.serverArgs = ['--pair']
   costHistory.servers = HISTORY_SERVERS
   costHistory.note = NO_HISTORY
 

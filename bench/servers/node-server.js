@@ -48,7 +48,13 @@
 // { id, topic, frame } trimmed to 10,000, and on reconnect a findIndex for the
 // cursor and a res.write of each missed frame the stream's topics match.
 //
-// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history]
+// With --pair (native, js, plain; the cost-history scenario), two of them in one
+// process, history off and on: GET /events?...&hub=on goes to the one with
+// history, any other to the one without, and POST /cost alternates its publishes
+// between the two (one per event-loop turn each), so both are timed under the
+// same conditions; it answers the off figures and { on: { nsPerPublish, p90 } }.
+//
+// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history | --pair]
 // Prints "LISTENING <port>" once ready.
 const http = require('node:http')
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
@@ -60,7 +66,8 @@ const port = Number(process.argv[3] || 0)
 const historyEventsArg = process.argv.indexOf('--history-events')
 const historyEvents = historyEventsArg > 0 ? Number(process.argv[historyEventsArg + 1]) : 0
 const history = process.argv.includes('--history') || historyEvents > 0
-if (history && !['native', 'js', 'plain'].includes(impl)) throw new Error(`${impl} has no history`)
+const pair = process.argv.includes('--pair')
+if ((history || pair) && !['native', 'js', 'plain'].includes(impl)) throw new Error(`${impl} has no history`)
 const PLAIN_HISTORY_EVENTS = historyEvents || 10000 // sse-fanout's default maxEvents
 const hubHistory = historyEvents ? { maxEvents: historyEvents, maxBytes: 2 ** 30, maxAgeMs: 3600000 } : history
 
@@ -70,7 +77,8 @@ function payload (size) {
 }
 
 // Each implementation: accept(req, res, topics), publish(topic|null, data) (returns
-// the event's id with --history), count().
+// the event's id with a history), count(). `withHistory`: false, or sse-fanout's
+// history option (true or an object; plain keeps as many events as it says).
 // The pure-JS ones keep exact topics and "/*" patterns as a hand-written server
 // would: a map per kind, patterns found by the topic's prefixes.
 
@@ -82,7 +90,7 @@ function forEachKey (topic, visitExact, visitPattern) {
   }
 }
 const keyOf = (t) => t.endsWith('/*') ? ['p', t.slice(0, -1)] : ['e', t]
-function makeImpl (name) {
+function makeImpl (name, withHistory) {
   if (name === 'native' || name === 'js') {
     const { Hub } = require('../..')
     // Every load-generator connection comes from 127.0.0.1, and a run may
@@ -90,7 +98,7 @@ function makeImpl (name) {
     // One address for every load-generator client, and bursts larger than the
     // default pending-command bound (the pocketbase burst posts one command per
     // key and event): those limits are lifted; the bench measures the fan-out.
-    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: hubHistory })
+    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: withHistory })
     let pb = null
     return {
       accept: (req, res, topics) => hub.accept(req, res, { topics }),
@@ -117,7 +125,7 @@ function makeImpl (name) {
       accept (req, res, topics) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
         res.flushHeaders()
-        const last = history ? req.headers['last-event-id'] : undefined
+        const last = withHistory ? req.headers['last-event-id'] : undefined
         if (last !== undefined) {
           const at = events.findIndex((e) => e.id === last)
           if (at >= 0) {
@@ -143,7 +151,7 @@ function makeImpl (name) {
       publish (topic, data) {
         let frame = `data: ${data}\n\n`
         let id
-        if (history) {
+        if (withHistory) {
           id = String(++seq)
           frame = `id: ${id}\n${frame}`
           events.push({ id, topic: topic || null, frame })
@@ -158,7 +166,7 @@ function makeImpl (name) {
         return id
       },
       count: () => all.size,
-      historyStats: () => history ? { events: events.length, bytes: events.reduce((n, e) => n + e.frame.length, 0) } : null,
+      historyStats: () => withHistory ? { events: events.length, bytes: events.reduce((n, e) => n + e.frame.length, 0) } : null,
       close: async () => { for (const res of all) res.end() }
     }
   }
@@ -256,7 +264,8 @@ function makePocketBase (hub) {
   }
 }
 
-const server = makeImpl(impl)
+const server = makeImpl(impl, pair ? false : hubHistory)
+const withHistory = pair ? makeImpl(impl, hubHistory || true) : null // --pair: the one with history
 const eld = monitorEventLoopDelay({ resolution: 1 })
 eld.enable()
 let eluStart = performance.eventLoopUtilization()
@@ -286,7 +295,8 @@ const httpServer = http.createServer((req, res) => {
   const q = url.searchParams
   if (url.pathname === '/events') {
     const topics = (q.get('topics') || '').split(',').filter(Boolean)
-    server.accept(req, res, topics)
+    const target = withHistory && q.get('hub') === 'on' ? withHistory : server
+    target.accept(req, res, topics)
     return
   }
   if ((url.pathname === '/api/realtime' || url.pathname.startsWith('/pb/')) && !server.pocketbase) {
@@ -382,28 +392,35 @@ const httpServer = http.createServer((req, res) => {
   if (url.pathname === '/cost') {
     // Each publish is timed on its own, with the event loop turning between
     // calls as in real traffic (the fan-out and the flush run in between);
-    // the figure is the median, less the cost of reading the clock.
+    // the figure is the median, less the cost of reading the clock. With
+    // --pair, the two implementations take turns, n publishes each.
     const n = Number(q.get('n') || 1000)
     const size = Number(q.get('size') || 256)
     const topic = q.get('topic')
     const data = payload(size)
-    const samples = []
+    const impls = withHistory ? [server, withHistory] : [server]
+    const runs = impls.map(() => [])
+    let turn = 0
     let clock = 0n
     for (let i = 0; i < 1000; i++) {
       const a = process.hrtime.bigint()
       clock += process.hrtime.bigint() - a
     }
     const clockNs = Number(clock) / 1000
+    const figures = (samples) => {
+      samples.sort((a, b) => a - b)
+      return { nsPerPublish: samples[samples.length >> 1], p90: samples[Math.floor(samples.length * 0.9)] }
+    }
     const step = () => {
+      const k = turn++ % impls.length
       const t0 = process.hrtime.bigint()
-      server.publish(topic, data)
-      samples.push(Number(process.hrtime.bigint() - t0) - clockNs)
-      if (samples.length < n) {
+      impls[k].publish(topic, data)
+      runs[k].push(Number(process.hrtime.bigint() - t0) - clockNs)
+      if (runs[runs.length - 1].length < n) {
         setImmediate(step)
         return
       }
-      samples.sort((a, b) => a - b)
-      json(res, { nsPerPublish: samples[samples.length >> 1], p90: samples[Math.floor(samples.length * 0.9)], n })
+      json(res, { ...figures(runs[0]), n, on: withHistory ? figures(runs[1]) : undefined })
     }
     step()
     return
@@ -413,7 +430,7 @@ const httpServer = http.createServer((req, res) => {
     const mem = process.memoryUsage()
     const elu = performance.eventLoopUtilization(eluStart)
     const body = {
-      connections: server.count(),
+      connections: server.count() + (withHistory ? withHistory.count() : 0),
       rss: mem.rss,
       heapUsed: mem.heapUsed,
       external: mem.external,
@@ -442,5 +459,6 @@ httpServer.listen(port, '127.0.0.1', () => {
 process.on('SIGTERM', async () => {
   httpServer.close()
   await server.close()
+  await withHistory?.close()
   process.exit(0)
 })
