@@ -17,7 +17,8 @@
 //                                          and utilisation since the last reset,
 //                                          history { events, bytes } (null when off);
 //                                          smaps=1: brkHeapRss, the RSS of the main
-//                                          malloc arena ([heap] in /proc/self/smaps)
+//                                          malloc arena ([heap] in /proc/self/smaps),
+//                                          and v8PhysicalBytes, V8's heap in RAM
 //
 // sse-fanout servers only (the pocketbase scenario uses native): the PocketBase
 // realtime layer (lib/pocketbase.js) on the same hub, made at the first of these
@@ -440,7 +441,10 @@ const httpServer = http.createServer((req, res) => {
       elu: elu.utilization,
       history: server.historyStats?.() ?? null
     }
-    if (q.get('smaps') === '1') body.brkHeapRss = brkHeapRss()
+    if (q.get('smaps') === '1') {
+      body.brkHeapRss = brkHeapRss()
+      body.v8PhysicalBytes = require('node:v8').getHeapStatistics().total_physical_size
+    }
     if (q.get('reset') === '1') {
       eld.reset()
       eluStart = performance.eventLoopUtilization()
