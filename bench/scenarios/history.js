@@ -194,7 +194,7 @@ function historyRatios (results, { fmt, ratio }) {
     const p = get('resume', 'plain')
     const j = get('resume', 'js')
     lines.push(`- resume storm (${n?.connected ?? '–'} clients, ${RESUME_MISSED} events back): caught up native ${fmt(n?.caughtUpMs)} ms, plain ${fmt(p?.caughtUpMs)} ms = ${ratio(p?.caughtUpMs, n?.caughtUpMs)} faster (goal ≥ 5×), js transport ${fmt(j?.caughtUpMs)} ms; event-loop delay p99 native ${fmt(n?.eldP99Ms)} ms (goal ≤ 5), plain ${fmt(p?.eldP99Ms)} ms, js ${fmt(j?.eldP99Ms)} ms`)
-    lines.push(`- resume storm, the replay's extra time over the same storm without a cursor: native ${fmt(n?.replayExtraMs)} ms, plain ${fmt(p?.replayExtraMs)} ms, js ${fmt(j?.replayExtraMs)} ms (connect-only storm: native ${fmt(n?.connectOnlyMs)} ms, plain ${fmt(p?.connectOnlyMs)} ms)`)
+    lines.push(`- resume storm, the replay's extra time over the same storm without a cursor: native ${fmt(n?.replayExtraMs)} ms, plain ${fmt(p?.replayExtraMs)} ms = ${ratio(p?.replayExtraMs, n?.replayExtraMs)} less, js ${fmt(j?.replayExtraMs)} ms (connect-only storm: native ${fmt(n?.connectOnlyMs)} ms, plain ${fmt(p?.connectOnlyMs)} ms)`)
   }
   if (results['cost-history']) {
     for (const server of ['native', 'js', 'plain']) {
