@@ -1,8 +1,13 @@
 'use strict'
 // Demo: a plain node:http server with native SSE fan-out.
 //
-//   GET  /events?topics=a,b   SSE stream subscribed to the listed topics
-//   POST /publish?topic=a     publishes the request body as one event
+//   GET  /events?topics=a,b   SSE stream subscribed to the listed topics; resumes
+//                             after Last-Event-ID (or ?lastEventId=) from the history
+//   POST /publish?topic=a     publishes the request body as one event; answers
+//                             202 { ok: true, id } with the event's id
+//   GET  /poll?topics=a&since=ID[&wait=S]
+//                             the catch-up endpoint: the events after ID as JSON
+//                             (204: nothing new; wait: long-poll up to S seconds)
 //   GET  /stats               hub counters and process memory, as JSON
 //
 // PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1).
@@ -24,7 +29,8 @@ const maxBody = 64 * 1024
 // The demo listens on 127.0.0.1 and is load-tested from there (thousands of
 // streams from one address), so it lifts maxConnectionsPerIp (default 256).
 // A public server keeps a limit, and behind a proxy passes accept()'s `ip`.
-const hub = new Hub({ maxConnectionsPerIp: 0 })
+// History on: a client that reconnects gets exactly what it missed.
+const hub = new Hub({ maxConnectionsPerIp: 0, history: true })
 
 /** Whether the request carries `Authorization: Bearer <PUBLISH_TOKEN>` (or no token is set). */
 function mayPublish (req) {
@@ -45,7 +51,8 @@ const server = http.createServer((req, res) => {
     const topics = (url.searchParams.get('topics') || '').split(',').filter(Boolean)
     res.setHeader('access-control-allow-origin', '*')
     try {
-      hub.accept(req, res, { topics, retry: 2000 })
+      // A reconnect storm spreads out: each stream draws its retry from the range.
+      hub.accept(req, res, { topics, retry: { min: 1000, max: 3000 } })
     } catch (err) {
       // statusCode: 429 past maxConnectionsPerIp, 503 when the hub is full.
       json(res, err.statusCode || (err instanceof SseError ? 400 : 500), { error: err.code, message: err.message })
@@ -71,16 +78,22 @@ const server = http.createServer((req, res) => {
     })
     req.on('end', () => {
       try {
-        hub.publish(url.searchParams.get('topic') || '', Buffer.concat(chunks), {
+        const id = hub.publish(url.searchParams.get('topic') || '', Buffer.concat(chunks), {
           event: url.searchParams.get('event') || undefined
         })
-        json(res, 202, { ok: true })
+        json(res, 202, { ok: true, id })
       } catch (err) {
         // ERR_SSE_QUEUE_FULL: the I/O threads are behind; the client may retry.
         const status = err.code === 'ERR_SSE_QUEUE_FULL' ? 503 : err instanceof SseError ? 400 : 500
         json(res, status, { error: err.code, message: err.message })
       }
     })
+    return
+  }
+  if (req.method === 'GET' && url.pathname === '/poll') {
+    const topics = (url.searchParams.get('topics') || '').split(',').filter(Boolean)
+    res.setHeader('access-control-allow-origin', '*')
+    hub.poll(req, res, { topics })
     return
   }
   if (req.method === 'GET' && url.pathname === '/stats') {

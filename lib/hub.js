@@ -56,7 +56,8 @@ const DEFAULTS = Object.freeze({
   tcpUserTimeoutMs: 60000,
   maxPendingCommands: 100000,
   maxPendingBytes: 64 * 1024 * 1024,
-  transport: 'auto'
+  transport: 'auto',
+  history: false
 })
 
 // The kernel's longest keepalive idle time (Linux MAX_TCP_KEEPIDLE, 32767 s):

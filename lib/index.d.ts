@@ -71,6 +71,52 @@ export interface HubOptions {
   maxPendingBytes?: number
   /** `auto` takes plain HTTP/1.x sockets over; `js` keeps every stream on the JS transport. Default `auto`. */
   transport?: 'auto' | 'js'
+  /**
+   * History and resume (README, "History and resume"): `true` for the defaults, an object to set them, `false`
+   * (default) for none. With history on, every publish/broadcast gets the wire id `<epoch>-<seq>` (unless
+   * the publisher gives one), and a stream resumes after its `Last-Event-ID`.
+   */
+  history?: boolean | HistoryOptions
+}
+
+export interface HistoryOptions {
+  /** Events held. 0 turns history off. Default 10000. */
+  maxEvents?: number
+  /** Encoded frame bytes held. 0 turns history off. Default 16 MiB. */
+  maxBytes?: number
+  /** Age of the oldest event held (ms). 0 turns history off. Default 300000. */
+  maxAgeMs?: number
+  /** A resume that would replay more matching events (or more than maxQueueBytes) gets a reset. Default 1000. */
+  maxReplayEvents?: number
+  /** The event name of the in-band reset. Default `reset`. */
+  resetEvent?: string
+  /** The longest a long-poll waits (ms); a larger `wait` is clamped. Default 25000. */
+  maxPollWaitMs?: number
+  /** Events in one catch-up answer; more page on through its cursor. Default 1000. */
+  maxPollEvents?: number
+  /** Long-polls waiting at once; past it a poll answers 503. Default 10000. */
+  maxPollWaiters?: number
+  /** The epoch of the ids: 1 to 32 of [A-Za-z0-9]. Default: 8 random characters made by the Hub. */
+  epoch?: string
+}
+
+/** Why a stream or a poll could not resume where it asked (the `reset` event's `reason`). */
+export type ResetReason = 'unknown' | 'epoch' | 'expired' | 'limit'
+
+/** The data of the in-band `reset` event (JSON), and `reset` of a catch-up answer. */
+export interface ResetInfo {
+  reason: ResetReason
+  /** The cursor asked for, re-formatted by the hub (`expired`, `limit`); null otherwise (nothing is echoed). */
+  requested: string | null
+  /** The id of the oldest event held, or null when the history is empty. */
+  oldest: string | null
+  /** The current position; also the reset event's own id. */
+  latest: string
+}
+
+/** The options in effect: `history` resolved to its limits (with the epoch), or null when off. */
+export type ResolvedHubOptions = Readonly<Required<Omit<HubOptions, 'history'>>> & {
+  readonly history: Readonly<Required<HistoryOptions>> | null
 }
 
 export interface AcceptOptions {
@@ -78,8 +124,18 @@ export interface AcceptOptions {
   topics?: string | string[]
   /** The user this connection belongs to; targets of `publish(..., { users })`. */
   user?: string | null
-  /** Reconnection delay sent to the client as `retry:` (ms, a non-negative integer). */
-  retry?: number
+  /**
+   * Reconnection delay sent to the client as `retry:` (ms, a non-negative integer), or a range from which each
+   * connection draws its own, so a reconnect storm spreads out.
+   */
+  retry?: number | { min: number, max: number }
+  /**
+   * With history on: the cursor to resume after. Default: the `Last-Event-ID` header, else the query's
+   * `lastEventId`, `last_event_id` or `lastEventID`.
+   */
+  lastEventId?: string
+  /** `false`: this stream takes no part in history (no replay, no position frames). Default true. */
+  history?: boolean
   /** End the stream (reason `timeout`) after this long without an event; 0 = never. Checked about once a second. */
   idleTimeoutMs?: number
   /** End the stream (reason `timeout`) this long after it was accepted; 0 = never. */
@@ -156,6 +212,25 @@ export interface HubStats extends ThreadStats {
   outOfFds: number
   /** Per-I/O-thread figures. */
   threads: ThreadStats[]
+  /** The history, or null when it is off. */
+  history: HistoryStats | null
+}
+
+export interface HistoryStats {
+  epoch: string
+  /** Events held, and their encoded bytes. */
+  events: number
+  bytes: number
+  /** Ids of the oldest event held (null when empty) and of the latest published. */
+  oldest: string | null
+  latest: string
+  /** Streams that resumed from the history, and the events replayed to them. */
+  replays: number
+  replayedEvents: number
+  /** Resets (streams and polls) by reason. */
+  resets: Record<ResetReason, number>
+  /** Catch-up reads. */
+  polls: number
 }
 
 /**
@@ -179,7 +254,7 @@ export class Hub extends EventEmitter<HubEvents> {
   /** Starts the I/O threads. Throws ERR_SSE_INVALID_ARGUMENT for a bad option. */
   constructor (options?: HubOptions)
   /** The options in effect, defaults filled in (frozen). */
-  readonly options: Readonly<Required<HubOptions>>
+  readonly options: ResolvedHubOptions
   /** True once `close()` was called. */
   readonly closed: boolean
   /** Turns the request into an SSE stream owned by the hub; do not write to `res` afterwards. */
@@ -191,10 +266,13 @@ export class Hub extends EventEmitter<HubEvents> {
   subscriptions (connectionId: number): string[] | undefined
   /** True while the id names an open connection of this hub. */
   has (connectionId: number): boolean
-  /** One event to every connection with a matching subscription. */
-  publish (topic: string, data: EventData, options?: PublishOptions): void
-  /** One event to every connection (or to those of `options.users`). */
-  broadcast (data: EventData, options?: PublishOptions): void
+  /**
+   * One event to every connection with a matching subscription. Returns its wire id: with history on always
+   * (`<epoch>-<seq>`, or `options.id`), otherwise `options.id`.
+   */
+  publish (topic: string, data: EventData, options?: PublishOptions): string | undefined
+  /** One event to every connection (or to those of `options.users`). Returns its id, as `publish`. */
+  broadcast (data: EventData, options?: PublishOptions): string | undefined
   /** One event to one connection. */
   send (connectionId: number, data: EventData, options?: EventOptions): void
   /** Ends one stream after what is queued for it; `disconnect` says `kicked`. */

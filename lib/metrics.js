@@ -28,6 +28,11 @@ const OPTION_KEYS = new Set(['registry', 'prefix', 'labels'])
 const REASONS = ['client', 'slow', 'kicked', 'error', 'shutdown', 'timeout']
 
 function one (value) { return [[null, value]] }
+// A figure of the history, no series when the hub has none.
+function history (field) {
+  return (s) => s.history === null ? [] : one(s.history[field])
+}
+const RESET_REASONS = ['unknown', 'epoch', 'expired', 'limit']
 function threads (stats, field) {
   return stats.threads.map((t, i) => [{ thread: String(i) }, t[field]])
 }
@@ -46,6 +51,13 @@ const SPECS = [
   ['slow_disconnects_total', 'counter', 'Connections closed for falling maxQueueBytes behind', [], (s) => one(s.slow)],
   ['heartbeats_total', 'counter', 'Heartbeat comments written to idle connections', [], (s) => one(s.heartbeats)],
   ['queue_full_total', 'counter', 'publish(), broadcast() and send() calls refused with ERR_SSE_QUEUE_FULL', [], (s) => one(s.queueFull)],
+  ['history_events', 'gauge', 'Events held by the history (history on only)', [], history('events')],
+  ['history_bytes', 'gauge', 'Encoded frame bytes held by the history', [], history('bytes')],
+  ['history_replays_total', 'counter', 'Streams resumed from the history after their Last-Event-ID', [], history('replays')],
+  ['history_replayed_events_total', 'counter', 'Events replayed to resuming streams', [], history('replayedEvents')],
+  ['history_resets_total', 'counter', 'In-band resets (streams and polls), by reason (unknown, epoch, expired, limit)', ['reason'],
+    (s) => s.history === null ? [] : RESET_REASONS.map((reason) => [{ reason }, s.history.resets[reason]])],
+  ['history_polls_total', 'counter', 'Catch-up reads (polls)', [], history('polls')],
   ['thread_connections', 'gauge', 'Open connections, by I/O thread', ['thread'], (s) => threads(s, 'connections')],
   ['thread_queue_bytes', 'gauge', 'Bytes queued and not yet written, by I/O thread', ['thread'], (s) => threads(s, 'queueBytes')],
   ['thread_delivered_total', 'counter', 'Events delivered, by I/O thread', ['thread'], (s) => threads(s, 'delivered')],

@@ -323,7 +323,9 @@ Status Dispatcher::postEventToAll(Command::Op op, std::string_view topic, const 
   }
   std::vector<uint32_t> ids;
   const bool reachesSomeone = resolveUsers(users, &ids);
-  if (reachesSomeone && !roomForAll(1, frame->size())) return Status::kQueueFull;
+  // With history on, an event for nobody connected still posts a kPosition
+  // command to every shard: bounded like the rest.
+  if ((reachesSomeone || history_) && !roomForAll(1, reachesSomeone ? frame->size() : 0)) return Status::kQueueFull;
   uint64_t seq = 0;
   if (history_) {
     // Kept even when no named user is connected now: they may resume later.

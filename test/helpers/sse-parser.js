@@ -24,6 +24,7 @@ class SseParser {
     this.data = ''
     this.eventType = ''
     this.lastEventId = ''
+    this.sourceLastEventId = '' // set at each dispatch (see _dispatch)
     this.retry = null // the last valid retry value, in ms
     this.comments = 0
     this.fields = 0 // every field line seen, known or not
@@ -102,6 +103,9 @@ class SseParser {
   }
 
   _dispatch () {
+    // The standard's step 1: the source's last event ID (what EventSource
+    // sends as Last-Event-ID on reconnect) is set even when no event follows.
+    this.sourceLastEventId = this.lastEventId
     if (this.data === '') {
       this.eventType = ''
       return

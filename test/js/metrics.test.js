@@ -9,6 +9,7 @@ const assert = require('node:assert/strict')
 const http = require('node:http')
 const path = require('node:path')
 const { execFile } = require('node:child_process')
+const { once } = require('node:events')
 const prom = require('prom-client')
 const { Hub } = require('../..')
 const { metrics } = require('../../lib/metrics')
@@ -20,9 +21,11 @@ const { waitFor, within, cleanup } = require('../helpers/wait')
 const ROOT = path.join(__dirname, '..', '..')
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
-const GAUGES = ['connections', 'subscriptions', 'queue_bytes', 'users', 'thread_connections', 'thread_queue_bytes']
+const GAUGES = ['connections', 'subscriptions', 'queue_bytes', 'users', 'thread_connections', 'thread_queue_bytes',
+  'history_events', 'history_bytes']
 const COUNTERS = ['published_total', 'delivered_total', 'bytes_written_total', 'slow_disconnects_total',
-  'heartbeats_total', 'queue_full_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total']
+  'heartbeats_total', 'queue_full_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total',
+  'history_replays_total', 'history_replayed_events_total', 'history_resets_total', 'history_polls_total']
 
 // --- a strict parser of the Prometheus text exposition format 0.0.4 ---------
 
@@ -312,6 +315,43 @@ test('handler: the exposition parses and matches hub.stats(); counters follow th
   // A scrape with nothing new changes nothing.
   const again = await scrape(port)
   assertMatches(again, 'sse_fanout_', {}, stats)
+})
+
+test('history_* series follow hub.stats().history; a hub without history reports none (or 0)', async (t) => {
+  const { hub, port: ssePort, defer } = await startHub(t, {
+    hub: { threads: 1, heartbeatMs: 0, history: { epoch: 'm1' } },
+    handler: (hub) => (req, res) => hub.accept(req, res, { topics: ['a'] })
+  })
+  const registry = new prom.Registry()
+  const m = metrics(hub, { registry })
+  defer(() => m.unregister(), 'unregister')
+  const port = await serve(defer, m.handler)
+  for (let k = 0; k < 4; k++) hub.publish('a', `e${k}`)
+  const streams = []
+  for (const cursor of ['m1-1', 'nope', 'other-1']) {
+    const req = http.get({ host: '127.0.0.1', port: ssePort, path: '/', headers: { 'last-event-id': cursor }, agent: false })
+    streams.push(req)
+    await once(req, 'response')
+  }
+  await waitFor(() => hub.stats().history.replays === 1, 5000, 'the replay')
+  const families = await scrape(port)
+  const h = hub.stats().history
+  const v = (name, labels) => valueOf(families, `sse_fanout_${name}`, labels)
+  assert.equal(v('history_events'), h.events)
+  assert.equal(v('history_bytes'), h.bytes)
+  assert.equal(v('history_replays_total'), 1)
+  assert.equal(v('history_replayed_events_total'), 3)
+  assert.deepEqual(['unknown', 'epoch', 'expired', 'limit'].map((reason) => v('history_resets_total', { reason })), [1, 1, 0, 0])
+  assert.equal(v('history_polls_total'), 0)
+  for (const req of streams) req.destroy()
+
+  const plain = new Hub({ threads: 1 })
+  defer(() => plain.close(), 'plain hub')
+  const other = new prom.Registry()
+  metrics(plain, { registry: other })
+  // prom-client writes 0 for an unlabelled metric nobody set; nothing else.
+  const samples = (await other.metrics()).split('\n').filter((l) => l.startsWith('sse_fanout_history_'))
+  assert.deepEqual(samples.filter((l) => !l.endsWith(' 0')), [], 'no history figure without history')
 })
 
 test('heartbeats_total follows the hub between two stats() readings', async (t) => {

@@ -35,7 +35,7 @@ expectError(app.register(sseFanout, { topics: ['news'] }))
 
 // The decorators.
 expectType<Hub>(app.sse)
-expectType<void>(app.sse.publish('news', { text: 'hi' }))
+expectType<string | undefined>(app.sse.publish('news', { text: 'hi' }))
 app.get('/events', (request, reply) => {
   const conn = reply.sse({ topics: ['news', 'chat/*'], user: 'u1', retry: 2000 })
   expectType<Connection>(conn)

@@ -5,7 +5,8 @@ import { EventEmitter, once } from 'node:events'
 import {
   Hub, SseError, codes, defaults,
   type Connection, type DisconnectInfo, type DisconnectReason, type ErrorCode,
-  type HubOptions, type HubStats, type ThreadStats, type AcceptOptions
+  type HubOptions, type HubStats, type ThreadStats, type AcceptOptions,
+  type HistoryOptions, type HistoryStats, type ResetInfo, type ResetReason
 } from '../..'
 
 // Construction and options.
@@ -81,7 +82,7 @@ expectError(hub.subscribe('1', 'news'))
 expectError(hub.subscribe(1, 5))
 
 // Publishing: strings, bytes, JSON-serialisable values.
-expectType<void>(hub.publish('news', 'hello'))
+expectType<string | undefined>(hub.publish('news', 'hello'))
 hub.publish('news', Buffer.from('hi'))
 hub.publish('news', new Uint8Array(2))
 hub.publish('chat/42', { text: 'hi' }, { event: 'message', id: '17' })
@@ -95,7 +96,7 @@ expectError(hub.publish(5, 'x'))
 expectError(hub.publish('news', 'x', { event: 5 }))
 expectError(hub.publish('news', 'x', { id: 17 }))
 expectError(hub.publish('news', 'x', { users: 'u1' }))
-expectType<void>(hub.broadcast('to everyone'))
+expectType<string | undefined>(hub.broadcast('to everyone'))
 hub.broadcast({ a: 1 }, { event: 'e', users: ['u1', 'u2'] })
 expectError(hub.broadcast())
 expectType<void>(hub.send(1, 'only you', { event: 'dm' }))
@@ -175,3 +176,17 @@ try {
 } catch (e) {
   if (e instanceof SseError && e.code === 'ERR_SSE_UNKNOWN_CONNECTION') expectType<SseError>(e)
 }
+
+// History and resume
+const withHistory = new Hub({ history: { maxEvents: 100, maxAgeMs: 60000, resetEvent: 'resync' } })
+expectType<string | undefined>(withHistory.publish('news', 'x', { id: 'mine' }))
+expectType<Readonly<Required<HistoryOptions>> | null>(withHistory.options.history)
+expectType<HistoryStats | null>(withHistory.stats().history)
+new Hub({ history: true })
+expectError(new Hub({ history: { maxEvents: '10' } }))
+declare const req2: http.IncomingMessage
+declare const res2: http.ServerResponse
+withHistory.accept(req2, res2, { lastEventId: 'abc-1', retry: { min: 1000, max: 3000 }, history: false })
+expectError(withHistory.accept(req2, res2, { retry: { min: 1000 } }))
+const info: ResetInfo = { reason: 'expired', requested: 'abc-1', oldest: null, latest: 'abc-9' }
+expectType<ResetReason>(info.reason)
