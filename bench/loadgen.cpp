@@ -29,12 +29,20 @@
 //                      PocketBase record events); events whose data does not start with STR
 //                      (PocketBase's PB_CONNECT) are counted in skipped_events only, not as
 //                      events.  At most 40 bytes.
+//   --header H         one more request header line, "Name: value" (repeatable, at most 8, each
+//                      at most 1024 bytes, no CR or LF), e.g. 'Last-Event-ID: k3J9aQ2x-42' for
+//                      a resume storm; the same for every connection
+//   --hold             with --expect: once every connection has its E events, print
+//                      "DONE <complete>" on stderr and keep the connections open (still
+//                      parsed and counted: a late duplicate shows in events) until
+//                      SIGINT/SIGTERM or --duration; the exit reason stays "expect", exit 0
 //   --json             print one JSON object on stdout at the end (else a readable summary)
 //   --help             print this text
 //
 // Exit codes: 0 the run ended (expectation met, nothing left to wait for, or duration over);
 //             2 setup failure (bad arguments, setup not finished within --duration, or no
-//               connection could be established); 3 interrupted by SIGINT/SIGTERM.
+//               connection could be established); 3 interrupted by SIGINT/SIGTERM (with
+//               --hold: only before the expectation was met).
 //             The summary/JSON is printed in every case except bad arguments.
 //
 // JSON fields (all times CLOCK_MONOTONIC nanoseconds, the clock of Node's process.hrtime):
@@ -51,6 +59,11 @@
 //   skipped_events      events left out with --data-prefix (their data did not start with it)
 //   expected_total      E * N
 //   complete_connections connections that received at least E events (0 when E = 0)
+//   caught_up_s         with --expect: time from the start of the run (the first connect) until
+//                       the last connection received its E-th event, when every connected
+//                       connection did (0 otherwise); the figure of a reconnect storm
+//   catch_up_us         {p50, p99, max}: per complete connection, the time from its first
+//                       connect attempt to its E-th event (histogram as latency_us)
 //   in_order_violations events whose timestamp was lower than the previous one on the same
 //                       connection
 //   first_event_ns      send timestamp of the earliest event seen (from its data; the receive
@@ -119,6 +132,8 @@ constexpr size_t kMaxHead = 16 * 1024;
 constexpr size_t kPrefixCap = 24;  // bytes of each event's data kept to read the timestamp
 constexpr size_t kMaxDataPrefix = 40;  // --data-prefix; kept on top of kPrefixCap
 constexpr uint32_t kMaxConnections = 10000;
+constexpr size_t kMaxHeaders = 8;         // --header
+constexpr size_t kMaxHeaderBytes = 1024;  // per --header line
 
 uint64_t now_ns() {
   timespec ts;
@@ -145,7 +160,10 @@ struct Options {
   uint32_t batch = 256;
   uint32_t retries = 5;
   bool json = false;
+  bool hold = false;  // --hold
   std::string data_prefix;  // --data-prefix
+  std::string extra_headers;  // --header lines, each followed by CRLF
+  size_t header_count = 0;
 };
 
 // The request target is a list of literal pieces and placeholders, parsed once.
@@ -298,6 +316,7 @@ struct Conn {
   bool has_length = false;   // raw body with content-length
   uint64_t body_left = 0;    // bytes of content-length still to come
   uint64_t retry_at = 0;
+  uint64_t begin_ns = 0;     // first connect attempt (catch_up_us)
   std::string out;           // request bytes not written yet (Sending)
   std::string head;          // response head collected so far (Head)
 
@@ -370,6 +389,7 @@ class LoadGen {
   uint32_t inflight_ = 0;  // connections in Connecting/Sending/Head/Retry
   std::vector<uint32_t> retry_list_;
   bool ready_ = false;
+  bool met_ = false;  // --hold: the expectation was met, waiting for a signal
   uint64_t t_start_ = 0, t_ready_ = 0, deadline_ = 0;
 
   // counters
@@ -379,7 +399,9 @@ class LoadGen {
   uint64_t skipped_ = 0;
   size_t prefix_cap_ = kPrefixCap;  // bytes of data kept: kPrefixCap + the --data-prefix length
   uint64_t min_ts_ = UINT64_MAX, first_recv_ = 0, last_recv_ = 0;
+  uint64_t last_complete_ = 0;  // time the last connection reached --expect
   Histogram hist_;
+  Histogram catch_up_;  // per connection: first connect attempt to its E-th event
 };
 
 bool LoadGen::init(std::string& err) {
@@ -437,6 +459,7 @@ void LoadGen::close_fd(Conn& c) {
 void LoadGen::start_connect(uint32_t i) {
   Conn& c = conns_[i];
   ++c.attempts;
+  if (!c.begin_ns) c.begin_ns = now_ns();
   c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) {
     fprintf(stderr, "loadgen: socket: %s\n", strerror(errno));
@@ -482,7 +505,7 @@ void LoadGen::on_connect_ready(uint32_t i) {
   }
   std::string target = expand_path(path_, i);
   c.out = "GET " + target + " HTTP/1.1\r\nHost: " + opt_.host + ":" + std::to_string(opt_.port) +
-          "\r\nAccept: text/event-stream\r\n\r\n";
+          "\r\nAccept: text/event-stream\r\n" + opt_.extra_headers + "\r\n";
   c.state = State::Sending;
   send_request(i);
 }
@@ -658,6 +681,8 @@ void LoadGen::dispatch(Conn& c, uint64_t t) {
     c.complete = true;
     ++complete_;
     ++finished_;
+    last_complete_ = t;
+    catch_up_.add(t - c.begin_ns);
   }
 }
 
@@ -944,19 +969,25 @@ int LoadGen::run() {
     }
     process_retries();
     maybe_ready();
-    if (ready_ && finished_ >= n) {
-      reason = (opt_.expect && complete_ == connected_ && lost_ == 0) ? "expect" : "all_closed";
-      if (connected_ == 0) reason = "no_connections";
-      break;
+    if (ready_ && finished_ >= n && !met_) {
+      const char* r = (opt_.expect && complete_ == connected_ && lost_ == 0) ? "expect" : "all_closed";
+      if (connected_ == 0) r = "no_connections";
+      if (!opt_.hold || strcmp(r, "expect") != 0) {
+        reason = r;
+        break;
+      }
+      // --hold: say so, keep the connections open (and counting) until a signal.
+      met_ = true;
+      fprintf(stderr, "DONE %u\n", complete_);
     }
 
     uint64_t t = now_ns();
     if (t >= deadline_) {
-      reason = ready_ ? "duration" : "setup_timeout";
+      reason = met_ ? "expect" : ready_ ? "duration" : "setup_timeout";
       break;
     }
     if (g_signalled) {
-      reason = "signal";
+      reason = met_ ? "expect" : "signal";
       break;
     }
     uint64_t wait_ms = std::min<uint64_t>((deadline_ - t) / 1000000 + 1, 50);
@@ -1005,13 +1036,16 @@ void LoadGen::report(const char* reason) {
   double rate = duration_s > 0 ? double(events_) / duration_s : 0;
   uint64_t expected_total = opt_.expect * opt_.connections;
   bool chunked = connected_ > 0 && chunked_ == connected_;
+  bool caught_up = opt_.expect && connected_ > 0 && complete_ == connected_;
+  double caught_up_s = caught_up ? double(last_complete_ - t_start_) / 1e9 : 0;
   auto us = [](double ns) { return ns / 1000.0; };
   if (opt_.json) {
     printf(
         "{\"connections\":%u,\"connected\":%u,\"failed_connects\":%u,\"http_errors\":%u,"
         "\"connect_retries\":%llu,\"lost\":%u,\"protocol_errors\":%u,\"events\":%llu,"
         "\"untimed_events\":%llu,\"skipped_events\":%llu,\"expected_total\":%llu,"
-        "\"complete_connections\":%u,"
+        "\"complete_connections\":%u,\"caught_up_s\":%.6f,"
+        "\"catch_up_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
         "\"in_order_violations\":%llu,\"first_event_ns\":%llu,\"first_recv_ns\":%llu,"
         "\"last_event_ns\":%llu,\"duration_s\":%.6f,\"deliveries_per_s\":%.0f,\"setup_s\":%.3f,"
         "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,"
@@ -1020,7 +1054,8 @@ void LoadGen::report(const char* reason) {
         "\"exit_reason\":\"%s\"}\n",
         opt_.connections, connected_, failed_, http_errors_, (unsigned long long)retries_, lost_,
         protocol_errors_, (unsigned long long)events_, (unsigned long long)untimed_,
-        (unsigned long long)skipped_, (unsigned long long)expected_total, complete_,
+        (unsigned long long)skipped_, (unsigned long long)expected_total, complete_, caught_up_s,
+        us(catch_up_.quantile(0.50)), us(catch_up_.quantile(0.99)), us(double(catch_up_.max())),
         (unsigned long long)order_violations_,
         (unsigned long long)first, (unsigned long long)first_recv_,
         (unsigned long long)last_recv_, duration_s, rate, setup_s, us(hist_.quantile(0.50)),
@@ -1039,6 +1074,11 @@ void LoadGen::report(const char* reason) {
            (unsigned long long)events_, (unsigned long long)untimed_, (unsigned long long)skipped_,
            (unsigned long long)expected_total, complete_, (unsigned long long)order_violations_);
     printf("first send to last receive: %.6f s, %.0f deliveries/s\n", duration_s, rate);
+    if (opt_.expect)
+      printf("caught up (start to the last connection's event %llu): %.6f s; per connection (ms): "
+             "p50 %.3f  p99 %.3f  max %.3f\n",
+             (unsigned long long)opt_.expect, caught_up_s, catch_up_.quantile(0.50) / 1e6,
+             catch_up_.quantile(0.99) / 1e6, double(catch_up_.max()) / 1e6);
     printf("latency (us, %llu samples on %u connections): p50 %.1f  p90 %.1f  p99 %.1f  "
            "p99.9 %.1f  max %.1f  mean %.1f  (%llu negative)\n",
            (unsigned long long)hist_.count(), sampled_, us(hist_.quantile(0.50)),
@@ -1055,7 +1095,8 @@ void usage(FILE* f) {
   fputs(
       "usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--path PATH]\n"
       "               [--expect E] [--duration S] [--ready-file PATH] [--sources K]\n"
-      "               [--sample K] [--batch B] [--retries R] [--data-prefix STR] [--json]\n"
+      "               [--sample K] [--batch B] [--retries R] [--data-prefix STR]\n"
+      "               [--header 'Name: value']... [--hold] [--json]\n"
       "\n"
       "Opens N Server-Sent Events connections to a loopback server, counts and decodes every\n"
       "event (chunked or raw bodies, WHATWG SSE grammar), and measures latency from the\n"
@@ -1066,7 +1107,8 @@ void usage(FILE* f) {
       "  --connections N    1..10000 connections (default 1000)\n"
       "  --path PATH        request target (default /events); {i} = connection index,\n"
       "                     {mod:K} = index modulo K, e.g. '/events?topics=t{mod:1000}'\n"
-      "  --expect E         stop when every connection has received E events (0 = none)\n"
+      "  --expect E         stop when every connection has received E events (0 = none);\n"
+      "                     caught_up_s is then the time from the start to the last one\n"
       "  --duration S       limit for the whole run, setup included, in seconds (default 60)\n"
       "  --ready-file PATH  write \"ready <connected>\" there once all connections are set up\n"
       "                     (\"READY <connected>\" is printed on stderr too)\n"
@@ -1077,9 +1119,14 @@ void usage(FILE* f) {
       "  --retries R        retries of a failed connect (default 5)\n"
       "  --data-prefix STR  the timestamp follows STR at the start of the data (ends at any\n"
       "                     non-digit); events without STR count as skipped_events only\n"
+      "  --header H         add the request header line H, \"Name: value\" (repeatable, at\n"
+      "                     most 8), e.g. 'Last-Event-ID: k3J9aQ2x-42' to resume\n"
+      "  --hold             with --expect: when it is met, print \"DONE <complete>\" on stderr\n"
+      "                     and keep the connections open until a signal or --duration\n"
       "  --json             print one JSON object on stdout at the end\n"
       "\n"
-      "Exit: 0 run ended (expectation met or duration over), 2 setup failure, 3 signal.\n",
+      "Exit: 0 run ended (expectation met or duration over), 2 setup failure, 3 signal\n"
+      "(with --hold: a signal before the expectation was met).\n",
       f);
 }
 
@@ -1090,6 +1137,16 @@ bool parse_u64(const char* s, uint64_t lo, uint64_t hi, uint64_t& out) {
   if (errno || !*s || *end || *s == '-' || v < lo || v > hi) return false;
   out = v;
   return true;
+}
+
+// "Name: value": a token name, a colon, no CR/LF/NUL anywhere, at most kMaxHeaderBytes.
+bool valid_header(const char* v) {
+  size_t n = strlen(v);
+  const char* colon = strchr(v, ':');
+  if (!colon || colon == v || n > kMaxHeaderBytes) return false;
+  for (const char* p = v; p < colon; ++p)
+    if (*p <= ' ' || *p >= 127 || strchr("()<>@,;:\\\"/[]?={}", *p)) return false;
+  return !strpbrk(v, "\r\n");
 }
 
 bool parse_args(int argc, char** argv, Options& o, bool& help) {
@@ -1104,6 +1161,10 @@ bool parse_args(int argc, char** argv, Options& o, bool& help) {
       o.json = true;
       continue;
     }
+    if (k == "--hold") {
+      o.hold = true;
+      continue;
+    }
     if (a + 1 >= argc) {
       fprintf(stderr, "loadgen: %s needs a value\n", k.c_str());
       return false;
@@ -1114,6 +1175,13 @@ bool parse_args(int argc, char** argv, Options& o, bool& help) {
     if (k == "--host") o.host = v;
     else if (k == "--path") o.path = v;
     else if (k == "--ready-file") o.ready_file = v;
+    else if (k == "--header") {
+      ok = valid_header(v) && o.header_count < kMaxHeaders;
+      if (ok) {
+        o.extra_headers += std::string(v) + "\r\n";
+        ++o.header_count;
+      }
+    }
     else if (k == "--data-prefix") ok = *v && strlen(v) <= kMaxDataPrefix && (o.data_prefix = v, true);
     else if (k == "--port") ok = parse_u64(v, 1, 65535, x) && (o.port = int(x), true);
     else if (k == "--connections")

@@ -3,13 +3,15 @@
 //
 //   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N] [--check]
 //
-// --check exits non-zero when a scenario failed or a burst or pocketbase client
-// missed events (CI runs a tiny smoke of the benchmark that way).
+// --check exits non-zero when a scenario failed or a burst, resume or pocketbase
+// client missed events (CI runs a tiny smoke of the benchmark that way).
 //
 // Servers: floor (bench/floor.c, the C reference), native (sse-fanout, taken-over
 // sockets), js (sse-fanout, JS transport), plain (node:http + a res.write loop),
 // better-sse (a channel); the pocketbase scenario (lib/pocketbase.js) runs on
-// native only. The load generator (bench/loadgen.cpp) runs in its own process.
+// native only; the history scenarios (resume, cost-history, history-memory:
+// bench/scenarios/history.js) run on the servers with a history (native, js,
+// plain). The load generator (bench/loadgen.cpp) runs in its own process.
 // Results print as tables and are written to bench/results/*.json.
 // bench/README.md says what each figure means and how to reproduce it.
 const { spawn, spawnSync } = require('node:child_process')
@@ -20,6 +22,7 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const { buildTools, dir: buildDir } = require('./tools')
+const { historyScenarios, historyRatios } = require('./scenarios/history')
 const args = process.argv.slice(2)
 const flag = (name) => args.includes(`--${name}`)
 const option = (name, fallback) => {
@@ -29,7 +32,7 @@ const option = (name, fallback) => {
 const quick = flag('quick')
 const N = Number(option('connections', quick ? 1000 : 10000))
 const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
-const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,resume,cost-history,history-memory').split(',')
 const steadySeconds = quick ? 3 : 10
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -61,10 +64,11 @@ function request (port, method, pathname) {
   })
 }
 
-async function startServer (name, nodeFlags = []) {
+// serverArgs go to servers/node-server.js after the port (e.g. --history).
+async function startServer (name, nodeFlags = [], serverArgs = []) {
   const proc = name === 'floor'
     ? spawn(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', 'node-server.js'), name, '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', 'node-server.js'), name, '0', ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
   const port = await new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20000)
@@ -88,31 +92,42 @@ async function startServer (name, nodeFlags = []) {
   }
 }
 
-/** Starts the load generator; `ready` resolves once every connection has its head. */
-function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix }) {
+/**
+ * Starts the load generator; `ready` resolves once every connection has its head;
+ * with `hold`, `met` resolves once every connection has its `expect` events (the
+ * connections stay open until stop()).
+ */
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false }) {
   const proc = spawn(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
-    ...(dataPrefix ? ['--data-prefix', dataPrefix] : [])
+    ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
+    ...headers.flatMap((h) => ['--header', h]),
+    ...(hold ? ['--hold'] : [])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   proc.stdout.on('data', (c) => { out += c })
-  const ready = new Promise((resolve, reject) => {
-    proc.stderr.on('data', (c) => {
-      err += c
-      const m = err.match(/READY (\d+)/)
-      if (m) resolve(Number(m[1]))
+  const line = (re, what) => {
+    const seen = new Promise((resolve, reject) => {
+      proc.stderr.on('data', () => {
+        const m = err.match(re)
+        if (m) resolve(Number(m[1]))
+      })
+      proc.once('exit', () => reject(new Error(`loadgen ended before ${what}: ${err.trim()}`)))
     })
-    proc.once('exit', () => reject(new Error(`loadgen ended before it was ready: ${err.trim()}`)))
-  })
-  ready.catch(() => {})
+    seen.catch(() => {})
+    return seen
+  }
+  proc.stderr.on('data', (c) => { err += c })
+  const ready = line(/READY (\d+)/, 'it was ready')
+  const met = line(/DONE (\d+)/, 'every connection had its events')
   const done = new Promise((resolve) => {
     proc.once('exit', () => {
       try { resolve(JSON.parse(out)) } catch { resolve({ error: err.trim() || 'no output' }) }
     })
   })
-  return { ready, done, stop: () => proc.kill('SIGTERM') }
+  return { ready, met, done, stop: () => proc.kill('SIGTERM') }
 }
 
 // ---- scenarios -------------------------------------------------------------
@@ -346,7 +361,18 @@ async function pocketbase (server) {
 pocketbase.nativeOnly = 'no PocketBase layer: the pure-JS baselines and the floor have none'
 
 // memory-default is not in the default list (nor in --quick): it waits 45 s per server.
-const SCENARIOS = { burst, steady, topics, memory, 'memory-default': memoryDefault, cost, pocketbase }
+// A scenario may name the servers it runs on (`servers`, the others get its
+// `note`), arguments for them (`serverArgs`), or start its own (`ownServers`).
+const SCENARIOS = {
+  burst,
+  steady,
+  topics,
+  memory,
+  'memory-default': memoryDefault,
+  cost,
+  pocketbase,
+  ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES })
+}
 
 // ---- report ----------------------------------------------------------------
 
@@ -383,7 +409,12 @@ function pocketbaseTable (rows) {
     'p50Ms', 'p99Ms', 'burstJsMs', 'burstCallUs', 'callMedianUs', 'callP99Us', 'inOrderViolations']
   if (flat.some((r) => r.values.note)) columns.push('note')
   if (flat.some((r) => r.values.error)) columns.push('error')
-  return table('pocketbase', flat, columns, (v) => Number.isInteger(v) && Math.abs(v) < 1e4 ? String(v) : fmt(v))
+  return table('pocketbase', flat, columns, fmtCount)
+}
+
+// Counts as integers (0 events out of order, not 0.000).
+function fmtCount (v) {
+  return Number.isInteger(v) && Math.abs(v) < 1e4 ? String(v) : fmt(v)
 }
 
 function ratios (results) {
@@ -416,6 +447,7 @@ function ratios (results) {
     const burstNative = get('burst', 'native', 'deliveriesPerS')
     lines.push(`- pocketbase deliveries/s, filtered vs plain: ${ratio(v.filtered.deliveriesPerS, v.plain.deliveriesPerS)}, rule vs plain: ${ratio(v.rule.deliveriesPerS, v.plain.deliveriesPerS)}${burstNative ? `; plain vs burst/native: ${ratio(v.plain.deliveriesPerS, burstNative)}` : ''}`)
   }
+  lines.push(...historyRatios(results, { fmt, ratio }))
   return lines.join('\n')
 }
 
@@ -436,8 +468,13 @@ async function main () {
     if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`)
     results[scenario] = []
     for (const name of servers) {
-      if (SCENARIOS[scenario].nativeOnly && name !== 'native') {
-        results[scenario].push({ server: name, values: { note: SCENARIOS[scenario].nativeOnly } })
+      const run = SCENARIOS[scenario]
+      if (run.nativeOnly && name !== 'native') {
+        results[scenario].push({ server: name, values: { note: run.nativeOnly } })
+        continue
+      }
+      if (run.servers && !run.servers.includes(name)) {
+        results[scenario].push({ server: name, values: { note: run.note } })
         continue
       }
       process.stderr.write(`${scenario} / ${name} ... `)
@@ -445,11 +482,13 @@ async function main () {
       // otherwise it grows by up to 32 MiB under the accept burst and keeps the
       // pages, which would be counted against every connection. memory-default
       // keeps Node's defaults: that growth is part of what users see.
-      const server = await startServer(name, scenario === 'memory' ? ['--max-semi-space-size=1'] : [])
+      const server = run.ownServers
+        ? { name, stop: async () => {} }
+        : await startServer(name, scenario === 'memory' ? ['--max-semi-space-size=1'] : [], run.serverArgs)
       server.name = name
       let values
       try {
-        values = await SCENARIOS[scenario](server)
+        values = await run(server)
       } catch (err) {
         values = { error: err.message }
       } finally {
@@ -458,7 +497,7 @@ async function main () {
       process.stderr.write('done\n')
       results[scenario].push({ server: name, values })
     }
-    console.log('\n' + (scenario === 'pocketbase' ? pocketbaseTable(results[scenario]) : table(scenario, results[scenario])))
+    console.log('\n' + (scenario === 'pocketbase' ? pocketbaseTable(results[scenario]) : table(scenario, results[scenario], undefined, SCENARIOS[scenario].counts ? fmtCount : fmt)))
   }
   console.log('\n' + ratios(results))
   const dir = path.join(__dirname, 'results')
@@ -472,6 +511,11 @@ async function main () {
       for (const r of rows) {
         if (r.values.error) problems.push(`${scenario}/${r.server}: ${r.values.error}`)
         if (scenario === 'burst' && r.values.complete !== r.values.connected) problems.push(`burst/${r.server}: ${r.values.complete} of ${r.values.connected} clients got every event`)
+        if (scenario === 'resume' && !r.values.note) {
+          const v = r.values
+          if (!(v.connected > 0) || v.complete !== v.connected || v.deliveries !== v.expected) problems.push(`resume/${r.server}: ${v.complete} of ${v.connected} clients caught up (${v.deliveries} of ${v.expected} events)`)
+          if (v.inOrderViolations !== 0 || v.untimed !== 0) problems.push(`resume/${r.server}: ${v.inOrderViolations} events out of order, ${v.untimed} not replayed events (a reset?)`)
+        }
         for (const [v, x] of Object.entries(r.values.variants || {})) {
           const where = `${scenario}/${r.server} ${v}`
           if (!(x.connected > 0)) problems.push(`${where}: no client connected`)

@@ -6,13 +6,19 @@
 //   POST /publish?topic=T&count=C&size=S  C events back to back in one JS job,
 //                                          to topic T (absent: broadcast); each
 //                                          event's data is "<CLOCK_MONOTONIC ns> "
-//                                          padded to S bytes
+//                                          padded to S bytes; answers 204, or with
+//                                          --history 200 { first, last }: the ids of
+//                                          the first and last event published
 //   POST /cost?topic=T&n=N&size=S          times N publishes on the JS thread, one
 //                                          per event-loop turn; answers the median
 //                                          { nsPerPublish, p90 }
 //   GET  /warm                            answered and closed at once (memory baseline)
-//   GET  /stats[?reset=1]                  connections, memory, event-loop delay
-//                                          and utilisation since the last reset
+//   GET  /stats[?reset=1][&gc=1][&smaps=1] connections, memory, event-loop delay
+//                                          and utilisation since the last reset,
+//                                          history { events, bytes } (null when off);
+//                                          smaps=1: brkHeapRss, the RSS of the main
+//                                          malloc arena ([heap] in /proc/self/smaps),
+//                                          and v8PhysicalBytes, V8's heap in RAM
 //
 // sse-fanout servers only (the pocketbase scenario uses native): the PocketBase
 // realtime layer (lib/pocketbase.js) on the same hub, made at the first of these
@@ -36,20 +42,44 @@
 // each client receives each record; its JSON starts with "ts" (the CLOCK_MONOTONIC
 // ns) and "seq", where the load generator reads them (--data-prefix).
 //
-// Usage: node node-server.js <native|js|plain|better-sse> [port]
+// With --history (native, js, plain; the resume and cost-history scenarios), the
+// server keeps a history of 10,000 events and a stream resumes from its
+// Last-Event-ID header: native and js are sse-fanout with `history: true`; plain
+// is what a hand-written server does: an id per event, an array of
+// { id, topic, frame } trimmed to 10,000, and on reconnect a findIndex for the
+// cursor and a res.write of each missed frame the stream's topics match.
+//
+// With --pair (native, js, plain; the cost-history scenario), two of them in one
+// process, history off and on: GET /events?...&hub=on goes to the one with
+// history, any other to the one without, and POST /cost alternates its publishes
+// between the two (one per event-loop turn each), so both are timed under the
+// same conditions; it answers the off figures and { on: { nsPerPublish, p90 } }.
+//
+// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history | --pair]
 // Prints "LISTENING <port>" once ready.
 const http = require('node:http')
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
 
 const impl = process.argv[2]
 const port = Number(process.argv[3] || 0)
+// --history-events N: history on, holding N events (maxBytes and maxAgeMs out of
+// the way: the history-memory scenario fills it with 100k events).
+const historyEventsArg = process.argv.indexOf('--history-events')
+const historyEvents = historyEventsArg > 0 ? Number(process.argv[historyEventsArg + 1]) : 0
+const history = process.argv.includes('--history') || historyEvents > 0
+const pair = process.argv.includes('--pair')
+if ((history || pair) && !['native', 'js', 'plain'].includes(impl)) throw new Error(`${impl} has no history`)
+const PLAIN_HISTORY_EVENTS = historyEvents || 10000 // sse-fanout's default maxEvents
+const hubHistory = historyEvents ? { maxEvents: historyEvents, maxBytes: 2 ** 30, maxAgeMs: 3600000 } : history
 
 function payload (size) {
   const head = `${process.hrtime.bigint()} `
   return size > head.length ? head + 'x'.repeat(size - head.length) : head
 }
 
-// Each implementation: accept(req, res, topics), publish(topic|null, data), count().
+// Each implementation: accept(req, res, topics), publish(topic|null, data) (returns
+// the event's id with a history), count(). `withHistory`: false, or sse-fanout's
+// history option (true or an object; plain keeps as many events as it says).
 // The pure-JS ones keep exact topics and "/*" patterns as a hand-written server
 // would: a map per kind, patterns found by the topic's prefixes.
 
@@ -61,7 +91,7 @@ function forEachKey (topic, visitExact, visitPattern) {
   }
 }
 const keyOf = (t) => t.endsWith('/*') ? ['p', t.slice(0, -1)] : ['e', t]
-function makeImpl (name) {
+function makeImpl (name, withHistory) {
   if (name === 'native' || name === 'js') {
     const { Hub } = require('../..')
     // Every load-generator connection comes from 127.0.0.1, and a run may
@@ -69,12 +99,13 @@ function makeImpl (name) {
     // One address for every load-generator client, and bursts larger than the
     // default pending-command bound (the pocketbase burst posts one command per
     // key and event): those limits are lifted; the bench measures the fan-out.
-    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0 })
+    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: withHistory })
     let pb = null
     return {
       accept: (req, res, topics) => hub.accept(req, res, { topics }),
       publish: (topic, data) => topic ? hub.publish(topic, data) : hub.broadcast(data),
       count: () => hub.stats().connections,
+      historyStats: () => hub.stats().history,
       close: () => hub.close(),
       // Made on first use, so the other scenarios run on the hub alone.
       pocketbase: () => pb || (pb = makePocketBase(hub))
@@ -84,10 +115,26 @@ function makeImpl (name) {
     // What people write by hand: a Set of responses per topic and a write loop.
     const all = new Set()
     const maps = { e: new Map(), p: new Map() }
+    // --history: { id, topic, frame } per event, oldest first; ids are 1, 2, ...
+    const events = []
+    let seq = 0
+    const matches = (topics, topic) => topic === null || topics.some((t) => {
+      const [kind, key] = keyOf(t)
+      return kind === 'e' ? key === topic : topic.startsWith(key)
+    })
     return {
       accept (req, res, topics) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
         res.flushHeaders()
+        const last = withHistory ? req.headers['last-event-id'] : undefined
+        if (last !== undefined) {
+          const at = events.findIndex((e) => e.id === last)
+          if (at >= 0) {
+            for (let i = at + 1; i < events.length; i++) {
+              if (matches(topics, events[i].topic)) res.write(events[i].frame)
+            }
+          }
+        }
         all.add(res)
         for (const t of topics) {
           const [kind, key] = keyOf(t)
@@ -103,15 +150,24 @@ function makeImpl (name) {
         })
       },
       publish (topic, data) {
-        const frame = `data: ${data}\n\n`
+        let frame = `data: ${data}\n\n`
+        let id
+        if (withHistory) {
+          id = String(++seq)
+          frame = `id: ${id}\n${frame}`
+          events.push({ id, topic: topic || null, frame })
+          if (events.length > PLAIN_HISTORY_EVENTS) events.shift()
+        }
         if (!topic) {
           for (const res of all) res.write(frame)
-          return
+          return id
         }
         const write = (set) => { if (set) for (const res of set) res.write(frame) }
         forEachKey(topic, (k) => write(maps.e.get(k)), (k) => write(maps.p.get(k)))
+        return id
       },
       count: () => all.size,
+      historyStats: () => withHistory ? { events: events.length, bytes: events.reduce((n, e) => n + e.frame.length, 0) } : null,
       close: async () => { for (const res of all) res.end() }
     }
   }
@@ -209,10 +265,26 @@ function makePocketBase (hub) {
   }
 }
 
-const server = makeImpl(impl)
+const server = makeImpl(impl, pair ? false : hubHistory)
+const withHistory = pair ? makeImpl(impl, hubHistory || true) : null // --pair: the one with history
 const eld = monitorEventLoopDelay({ resolution: 1 })
 eld.enable()
 let eluStart = performance.eventLoopUtilization()
+
+// RSS of the [heap] mapping: the main malloc arena (brk), where the JS thread's
+// malloc()s of small blocks go (sse-fanout's frames); V8's heap and large
+// blocks (mmap) are elsewhere. Linux only; null without /proc.
+function brkHeapRss () {
+  let text
+  try { text = require('node:fs').readFileSync('/proc/self/smaps', 'utf8') } catch { return null }
+  let inHeap = false
+  let rss = 0
+  for (const line of text.split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]')
+    else if (inHeap && line.startsWith('Rss:')) rss += Number(line.match(/(\d+)/)[1]) * 1024
+  }
+  return rss
+}
 
 function json (res, body) {
   res.writeHead(200, { 'content-type': 'application/json' })
@@ -224,7 +296,8 @@ const httpServer = http.createServer((req, res) => {
   const q = url.searchParams
   if (url.pathname === '/events') {
     const topics = (q.get('topics') || '').split(',').filter(Boolean)
-    server.accept(req, res, topics)
+    const target = withHistory && q.get('hub') === 'on' ? withHistory : server
+    target.accept(req, res, topics)
     return
   }
   if ((url.pathname === '/api/realtime' || url.pathname.startsWith('/pb/')) && !server.pocketbase) {
@@ -307,7 +380,12 @@ const httpServer = http.createServer((req, res) => {
     const count = Number(q.get('count') || 1)
     const size = Number(q.get('size') || 256)
     const topic = q.get('topic')
-    for (let i = 0; i < count; i++) server.publish(topic, payload(size))
+    const ids = []
+    for (let i = 0; i < count; i++) ids.push(server.publish(topic, payload(size)))
+    if (history) {
+      json(res, { first: ids[0], last: ids[ids.length - 1] })
+      return
+    }
     res.writeHead(204, { 'content-length': 0 })
     res.end()
     return
@@ -315,28 +393,35 @@ const httpServer = http.createServer((req, res) => {
   if (url.pathname === '/cost') {
     // Each publish is timed on its own, with the event loop turning between
     // calls as in real traffic (the fan-out and the flush run in between);
-    // the figure is the median, less the cost of reading the clock.
+    // the figure is the median, less the cost of reading the clock. With
+    // --pair, the two implementations take turns, n publishes each.
     const n = Number(q.get('n') || 1000)
     const size = Number(q.get('size') || 256)
     const topic = q.get('topic')
     const data = payload(size)
-    const samples = []
+    const impls = withHistory ? [server, withHistory] : [server]
+    const runs = impls.map(() => [])
+    let turn = 0
     let clock = 0n
     for (let i = 0; i < 1000; i++) {
       const a = process.hrtime.bigint()
       clock += process.hrtime.bigint() - a
     }
     const clockNs = Number(clock) / 1000
+    const figures = (samples) => {
+      samples.sort((a, b) => a - b)
+      return { nsPerPublish: samples[samples.length >> 1], p90: samples[Math.floor(samples.length * 0.9)] }
+    }
     const step = () => {
+      const k = turn++ % impls.length
       const t0 = process.hrtime.bigint()
-      server.publish(topic, data)
-      samples.push(Number(process.hrtime.bigint() - t0) - clockNs)
-      if (samples.length < n) {
+      impls[k].publish(topic, data)
+      runs[k].push(Number(process.hrtime.bigint() - t0) - clockNs)
+      if (runs[runs.length - 1].length < n) {
         setImmediate(step)
         return
       }
-      samples.sort((a, b) => a - b)
-      json(res, { nsPerPublish: samples[samples.length >> 1], p90: samples[Math.floor(samples.length * 0.9)], n })
+      json(res, { ...figures(runs[0]), n, on: withHistory ? figures(runs[1]) : undefined })
     }
     step()
     return
@@ -346,14 +431,19 @@ const httpServer = http.createServer((req, res) => {
     const mem = process.memoryUsage()
     const elu = performance.eventLoopUtilization(eluStart)
     const body = {
-      connections: server.count(),
+      connections: server.count() + (withHistory ? withHistory.count() : 0),
       rss: mem.rss,
       heapUsed: mem.heapUsed,
       external: mem.external,
       eldP50Ms: eld.percentile(50) / 1e6,
       eldP99Ms: eld.percentile(99) / 1e6,
       eldMaxMs: eld.max / 1e6,
-      elu: elu.utilization
+      elu: elu.utilization,
+      history: server.historyStats?.() ?? null
+    }
+    if (q.get('smaps') === '1') {
+      body.brkHeapRss = brkHeapRss()
+      body.v8PhysicalBytes = require('node:v8').getHeapStatistics().total_physical_size
     }
     if (q.get('reset') === '1') {
       eld.reset()
@@ -373,5 +463,6 @@ httpServer.listen(port, '127.0.0.1', () => {
 process.on('SIGTERM', async () => {
   httpServer.close()
   await server.close()
+  await withHistory?.close()
   process.exit(0)
 })
