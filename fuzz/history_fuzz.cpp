@@ -41,21 +41,6 @@ std::string json(const std::string& epoch, std::optional<uint64_t> seq) {
   return seq ? "\"" + formatCursor(epoch, *seq) + "\"" : std::string("null");
 }
 
-const char* reasonName(ResetReason r) {
-  switch (r) {
-    case ResetReason::kUnknown:
-      return "unknown";
-    case ResetReason::kEpoch:
-      return "epoch";
-    case ResetReason::kExpired:
-      return "expired";
-    case ResetReason::kLimit:
-      return "limit";
-    default:
-      return "?";
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -170,7 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         const std::string expected =
             "event: reset\nid: " + formatCursor(o.epoch, m.latest()) + "\ndata: {\"reason\":\"" +
-            reasonName(reset.reason) + "\",\"requested\":" + json(o.epoch, reset.requested) +
+            resetReasonName(reset.reason) + "\",\"requested\":" + json(o.epoch, reset.requested) +
             ",\"oldest\":" + json(o.epoch, m.size() ? std::optional(m.oldest()) : std::nullopt) +
             ",\"latest\":" + json(o.epoch, m.latest()) + "}\n\n";
         FrameRef frame = h.resetFrame(reset);

@@ -228,6 +228,12 @@ class CatchUp {
     return result
   }
 
+  // Where a waiter's topic is indexed: a pattern ("chat/*") under its
+  // prefix with the slash ("chat/") among the prefixes, else as it is.
+  _indexOf (topic) {
+    return topic.length >= 2 && topic.endsWith('/*') ? [this._prefix, topic.slice(0, -1)] : [this._exact, topic]
+  }
+
   /** The latest position, read without events. */
   _latest () {
     return this._native.historyRead(undefined, NO_TOPICS, undefined, 0).cursor
@@ -237,9 +243,7 @@ class CatchUp {
     const w = { topics: o.topics, user: o.user, since: o.since, cursor, resolve, reject, timer: null, signal: o.signal, onAbort: null }
     this._waiters.add(w)
     for (const topic of o.topics) {
-      const pattern = topic.length >= 2 && topic.endsWith('/*')
-      const map = pattern ? this._prefix : this._exact
-      const key = pattern ? topic.slice(0, -1) : topic
+      const [map, key] = this._indexOf(topic)
       let set = map.get(key)
       if (set === undefined) map.set(key, (set = new Set()))
       set.add(w)
@@ -333,9 +337,7 @@ class CatchUp {
     this._waiters.delete(w)
     this._woken.delete(w)
     for (const topic of w.topics) {
-      const pattern = topic.length >= 2 && topic.endsWith('/*')
-      const map = pattern ? this._prefix : this._exact
-      const key = pattern ? topic.slice(0, -1) : topic
+      const [map, key] = this._indexOf(topic)
       const set = map.get(key)
       if (set !== undefined && set.delete(w) && set.size === 0) map.delete(key)
     }
