@@ -1,0 +1,327 @@
+// sse-fanout/client: a browser EventSource wrapper that never loses its place
+// (docs in lib/client/README.md). No dependencies, no Node built-ins: it runs
+// in browsers and in Node given an EventSource implementation.
+//
+// The cursor: the id of the last event delivered (stream or poll). A new
+// EventSource cannot be given Last-Event-ID, so a reconnect passes it in the
+// query as `lastEventId` (the hub reads it). Id-only position frames and the
+// hub's position heartbeats move the native EventSource's lastEventId without
+// an event, so they are not seen here: the cursor is the last *event's* id.
+//
+// States: connecting -> open; open -> reconnecting on an error or a cut;
+// reconnecting -> open, or -> polling after maxRetries failed attempts in a
+// row (or a stall) when a catch-up URL is given; polling -> open when a
+// stream probe (every streamRetryMs) opens; any -> closed on close().
+// Streaming and polling never run at once: a probe pauses the polling, so an
+// event is delivered once whichever way it comes.
+
+const OWN_EVENTS = new Set(['open', 'error', 'reset', 'statechange'])
+const DEFAULTS = {
+  minRetryMs: 500,
+  maxRetryMs: 30000,
+  maxRetries: 3,
+  stallTimeoutMs: 2 * 15000 + 5000,
+  pollIntervalMs: 5000,
+  longPoll: false,
+  pollWaitSeconds: 25,
+  streamRetryMs: 30000,
+  resetEvent: 'reset'
+}
+
+/**
+ * Full-jitter exponential backoff: a delay in [0, min(maxRetryMs,
+ * minRetryMs * 2^(attempt-1))) for attempt 1, 2, ...
+ */
+export function backoff (attempt, { minRetryMs = DEFAULTS.minRetryMs, maxRetryMs = DEFAULTS.maxRetryMs, random = Math.random } = {}) {
+  const cap = Math.min(maxRetryMs, minRetryMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30))
+  return Math.floor(random() * cap)
+}
+
+/** The default logger: console, `[SSE] <ISO time>` in front. */
+export function consoleLogger (out = console) {
+  const at = (level) => (message, ...rest) => out[level](`[SSE] ${new Date().toISOString()} ${message}`, ...rest)
+  return { info: at('info'), warn: at('warn'), error: at('error') }
+}
+
+const SILENT = { info () {}, warn () {}, error () {} }
+
+function withQuery (base, params) {
+  const origin = globalThis.location ? globalThis.location.href : undefined
+  const url = new URL(base, origin)
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, value)
+  }
+  return url.href
+}
+
+export class SseClient extends EventTarget {
+  constructor (url, options = {}) {
+    super()
+    const o = { ...DEFAULTS, ...options }
+    this.url = url
+    this._o = o
+    this._ES = o.EventSource || globalThis.EventSource
+    if (typeof this._ES !== 'function') throw new TypeError('Expected an EventSource implementation for options.EventSource (none in globalThis)')
+    this._fetch = o.fetch || (globalThis.fetch && globalThis.fetch.bind(globalThis))
+    this._poll = o.poll || null
+    this._random = o.random || Math.random
+    this._log = o.logger === false ? SILENT : o.logger || consoleLogger()
+    this.lastEventId = o.lastEventId || ''
+    this.state = 'connecting'
+    this._names = new Set(['message'])
+    this._listeners = new Set()
+    this._es = null
+    this._attempts = 0
+    this._timers = new Set()
+    this._stall = null
+    this._pollRun = null // { abort } of the polling loop while polling
+    this._window = o.window !== undefined ? o.window : globalThis.window
+    this._onOffline = () => this._offline()
+    this._onOnline = () => this._online()
+    if (this._window && this._window.addEventListener) {
+      this._window.addEventListener('offline', this._onOffline)
+      this._window.addEventListener('online', this._onOnline)
+    }
+    this._connect(false)
+  }
+
+  addEventListener (type, listener, options) {
+    if (!OWN_EVENTS.has(type) && !this._names.has(type)) {
+      this._names.add(type)
+      if (this._es) this._es.addEventListener(type, this._forward)
+    }
+    super.addEventListener(type, listener, options)
+  }
+
+  /** The connection state, for React's useSyncExternalStore. */
+  getSnapshot () { return this.state }
+
+  /** listener() on every state change; returns the unsubscribe. */
+  subscribe (listener) {
+    this._listeners.add(listener)
+    return () => this._listeners.delete(listener)
+  }
+
+  close () {
+    if (this.state === 'closed') return
+    this._stop()
+    if (this._window && this._window.removeEventListener) {
+      this._window.removeEventListener('offline', this._onOffline)
+      this._window.removeEventListener('online', this._onOnline)
+    }
+    this._setState('closed')
+  }
+
+  _setState (state) {
+    if (state === this.state) return
+    const previous = this.state
+    this.state = state
+    this._log.info(`state ${previous} -> ${state}`)
+    const event = new CustomEvent('statechange', { detail: { state, previous } })
+    event.state = state
+    this.dispatchEvent(event)
+    for (const listener of this._listeners) listener()
+  }
+
+  _later (ms, fn) {
+    const timer = setTimeout(() => { this._timers.delete(timer); fn() }, ms)
+    this._timers.add(timer)
+    return timer
+  }
+
+  _clear (timer) {
+    clearTimeout(timer)
+    this._timers.delete(timer)
+  }
+
+  /** Ends the stream, the polling and every timer. */
+  _stop () {
+    this._closeStream()
+    this._stopPolling()
+    for (const timer of this._timers) clearTimeout(timer)
+    this._timers.clear()
+  }
+
+  _closeStream () {
+    if (this._stall) this._clear(this._stall)
+    this._stall = null
+    if (!this._es) return
+    this._es.close()
+    this._es = null
+  }
+
+  _error (message, detail = {}) {
+    this._log.warn(message)
+    this.dispatchEvent(new CustomEvent('error', { detail: { message, ...detail } }))
+  }
+
+  _deliver (type, data, id) {
+    if (id) this.lastEventId = id
+    this.dispatchEvent(new MessageEvent(type, { data, lastEventId: id || this.lastEventId }))
+  }
+
+  /** Opens a stream from the cursor; probe: a try while polling (the polling is paused meanwhile). */
+  _connect (probe) {
+    const es = new this._ES(withQuery(this.url, { lastEventId: this.lastEventId }), this._o.eventSourceInit)
+    this._es = es
+    let opened = false
+    const mine = (fn) => (event) => { if (this._es === es) fn(event) }
+    this._forward = mine((event) => {
+      this._armStall()
+      this._deliver(event.type, event.data, event.lastEventId)
+    })
+    for (const name of this._names) es.addEventListener(name, this._forward)
+    es.addEventListener(this._o.resetEvent, mine((event) => {
+      this._armStall()
+      let data = event.data
+      try { data = JSON.parse(data) } catch {}
+      this._deliver('reset', data, event.lastEventId)
+    }))
+    es.addEventListener('open', mine(() => {
+      opened = true
+      this._attempts = 0
+      if (probe) {
+        probe = false // from here on, an ordinary stream
+        this._stopPolling()
+        this._log.info('stream back: polling ends')
+      }
+      this._setState('open')
+      this.dispatchEvent(new Event('open'))
+      this._armStall()
+    }))
+    es.addEventListener('error', mine((event) => {
+      this._failed(probe, opened, (event && event.message) || (opened ? 'stream ended' : 'stream failed'))
+    }))
+    // Not open within stallTimeoutMs (a proxy that holds the request): a failed attempt.
+    this._armStall(probe ? Math.min(this._o.stallTimeoutMs, this._o.pollIntervalMs) : undefined)
+  }
+
+  _failed (probe, opened, message) {
+    this._closeStream()
+    this._error(message, { source: 'stream' })
+    if (probe) {
+      this._log.info(`stream probe failed: polling goes on, next probe in ${this._o.streamRetryMs} ms`)
+      this._startPolling()
+      return
+    }
+    // A stream that opened and then ended is not a failed attempt: the count
+    // is of attempts in a row that never opened.
+    if (!opened) this._attempts++
+    if (this._poll && this._attempts >= this._o.maxRetries) {
+      this._log.warn(`${this._attempts} failed stream attempts: polling ${this._poll}`)
+      this._startPolling()
+      return
+    }
+    const attempt = this._attempts + 1
+    const delay = backoff(attempt, { minRetryMs: this._o.minRetryMs, maxRetryMs: this._o.maxRetryMs, random: this._random })
+    this._setState('reconnecting')
+    this._log.info(`reconnecting in ${delay} ms (attempt ${attempt}) from ${this.lastEventId || 'the latest position'}`)
+    this._later(delay, () => this._connect(false))
+  }
+
+  /**
+   * The stall timer. Before open: the attempt failed. Once open: heartbeats
+   * are comments that EventSource does not show, so silence alone proves
+   * nothing; a catch-up read says whether the stream has missed events
+   * (a buffering proxy): then polling takes over.
+   */
+  _armStall (ms = this._o.stallTimeoutMs) {
+    if (this._stall) this._clear(this._stall)
+    this._stall = null
+    if (!(ms > 0)) return
+    const es = this._es
+    this._stall = this._later(ms, () => {
+      this._stall = null
+      if (this._es !== es) return
+      if (es.readyState !== 1) return this._failed(this.state === 'polling', false, `stream not open after ${ms} ms`)
+      if (this._poll) this._checkStall(es)
+    })
+  }
+
+  async _checkStall (es) {
+    const since = this.lastEventId
+    const body = await this._read(since, 0, null).catch(() => null)
+    if (this._es !== es || this.lastEventId !== since) return
+    if (body && (body.reset || body.events.length > 0)) {
+      this._closeStream()
+      this._error(`stream silent for ${this._o.stallTimeoutMs} ms with events waiting: polling ${this._poll}`, { source: 'stream' })
+      this._attempts = 0
+      this._startPolling(body)
+    } else {
+      this._armStall()
+    }
+  }
+
+  /** GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null for 204. */
+  async _read (since, waitSeconds, signal) {
+    const res = await this._fetch(withQuery(this._poll, { since, wait: waitSeconds || undefined }), { signal, headers: { accept: 'application/json' }, cache: 'no-store' })
+    if (res.status === 204) return null
+    if (!res.ok) throw new Error(`catch-up answered ${res.status}`)
+    return res.json()
+  }
+
+  _apply (body) {
+    if (!body) return
+    if (body.reset) this._deliver('reset', body.reset, body.cursor)
+    for (const e of body.events) this._deliver(e.event || 'message', e.data, e.id)
+    if (body.cursor) this.lastEventId = body.cursor
+  }
+
+  /** Polls until a stream probe opens; first: a body already read. */
+  _startPolling (first) {
+    this._setState('polling')
+    this._stopPolling()
+    const run = new AbortController()
+    this._pollRun = run
+    const probe = this._later(this._o.streamRetryMs, () => {
+      if (this._pollRun !== run) return
+      this._stopPolling()
+      this._connect(true)
+    })
+    const loop = async () => {
+      if (first) this._apply(first)
+      while (!run.signal.aborted) {
+        const since = this.lastEventId
+        let failed = false
+        try {
+          const body = await this._read(since, this._o.longPoll ? this._o.pollWaitSeconds : 0, run.signal)
+          if (run.signal.aborted) return
+          this._apply(body)
+        } catch (err) {
+          if (run.signal.aborted) return
+          failed = true
+          this._error(`poll failed: ${err.message}`, { source: 'poll' })
+        }
+        if (!this._o.longPoll || failed) {
+          await new Promise((resolve) => {
+            const timer = this._later(this._o.pollIntervalMs, resolve)
+            run.signal.addEventListener('abort', () => { this._clear(timer); resolve() }, { once: true })
+          })
+        }
+      }
+    }
+    run.signal.addEventListener('abort', () => this._clear(probe), { once: true })
+    loop()
+  }
+
+  _stopPolling () {
+    if (!this._pollRun) return
+    this._pollRun.abort()
+    this._pollRun = null
+  }
+
+  _offline () {
+    if (this.state === 'closed') return
+    this._log.warn('offline: waiting for the network')
+    this._stop()
+    this._setState('reconnecting')
+  }
+
+  _online () {
+    if (this.state === 'closed') return
+    this._log.info('online: reconnecting now')
+    this._stop()
+    this._attempts = 0
+    this._connect(false)
+  }
+}
