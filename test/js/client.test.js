@@ -75,7 +75,8 @@ function record (client, names = ['message']) {
   const got = { states: [], events: [], resets: [], errors: 0 }
   client.addEventListener('statechange', (e) => got.states.push(e.state))
   client.addEventListener('reset', (e) => got.resets.push({ data: e.data, lastEventId: e.lastEventId }))
-  client.addEventListener('error', () => got.errors++)
+  got.errorMessages = []
+  client.addEventListener('error', (e) => { got.errors++; got.errorMessages.push(`${e.detail.source}: ${e.detail.message}`) })
   for (const name of names) client.addEventListener(name, (e) => got.events.push([e.type, e.data, e.lastEventId]))
   return got
 }
@@ -302,7 +303,13 @@ for (const longPoll of [false, true]) {
     app.streamStatus = 502
     hub.kick(app.conn.id)
     await waitFor(() => client.state === 'polling', 5000, 'polling')
-    assert.equal(app.streams.slice(1).length, 3, 'maxRetries (3) stream attempts before polling')
+    assert.equal(got.errorMessages.length, 4, 'polling right after the third failed attempt')
+    // The cut stream's end, then maxRetries (3) failed attempts (502; or
+    // undici's pooled socket found closed, which never reaches the server).
+    const failures = got.errorMessages.slice(0, 4)
+    assert.equal(failures[0], 'stream: stream ended')
+    assert.equal(failures.filter((m) => m.startsWith('stream: ')).length, 4, failures.join('; '))
+    assert.equal(failures.filter((m) => /502/.test(m)).length, app.streams.length - 1, 'every attempt that reached the server got 502')
     await waitFor(() => app.polls >= 3, 5000, 'three polls')
     app.streamStatus = 0
     await waitFor(() => client.state === 'open', 5000, 'open again')
