@@ -294,8 +294,13 @@ export class SseClient extends EventTarget {
         }
         if (!this._o.longPoll || failed) {
           await new Promise((resolve) => {
-            const timer = this._later(this._o.pollIntervalMs, resolve)
-            run.signal.addEventListener('abort', () => { this._clear(timer); resolve() }, { once: true })
+            const done = () => {
+              this._clear(timer)
+              run.signal.removeEventListener('abort', done)
+              resolve()
+            }
+            const timer = this._later(this._o.pollIntervalMs, done)
+            run.signal.addEventListener('abort', done)
           })
         }
       }

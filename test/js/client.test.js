@@ -192,6 +192,27 @@ test('state machine: no poll URL -> no fallback; a probe that fails keeps pollin
   noPoll.close()
 })
 
+test('a long polling session leaves no listener behind (no MaxListenersExceededWarning)', async (t) => {
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  t.after(() => process.off('warning', onWarning))
+  const { FakeEventSource, instances } = scriptedEventSource()
+  const { fetch, urls } = scriptedFetch([{ status: 204 }, { status: 500, body: {} }])
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, pollIntervalMs: 1
+  })
+  t.after(() => client.close())
+  let errors = 0
+  client.addEventListener('error', () => errors++)
+  instances[0].error()
+  await waitFor(() => urls.length >= 40, 5000, '40 polls')
+  await sleep(20)
+  assert.equal(client.state, 'polling', 'a failing poll does not end the polling')
+  assert.ok(errors >= 39, `each 500 is an error event (${errors})`)
+  assert.deepEqual(warnings.map(String), [])
+})
+
 test('stall: a silent open stream with events waiting in the catch-up -> polling; a quiet one stays; one never open fails', async (t) => {
   const { FakeEventSource, instances } = scriptedEventSource()
   const waiting = { status: 200, body: { events: [{ id: 'e-2', event: 'message', data: 'two', topic: 'a' }], cursor: 'e-2' } }
