@@ -323,7 +323,7 @@ export class SseClient extends EventTarget {
   }
 
   _online () {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' || this.state === 'open') return
     this._log.info('online: reconnecting now')
     this._stop()
     this._attempts = 0

@@ -166,9 +166,13 @@ test('state machine: no poll URL -> no fallback; a probe that fails keeps pollin
   assert.equal(instances.length, count + 1, 'online: an attempt at once')
   instances.at(-1).open()
   assert.equal(client.state, 'open')
-  client.close()
   net.dispatchEvent(new Event('online'))
-  assert.equal(instances.length, count + 1, 'closed: online does nothing')
+  assert.equal(instances.length, count + 1, 'online while open: the stream is kept')
+  client.close()
+  net.dispatchEvent(new Event('offline'))
+  net.dispatchEvent(new Event('online'))
+  assert.equal(instances.length, count + 1, 'closed: offline/online do nothing')
+  assert.equal(client.state, 'closed')
 
   // A failed probe: polling goes on; poll: false disables the fallback.
   const b = scriptedEventSource()
