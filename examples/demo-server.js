@@ -9,6 +9,9 @@
 //                             the catch-up endpoint: the events after ID as JSON
 //                             (204: nothing new; wait: long-poll up to S seconds)
 //   GET  /stats               hub counters and process memory, as JSON
+//   GET  /sse-fanout-client.js
+//                             the browser module (sse-fanout/client, serveClient()):
+//                             `import { SseClient } from '/sse-fanout-client.js'`
 //
 // PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1).
 //
@@ -20,7 +23,7 @@
 // header makes a cross-origin POST preflighted, and no CORS is granted here.
 const crypto = require('node:crypto')
 const http = require('node:http')
-const { Hub, SseError } = require('..')
+const { Hub, SseError, serveClient } = require('..')
 
 const port = Number(process.env.PORT || 3000)
 const host = process.env.HOST || '127.0.0.1'
@@ -94,6 +97,12 @@ const server = http.createServer((req, res) => {
     const topics = (url.searchParams.get('topics') || '').split(',').filter(Boolean)
     res.setHeader('access-control-allow-origin', '*')
     hub.poll(req, res, { topics })
+    return
+  }
+  if (url.pathname === '/sse-fanout-client.js') {
+    // Any page may import it (a module script cross-origin needs CORS).
+    res.setHeader('access-control-allow-origin', '*')
+    serveClient(req, res) // GET and HEAD; 405 for other methods
     return
   }
   if (req.method === 'GET' && url.pathname === '/stats') {

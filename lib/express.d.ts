@@ -54,6 +54,13 @@ declare namespace sse {
    */
   function poll (hub: Hub, options?: PollMiddlewareOptions): RequestHandler
 
+  /**
+   * A handler (named `sseFanoutClient`) serving the browser module (`sse-fanout/client`) at the path it is mounted on:
+   * `app.get('/sse-fanout-client.js', client())`. GET and HEAD: 200 (ETag, `cache-control: no-cache` unless set
+   * before) or 304; other methods go to `next()`; a file that cannot be read to `next(err)`.
+   */
+  function client (): RequestHandler
+
   /** `res.locals` after the middleware has accepted the request. */
   interface SseLocals {
     sse: Connection

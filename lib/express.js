@@ -22,9 +22,17 @@
 // topics and user are taken as sse() takes them; every failure (a throwing
 // topics/user function, a bad query, a closed hub) goes to next(err) with a
 // statusCode (400, 503) and the response untouched.
+//
+// client() serves the browser module, sse-fanout/client (lib/client-file.js),
+// at the path the app mounts it on, so a page can import it without a bundler:
+//   app.get('/sse-fanout-client.js', client())
+// GET and HEAD are answered (200, or 304 for a matching If-None-Match); any
+// other method goes to next() (Express's 404 under app.use); a file that
+// cannot be read goes to next(err).
 const { checkTopics, checkUser, checkRetry } = require('./validate')
 const { SseError, invalid } = require('./errors')
 const { pollRequest, writeResult } = require('./history/catch-up')
+const { loadClient, writeFile } = require('./client-file')
 
 const OPTIONS = ['topics', 'user', 'retry']
 const POLL_OPTIONS = ['topics', 'user']
@@ -134,6 +142,21 @@ function poll (hub, options) {
 }
 
 /**
+ * A handler (named sseFanoutClient) serving the browser module at the path it
+ * is mounted on: app.get('/sse-fanout-client.js', client()).
+ * @returns {(req, res, next) => void}
+ */
+function client () {
+  return function sseFanoutClient (req, res, next) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      next()
+      return
+    }
+    loadClient().then((file) => writeFile(req, res, file), next)
+  }
+}
+
+/**
  * Closes the hub when the HTTP server closes, and returns a function that
  * undoes it.
  *
@@ -212,3 +235,4 @@ module.exports = sse
 module.exports.sse = sse
 module.exports.closeWithServer = closeWithServer
 module.exports.poll = poll
+module.exports.client = client

@@ -38,6 +38,12 @@ declare namespace sseFanout {
   export interface CommonOptions {
     /** Name of the instance and reply decorators. Default `'sse'`. */
     decorator?: string
+    /**
+     * A path (starting with `/`, e.g. `'/sse-fanout-client.js'`) where a GET route serves the browser module
+     * (`sse-fanout/client`) for pages without a bundler: ETag, 304, `cache-control: no-cache` unless a hook set one.
+     * Default: not served.
+     */
+    clientPath?: string
   }
 
   /** The plugin creates a hub with these options, and closes it with the app. */

@@ -38,6 +38,13 @@
 // is nothing new, or an SseError with a statusCode (400, 503) for Fastify's
 // error handler. An async handler returns it (`return reply.ssePoll({ topics })`).
 //
+// options.clientPath (e.g. '/sse-fanout-client.js') adds a GET route (and
+// Fastify's HEAD twin) serving the browser module, sse-fanout/client
+// (lib/client-file.js): through the reply, so the app's hooks (@fastify/cors,
+// auth) apply to it; other methods get Fastify's 404. The route belongs to
+// the context that registers the plugin (fastify-plugin): that context's
+// prefix applies, a `prefix` given to this register() call does not.
+//
 // app.close() closes a hub the plugin created in a preClose hook: every
 // stream ends before Fastify closes the server, which otherwise would wait
 // for the JS-transport streams (TLS, HTTP/2, transport: 'js') it still sees.
@@ -47,6 +54,7 @@ const { SseError, invalid } = require('./errors')
 // Framing and type are the hub's to decide (see headers.js).
 const { NOT_COPIED_FROM_REPLY } = require('./headers')
 const { pollRequest } = require('./history/catch-up')
+const { loadClient, headersOf, matches } = require('./client-file')
 
 const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
   'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history']
@@ -143,6 +151,14 @@ async function poll (hub, reply, options) {
   return reply.code(200).type('application/json').send(result)
 }
 
+/** GET clientPath: the browser module, 304 when If-None-Match names its ETag. */
+async function sendClient (request, reply) {
+  const { body, etag } = await loadClient()
+  reply.headers(headersOf(etag, reply.hasHeader('cache-control')))
+  if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send()
+  return reply.send(body)
+}
+
 async function sseFanout (fastify, options) {
   const decorator = options.decorator === undefined ? 'sse' : options.decorator
   if (typeof decorator !== 'string' || decorator.length === 0) {
@@ -154,6 +170,12 @@ async function sseFanout (fastify, options) {
     const taken = fastify.hasReplyDecorator(pollDecorator) ? pollDecorator : decorator
     throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected a free decorator name for options.decorator but "${taken}" is already taken`)
   }
+  const { clientPath } = options
+  if (clientPath !== undefined && (typeof clientPath !== 'string' || !clientPath.startsWith('/'))) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', "a path starting with '/'", 'options.clientPath', clientPath)
+  }
+  // Before the Hub too: a route Fastify refuses (a duplicate) leaves no threads behind.
+  if (clientPath !== undefined) fastify.get(clientPath, sendClient)
   const owned = options.hub === undefined
   const hub = owned ? new Hub(hubOptions(options)) : checkHub(options.hub, options)
 

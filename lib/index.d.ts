@@ -336,3 +336,12 @@ export class Hub extends EventEmitter<HubEvents> {
 
 /** The default options (`threads` as computed on this machine). */
 export const defaults: Readonly<Required<HubOptions>>
+
+/**
+ * Serves the browser module (`sse-fanout/client`) for node:http at whatever path the app routes to it, so a page can
+ * `import { SseClient } from '/sse-fanout-client.js'` without a bundler. GET and HEAD: 200 with
+ * `content-type: text/javascript; charset=utf-8`, a strong ETag, `cache-control: no-cache` (unless the app set one),
+ * `x-content-type-options: nosniff`; 304 when If-None-Match names the ETag; 405 (Allow: GET, HEAD) for other methods;
+ * 500 if the file cannot be read. The file is read once. Resolves once answered; never rejects.
+ */
+export function serveClient (req: IncomingMessage, res: ServerResponse): Promise<void>

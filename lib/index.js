@@ -1,5 +1,6 @@
 'use strict'
 const { Hub, DEFAULTS } = require('./hub')
 const { SseError, codes } = require('./errors')
+const { serveClient } = require('./client-file')
 
-module.exports = { Hub, SseError, codes, defaults: DEFAULTS }
+module.exports = { Hub, SseError, codes, defaults: DEFAULTS, serveClient }

@@ -4,7 +4,7 @@ import https from 'node:https'
 import express, { type Request, type RequestHandler } from 'express'
 import { Hub, type Connection } from '../..'
 import sse from '../../lib/express'
-import { sse as namedSse, closeWithServer } from '../../lib/express'
+import { sse as namedSse, closeWithServer, client } from '../../lib/express'
 import sseRequired = require('../../lib/express')
 
 const hub = new Hub()
@@ -73,3 +73,11 @@ expectError(sse.poll(hub, { retry: 1000 }))
 expectError(sse.poll(hub, { topics: 5 }))
 expectError(sse.poll(hub, { user: () => 42 }))
 expectError(sse.poll({}))
+
+// client(): a handler serving the browser module at the app's path.
+expectType<RequestHandler>(client())
+expectType<typeof client>(sse.client)
+expectType<typeof client>(sseRequired.client)
+app.get('/sse-fanout-client.js', client())
+app.use('/assets/sse-client.js', sseRequired.client())
+expectError(client(hub))

@@ -23,6 +23,9 @@ const hub = new Hub()
 app.register(sseFanout, { hub })
 app.register(sseFanout, { hub, decorator: 'chat' })
 app.register(sseFanout, () => ({ threads: 2 }))
+// clientPath: the browser module served at a path, with either kind of options.
+app.register(sseFanout, { clientPath: '/sse-fanout-client.js' })
+app.register(sseFanout, { hub, clientPath: '/assets/sse-client.js', decorator: 'sse2' })
 
 // Wrong option types, unknown options, and a hub together with Hub options.
 expectError(app.register(sseFanout, { threads: 'two' }))
@@ -32,6 +35,8 @@ expectError(app.register(sseFanout, { hub: {} }))
 expectError(app.register(sseFanout, { hub, threads: 2 }))
 expectError(app.register(sseFanout, { hub, transport: 'js' }))
 expectError(app.register(sseFanout, { topics: ['news'] }))
+expectError(app.register(sseFanout, { clientPath: 5 }))
+expectError(app.register(sseFanout, { clientPath: true }))
 
 // The decorators.
 expectType<Hub>(app.sse)

@@ -3,7 +3,7 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import { EventEmitter, once } from 'node:events'
 import {
-  Hub, SseError, codes, defaults,
+  Hub, SseError, codes, defaults, serveClient,
   type Connection, type DisconnectInfo, type DisconnectReason, type ErrorCode,
   type HubOptions, type HubStats, type ThreadStats, type AcceptOptions,
   type HistoryOptions, type HistoryStats, type ResetInfo, type ResetReason,
@@ -224,3 +224,10 @@ withHistory.accept(req2, res2, { lastEventId: 'abc-1', retry: { min: 1000, max: 
 expectError(withHistory.accept(req2, res2, { retry: { min: 1000 } }))
 const info: ResetInfo = { reason: 'expired', requested: 'abc-1', oldest: null, latest: 'abc-9' }
 expectType<ResetReason>(info.reason)
+
+// serveClient: a node:http handler for the browser module.
+expectType<Promise<void>>(serveClient(req2, res2))
+http.createServer((req, res) => { void serveClient(req, res) })
+http.createServer(serveClient)
+expectError(serveClient(req2))
+expectError(serveClient({}, res2))
