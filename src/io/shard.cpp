@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "cursor.hpp"
 #include "registry.hpp"
 #include "sse_encoder.hpp"
 
@@ -377,7 +378,7 @@ void Shard::adopt(Command& c) {
 
 const FrameRef& Shard::positionHeartbeat() {
   if (positionHeartbeatSeq_ != lastSeq_) {
-    const std::string id = options_.historyEpoch + "-" + std::to_string(lastSeq_);
+    const std::string id = history::formatCursor(options_.historyEpoch, lastSeq_);
     EventFields hb;
     hb.comment = "";
     hb.id = id;
