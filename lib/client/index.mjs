@@ -2,11 +2,13 @@
 // (docs in lib/client/README.md). No dependencies, no Node built-ins: it runs
 // in browsers and in Node given an EventSource implementation.
 //
-// The cursor: the id of the last event delivered (stream or poll). A new
-// EventSource cannot be given Last-Event-ID, so a reconnect passes it in the
-// query as `lastEventId` (the hub reads it). Id-only position frames and the
-// hub's position heartbeats move the native EventSource's lastEventId without
-// an event, so they are not seen here: the cursor is the last *event's* id.
+// The cursor: the id of the last event or position delivered (stream or
+// poll). A new EventSource cannot be given Last-Event-ID, so a reconnect
+// passes it in the query as `lastEventId` (the hub reads it). A hub with
+// `history.positionEvent` sends its position as an event after each replay
+// and in each heartbeat: the cursor moves on quiet streams too, and silence
+// past stallTimeoutMs is a stall. Without it, id-only position frames are
+// invisible here and the cursor is the last *event's* id.
 //
 // States: connecting -> open; open -> reconnecting on an error or a cut;
 // reconnecting -> open, or -> polling after maxRetries failed attempts in a
@@ -25,7 +27,8 @@ const DEFAULTS = {
   longPoll: false,
   pollWaitSeconds: 25,
   streamRetryMs: 30000,
-  resetEvent: 'reset'
+  resetEvent: 'reset',
+  positionEvent: 'sse-position'
 }
 
 /**
@@ -165,12 +168,20 @@ export class SseClient extends EventTarget {
     const es = new this._ES(withQuery(this.url, { lastEventId: this.lastEventId }), this._o.eventSourceInit)
     this._es = es
     let opened = false
+    this._positions = false // whether this stream has shown a position event
     const mine = (fn) => (event) => { if (this._es === es) fn(event) }
     this._forward = mine((event) => {
       this._armStall()
       this._deliver(event.type, event.data, event.lastEventId)
     })
     for (const name of this._names) es.addEventListener(name, this._forward)
+    if (this._o.positionEvent) {
+      es.addEventListener(this._o.positionEvent, mine((event) => {
+        this._positions = true
+        if (event.lastEventId) this.lastEventId = event.lastEventId
+        this._armStall()
+      }))
+    }
     es.addEventListener(this._o.resetEvent, mine((event) => {
       this._armStall()
       let data = event.data
@@ -220,10 +231,11 @@ export class SseClient extends EventTarget {
   }
 
   /**
-   * The stall timer. Before open: the attempt failed. Once open: heartbeats
-   * are comments that EventSource does not show, so silence alone proves
-   * nothing; a catch-up read says whether the stream has missed events
-   * (a buffering proxy): then polling takes over.
+   * The stall timer. Before open: the attempt failed. Once open, on a stream
+   * that has shown position events: a stall. Without them, heartbeats are
+   * comments EventSource does not show, so silence alone proves nothing; a
+   * catch-up read says whether the stream has missed events (a buffering
+   * proxy): then polling takes over.
    */
   _armStall (ms = this._o.stallTimeoutMs) {
     if (this._stall) this._clear(this._stall)
@@ -234,6 +246,7 @@ export class SseClient extends EventTarget {
       this._stall = null
       if (this._es !== es) return
       if (es.readyState !== 1) return this._failed(this.state === 'polling', false, `stream not open after ${ms} ms`)
+      if (this._positions) return this._stalled(null)
       if (this._poll) this._checkStall(es)
     })
   }
@@ -243,13 +256,24 @@ export class SseClient extends EventTarget {
     const body = await this._read(since, 0, null).catch(() => null)
     if (this._es !== es || this.lastEventId !== since) return
     if (body && (body.reset || body.events.length > 0)) {
-      this._closeStream()
-      this._error(`stream silent for ${this._o.stallTimeoutMs} ms with events waiting: polling ${this._poll}`, { source: 'stream' })
-      this._attempts = 0
-      this._startPolling(body)
+      this._stalled(body)
     } else {
       this._armStall()
     }
+  }
+
+  /**
+   * An open stream that delivers nothing: with positions (a heartbeat at
+   * least every heartbeat interval), silence itself; without, events waiting
+   * at the catch-up endpoint (body). Polls, or reconnects without `poll`.
+   */
+  _stalled (body) {
+    const message = `stream silent for ${this._o.stallTimeoutMs} ms`
+    if (!this._poll) return this._failed(false, true, message)
+    this._closeStream()
+    this._error(`${message}: polling ${this._poll}`, { source: 'stream' })
+    this._attempts = 0
+    this._startPolling(body)
   }
 
   /** GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null for 204. */

@@ -246,6 +246,50 @@ test('stall: a silent open stream with events waiting in the catch-up -> polling
   assert.equal(b.instances[0].closed, true)
 })
 
+test('position events move the cursor without reaching listeners; with them, silence is a stall', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  const { fetch, urls } = scriptedFetch([{ status: 204 }])
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, stallTimeoutMs: 80, minRetryMs: 1, pollIntervalMs: 1000, streamRetryMs: 5000
+  })
+  t.after(() => client.close())
+  const got = record(client, ['message', 'sse-other'])
+  instances[0].open()
+  instances[0].emit('sse-position', '', 'e-7')
+  assert.equal(client.lastEventId, 'e-7', 'the position is the cursor')
+  assert.deepEqual(got.events, [], 'not dispatched')
+  // Positions keep re-arming the timer: no stall while they come.
+  for (let i = 8; i < 12; i++) {
+    await sleep(30)
+    instances[0].emit('sse-position', '', `e-${i}`)
+  }
+  assert.equal(client.state, 'open')
+  assert.equal(urls.length, 0, 'no catch-up check needed')
+  // Then silence: polling at once, from the position.
+  await waitFor(() => client.state === 'polling', 2000, 'polling after silence')
+  assert.equal(instances[0].closed, true)
+  await waitFor(() => urls.length === 1, 2000, 'the first poll')
+  assert.equal(new URL(urls[0]).searchParams.get('since'), 'e-11')
+  client.close()
+
+  // Without a poll URL, a stalled stream is reconnected from the position.
+  const b = scriptedEventSource()
+  const solo = new SseClient('http://example.test/events', { EventSource: b.FakeEventSource, logger: false, stallTimeoutMs: 50, minRetryMs: 1 })
+  t.after(() => solo.close())
+  b.instances[0].open()
+  b.instances[0].emit('sse-position', '', 'e-3')
+  await waitFor(() => b.instances.length === 2, 2000, 'a reconnect after the stall')
+  assert.equal(new URL(b.instances[1].url).searchParams.get('lastEventId'), 'e-3')
+  // positionEvent: false: the name is an ordinary event.
+  const c = scriptedEventSource()
+  const plain = new SseClient('http://example.test/events', { EventSource: c.FakeEventSource, logger: false, positionEvent: false })
+  t.after(() => plain.close())
+  const gotPlain = record(plain, ['sse-position'])
+  c.instances[0].open()
+  c.instances[0].emit('sse-position', '', 'e-1')
+  assert.deepEqual(gotPlain.events, [['sse-position', '', 'e-1']])
+})
+
 /**
  * A Hub with history (epoch EPOCH) on node:http: /events?topics=a accepts a
  * stream (or answers app.streamStatus when set), /poll?topics=a is hub.poll().
@@ -304,6 +348,25 @@ test('end to end: live events, then a cut stream (hub.kick) resumes from the cur
   assert.deepEqual(app.streams, [null, ids[1]], 'the reconnect sent the cursor in the query')
   assert.deepEqual(got.states, ['open', 'reconnecting', 'open'])
   assert.equal(app.polls, 0)
+})
+
+test('end to end, positionEvent on: a stream cut before its first event resumes from its position, nothing lost', async (t) => {
+  const app = await startApp(t, { positionEvent: true })
+  const { hub } = app
+  const before = hub.publish('a', 'before the client')
+  const client = app.client()
+  const got = record(client)
+  await waitFor(() => client.lastEventId === before, 5000, 'the position at connect')
+  assert.equal(client.state, 'open')
+  hub.kick(app.conn.id)
+  await waitFor(() => got.states.includes('reconnecting'), 5000, 'the cut seen')
+  const away = hub.publish('a', 'while away')
+  await waitFor(() => got.events.length === 1, 5000, 'the missed event')
+  const after = hub.publish('a', 'after')
+  await waitFor(() => got.events.length === 2, 5000, 'the live event')
+  await sleep(50)
+  assert.deepEqual(got.events, [['message', 'while away', away], ['message', 'after', after]])
+  assert.deepEqual(app.streams, [null, before], 'the reconnect resumed from the position, not from the latest')
 })
 
 for (const longPoll of [false, true]) {
