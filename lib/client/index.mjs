@@ -12,8 +12,10 @@
 //
 // States: connecting -> open; open -> reconnecting on an error or a cut;
 // reconnecting -> open, or -> polling after maxRetries failed attempts in a
-// row (or a stall) when a catch-up URL is given; polling -> open when a
-// stream probe (every streamRetryMs) opens; any -> closed on close().
+// row (or a stall) when a catch-up URL is given and it answers (if it fails
+// too, the server is out of reach: streams are retried); polling -> open
+// when a stream probe (every streamRetryMs) opens, -> reconnecting when a
+// poll fails; any -> closed on close().
 // Streaming and polling never run at once: a probe pauses the polling, so an
 // event is delivered once whichever way it comes.
 
@@ -218,16 +220,41 @@ export class SseClient extends EventTarget {
     // A stream that opened and then ended is not a failed attempt: the count
     // is of attempts in a row that never opened.
     if (!opened) this._attempts++
-    if (this._poll && this._attempts >= this._o.maxRetries) {
-      this._log.warn(`${this._attempts} failed stream attempts: polling ${this._poll}`)
-      this._startPolling()
-      return
-    }
+    if (this._poll && this._attempts >= this._o.maxRetries) return this._tryPolling()
+    this._retry()
+  }
+
+  /** The next stream attempt, after a full-jitter backoff. */
+  _retry () {
     const attempt = this._attempts + 1
     const delay = backoff(attempt, { minRetryMs: this._o.minRetryMs, maxRetryMs: this._o.maxRetryMs, random: this._random })
     this._setState('reconnecting')
     this._log.info(`reconnecting in ${delay} ms (attempt ${attempt}) from ${this.lastEventId || 'the latest position'}`)
     this._later(delay, () => this._connect(false))
+  }
+
+  /**
+   * maxRetries stream attempts failed: poll if the catch-up endpoint answers.
+   * If it fails too, the server is out of reach (down, restarting, no
+   * network), which polling cannot help: streams are retried.
+   */
+  async _tryPolling () {
+    this._setState('reconnecting')
+    this._stopPolling()
+    const run = new AbortController()
+    this._pollRun = run
+    let body
+    try {
+      body = await this._read(this.lastEventId, 0, run.signal)
+    } catch (err) {
+      if (run.signal.aborted) return
+      this._pollRun = null
+      this._error(`poll failed: ${err.message}`, { source: 'poll' })
+      return this._retry()
+    }
+    if (run.signal.aborted) return
+    this._log.warn(`${this._attempts} failed stream attempts: polling ${this._poll}`)
+    this._startPolling(body || undefined)
   }
 
   /**
@@ -291,7 +318,11 @@ export class SseClient extends EventTarget {
     if (body.cursor) this.lastEventId = body.cursor
   }
 
-  /** Polls until a stream probe opens; first: a body already read. */
+  /**
+   * Polls until a stream probe opens; first: a body already read. A poll
+   * that fails ends the polling: the state is `reconnecting` and streams are
+   * tried again (then the catch-up endpoint, as after maxRetries).
+   */
   _startPolling (first) {
     this._setState('polling')
     this._stopPolling()
@@ -305,18 +336,17 @@ export class SseClient extends EventTarget {
     const loop = async () => {
       if (first) this._apply(first)
       while (!run.signal.aborted) {
-        const since = this.lastEventId
-        let failed = false
         try {
-          const body = await this._read(since, this._o.longPoll ? this._o.pollWaitSeconds : 0, run.signal)
+          const body = await this._read(this.lastEventId, this._o.longPoll ? this._o.pollWaitSeconds : 0, run.signal)
           if (run.signal.aborted) return
           this._apply(body)
         } catch (err) {
           if (run.signal.aborted) return
-          failed = true
+          this._stopPolling()
           this._error(`poll failed: ${err.message}`, { source: 'poll' })
+          return this._retry()
         }
-        if (!this._o.longPoll || failed) {
+        if (!this._o.longPoll) {
           await new Promise((resolve) => {
             const done = () => {
               this._clear(timer)

@@ -114,7 +114,8 @@ test('state machine: open, reconnect from the cursor in the query, polling after
   await waitFor(() => instances.length === 4, 2000, 'attempt 3')
   assert.equal(client.state, 'reconnecting')
   instances[3].error()
-  assert.equal(client.state, 'polling')
+  assert.equal(client.state, 'reconnecting', 'until the catch-up endpoint answers')
+  await waitFor(() => client.state === 'polling', 2000, 'polling once the catch-up endpoint answers')
   await waitFor(() => urls.length >= 2, 2000, 'two polls')
   assert.equal(new URL(urls[0]).searchParams.get('since'), 'e-2')
   assert.equal(new URL(urls[0]).searchParams.get('wait'), null, 'interval polling: no wait')
@@ -182,7 +183,7 @@ test('state machine: no poll URL -> no fallback; a probe that fails keeps pollin
   })
   t.after(() => polling.close())
   b.instances[0].error()
-  assert.equal(polling.state, 'polling')
+  await waitFor(() => polling.state === 'polling', 2000, 'polling')
   await waitFor(() => b.instances.length === 2, 2000, 'the probe')
   b.instances[1].error()
   assert.equal(polling.state, 'polling')
@@ -202,19 +203,53 @@ test('a long polling session leaves no listener behind (no MaxListenersExceededW
   process.on('warning', onWarning)
   t.after(() => process.off('warning', onWarning))
   const { FakeEventSource, instances } = scriptedEventSource()
-  const { fetch, urls } = scriptedFetch([{ status: 204 }, { status: 500, body: {} }])
+  const { fetch, urls } = scriptedFetch([{ status: 204 }])
   const client = new SseClient('http://example.test/events', {
     EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, pollIntervalMs: 1
   })
   t.after(() => client.close())
-  let errors = 0
-  client.addEventListener('error', () => errors++)
   instances[0].error()
-  await waitFor(() => urls.length >= 40, 5000, '40 polls')
-  await sleep(20)
-  assert.equal(client.state, 'polling', 'a failing poll does not end the polling')
-  assert.ok(errors >= 39, `each 500 is an error event (${errors})`)
+  await waitFor(() => urls.length >= 200, 5000, '200 polls')
+  assert.equal(client.state, 'polling')
   assert.deepEqual(warnings.map(String), [])
+})
+
+test('a failing poll: streams again (reconnecting); streams and polls both failing: reconnecting, never polling', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  // The check after maxRetries (204), one poll (204), a 500, then the check after the next failed stream (204).
+  const { fetch, urls } = scriptedFetch([{ status: 204 }, { status: 204 }, { status: 500, body: {} }, { status: 204 }])
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, minRetryMs: 1, pollIntervalMs: 20, streamRetryMs: 60000
+  })
+  t.after(() => client.close())
+  const got = record(client)
+  instances[0].error()
+  await waitFor(() => instances.length === 2, 2000, 'a stream attempt after the failed poll')
+  assert.equal(urls.length, 3)
+  assert.equal(client.state, 'reconnecting')
+  instances[1].error()
+  await waitFor(() => client.state === 'polling', 2000, 'polling again: the catch-up endpoint answers')
+  assert.deepEqual(got.states, ['reconnecting', 'polling', 'reconnecting', 'polling'])
+  assert.ok(got.errorMessages.includes('poll: poll failed: catch-up answered 500'), got.errorMessages.join('; '))
+  client.close()
+
+  // The server is out of reach: every stream and every poll fails.
+  const down = scriptedEventSource()
+  const failing = scriptedFetch([{ status: 502, body: {} }])
+  const lost = new SseClient('http://example.test/events', {
+    EventSource: down.FakeEventSource, fetch: failing.fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 2, minRetryMs: 1, maxRetryMs: 4
+  })
+  t.after(() => lost.close())
+  const gotLost = record(lost)
+  for (let i = 0; i < 6; i++) {
+    await waitFor(() => down.instances.length === i + 1, 2000, `attempt ${i + 1}`)
+    down.instances[i].error()
+  }
+  await waitFor(() => failing.urls.length === 5, 2000, 'a catch-up check after each failure past maxRetries')
+  assert.deepEqual([...new Set(gotLost.states)], ['reconnecting'], 'never polling while polls fail too')
+  await waitFor(() => down.instances.length === 7, 2000, 'still trying streams')
+  down.instances[6].open()
+  assert.equal(lost.state, 'open')
 })
 
 test('stall: a silent open stream with events waiting in the catch-up -> polling; a quiet one stays; one never open fails', async (t) => {
