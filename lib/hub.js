@@ -17,7 +17,10 @@
 //  - callsOn(target): a NativeCalls (status / id / result) on `target` (the
 //    handle itself, or the protocol's native object on it) whose calls
 //    schedule this hub's flush: the only way to make a mutating native call;
-//  - assertOpen(): throws ERR_SSE_CLOSED once the hub is closed (or closing).
+//  - assertOpen(): throws ERR_SSE_CLOSED once the hub is closed (or closing);
+//  - publishBatch(epoch, firstSeq, entries) -> number and rebase(epoch, seq):
+//    sequences from outside (the Redis bus; lib/history/sequenced.js), and
+//    position() -> { epoch, seq } | null: where the history is (null: off).
 // A protocol keeps its own state in its own objects; for anything else it
 // uses the Hub's public API (accept, has, kick, the 'disconnect' event, ...).
 const { EventEmitter } = require('node:events')
@@ -33,6 +36,7 @@ const REASON = Object.fromEntries(REASONS.map((name, i) => [name, i]))
 const { checkTopic, checkTopics, checkUser, checkRetry, pickRetry, MAX_TOPIC_BYTES } = require('./validate')
 const { resolveHistory, cursorOf, checkLastEventId } = require('./history')
 const { CatchUp } = require('./history/catch-up')
+const sequenced = require('./history/sequenced')
 const KIND_DISCONNECT = 0
 const KIND_DELIVER = 1
 const KIND_STOPPED = 2
@@ -204,7 +208,9 @@ class Hub extends EventEmitter {
     })
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
     // With history on, every successful publish()/broadcast() took the next
-    // sequence number natively: this mirrors it for the ids they return.
+    // sequence number natively: this mirrors it for the ids they return. A
+    // sequenced batch or a rebase (the Redis bus) sets both to the epoch and
+    // sequence it gave the history (_publishBatch, _rebase).
     this._seq = 0
     this._idPrefix = this.options.history === null ? '' : `${this.options.history.epoch}-`
     // Commands wait in native per-thread batches until the end of the current
@@ -214,7 +220,10 @@ class Hub extends EventEmitter {
     internals.set(this, Object.freeze({
       native: this._native,
       callsOn: (target) => new NativeCalls(target, flush),
-      assertOpen: () => this._assertOpen()
+      assertOpen: () => this._assertOpen(),
+      publishBatch: (epoch, firstSeq, entries) => this._publishBatch(epoch, firstSeq, entries),
+      rebase: (epoch, seq) => this._rebase(epoch, seq),
+      position: () => this._idPrefix === '' ? null : { epoch: this._idPrefix.slice(0, -1), seq: this._seq }
     }))
     this._catchUp = new CatchUp(this, internals.get(this))
     openHubs.add(this)
@@ -423,6 +432,29 @@ class Hub extends EventEmitter {
     if (this._idPrefix === '') return id
     const seq = ++this._seq // taken by this event whatever its wire id
     return id ?? this._idPrefix + seq
+  }
+
+  // hubInternals(hub).publishBatch: the history's epoch and latest sequence
+  // are the batch's from here on; waiting long-polls are told of each event.
+  _publishBatch (epoch, firstSeq, entries) {
+    this._assertOpen()
+    const n = sequenced.publishBatch(this._calls, this.options.history, epoch, firstSeq, entries)
+    if (n === 0) return 0
+    this._idPrefix = `${epoch}-`
+    this._seq = firstSeq + n - 1
+    for (let at = 0; at < entries.length; at += sequenced.BATCH_SLOTS) {
+      if (entries[at + 1] !== null) this._catchUp.notify(entries[at])
+    }
+    return n
+  }
+
+  // hubInternals(hub).rebase: every waiting long-poll is re-read (it gets a reset).
+  _rebase (epoch, seq) {
+    this._assertOpen()
+    sequenced.rebase(this._calls, this.options.history, epoch, seq)
+    this._idPrefix = `${epoch}-`
+    this._seq = seq
+    this._catchUp.notify(null)
   }
 
   /** Sends an event to one connection. */

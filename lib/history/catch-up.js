@@ -94,6 +94,11 @@ function seqOf (cursor) {
   return Number.isSafeInteger(seq) && seq >= 0 ? seq : -1
 }
 
+/** The epoch of a cursor "<epoch>-<seq>" (what precedes its last '-'). */
+function epochOf (cursor) {
+  return cursor.slice(0, cursor.lastIndexOf('-'))
+}
+
 /**
  * One frame of our own encoder (sse_encoder.hpp: "name: value" fields, LF
  * line ends, data split into one line per line, a blank line at the end) as
@@ -286,9 +291,14 @@ class CatchUp {
     this._woken.add(w)
   }
 
-  /** Where a notified waiter reads from: the later of its cursor and the floor. */
+  /**
+   * Where a notified waiter reads from: the later of its cursor and the
+   * floor, when both are of one epoch (after a rebase, hubInternals(hub).rebase,
+   * a cursor of the old epoch must be read as it is: it gets its reset).
+   */
   _from (w) {
-    return this._floor !== null && seqOf(w.cursor) < seqOf(this._floor) ? this._floor : w.cursor
+    const f = this._floor
+    return f !== null && seqOf(w.cursor) < seqOf(f) && epochOf(w.cursor) === epochOf(f) ? f : w.cursor
   }
 
   // Once per turn with notified waiters: each is re-read, and answered if it

@@ -5,6 +5,7 @@
 
 #include "addon_data.hpp"
 #include "command.hpp"
+#include "dispatcher.hpp"
 #include "filter_wrap.hpp"
 #include "frame.hpp"
 #include "hub_wrap.hpp"
@@ -39,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("disconnectReasons", reasons);
   exports.Set("maxTopicBytes", Napi::Number::New(env, static_cast<double>(kMaxTopicBytes)));
+  exports.Set("maxBatchEvents", Napi::Number::New(env, static_cast<double>(Dispatcher::kMaxBatchEvents)));
   exports.Set("liveFrames", Napi::Function::New(env, LiveFrames));
   return exports;
 }

@@ -1,6 +1,8 @@
 #include "history_wrap.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,23 @@ namespace {
 Napi::Value cursorValue(Napi::Env env, const history::History& h, std::optional<uint64_t> seq) {
   if (!seq) return env.Null();
   return Napi::String::New(env, h.cursorOf(*seq));
+}
+
+// A sequence number: an integer in [lo, kMaxSeq], else false.
+bool seqOf(const Napi::Value& v, uint64_t lo, uint64_t* out) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(history::kMaxSeq)) || std::floor(d) != d) return false;
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+// An epoch string (at most a little more than the grammar allows is read:
+// the Dispatcher checks the grammar), else false.
+bool epochOf(const Napi::Value& v, std::string* out) {
+  if (!v.IsString()) return false;
+  *out = v.As<Napi::String>().Utf8Value();
+  return true;
 }
 
 uint64_t u64(const Napi::Object& o, const char* key, uint64_t fallback) {
@@ -54,6 +73,7 @@ Napi::Value historyStatsValue(Napi::Env env, const history::History* h) {
   }
   out.Set("resets", resets);
   out.Set("reads", static_cast<double>(s.reads));
+  out.Set("rebases", static_cast<double>(s.rebases));
   return out;
 }
 
@@ -101,6 +121,89 @@ Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h) {
   out.Set("cursor", cursorValue(env, *h, cursor));
   out.Set("frames", frames);
   return out;
+}
+
+Napi::Value publishBatch(const Napi::CallbackInfo& info, Dispatcher& d) {
+  Napi::Env env = info.Env();
+  if (d.closing()) return statusValue(env, Status::kClosed);
+  std::string epoch;
+  uint64_t firstSeq = 0;
+  if (!epochOf(info[0], &epoch) || !seqOf(info[1], 1, &firstSeq)) return statusValue(env, Status::kInvalidId);
+  if (!info[2].IsArray()) return statusValue(env, Status::kInvalidData);
+  auto entries = info[2].As<Napi::Array>();
+  const uint32_t length = entries.Length();
+  if (length % kBatchSlots != 0) return statusValue(env, Status::kInvalidData);
+  const size_t n = length / kBatchSlots;
+  if (n > Dispatcher::kMaxBatchEvents) return statusValue(env, Status::kDataTooLarge);
+  // The bytes of every string of the batch live in `strings` until the call
+  // returns (a deque: a new one never moves the others, so views stay valid);
+  // kept between calls, like bytesOf()'s scratch elsewhere.
+  static thread_local std::deque<std::string> strings;
+  static thread_local std::vector<std::vector<std::string_view>> users;
+  static thread_local std::vector<Dispatcher::SequencedEvent> events;
+  size_t used = 0;
+  auto bytes = [&](const Napi::Value& v, std::string_view* out) {
+    if (used == strings.size()) strings.emplace_back();
+    return bytesOf(v, strings[used++], out);
+  };
+  if (users.size() < n) users.resize(n);
+  events.assign(n, Dispatcher::SequencedEvent());
+  for (size_t i = 0; i < n; ++i) {
+    Dispatcher::SequencedEvent& e = events[i];
+    const uint32_t at = static_cast<uint32_t>(i * kBatchSlots);
+    const Napi::Value topic = entries.Get(at);
+    if (!topic.IsNull() && !topic.IsUndefined()) {
+      if (!topic.IsString() || !bytes(topic, &e.topic) || e.topic.empty())
+        return statusValue(env, Status::kInvalidTopic);
+    }
+    const Napi::Value data = entries.Get(at + 1);
+    if (data.IsNull()) {
+      e.skip = true;
+      continue;
+    }
+    std::string_view view;
+    if (!bytes(data, &view)) return statusValue(env, Status::kInvalidData);
+    e.event.data = view;
+    const Napi::Value event = entries.Get(at + 2);
+    if (event.IsString()) {
+      bytes(event, &view);
+      e.event.event = view;
+    } else if (!event.IsUndefined()) {
+      return statusValue(env, Status::kInvalidEvent);
+    }
+    const Napi::Value id = entries.Get(at + 3);
+    if (id.IsString()) {
+      bytes(id, &view);
+      e.event.id = view;
+    } else if (!id.IsUndefined()) {
+      return statusValue(env, Status::kInvalidId);
+    }
+    const Napi::Value names = entries.Get(at + 4);
+    if (names.IsArray()) {
+      auto list = names.As<Napi::Array>();
+      std::vector<std::string_view>& mine = users[i];
+      mine.clear();
+      for (uint32_t k = 0; k < list.Length(); ++k) {
+        if (!list.Get(k).IsString() || !bytes(list.Get(k), &view)) return statusValue(env, Status::kInvalidData);
+        mine.push_back(view);
+      }
+      e.users = &mine;
+    } else if (!names.IsUndefined()) {
+      return statusValue(env, Status::kInvalidData);
+    }
+  }
+  const Status s = d.publishSequenced(epoch, firstSeq, events);
+  events.clear();
+  return statusValue(env, s);
+}
+
+Napi::Value historyRebase(const Napi::CallbackInfo& info, Dispatcher& d) {
+  Napi::Env env = info.Env();
+  if (d.closing()) return statusValue(env, Status::kClosed);
+  std::string epoch;
+  uint64_t seq = 0;
+  if (!epochOf(info[0], &epoch) || !seqOf(info[1], 0, &seq)) return statusValue(env, Status::kInvalidId);
+  return statusValue(env, d.rebase(epoch, seq));
 }
 
 }  // namespace ssefanout

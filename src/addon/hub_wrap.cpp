@@ -39,6 +39,8 @@ Napi::Function HubWrap::Define(Napi::Env env) {
                          InstanceMethod<&HubWrap::JS_flush>("flush"),
                          InstanceMethod<&HubWrap::JS_closeSync>("closeSync"),
                          InstanceMethod<&HubWrap::JS_historyRead>("historyRead"),
+                         InstanceMethod<&HubWrap::JS_publishBatch>("publishBatch"),
+                         InstanceMethod<&HubWrap::JS_historyRebase>("historyRebase"),
                      });
 }
 
@@ -284,6 +286,12 @@ Napi::Value HubWrap::JS_closeSync(const Napi::CallbackInfo& info) {
 Napi::Value HubWrap::JS_historyRead(const Napi::CallbackInfo& info) {
   return historyRead(info, dispatcher_->history());
 }
+
+// publishBatch(epoch, firstSeq, entries) -> status: see history_wrap.hpp.
+Napi::Value HubWrap::JS_publishBatch(const Napi::CallbackInfo& info) { return publishBatch(info, *dispatcher_); }
+
+// historyRebase(epoch, seq) -> status: see history_wrap.hpp.
+Napi::Value HubWrap::JS_historyRebase(const Napi::CallbackInfo& info) { return historyRebase(info, *dispatcher_); }
 
 Napi::Value HubWrap::JS_flush(const Napi::CallbackInfo& info) {
   dispatcher_->flush();

@@ -49,6 +49,8 @@ class HubWrap : public Napi::ObjectWrap<HubWrap> {
   Napi::Value JS_flush(const Napi::CallbackInfo& info);
   Napi::Value JS_closeSync(const Napi::CallbackInfo& info);
   Napi::Value JS_historyRead(const Napi::CallbackInfo& info);
+  Napi::Value JS_publishBatch(const Napi::CallbackInfo& info);
+  Napi::Value JS_historyRebase(const Napi::CallbackInfo& info);
 
   // Reads data, event and id from info[dataArg..dataArg+2]; false when data
   // is neither a string nor a Uint8Array.

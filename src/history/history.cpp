@@ -92,6 +92,26 @@ uint64_t History::append(FrameRef frame, const std::vector<std::string_view>* us
   return seq;
 }
 
+bool History::appendAt(uint64_t seq, FrameRef frame, const std::vector<std::string_view>* users,
+                       std::optional<std::string_view> id, uint64_t nowMs) {
+  if (seq != next_ || seq > kMaxSeq) return false;
+  append(std::move(frame), users, id, nowMs);
+  return true;
+}
+
+bool History::rebase(std::string_view epoch, uint64_t seq) {
+  if (!validEpoch(epoch) || seq > kMaxSeq) return false;
+  while (size_ > 0) popOldest();
+  releaseRetired();
+  ids_.clear();  // emptied by the pops already; cleared for good measure
+  head_ = 0;
+  next_ = seq + 1;
+  options_.epoch.assign(epoch.data(), epoch.size());
+  position_ = FrameRef();
+  ++stats_.rebases;
+  return true;
+}
+
 void History::popOldest() {
   Entry& e = ring_[head_];
   const uint64_t seq = oldest();
@@ -177,16 +197,27 @@ ResetReason History::selectReplay(const Place& place, const Reader& reader, uint
 
 FrameRef History::resetFrame(const Place& place) {
   countReset(place.reason);
+  return encodeReset(options_.epoch, place, size_ > 0 ? std::optional<uint64_t>(oldest()) : std::nullopt, latest());
+}
+
+FrameRef History::rebaseFrame(std::string_view epoch, uint64_t seq, ResetReason reason) const {
+  Place place;
+  place.reason = reason;
+  return encodeReset(epoch, place, std::nullopt, seq);
+}
+
+FrameRef History::encodeReset(std::string_view epoch, const Place& place, std::optional<uint64_t> oldestSeq,
+                              uint64_t latestSeq) const {
   std::string data = "{\"reason\":\"";
   data.append(resetReasonName(place.reason));
   data.append("\",\"requested\":");
-  appendJsonCursor(&data, options_.epoch, place.requested);
+  appendJsonCursor(&data, epoch, place.requested);
   data.append(",\"oldest\":");
-  appendJsonCursor(&data, options_.epoch, size_ > 0 ? std::optional<uint64_t>(oldest()) : std::nullopt);
+  appendJsonCursor(&data, epoch, oldestSeq);
   data.append(",\"latest\":");
-  appendJsonCursor(&data, options_.epoch, latest());
+  appendJsonCursor(&data, epoch, latestSeq);
   data.push_back('}');
-  const std::string id = cursorOf(latest());
+  const std::string id = formatCursor(epoch, latestSeq);
   EventFields ev;
   ev.event = options_.resetEvent;
   ev.id = id;

@@ -15,6 +15,11 @@
 // user, as the I/O threads would have live; it is bounded by the history's
 // size, and by maxReplay* for what it hands back.
 //
+// Sequences from outside (the Redis bus): appendAt() takes the sequence a
+// caller assigned, only ever latest() + 1, and rebase() starts the history
+// over at another epoch or position (every entry dropped, its frame
+// released), so the history stays contiguous whoever numbers it.
+//
 // Owned by one thread (the hub's JS thread, in the Dispatcher); not
 // thread-safe. Frames it hands out are refcounted and may cross threads.
 #pragma once
@@ -89,6 +94,7 @@ struct HistoryStats {
   uint64_t replays = 0;         // resumes served from the history
   uint64_t replayedEvents = 0;  // events they carried
   uint64_t reads = 0;           // catch-up reads
+  uint64_t rebases = 0;         // rebase() calls
   uint64_t resets[static_cast<size_t>(ResetReason::kCount)] = {};
 };
 
@@ -124,6 +130,22 @@ class History {
   // Returns its sequence. Trims to the limits.
   uint64_t append(FrameRef frame, const std::vector<std::string_view>* users, std::optional<std::string_view> id,
                   uint64_t nowMs);
+  // The same with a sequence the caller assigned: only nextSeq() (at most
+  // kMaxSeq) is taken; any other seq answers false and changes nothing.
+  bool appendAt(uint64_t seq, FrameRef frame, const std::vector<std::string_view>* users,
+                std::optional<std::string_view> id, uint64_t nowMs);
+  // Starts over at `seq` of `epoch`: every event is dropped (its frame
+  // released) and every publisher id forgotten; latest() is seq (the next
+  // append takes seq + 1), cursors and the position frame name `epoch`. False,
+  // and nothing changed, for an epoch that is not validEpoch() or a seq past
+  // kMaxSeq. Counts a rebase (not a reset: see rebaseFrame()).
+  bool rebase(std::string_view epoch, uint64_t seq);
+  // The reset event a rebase to (epoch, seq) sends every connected stream:
+  // the reason given (kEpoch when the epoch changes, kExpired when only the
+  // position moves), requested and oldest null (the history is empty after
+  // it), latest and the event's id "<epoch>-<seq>". Built before the rebase
+  // (it depends on nothing held); not counted as a reset.
+  FrameRef rebaseFrame(std::string_view epoch, uint64_t seq, ResetReason reason) const;
   // Drops events older than maxAgeMs.
   void expire(uint64_t nowMs);
 
@@ -169,6 +191,8 @@ class History {
 
   Entry& at(uint64_t seq) { return ring_[(head_ + (seq - oldest())) & (ring_.size() - 1)]; }
   bool matches(const Entry& e, const Reader& reader) const;
+  FrameRef encodeReset(std::string_view epoch, const Place& place, std::optional<uint64_t> oldest,
+                       uint64_t latest) const;
   void popOldest();
   void grow();
   void releaseRetired();

@@ -49,6 +49,8 @@ struct Command {
     kBroadcast,    // frame, users, seq
     kPosition,     // seq: an event in the history that no connection here takes (a private event
                    // for users with no connection): moves the position heartbeats carry
+    kRebase,       // topic = the history's new epoch, seq = its position, frame = the reset event
+                   // for every connection with kPositions (the heartbeats carry the new position)
     kSend,         // id, frame
     kKick,         // id
     kDetach,       // id, reason: the JS thread lost a JS-transport connection

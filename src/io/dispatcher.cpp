@@ -360,6 +360,109 @@ Status Dispatcher::broadcast(const EventFields& event, const std::vector<std::st
   return postEventToAll(Command::Op::kBroadcast, std::string_view(), event, users);
 }
 
+// ---- sequences from outside (the Redis bus) ----------------------------------
+
+Status Dispatcher::publishSequenced(std::string_view epoch, uint64_t firstSeq,
+                                    const std::vector<SequencedEvent>& events) {
+  if (closing_) return Status::kClosed;
+  if (!history_ || !history::validEpoch(epoch) || firstSeq == 0 || firstSeq > history::kMaxSeq ||
+      events.size() > history::kMaxSeq - firstSeq + 1) {
+    return Status::kInvalidId;
+  }
+  if (events.size() > kMaxBatchEvents) return Status::kDataTooLarge;
+  if (events.empty()) return Status::kOk;
+  // Everything is encoded and checked before anything changes: a refusal
+  // leaves the history, the shards and the counters as they were.
+  const size_t n = events.size();
+  batchFrames_.clear();
+  batchFrames_.resize(n);
+  if (batchUsers_.size() < n) batchUsers_.resize(n);
+  uint64_t commands = 0, bytes = 0;
+  bool lastReaches = false;
+  char cursor[history::kMaxCursorBytes];
+  for (size_t i = 0; i < n; ++i) {
+    const SequencedEvent& e = events[i];
+    batchUsers_[i].clear();
+    lastReaches = false;
+    if (e.skip) continue;
+    if (!e.topic.empty() && validateTopic(e.topic) != Status::kOk) return Status::kInvalidTopic;
+    EventFields stamped = e.event;
+    if (!e.event.id) stamped.id = std::string_view(cursor, history::formatCursorInto(epoch, firstSeq + i, cursor));
+    if (Status s = encode(stamped, &batchFrames_[i], e.topic); s != Status::kOk) {
+      batchFrames_.clear();
+      return s;
+    }
+    lastReaches = resolveUsers(e.users, &batchUsers_[i]);
+    if (lastReaches) {
+      ++commands;
+      bytes += batchFrames_[i]->size();
+    }
+  }
+  const bool rebasing = epoch != history_->options().epoch || firstSeq != history_->nextSeq();
+  // The last event's position reaches the shards with it, or with a
+  // kPosition when it reaches no connection: the heartbeats carry it.
+  commands += (rebasing ? 1 : 0) + (lastReaches ? 0 : 1);
+  if (!roomForAll(commands, bytes)) {
+    batchFrames_.clear();
+    return Status::kQueueFull;
+  }
+  if (rebasing) {
+    const history::ResetReason reason =
+        epoch != history_->options().epoch ? history::ResetReason::kEpoch : history::ResetReason::kExpired;
+    postRebase(epoch, firstSeq - 1, history_->rebaseFrame(epoch, firstSeq - 1, reason));
+  }
+  const uint64_t now = nowMs();
+  static const std::vector<std::string_view> kNobody;
+  for (size_t i = 0; i < n; ++i) {
+    const SequencedEvent& e = events[i];
+    const uint64_t seq = firstSeq + i;
+    if (e.skip) {
+      if (!skipFrame_) skipFrame_ = FrameRef(Frame::allocate(0, Frame::Kind::kControl));
+      history_->appendAt(seq, skipFrame_, &kNobody, std::nullopt, now);  // seq is nextSeq(): taken
+      continue;
+    }
+    // Kept even when no named user is connected now: they may resume later.
+    history_->appendAt(seq, batchFrames_[i], e.users, e.event.id, now);
+    if (!e.users || !batchUsers_[i].empty()) {
+      postAll(e.topic.empty() ? Command::Op::kBroadcast : Command::Op::kPublish, e.topic, std::move(batchFrames_[i]),
+              std::move(batchUsers_[i]), seq);
+    } else {
+      countPublished();  // for nobody connected now, as publish() counts it
+    }
+  }
+  if (!lastReaches) {
+    for (uint32_t i = 0; i < shards_.size(); ++i) {
+      Command c;
+      c.op = Command::Op::kPosition;
+      c.seq = firstSeq + n - 1;
+      post(i, std::move(c));
+    }
+  }
+  batchFrames_.clear();
+  return Status::kOk;
+}
+
+Status Dispatcher::rebase(std::string_view epoch, uint64_t seq) {
+  if (closing_) return Status::kClosed;
+  if (!history_ || !history::validEpoch(epoch) || seq > history::kMaxSeq) return Status::kInvalidId;
+  const history::ResetReason reason =
+      epoch != history_->options().epoch ? history::ResetReason::kEpoch : history::ResetReason::kExpired;
+  postRebase(epoch, seq, history_->rebaseFrame(epoch, seq, reason));
+  return Status::kOk;
+}
+
+void Dispatcher::postRebase(std::string_view epoch, uint64_t seq, FrameRef reset) {
+  history_->rebase(epoch, seq);  // checked by the callers: cannot fail
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    Command c;
+    c.op = Command::Op::kRebase;
+    c.topic.assign(epoch.data(), epoch.size());
+    c.seq = seq;
+    c.frame = reset;
+    post(i, std::move(c));
+  }
+}
+
 Status Dispatcher::send(uint64_t id, const EventFields& event) {
   Slot* slot;
   if (Status st = openSlot(id, &slot); st != Status::kOk) return st;

@@ -12,6 +12,12 @@
 // broadcast, send, publishMany and sendFrame answer kQueueFull past it and
 // post nothing. A publish or broadcast goes to every shard or to none.
 //
+// Sequences from outside (the Redis bus): publishSequenced() publishes a
+// batch of events whose epoch and sequence numbers the caller assigned (one
+// sequence shared by many hubs), and rebase() starts the history over at
+// another epoch or position, with one reset event to every stream that takes
+// part in history, in order with the events around it.
+//
 // Protocols (PocketBase's realtime wrap today) use the small named API at the
 // end: shardOf(), changeTopics(), publishMany(), sendFrame(),
 // countPublished(), and an Observer told when a connection is forgotten.
@@ -172,6 +178,43 @@ class Dispatcher {
   // issued again) and the observers are told.
   void forget(uint64_t id);
 
+  // ---- sequences from outside (the Redis bus) --------------------------------
+  // One event of a sequenced batch: a publish on `topic` (empty: a
+  // broadcast) as publish()/broadcast() take it; or, with `skip`, a sequence
+  // number that delivers nothing (an entry the bus could not decode): the
+  // history keeps it as an event nobody may read, so it stays contiguous.
+  struct SequencedEvent {
+    std::string_view topic;
+    EventFields event;
+    const std::vector<std::string_view>* users = nullptr;
+    bool skip = false;
+  };
+  // The most events one publishSequenced() takes: what one call may hold
+  // the JS thread (encoding, the history), whatever the pending bound.
+  static constexpr size_t kMaxBatchEvents = 4096;
+  // Publishes events[i] with sequence firstSeq + i of `epoch` (history on
+  // only), in order, each as publish()/broadcast() would with history on
+  // (wire id the publisher's, else "<epoch>-<seq>"). When `epoch` is not the
+  // history's or firstSeq is not its latest() + 1, rebases to (epoch,
+  // firstSeq - 1) first (rebase() below), in the same all-or-nothing step.
+  // All or nothing: kClosed; kInvalidId (history off, an epoch that is not
+  // validEpoch(), firstSeq 0, or a sequence past history::kMaxSeq: the ids
+  // "<epoch>-<seq>" could not be cursors); kDataTooLarge (more than
+  // kMaxBatchEvents events); kInvalidTopic, kInvalidEvent, kInvalidId,
+  // kDataTooLarge of an event (as publish() answers them); kQueueFull when
+  // the whole batch (its commands and frame bytes, and the rebase's command)
+  // does not fit every shard's pending bound. An empty batch changes nothing.
+  Status publishSequenced(std::string_view epoch, uint64_t firstSeq, const std::vector<SequencedEvent>& events);
+  // History::rebase(epoch, seq) (every event dropped, latest() = seq), then
+  // one command per shard, after everything posted before: later heartbeats
+  // carry the new position, and every connected stream that takes part in
+  // history (StreamOptions::history) gets one reset event, reason "epoch"
+  // when the epoch changes, else "expired", requested and oldest null,
+  // latest "<epoch>-<seq>". Posted whatever the pending bound (one command per
+  // shard; refusing it would leave the hub serving a history its caller has
+  // declared stale). kClosed; kInvalidId as for publishSequenced().
+  Status rebase(std::string_view epoch, uint64_t seq);
+
   // ---- for protocols -------------------------------------------------------
   // kOk while the hub is open and id names a live connection, else kClosed or
   // kUnknownConnection.
@@ -225,6 +268,8 @@ class Dispatcher {
   // `bytes` fit. Counts a refusal in queueFull_.
   bool roomFor(uint32_t shard, uint64_t count, uint64_t bytes);
   bool roomForAll(uint64_t count, uint64_t bytes);
+  // A rebase once its checks passed and its reset frame is built.
+  void postRebase(std::string_view epoch, uint64_t seq, FrameRef reset);
 
   HubOptions options_;
   ShardSink* const sink_;
@@ -236,6 +281,12 @@ class Dispatcher {
   std::vector<uint64_t> batchBytes_;           // per shard: Shard::bytesOf() of its batch
   std::vector<Observer*> observers_;
   std::unique_ptr<history::History> history_;
+  // What the history keeps for a skipped sequence (an empty frame, made on
+  // first use), and the frames and users of the batch publishSequenced() is
+  // checking (kept between calls: no allocation per batch once warm).
+  FrameRef skipFrame_;
+  std::vector<FrameRef> batchFrames_;
+  std::vector<std::vector<uint32_t>> batchUsers_;
   uint64_t queueFull_ = 0;
   uint64_t published_ = 0;
   uint32_t nextShard_ = 0;

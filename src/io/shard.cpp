@@ -100,7 +100,11 @@ void setDeadPeerOptions(int fd, const ShardOptions& o) {
 }  // namespace
 
 Shard::Shard(uint32_t index, const ShardOptions& options, ShardSink* sink)
-    : index_(index), options_(options), sink_(sink), topics_(options.maxSubscriptions) {
+    : index_(index),
+      options_(options),
+      sink_(sink),
+      topics_(options.maxSubscriptions),
+      historyEpoch_(options.historyEpoch) {
   EventFields hb;
   hb.comment = std::string_view();
   encodeEvent(hb, &heartbeatFrame_, Frame::Kind::kControl);  // ": \n\n": a comment line and the blank line
@@ -276,6 +280,9 @@ void Shard::run(Command& c) {
     case Command::Op::kPosition:
       lastSeq_ = c.seq;
       break;
+    case Command::Op::kRebase:
+      rebase(c);
+      break;
     case Command::Op::kSend:
       bump(counters_.published, 1);
       if (Conn* conn = find(c.id)) {
@@ -378,7 +385,7 @@ void Shard::adopt(Command& c) {
 
 const FrameRef& Shard::positionHeartbeat() {
   if (positionHeartbeatSeq_ != lastSeq_) {
-    const std::string id = history::formatCursor(options_.historyEpoch, lastSeq_);
+    const std::string id = history::formatCursor(historyEpoch_, lastSeq_);
     EventFields hb;
     hb.id = id;
     if (options_.positionEvent.empty()) {
@@ -428,6 +435,34 @@ void Shard::fanOut(const Command& c, bool useIndex) {
   }
   // Only now: enqueue() closes a slow connection, which takes it out of the
   // topic index, and the index must not change while match() walks a bucket.
+  for (Conn* conn : targets_) {
+    if (conn->fd < 0) {
+      jsIds_.push_back(conn->id);
+      conn->lastFrameMs = conn->lastEventMs = uv_now(&loop_);
+    } else {
+      enqueue(conn, c.frame);
+    }
+  }
+  if (!jsIds_.empty()) {
+    bump(counters_.delivered, jsIds_.size());
+    sink_->onJsDeliver(index_, c.frame, std::move(jsIds_));
+    jsIds_ = std::vector<uint64_t>();
+  }
+}
+
+// The history started over (Dispatcher::rebase): later heartbeats carry the
+// new position, and every stream that takes part in history gets the reset
+// event now, after every event posted before the rebase and before any after.
+void Shard::rebase(Command& c) {
+  historyEpoch_ = std::move(c.topic);
+  lastSeq_ = c.seq;
+  positionHeartbeatSeq_ = UINT64_MAX;  // the cached heartbeat names the old epoch
+  jsIds_.clear();
+  targets_.clear();
+  for (Conn* conn : slots_) {
+    if (conn && !conn->detached && conn->positions) targets_.push_back(conn);
+  }
+  // As in fanOut(): enqueue() may close a slow connection, so after the walk.
   for (Conn* conn : targets_) {
     if (conn->fd < 0) {
       jsIds_.push_back(conn->id);

@@ -130,6 +130,7 @@ class Shard {
   Conn* find(uint64_t id);
   void enqueue(Conn* conn, const FrameRef& frame);
   void fanOut(const Command& c, bool useIndex);
+  void rebase(Command& c);
   void flushDirty();
   void flush(Conn* conn);
   void setWritable(Conn* conn, bool on);
@@ -178,7 +179,9 @@ class Shard {
   std::vector<Conn*> targets_;  // fanOut(): matched connections, enqueued after the walk
   TopicIndex topics_;
   FrameRef heartbeatFrame_;
-  // History: the last sequence handled here, and the heartbeat that carries it.
+  // History: its epoch (options_.historyEpoch until a kRebase), the last
+  // sequence handled here, and the heartbeat that carries them.
+  std::string historyEpoch_;
   FrameRef positionHeartbeat_;
   uint64_t lastSeq_ = 0;
   uint64_t positionHeartbeatSeq_ = UINT64_MAX;
