@@ -10,7 +10,9 @@
 // FrameRef to the frame given to History::append, so a caller can compare
 // frame identity (and reference counts: the model's and the history's).
 //
-// Times must not go backwards (the Dispatcher's clock is steady).
+// Times must not go backwards (the Dispatcher's clock is steady). appendAt and
+// rebase follow the sequences-from-outside contract: the next sequence only;
+// a rebase empties it and moves it to another epoch and position.
 //
 // Header-only, no GoogleTest; single-threaded.
 #pragma once
@@ -127,6 +129,30 @@ class HistoryModel {
     expire(nowMs);
     return next_ - 1;
   }
+
+  // appendAt: only the next sequence, at most 2^53 - 1; else false, nothing changed.
+  bool appendAt(uint64_t seq, FrameRef frame, std::string topic, std::optional<std::vector<std::string>> users,
+                std::optional<std::string> id, uint64_t nowMs) {
+    if (seq != next_ || seq > (uint64_t{1} << 53) - 1) return false;
+    append(std::move(frame), std::move(topic), std::move(users), std::move(id), nowMs);
+    return true;
+  }
+
+  // rebase: a valid epoch (1..32 of [A-Za-z0-9]) and a seq up to 2^53 - 1,
+  // else false; then nothing is held and the next event is seq + 1.
+  bool rebase(std::string_view epoch, uint64_t seq) {
+    if (epoch.empty() || epoch.size() > 32 || seq > (uint64_t{1} << 53) - 1) return false;
+    for (char c : epoch) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return false;
+    }
+    events_.clear();
+    bytes_ = 0;
+    next_ = seq + 1;
+    o_.epoch = std::string(epoch);
+    ++stats_.rebases;
+    return true;
+  }
+  const std::string& epoch() const { return o_.epoch; }
 
   void expire(uint64_t nowMs) {
     while (!events_.empty() && nowMs - events_.front().atMs > o_.maxAgeMs) pop();

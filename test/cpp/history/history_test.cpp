@@ -414,6 +414,93 @@ TEST_F(HistoryTest, MatchesAnyAgreesWithTopicIndex) {
   EXPECT_LT(hits, checks - checks / 10);
 }
 
+TEST_F(HistoryTest, AppendAtTakesOnlyTheNextSequence) {
+  History h(options());
+  FrameRef f = frameOf("a", "x", "1");
+  for (uint64_t wrong : {uint64_t{0}, uint64_t{2}, uint64_t{7}}) {
+    EXPECT_FALSE(h.appendAt(wrong, f, nullptr, std::nullopt, 0)) << wrong;
+  }
+  EXPECT_EQ(h.size(), 0u);
+  EXPECT_EQ(f->refCount(), 1u) << "a refused frame is not kept";
+  EXPECT_TRUE(h.appendAt(1, f, nullptr, std::nullopt, 0));
+  EXPECT_EQ(f->refCount(), 2u);
+  EXPECT_FALSE(h.appendAt(1, frameOf("a", "x", "again"), nullptr, std::nullopt, 0));
+  EXPECT_TRUE(h.appendAt(2, frameOf("a", "x", "2"), nullptr, std::string_view("pub"), 0));
+  EXPECT_EQ(h.latest(), 2u);
+  EXPECT_EQ(h.locate("pub", 0).after, 2u) << "a publisher id given with appendAt is a cursor";
+  // The last sequence a cursor can name, and not one past it.
+  ASSERT_TRUE(h.rebase(kEpoch, kMaxSeq - 1));
+  EXPECT_TRUE(h.appendAt(kMaxSeq, frameOf("a", "x", "last"), nullptr, std::nullopt, 0));
+  EXPECT_FALSE(h.appendAt(kMaxSeq + 1, frameOf("a", "x", "past"), nullptr, std::nullopt, 0));
+  EXPECT_EQ(h.latest(), kMaxSeq);
+}
+
+TEST_F(HistoryTest, RebaseStartsOverAtAnotherEpochAndReleasesEveryFrame) {
+  History h(options());
+  std::vector<FrameRef> held;
+  const std::vector<std::string_view> users = {"u1"};
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(frameOf("a", h.cursorOf(h.nextSeq()), "x"));
+    h.append(held.back(), i == 2 ? &users : nullptr, i == 3 ? std::optional<std::string_view>("pub") : std::nullopt, 0);
+  }
+  FrameRef oldPosition = h.positionFrame();
+  for (const FrameRef& f : held) EXPECT_EQ(f->refCount(), 2u);
+  // Refused: nothing changes.
+  EXPECT_FALSE(h.rebase("", 9));
+  EXPECT_FALSE(h.rebase("a-b", 9));
+  EXPECT_FALSE(h.rebase(std::string(33, 'e'), 9));
+  EXPECT_FALSE(h.rebase("New", kMaxSeq + 1));
+  EXPECT_EQ(h.size(), 5u);
+  EXPECT_EQ(h.stats().rebases, 0u);
+
+  ASSERT_TRUE(h.rebase("New", 100));
+  for (const FrameRef& f : held) EXPECT_EQ(f->refCount(), 1u) << "the history let go of its frames";
+  const HistoryStats s = h.stats();
+  EXPECT_EQ(s.events, 0u);
+  EXPECT_EQ(s.bytes, 0u);
+  EXPECT_EQ(s.oldest, 0u);
+  EXPECT_EQ(s.latest, 100u);
+  EXPECT_EQ(s.rebases, 1u);
+  EXPECT_EQ(h.options().epoch, "New");
+  EXPECT_EQ(h.cursorOf(7), "New-7");
+  EXPECT_EQ(h.positionFrame()->view(), "id: New-100\n\n");
+  EXPECT_NE(h.positionFrame().get(), oldPosition.get());
+  // The old epoch's cursors and publisher ids no longer place anything.
+  EXPECT_EQ(h.locate(cursor(3), 0).reason, ResetReason::kEpoch);
+  EXPECT_EQ(h.locate("pub", 0).reason, ResetReason::kUnknown) << "\"pub\" is no id held any more";
+  EXPECT_EQ(h.locate("New-100", 0).reason, ResetReason::kNone);
+  const Place expired = h.locate("New-50", 0);
+  EXPECT_EQ(expired.reason, ResetReason::kExpired);
+  EXPECT_EQ(expired.requested, 50u);
+  EXPECT_EQ(h.locate("New-101", 0).reason, ResetReason::kUnknown);
+  // The next append is 101, whichever way it comes.
+  EXPECT_FALSE(h.appendAt(100, frameOf("a", "New-100", "x"), nullptr, std::nullopt, 0));
+  EXPECT_EQ(h.append(frameOf("a", "New-101", "x"), nullptr, std::nullopt, 0), 101u);
+  EXPECT_TRUE(h.appendAt(102, frameOf("a", "New-102", "x"), nullptr, std::nullopt, 0));
+  EXPECT_EQ(h.oldest(), 101u);
+  // Back to the same epoch at a lower position: allowed (the caller's sequence rules).
+  ASSERT_TRUE(h.rebase("New", 3));
+  EXPECT_EQ(h.latest(), 3u);
+  EXPECT_EQ(h.size(), 0u);
+  EXPECT_EQ(h.stats().rebases, 2u);
+  EXPECT_EQ(h.stats().resets[static_cast<size_t>(ResetReason::kEpoch)], 0u) << "rebases are not counted as resets";
+}
+
+TEST_F(HistoryTest, RebaseFrameNamesTheNewPosition) {
+  HistoryOptions o = options();
+  o.resetEvent = "gone";
+  History h(o);
+  add(h, "a");
+  EXPECT_EQ(h.rebaseFrame("Other", 41, ResetReason::kEpoch)->view(),
+            "event: gone\nid: Other-41\ndata: "
+            "{\"reason\":\"epoch\",\"requested\":null,\"oldest\":null,\"latest\":\"Other-41\"}\n\n");
+  EXPECT_EQ(h.rebaseFrame(kEpoch, 9, ResetReason::kExpired)->view(),
+            "event: gone\nid: Ep0ch-9\ndata: "
+            "{\"reason\":\"expired\",\"requested\":null,\"oldest\":null,\"latest\":\"Ep0ch-9\"}\n\n");
+  EXPECT_EQ(h.latest(), 1u) << "building the frame changes nothing";
+  EXPECT_EQ(h.stats().resets[static_cast<size_t>(ResetReason::kEpoch)], 0u);
+}
+
 // ---------------------------------------------------------------------------
 // History against the model
 
@@ -435,6 +522,7 @@ void expectSameStats(const History& h, const HistoryModel& m, const std::string&
   ASSERT_EQ(s.replays, c.replays) << where;
   ASSERT_EQ(s.replayedEvents, c.replayedEvents) << where;
   ASSERT_EQ(s.reads, c.reads) << where;
+  ASSERT_EQ(s.rebases, c.rebases) << where;
   for (size_t r = 0; r < static_cast<size_t>(ResetReason::kCount); ++r) {
     ASSERT_EQ(s.resets[r], c.resets[r]) << where << " reset " << r;
   }
@@ -467,9 +555,10 @@ void runAgainstModel(uint32_t seed, int ops) {
                " maxReplayEvents " + std::to_string(o.maxReplayEvents));
   History h(o);
   HistoryModel m(o);
+  const std::string firstEpoch = o.epoch;  // a cursor of it is "epoch" once rebased away
   uint64_t now = 1000;
   std::vector<std::string> usedIds;
-  size_t counts[8] = {};
+  size_t counts[9] = {};
 
   auto randomReader = [&](std::vector<std::string>* topics) -> std::optional<std::string_view> {
     for (int n = static_cast<int>(r.pick(0, 3)); n > 0; --n) topics->push_back(kSubs[r.pick(0, std::size(kSubs) - 1)]);
@@ -481,22 +570,22 @@ void runAgainstModel(uint32_t seed, int ops) {
   auto randomCursor = [&]() -> std::string {
     switch (r.pick(0, 9)) {
       case 0:
-        return "other-" + std::to_string(r.pick(0, m.latest() + 2));
+        return (r.chance(50) ? std::string("other") : firstEpoch) + "-" + std::to_string(r.pick(0, m.latest() + 2));
       case 1:
         return usedIds.empty() ? "nope" : usedIds[r.pick(0, usedIds.size() - 1)];
       case 2: {
         static const char* const kBad[] = {"", "-", "garbage", "1", "x-01", "x-", "\xff-1", "9007199254740992"};
         const std::string bad = kBad[r.pick(0, 7)];
-        return bad == "x-01" || bad == "x-" ? o.epoch + bad.substr(1) : bad;
+        return bad == "x-01" || bad == "x-" ? m.epoch() + bad.substr(1) : bad;
       }
       case 3:
-        return formatCursor(o.epoch, m.latest() + r.pick(1, 3));  // in the future
+        return formatCursor(m.epoch(), m.latest() + r.pick(1, 3));  // in the future
       case 4:
-        return formatCursor(o.epoch, r.pick(0, 2));
+        return formatCursor(m.epoch(), r.pick(0, 2));
       default: {
         // Somewhere around the held range (some just before the oldest).
         const uint64_t lo = m.oldest() > 3 ? m.oldest() - 3 : 0;
-        return formatCursor(o.epoch, r.pick(lo, m.latest()));
+        return formatCursor(m.epoch(), r.pick(lo, m.latest()));
       }
     }
   };
@@ -530,16 +619,27 @@ void runAgainstModel(uint32_t seed, int ops) {
       } else if (idKind < 5 && !usedIds.empty()) {
         id = usedIds[r.pick(0, usedIds.size() - 1)];  // repeated
       } else if (idKind == 5) {
-        id = formatCursor(o.epoch, r.pick(0, m.latest() + 2));  // looks like a cursor of ours
+        id = formatCursor(m.epoch(), r.pick(0, m.latest() + 2));  // looks like a cursor of ours
       } else if (idKind == 6) {
         id = "";
       }
       if (id && !id->empty()) usedIds.push_back(*id);
       const std::string wire = id ? *id : h.cursorOf(h.nextSeq());
       FrameRef f = frameOf(topic, wire, std::string(r.pick(0, 300), 'd'));
-      const uint64_t seq = h.append(f, users ? &userViews : nullptr, id, now);
-      const uint64_t want = m.append(f, topic, users, id, now);
-      ASSERT_EQ(seq, want) << where;
+      if (r.chance(25)) {
+        // A sequence from outside: mostly the next one, sometimes any other.
+        ++counts[7];
+        const uint64_t next = m.latest() + 1;
+        const uint64_t choices[] = {next, next, next, next - 1, next + 1, 0, kMaxSeq + 1};
+        const uint64_t seq = choices[r.pick(0, std::size(choices) - 1)];
+        const bool took = h.appendAt(seq, f, users ? &userViews : nullptr, id, now);
+        ASSERT_EQ(took, m.appendAt(seq, f, topic, users, id, now)) << where << " appendAt " << seq;
+        ASSERT_EQ(took, seq == next && seq <= kMaxSeq) << where << " appendAt " << seq;
+      } else {
+        const uint64_t seq = h.append(f, users ? &userViews : nullptr, id, now);
+        const uint64_t want = m.append(f, topic, users, id, now);
+        ASSERT_EQ(seq, want) << where;
+      }
     } else if (op < 75) {
       ++counts[1];
       // locate, then a replay or a reset
@@ -576,14 +676,14 @@ void runAgainstModel(uint32_t seed, int ops) {
         FrameRef reset = h.resetFrame(p);
         m.countReset(p.reason);
         const auto json = [&](std::optional<uint64_t> s) {
-          return s ? "\"" + formatCursor(o.epoch, *s) + "\"" : std::string("null");
+          return s ? "\"" + formatCursor(m.epoch(), *s) + "\"" : std::string("null");
         };
         const std::string reason = p.reason == ResetReason::kUnknown   ? "unknown"
                                    : p.reason == ResetReason::kEpoch   ? "epoch"
                                    : p.reason == ResetReason::kExpired ? "expired"
                                                                        : "limit";
         const std::string expected =
-            "event: reset\nid: " + formatCursor(o.epoch, m.latest()) + "\ndata: {\"reason\":\"" + reason +
+            "event: reset\nid: " + formatCursor(m.epoch(), m.latest()) + "\ndata: {\"reason\":\"" + reason +
             "\",\"requested\":" + json(q.requested) +
             ",\"oldest\":" + json(m.size() ? std::optional<uint64_t>(m.oldest()) : std::nullopt) +
             ",\"latest\":" + json(m.latest()) + "}\n\n";
@@ -621,9 +721,36 @@ void runAgainstModel(uint32_t seed, int ops) {
     } else if (op < 97) {
       h.expire(now);
       m.expire(now);
+    } else if (op < 99) {
+      // rebase: the same epoch or another (now and then one the grammar refuses), a seq anywhere.
+      ++counts[8];
+      std::string epoch = m.epoch();
+      if (r.chance(60)) {
+        static constexpr char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        epoch.resize(r.pick(1, 32));
+        for (char& c : epoch) c = kAlnum[r.pick(0, 61)];
+      } else if (r.chance(15)) {
+        static const char* const kBadEpochs[] = {"", "a-b", "e\n", "0123456789012345678901234567890123"};
+        epoch = kBadEpochs[r.pick(0, 3)];
+      }
+      const uint64_t seqs[] = {m.latest(), m.latest() + r.pick(1, 50), r.pick(0, m.latest()), kMaxSeq - r.pick(0, 3),
+                               kMaxSeq + 1};
+      const uint64_t seq = seqs[r.chance(95) ? r.pick(0, 2) : r.pick(3, 4)];
+      const std::string before = m.epoch();
+      const bool done = h.rebase(epoch, seq);
+      ASSERT_EQ(done, m.rebase(epoch, seq)) << where << " rebase " << epoch << " " << seq;
+      if (done) {
+        const ResetReason reason = epoch != before ? ResetReason::kEpoch : ResetReason::kExpired;
+        const std::string json = "\"" + formatCursor(epoch, seq) + "\"";
+        ASSERT_EQ(h.rebaseFrame(epoch, seq, reason)->view(),
+                  "event: reset\nid: " + formatCursor(epoch, seq) + "\ndata: {\"reason\":\"" +
+                      resetReasonName(reason) + "\",\"requested\":null,\"oldest\":null,\"latest\":" + json + "}\n\n")
+            << where;
+        ASSERT_EQ(h.positionFrame()->view(), "id: " + formatCursor(epoch, seq) + "\n\n") << where;
+      }
     } else {
       FrameRef pos = h.positionFrame();
-      ASSERT_EQ(pos->view(), "id: " + formatCursor(o.epoch, m.latest()) + "\n\n") << where;
+      ASSERT_EQ(pos->view(), "id: " + formatCursor(m.epoch(), m.latest()) + "\n\n") << where;
     }
     expectSameStats(h, m, where);
     if (::testing::Test::HasFatalFailure()) return;
@@ -636,9 +763,12 @@ void runAgainstModel(uint32_t seed, int ops) {
   EXPECT_GT(counts[0], static_cast<size_t>(ops) / 3);
   EXPECT_GT(counts[2], 20u);
   EXPECT_GT(counts[4], 20u);
+  EXPECT_GT(counts[7], 100u);  // appendAt
+  EXPECT_GT(counts[8], 5u);    // rebase
   std::printf(
-      "[ model    ] seed %u: %zu appends, %zu locates (%zu placed, %zu limit, %zu reset), %zu reads (%zu events)\n",
-      seed, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]);
+      "[ model    ] seed %u: %zu appends (%zu at a given seq), %zu locates (%zu placed, %zu limit, %zu reset), %zu reads "
+      "(%zu events), %zu rebases\n",
+      seed, counts[0], counts[7], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[8]);
 }
 
 TEST_F(HistoryTest, AgreesWithTheModelUnderRandomOperations) {
