@@ -165,6 +165,7 @@ class Reader {
 
 struct Totals {
   size_t streams = 0, js = 0, replays = 0, replayed = 0, live = 0, heartbeats = 0, noCursor = 0, kicked = 0;
+  size_t batches = 0;  // sequenced batches (publishSequenced) among the publishes
   std::map<std::string, size_t> resets;
 };
 
@@ -207,7 +208,13 @@ class ReplayWorld {
 
     long published = 0;
     while (published < ops_ && !::testing::Test::HasFatalFailure()) {
-      for (int n = pick(1, 8); n > 0 && published < ops_; --n, ++published) publishOne();
+      if (chance(20)) {
+        const int n = static_cast<int>(std::min<long>(pick(1, 16), ops_ - published));
+        publishBatch(n);
+        published += n;
+      } else {
+        for (int n = pick(1, 8); n > 0 && published < ops_; --n, ++published) publishOne();
+      }
       if (chance(30)) adoptOne();
       if (chance(8) || live_.size() > 40) kickOne();
       d.flush();
@@ -247,6 +254,7 @@ class ReplayWorld {
           << "stream " << s->id << ": " << disconnectReasonName(*reason);
     }
     d_ = nullptr;
+    totals->batches = batches_;
   }
 
  private:
@@ -260,35 +268,86 @@ class ReplayWorld {
   bool chance(int percent) { return pick(0, 99) < percent; }
   uint64_t latest() const { return log_.size() - 1; }
 
+  // One event to publish, and what every connection it reaches must get.
+  struct Next {
+    Published p;
+    bool broadcast = false;
+    bool named = false;
+    bool skip = false;  // a sequenced batch's skipped sequence: nobody's event
+    std::string data;
+    std::optional<std::string> explicitId;
+    std::vector<std::string_view> userViews;  // filled once the Next is in place (views of p.users)
+    EventFields fields() {
+      userViews.clear();
+      if (p.users) {
+        for (const std::string& u : *p.users) userViews.push_back(u);
+      }
+      EventFields ev;
+      ev.data = data;
+      if (named) ev.event = "tick";
+      if (explicitId) ev.id = *explicitId;
+      return ev;
+    }
+  };
+
+  Next makeNext(uint64_t seq) {
+    Next n;
+    n.broadcast = chance(25);
+    if (!n.broadcast) n.p.topic = kTopics[pick(0, 5)];
+    if (chance(15)) {
+      n.p.users.emplace();
+      for (int k = pick(0, 2); k > 0; --k) n.p.users->push_back(kUsers[pick(0, 3)]);  // maybe none: nobody
+    }
+    n.data = "s=" + std::to_string(seq) + " t=" + (n.broadcast ? std::string("*") : n.p.topic);
+    if (chance(10)) {
+      n.explicitId = "x" + std::to_string(seq);
+      ids_[*n.explicitId] = seq;
+    }
+    n.named = chance(20);
+    n.p.frame = std::string(n.named ? "event: tick\n" : "") + "id: " + (n.explicitId ? *n.explicitId : cursorOf(seq)) +
+                "\ndata: " + n.data + "\n\n";
+    return n;
+  }
+
   void publishOne() {
     const uint64_t seq = log_.size();
-    Published p;
-    const bool broadcast = chance(25);
-    if (!broadcast) p.topic = kTopics[pick(0, 5)];
-    std::vector<std::string_view> userViews;
-    if (chance(15)) {
-      p.users.emplace();
-      for (int n = pick(0, 2); n > 0; --n) p.users->push_back(kUsers[pick(0, 3)]);  // maybe none: nobody
-      for (const std::string& u : *p.users) userViews.push_back(u);
-    }
-    const std::string data = "s=" + std::to_string(seq) + " t=" + (broadcast ? std::string("*") : p.topic);
-    std::optional<std::string> explicitId;
-    if (chance(10)) {
-      explicitId = "x" + std::to_string(seq);
-      ids_[*explicitId] = seq;
-    }
-    const bool named = chance(20);
-    EventFields ev;
-    ev.data = data;
-    if (named) ev.event = "tick";
-    if (explicitId) ev.id = *explicitId;
-    p.frame = std::string(named ? "event: tick\n" : "") + "id: " + (explicitId ? *explicitId : cursorOf(seq)) +
-              "\ndata: " + data + "\n\n";
-    const Status s = broadcast ? d_->broadcast(ev, p.users ? &userViews : nullptr)
-                               : d_->publish(p.topic, ev, p.users ? &userViews : nullptr);
+    Next n = makeNext(seq);
+    const EventFields ev = n.fields();
+    const Status s = n.broadcast ? d_->broadcast(ev, n.p.users ? &n.userViews : nullptr)
+                                 : d_->publish(n.p.topic, ev, n.p.users ? &n.userViews : nullptr);
     ASSERT_EQ(s, Status::kOk);
     ASSERT_EQ(d_->history()->latest(), seq);
-    log_.push_back(std::move(p));
+    log_.push_back(std::move(n.p));
+  }
+
+  // `count` events as one sequenced batch (the Redis bus's path), the
+  // sequences the hub's own: now and then a skipped one (nobody's event).
+  void publishBatch(int count) {
+    const uint64_t first = log_.size();
+    std::vector<Next> next;
+    next.reserve(static_cast<size_t>(count));  // in place from here on: views of their strings stay valid
+    for (int i = 0; i < count; ++i) {
+      next.push_back(makeNext(first + static_cast<uint64_t>(i)));
+      if (chance(5)) {
+        next.back().skip = true;
+        next.back().p.users.emplace();  // in the log: an event that reaches nobody
+        next.back().p.frame.clear();
+        ids_.erase("x" + std::to_string(first + static_cast<uint64_t>(i)));
+      }
+    }
+    std::vector<Dispatcher::SequencedEvent> batch(next.size());
+    for (size_t i = 0; i < next.size(); ++i) {
+      Dispatcher::SequencedEvent& e = batch[i];
+      e.skip = next[i].skip;
+      e.topic = next[i].p.topic;
+      e.event = next[i].fields();
+      e.users = next[i].p.users ? &next[i].userViews : nullptr;
+    }
+    ASSERT_EQ(d_->publishSequenced(kEpoch, first, batch), Status::kOk);
+    ASSERT_EQ(d_->history()->latest(), first + next.size() - 1);
+    ASSERT_EQ(d_->history()->stats().rebases, 0u);
+    for (Next& n : next) log_.push_back(std::move(n.p));
+    batches_ += 1;
   }
 
   // Where a cursor places a stream, worked out here from the log alone.
@@ -508,6 +567,7 @@ class ReplayWorld {
 
   std::mt19937 rng_;
   const long ops_;
+  size_t batches_ = 0;
   HubOptions options_;
   TestSink sink_;
   Dispatcher* d_ = nullptr;
@@ -535,9 +595,10 @@ TEST(HistoryReplayTest, ResumesWhilePublishingAtFullRate) {
   for (const auto& [reason, n] : totals.resets) resets += " " + reason + "=" + std::to_string(n);
   std::printf(
       "[ replay   ] %ld events published, %zu streams (%zu JS transport, %zu kicked): %zu replays of %zu events, "
-      "%zu without a cursor, resets%s; %zu live events and %zu position heartbeats checked, %.1f s\n",
+      "%zu without a cursor, resets%s; %zu live events and %zu position heartbeats checked; %zu sequenced batches; "
+      "%.1f s\n",
       ops, totals.streams, totals.js, totals.kicked, totals.replays, totals.replayed, totals.noCursor, resets.c_str(),
-      totals.live, totals.heartbeats, secs);
+      totals.live, totals.heartbeats, totals.batches, secs);
   EXPECT_EQ(Frame::liveCount(), frames0) << "frames leaked";
   EXPECT_EQ(openFdCount(), fds0) << "fds leaked";
   if (ops >= 20000) {
@@ -546,6 +607,7 @@ TEST(HistoryReplayTest, ResumesWhilePublishingAtFullRate) {
     EXPECT_GT(totals.replayed, 1000u);
     EXPECT_GT(totals.heartbeats, 0u);
     EXPECT_GT(totals.js, 10u);
+    EXPECT_GT(totals.batches, 100u);
     for (const char* r : {"unknown", "epoch", "expired", "limit"}) EXPECT_GT(totals.resets[r], 0u) << r;
   }
 }
@@ -728,6 +790,237 @@ TEST_F(HistoryDispatcherTest, HeartbeatsCarryThePosition) {
   const std::vector<JsDelivery> js = sink_.js();
   ASSERT_FALSE(js.empty());
   EXPECT_EQ(js.front().bytes, positionFrame(0));
+}
+
+// ---------------------------------------------------------------------------
+// Sequences from outside (Dispatcher::publishSequenced, rebase)
+
+std::string resetIn(std::string_view epoch, std::string_view reason, std::optional<uint64_t> requested,
+                    std::optional<uint64_t> oldest, uint64_t latest) {
+  auto at = [&](uint64_t seq) { return std::string(epoch) + "-" + std::to_string(seq); };
+  auto json = [&](std::optional<uint64_t> s) { return s ? "\"" + at(*s) + "\"" : std::string("null"); };
+  return "event: reset\nid: " + at(latest) + "\ndata: {\"reason\":\"" + std::string(reason) +
+         "\",\"requested\":" + json(requested) + ",\"oldest\":" + json(oldest) + ",\"latest\":" + json(latest) +
+         "}\n\n";
+}
+
+Dispatcher::SequencedEvent seqEvent(std::string_view topic, std::string_view data,
+                                    const std::vector<std::string_view>* users = nullptr,
+                                    std::optional<std::string_view> id = std::nullopt,
+                                    std::optional<std::string_view> name = std::nullopt) {
+  Dispatcher::SequencedEvent e;
+  e.topic = topic;
+  e.event.data = data;
+  e.event.id = id;
+  e.event.event = name;
+  e.users = users;
+  return e;
+}
+
+Dispatcher::SequencedEvent skipped() {
+  Dispatcher::SequencedEvent e;
+  e.skip = true;
+  return e;
+}
+
+// The JS-transport frames handed for one connection, in order.
+std::vector<std::string> jsFramesOf(const TestSink& sink, uint64_t id) {
+  std::vector<std::string> out;
+  for (const JsDelivery& j : sink.js()) {
+    if (std::find(j.ids.begin(), j.ids.end(), id) != j.ids.end()) out.push_back(j.bytes);
+  }
+  return out;
+}
+
+// A stream connected across a rebase gets exactly one reset (the new
+// position), then the batch's events with the caller's ids, in batch order,
+// after every event posted before; a stream that takes no part in history
+// gets no reset; resumes afterwards are placed in the new epoch.
+TEST_F(HistoryDispatcherTest, ABatchOfAnotherEpochRebasesWithOneResetThenItsEvents) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, /*maxEvents=*/100, /*maxReplay=*/100);
+  const int native = adopt(resumeFrom(std::nullopt));
+  StreamOptions off = resumeFrom(std::nullopt);
+  off.history = false;
+  const int optedOut = adopt(std::move(off));
+  uint64_t jsId = 0;
+  ASSERT_EQ(d.attach(resumeFrom(std::nullopt), &jsId), Status::kOk);
+  publish("a", "l1");
+  const std::vector<std::string_view> ghost = {"ghost"};
+  const std::vector<Dispatcher::SequencedEvent> batch = {
+      seqEvent("a", "e10"),
+      seqEvent("b", "e11"),
+      seqEvent("a", "e12", &ghost),
+      skipped(),
+      seqEvent("a", "e14", nullptr, std::string_view("pub")),
+      seqEvent("", "e15", nullptr, std::nullopt, std::string_view("tick")),
+  };
+  ASSERT_EQ(d.publishSequenced("Nw", 10, batch), Status::kOk);
+  d.flush();
+  const std::string events =
+      "id: Nw-10\ndata: e10\n\n"
+      "id: pub\ndata: e14\n\n"
+      "event: tick\nid: Nw-15\ndata: e15\n\n";
+  const std::string reset = resetIn("Nw", "epoch", std::nullopt, std::nullopt, 9);
+  EXPECT_READ(native, positionFrame(0) + event(1, "l1") + reset + events);
+  EXPECT_READ(optedOut, event(1, "l1") + events);
+  EXPECT_TRUE(waitFor([&] { return jsFramesOf(sink_, jsId).size() >= 6; }));
+  EXPECT_EQ(jsFramesOf(sink_, jsId),
+            (std::vector<std::string>{positionFrame(0), event(1, "l1"), reset, "id: Nw-10\ndata: e10\n\n",
+                                      "id: pub\ndata: e14\n\n", "event: tick\nid: Nw-15\ndata: e15\n\n"}));
+  history::HistoryStats s = d.history()->stats();
+  EXPECT_EQ(s.latest, 15u);
+  EXPECT_EQ(s.oldest, 10u);
+  EXPECT_EQ(s.events, 6u) << "the skipped sequence is held";
+  EXPECT_EQ(s.rebases, 1u);
+  EXPECT_EQ(d.history()->options().epoch, "Nw");
+  EXPECT_EQ(d.stats().published, 1u + 5u) << "l1 and every event of the batch but the skipped one";
+
+  // Resumes after the rebase.
+  const int stale = adopt(resumeFrom(cursorOf(1)));
+  const int fromGap = adopt(resumeFrom(std::string("Nw-9")));
+  const int expired = adopt(resumeFrom(std::string("Nw-5")));
+  const int byId = adopt(resumeFrom(std::string("pub")));
+  d.flush();
+  EXPECT_READ(stale, resetIn("Nw", "epoch", std::nullopt, 10, 15));
+  EXPECT_READ(fromGap, events + "id: Nw-15\n\n");
+  EXPECT_READ(expired, resetIn("Nw", "expired", 5, 10, 15));
+  EXPECT_READ(byId, "event: tick\nid: Nw-15\ndata: e15\n\nid: Nw-15\n\n");
+  // A local publish continues the caller's sequence.
+  publish("a", "l16");
+  d.flush();
+  for (int fd : {native, optedOut, stale, fromGap, expired, byId}) EXPECT_READ(fd, "id: Nw-16\ndata: l16\n\n");
+  for (int fd : {native, optedOut, stale, fromGap, expired, byId}) EXPECT_EQ(readFor(fd, 30ms), "");
+}
+
+TEST_F(HistoryDispatcherTest, AGapOrARebaseMovesThePositionHeartbeatsCarry) {
+  Dispatcher& d = start(/*heartbeatMs=*/20, 100, 100);
+  const int quiet = adopt(resumeFrom(std::nullopt, {"q"}));
+  d.flush();
+  EXPECT_READ(quiet, positionFrame(0));
+  EXPECT_READ(quiet, positionHeartbeat(0));
+  auto sawBeat = [&](int fd, const std::string& beat) {
+    std::string got;
+    const auto deadline = Clock::now() + kWait;
+    while (Clock::now() < deadline) {
+      got += readFor(fd, 30ms);
+      if (got.size() >= beat.size() && got.compare(got.size() - beat.size(), beat.size(), beat) == 0) return true;
+    }
+    ADD_FAILURE() << "never saw " << printable(beat) << " in " << printable(got);
+    return false;
+  };
+  // An explicit rebase to another epoch: a reset, then heartbeats of the new position.
+  ASSERT_EQ(d.rebase("Nw", 50), Status::kOk);
+  d.flush();
+  EXPECT_TRUE(sawBeat(quiet, resetIn("Nw", "epoch", std::nullopt, std::nullopt, 50) + ": \nid: Nw-50\n\n"));
+  // A batch whose last event reaches nobody still moves the position.
+  const std::vector<std::string_view> ghost = {"ghost"};
+  ASSERT_EQ(d.publishSequenced("Nw", 51, {seqEvent("other", "x"), seqEvent("q", "private", &ghost), skipped()}),
+            Status::kOk);
+  d.flush();
+  EXPECT_TRUE(sawBeat(quiet, ": \nid: Nw-53\n\n"));
+  // A gap in the same epoch: reason "expired".
+  ASSERT_EQ(d.publishSequenced("Nw", 60, {seqEvent("q", "e60")}), Status::kOk);
+  d.flush();
+  EXPECT_TRUE(sawBeat(quiet, resetIn("Nw", "expired", std::nullopt, std::nullopt, 59) +
+                                 "id: Nw-60\ndata: e60\n\n: \nid: Nw-60\n\n"));
+  EXPECT_EQ(d.history()->stats().rebases, 2u);
+}
+
+TEST_F(HistoryDispatcherTest, ARebaseReleasesTheFramesTheHistoryHeld) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
+  for (int i = 0; i < 5; ++i) publish("a", "x");
+  d.flush();
+  const int64_t held = Frame::liveCount();  // the 5 frames, once the shards have let go of theirs
+  EXPECT_TRUE(waitFor([&] { return d.stats().pendingCommands == 0; }));
+  ASSERT_EQ(d.rebase("Nw", 5), Status::kOk);
+  d.flush();
+  EXPECT_TRUE(waitFor([&] { return Frame::liveCount() <= held - 5; }))
+      << Frame::liveCount() << " frames live, " << held << " before the rebase";
+  EXPECT_EQ(d.history()->stats().bytes, 0u);
+}
+
+TEST_F(HistoryDispatcherTest, ABatchIsAllOrNothing) {
+  HubOptions o;
+  o.threads = 2;
+  o.shard.heartbeatMs = 0;
+  o.shard.maxQueueBytes = 4096;
+  o.maxPendingCommands = 4;
+  history::HistoryOptions h;
+  h.epoch = std::string(kEpoch);
+  o.history = h;
+  d_ = std::make_unique<Dispatcher>(o, &sink_);
+  ASSERT_EQ(d_->start(), 0);
+  Dispatcher& d = *d_;
+  const int peer = adopt(resumeFrom(std::nullopt));
+  d.flush();
+  EXPECT_READ(peer, positionFrame(0));
+  const std::vector<Dispatcher::SequencedEvent> two = {seqEvent("a", "1"), seqEvent("a", "2")};
+  std::vector<Dispatcher::SequencedEvent> tooMany(Dispatcher::kMaxBatchEvents + 1, seqEvent("a", "x"));
+  const std::string big(5000, 'x');
+  struct Case {
+    const char* what;
+    Status want;
+    std::string epoch;
+    uint64_t first;
+    std::vector<Dispatcher::SequencedEvent> events;
+  };
+  const std::vector<Case> cases = {
+      {"epoch with a dash", Status::kInvalidId, "a-b", 1, two},
+      {"empty epoch", Status::kInvalidId, "", 1, two},
+      {"33-byte epoch", Status::kInvalidId, std::string(33, 'e'), 1, two},
+      {"first seq 0", Status::kInvalidId, "Nw", 0, two},
+      {"past 2^53 - 1", Status::kInvalidId, "Nw", history::kMaxSeq, two},
+      {"too many events", Status::kDataTooLarge, "Nw", 1, tooMany},
+      {"a bad topic last", Status::kInvalidTopic, "Nw", 1, {seqEvent("a", "1"), seqEvent("a\nb", "2")}},
+      {"a bad event name", Status::kInvalidEvent, "Nw", 1,
+       {seqEvent("a", "1"), seqEvent("a", "2", nullptr, std::nullopt, std::string_view("x\ny"))}},
+      {"a bad id", Status::kInvalidId, "Nw", 1, {seqEvent("a", "1", nullptr, std::string_view("x\ry"))}},
+      {"an event past maxQueueBytes", Status::kDataTooLarge, "Nw", 1, {seqEvent("a", "1"), seqEvent("a", big)}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(d.publishSequenced(c.epoch, c.first, c.events), c.want) << c.what;
+    EXPECT_EQ(d.history()->latest(), 0u) << c.what;
+    EXPECT_EQ(d.history()->options().epoch, kEpoch) << c.what;
+    EXPECT_EQ(d.stats().pendingCommands, 0u) << c.what << ": nothing posted";
+  }
+  EXPECT_EQ(d.rebase("a-b", 1), Status::kInvalidId);
+  EXPECT_EQ(d.rebase("Nw", history::kMaxSeq + 1), Status::kInvalidId);
+  EXPECT_EQ(d.publishSequenced("Nw", 7, {}), Status::kOk) << "an empty batch";
+  EXPECT_EQ(d.history()->options().epoch, kEpoch) << "an empty batch changes nothing";
+  EXPECT_EQ(d.stats().published, 0u);
+
+  // The pending bound: two commands wait in each shard's batch; three more
+  // (and a rebase's) do not fit 4: nothing of the batch is taken.
+  publish("a", "p1");
+  publish("a", "p2");
+  const uint64_t full = d.stats().queueFull;
+  EXPECT_EQ(d.publishSequenced("Nw", 3, {seqEvent("a", "3"), seqEvent("a", "4"), seqEvent("a", "5")}),
+            Status::kQueueFull);
+  EXPECT_GT(d.stats().queueFull, full);
+  EXPECT_EQ(d.history()->latest(), 2u);
+  EXPECT_EQ(d.history()->options().epoch, kEpoch);
+  EXPECT_EQ(d.history()->stats().rebases, 0u);
+  d.flush();
+  EXPECT_READ(peer, event(1, "p1") + event(2, "p2"));
+  EXPECT_TRUE(waitFor([&] { return d.stats().pendingCommands == 0; }));
+  EXPECT_EQ(d.publishSequenced("Nw", 3, {seqEvent("a", "3"), seqEvent("a", "4"), seqEvent("a", "5")}), Status::kOk);
+  d.flush();
+  EXPECT_READ(peer, resetIn("Nw", "epoch", std::nullopt, std::nullopt, 2) +
+                        "id: Nw-3\ndata: 3\n\nid: Nw-4\ndata: 4\n\nid: Nw-5\ndata: 5\n\n");
+
+  d.close();
+  EXPECT_EQ(d.publishSequenced("Nw", 6, two), Status::kClosed);
+  EXPECT_EQ(d.rebase("Nw", 6), Status::kClosed);
+}
+
+TEST(SequencedWithoutHistoryTest, IsRefused) {
+  TestSink sink;
+  HubOptions o;
+  o.threads = 1;
+  Dispatcher d(o, &sink);
+  ASSERT_EQ(d.start(), 0);
+  EXPECT_EQ(d.publishSequenced("Nw", 1, {seqEvent("a", "1")}), Status::kInvalidId);
+  EXPECT_EQ(d.rebase("Nw", 1), Status::kInvalidId);
 }
 
 }  // namespace
