@@ -8,7 +8,9 @@
 // (cursors of ours around the held range, foreign, explicit ids, arbitrary
 // bytes) followed by selectReplay with a random reader and budget or by the
 // reset frame, a catch-up read (max and an early stop), expire, and the
-// position frame. After every operation the stats, sizes and positions must
+// position frame; appendAt (the next sequence, or one off it) and rebase
+// (epochs of the grammar and not, positions anywhere) are model-checked the
+// same way, the rebase's reset frame byte for byte. After every operation the stats, sizes and positions must
 // agree; every answer must agree (reason, requested, frames by identity and
 // order, the continuation sequence, the reset frame's bytes); at the end no
 // frame outlives both.
@@ -78,14 +80,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           return "F-" + std::to_string(fdp.ConsumeIntegralInRange<uint64_t>(0, m.latest() + 1));
         default: {
           const uint64_t lo = m.oldest() > 3 ? m.oldest() - 3 : 0;
-          return formatCursor(o.epoch, fdp.ConsumeIntegralInRange<uint64_t>(lo, m.latest() + 2));
+          return formatCursor(m.epoch(), fdp.ConsumeIntegralInRange<uint64_t>(lo, m.latest() + 2));
         }
       }
     };
 
     while (fdp.remaining_bytes() > 0) {
       now += fdp.ConsumeIntegralInRange<uint64_t>(0, 40);
-      const int op = fdp.ConsumeIntegralInRange<int>(0, 9);
+      const int op = fdp.ConsumeIntegralInRange<int>(0, 10);
       if (op <= 3) {
         const bool broadcast = fdp.ConsumeIntegralInRange<int>(0, 7) == 0;
         const std::string topic =
@@ -108,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!ids.empty()) id = ids[fdp.ConsumeIntegralInRange<size_t>(0, ids.size() - 1)];
             break;
           case 2:
-            id = formatCursor(o.epoch, fdp.ConsumeIntegralInRange<uint64_t>(0, m.latest() + 2));
+            id = formatCursor(m.epoch(), fdp.ConsumeIntegralInRange<uint64_t>(0, m.latest() + 2));
             break;
           default:
             break;
@@ -123,10 +125,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ev.data = payload;
         FrameRef f;
         FUZZ_CHECK(encodeEvent(ev, &f, Frame::Kind::kEvent, topic) == Status::kOk, "encode");
-        const uint64_t got = h.append(f, users ? &views : nullptr, id, now);
-        const uint64_t want = m.append(f, topic, users, id, now);
-        FUZZ_CHECK(got == want, "append gave %llu, the model %llu", static_cast<unsigned long long>(got),
-                   static_cast<unsigned long long>(want));
+        if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) {
+          // A sequence from outside: the next one, or one off it either way.
+          const uint64_t next = m.latest() + 1;
+          const uint64_t seq = next + fdp.ConsumeIntegralInRange<uint64_t>(0, 2) - 1;
+          const bool got = h.appendAt(seq, f, users ? &views : nullptr, id, now);
+          const bool want = m.appendAt(seq, f, topic, users, id, now);
+          FUZZ_CHECK(got == want && got == (seq == next && seq <= kMaxSeq), "appendAt(%llu) gave %d, the model %d",
+                     static_cast<unsigned long long>(seq), got, want);
+        } else {
+          const uint64_t got = h.append(f, users ? &views : nullptr, id, now);
+          const uint64_t want = m.append(f, topic, users, id, now);
+          FUZZ_CHECK(got == want, "append gave %llu, the model %llu", static_cast<unsigned long long>(got),
+                     static_cast<unsigned long long>(want));
+        }
       } else if (op <= 6) {
         const std::string c = cursor();
         const Place p = h.locate(c, now);
@@ -154,10 +166,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           reset.requested = p.after;
         }
         const std::string expected =
-            "event: reset\nid: " + formatCursor(o.epoch, m.latest()) + "\ndata: {\"reason\":\"" +
-            resetReasonName(reset.reason) + "\",\"requested\":" + json(o.epoch, reset.requested) +
-            ",\"oldest\":" + json(o.epoch, m.size() ? std::optional(m.oldest()) : std::nullopt) +
-            ",\"latest\":" + json(o.epoch, m.latest()) + "}\n\n";
+            "event: reset\nid: " + formatCursor(m.epoch(), m.latest()) + "\ndata: {\"reason\":\"" +
+            resetReasonName(reset.reason) + "\",\"requested\":" + json(m.epoch(), reset.requested) +
+            ",\"oldest\":" + json(m.epoch(), m.size() ? std::optional(m.oldest()) : std::nullopt) +
+            ",\"latest\":" + json(m.epoch(), m.latest()) + "}\n\n";
         FrameRef frame = h.resetFrame(reset);
         m.countReset(reset.reason);
         FUZZ_CHECK(frame->view() == expected, "reset for %s: %s", show(c).c_str(), show(frame->view()).c_str());
@@ -188,11 +200,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(next == wantNext && got == want, "read after %llu: next %llu (model %llu), %zu events (model %zu)",
                    static_cast<unsigned long long>(p.after), static_cast<unsigned long long>(next),
                    static_cast<unsigned long long>(wantNext), got.size(), want.size());
+      } else if (op == 10) {
+        std::string epoch = fdp.ConsumeBool() ? m.epoch() : fdp.ConsumeRandomLengthString(34);
+        const uint64_t seq = fdp.ConsumeBool()
+                                 ? m.latest() + fdp.ConsumeIntegralInRange<uint64_t>(0, 50)
+                                 : fdp.ConsumeIntegral<uint64_t>() >> fdp.ConsumeIntegralInRange<int>(0, 63);
+        const std::string before = m.epoch();
+        FrameRef frame;
+        const bool valid = validEpoch(epoch) && seq <= kMaxSeq;
+        const ResetReason reason = epoch != before ? ResetReason::kEpoch : ResetReason::kExpired;
+        if (valid) frame = h.rebaseFrame(epoch, seq, reason);
+        const bool got = h.rebase(epoch, seq);
+        FUZZ_CHECK(got == m.rebase(epoch, seq) && got == valid, "rebase(%s, %llu) gave %d", show(epoch).c_str(),
+                   static_cast<unsigned long long>(seq), got);
+        if (got) {
+          const std::string expected = "event: reset\nid: " + formatCursor(epoch, seq) + "\ndata: {\"reason\":\"" +
+                                       resetReasonName(reason) +
+                                       "\",\"requested\":null,\"oldest\":null,\"latest\":" + json(epoch, seq) + "}\n\n";
+          FUZZ_CHECK(frame->view() == expected, "rebase frame %s", show(frame->view()).c_str());
+        }
       } else if (fdp.ConsumeBool()) {
         h.expire(now);
         m.expire(now);
       } else {
-        const std::string pos = "id: " + formatCursor(o.epoch, m.latest()) + "\n\n";
+        const std::string pos = "id: " + formatCursor(m.epoch(), m.latest()) + "\n\n";
         FUZZ_CHECK(h.positionFrame()->view() == pos, "position %s", show(h.positionFrame()->view()).c_str());
       }
       const HistoryStats s = h.stats();
@@ -204,8 +235,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  static_cast<unsigned long long>(s.oldest), static_cast<unsigned long long>(s.latest), m.size(),
                  static_cast<unsigned long long>(m.bytes()), static_cast<unsigned long long>(m.oldest()),
                  static_cast<unsigned long long>(m.latest()));
-      FUZZ_CHECK(s.replays == c.replays && s.replayedEvents == c.replayedEvents && s.reads == c.reads,
-                 "replay/read counts differ");
+      FUZZ_CHECK(s.replays == c.replays && s.replayedEvents == c.replayedEvents && s.reads == c.reads &&
+                     s.rebases == c.rebases,
+                 "replay/read/rebase counts differ");
       for (size_t r = 0; r < static_cast<size_t>(ResetReason::kCount); ++r) {
         FUZZ_CHECK(s.resets[r] == c.resets[r], "resets[%zu] %llu, the model %llu", r,
                    static_cast<unsigned long long>(s.resets[r]), static_cast<unsigned long long>(c.resets[r]));

@@ -743,8 +743,8 @@ void runAgainstModel(uint32_t seed, int ops) {
         const ResetReason reason = epoch != before ? ResetReason::kEpoch : ResetReason::kExpired;
         const std::string json = "\"" + formatCursor(epoch, seq) + "\"";
         ASSERT_EQ(h.rebaseFrame(epoch, seq, reason)->view(),
-                  "event: reset\nid: " + formatCursor(epoch, seq) + "\ndata: {\"reason\":\"" +
-                      resetReasonName(reason) + "\",\"requested\":null,\"oldest\":null,\"latest\":" + json + "}\n\n")
+                  "event: reset\nid: " + formatCursor(epoch, seq) + "\ndata: {\"reason\":\"" + resetReasonName(reason) +
+                      "\",\"requested\":null,\"oldest\":null,\"latest\":" + json + "}\n\n")
             << where;
         ASSERT_EQ(h.positionFrame()->view(), "id: " + formatCursor(epoch, seq) + "\n\n") << where;
       }
@@ -766,7 +766,8 @@ void runAgainstModel(uint32_t seed, int ops) {
   EXPECT_GT(counts[7], 100u);  // appendAt
   EXPECT_GT(counts[8], 5u);    // rebase
   std::printf(
-      "[ model    ] seed %u: %zu appends (%zu at a given seq), %zu locates (%zu placed, %zu limit, %zu reset), %zu reads "
+      "[ model    ] seed %u: %zu appends (%zu at a given seq), %zu locates (%zu placed, %zu limit, %zu reset), %zu "
+      "reads "
       "(%zu events), %zu rebases\n",
       seed, counts[0], counts[7], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[8]);
 }

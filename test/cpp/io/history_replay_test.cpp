@@ -921,8 +921,8 @@ TEST_F(HistoryDispatcherTest, AGapOrARebaseMovesThePositionHeartbeatsCarry) {
   // A gap in the same epoch: reason "expired".
   ASSERT_EQ(d.publishSequenced("Nw", 60, {seqEvent("q", "e60")}), Status::kOk);
   d.flush();
-  EXPECT_TRUE(sawBeat(quiet, resetIn("Nw", "expired", std::nullopt, std::nullopt, 59) +
-                                 "id: Nw-60\ndata: e60\n\n: \nid: Nw-60\n\n"));
+  EXPECT_TRUE(sawBeat(
+      quiet, resetIn("Nw", "expired", std::nullopt, std::nullopt, 59) + "id: Nw-60\ndata: e60\n\n: \nid: Nw-60\n\n"));
   EXPECT_EQ(d.history()->stats().rebases, 2u);
 }
 
@@ -972,7 +972,10 @@ TEST_F(HistoryDispatcherTest, ABatchIsAllOrNothing) {
       {"past 2^53 - 1", Status::kInvalidId, "Nw", history::kMaxSeq, two},
       {"too many events", Status::kDataTooLarge, "Nw", 1, tooMany},
       {"a bad topic last", Status::kInvalidTopic, "Nw", 1, {seqEvent("a", "1"), seqEvent("a\nb", "2")}},
-      {"a bad event name", Status::kInvalidEvent, "Nw", 1,
+      {"a bad event name",
+       Status::kInvalidEvent,
+       "Nw",
+       1,
        {seqEvent("a", "1"), seqEvent("a", "2", nullptr, std::nullopt, std::string_view("x\ny"))}},
       {"a bad id", Status::kInvalidId, "Nw", 1, {seqEvent("a", "1", nullptr, std::string_view("x\ry"))}},
       {"an event past maxQueueBytes", Status::kDataTooLarge, "Nw", 1, {seqEvent("a", "1"), seqEvent("a", big)}},
