@@ -29,6 +29,20 @@
 //                                  size) beside frame_bytes_per_entry (its wire
 //                                  bytes) tell what a frame holds beyond the
 //                                  bytes hub.stats().history.bytes counts.
+//   BM_PublishSequenced/events:N/batch:B
+//                                  N events (256 bytes of data on one topic,
+//                                  history on) through a running Dispatcher
+//                                  (one I/O thread, no connection: each event
+//                                  is one command to post): B = 1 one
+//                                  publishSequenced() batch (the Redis bus's
+//                                  path, sequences given), B = 0 N publish()
+//                                  calls; then the flush. N in {64, 512}.
+//                                  Items/s are events. The I/O thread drains
+//                                  its queue between iterations (not timed).
+//                                  In C++ both pay the same encoding, history
+//                                  and posting; what a batch saves in the
+//                                  addon is the N - 1 JS-to-native crossings,
+//                                  which this does not see.
 //
 // Each benchmark checks its history against the reference before it is timed
 // (size, oldest/latest, the replayed frames are the last B appended, in
@@ -37,13 +51,16 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "dispatcher.hpp"
 #include "frame.hpp"
 #include "history.hpp"
 #include "sse_encoder.hpp"
@@ -214,5 +231,73 @@ void BM_HistoryEntryBytes(benchmark::State& state) {
   state.counters["frame_block_bytes"] = static_cast<double>(frames.empty() ? 0 : malloc_usable_size(frames[0].get()));
 }
 BENCHMARK(BM_HistoryEntryBytes)->ArgName("events")->Arg(10000)->Arg(65536)->Arg(100000)->Iterations(1);
+
+// The sink of the benchmark's Dispatcher: nothing is connected, nothing reported.
+class NullSink : public ssefanout::ShardSink {
+ public:
+  void onDisconnect(uint32_t, uint64_t, ssefanout::DisconnectReason) override {}
+  void onJsDeliver(uint32_t, FrameRef, std::vector<uint64_t>) override {}
+  void onStopped(uint32_t) override {}
+};
+
+void BM_PublishSequenced(benchmark::State& state) {
+  using ssefanout::Dispatcher;
+  const size_t n = static_cast<size_t>(state.range(0));
+  const bool batched = state.range(1) != 0;
+  NullSink sink;
+  ssefanout::HubOptions o;
+  o.threads = 1;
+  o.shard.heartbeatMs = 0;
+  o.history = options(kDefaultEvents);
+  Dispatcher d(o, &sink);
+  if (d.start() != 0) {
+    state.SkipWithError("cannot start the I/O thread");
+    return;
+  }
+  const std::string data(256, 'x');
+  std::vector<Dispatcher::SequencedEvent> batch(n);
+  for (Dispatcher::SequencedEvent& e : batch) {
+    e.topic = kTopic;
+    e.event.data = data;
+  }
+  ssefanout::EventFields single;
+  single.data = data;
+  auto round = [&] {
+    if (batched) return d.publishSequenced("bench", d.history()->nextSeq(), batch) == ssefanout::Status::kOk;
+    for (size_t i = 0; i < n; ++i) {
+      if (d.publish(kTopic, single, nullptr) != ssefanout::Status::kOk) return false;
+    }
+    return true;
+  };
+  auto drain = [&] {
+    d.flush();
+    while (d.stats().pendingCommands != 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  };
+  // The reference: each round takes the next n sequences of one epoch, n
+  // events published, no rebase; a full history after enough rounds.
+  for (size_t r = 0; r * n < 2 * kDefaultEvents; ++r) {
+    const uint64_t before = d.history()->latest();
+    const uint64_t published = d.stats().published;
+    if (!round() || d.history()->latest() != before + n || d.stats().published != published + n ||
+        d.history()->stats().rebases != 0 || d.history()->options().epoch != "bench") {
+      state.SkipWithError("a round did not publish n events with the next sequences");
+      return;
+    }
+    drain();
+  }
+  if (d.history()->size() != kDefaultEvents) {
+    state.SkipWithError("history does not hold the newest maxEvents events");
+    return;
+  }
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(round());
+    d.flush();
+    state.PauseTiming();
+    drain();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_PublishSequenced)->ArgNames({"events", "batch"})->ArgsProduct({{64, 512}, {0, 1}});
 
 }  // namespace
