@@ -237,6 +237,8 @@ export interface HistoryStats {
   replayedEvents: number
   /** Resets (streams and polls) by reason. */
   resets: Record<ResetReason, number>
+  /** Rebases (sequences from outside: the Redis bus), each with one reset to every history stream. */
+  rebases: number
   /** Catch-up reads. */
   polls: number
 }

@@ -278,6 +278,7 @@ test('stats count replays, replayed events, resets by reason; publish() returns 
     replays: 1,
     replayedEvents: 3,
     resets: { unknown: 1, epoch: 0, expired: 0, limit: 0 },
+    rebases: 0,
     polls: 0
   })
   s.close()
