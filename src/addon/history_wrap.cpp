@@ -123,6 +123,88 @@ Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h) {
   return out;
 }
 
+namespace {
+
+// A scratch string larger than this is given back after its batch: one batch
+// of large events must not pin its size for the life of the thread.
+constexpr size_t kKeepScratchBytes = 64 << 10;
+
+// What publishBatch reads a batch into. The bytes of its strings live in
+// `strings` until the call returns (a deque: a new one never moves the
+// others, so the views stay valid); the strings are reused by the next batch,
+// as bytesOf()'s scratch is elsewhere.
+struct BatchScratch {
+  std::deque<std::string> strings;
+  size_t used = 0;
+  std::vector<std::vector<std::string_view>> users;
+  std::vector<Dispatcher::SequencedEvent> events;
+
+  bool bytes(const Napi::Value& v, std::string_view* out) {
+    if (used == strings.size()) strings.emplace_back();
+    return bytesOf(v, strings[used++], out);
+  }
+  void done() {
+    events.clear();
+    for (size_t i = 0; i < used; ++i) {
+      if (strings[i].capacity() > kKeepScratchBytes) std::string().swap(strings[i]);
+    }
+    used = 0;
+  }
+};
+
+// The n events of `entries` (kBatchSlots each) into b->events.
+Status readBatch(const Napi::Array& entries, size_t n, BatchScratch* b) {
+  if (b->users.size() < n) b->users.resize(n);
+  b->events.assign(n, Dispatcher::SequencedEvent());
+  for (size_t i = 0; i < n; ++i) {
+    Dispatcher::SequencedEvent& e = b->events[i];
+    const uint32_t at = static_cast<uint32_t>(i * kBatchSlots);
+    const Napi::Value topic = entries.Get(at);
+    if (!topic.IsNull() && !topic.IsUndefined()) {
+      if (!topic.IsString() || !b->bytes(topic, &e.topic) || e.topic.empty()) return Status::kInvalidTopic;
+    }
+    const Napi::Value data = entries.Get(at + 1);
+    if (data.IsNull()) {
+      e.skip = true;
+      continue;
+    }
+    std::string_view view;
+    if (!b->bytes(data, &view)) return Status::kInvalidData;
+    e.event.data = view;
+    const Napi::Value event = entries.Get(at + 2);
+    if (event.IsString()) {
+      b->bytes(event, &view);
+      e.event.event = view;
+    } else if (!event.IsUndefined()) {
+      return Status::kInvalidEvent;
+    }
+    const Napi::Value id = entries.Get(at + 3);
+    if (id.IsString()) {
+      b->bytes(id, &view);
+      e.event.id = view;
+    } else if (!id.IsUndefined()) {
+      return Status::kInvalidId;
+    }
+    const Napi::Value names = entries.Get(at + 4);
+    if (names.IsArray()) {
+      auto list = names.As<Napi::Array>();
+      std::vector<std::string_view>& mine = b->users[i];
+      mine.clear();
+      for (uint32_t k = 0; k < list.Length(); ++k) {
+        const Napi::Value name = list.Get(k);
+        if (!name.IsString() || !b->bytes(name, &view)) return Status::kInvalidData;
+        mine.push_back(view);
+      }
+      e.users = &mine;
+    } else if (!names.IsUndefined()) {
+      return Status::kInvalidData;
+    }
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
 Napi::Value publishBatch(const Napi::CallbackInfo& info, Dispatcher& d) {
   Napi::Env env = info.Env();
   if (d.closing()) return statusValue(env, Status::kClosed);
@@ -135,65 +217,10 @@ Napi::Value publishBatch(const Napi::CallbackInfo& info, Dispatcher& d) {
   if (length % kBatchSlots != 0) return statusValue(env, Status::kInvalidData);
   const size_t n = length / kBatchSlots;
   if (n > Dispatcher::kMaxBatchEvents) return statusValue(env, Status::kDataTooLarge);
-  // The bytes of every string of the batch live in `strings` until the call
-  // returns (a deque: a new one never moves the others, so views stay valid);
-  // kept between calls, like bytesOf()'s scratch elsewhere.
-  static thread_local std::deque<std::string> strings;
-  static thread_local std::vector<std::vector<std::string_view>> users;
-  static thread_local std::vector<Dispatcher::SequencedEvent> events;
-  size_t used = 0;
-  auto bytes = [&](const Napi::Value& v, std::string_view* out) {
-    if (used == strings.size()) strings.emplace_back();
-    return bytesOf(v, strings[used++], out);
-  };
-  if (users.size() < n) users.resize(n);
-  events.assign(n, Dispatcher::SequencedEvent());
-  for (size_t i = 0; i < n; ++i) {
-    Dispatcher::SequencedEvent& e = events[i];
-    const uint32_t at = static_cast<uint32_t>(i * kBatchSlots);
-    const Napi::Value topic = entries.Get(at);
-    if (!topic.IsNull() && !topic.IsUndefined()) {
-      if (!topic.IsString() || !bytes(topic, &e.topic) || e.topic.empty())
-        return statusValue(env, Status::kInvalidTopic);
-    }
-    const Napi::Value data = entries.Get(at + 1);
-    if (data.IsNull()) {
-      e.skip = true;
-      continue;
-    }
-    std::string_view view;
-    if (!bytes(data, &view)) return statusValue(env, Status::kInvalidData);
-    e.event.data = view;
-    const Napi::Value event = entries.Get(at + 2);
-    if (event.IsString()) {
-      bytes(event, &view);
-      e.event.event = view;
-    } else if (!event.IsUndefined()) {
-      return statusValue(env, Status::kInvalidEvent);
-    }
-    const Napi::Value id = entries.Get(at + 3);
-    if (id.IsString()) {
-      bytes(id, &view);
-      e.event.id = view;
-    } else if (!id.IsUndefined()) {
-      return statusValue(env, Status::kInvalidId);
-    }
-    const Napi::Value names = entries.Get(at + 4);
-    if (names.IsArray()) {
-      auto list = names.As<Napi::Array>();
-      std::vector<std::string_view>& mine = users[i];
-      mine.clear();
-      for (uint32_t k = 0; k < list.Length(); ++k) {
-        if (!list.Get(k).IsString() || !bytes(list.Get(k), &view)) return statusValue(env, Status::kInvalidData);
-        mine.push_back(view);
-      }
-      e.users = &mine;
-    } else if (!names.IsUndefined()) {
-      return statusValue(env, Status::kInvalidData);
-    }
-  }
-  const Status s = d.publishSequenced(epoch, firstSeq, events);
-  events.clear();
+  static thread_local BatchScratch scratch;
+  Status s = readBatch(entries, n, &scratch);
+  if (s == Status::kOk) s = d.publishSequenced(epoch, firstSeq, scratch.events);
+  scratch.done();
   return statusValue(env, s);
 }
 

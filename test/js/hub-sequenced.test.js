@@ -263,3 +263,37 @@ test('history off, closed hub, and the pending bound: refused, all or nothing', 
   throwsSse(() => bus.publishBatch('Bus', 14, batch), 'ERR_SSE_CLOSED', /closed/)
   throwsSse(() => bus.rebase('Bus', 1), 'ERR_SSE_CLOSED', /closed/)
 })
+
+test('the native calls guard memory: wrong types are a status, never a crash, and change nothing', async (t) => {
+  const { hub } = await historyHub(t)
+  const { native } = hubInternals(hub)
+  const names = require('../../lib/native').statusNames
+  const status = (s) => names[s]
+  const ok = ['a', 'x', undefined, undefined, undefined]
+  const cases = [
+    [[5, 1, ok], 'INVALID_ID'],
+    [['Bus', '1', ok], 'INVALID_ID'],
+    [['Bus', 0, ok], 'INVALID_ID'],
+    [['Bus', 1.5, ok], 'INVALID_ID'],
+    [['Bus', 2 ** 53, ok], 'INVALID_ID'],
+    [['a-b', 1, ok], 'INVALID_ID'],
+    [['Bus', 1, { length: 5 }], 'INVALID_DATA'],
+    [['Bus', 1, ok.slice(1)], 'INVALID_DATA'],
+    [['Bus', 1, new Array(5 * 4097)], 'DATA_TOO_LARGE'],
+    [['Bus', 1, [42, 'x', undefined, undefined, undefined]], 'INVALID_TOPIC'],
+    [['Bus', 1, ['', 'x', undefined, undefined, undefined]], 'INVALID_TOPIC'],
+    [['Bus', 1, ['a', 42, undefined, undefined, undefined]], 'INVALID_DATA'],
+    [['Bus', 1, ['a', new Uint16Array(2), undefined, undefined, undefined]], 'INVALID_DATA'],
+    [['Bus', 1, ['a', 'x', 42, undefined, undefined]], 'INVALID_EVENT'],
+    [['Bus', 1, ['a', 'x', undefined, {}, undefined]], 'INVALID_ID'],
+    [['Bus', 1, ['a', 'x', undefined, undefined, [1]]], 'INVALID_DATA'],
+    [['Bus', 1, ['a', 'x', undefined, undefined, 'u']], 'INVALID_DATA'],
+    [['Bus', 1, [...ok, 'a\nb', 'x', undefined, undefined, undefined]], 'INVALID_TOPIC']
+  ]
+  for (const [args, want] of cases) assert.equal(status(native.publishBatch(...args)), want, JSON.stringify(args).slice(0, 80))
+  assert.equal(status(native.historyRebase('Bus', -1)), 'INVALID_ID')
+  assert.equal(status(native.historyRebase(undefined, 1)), 'INVALID_ID')
+  assert.deepEqual(hubInternals(hub).position(), { epoch: EPOCH, seq: 0 })
+  assert.equal(hub.stats().history.latest, `${EPOCH}-0`)
+  assert.equal(hub.stats().history.rebases, 0)
+})
