@@ -303,12 +303,33 @@ export class SseClient extends EventTarget {
     this._startPolling(body)
   }
 
-  /** GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null for 204. */
+  /**
+   * GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null
+   * for 204. A read (answer and body) that takes longer than its wait plus
+   * stallTimeoutMs is aborted and fails: a proxy that holds it cannot stall
+   * the client.
+   */
   async _read (since, waitSeconds, signal) {
-    const res = await this._fetch(withQuery(this._poll, { since, wait: waitSeconds || undefined }), { signal, headers: { accept: 'application/json' }, cache: 'no-store' })
-    if (res.status === 204) return null
-    if (!res.ok) throw new Error(`catch-up answered ${res.status}`)
-    return res.json()
+    const ms = (waitSeconds || 0) * 1000 + this._o.stallTimeoutMs
+    const ac = new AbortController()
+    const onAbort = () => ac.abort()
+    if (signal) {
+      if (signal.aborted) ac.abort()
+      signal.addEventListener('abort', onAbort)
+    }
+    let timedOut = false
+    const timer = this._later(ms, () => { timedOut = true; ac.abort() })
+    try {
+      const res = await this._fetch(withQuery(this._poll, { since, wait: waitSeconds || undefined }), { signal: ac.signal, headers: { accept: 'application/json' }, cache: 'no-store' })
+      if (res.status === 204) return null
+      if (!res.ok) throw new Error(`catch-up answered ${res.status}`)
+      return await res.json()
+    } catch (err) {
+      throw timedOut ? new Error(`catch-up did not answer within ${ms} ms`) : err
+    } finally {
+      this._clear(timer)
+      if (signal) signal.removeEventListener('abort', onAbort)
+    }
   }
 
   _apply (body) {

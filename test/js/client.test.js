@@ -252,6 +252,30 @@ test('a failing poll: streams again (reconnecting); streams and polls both faili
   assert.equal(lost.state, 'open')
 })
 
+test('a catch-up read that never answers fails after its wait plus stallTimeoutMs (a proxy that holds polls)', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  const urls = []
+  // Answers only by failing when aborted, as fetch does.
+  const fetch = (url, { signal }) => new Promise((resolve, reject) => {
+    urls.push(url)
+    signal.addEventListener('abort', () => reject(new Error('aborted')))
+  })
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, minRetryMs: 1, stallTimeoutMs: 80
+  })
+  t.after(() => client.close())
+  const got = record(client)
+  instances[0].error()
+  await waitFor(() => instances.length === 2, 2000, 'a stream attempt after the held catch-up read')
+  assert.equal(urls.length, 1)
+  assert.equal(client.state, 'reconnecting')
+  assert.ok(got.errorMessages.includes('poll: poll failed: catch-up did not answer within 80 ms'), got.errorMessages.join('; '))
+  client.close()
+  const before = urls.length
+  await sleep(120)
+  assert.equal(urls.length, before, 'closed: no read after')
+})
+
 test('stall: a silent open stream with events waiting in the catch-up -> polling; a quiet one stays; one never open fails', async (t) => {
   const { FakeEventSource, instances } = scriptedEventSource()
   const waiting = { status: 200, body: { events: [{ id: 'e-2', event: 'message', data: 'two', topic: 'a' }], cursor: 'e-2' } }
