@@ -267,7 +267,8 @@ test('proxy answers 502 to streams: polling after maxRetries, every event within
 })
 
 test('proxy holds streams (never a byte): polling after the stall time, every event within a poll interval, open again when released', OPTIONS, async (t) => {
-  const app = await startApp(t)
+  // Positions (heartbeats) well within the stall time: an open stream is never taken for a stalled one.
+  const app = await startApp(t, { heartbeatMs: 300 })
   const pollIntervalMs = 500
   const streamRetryMs = 1500
   const stallTimeoutMs = 1000
@@ -352,6 +353,7 @@ test('`reset` for a cursor older than the history (offline too long; an old last
     const reset = r.events.find((e) => e.type === 'reset')
     assert.deepEqual(reset.data, { reason: 'expired', requested, oldest, latest }, `${name}: the reset's data`)
     assert.equal(r.cursor, live.at(-1).id, `${name}: the cursor`)
+    assert.deepEqual(r.states, t === tab ? ['open', 'reconnecting', 'open'] : ['open'], `${name}: states`)
   }
 })
 
