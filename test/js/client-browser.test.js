@@ -207,15 +207,26 @@ test('connections cut while publishing (history kept): every event once, in orde
   const tabs = [await app.open(options), await app.open(options)]
   for (const tab of tabs) await tab.until((r) => r.state === 'open', 5000, 'open')
 
+  // Publishing every ~10 ms for 1.8 s (6 s at most on a loaded machine); a
+  // cut at 300 ms and one more once both tabs are open again, 600 ms later
+  // at least; publishing goes on 500 ms past the last cut.
   const published = []
-  let cuts = 0
+  const cutAt = []
   const startedAt = Date.now()
-  for (let n = 0; Date.now() - startedAt < 1800; n++) {
-    if ((n === 20 || n === 60) && app.proxy.cut({ refuseMs: 200 }) >= 2) cuts++
-    published.push(await app.publish(`e ${n}`))
+  const allOpen = async () => (await Promise.all(tabs.map((tab) => tab.read()))).every((r) => r.state === 'open')
+  for (let n = 0; Date.now() - startedAt < 6000; n++) {
+    const now = Date.now()
+    if (cutAt.length === 2 && now - startedAt >= 1800 && now - cutAt[1] >= 500) break
+    if (cutAt.length < 2 && now - (cutAt.at(-1) || startedAt) >= (cutAt.length === 0 ? 300 : 600) && await allOpen()) {
+      assert.ok(app.proxy.cut({ refuseMs: 200 }) >= 2, 'both streams cut')
+      cutAt.push(Date.now())
+    }
+    const cutOff = app.proxy.refusing
+    published.push({ ...await app.publish(`e ${n}`), cutOff })
     await sleep(10)
   }
-  assert.equal(cuts, 2, 'both cuts found both streams open')
+  assert.equal(cutAt.length, 2, 'both cuts done (the tabs were back in time)')
+  assert.ok(published.filter((p) => p.cutOff).length >= 2, 'events were published while the tabs were cut off')
   for (const [n, tab] of tabs.entries()) {
     const r = await tab.until((r) => r.events.some((e) => e.id === published.at(-1).id), 5000, `tab ${n}: the last event`)
     assertSequence(r.events, published, `tab ${n}`)
