@@ -306,6 +306,32 @@ test('proxy holds streams (never a byte): polling after the stall time, every ev
   assert.deepEqual(r.states, ['open', 'reconnecting', 'polling', 'open'])
 })
 
+test('proxy answers 502 to every request, polls too (the server out of reach): reconnecting, never polling; open again, nothing lost', OPTIONS, async (t) => {
+  const app = await startApp(t)
+  const tab = await app.open({ poll: POLL, maxRetries: 3, minRetryMs: 100, maxRetryMs: 200, pollIntervalMs: 500, streamRetryMs: 1500 })
+  await tab.until((r) => r.state === 'open', 5000, 'open')
+  const first = await publishMany(app, 'streamed', 2)
+  await tab.arrived(first.at(-1).id, 5000)
+
+  app.proxy.setMode('502')
+  app.proxy.cut()
+  // 3 streams, then the catch-up, answered 502: streams again, and so on.
+  await waitFor(() => app.proxy.answered502 >= 9, 10000, () => `502s (${app.proxy.answered502})`)
+  const missed = await publishMany(app, 'missed', 3)
+  let r = await tab.read()
+  assert.deepEqual(r.states, ['open', 'reconnecting'], 'reconnecting, never polling')
+  assert.ok(r.errors.some((m) => m.includes('502')), `a failed poll reported: ${JSON.stringify(r.errors)}`)
+
+  // Back: a stream attempt opens, or (when the catch-up is what is tried
+  // first) polling until the next probe opens one.
+  app.proxy.setMode('pass')
+  await tab.until((r) => r.state === 'open', 1500 + 3000, 'open once the proxy passes')
+  const last = await publishMany(app, 'streamed again', 2)
+  r = await tab.until((r) => r.events.some((e) => e.id === last.at(-1).id), 5000, 'the last event')
+  assertSequence(r.events, [...first, ...missed, ...last], 'tab')
+  assert.ok(['open,reconnecting,open', 'open,reconnecting,polling,open'].includes(r.states.join()), `states ${r.states}`)
+})
+
 test('an open stream that goes silent (position heartbeats stop): polling, no loss; a quiet stream with heartbeats stays open', OPTIONS, async (t) => {
   const heartbeatMs = 500
   const app = await startApp(t, { heartbeatMs })
