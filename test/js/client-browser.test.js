@@ -332,6 +332,30 @@ test('proxy answers 502 to every request, polls too (the server out of reach): r
   assert.ok(['open,reconnecting,open', 'open,reconnecting,polling,open'].includes(r.states.join()), `states ${r.states}`)
 })
 
+test('proxy holds every request, polls too: the client keeps trying and is open again once the proxy passes, nothing lost', OPTIONS, async (t) => {
+  const app = await startApp(t, { heartbeatMs: 300 })
+  const stallTimeoutMs = 1000
+  const tab = await app.open({ poll: POLL, maxRetries: 3, minRetryMs: 100, maxRetryMs: 200, stallTimeoutMs, pollIntervalMs: 500, streamRetryMs: 1500 })
+  await tab.until((r) => r.state === 'open', 5000, 'open')
+  const first = await publishMany(app, 'streamed', 2)
+  await tab.arrived(first.at(-1).id, 5000)
+
+  app.proxy.setMode('hold')
+  app.proxy.cut()
+  // 3 streams, then the catch-up, held.
+  await waitFor(() => app.proxy.held >= 4, 3 * stallTimeoutMs + 3000, () => `held (${app.proxy.held})`)
+  const missed = await publishMany(app, 'missed', 3)
+  assert.deepEqual((await tab.read()).states, ['open', 'reconnecting'], 'reconnecting, never polling')
+
+  app.proxy.setMode('pass')
+  // A held catch-up read is given up after some time (the stall time, say), then streams are tried again.
+  await tab.until((r) => r.state === 'open', 2 * stallTimeoutMs + 1500 + 3000, 'open once the proxy passes')
+  const last = await publishMany(app, 'streamed again', 2)
+  const r = await tab.until((r) => r.events.some((e) => e.id === last.at(-1).id), 5000, 'the last event')
+  assertSequence(r.events, [...first, ...missed, ...last], 'tab')
+  assert.ok(['open,reconnecting,open', 'open,reconnecting,polling,open'].includes(r.states.join()), `states ${r.states}`)
+})
+
 test('an open stream that goes silent (position heartbeats stop): polling, no loss; a quiet stream with heartbeats stays open', OPTIONS, async (t) => {
   const heartbeatMs = 500
   const app = await startApp(t, { heartbeatMs })
