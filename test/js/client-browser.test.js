@@ -13,6 +13,8 @@
 //   - streams answered 502, or held and never answered: `polling` after the
 //     attempts (or the stall time), each event within a poll interval, back
 //     to `open` when streams pass; an open stream that goes silent: polling;
+//   - a proxy that answers 502 to (or holds) the catch-up too, a server out
+//     of reach: `reconnecting`, never `polling`, and open again after it;
 //   - `reset` for a cursor older than the history (offline too long, or an
 //     old lastEventId given);
 //   - offline/online (browserContext.setOffline);
