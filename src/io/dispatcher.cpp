@@ -385,7 +385,10 @@ Status Dispatcher::publishSequenced(std::string_view epoch, uint64_t firstSeq,
     batchUsers_[i].clear();
     lastReaches = false;
     if (e.skip) continue;
-    if (!e.topic.empty() && validateTopic(e.topic) != Status::kOk) return Status::kInvalidTopic;
+    if (!e.topic.empty() && validateTopic(e.topic) != Status::kOk) {
+      batchFrames_.clear();
+      return Status::kInvalidTopic;
+    }
     EventFields stamped = e.event;
     if (!e.event.id) stamped.id = std::string_view(cursor, history::formatCursorInto(epoch, firstSeq + i, cursor));
     if (Status s = encode(stamped, &batchFrames_[i], e.topic); s != Status::kOk) {
