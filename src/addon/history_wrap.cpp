@@ -157,6 +157,10 @@ Status readBatch(const Napi::Array& entries, size_t n, BatchScratch* b) {
   if (b->users.size() < n) b->users.resize(n);
   b->events.assign(n, Dispatcher::SequencedEvent());
   for (size_t i = 0; i < n; ++i) {
+    // The handles of one event at a time (a batch has up to 20480 slots).
+    // What outlives them is copied (strings) or a view of a Uint8Array that
+    // `entries` still holds.
+    Napi::HandleScope scope(entries.Env());
     Dispatcher::SequencedEvent& e = b->events[i];
     const uint32_t at = static_cast<uint32_t>(i * kBatchSlots);
     const Napi::Value topic = entries.Get(at);
