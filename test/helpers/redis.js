@@ -63,11 +63,15 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 /** Why no Redis test can run here (a message for `skip`), or null. */
 function redisMissing () {
-  for (const [file, pkg] of [[SERVER_PATH, 'redis-server'], [CLI_PATH, 'redis-tools (redis-server depends on it)']]) {
+  const programs = [
+    ['redis-server', SERVER_PATH, 'apt-get install redis-server, or set REDIS_SERVER_PATH'],
+    ['redis-cli', CLI_PATH, 'apt-get install redis-tools (redis-server depends on it), or set REDIS_CLI_PATH']
+  ]
+  for (const [name, file, hint] of programs) {
     try {
       fs.accessSync(file, fs.constants.X_OK)
     } catch {
-      return `no ${path.basename(file)} at ${file} (apt-get install ${pkg})`
+      return `no ${name} at ${file} (${hint})`
     }
   }
   return null
