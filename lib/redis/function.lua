@@ -126,7 +126,9 @@ local function publish (keys, args)
     return fail('expected <maxlen> <topic> <data> [name value]..., got ' .. #args .. ' arguments')
   end
   local maxlen = args[1]
-  if integer_in(maxlen, 1, MAX_MAXLEN) == nil then return fail('maxlen must be an integer from 1 to ' .. MAX_MAXLEN .. ', got ' .. shown(args[1])) end
+  if integer_in(maxlen, 1, MAX_MAXLEN) == nil then
+    return fail('maxlen must be an integer from 1 to ' .. MAX_MAXLEN .. ', got ' .. shown(maxlen))
+  end
   local topic, data = args[2], args[3]
   if topic ~= '' then
     local err = check_line('topic', topic, MAX_TOPIC_BYTES)
