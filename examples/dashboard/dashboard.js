@@ -74,7 +74,8 @@ function niceCeil (v, base = 10) {
   if (base === 1024) {
     let unit = 1
     while (v / unit >= 1024) unit *= 1024
-    return niceCeil(v / unit) * unit
+    const top = niceCeil(v / unit)
+    return (top === 1000 ? 1024 : top) * unit // 1 MB, not 1000 KB
   }
   const power = 10 ** Math.floor(Math.log10(v))
   for (const step of [1, 2, 5, 10]) {
@@ -431,6 +432,8 @@ function draw () {
   const last = samples.at(-1)
   if (!last) return
   const now = last.t
+  // The last 120 s; a server up for less shows what there is, full width.
+  const windowMs = Math.min(WINDOW_MS, Math.max(10000, Math.ceil((now - samples[0].t) / 5000) * 5000))
   const publishes = rates((s) => s.published)
   const deliveries = rates((s) => s.delivered)
   const lastRate = (points) => (points.length > 0 ? points.at(-1)[1] : NaN)
@@ -442,10 +445,10 @@ function draw () {
   $('now-memory').textContent = `${formatBytes(last.rss)} rss, ${formatBytes(last.heapUsed)} heap`
   $('now-history').textContent = last.history ? `${formatCount(last.history.events)} events, ${formatBytes(last.history.bytes)}` : 'off'
 
-  drawChart($('chart-connections'), [{ color: COLORS.connections, points: samples.map((s) => [s.t, s.connections]) }], { now })
-  drawChart($('chart-publishes'), [{ color: COLORS.publishes, points: publishes }], { now })
-  drawChart($('chart-deliveries'), [{ color: COLORS.deliveries, points: deliveries }], { now })
-  drawChart($('chart-queue'), [{ color: COLORS.queue, points: samples.map((s) => [s.t, s.queueBytes]) }], { now, bytes: true })
+  drawChart($('chart-connections'), [{ color: COLORS.connections, points: samples.map((s) => [s.t, s.connections]) }], { now, windowMs })
+  drawChart($('chart-publishes'), [{ color: COLORS.publishes, points: publishes }], { now, windowMs })
+  drawChart($('chart-deliveries'), [{ color: COLORS.deliveries, points: deliveries }], { now, windowMs })
+  drawChart($('chart-queue'), [{ color: COLORS.queue, points: samples.map((s) => [s.t, s.queueBytes]) }], { now, windowMs, bytes: true })
 
   // Disconnects: one line per reason (per second), those with any in the
   // window drawn over a grey baseline; the legend has every reason's total.
@@ -456,9 +459,9 @@ function draw () {
     color: reasonColor(reason, i),
     points: rates((s) => (s.disconnects && s.disconnects[reason]) || 0)
   }))
-  const active = perReason.filter((s) => s.points.some(([t, v]) => t >= now - WINDOW_MS && v > 0))
+  const active = perReason.filter((s) => s.points.some(([t, v]) => t >= now - windowMs && v > 0))
   const baseline = { color: '#cbd5e1', width: 1.5, points: samples.slice(1).map((s) => [s.t, 0]) }
-  drawChart($('chart-disconnects'), [baseline, ...active], { now, fill: false })
+  drawChart($('chart-disconnects'), [baseline, ...active], { now, windowMs, fill: false })
   const total = perReason.reduce((sum, s) => sum + (s.points.length > 0 ? s.points.at(-1)[1] : 0), 0)
   $('now-disconnects').textContent = publishes.length > 0 ? formatCount(total) : '–'
   showLegend(reasons, totals)
