@@ -93,8 +93,8 @@ async function main () {
       }
       await sleep(100)
     }
+    // The traffic runs up to the screenshot: the figures show it going on.
     await waitFor(() => page.$eval('#publish-result', (el) => el.dataset.id !== undefined), 5000, 'the form publish answered')
-    await sleep(1200) // one more sample drawn
     await page.screenshot({ path: OUT })
     console.log(`wrote ${OUT}`)
   } finally {

@@ -251,6 +251,7 @@ function showEvent ({ id, name, data }) {
     const span = document.createElement('span')
     span.className = className
     span.textContent = text
+    if (className === 'data') span.title = text // the whole of it, when cut short
     item.append(span)
   }
   const list = $('events')
