@@ -90,6 +90,14 @@ export interface HistoryOptions {
   maxReplayEvents?: number
   /** The event name of the in-band reset. Default `reset`. */
   resetEvent?: string
+  /**
+   * Position frames as visible events: `true` (the name `sse-position`, what
+   * sse-fanout/client listens for) or an event name. A stream then gets
+   * `event: <name>`, `id: <cursor>` and empty data after its replay and in
+   * each heartbeat, so an EventSource sees its place move on quiet streams.
+   * Default `false`: id-only frames and `: ` comment heartbeats.
+   */
+  positionEvent?: boolean | string
   /** The longest a long-poll waits (ms); a larger `wait` is clamped. Default 25000. */
   maxPollWaitMs?: number
   /** Events in one catch-up answer; more page on through its cursor. Default 1000. */

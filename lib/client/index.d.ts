@@ -43,6 +43,11 @@ export interface SseClientOptions {
   streamRetryMs?: number
   /** The server's reset event name (default 'reset'). */
   resetEvent?: string
+  /**
+   * The hub's position event (`history.positionEvent`; default 'sse-position'):
+   * it moves `lastEventId` and is not dispatched. `false`: an ordinary event.
+   */
+  positionEvent?: string | false
   /** Default: console with `[SSE] <ISO time>`; false: silent. */
   logger?: SseClientLogger | false
   /** Where `online`/`offline` come from (default globalThis.window; null: none). */

@@ -2,16 +2,20 @@
 // (docs in lib/client/README.md). No dependencies, no Node built-ins: it runs
 // in browsers and in Node given an EventSource implementation.
 //
-// The cursor: the id of the last event delivered (stream or poll). A new
-// EventSource cannot be given Last-Event-ID, so a reconnect passes it in the
-// query as `lastEventId` (the hub reads it). Id-only position frames and the
-// hub's position heartbeats move the native EventSource's lastEventId without
-// an event, so they are not seen here: the cursor is the last *event's* id.
+// The cursor: the id of the last event or position delivered (stream or
+// poll). A new EventSource cannot be given Last-Event-ID, so a reconnect
+// passes it in the query as `lastEventId` (the hub reads it). A hub with
+// `history.positionEvent` sends its position as an event after each replay
+// and in each heartbeat: the cursor moves on quiet streams too, and silence
+// past stallTimeoutMs is a stall. Without it, id-only position frames are
+// invisible here and the cursor is the last *event's* id.
 //
 // States: connecting -> open; open -> reconnecting on an error or a cut;
 // reconnecting -> open, or -> polling after maxRetries failed attempts in a
-// row (or a stall) when a catch-up URL is given; polling -> open when a
-// stream probe (every streamRetryMs) opens; any -> closed on close().
+// row (or a stall) when a catch-up URL is given and it answers (if it fails
+// too, the server is out of reach: streams are retried); polling -> open
+// when a stream probe (every streamRetryMs) opens, -> reconnecting when a
+// poll fails; any -> closed on close().
 // Streaming and polling never run at once: a probe pauses the polling, so an
 // event is delivered once whichever way it comes.
 
@@ -25,7 +29,8 @@ const DEFAULTS = {
   longPoll: false,
   pollWaitSeconds: 25,
   streamRetryMs: 30000,
-  resetEvent: 'reset'
+  resetEvent: 'reset',
+  positionEvent: 'sse-position'
 }
 
 /**
@@ -165,12 +170,20 @@ export class SseClient extends EventTarget {
     const es = new this._ES(withQuery(this.url, { lastEventId: this.lastEventId }), this._o.eventSourceInit)
     this._es = es
     let opened = false
+    this._positions = false // whether this stream has shown a position event
     const mine = (fn) => (event) => { if (this._es === es) fn(event) }
     this._forward = mine((event) => {
       this._armStall()
       this._deliver(event.type, event.data, event.lastEventId)
     })
     for (const name of this._names) es.addEventListener(name, this._forward)
+    if (this._o.positionEvent) {
+      es.addEventListener(this._o.positionEvent, mine((event) => {
+        this._positions = true
+        if (event.lastEventId) this.lastEventId = event.lastEventId
+        this._armStall()
+      }))
+    }
     es.addEventListener(this._o.resetEvent, mine((event) => {
       this._armStall()
       let data = event.data
@@ -207,11 +220,12 @@ export class SseClient extends EventTarget {
     // A stream that opened and then ended is not a failed attempt: the count
     // is of attempts in a row that never opened.
     if (!opened) this._attempts++
-    if (this._poll && this._attempts >= this._o.maxRetries) {
-      this._log.warn(`${this._attempts} failed stream attempts: polling ${this._poll}`)
-      this._startPolling()
-      return
-    }
+    if (this._poll && this._attempts >= this._o.maxRetries) return this._tryPolling()
+    this._retry()
+  }
+
+  /** The next stream attempt, after a full-jitter backoff. */
+  _retry () {
     const attempt = this._attempts + 1
     const delay = backoff(attempt, { minRetryMs: this._o.minRetryMs, maxRetryMs: this._o.maxRetryMs, random: this._random })
     this._setState('reconnecting')
@@ -220,10 +234,35 @@ export class SseClient extends EventTarget {
   }
 
   /**
-   * The stall timer. Before open: the attempt failed. Once open: heartbeats
-   * are comments that EventSource does not show, so silence alone proves
-   * nothing; a catch-up read says whether the stream has missed events
-   * (a buffering proxy): then polling takes over.
+   * maxRetries stream attempts failed: poll if the catch-up endpoint answers.
+   * If it fails too, the server is out of reach (down, restarting, no
+   * network), which polling cannot help: streams are retried.
+   */
+  async _tryPolling () {
+    this._setState('reconnecting')
+    this._stopPolling()
+    const run = new AbortController()
+    this._pollRun = run
+    let body
+    try {
+      body = await this._read(this.lastEventId, 0, run.signal)
+    } catch (err) {
+      if (run.signal.aborted) return
+      this._pollRun = null
+      this._error(`poll failed: ${err.message}`, { source: 'poll' })
+      return this._retry()
+    }
+    if (run.signal.aborted) return
+    this._log.warn(`${this._attempts} failed stream attempts: polling ${this._poll}`)
+    this._startPolling(body || undefined)
+  }
+
+  /**
+   * The stall timer. Before open: the attempt failed. Once open, on a stream
+   * that has shown position events: a stall. Without them, heartbeats are
+   * comments EventSource does not show, so silence alone proves nothing; a
+   * catch-up read says whether the stream has missed events (a buffering
+   * proxy): then polling takes over.
    */
   _armStall (ms = this._o.stallTimeoutMs) {
     if (this._stall) this._clear(this._stall)
@@ -234,6 +273,7 @@ export class SseClient extends EventTarget {
       this._stall = null
       if (this._es !== es) return
       if (es.readyState !== 1) return this._failed(this.state === 'polling', false, `stream not open after ${ms} ms`)
+      if (this._positions) return this._stalled(null)
       if (this._poll) this._checkStall(es)
     })
   }
@@ -243,13 +283,24 @@ export class SseClient extends EventTarget {
     const body = await this._read(since, 0, null).catch(() => null)
     if (this._es !== es || this.lastEventId !== since) return
     if (body && (body.reset || body.events.length > 0)) {
-      this._closeStream()
-      this._error(`stream silent for ${this._o.stallTimeoutMs} ms with events waiting: polling ${this._poll}`, { source: 'stream' })
-      this._attempts = 0
-      this._startPolling(body)
+      this._stalled(body)
     } else {
       this._armStall()
     }
+  }
+
+  /**
+   * An open stream that delivers nothing: with positions (a heartbeat at
+   * least every heartbeat interval), silence itself; without, events waiting
+   * at the catch-up endpoint (body). Polls, or reconnects without `poll`.
+   */
+  _stalled (body) {
+    const message = `stream silent for ${this._o.stallTimeoutMs} ms`
+    if (!this._poll) return this._failed(false, true, message)
+    this._closeStream()
+    this._error(`${message}: polling ${this._poll}`, { source: 'stream' })
+    this._attempts = 0
+    this._startPolling(body)
   }
 
   /** GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null for 204. */
@@ -267,7 +318,11 @@ export class SseClient extends EventTarget {
     if (body.cursor) this.lastEventId = body.cursor
   }
 
-  /** Polls until a stream probe opens; first: a body already read. */
+  /**
+   * Polls until a stream probe opens; first: a body already read. A poll
+   * that fails ends the polling: the state is `reconnecting` and streams are
+   * tried again (then the catch-up endpoint, as after maxRetries).
+   */
   _startPolling (first) {
     this._setState('polling')
     this._stopPolling()
@@ -281,18 +336,17 @@ export class SseClient extends EventTarget {
     const loop = async () => {
       if (first) this._apply(first)
       while (!run.signal.aborted) {
-        const since = this.lastEventId
-        let failed = false
         try {
-          const body = await this._read(since, this._o.longPoll ? this._o.pollWaitSeconds : 0, run.signal)
+          const body = await this._read(this.lastEventId, this._o.longPoll ? this._o.pollWaitSeconds : 0, run.signal)
           if (run.signal.aborted) return
           this._apply(body)
         } catch (err) {
           if (run.signal.aborted) return
-          failed = true
+          this._stopPolling()
           this._error(`poll failed: ${err.message}`, { source: 'poll' })
+          return this._retry()
         }
-        if (!this._o.longPoll || failed) {
+        if (!this._o.longPoll) {
           await new Promise((resolve) => {
             const done = () => {
               this._clear(timer)

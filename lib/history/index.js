@@ -25,7 +25,10 @@ const LIMITS = {
   maxPollEvents: [1, 1e6],
   maxPollWaiters: [0, 1e7]
 }
-const KEYS = new Set([...Object.keys(DEFAULTS), 'epoch'])
+const KEYS = new Set([...Object.keys(DEFAULTS), 'epoch', 'positionEvent'])
+// positionEvent: true names the visible position events this (SseClient's default).
+const POSITION_EVENT = 'sse-position'
+const MAX_EVENT_NAME_BYTES = 256
 const EPOCH = /^[A-Za-z0-9]{1,32}$/
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 // Longer Last-Event-IDs are no cursor and no id the history could hold
@@ -70,11 +73,23 @@ function resolveHistory (value, name = 'options.history') {
     throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty event name without CR, LF or NUL', `${name}.resetEvent`, resetEvent)
   }
   out.resetEvent = resetEvent
+  out.positionEvent = positionEventOf(given.positionEvent, `${name}.positionEvent`, resetEvent)
   const epoch = given.epoch === undefined ? makeEpoch() : given.epoch
   if (typeof epoch !== 'string' || !EPOCH.test(epoch)) throw invalid('ERR_SSE_INVALID_ARGUMENT', '1 to 32 characters of [A-Za-z0-9]', `${name}.epoch`, epoch)
   out.epoch = epoch
   if (out.maxEvents === 0 || out.maxBytes === 0 || out.maxAgeMs === 0) return null
   return Object.freeze(out)
+}
+
+/** history.positionEvent: '' (off: id-only position frames), or the event name. */
+function positionEventOf (value, name, resetEvent) {
+  if (value === undefined || value === false) return ''
+  const event = value === true ? POSITION_EVENT : value
+  if (typeof event !== 'string' || event === '' || Buffer.byteLength(event) > MAX_EVENT_NAME_BYTES ||
+      LINE_BREAK_OR_NUL.test(event) || event === resetEvent) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', `true, false or an event name (1 to ${MAX_EVENT_NAME_BYTES} bytes, no CR, LF or NUL, not the resetEvent)`, name, value)
+  }
+  return event
 }
 
 /**

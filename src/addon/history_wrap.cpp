@@ -32,6 +32,7 @@ std::optional<history::HistoryOptions> historyOptionsOf(const Napi::Value& v) {
   h.maxAgeMs = u64(o, "maxAgeMs", h.maxAgeMs);
   h.maxReplayEvents = u64(o, "maxReplayEvents", h.maxReplayEvents);
   if (o.Get("resetEvent").IsString()) h.resetEvent = stringArg(o.Get("resetEvent"));
+  if (o.Get("positionEvent").IsString()) h.positionEvent = stringArg(o.Get("positionEvent"));
   if (!history::validEpoch(h.epoch)) return std::nullopt;  // lib/hub.js checked it
   return h;
 }

@@ -201,7 +201,11 @@ FrameRef History::positionFrame() {
     const std::string id = cursorOf(latest());
     EventFields ev;
     ev.id = id;
-    encodeEvent(ev, &position_, Frame::Kind::kControl);
+    if (!options_.positionEvent.empty()) {
+      ev.event = options_.positionEvent;
+      ev.data = std::string_view();
+    }
+    encodeEvent(ev, &position_, Frame::Kind::kControl);  // valid: the name was checked by the caller
     positionSeq_ = latest();
   }
   return position_;

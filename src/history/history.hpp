@@ -41,6 +41,9 @@ struct HistoryOptions {
   uint64_t maxAgeMs = 300000;
   uint64_t maxReplayEvents = 1000;
   std::string resetEvent = "reset";
+  // When not empty: position frames are events of this name with empty data
+  // (EventSource dispatches them), not id-only frames it hides.
+  std::string positionEvent;
 };
 
 // Why a reader cannot resume where it asked to (the in-band reset's reason).
@@ -143,7 +146,8 @@ class History {
   // position, data {"reason","requested","oldest","latest"}. Counts it.
   FrameRef resetFrame(const Place& place);
   // "id: <epoch>-<latest>\n\n" (kControl): moves a client's cursor without an
-  // event. Cached until the next append.
+  // event; with options.positionEvent, "event: <name>\nid: ...\ndata: \n\n",
+  // an event EventSource shows. Cached until the next append.
   FrameRef positionFrame();
   void countRead() { ++stats_.reads; }
   void countReset(ResetReason r) { ++stats_.resets[static_cast<size_t>(r)]; }

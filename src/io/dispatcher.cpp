@@ -24,6 +24,7 @@ Dispatcher::Dispatcher(const HubOptions& options, ShardSink* sink)
   if (options_.history) {
     history_ = std::make_unique<history::History>(*options_.history);
     options_.shard.historyEpoch = options_.history->epoch;
+    options_.shard.positionEvent = options_.history->positionEvent;
   }
 }
 

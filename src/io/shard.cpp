@@ -380,9 +380,14 @@ const FrameRef& Shard::positionHeartbeat() {
   if (positionHeartbeatSeq_ != lastSeq_) {
     const std::string id = history::formatCursor(options_.historyEpoch, lastSeq_);
     EventFields hb;
-    hb.comment = "";
     hb.id = id;
-    encodeEvent(hb, &positionHeartbeat_, Frame::Kind::kControl);  // ": \nid: <epoch>-<seq>\n\n"
+    if (options_.positionEvent.empty()) {
+      hb.comment = "";  // ": \nid: <epoch>-<seq>\n\n"
+    } else {
+      hb.event = options_.positionEvent;  // "event: <name>\nid: <epoch>-<seq>\ndata: \n\n"
+      hb.data = std::string_view();
+    }
+    encodeEvent(hb, &positionHeartbeat_, Frame::Kind::kControl);
     positionHeartbeatSeq_ = lastSeq_;
   }
   return positionHeartbeat_;

@@ -55,6 +55,9 @@ struct ShardOptions {
   // adopted with Command::kPositions carry "id: <epoch>-<seq>", seq the last
   // history event this shard has handled.
   std::string historyEpoch;
+  // HistoryOptions::positionEvent: when not empty, those heartbeats are
+  // "event: <name>\nid: <epoch>-<seq>\ndata: \n\n" (visible to EventSource).
+  std::string positionEvent;
 };
 
 // Receives what a shard reports. Called on the shard's thread.

@@ -114,7 +114,8 @@ test('state machine: open, reconnect from the cursor in the query, polling after
   await waitFor(() => instances.length === 4, 2000, 'attempt 3')
   assert.equal(client.state, 'reconnecting')
   instances[3].error()
-  assert.equal(client.state, 'polling')
+  assert.equal(client.state, 'reconnecting', 'until the catch-up endpoint answers')
+  await waitFor(() => client.state === 'polling', 2000, 'polling once the catch-up endpoint answers')
   await waitFor(() => urls.length >= 2, 2000, 'two polls')
   assert.equal(new URL(urls[0]).searchParams.get('since'), 'e-2')
   assert.equal(new URL(urls[0]).searchParams.get('wait'), null, 'interval polling: no wait')
@@ -182,7 +183,7 @@ test('state machine: no poll URL -> no fallback; a probe that fails keeps pollin
   })
   t.after(() => polling.close())
   b.instances[0].error()
-  assert.equal(polling.state, 'polling')
+  await waitFor(() => polling.state === 'polling', 2000, 'polling')
   await waitFor(() => b.instances.length === 2, 2000, 'the probe')
   b.instances[1].error()
   assert.equal(polling.state, 'polling')
@@ -202,19 +203,53 @@ test('a long polling session leaves no listener behind (no MaxListenersExceededW
   process.on('warning', onWarning)
   t.after(() => process.off('warning', onWarning))
   const { FakeEventSource, instances } = scriptedEventSource()
-  const { fetch, urls } = scriptedFetch([{ status: 204 }, { status: 500, body: {} }])
+  const { fetch, urls } = scriptedFetch([{ status: 204 }])
   const client = new SseClient('http://example.test/events', {
     EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, pollIntervalMs: 1
   })
   t.after(() => client.close())
-  let errors = 0
-  client.addEventListener('error', () => errors++)
   instances[0].error()
-  await waitFor(() => urls.length >= 40, 5000, '40 polls')
-  await sleep(20)
-  assert.equal(client.state, 'polling', 'a failing poll does not end the polling')
-  assert.ok(errors >= 39, `each 500 is an error event (${errors})`)
+  await waitFor(() => urls.length >= 200, 5000, '200 polls')
+  assert.equal(client.state, 'polling')
   assert.deepEqual(warnings.map(String), [])
+})
+
+test('a failing poll: streams again (reconnecting); streams and polls both failing: reconnecting, never polling', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  // The check after maxRetries (204), one poll (204), a 500, then the check after the next failed stream (204).
+  const { fetch, urls } = scriptedFetch([{ status: 204 }, { status: 204 }, { status: 500, body: {} }, { status: 204 }])
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, minRetryMs: 1, pollIntervalMs: 20, streamRetryMs: 60000
+  })
+  t.after(() => client.close())
+  const got = record(client)
+  instances[0].error()
+  await waitFor(() => instances.length === 2, 2000, 'a stream attempt after the failed poll')
+  assert.equal(urls.length, 3)
+  assert.equal(client.state, 'reconnecting')
+  instances[1].error()
+  await waitFor(() => client.state === 'polling', 2000, 'polling again: the catch-up endpoint answers')
+  assert.deepEqual(got.states, ['reconnecting', 'polling', 'reconnecting', 'polling'])
+  assert.ok(got.errorMessages.includes('poll: poll failed: catch-up answered 500'), got.errorMessages.join('; '))
+  client.close()
+
+  // The server is out of reach: every stream and every poll fails.
+  const down = scriptedEventSource()
+  const failing = scriptedFetch([{ status: 502, body: {} }])
+  const lost = new SseClient('http://example.test/events', {
+    EventSource: down.FakeEventSource, fetch: failing.fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 2, minRetryMs: 1, maxRetryMs: 4
+  })
+  t.after(() => lost.close())
+  const gotLost = record(lost)
+  for (let i = 0; i < 6; i++) {
+    await waitFor(() => down.instances.length === i + 1, 2000, `attempt ${i + 1}`)
+    down.instances[i].error()
+  }
+  await waitFor(() => failing.urls.length === 5, 2000, 'a catch-up check after each failure past maxRetries')
+  assert.deepEqual([...new Set(gotLost.states)], ['reconnecting'], 'never polling while polls fail too')
+  await waitFor(() => down.instances.length === 7, 2000, 'still trying streams')
+  down.instances[6].open()
+  assert.equal(lost.state, 'open')
 })
 
 test('stall: a silent open stream with events waiting in the catch-up -> polling; a quiet one stays; one never open fails', async (t) => {
@@ -244,6 +279,50 @@ test('stall: a silent open stream with events waiting in the catch-up -> polling
   t.after(() => held.close())
   await waitFor(() => b.instances.length === 2, 2000, 'a new attempt after the held one')
   assert.equal(b.instances[0].closed, true)
+})
+
+test('position events move the cursor without reaching listeners; with them, silence is a stall', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  const { fetch, urls } = scriptedFetch([{ status: 204 }])
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, stallTimeoutMs: 80, minRetryMs: 1, pollIntervalMs: 1000, streamRetryMs: 5000
+  })
+  t.after(() => client.close())
+  const got = record(client, ['message', 'sse-other'])
+  instances[0].open()
+  instances[0].emit('sse-position', '', 'e-7')
+  assert.equal(client.lastEventId, 'e-7', 'the position is the cursor')
+  assert.deepEqual(got.events, [], 'not dispatched')
+  // Positions keep re-arming the timer: no stall while they come.
+  for (let i = 8; i < 12; i++) {
+    await sleep(30)
+    instances[0].emit('sse-position', '', `e-${i}`)
+  }
+  assert.equal(client.state, 'open')
+  assert.equal(urls.length, 0, 'no catch-up check needed')
+  // Then silence: polling at once, from the position.
+  await waitFor(() => client.state === 'polling', 2000, 'polling after silence')
+  assert.equal(instances[0].closed, true)
+  await waitFor(() => urls.length === 1, 2000, 'the first poll')
+  assert.equal(new URL(urls[0]).searchParams.get('since'), 'e-11')
+  client.close()
+
+  // Without a poll URL, a stalled stream is reconnected from the position.
+  const b = scriptedEventSource()
+  const solo = new SseClient('http://example.test/events', { EventSource: b.FakeEventSource, logger: false, stallTimeoutMs: 50, minRetryMs: 1 })
+  t.after(() => solo.close())
+  b.instances[0].open()
+  b.instances[0].emit('sse-position', '', 'e-3')
+  await waitFor(() => b.instances.length === 2, 2000, 'a reconnect after the stall')
+  assert.equal(new URL(b.instances[1].url).searchParams.get('lastEventId'), 'e-3')
+  // positionEvent: false: the name is an ordinary event.
+  const c = scriptedEventSource()
+  const plain = new SseClient('http://example.test/events', { EventSource: c.FakeEventSource, logger: false, positionEvent: false })
+  t.after(() => plain.close())
+  const gotPlain = record(plain, ['sse-position'])
+  c.instances[0].open()
+  c.instances[0].emit('sse-position', '', 'e-1')
+  assert.deepEqual(gotPlain.events, [['sse-position', '', 'e-1']])
 })
 
 /**
@@ -304,6 +383,25 @@ test('end to end: live events, then a cut stream (hub.kick) resumes from the cur
   assert.deepEqual(app.streams, [null, ids[1]], 'the reconnect sent the cursor in the query')
   assert.deepEqual(got.states, ['open', 'reconnecting', 'open'])
   assert.equal(app.polls, 0)
+})
+
+test('end to end, positionEvent on: a stream cut before its first event resumes from its position, nothing lost', async (t) => {
+  const app = await startApp(t, { positionEvent: true })
+  const { hub } = app
+  const before = hub.publish('a', 'before the client')
+  const client = app.client()
+  const got = record(client)
+  await waitFor(() => client.lastEventId === before, 5000, 'the position at connect')
+  assert.equal(client.state, 'open')
+  hub.kick(app.conn.id)
+  await waitFor(() => got.states.includes('reconnecting'), 5000, 'the cut seen')
+  const away = hub.publish('a', 'while away')
+  await waitFor(() => got.events.length === 1, 5000, 'the missed event')
+  const after = hub.publish('a', 'after')
+  await waitFor(() => got.events.length === 2, 5000, 'the live event')
+  await sleep(50)
+  assert.deepEqual(got.events, [['message', 'while away', away], ['message', 'after', after]])
+  assert.deepEqual(app.streams, [null, before], 'the reconnect resumed from the position, not from the latest')
 })
 
 for (const longPoll of [false, true]) {

@@ -211,6 +211,29 @@ test('heartbeats carry the position: a client on a quiet topic keeps a fresh cur
   again.close()
 })
 
+test('positionEvent: the position frame and the heartbeats are events EventSource dispatches', async (t) => {
+  const { hub, port } = await historyHub(t, { positionEvent: true }, { heartbeatMs: 100 })
+  publishMany(hub, 'busy', 2)
+  const quiet = await open(port, '/?topics=quiet')
+  await waitFor(() => quiet.events.length >= 1, 5000, 'the position event')
+  assert.ok(quiet.raw.startsWith(`event: sse-position\nid: ${EPOCH}-2\ndata: \n\n`), JSON.stringify(quiet.raw))
+  assert.deepEqual(quiet.events[0], { event: 'sse-position', data: '', lastEventId: `${EPOCH}-2` })
+  publishMany(hub, 'busy', 3)
+  await waitFor(() => quiet.events.some((e) => e.lastEventId === `${EPOCH}-5`), 5000, 'a heartbeat with the new position')
+  assert.ok(quiet.events.every((e) => e.event === 'sse-position' && e.data === ''), 'only position events on a quiet topic')
+  assert.equal(hub.stats().delivered, 0, 'position events are not counted as deliveries')
+  quiet.close()
+  // A resume replays, then the position event (no id-only frame).
+  const again = await open(port, '/?topics=busy', { 'last-event-id': `${EPOCH}-3` })
+  await waitFor(() => again.events.length >= 3, 5000, 'the replay and the position')
+  assert.deepEqual(again.events.slice(0, 3).map((e) => [e.event, e.lastEventId]),
+    [['message', `${EPOCH}-4`], ['message', `${EPOCH}-5`], ['sse-position', `${EPOCH}-5`]])
+  again.close()
+  const named = new Hub({ threads: 1, history: { positionEvent: 'where' } })
+  assert.equal(named.options.history.positionEvent, 'where')
+  await named.close()
+})
+
 test('events older than maxAgeMs are gone: resuming before them is expired', async (t) => {
   const { hub, port } = await historyHub(t, { maxAgeMs: 200 })
   const first = hub.publish('a', 'old')
@@ -268,7 +291,11 @@ test('history options are checked with clear errors', async () => {
     [{ history: { maxEvents: -1 } }, /options.history.maxEvents/],
     [{ history: { epoch: 'has-dash' } }, /options.history.epoch/],
     [{ history: { resetEvent: 'a\nb' } }, /options.history.resetEvent/],
-    [{ history: { maxEvent: 5 } }, /options.history key/]
+    [{ history: { maxEvent: 5 } }, /options.history key/],
+    [{ history: { positionEvent: 'a\rb' } }, /options.history.positionEvent/],
+    [{ history: { positionEvent: 'reset' } }, /options.history.positionEvent/],
+    [{ history: { positionEvent: 'x'.repeat(257) } }, /options.history.positionEvent/],
+    [{ history: { positionEvent: 1 } }, /options.history.positionEvent/]
   ]
   for (const [options, message] of bad) {
     assert.throws(() => new Hub({ threads: 1, ...options }), (err) => err.code === 'ERR_SSE_INVALID_ARGUMENT' && message.test(err.message), JSON.stringify(options))

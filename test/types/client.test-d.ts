@@ -14,3 +14,6 @@ consoleLogger()
 declare const reset: SseResetData
 expectType<string>(reset.latest)
 expectError(new SseClient())
+new SseClient('/events', { positionEvent: 'where' })
+new SseClient('/events', { positionEvent: false })
+expectError(new SseClient('/events', { positionEvent: true }))

@@ -212,7 +212,7 @@ try {
 }
 
 // History and resume
-const withHistory = new Hub({ history: { maxEvents: 100, maxAgeMs: 60000, resetEvent: 'resync' } })
+const withHistory = new Hub({ history: { maxEvents: 100, maxAgeMs: 60000, resetEvent: 'resync', positionEvent: true } })
 expectType<string | undefined>(withHistory.publish('news', 'x', { id: 'mine' }))
 expectType<Readonly<Required<HistoryOptions>> | null>(withHistory.options.history)
 expectType<HistoryStats | null>(withHistory.stats().history)

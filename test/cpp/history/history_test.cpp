@@ -360,6 +360,19 @@ TEST_F(HistoryTest, ResetAndPositionFrames) {
   EXPECT_EQ(h.positionFrame()->view(), "id: Ep0ch-7\n\n");
 }
 
+TEST_F(HistoryTest, PositionEventFramesAreEventsEventSourceDispatches) {
+  HistoryOptions o = options();
+  o.positionEvent = "sse-position";
+  History h(o);
+  EXPECT_EQ(h.positionFrame()->view(), "event: sse-position\nid: Ep0ch-0\ndata: \n\n");
+  add(h, "a");
+  add(h, "b");
+  FrameRef pos = h.positionFrame();
+  EXPECT_EQ(pos->view(), "event: sse-position\nid: Ep0ch-2\ndata: \n\n");
+  EXPECT_EQ(pos->kind(), Frame::Kind::kControl);  // not counted as a delivered event
+  EXPECT_EQ(h.positionFrame().get(), pos.get());
+}
+
 // ---------------------------------------------------------------------------
 // matchesAny against TopicIndex::match
 
