@@ -41,8 +41,11 @@ const maxBody = 64 * 1024
 // The demo listens on 127.0.0.1 and is load-tested from there (thousands of
 // streams from one address), so it lifts maxConnectionsPerIp (default 256).
 // A public server keeps a limit, and behind a proxy passes accept()'s `ip`.
-// History on: a client that reconnects gets exactly what it missed.
-const hub = new Hub({ maxConnectionsPerIp: 0, history: true })
+// History on: a client that reconnects gets exactly what it missed. With
+// positionEvent each stream also carries its position as a visible
+// `sse-position` event (after a replay, in each heartbeat): SseClient keeps it
+// as its cursor and, when it stops coming, knows the stream has stalled.
+const hub = new Hub({ maxConnectionsPerIp: 0, history: { positionEvent: true } })
 
 // The dashboard's figures travel over SSE too, from a second, small hub (no
 // history: a sample is of interest only live); its streams do not count in

@@ -16,7 +16,7 @@
 
 const net = require('node:net')
 const path = require('node:path')
-const { startDemo } = require('../test/helpers/demo-process')
+const { startExample } = require('../test/helpers/pb-example')
 const { browserMissing, launchChromium, closeBrowser } = require('../test/helpers/browser')
 const { sleep, waitFor } = require('../test/helpers/wait')
 
@@ -52,7 +52,8 @@ async function publish (base, topic, data, event) {
 async function main () {
   const missing = browserMissing()
   if (missing) throw new Error(missing)
-  const demo = await startDemo()
+  const stops = [] // startExample() registers the demo's kill here
+  const demo = await startExample({ after: (fn) => stops.push(fn) }, 'examples/demo-server.js', { PUBLISH_TOKEN: '' })
   let browser = null
   const readers = []
   let stalled = null
@@ -101,7 +102,7 @@ async function main () {
     for (const r of readers) r.close()
     if (stalled) stalled.destroy()
     await closeBrowser(browser)
-    await demo.stop()
+    await Promise.all(stops.map((stop) => stop()))
   }
 }
 

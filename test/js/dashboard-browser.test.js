@@ -1,7 +1,7 @@
 'use strict'
 // The demo's dashboard in Chromium: examples/demo-server.js in a child
-// process (PORT=0) and three tabs at / (each in a browser context of its
-// own). Every tab's stream opens; an event published from one tab's form is
+// process (PORT=0, no PUBLISH_TOKEN) and three tabs at / (each in a browser
+// context of its own). Every tab's stream opens; an event published from one tab's form is
 // shown in every tab within 1 s of the submit, with its id; an event name no
 // other tab listened for is found and shown too, and the next one of that
 // name arrives live; the figures count the tabs, the charts draw, and a tab
@@ -12,7 +12,7 @@
 /* global MutationObserver */
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startDemo } = require('../helpers/demo-process')
+const { startExample } = require('../helpers/pb-example')
 const { browserMissing, launchChromium, closeBrowser } = require('../helpers/browser')
 const { waitFor, within } = require('../helpers/wait')
 
@@ -23,14 +23,15 @@ const DELIVERY_MS = 1000
 
 let browser = null
 let demo = null
+const stops = [] // startExample() registers the demo's kill here
 if (!missing) {
   before(async () => {
-    demo = await startDemo()
+    demo = await startExample({ after: (fn) => stops.push(fn) }, 'examples/demo-server.js', { PUBLISH_TOKEN: '' })
     browser = await launchChromium()
   })
   after(async () => {
     await closeBrowser(browser)
-    if (demo) await demo.stop()
+    await Promise.all(stops.map((stop) => stop()))
   })
 }
 

@@ -1,6 +1,6 @@
 'use strict'
 // The demo's dashboard routes, over real HTTP, with examples/demo-server.js
-// in a child process (PORT=0), no browser: `/` is the page with a strict CSP
+// in a child process (PORT=0, no PUBLISH_TOKEN), no browser: `/` is the page with a strict CSP
 // and no inline script, the dashboard's own files are served with their
 // types, anything else is 404, and `/dashboard/stats` is an SSE stream of
 // `stats` samples of the main hub (the fields of the contract, a new stream
@@ -11,16 +11,20 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const http = require('node:http')
 const path = require('node:path')
-const { startDemo } = require('../helpers/demo-process')
+const { startExample } = require('../helpers/pb-example')
 const { SseParser } = require('../helpers/sse-parser')
 const { waitFor, within } = require('../helpers/wait')
 
 const DASHBOARD = path.join(__dirname, '..', '..', 'examples', 'dashboard')
 const OPTIONS = { timeout: 30000 }
 
+// One demo for the file; startExample() registers its kill with after().
+const stops = []
 let demo = null
-before(async () => { demo = await startDemo() })
-after(() => demo && demo.stop())
+before(async () => {
+  demo = await startExample({ after: (fn) => stops.push(fn) }, 'examples/demo-server.js', { PUBLISH_TOKEN: '' })
+})
+after(() => Promise.all(stops.map((stop) => stop())))
 
 async function get (urlPath, options = {}) {
   const res = await fetch(demo.url + urlPath, { ...options, signal: AbortSignal.timeout(5000) })
