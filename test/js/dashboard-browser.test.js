@@ -36,8 +36,8 @@ if (!missing) {
 }
 
 /** Opens the dashboard in a context of its own; records page errors and console errors. */
-async function openTab (t, n) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+async function openTab (t, n, { deviceScaleFactor = 1 } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor })
   let closed = null
   const close = () => {
     if (!closed) closed = within(context.close(), 10000, `close tab ${n}`)
@@ -114,7 +114,8 @@ function pixelsOf (tab, selector, color) {
 
 test('three tabs: the form\'s event in every tab within 1 s, any event name, the figures and charts', OPTIONS, async (t) => {
   const tabs = []
-  for (let n = 1; n <= TABS; n++) tabs.push(await openTab(t, n))
+  // Tab 1 on a 2x screen: its canvases have twice the pixels of their CSS size.
+  for (let n = 1; n <= TABS; n++) tabs.push(await openTab(t, n, { deviceScaleFactor: n === 1 ? 2 : 1 }))
   for (const tab of tabs) {
     await waitFor(() => tab.page.$eval('#state', (el) => el.dataset.state === 'open' && el.textContent === 'open'), 10000, `tab ${tab.n}: #state open`)
   }
@@ -163,9 +164,9 @@ test('three tabs: the form\'s event in every tab within 1 s, any event name, the
   await waitFor(async () => Number(await text(one, '#now-connections')) >= TABS, 5000, '#now-connections >= 3')
   await waitFor(() => one.page.$eval('#chart-connections', (el) => Number(el.dataset.points) >= 2), 5000, 'the connections chart drew 2 samples')
   assert.equal(await pixelsOf(one, '#chart-connections', '#2563eb') > 20, true, 'the connections line is on the canvas')
-  const { width, height, clientWidth } = await one.page.$eval('#chart-connections', (el) => ({ width: el.width, height: el.height, clientWidth: el.clientWidth }))
-  assert.equal(width, clientWidth * await one.page.evaluate(() => window.devicePixelRatio), 'the backing store follows the CSS size')
-  assert.equal(height > 0, true)
+  const { width, height, clientWidth, clientHeight } = await one.page.$eval('#chart-connections', (el) => ({ width: el.width, height: el.height, clientWidth: el.clientWidth, clientHeight: el.clientHeight }))
+  assert.equal(await one.page.evaluate(() => window.devicePixelRatio), 2)
+  assert.deepEqual([width, height], [clientWidth * 2, clientHeight * 2], 'the backing store is the CSS size times the pixel ratio')
   assert.equal(Number(await text(one, '#now-publishes')) >= 0, true, `#now-publishes is a number: ${await text(one, '#now-publishes')}`)
   assert.match(await text(one, '#now-queue'), /^[0-9.]+ (B|KB|MB|GB)$/)
   const log = await one.page.$$eval('#log li', (items) => items.map((li) => li.textContent))
