@@ -11,9 +11,10 @@
 // invisible here and the cursor is the last *event's* id.
 //
 // States: connecting -> open; open -> reconnecting on an error or a cut;
-// reconnecting -> open, or -> polling after maxRetries failed attempts in a
-// row (or a stall) when a catch-up URL is given and it answers (if it fails
-// too, the server is out of reach: streams are retried); polling -> open
+// reconnecting -> open, or -> polling after maxRetries attempts in a row
+// refused (an answer that is not a stream) or held, or a stall, when a
+// catch-up URL is given and it answers (network errors, and a catch-up that
+// fails too, mean the server is out of reach: streams are retried); polling -> open
 // when a stream probe (every streamRetryMs) opens, -> reconnecting when a
 // poll fails; any -> closed on close().
 // Streaming and polling never run at once: a probe pauses the polling, so an
@@ -76,7 +77,8 @@ export class SseClient extends EventTarget {
     this._names = new Set(['message'])
     this._listeners = new Set()
     this._es = null
-    this._attempts = 0
+    this._failures = 0 // stream attempts in a row that never opened (the backoff's exponent)
+    this._blocked = 0 // of those, the ones refused (an answer that is not a stream) or held
     this._timers = new Set()
     this._stall = null
     this._pollRun = null // { abort } of the polling loop while polling
@@ -192,7 +194,8 @@ export class SseClient extends EventTarget {
     }))
     es.addEventListener('open', mine(() => {
       opened = true
-      this._attempts = 0
+      this._failures = 0
+      this._blocked = 0
       if (probe) {
         probe = false // from here on, an ordinary stream
         this._stopPolling()
@@ -202,14 +205,24 @@ export class SseClient extends EventTarget {
       this.dispatchEvent(new Event('open'))
       this._armStall()
     }))
+    // An error with readyState CLOSED: an answer that is not a stream (a 502,
+    // another content type), which EventSource does not retry. With
+    // CONNECTING: a network error (the server out of reach, or a cut).
     es.addEventListener('error', mine((event) => {
-      this._failed(probe, opened, (event && event.message) || (opened ? 'stream ended' : 'stream failed'))
+      const refused = !opened && es.readyState === 2
+      this._failed(probe, opened, (event && event.message) || (opened ? 'stream ended' : refused ? 'stream refused' : 'stream failed'), refused)
     }))
     // Not open within stallTimeoutMs (a proxy that holds the request): a failed attempt.
     this._armStall(probe ? Math.min(this._o.stallTimeoutMs, this._o.pollIntervalMs) : undefined)
   }
 
-  _failed (probe, opened, message) {
+  /**
+   * A stream failed or ended. blocked: refused or held, what a proxy that
+   * blocks or buffers streams does; after maxRetries of those in a row (and
+   * no open), polling is tried. Network errors (a server down, restarting,
+   * no network) only back off: polling would not reach it either.
+   */
+  _failed (probe, opened, message, blocked = false) {
     this._closeStream()
     this._error(message, { source: 'stream' })
     if (probe) {
@@ -217,16 +230,19 @@ export class SseClient extends EventTarget {
       this._startPolling()
       return
     }
-    // A stream that opened and then ended is not a failed attempt: the count
-    // is of attempts in a row that never opened.
-    if (!opened) this._attempts++
-    if (this._poll && this._attempts >= this._o.maxRetries) return this._tryPolling()
+    // A stream that opened and then ended is not a failed attempt: the counts
+    // are of attempts in a row that never opened.
+    if (!opened) {
+      this._failures++
+      if (blocked) this._blocked++
+    }
+    if (this._poll && this._blocked >= this._o.maxRetries) return this._tryPolling()
     this._retry()
   }
 
   /** The next stream attempt, after a full-jitter backoff. */
   _retry () {
-    const attempt = this._attempts + 1
+    const attempt = this._failures + 1
     const delay = backoff(attempt, { minRetryMs: this._o.minRetryMs, maxRetryMs: this._o.maxRetryMs, random: this._random })
     this._setState('reconnecting')
     this._log.info(`reconnecting in ${delay} ms (attempt ${attempt}) from ${this.lastEventId || 'the latest position'}`)
@@ -234,7 +250,7 @@ export class SseClient extends EventTarget {
   }
 
   /**
-   * maxRetries stream attempts failed: poll if the catch-up endpoint answers.
+   * maxRetries stream attempts refused or held: poll if the catch-up endpoint answers.
    * If it fails too, the server is out of reach (down, restarting, no
    * network), which polling cannot help: streams are retried.
    */
@@ -253,7 +269,7 @@ export class SseClient extends EventTarget {
       return this._retry()
     }
     if (run.signal.aborted) return
-    this._log.warn(`${this._attempts} failed stream attempts: polling ${this._poll}`)
+    this._log.warn(`${this._blocked} stream attempts refused or held: polling ${this._poll}`)
     this._startPolling(body || undefined)
   }
 
@@ -272,7 +288,7 @@ export class SseClient extends EventTarget {
     this._stall = this._later(ms, () => {
       this._stall = null
       if (this._es !== es) return
-      if (es.readyState !== 1) return this._failed(this.state === 'polling', false, `stream not open after ${ms} ms`)
+      if (es.readyState !== 1) return this._failed(this.state === 'polling', false, `stream not open after ${ms} ms`, true)
       if (this._positions) return this._stalled(null)
       if (this._poll) this._checkStall(es)
     })
@@ -299,16 +315,38 @@ export class SseClient extends EventTarget {
     if (!this._poll) return this._failed(false, true, message)
     this._closeStream()
     this._error(`${message}: polling ${this._poll}`, { source: 'stream' })
-    this._attempts = 0
+    this._failures = 0
+    this._blocked = 0
     this._startPolling(body)
   }
 
-  /** GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null for 204. */
+  /**
+   * GET poll?since=&wait=: the body ({ events, cursor, reset? }), or null
+   * for 204. A read (answer and body) that takes longer than its wait plus
+   * stallTimeoutMs is aborted and fails: a proxy that holds it cannot stall
+   * the client.
+   */
   async _read (since, waitSeconds, signal) {
-    const res = await this._fetch(withQuery(this._poll, { since, wait: waitSeconds || undefined }), { signal, headers: { accept: 'application/json' }, cache: 'no-store' })
-    if (res.status === 204) return null
-    if (!res.ok) throw new Error(`catch-up answered ${res.status}`)
-    return res.json()
+    const ms = (waitSeconds || 0) * 1000 + this._o.stallTimeoutMs
+    const ac = new AbortController()
+    const onAbort = () => ac.abort()
+    if (signal) {
+      if (signal.aborted) ac.abort()
+      signal.addEventListener('abort', onAbort)
+    }
+    let timedOut = false
+    const timer = this._later(ms, () => { timedOut = true; ac.abort() })
+    try {
+      const res = await this._fetch(withQuery(this._poll, { since, wait: waitSeconds || undefined }), { signal: ac.signal, headers: { accept: 'application/json' }, cache: 'no-store' })
+      if (res.status === 204) return null
+      if (!res.ok) throw new Error(`catch-up answered ${res.status}`)
+      return await res.json()
+    } catch (err) {
+      throw timedOut ? new Error(`catch-up did not answer within ${ms} ms`) : err
+    } finally {
+      this._clear(timer)
+      if (signal) signal.removeEventListener('abort', onAbort)
+    }
   }
 
   _apply (body) {
@@ -380,7 +418,8 @@ export class SseClient extends EventTarget {
     if (this.state === 'closed' || this.state === 'open') return
     this._log.info('online: reconnecting now')
     this._stop()
-    this._attempts = 0
+    this._failures = 0
+    this._blocked = 0
     this._connect(false)
   }
 }

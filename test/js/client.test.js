@@ -53,7 +53,8 @@ function scriptedEventSource () {
     }
 
     open () { this.readyState = 1; this.dispatchEvent(new Event('open')) }
-    error () { this.readyState = 2; this.dispatchEvent(new Event('error')) }
+    error () { this.readyState = 2; this.dispatchEvent(new Event('error')) } // refused: an answer that is not a stream
+    netError () { this.readyState = 0; this.dispatchEvent(new Event('error')) } // a network error: EventSource would retry
     emit (type, data, id) { this.dispatchEvent(new MessageEvent(type, { data, lastEventId: id })) }
     close () { this.readyState = 2; this.closed = true }
   }
@@ -250,6 +251,57 @@ test('a failing poll: streams again (reconnecting); streams and polls both faili
   await waitFor(() => down.instances.length === 7, 2000, 'still trying streams')
   down.instances[6].open()
   assert.equal(lost.state, 'open')
+})
+
+test('network errors (server down or restarting) back off but never lead to polling; refused attempts do', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  const { fetch, urls } = scriptedFetch([{ status: 204 }])
+  const lines = []
+  const logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) }
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger, maxRetries: 2, minRetryMs: 2, maxRetryMs: 64, random: () => 0.99
+  })
+  t.after(() => client.close())
+  const got = record(client)
+  for (let i = 0; i < 6; i++) {
+    await waitFor(() => instances.length === i + 1, 2000, `attempt ${i + 1}`)
+    instances[i].netError()
+  }
+  assert.equal(urls.length, 0, 'no catch-up check: polling would not reach a server that is down')
+  assert.deepEqual([...new Set(got.states)], ['reconnecting'])
+  assert.deepEqual(lines.filter((l) => l.startsWith('reconnecting in')).map((l) => /attempt (\d+)/.exec(l)[1]), ['2', '3', '4', '5', '6', '7'], 'the backoff grows')
+  // Two refused attempts (a 502) in a row after them: polling.
+  await waitFor(() => instances.length === 7, 2000, 'attempt 7')
+  instances[6].error()
+  await waitFor(() => instances.length === 8, 2000, 'attempt 8')
+  assert.equal(urls.length, 0)
+  instances[7].error()
+  await waitFor(() => client.state === 'polling', 2000, 'polling after two refused attempts')
+  assert.ok(lines.includes('2 stream attempts refused or held: polling http://example.test/poll'), lines.join('\n'))
+})
+
+test('a catch-up read that never answers fails after its wait plus stallTimeoutMs (a proxy that holds polls)', async (t) => {
+  const { FakeEventSource, instances } = scriptedEventSource()
+  const urls = []
+  // Answers only by failing when aborted, as fetch does.
+  const fetch = (url, { signal }) => new Promise((resolve, reject) => {
+    urls.push(url)
+    signal.addEventListener('abort', () => reject(new Error('aborted')))
+  })
+  const client = new SseClient('http://example.test/events', {
+    EventSource: FakeEventSource, fetch, poll: 'http://example.test/poll', logger: false, maxRetries: 1, minRetryMs: 1, stallTimeoutMs: 80
+  })
+  t.after(() => client.close())
+  const got = record(client)
+  instances[0].error()
+  await waitFor(() => instances.length === 2, 2000, 'a stream attempt after the held catch-up read')
+  assert.equal(urls.length, 1)
+  assert.equal(client.state, 'reconnecting')
+  assert.ok(got.errorMessages.includes('poll: poll failed: catch-up did not answer within 80 ms'), got.errorMessages.join('; '))
+  client.close()
+  const before = urls.length
+  await sleep(120)
+  assert.equal(urls.length, before, 'closed: no read after')
 })
 
 test('stall: a silent open stream with events waiting in the catch-up -> polling; a quiet one stays; one never open fails', async (t) => {
