@@ -86,9 +86,22 @@ function niceCeil (v, base = 10) {
 
 // ---- the line chart --------------------------------------------------------
 
+/** The runs of points between nulls. */
+function segments (points) {
+  const runs = [[]]
+  for (const p of points) {
+    if (p === null) {
+      if (runs.at(-1).length > 0) runs.push([])
+    } else {
+      runs.at(-1).push(p)
+    }
+  }
+  return runs.filter((run) => run.length > 0)
+}
+
 /**
- * Draws series ([{ color, points: [[t, value], ...] }]) on a canvas: the
- * last windowMs up to `now`, y from 0 to a rounded max (labelled), light
+ * Draws series ([{ color, points: [[t, value] or null, ...] }], null: a gap)
+ * on a canvas: the last windowMs up to `now`, y from 0 to a rounded max (labelled), light
  * grid, device-pixel-ratio aware (the backing store follows the element's
  * CSS size). Sets data-points (the most points of a series drawn) and
  * data-max on the canvas; returns the number of points drawn.
@@ -115,7 +128,7 @@ function drawChart (canvas, series, { now, windowMs = WINDOW_MS, format = format
   const bottom = cssHeight - 18
   let max = 0
   for (const s of series) {
-    for (const [t, v] of s.points) if (t >= from && v > max) max = v
+    for (const p of s.points) if (p !== null && p[0] >= from && p[1] > max) max = p[1]
   }
   const yMax = niceCeil(max, bytes ? 1024 : 10)
   const x = (t) => left + (right - left) * (t - from) / windowMs
@@ -155,30 +168,36 @@ function drawChart (canvas, series, { now, windowMs = WINDOW_MS, format = format
   ctx.beginPath()
   ctx.rect(left, top - 2, right - left, bottom - top + 3)
   ctx.clip()
-  for (const s of series) {
-    const firstIn = s.points.findIndex(([t]) => t >= from)
-    if (firstIn === -1) continue
-    const points = s.points.slice(Math.max(firstIn - 1, 0))
-    drawn = Math.max(drawn, points.length)
+  const trace = (points) => {
     ctx.beginPath()
     points.forEach(([t, v], i) => (i === 0 ? ctx.moveTo(x(t), y(v)) : ctx.lineTo(x(t), y(v))))
-    if (fill && points.length > 1) {
-      ctx.save()
-      ctx.lineTo(x(points.at(-1)[0]), bottom)
-      ctx.lineTo(x(points[0][0]), bottom)
-      ctx.closePath()
-      ctx.globalAlpha = 0.12
-      ctx.fillStyle = s.color
-      ctx.fill()
-      ctx.restore()
-      ctx.beginPath()
-      points.forEach(([t, v], i) => (i === 0 ? ctx.moveTo(x(t), y(v)) : ctx.lineTo(x(t), y(v))))
+  }
+  for (const s of series) {
+    let count = 0
+    for (const segment of segments(s.points)) {
+      const firstIn = segment.findIndex(([t]) => t >= from)
+      if (firstIn === -1) continue
+      const points = segment.slice(Math.max(firstIn - 1, 0))
+      count += points.length
+      if (fill && points.length > 1) {
+        trace(points)
+        ctx.lineTo(x(points.at(-1)[0]), bottom)
+        ctx.lineTo(x(points[0][0]), bottom)
+        ctx.closePath()
+        ctx.globalAlpha = 0.12
+        ctx.fillStyle = s.color
+        ctx.fill()
+        ctx.globalAlpha = 1
+      }
+      trace(points) // one point alone: a dot (round caps)
+      ctx.strokeStyle = s.color
+      ctx.lineWidth = s.width || 2
+      ctx.lineJoin = 'round'
+      ctx.lineCap = 'round'
+      if (points.length === 1) ctx.lineTo(x(points[0][0]) + 0.01, y(points[0][1]))
+      ctx.stroke()
     }
-    ctx.strokeStyle = s.color
-    ctx.lineWidth = s.width || 2
-    ctx.lineJoin = 'round'
-    ctx.lineCap = 'round'
-    ctx.stroke()
+    drawn = Math.max(drawn, count)
   }
   ctx.restore()
   canvas.dataset.points = String(drawn)
@@ -361,7 +380,7 @@ $('publish').addEventListener('submit', async (e) => {
 // ---- the figures -----------------------------------------------------------
 
 const stats = new SseClient('/dashboard/stats', { logger: pageLogger('figures: ') })
-let samples = [] // parsed `stats` events, oldest first, one server run
+const samples = [] // parsed `stats` events, oldest first (across restarts)
 
 stats.addEventListener('statechange', (e) => showState($('stats-state'), e.state))
 showState($('stats-state'), stats.state)
@@ -374,8 +393,6 @@ stats.addEventListener('stats', (e) => {
   }
   const last = samples.at(-1)
   if (last && sample.t <= last.t) return // sent again after a reconnect
-  // A counter that went down: the server restarted, the rates start over.
-  if (last && (sample.published < last.published || sample.delivered < last.delivered)) samples = []
   samples.push(sample)
   while (samples.length > 2 && samples[1].t < sample.t - WINDOW_MS - 2000) samples.shift()
   const latest = sample.history && sample.history.latest
@@ -386,12 +403,31 @@ stats.addEventListener('stats', (e) => {
   scheduleDraw()
 })
 
-/** [[t, per second]] from a cumulative counter read by value(sample). */
+const GAP_MS = 3500 // samples further apart: the figures were cut off
+
+function epochOf (sample) {
+  const latest = sample.history && sample.history.latest
+  return typeof latest === 'string' ? latest.slice(0, latest.lastIndexOf('-')) : ''
+}
+
+/** Whether b follows a without a gap, on the same server run (no restart: same epoch, counters not back). */
+function follows (a, b) {
+  return b.t - a.t <= GAP_MS && epochOf(a) === epochOf(b) && b.published >= a.published && b.delivered >= a.delivered
+}
+
+/** [[t, value(sample)]], null at each gap or restart. */
+function gauge (value) {
+  return samples.map((s, i) => (i > 0 && !follows(samples[i - 1], s) ? [null, [s.t, value(s)]] : [[s.t, value(s)]])).flat()
+}
+
+/** [[t, per second]] from a cumulative counter read by value(sample); null at each gap or restart. */
 function rates (value) {
   const points = []
   for (let i = 1; i < samples.length; i++) {
-    const seconds = (samples[i].t - samples[i - 1].t) / 1000
-    if (seconds > 0) points.push([samples[i].t, Math.max(0, value(samples[i]) - value(samples[i - 1])) / seconds])
+    const a = samples[i - 1]
+    const b = samples[i]
+    if (follows(a, b) && b.t > a.t) points.push([b.t, Math.max(0, value(b) - value(a)) / ((b.t - a.t) / 1000)])
+    else points.push(null)
   }
   return points
 }
@@ -437,7 +473,7 @@ function draw () {
   const windowMs = Math.min(WINDOW_MS, Math.max(10000, Math.ceil((now - samples[0].t) / 5000) * 5000))
   const publishes = rates((s) => s.published)
   const deliveries = rates((s) => s.delivered)
-  const lastRate = (points) => (points.length > 0 ? points.at(-1)[1] : NaN)
+  const lastRate = (points) => (points.length > 0 && points.at(-1) !== null ? points.at(-1)[1] : NaN)
 
   $('now-connections').textContent = formatCount(last.connections)
   $('now-publishes').textContent = formatCount(lastRate(publishes))
@@ -446,10 +482,10 @@ function draw () {
   $('now-memory').textContent = `${formatBytes(last.rss)} rss, ${formatBytes(last.heapUsed)} heap`
   $('now-history').textContent = last.history ? `${formatCount(last.history.events)} events, ${formatBytes(last.history.bytes)}` : 'off'
 
-  drawChart($('chart-connections'), [{ color: COLORS.connections, points: samples.map((s) => [s.t, s.connections]) }], { now, windowMs })
+  drawChart($('chart-connections'), [{ color: COLORS.connections, points: gauge((s) => s.connections) }], { now, windowMs })
   drawChart($('chart-publishes'), [{ color: COLORS.publishes, points: publishes }], { now, windowMs })
   drawChart($('chart-deliveries'), [{ color: COLORS.deliveries, points: deliveries }], { now, windowMs })
-  drawChart($('chart-queue'), [{ color: COLORS.queue, points: samples.map((s) => [s.t, s.queueBytes]) }], { now, windowMs, bytes: true })
+  drawChart($('chart-queue'), [{ color: COLORS.queue, points: gauge((s) => s.queueBytes) }], { now, windowMs, bytes: true })
 
   // Disconnects: one line per reason (per second), those with any in the
   // window drawn over a grey baseline; the legend has every reason's total.
@@ -460,11 +496,10 @@ function draw () {
     color: reasonColor(reason, i),
     points: rates((s) => (s.disconnects && s.disconnects[reason]) || 0)
   }))
-  const active = perReason.filter((s) => s.points.some(([t, v]) => t >= now - windowMs && v > 0))
-  const baseline = { color: '#cbd5e1', width: 1.5, points: samples.slice(1).map((s) => [s.t, 0]) }
+  const active = perReason.filter((s) => s.points.some((p) => p !== null && p[0] >= now - windowMs && p[1] > 0))
+  const baseline = { color: '#cbd5e1', width: 1.5, points: rates(() => 0) }
   drawChart($('chart-disconnects'), [baseline, ...active], { now, windowMs, fill: false })
-  const total = perReason.reduce((sum, s) => sum + (s.points.length > 0 ? s.points.at(-1)[1] : 0), 0)
-  $('now-disconnects').textContent = publishes.length > 0 ? formatCount(total) : '–'
+  $('now-disconnects').textContent = formatCount(perReason.reduce((sum, s) => sum + lastRate(s.points), 0))
   showLegend(reasons, totals)
 }
 
