@@ -103,8 +103,9 @@ function segments (points) {
  * Draws series ([{ color, points: [[t, value] or null, ...] }], null: a gap)
  * on a canvas: the last windowMs up to `now`, y from 0 to a rounded max (labelled), light
  * grid, device-pixel-ratio aware (the backing store follows the element's
- * CSS size). Sets data-points (the most points of a series drawn) and
- * data-max on the canvas; returns the number of points drawn.
+ * CSS size). Sets data-points (the most points of a series drawn),
+ * data-segments (the most pieces of a series drawn: more than one after a
+ * gap) and data-max on the canvas; returns the number of points drawn.
  */
 function drawChart (canvas, series, { now, windowMs = WINDOW_MS, format = formatShort, bytes = false, fill = series.length === 1 } = {}) {
   const cssWidth = canvas.clientWidth
@@ -164,6 +165,7 @@ function drawChart (canvas, series, { now, windowMs = WINDOW_MS, format = format
   // The lines, clipped to the plot (a point just before the window keeps a
   // line from starting mid-air).
   let drawn = 0
+  let pieces = 0
   ctx.save()
   ctx.beginPath()
   ctx.rect(left, top - 2, right - left, bottom - top + 3)
@@ -174,11 +176,13 @@ function drawChart (canvas, series, { now, windowMs = WINDOW_MS, format = format
   }
   for (const s of series) {
     let count = 0
+    let drawnSegments = 0
     for (const segment of segments(s.points)) {
       const firstIn = segment.findIndex(([t]) => t >= from)
       if (firstIn === -1) continue
       const points = segment.slice(Math.max(firstIn - 1, 0))
       count += points.length
+      drawnSegments++
       if (fill && points.length > 1) {
         trace(points)
         ctx.lineTo(x(points.at(-1)[0]), bottom)
@@ -198,9 +202,11 @@ function drawChart (canvas, series, { now, windowMs = WINDOW_MS, format = format
       ctx.stroke()
     }
     drawn = Math.max(drawn, count)
+    pieces = Math.max(pieces, drawnSegments)
   }
   ctx.restore()
   canvas.dataset.points = String(drawn)
+  canvas.dataset.segments = String(pieces)
   canvas.dataset.max = String(yMax)
   return drawn
 }

@@ -6,7 +6,9 @@
 // other tab listened for is found and shown too, and the next one of that
 // name arrives live; the figures count the tabs, the charts draw, and a tab
 // that goes away moves the disconnects by reason. No page error, no CSP
-// violation, no console error.
+// violation, no console error. A demo of its own, killed and started again on
+// the same port: the tab goes reconnecting, then open (with a `reset`: a new
+// epoch), the charts show the gap, the form works again.
 // Skipped (with the reason) only where chromium or playwright-core is missing.
 
 /* global MutationObserver */
@@ -35,8 +37,8 @@ if (!missing) {
   })
 }
 
-/** Opens the dashboard in a context of its own; records page errors and console errors. */
-async function openTab (t, n, { deviceScaleFactor = 1 } = {}) {
+/** Opens the dashboard (at origin) in a context of its own; records page errors and console errors. */
+async function openTab (t, n, { deviceScaleFactor = 1, origin = demo.url } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor })
   let closed = null
   const close = () => {
@@ -48,7 +50,7 @@ async function openTab (t, n, { deviceScaleFactor = 1 } = {}) {
   const tab = { n, page, close, problems: [] }
   page.on('pageerror', (err) => tab.problems.push(`page error: ${err.message}`))
   page.on('console', (msg) => { if (msg.type() === 'error') tab.problems.push(`console error: ${msg.text()}`) })
-  await page.goto(`${demo.url}/`, { timeout: 10000 })
+  await page.goto(`${origin}/`, { timeout: 10000 })
   return tab
 }
 
@@ -197,4 +199,50 @@ test('the publish form shows a refusal (an empty topic)', OPTIONS, async (t) => 
   await waitFor(async () => /^refused: 400 /.test(await text(tab, '#publish-result')), 5000, 'the refusal in #publish-result')
   assert.equal(await tab.page.$eval('#publish-result', (el) => el.dataset.id), undefined)
   assert.deepEqual(tab.problems.filter((p) => !p.includes('400 (Bad Request)')), [])
+})
+
+/** The demo on port (0: a free one); stop() kills it now (else it is killed after the test). */
+async function startOwnDemo (t, port) {
+  let stop = null
+  const demo = await startExample({ after: (fn) => { stop = fn; t.after(fn) } }, 'examples/demo-server.js', { PUBLISH_TOKEN: '', PORT: String(port) })
+  return { ...demo, stop: () => stop() }
+}
+
+test('a server restart: the tab goes reconnecting, then open again (reset: another epoch); the charts keep a gap', OPTIONS, async (t) => {
+  const first = await startOwnDemo(t, 0)
+  const port = new URL(first.url).port
+  const tab = await openTab(t, 1, { origin: first.url })
+  await tab.page.evaluate(() => {
+    window.__states = [window.dashboard.events.state]
+    window.dashboard.events.subscribe(() => window.__states.push(window.dashboard.events.state))
+  })
+  await waitFor(() => tab.page.$eval('#state', (el) => el.dataset.state === 'open'), 10000, '#state open')
+  await waitFor(() => tab.page.$eval('#chart-connections', (el) => Number(el.dataset.points) >= 2), 5000, 'the chart drew')
+  const before = await tab.page.evaluate(() => window.dashboard.samples.length)
+
+  await first.stop()
+  await waitFor(() => tab.page.$eval('#state', (el) => el.dataset.state === 'reconnecting'), 5000, '#state reconnecting')
+  await waitFor(() => tab.page.$eval('#stats-state', (el) => el.dataset.state === 'reconnecting'), 5000, 'the figures reconnecting')
+  await waitFor(async () => await text(tab, '#state') === 'reconnecting', 1000, 'the text too')
+
+  // The same port, a new process: a new history epoch.
+  const second = await startOwnDemo(t, port)
+  assert.equal(second.url, first.url)
+  await waitFor(() => tab.page.$eval('#state', (el) => el.dataset.state === 'open'), 20000, '#state open again')
+  await waitFor(() => tab.page.$eval('#stats-state', (el) => el.dataset.state === 'open'), 20000, 'the figures open again')
+  const states = await tab.page.evaluate(() => window.__states)
+  assert.deepEqual(states.filter((s, i) => s !== states[i - 1]).slice(-3), ['open', 'reconnecting', 'open'], states.join(' -> '))
+  await waitFor(async () => (await tab.page.$$eval('#log li', (lis) => lis.map((li) => li.textContent))).some((line) => line.startsWith('reset (epoch)')),
+    5000, 'the reset (another epoch) in #log')
+
+  // New samples after the old ones, a gap between them on the chart.
+  await waitFor(() => tab.page.evaluate((n) => window.dashboard.samples.length >= n + 2, before), 8000, 'samples from the new server')
+  await waitFor(() => tab.page.$eval('#chart-connections', (el) => Number(el.dataset.segments) === 2), 5000, 'two pieces on the connections chart')
+
+  // And the tab goes on: its form, its stream.
+  const data = `after the restart ${Date.now()}`
+  const [watch] = await watchAll([tab], data, 5000)
+  const { id } = await submit(tab, { data })
+  assert.equal((await watch).id, id)
+  assert.deepEqual(tab.problems.filter((p) => !p.includes('ERR_CONNECTION_REFUSED')), [])
 })
