@@ -376,6 +376,10 @@ $('publish').addEventListener('submit', async (e) => {
     } else {
       result.classList.add('error')
       result.textContent = `refused: ${res.status} ${(body && (body.message || body.error)) || res.statusText}`
+      if (res.status === 401) { // the server wants PUBLISH_TOKEN: show where it goes
+        $('publish-token').closest('details').open = true
+        $('publish-token').focus()
+      }
     }
   } catch (err) {
     result.classList.add('error')

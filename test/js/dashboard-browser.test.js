@@ -47,6 +47,7 @@ async function openTab (t, n, { deviceScaleFactor = 1, origin = demo.url } = {})
   }
   t.after(close)
   const page = await context.newPage()
+  page.setDefaultTimeout(10000)
   const tab = { n, page, close, problems: [] }
   page.on('pageerror', (err) => tab.problems.push(`page error: ${err.message}`))
   page.on('console', (msg) => { if (msg.type() === 'error') tab.problems.push(`console error: ${msg.text()}`) })
@@ -191,20 +192,36 @@ test('three tabs: the form\'s event in every tab within 1 s, any event name, the
   for (const tab of [one, two]) assert.deepEqual(tab.problems, [], `tab ${tab.n}: no page or console error`)
 })
 
-test('the publish form shows a refusal (an empty topic)', OPTIONS, async (t) => {
-  const tab = await openTab(t, 1)
+test('the publish form: a refusal is shown (an empty topic; 401 without PUBLISH_TOKEN), the token field sends it', OPTIONS, async (t) => {
+  const guarded = await startOwnDemo(t, 0, { PUBLISH_TOKEN: 't0ken' })
+  const tab = await openTab(t, 1, { origin: guarded.url })
+  await waitFor(() => tab.page.$eval('#state', (el) => el.dataset.state === 'open'), 10000, '#state open')
+  const refusal = async (what) => {
+    await tab.page.click('#publish button[type=submit]')
+    return waitFor(async () => {
+      const shown = await text(tab, '#publish-result')
+      return /^refused: /.test(shown) && shown
+    }, 5000, `the refusal in #publish-result (${what})`)
+  }
+  await tab.page.fill('#publish-data', 'not yet')
+  assert.match(await refusal('no token'), /^refused: 401 unauthorized$/)
+  assert.equal(await tab.page.$eval('#publish-result', (el) => el.dataset.id), undefined)
+  assert.equal(await tab.page.evaluate(() => document.activeElement.id), 'publish-token', 'a 401 opens the token field')
+  await tab.page.fill('#publish-token', 't0ken')
   await tab.page.fill('#publish-topic', ' ')
   await tab.page.evaluate(() => { document.getElementById('publish-topic').removeAttribute('required') })
-  await tab.page.click('#publish button[type=submit]')
-  await waitFor(async () => /^refused: 400 /.test(await text(tab, '#publish-result')), 5000, 'the refusal in #publish-result')
-  assert.equal(await tab.page.$eval('#publish-result', (el) => el.dataset.id), undefined)
-  assert.deepEqual(tab.problems.filter((p) => !p.includes('400 (Bad Request)')), [])
+  assert.match(await refusal('an empty topic'), /^refused: 400 /)
+  const data = `with the token ${Date.now()}`
+  const [watch] = await watchAll([tab], data, 5000)
+  const { id } = await submit(tab, { data })
+  assert.equal((await watch).id, id, 'published with the token, shown in the tab')
+  assert.deepEqual(tab.problems.filter((p) => !/status of (401|400)/.test(p)), [])
 })
 
 /** The demo on port (0: a free one); stop() kills it now (else it is killed after the test). */
-async function startOwnDemo (t, port) {
+async function startOwnDemo (t, port, env = {}) {
   let stop = null
-  const demo = await startExample({ after: (fn) => { stop = fn; t.after(fn) } }, 'examples/demo-server.js', { PUBLISH_TOKEN: '', PORT: String(port) })
+  const demo = await startExample({ after: (fn) => { stop = fn; t.after(fn) } }, 'examples/demo-server.js', { PUBLISH_TOKEN: '', PORT: String(port), ...env })
   return { ...demo, stop: () => stop() }
 }
 
