@@ -1,6 +1,9 @@
 'use strict'
 // Demo: a plain node:http server with native SSE fan-out.
 //
+//   GET  /                    the live dashboard (examples/dashboard/): this tab's
+//                             stream state, live charts, a box to publish
+//   GET  /dashboard/*.js|css  the dashboard's own files (read once at start)
 //   GET  /events?topics=a,b   SSE stream subscribed to the listed topics; resumes
 //                             after Last-Event-ID (or ?lastEventId=) from the history
 //   POST /publish?topic=a     publishes the request body as one event; answers
@@ -9,6 +12,10 @@
 //                             the catch-up endpoint: the events after ID as JSON
 //                             (204: nothing new; wait: long-poll up to S seconds)
 //   GET  /stats               hub counters and process memory, as JSON
+//   GET  /dashboard/stats     SSE: event `stats` every second, the main hub's
+//                             cumulative counters (the page computes rates),
+//                             disconnects by reason, memory and history; a new
+//                             stream first gets the last 120 s of samples
 //   GET  /sse-fanout-client.js
 //                             the browser module (sse-fanout/client, serveClient()):
 //                             `import { SseClient } from '/sse-fanout-client.js'`
@@ -22,7 +29,9 @@
 // set, /publish needs `Authorization: Bearer <token>` (401 otherwise); that
 // header makes a cross-origin POST preflighted, and no CORS is granted here.
 const crypto = require('node:crypto')
+const fs = require('node:fs')
 const http = require('node:http')
+const path = require('node:path')
 const { Hub, SseError, serveClient } = require('..')
 
 const port = Number(process.env.PORT || 3000)
@@ -32,8 +41,82 @@ const maxBody = 64 * 1024
 // The demo listens on 127.0.0.1 and is load-tested from there (thousands of
 // streams from one address), so it lifts maxConnectionsPerIp (default 256).
 // A public server keeps a limit, and behind a proxy passes accept()'s `ip`.
-// History on: a client that reconnects gets exactly what it missed.
-const hub = new Hub({ maxConnectionsPerIp: 0, history: true })
+// History on: a client that reconnects gets exactly what it missed. With
+// positionEvent each stream also carries its position as a visible
+// `sse-position` event (after a replay, in each heartbeat): SseClient keeps it
+// as its cursor and, when it stops coming, knows the stream has stalled.
+const hub = new Hub({ maxConnectionsPerIp: 0, history: { positionEvent: true } })
+
+// The dashboard's figures travel over SSE too, from a second, small hub (no
+// history: a sample is of interest only live); its streams do not count in
+// the main hub's figures. Every STATS_MS a sample of the main hub's counters
+// goes to every dashboard, and a new dashboard first gets the samples of the
+// last STATS_KEEP_MS, so its charts have a past from the start.
+const STATS_MS = 1000
+const STATS_KEEP_MS = 120 * 1000
+const statsHub = new Hub({ threads: 1 })
+const recentSamples = []
+// Cumulative, from the main hub's 'disconnect' events (every reason listed
+// from the start, so a chart has its line before the first disconnect).
+const disconnects = { client: 0, slow: 0, kicked: 0, error: 0, timeout: 0, shutdown: 0 }
+
+function statsSample () {
+  const s = hub.stats()
+  const { rss, heapUsed } = process.memoryUsage()
+  return {
+    t: Date.now(),
+    connections: s.connections,
+    subscriptions: s.subscriptions,
+    published: s.published,
+    delivered: s.delivered,
+    bytesWritten: s.bytesWritten,
+    queueBytes: s.queueBytes,
+    slow: s.slow,
+    heartbeats: s.heartbeats,
+    disconnects: { ...disconnects },
+    rss,
+    heapUsed,
+    history: s.history === null ? null : { events: s.history.events, bytes: s.history.bytes, latest: s.history.latest }
+  }
+}
+
+const statsTimer = setInterval(() => {
+  const sample = statsSample()
+  recentSamples.push(sample)
+  while (recentSamples.length > 0 && recentSamples[0].t <= sample.t - STATS_KEEP_MS) recentSamples.shift()
+  statsHub.publish('stats', sample, { event: 'stats' })
+}, STATS_MS)
+statsTimer.unref() // the server keeps the process alive, not the sampling
+
+statsHub.on('connect', ({ id }) => {
+  for (const sample of recentSamples) statsHub.send(id, sample, { event: 'stats' })
+})
+
+// The dashboard's files, read once at start. The page runs only its own
+// scripts and styles (no inline script, no other origin): the CSP says so.
+const DASHBOARD_DIR = path.join(__dirname, 'dashboard')
+const PAGE_CSP = [
+  "default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "img-src 'self' data:",
+  "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'"
+].join('; ')
+const dashboardFiles = new Map([
+  ['/', ['index.html', 'text/html; charset=utf-8']],
+  ['/dashboard/dashboard.js', ['dashboard.js', 'text/javascript; charset=utf-8']],
+  ['/dashboard/dashboard.css', ['dashboard.css', 'text/css; charset=utf-8']]
+].map(([urlPath, [file, type]]) => [urlPath, { type, body: fs.readFileSync(path.join(DASHBOARD_DIR, file)) }]))
+
+/** Answers GET or HEAD of a dashboard file. */
+function serveDashboardFile (req, res, { type, body }) {
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': body.length,
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': PAGE_CSP,
+    'referrer-policy': 'no-referrer'
+  })
+  res.end(req.method === 'HEAD' ? undefined : body)
+}
 
 /** Whether the request carries `Authorization: Bearer <PUBLISH_TOKEN>` (or no token is set). */
 function mayPublish (req) {
@@ -50,6 +133,18 @@ function json (res, status, body) {
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost')
+  if ((req.method === 'GET' || req.method === 'HEAD') && dashboardFiles.has(url.pathname)) {
+    serveDashboardFile(req, res, dashboardFiles.get(url.pathname))
+    return
+  }
+  if (req.method === 'GET' && url.pathname === '/dashboard/stats') {
+    try {
+      statsHub.accept(req, res, { topics: ['stats'], retry: { min: 1000, max: 3000 } })
+    } catch (err) {
+      json(res, err.statusCode || (err instanceof SseError ? 400 : 500), { error: err.code, message: err.message })
+    }
+    return
+  }
   if (req.method === 'GET' && url.pathname === '/events') {
     const topics = (url.searchParams.get('topics') || '').split(',').filter(Boolean)
     res.setHeader('access-control-allow-origin', '*')
@@ -114,6 +209,7 @@ const server = http.createServer((req, res) => {
 })
 
 hub.on('disconnect', ({ id, reason }) => {
+  disconnects[reason] = (disconnects[reason] || 0) + 1
   if (reason !== 'client' && reason !== 'shutdown') console.log(`connection ${id} closed: ${reason}`)
 })
 
@@ -125,13 +221,15 @@ server.listen(port, host, () => {
   console.log(publishToken === ''
     ? '  open: POST /publish to anyone, any web page included (set PUBLISH_TOKEN to require a bearer token)'
     : '  POST /publish needs Authorization: Bearer $PUBLISH_TOKEN')
+  console.log(`  dashboard: ${base}/`)
   console.log(`  curl -N '${base}/events?topics=news'`)
   console.log(`  curl -X POST${auth} --data 'hello' '${base}/publish?topic=news'`)
 })
 
 async function shutdown () {
+  clearInterval(statsTimer)
   server.close()
-  await hub.close()
+  await Promise.all([hub.close(), statsHub.close()])
   process.exit(0)
 }
 process.once('SIGINT', shutdown)
