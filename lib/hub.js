@@ -18,7 +18,8 @@
 //    handle itself, or the protocol's native object on it) whose calls
 //    schedule this hub's flush: the only way to make a mutating native call;
 //  - assertOpen(): throws ERR_SSE_CLOSED once the hub is closed (or closing);
-//  - publishBatch(epoch, firstSeq, entries) -> number and rebase(epoch, seq):
+//  - publishBatch(epoch, firstSeq, entries) -> number and rebase(epoch, seq,
+//    { reset = true }):
 //    sequences from outside (the Redis bus; lib/history/sequenced.js), and
 //    position() -> { epoch, seq } | null: where the history is (null: off).
 // A protocol keeps its own state in its own objects; for anything else it
@@ -131,6 +132,20 @@ function checkEventOptions (options, name) {
 }
 const EMPTY = Object.freeze({})
 
+/** options.bus: null, or a RedisBus (sse-fanout/redis) not attached yet; needs history on. */
+function checkBus (bus, history) {
+  if (bus === undefined || bus === null) return null
+  if (typeof bus !== 'object' || typeof bus._attach !== 'function' || typeof bus._checkAttachable !== 'function') {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a RedisBus (new RedisBus() from sse-fanout/redis)', 'options.bus', bus)
+  }
+  if (history === null) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT',
+      'Expected history on (options.history) with options.bus: every instance keeps the stream\'s events in its history')
+  }
+  bus._checkAttachable()
+  return bus
+}
+
 function checkId (id, name = 'connectionId') {
   if (!Number.isSafeInteger(id) || id < 1) throw invalid('ERR_SSE_UNKNOWN_CONNECTION', 'a connection id (a positive integer)', name, id)
   return id
@@ -206,6 +221,7 @@ class Hub extends EventEmitter {
       transport,
       history: resolveHistory(options.history)
     })
+    const bus = checkBus(options.bus, this.options.history)
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
     // With history on, every successful publish()/broadcast() took the next
     // sequence number natively: this mirrors it for the ids they return. A
@@ -222,10 +238,16 @@ class Hub extends EventEmitter {
       callsOn: (target) => new NativeCalls(target, flush),
       assertOpen: () => this._assertOpen(),
       publishBatch: (epoch, firstSeq, entries) => this._publishBatch(epoch, firstSeq, entries),
-      rebase: (epoch, seq) => this._rebase(epoch, seq),
+      rebase: (epoch, seq, options) => this._rebase(epoch, seq, options),
       position: () => this._idPrefix === '' ? null : { epoch: this._idPrefix.slice(0, -1), seq: this._seq }
     }))
     this._catchUp = new CatchUp(this, internals.get(this))
+    // options.bus (sse-fanout/redis): publish()/broadcast() go through Redis
+    // while it is up (null returned: the id comes back with the event); else
+    // they are delivered here and queued in the bus's outbox. The bus reads
+    // the stream back into this hub through publishBatch/rebase above.
+    this._bus = bus
+    if (bus !== null) bus._attach(this, internals.get(this))
     openHubs.add(this)
     if (!exitHooked) {
       exitHooked = true
@@ -400,7 +422,8 @@ class Hub extends EventEmitter {
    * @param {string} topic
    * @param {string | Uint8Array | unknown} data
    * @param {{ event?: string, id?: string, users?: string[] }} [options]
-   * @returns {string | undefined} the event's wire id (with history on, always)
+   * @returns {string | undefined | null} the event's wire id (with history on, always);
+   *   null when a bus sent it to Redis (the id comes back with the event)
    */
   publish (topic, data, options) {
     this._assertOpen()
@@ -408,8 +431,14 @@ class Hub extends EventEmitter {
     const payload = toPayload(data, 'data')
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
+    const bus = this._bus
+    if (bus !== null) {
+      bus._check(payload, o)
+      if (bus._send(topic, payload, o, users)) return null
+    }
     this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
     const id = this._published(o.id)
+    if (bus !== null) bus._queueDelivered(topic, payload, o, users)
     this._catchUp.notify(topic)
     return id
   }
@@ -420,8 +449,14 @@ class Hub extends EventEmitter {
     const payload = toPayload(data, 'data')
     const o = checkEventOptions(options, 'options')
     const users = checkUsers(o.users, 'options.users')
+    const bus = this._bus
+    if (bus !== null) {
+      bus._check(payload, o)
+      if (bus._send(null, payload, o, users)) return null
+    }
     this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
     const id = this._published(o.id)
+    if (bus !== null) bus._queueDelivered(null, payload, o, users)
     this._catchUp.notify(null)
     return id
   }
@@ -448,10 +483,11 @@ class Hub extends EventEmitter {
     return n
   }
 
-  // hubInternals(hub).rebase: every waiting long-poll is re-read (it gets a reset).
-  _rebase (epoch, seq) {
+  // hubInternals(hub).rebase: every waiting long-poll is re-read (it gets a
+  // reset, or with { reset: false } the events of the new epoch).
+  _rebase (epoch, seq, { reset = true } = {}) {
     this._assertOpen()
-    sequenced.rebase(this._calls, this.options.history, epoch, seq)
+    sequenced.rebase(this._calls, this.options.history, epoch, seq, reset)
     this._idPrefix = `${epoch}-`
     this._seq = seq
     this._catchUp.notify(null)
@@ -479,6 +515,7 @@ class Hub extends EventEmitter {
     s.native = s.connections - s.js - this._abandoned.size
     s.connections -= this._abandoned.size
     s.outOfFds = this._outOfFds
+    if (this._bus !== null) s.bus = this._bus.stats()
     if (s.history !== null) {
       // polls: catchUp() calls (a long-poll once), not the native reads behind them.
       const { reads, ...rest } = s.history
@@ -493,7 +530,10 @@ class Hub extends EventEmitter {
    */
   close () {
     if (this._closing) return this._closing
-    this._closing = new Promise((resolve) => { this._resolveClose = resolve })
+    // The bus first: it stops reading into the hub and drops its clients.
+    const busClosed = this._bus === null ? null : this._bus.close()
+    const ended = new Promise((resolve) => { this._resolveClose = resolve })
+    this._closing = busClosed === null ? ended : Promise.all([ended, busClosed]).then(() => {})
     this._catchUp.close()
     this._native.close()
     return this._closing
@@ -504,6 +544,7 @@ class Hub extends EventEmitter {
   // threads. A stream whose socket buffer is full is cut.
   _closeSync () {
     openHubs.delete(this)
+    if (this._bus !== null) this._bus.close()
     this._closing ??= new Promise((resolve) => { this._resolveClose = resolve })
     for (const entry of this._js.values()) {
       entry.ending = true

@@ -113,12 +113,17 @@ function publishBatch (calls, history, epoch, firstSeq, entries) {
   return n
 }
 
-/** Starts the history over at `seq` of `epoch` (every connected history stream gets a reset). */
-function rebase (calls, history, epoch, seq) {
+/**
+ * Starts the history over at `seq` of `epoch`: every connected history stream
+ * gets a reset, unless reset is false (nothing was missed: the Redis bus's
+ * outage transitions), when they only see ids of the new epoch from then on.
+ */
+function rebase (calls, history, epoch, seq, reset = true) {
   checkHistory(history)
   checkEpoch(epoch)
   checkSeq(seq, 0, 'seq')
-  calls.status('historyRebase', refuseSequenced, undefined, epoch, seq)
+  if (typeof reset !== 'boolean') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.reset', reset)
+  calls.status('historyRebase', refuseSequenced, undefined, epoch, seq, reset)
 }
 
 module.exports = { publishBatch, rebase, BATCH_SLOTS, MAX_BATCH_EVENTS }

@@ -234,7 +234,9 @@ Napi::Value historyRebase(const Napi::CallbackInfo& info, Dispatcher& d) {
   std::string epoch;
   uint64_t seq = 0;
   if (!epochOf(info[0], &epoch) || !seqOf(info[1], 0, &seq)) return statusValue(env, Status::kInvalidId);
-  return statusValue(env, d.rebase(epoch, seq));
+  // reset: true unless false is given (lib/history/sequenced.js passes a boolean).
+  const bool reset = !(info.Length() > 2 && info[2].IsBoolean() && !info[2].As<Napi::Boolean>().Value());
+  return statusValue(env, d.rebase(epoch, seq, reset));
 }
 
 }  // namespace ssefanout

@@ -47,7 +47,8 @@ Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h);
 // [1, 2^53 - 1]), kInvalidData (entries not an array of kBatchSlots-slot
 // events, data or users of the wrong type), kInvalidTopic, kInvalidEvent.
 Napi::Value publishBatch(const Napi::CallbackInfo& info, Dispatcher& d);
-// historyRebase(epoch, seq) -> status: Dispatcher::rebase.
+// historyRebase(epoch, seq, reset = true) -> status: Dispatcher::rebase
+// (reset false: no reset event to connected streams).
 Napi::Value historyRebase(const Napi::CallbackInfo& info, Dispatcher& d);
 
 }  // namespace ssefanout

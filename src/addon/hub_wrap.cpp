@@ -290,7 +290,7 @@ Napi::Value HubWrap::JS_historyRead(const Napi::CallbackInfo& info) {
 // publishBatch(epoch, firstSeq, entries) -> status: see history_wrap.hpp.
 Napi::Value HubWrap::JS_publishBatch(const Napi::CallbackInfo& info) { return publishBatch(info, *dispatcher_); }
 
-// historyRebase(epoch, seq) -> status: see history_wrap.hpp.
+// historyRebase(epoch, seq, reset) -> status: see history_wrap.hpp.
 Napi::Value HubWrap::JS_historyRebase(const Napi::CallbackInfo& info) { return historyRebase(info, *dispatcher_); }
 
 Napi::Value HubWrap::JS_flush(const Napi::CallbackInfo& info) {

@@ -445,9 +445,13 @@ Status Dispatcher::publishSequenced(std::string_view epoch, uint64_t firstSeq,
   return Status::kOk;
 }
 
-Status Dispatcher::rebase(std::string_view epoch, uint64_t seq) {
+Status Dispatcher::rebase(std::string_view epoch, uint64_t seq, bool reset) {
   if (closing_) return Status::kClosed;
   if (!history_ || !history::validEpoch(epoch) || seq > history::kMaxSeq) return Status::kInvalidId;
+  if (!reset) {
+    postRebase(epoch, seq, FrameRef());  // a null frame: the shards send nothing
+    return Status::kOk;
+  }
   const history::ResetReason reason =
       epoch != history_->options().epoch ? history::ResetReason::kEpoch : history::ResetReason::kExpired;
   postRebase(epoch, seq, history_->rebaseFrame(epoch, seq, reason));

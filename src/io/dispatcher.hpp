@@ -213,7 +213,10 @@ class Dispatcher {
   // latest "<epoch>-<seq>". Posted whatever the pending bound (one command per
   // shard; refusing it would leave the hub serving a history its caller has
   // declared stale). kClosed; kInvalidId as for publishSequenced().
-  Status rebase(std::string_view epoch, uint64_t seq);
+  // reset false: no reset event (the Redis bus's outage transitions, where
+  // nothing was missed): connected streams only see ids of the new epoch
+  // from then on; the rest is the same.
+  Status rebase(std::string_view epoch, uint64_t seq, bool reset = true);
 
   // ---- for protocols -------------------------------------------------------
   // kOk while the hub is open and id names a live connection, else kClosed or

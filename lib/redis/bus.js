@@ -1,0 +1,667 @@
+'use strict'
+// RedisBus: many hubs (processes, machines) as one, through one Redis
+// (docs/redis.md, "The bus"). Every publish goes through the Redis Function
+// (lib/redis/function.lua), which gives it the hub-wide epoch and sequence;
+// every instance, the publisher too, reads the stream back and hands each
+// batch to its native hub in one call (hubInternals(hub).publishBatch), so
+// every instance's history is the same prefix of the stream, ids are global
+// and every client sees the stream's order.
+//
+// States: 'connecting' (the first connect), 'up', 'down' (Redis unreachable:
+// reconnecting with capped full-jitter backoff), 'closed'.
+//  - up: hub.publish() sends one FCALL (not awaited) and returns null; the
+//    event reaches local clients when the reader reads it back.
+//  - connecting / down: the history is at a local epoch; hub.publish()
+//    delivers at once (local ids) and queues the event in the outbox (bounded
+//    in events and bytes: past either the event is dropped from Redis's view,
+//    counted, and still delivered here).
+//  - reconnect: load the function, read meta; the same Redis epoch as before:
+//    back to it without a reset (nothing was missed) and catch up from our
+//    last seq; another epoch (Redis lost its data): the catch-up rebases with
+//    a reset. Then the outbox is flushed through the function, in order, each
+//    event with its origin marker; an entry read back with an origin of ours
+//    that was delivered here during the outage is kept in the history as a
+//    skipped sequence (data null), not delivered twice.
+//  - dedupe: every FCALL carries origin "<instanceId>:<n>" (n increasing);
+//    the reader records the highest own n it read; an outbox event whose n
+//    is not above it was already published (its reply was lost): skipped.
+//    Sound because the FCALLs of one connection run in their send order.
+//
+// Nothing here ever throws from a timer or a client event: every failure is
+// caught, recorded (stats().lastError), reported through 'state' / 'warning'
+// events, and turned into 'down' + a reconnect. close() clears every timer
+// and destroys both clients synchronously.
+//
+// JS thread only (it calls the addon through hubInternals).
+const crypto = require('node:crypto')
+const { EventEmitter } = require('node:events')
+const { SseError, invalid } = require('../errors')
+const format = require('./format')
+const { BATCH_SLOTS, MAX_BATCH_EVENTS } = require('../history/sequenced')
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/
+
+const DEFAULTS = Object.freeze({
+  prefix: format.DEFAULT_PREFIX,
+  readCount: 512,
+  blockMs: 2000,
+  pingIntervalMs: 1000,
+  timeoutMs: 2000,
+  maxOutboxEvents: 10000,
+  maxOutboxBytes: 16 * 1024 * 1024,
+  minReconnectMs: 100,
+  maxReconnectMs: 5000,
+  maxData: format.LIMITS.maxDataBytes,
+  maxLen: 10000
+})
+const RANGES = {
+  readCount: [1, MAX_BATCH_EVENTS],
+  blockMs: [1, 60000],
+  pingIntervalMs: [10, 600000],
+  timeoutMs: [10, 600000],
+  maxOutboxEvents: [0, 1e7],
+  maxOutboxBytes: [0, 2 ** 40],
+  minReconnectMs: [1, 600000],
+  maxReconnectMs: [1, 600000],
+  maxData: [1, format.LIMITS.maxDataCeiling],
+  maxLen: [1, format.LIMITS.maxLen]
+}
+const KEYS = new Set(['url', 'prefix', 'instanceId', ...Object.keys(RANGES)])
+// An outbox event's fixed cost in bytes beside its data (topic, names, bookkeeping).
+const EVENT_OVERHEAD = 64
+
+/** 8 characters of [A-Za-z0-9]: a local epoch (as lib/history makes them), or an instance id. */
+function randomName () {
+  let out = ''
+  while (out.length < 8) {
+    for (const b of crypto.randomBytes(16)) {
+      if (b < 248 && out.length < 8) out += ALNUM[b % 62]
+    }
+  }
+  return out
+}
+
+function resolveOptions (options) {
+  if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
+  for (const key of Object.keys(options)) {
+    if (!KEYS.has(key)) throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Unknown option options.${key} (expected one of ${[...KEYS].join(', ')})`)
+  }
+  const { url } = options
+  if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a redis:// or rediss:// URL', 'options.url', url)
+  }
+  const prefix = options.prefix === undefined ? DEFAULTS.prefix : options.prefix
+  const keys = format.keysFor(prefix) // validates it
+  const instanceId = options.instanceId === undefined ? randomName() : options.instanceId
+  if (typeof instanceId !== 'string' || !INSTANCE_ID.test(instanceId)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', '1 to 64 characters of [A-Za-z0-9_.-]', 'options.instanceId', instanceId)
+  }
+  const out = { url, prefix, keys, instanceId }
+  for (const [name, [min, max]] of Object.entries(RANGES)) {
+    const value = options[name] === undefined ? DEFAULTS[name] : options[name]
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', `an integer between ${min} and ${max}`, `options.${name}`, value)
+    }
+    out[name] = value
+  }
+  if (out.minReconnectMs > out.maxReconnectMs) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected options.minReconnectMs (${out.minReconnectMs}) to be at most options.maxReconnectMs (${out.maxReconnectMs})`)
+  }
+  return Object.freeze(out)
+}
+
+// @redis/client, required on first use: an optional peer dependency.
+let redisModule = null
+function redisClient () {
+  if (redisModule === null) {
+    try {
+      redisModule = require('@redis/client')
+    } catch (err) {
+      if (err.code !== 'MODULE_NOT_FOUND') throw err
+      throw new SseError('ERR_SSE_MISSING_DEPENDENCY', 'sse-fanout/redis needs @redis/client (npm install @redis/client)')
+    }
+  }
+  return redisModule
+}
+
+/** Resolves or rejects as p does, or rejects with `message` after ms (the timer is always cleared). */
+function within (p, ms, message) {
+  let timer
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+const isErrorReply = (err) => err !== null && typeof err === 'object' && err.constructor?.name === 'ErrorReply'
+
+class RedisBus extends EventEmitter {
+  /** @param {object} options see docs/redis.md, "The bus" */
+  constructor (options = {}) {
+    super()
+    this.options = resolveOptions(options)
+    redisClient() // fails now, not at the first connect, when the package is absent
+    this._hub = null
+    this._internals = null
+    this._state = 'connecting'
+    this._closed = false
+    this._generation = 0 // a connection attempt's number: late callbacks of an older one do nothing
+    this._cmd = null // the command client (FCALL, PING, HGETALL, XRANGE)
+    this._reader = null // the XREAD BLOCK client
+    this._routeRedis = false // publishes go to Redis (else: local + outbox)
+    this._atRedisEpoch = false // the history is at a Redis epoch (else at a local one)
+    this._redisEpoch = null // the epoch of the last entry read, or of meta
+    this._lastSeq = 0 // the last seq read
+    this._n = 0 // this instance's last origin number
+    this._ownSeen = 0 // the highest own origin number read back
+    this._deliveredHere = new Set() // origin numbers delivered locally during an outage
+    this._outbox = [] // { n, topic, data, event, id, users, bytes, delivered }
+    this._outboxBytes = 0
+    this._inflight = 0 // FCALLs sent and not answered
+    this._timers = new Set()
+    this._attempt = 0
+    this._waiters = [] // ready() callers: { resolve, reject }
+    this._stats = { published: 0, read: 0, rejected: 0, rebases: 0, reconnects: 0, dropped: 0, lastError: null }
+    this._readyReached = false
+  }
+
+  get state () { return this._state }
+  get instanceId () { return this.options.instanceId }
+
+  /** Resolves once the bus is up (connected, caught up, outbox flushed); rejects when a connect attempt fails first, or on close(). */
+  ready () {
+    if (this._state === 'up') return Promise.resolve()
+    if (this._closed) return Promise.reject(new SseError('ERR_SSE_CLOSED', 'the bus is closed'))
+    if (this._hub === null) return Promise.reject(new SseError('ERR_SSE_INVALID_ARGUMENT', 'the bus is not attached to a hub yet (new Hub({ history: true, bus }))'))
+    return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }))
+  }
+
+  /** hub.publish() for a caller that wants the id: resolves with it (null: queued for Redis, id not known yet). */
+  publish (topic, data, options) {
+    return this._viaHub(() => this._hubOrThrow().publish(topic, data, options))
+  }
+
+  /** hub.broadcast(), as publish(). */
+  broadcast (data, options) {
+    return this._viaHub(() => this._hubOrThrow().broadcast(data, options))
+  }
+
+  _viaHub (call) {
+    this._want = true
+    let id
+    try {
+      id = call()
+    } catch (err) {
+      this._want = false
+      return Promise.reject(err)
+    }
+    this._want = false
+    const promise = this._wanted
+    this._wanted = null
+    return id !== null ? Promise.resolve(id) : promise
+  }
+
+  _hubOrThrow () {
+    if (this._hub === null) throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'the bus is not attached to a hub (new Hub({ history: true, bus }))')
+    return this._hub
+  }
+
+  stats () {
+    const position = this._internals === null ? null : this._internals.position()
+    return {
+      state: this._state,
+      instanceId: this.options.instanceId,
+      epoch: this._redisEpoch,
+      seq: this._lastSeq,
+      position,
+      outbox: { events: this._outbox.length, bytes: this._outboxBytes, dropped: this._stats.dropped },
+      inflight: this._inflight,
+      published: this._stats.published,
+      read: this._stats.read,
+      rejected: this._stats.rejected,
+      rebases: this._stats.rebases,
+      reconnects: this._stats.reconnects,
+      lastError: this._stats.lastError
+    }
+  }
+
+  /** Ends the bus: every timer cleared, both clients destroyed. Idempotent; resolves at once. */
+  close () {
+    if (this._closed) return Promise.resolve()
+    this._closed = true
+    this._generation++
+    this._routeRedis = false
+    this._dropClients()
+    for (const timer of this._timers) clearTimeout(timer)
+    this._timers.clear()
+    this._setState('closed', 'close()')
+    const err = new SseError('ERR_SSE_CLOSED', 'the bus is closed')
+    for (const w of this._waiters.splice(0)) w.reject(err)
+    return Promise.resolve()
+  }
+
+  // ---- for lib/hub.js ------------------------------------------------------
+
+  /** Throws unless this bus can be attached to a new hub (Hub's option check). */
+  _checkAttachable () {
+    if (this._closed) throw new SseError('ERR_SSE_CLOSED', 'the bus is closed')
+    if (this._hub !== null) throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'Expected a RedisBus of its own for options.bus but it is already attached to a hub (one bus per hub)')
+  }
+
+  /** Called once by the Hub's constructor: starts connecting. */
+  _attach (hub, internals) {
+    this._checkAttachable()
+    this._hub = hub
+    this._internals = internals
+    this._connect()
+  }
+
+  /** Throws when the event cannot go through the function (the format's limits): before anything is published. */
+  _check (payload, o) {
+    const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength
+    if (bytes > this.options.maxData) {
+      throw new SseError('ERR_SSE_DATA_TOO_LARGE', `data is ${bytes} bytes, more than the bus's maxData (${this.options.maxData})`)
+    }
+    if (o.event !== undefined && Buffer.byteLength(o.event) > format.LIMITS.eventBytes) {
+      throw new SseError('ERR_SSE_INVALID_EVENT', `options.event must be at most ${format.LIMITS.eventBytes} bytes with a bus`)
+    }
+    if (o.id !== undefined && Buffer.byteLength(o.id) > format.LIMITS.idBytes) {
+      throw new SseError('ERR_SSE_INVALID_ID', `options.id must be at most ${format.LIMITS.idBytes} bytes with a bus`)
+    }
+  }
+
+  /**
+   * Up: sends the FCALL and returns true (the hub returns null). Otherwise
+   * false: the hub publishes locally, then calls _queueDelivered().
+   */
+  _send (topic, payload, o, users) {
+    if (!this._routeRedis) return false
+    const event = { n: ++this._n, topic, data: payload, event: o.event, id: o.id, users, bytes: 0, delivered: false }
+    event.bytes = eventBytes(event)
+    const reply = this._fcall(event)
+    if (this._want) this._wanted = reply
+    else reply.catch(() => {}) // the outcome is booked by _fcall
+    return true
+  }
+
+  /** An event delivered locally while Redis is not reachable: queued for Redis. */
+  _queueDelivered (topic, payload, o, users) {
+    const event = { n: ++this._n, topic, data: payload, event: o.event, id: o.id, users, bytes: 0, delivered: true }
+    event.bytes = eventBytes(event)
+    if (this._enqueue(event)) this._deliveredHere.add(event.n)
+  }
+
+  // ---- publishing ----------------------------------------------------------
+
+  // One FCALL; resolves with the event's id, or null when the event went to
+  // the outbox (connection lost, timeout); rejects on an error reply (a
+  // refused event: counted, reported, dropped).
+  _fcall (event) {
+    const o = this.options
+    const generation = this._generation
+    const cmd = this._cmd
+    this._inflight++
+    const { topic, data, id, users } = event
+    const entry = { topic, data, event: event.event, id, users, origin: `${o.instanceId}:${event.n}` }
+    const args = format.fcallCommand(o.keys, entry, { maxLen: o.maxLen, maxData: o.maxData })
+    let sent
+    try {
+      sent = cmd.sendCommand(args, { timeout: o.timeoutMs, rejectInFlight: true })
+    } catch (err) {
+      sent = Promise.reject(err)
+    }
+    // Redis answers slower than we publish: its queue is bounded like the outbox.
+    if (this._inflight > o.maxOutboxEvents) this._down(new Error(`${this._inflight} publishes wait for Redis: more than maxOutboxEvents`))
+    return sent.then((reply) => {
+      this._inflight--
+      this._stats.published++
+      return event.id ?? `${reply[0]}-${reply[1]}`
+    }, (err) => {
+      this._inflight--
+      if (isErrorReply(err)) {
+        this._deliveredHere.delete(event.n)
+        this._stats.rejected++
+        this._warn(`Redis refused an event: ${err.message}`)
+        throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Redis refused the event: ${err.message}`)
+      }
+      // Never lost: the outbox keeps it (the dedupe skips it if Redis ran it).
+      this._enqueue(event)
+      if (generation === this._generation) this._down(err)
+      return null
+    })
+  }
+
+  // Into the outbox, in origin order (a failed FCALL may come back after
+  // later ones were queued). False when a bound dropped it.
+  _enqueue (event) {
+    const o = this.options
+    if (this._outbox.length + 1 > o.maxOutboxEvents || this._outboxBytes + event.bytes > o.maxOutboxBytes) {
+      this._stats.dropped++
+      return false
+    }
+    let at = this._outbox.length
+    while (at > 0 && this._outbox[at - 1].n > event.n) at--
+    this._outbox.splice(at, 0, event)
+    this._outboxBytes += event.bytes
+    return true
+  }
+
+  // ---- connecting ----------------------------------------------------------
+
+  _timer (fn, ms) {
+    const timer = setTimeout(() => {
+      this._timers.delete(timer)
+      fn()
+    }, ms)
+    this._timers.add(timer)
+    return timer
+  }
+
+  _clearTimer (timer) {
+    if (timer === null) return
+    clearTimeout(timer)
+    this._timers.delete(timer)
+  }
+
+  // One connect attempt; any failure -> _down() (which schedules the next).
+  _connect () {
+    const generation = ++this._generation
+    this._run(generation).catch((err) => {
+      if (generation === this._generation && !this._closed) this._down(err)
+    })
+  }
+
+  async _run (generation) {
+    const o = this.options
+    const { createClient, RESP_TYPES } = redisClient()
+    const stale = () => generation !== this._generation || this._closed
+    const base = createClient({
+      url: o.url,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: false, connectTimeout: o.timeoutMs }
+    })
+    const reader = base.duplicate()
+    this._cmd = base
+    this._reader = reader
+    for (const client of [base, reader]) {
+      client.on('error', (err) => { if (!stale()) this._down(err) })
+      client.on('end', () => { if (!stale()) this._down(new Error('the connection to Redis ended')) })
+    }
+    await within(Promise.all([base.connect(), reader.connect()]), o.timeoutMs, `no connection to Redis within ${o.timeoutMs} ms`)
+    if (stale()) return
+    await within(format.loadFunction(base), o.timeoutMs, `FUNCTION LOAD took more than ${o.timeoutMs} ms`)
+    if (stale()) return
+    // Binary-safe reads: blob strings as Buffers (format.js decodes them).
+    const binary = base.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
+    const meta = await base.sendCommand(['HMGET', o.keys.meta, 'epoch', 'seq'], { timeout: o.timeoutMs, rejectInFlight: true })
+    if (stale()) return
+    const epoch = typeof meta[0] === 'string' ? meta[0] : null
+    const metaSeq = epoch === null ? 0 : Number(meta[1])
+    if (epoch !== null && epoch === this._redisEpoch) {
+      // The Redis we left: back to its epoch without a reset (nothing was
+      // missed), and on from our last seq.
+      this._rebase(epoch, this._lastSeq, false)
+    } else {
+      // First connect, or Redis lost its data: everything it holds is read
+      // from the start (the ingest rebases, with a reset where clients may
+      // hold ids of before).
+      this._lastSeq = 0
+      this._redisEpoch = epoch
+    }
+    // Catch-up: the stream from our last seq to its end.
+    for (;;) {
+      const from = this._lastSeq === 0 ? '-' : `(${this._lastSeq}-0`
+      const entries = await binary.sendCommand(['XRANGE', o.keys.stream, from, '+', 'COUNT', String(o.readCount)], { timeout: o.timeoutMs, rejectInFlight: true })
+      if (stale()) return
+      if (entries.length > 0) await this._ingest(entries, stale)
+      if (stale()) return
+      if (entries.length < o.readCount) break
+    }
+    if (epoch !== null && this._lastSeq < metaSeq && !this._atRedisEpoch) {
+      // The stream holds nothing of meta's epoch (trimmed, or a stranger's
+      // XTRIM): start at meta's position.
+      this._rebase(epoch, metaSeq, this._position().seq > 0)
+      this._lastSeq = metaSeq
+      this._redisEpoch = epoch
+    }
+    // From here publishes go to Redis, after the outbox (same connection, in order).
+    this._routeRedis = true
+    await this._flushOutbox(stale)
+    if (stale()) return
+    this._attempt = 0
+    this._setState('up', 'connected')
+    for (const w of this._waiters.splice(0)) w.resolve()
+    this._readyReached = true
+    this._startPing(generation)
+    this._readLoop(generation, reader.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }))
+  }
+
+  async _flushOutbox (stale) {
+    while (this._outbox.length > 0) {
+      const batch = this._outbox.splice(0)
+      this._outboxBytes = 0
+      const replies = []
+      for (const event of batch) {
+        if (event.n <= this._ownSeen) continue // Redis ran it: its reply was lost
+        replies.push(this._fcall(event).catch(() => null))
+      }
+      await Promise.all(replies)
+      if (stale()) return
+      if (!this._routeRedis) throw new Error('the outbox flush failed')
+    }
+  }
+
+  _startPing (generation) {
+    const o = this.options
+    let busy = false
+    const tick = () => {
+      if (generation !== this._generation) return
+      this._timer(tick, o.pingIntervalMs)
+      if (busy) return
+      busy = true
+      this._cmd.sendCommand(['PING'], { timeout: o.timeoutMs, rejectInFlight: true }).then(() => { busy = false }, (err) => {
+        busy = false
+        if (generation === this._generation) this._down(new Error(`PING: ${err.message}`))
+      })
+    }
+    this._timer(tick, o.pingIntervalMs)
+  }
+
+  _readLoop (generation, reader) {
+    const o = this.options
+    const stale = () => generation !== this._generation || this._closed
+    const step = () => {
+      if (stale()) return
+      const watchdog = this._timer(() => {
+        if (!stale()) this._down(new Error(`XREAD did not return within blockMs + timeoutMs (${o.blockMs + o.timeoutMs} ms)`))
+      }, o.blockMs + o.timeoutMs)
+      let read
+      try {
+        read = reader.sendCommand(['XREAD', 'COUNT', String(o.readCount), 'BLOCK', String(o.blockMs), 'STREAMS', o.keys.stream, `${this._lastSeq}-0`])
+      } catch (err) {
+        read = Promise.reject(err)
+      }
+      read.then(async (reply) => {
+        this._clearTimer(watchdog)
+        if (stale()) return
+        const entries = entriesOf(reply)
+        if (entries.length > 0) await this._ingest(entries, stale)
+        step()
+      }).catch((err) => {
+        this._clearTimer(watchdog)
+        if (!stale()) this._down(err)
+      })
+    }
+    step()
+  }
+
+  // ---- reading -------------------------------------------------------------
+
+  // Entries [[id, fields], ...] (ids increasing) into the native history: one
+  // publishBatch per run of one epoch and contiguous seqs.
+  async _ingest (entries, stale) {
+    let run = []
+    let runEpoch = null
+    let runFirst = 0
+    let next = 0
+    for (const [rawId, fields] of entries) {
+      const seq = format.seqOf(String(rawId))
+      if (seq === 0) {
+        this._reject(`entry id ${String(rawId).slice(0, 40)} is not <seq>-0`)
+        continue
+      }
+      const decoded = format.decodeEntry(fields, { maxData: this.options.maxData })
+      const rejected = decoded instanceof format.RejectedEntry
+      const epoch = rejected ? (runEpoch ?? this._redisEpoch ?? this._position().epoch) : decoded.epoch
+      if (run.length > 0 && (epoch !== runEpoch || seq !== next || run.length / BATCH_SLOTS >= MAX_BATCH_EVENTS)) {
+        await this._apply(runEpoch, runFirst, run, stale)
+        if (stale()) return
+        run = []
+      }
+      if (run.length === 0) {
+        runEpoch = epoch
+        runFirst = seq
+      }
+      next = seq + 1
+      if (rejected) {
+        this._reject(decoded.reason)
+        run.push(null, null, undefined, undefined, undefined)
+        continue
+      }
+      let data = decoded.data
+      if (decoded.origin !== undefined && decoded.origin.startsWith(`${this.options.instanceId}:`)) {
+        const n = Number(decoded.origin.slice(this.options.instanceId.length + 1))
+        if (n > this._ownSeen) this._ownSeen = n
+        if (this._deliveredHere.delete(n)) data = null // delivered here during the outage
+      }
+      run.push(decoded.topic, data, decoded.event, decoded.id, decoded.users)
+    }
+    if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale)
+  }
+
+  async _apply (epoch, firstSeq, run, stale) {
+    const position = this._position()
+    if (epoch !== position.epoch || firstSeq !== position.seq + 1) {
+      // A gap (trimmed past us) or another epoch: the events in between are
+      // lost to our clients, so they get a reset; none when the history held
+      // nothing yet (seq 0: no id was ever given out).
+      this._rebase(epoch, firstSeq - 1, position.seq > 0)
+    }
+    for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+      try {
+        this._internals.publishBatch(epoch, firstSeq, run)
+        break
+      } catch (err) {
+        // The I/O threads are behind: wait for them (the reader is the back-pressure).
+        if (err.code !== 'ERR_SSE_QUEUE_FULL') throw err
+        await new Promise((resolve) => this._timer(resolve, wait))
+        if (stale()) return
+      }
+    }
+    this._stats.read += run.length / BATCH_SLOTS
+    this._atRedisEpoch = true
+    this._redisEpoch = epoch
+    this._lastSeq = firstSeq + run.length / BATCH_SLOTS - 1
+  }
+
+  _reject (reason) {
+    this._stats.rejected++
+    this._warn(`skipped a stream entry: ${reason}`)
+  }
+
+  _position () {
+    return this._internals.position()
+  }
+
+  _rebase (epoch, seq, reset) {
+    const p = this._position()
+    if (p.epoch === epoch && p.seq === seq) return
+    this._internals.rebase(epoch, seq, { reset })
+    this._stats.rebases++
+  }
+
+  // ---- failures ------------------------------------------------------------
+
+  // Redis is unreachable: local mode (a fresh local epoch, no reset), both
+  // clients dropped, the next attempt scheduled. Idempotent per attempt.
+  _down (err) {
+    if (this._closed) return
+    const message = err && err.message ? err.message : String(err)
+    this._stats.lastError = message
+    this._generation++ // every callback of this attempt is stale now
+    this._routeRedis = false
+    this._dropClients()
+    for (const timer of this._timers) clearTimeout(timer)
+    this._timers.clear()
+    if (this._atRedisEpoch) {
+      this._atRedisEpoch = false
+      try {
+        if (!this._hub.closed) this._rebase(randomName(), 0, false)
+      } catch (e) {
+        this._warn(`local rebase failed: ${e.message}`)
+      }
+    }
+    if (this._state !== 'down') this._setState('down', message)
+    for (const w of this._waiters.splice(0)) w.reject(new SseError('ERR_SSE_CLOSED', `Redis is not reachable: ${message}`))
+    const o = this.options
+    const cap = Math.min(o.maxReconnectMs, o.minReconnectMs * 2 ** Math.min(this._attempt++, 20))
+    const delay = Math.max(o.minReconnectMs, Math.floor(Math.random() * cap))
+    this._timer(() => {
+      if (this._closed) return
+      this._stats.reconnects++
+      this._connect()
+    }, delay)
+  }
+
+  _dropClients () {
+    for (const client of [this._cmd, this._reader]) {
+      if (client === null) continue
+      try {
+        client.destroy()
+      } catch {} // not open yet, or already destroyed
+    }
+    this._cmd = null
+    this._reader = null
+  }
+
+  _setState (state, reason) {
+    const previous = this._state
+    if (previous === state) return
+    this._state = state
+    this._safeEmit('state', { state, previous, reason })
+  }
+
+  _warn (message) {
+    this._safeEmit('warning', { message })
+  }
+
+  // A listener's exception must not break the bus's bookkeeping.
+  _safeEmit (name, value) {
+    try {
+      this.emit(name, value)
+    } catch (err) {
+      process.nextTick(() => { throw err })
+    }
+  }
+}
+
+// The entries of an XREAD reply for one stream: a raw RESP2 array
+// [[key, entries]], or (@redis/client 6 maps it) { key: entries } or a Map;
+// null when BLOCK timed out.
+function entriesOf (reply) {
+  if (reply === null || reply === undefined) return []
+  if (Array.isArray(reply)) return reply.length === 0 ? [] : reply[0][1]
+  const values = reply instanceof Map ? [...reply.values()] : Object.values(reply)
+  if (values.length === 0) return []
+  const first = values[0]
+  // RESP3 or a mapped reply may hold { name, messages } per stream.
+  return Array.isArray(first) ? first : (first.messages ?? [])
+}
+
+function eventBytes (event) {
+  const data = typeof event.data === 'string' ? Buffer.byteLength(event.data) : event.data.byteLength
+  return data + EVENT_OVERHEAD + (event.topic === null ? 0 : event.topic.length)
+}
+
+module.exports = { RedisBus, DEFAULTS }
