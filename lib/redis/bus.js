@@ -543,10 +543,13 @@ class RedisBus extends EventEmitter {
   async _apply (epoch, firstSeq, run, stale) {
     const position = this._position()
     if (epoch !== position.epoch || firstSeq !== position.seq + 1) {
-      // A gap (trimmed past us) or another epoch: the events in between are
-      // lost to our clients, so they get a reset; none when the history held
-      // nothing yet (seq 0: no id was ever given out).
-      this._rebase(epoch, firstSeq - 1, position.seq > 0)
+      // A gap (trimmed past us, or an epoch entered past its start): events
+      // are lost to our clients, so they get a reset. None when nothing was
+      // missed: the history held nothing yet (seq 0: no id was ever given
+      // out), or a new epoch is read from its first entry (after an outage
+      // where Redis lost its data, every entry of it reaches our clients).
+      const missed = position.seq > 0 && !(epoch !== position.epoch && firstSeq === 1)
+      this._rebase(epoch, firstSeq - 1, missed)
     }
     for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
       try {

@@ -1,0 +1,189 @@
+'use strict'
+// The Redis bus when Redis goes away (docs/redis.md, "Outage"), against a real
+// redis-server and instances as child processes: a SIGKILLed Redis leaves every
+// instance delivering its own publishes locally (state down, nothing hangs);
+// once Redis is back with its data the outboxes are flushed, the other
+// instances get those events and the publisher's clients do not get them
+// twice; a Redis back without its data starts a new epoch (live clients go
+// on, a client resuming with an old cursor gets a reset); the outbox bound
+// holds and counts what it drops; under CLIENT PAUSE publish() stays fast on
+// the JS thread, the bus goes down and up, and every event is in the stream
+// exactly once. Skipped (with the reason) only where redis-server is missing.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { performance } = require('node:perf_hooks')
+const { createClient, RESP_TYPES } = require('@redis/client')
+const { Hub } = require('../../lib')
+const { RedisBus, keysFor, decodeEntry } = require('../../lib/redis')
+const { redisMissing, startRedis } = require('../helpers/redis')
+const { startInstance } = require('../helpers/bus-instance')
+const { waitFor, within, cleanup } = require('../helpers/wait')
+
+const missing = redisMissing()
+const OPTIONS = { skip: missing || false, timeout: 60000 }
+const FAST = { pingIntervalMs: 200, timeoutMs: 1000, blockMs: 500, minReconnectMs: 50, maxReconnectMs: 300 }
+const LOCAL_ID = /^[A-Za-z0-9]{8}-\d+$/
+
+/** The stream as { epoch, entries: [{ seq, topic, data, origin }] }. */
+async function streamOf (t, redis, prefix) {
+  const client = createClient({ url: redis.url, socket: { reconnectStrategy: false } })
+  client.on('error', () => {})
+  await within(client.connect(), 5000, 'client.connect()')
+  cleanup(t)(() => { if (client.isOpen) client.destroy() }, 'client.destroy()')
+  const keys = keysFor(prefix)
+  const entries = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).sendCommand(['XRANGE', keys.stream, '-', '+'])
+  const epoch = await client.sendCommand(['HGET', keys.meta, 'epoch'])
+  client.destroy()
+  return {
+    epoch: epoch === null ? null : String(epoch),
+    entries: entries.map(([id, fields]) => {
+      const e = decodeEntry(fields)
+      return { seq: Number(String(id).split('-')[0]), topic: e.topic, data: e.data.toString(), origin: e.origin }
+    })
+  }
+}
+
+const allStats = (instances) => Promise.all(instances.map((i) => i.stats()))
+
+test('Redis SIGKILLed and back with its data: local delivery meanwhile, outboxes flushed, nothing twice', OPTIONS, async (t) => {
+  const redis = await startRedis(t, { persistence: true })
+  const prefix = 'bus:{o1}'
+  const names = ['A', 'B', 'C']
+  const instances = await Promise.all(names.map((instanceId) => startInstance(t, redis, { prefix, instanceId, bus: FAST })))
+  for (const i of instances) assert.deepEqual(await i.get('/ready'), { ok: true })
+  const streams = await Promise.all(instances.map((i) => i.stream('/events?topics=orders')))
+  await instances[0].post('/publish', [0, 1, 2].map((k) => ({ topic: 'orders', data: `before ${k}` })))
+  await waitFor(() => streams.every((s) => s.events.length === 3), 10000, 'the first 3 events everywhere')
+  const { epoch } = await streamOf(t, redis, prefix)
+
+  await redis.kill()
+  await waitFor(async () => (await allStats(instances)).every((s) => s.bus.state === 'down'), 10000, 'every instance down')
+  const local = {} // name -> the ids its own publishes got
+  for (let k = 0; k < 3; k++) {
+    const { ids } = await instances[k].post('/publish', [0, 1, 2].map((n) => ({ topic: 'orders', data: `${names[k]} out ${n}` })))
+    for (const id of ids) assert.match(id, LOCAL_ID, 'down: delivered locally with a local id')
+    local[names[k]] = ids
+  }
+  // Each instance's clients get its own events at once, nobody else's.
+  await waitFor(() => streams.every((s) => s.events.length === 6), 10000, 'local delivery during the outage')
+  for (let k = 0; k < 3; k++) {
+    assert.deepEqual(streams[k].events.slice(3).map((e) => [e.id, e.data]), local[names[k]].map((id, n) => [id, `${names[k]} out ${n}`]))
+  }
+  await waitFor(async () => (await allStats(instances)).every((s) => s.bus.reconnects >= 1), 10000, 'every instance to try again')
+  for (const s of await allStats(instances)) {
+    assert.equal(s.bus.state, 'down')
+    assert.deepEqual(s.bus.outbox, { events: 3, bytes: s.bus.outbox.bytes, dropped: 0 })
+  }
+
+  await redis.start()
+  await waitFor(async () => (await allStats(instances)).every((s) => s.bus.state === 'up' && s.bus.seq === 12 && s.bus.outbox.events === 0),
+    15000, 'every instance up again, outbox flushed, at seq 12')
+  const after = await streamOf(t, redis, prefix)
+  assert.equal(after.epoch, epoch, 'the same epoch: Redis kept its data')
+  assert.deepEqual(after.entries.map((e) => e.seq), Array.from({ length: 12 }, (_, i) => i + 1))
+  for (const e of after.entries.slice(3)) assert.match(e.origin, /^[ABC]:\d+$/, 'outbox events carry their origin')
+  await waitFor(() => streams.every((s) => s.events.length === 12), 10000, 'every client to get the others\' outage events')
+  for (let k = 0; k < 3; k++) {
+    const others = after.entries.slice(3).filter((e) => !e.data.startsWith(`${names[k]} `))
+    assert.deepEqual(streams[k].events.slice(6).map((e) => [e.id, e.data]), others.map((e) => [`${epoch}-${e.seq}`, e.data]),
+      `${names[k]}: the others' events with their Redis ids, its own not again`)
+    assert.equal(streams[k].events.filter((e) => e.event === 'reset').length, 0, 'no reset: nothing was missed')
+  }
+  // Live again: one more event reaches everyone with the next id.
+  await instances[1].post('/publish', [{ topic: 'orders', data: 'after' }])
+  await waitFor(() => streams.every((s) => s.events.length === 13), 10000, 'the live event')
+  for (const s of streams) assert.deepEqual(s.events[12], { event: 'message', data: 'after', id: `${epoch}-13` })
+  for (const s of streams) s.close()
+})
+
+test('Redis back without its data: a new epoch; live clients go on, an old cursor gets a reset', OPTIONS, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = 'bus:{o2}'
+  const [a, b] = await Promise.all(['A', 'B'].map((instanceId) => startInstance(t, redis, { prefix, instanceId, bus: FAST })))
+  for (const i of [a, b]) assert.deepEqual(await i.get('/ready'), { ok: true })
+  const live = await a.stream('/events?topics=orders')
+  await b.post('/publish', [{ topic: 'orders', data: 'one' }, { topic: 'orders', data: 'two' }])
+  await waitFor(() => live.events.length === 2, 10000, 'two events')
+  const { epoch: first } = await streamOf(t, redis, prefix)
+  await redis.restart() // SIGKILL, no persistence: meta and stream are gone
+  await waitFor(async () => (await allStats([a, b])).every((s) => s.bus.state === 'up' && s.bus.reconnects >= 1), 15000, 'both up again')
+  await b.post('/publish', [{ topic: 'orders', data: 'three' }])
+  await waitFor(async () => (await allStats([a, b])).every((s) => s.bus.seq === 1 && s.bus.epoch !== first), 10000, 'both at seq 1 of a new epoch')
+  const { epoch: second } = await streamOf(t, redis, prefix)
+  assert.notEqual(second, first)
+  await waitFor(() => live.events.length === 3, 10000, 'the live client to get the new epoch\'s event')
+  assert.deepEqual(live.events[2], { event: 'message', data: 'three', id: `${second}-1` })
+  // A client coming back with a cursor of the lost epoch: a reset (epoch), then live events.
+  const resumed = await a.stream('/events?topics=orders', { 'last-event-id': `${first}-2` })
+  await waitFor(() => resumed.events.length === 1, 10000, 'the reset')
+  assert.equal(resumed.events[0].event, 'reset')
+  const reset = JSON.parse(resumed.events[0].data)
+  assert.equal(reset.reason, 'epoch')
+  assert.equal(reset.requested, null, 'an epoch reset does not echo the cursor')
+  assert.equal(reset.latest, `${second}-1`)
+  live.close()
+  resumed.close()
+})
+
+test('a long outage: the outbox bound holds, drops are counted, everything is still delivered locally', OPTIONS, async (t) => {
+  const redis = await startRedis(t, { persistence: true })
+  const prefix = 'bus:{o3}'
+  const a = await startInstance(t, redis, { prefix, instanceId: 'A', bus: { ...FAST, maxOutboxEvents: 5 } })
+  assert.deepEqual(await a.get('/ready'), { ok: true })
+  const client = await a.stream('/events?topics=orders')
+  await redis.kill()
+  await waitFor(async () => (await a.stats()).bus.state === 'down', 10000, 'down')
+  const { ids } = await a.post('/publish', Array.from({ length: 8 }, (_, n) => ({ topic: 'orders', data: `out ${n}` })))
+  for (const id of ids) assert.match(id, LOCAL_ID)
+  await waitFor(() => client.events.length === 8, 10000, 'all 8 delivered locally')
+  const down = (await a.stats()).bus
+  assert.deepEqual({ events: down.outbox.events, dropped: down.outbox.dropped }, { events: 5, dropped: 3 })
+  await redis.start()
+  await waitFor(async () => { const s = (await a.stats()).bus; return s.state === 'up' && s.seq === 5 }, 15000, 'up, the outbox flushed')
+  const { entries } = await streamOf(t, redis, prefix)
+  assert.deepEqual(entries.map((e) => e.data), ['out 0', 'out 1', 'out 2', 'out 3', 'out 4'], 'the first five reached Redis, in order')
+  assert.equal(client.events.length, 8, 'nothing delivered twice')
+  assert.equal((await a.stats()).bus.outbox.dropped, 3)
+  client.close()
+})
+
+test('CLIENT PAUSE 3000 ALL: publish() stays fast, the bus goes down and up, every event lands exactly once', OPTIONS, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = 'bus:{o4}'
+  const bus = new RedisBus({ url: redis.url, prefix, ...FAST })
+  const states = []
+  bus.on('state', (s) => states.push(`${s.previous}->${s.state}`))
+  const hub = new Hub({ history: true, bus })
+  cleanup(t)(() => hub.close(), 'hub.close()')
+  await within(bus.ready(), 5000, 'bus.ready()')
+  const durations = []
+  let n = 0
+  const publishFor = async (ms) => {
+    const end = Date.now() + ms
+    while (Date.now() < end) {
+      const start = performance.now()
+      hub.publish('t', `e${n++}`)
+      durations.push(performance.now() - start)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+  await publishFor(300)
+  await redis.pause(3000)
+  await publishFor(3000)
+  await waitFor(() => bus.state === 'up', 10000, 'the bus up again')
+  await publishFor(300)
+  await waitFor(() => bus.state === 'up' && hub.stats().bus.outbox.events === 0 && hub.stats().bus.seq === n, 10000, `every one of ${n} events read back`)
+  durations.sort((x, y) => x - y)
+  const median = durations[Math.floor(durations.length / 2)]
+  const max = durations[durations.length - 1]
+  console.log(`# CLIENT PAUSE 3000: ${durations.length} publish() calls, median ${median.toFixed(3)} ms, p99 ${durations[Math.floor(durations.length * 0.99)].toFixed(3)} ms, max ${max.toFixed(3)} ms; states ${states.join(', ')}`)
+  assert.ok(median < 1, `median publish() ${median} ms`)
+  assert.ok(max < 50, `max publish() ${max} ms`)
+  assert.deepEqual(states.slice(0, 3), ['connecting->up', 'up->down', 'down->up'])
+  const { entries } = await streamOf(t, redis, prefix)
+  assert.deepEqual(entries.map((e) => e.data), Array.from({ length: n }, (_, i) => `e${i}`), 'every event once, in publish order')
+  const s = hub.stats().bus
+  assert.equal(s.read, n)
+  assert.equal(s.outbox.dropped, 0)
+})
