@@ -251,3 +251,41 @@ test('close: hub.close() closes the bus; no Redis connection and no timer outliv
     if (round === 1) await hub.close()
   }
 })
+
+test('hubInternals(hub).rebase(epoch, seq, { reset: false }): no reset to connected streams, ids of the new epoch after', { timeout: 20000 }, async (t) => {
+  const { hubInternals } = require('../../lib/hub')
+  const { startHub } = require('../helpers/fixture')
+  const { openStream } = require('../helpers/bus-instance')
+  const { hub, port } = await startHub(t, {
+    hub: { threads: 2, heartbeatMs: 0, history: { epoch: 'Old' } },
+    handler: (hub) => (req, res) => hub.accept(req, res, { topics: ['q'] })
+  })
+  const internals = hubInternals(hub)
+  const live = await openStream(port, '/events')
+  t.after(() => live.close())
+  await waitFor(() => hub.stats().connections === 1, 5000, 'one connection')
+  assert.equal(hub.publish('q', 'l1'), 'Old-1')
+  await waitFor(() => live.events.length === 1, 5000, 'l1')
+  internals.rebase('Lc', 0, { reset: false })
+  assert.deepEqual(internals.position(), { epoch: 'Lc', seq: 0 })
+  assert.equal(hub.publish('q', 'l2'), 'Lc-1')
+  await waitFor(() => live.events.length === 2, 5000, 'l2')
+  // With the default (reset: true) the same stream gets one reset.
+  internals.rebase('Nw', 7)
+  assert.equal(hub.publish('q', 'l3'), 'Nw-8')
+  await waitFor(() => live.events.length === 4, 5000, 'the reset and l3')
+  assert.deepEqual(live.events.map((e) => [e.event, e.id, e.event === 'reset' ? JSON.parse(e.data).reason : e.data]), [
+    ['message', 'Old-1', 'l1'],
+    ['message', 'Lc-1', 'l2'],
+    ['reset', 'Nw-7', 'epoch'],
+    ['message', 'Nw-8', 'l3']
+  ])
+  assert.equal(hub.stats().history.rebases, 2)
+  assert.throws(() => internals.rebase('Nw', 7, { reset: 'no' }), { code: 'ERR_SSE_INVALID_ARGUMENT' })
+  // A resume with a cursor of the old epoch still gets its reset.
+  const resumed = await openStream(port, '/events', { 'last-event-id': 'Lc-1' })
+  t.after(() => resumed.close())
+  await waitFor(() => resumed.events.length === 1, 5000, 'the resume reset')
+  assert.equal(resumed.events[0].event, 'reset')
+  assert.equal(JSON.parse(resumed.events[0].data).reason, 'epoch')
+})

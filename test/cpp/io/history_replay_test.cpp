@@ -926,6 +926,33 @@ TEST_F(HistoryDispatcherTest, AGapOrARebaseMovesThePositionHeartbeatsCarry) {
   EXPECT_EQ(d.history()->stats().rebases, 2u);
 }
 
+// rebase(..., reset = false) (the Redis bus's outage transitions): no reset
+// to anyone; the history and later ids are those of
+// the new epoch, and a resume with a cursor of the old one still gets its reset.
+TEST_F(HistoryDispatcherTest, ARebaseWithoutResetSendsNoResetButMovesThePosition) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
+  const int quiet = adopt(resumeFrom(std::nullopt, {"q"}));
+  uint64_t jsId = 0;
+  ASSERT_EQ(d.attach(resumeFrom(std::nullopt, {"q"}), &jsId), Status::kOk);
+  publish("q", "l1");
+  d.flush();
+  EXPECT_READ(quiet, positionFrame(0) + event(1, "l1"));
+  ASSERT_EQ(d.rebase("Lc", 0, /*reset=*/false), Status::kOk);
+  publish("q", "l2");
+  d.flush();
+  EXPECT_READ(quiet, "id: Lc-1\ndata: l2\n\n");
+  EXPECT_EQ(readFor(quiet, 30ms), "") << "no reset";
+  EXPECT_TRUE(waitFor([&] { return jsFramesOf(sink_, jsId).size() >= 3; }));
+  EXPECT_EQ(jsFramesOf(sink_, jsId), (std::vector<std::string>{positionFrame(0), event(1, "l1"), "id: Lc-1\ndata: l2\n\n"}));
+  history::HistoryStats s = d.history()->stats();
+  EXPECT_EQ(s.rebases, 1u);
+  EXPECT_EQ(s.latest, 1u);
+  EXPECT_EQ(d.history()->options().epoch, "Lc");
+  const int old = adopt(resumeFrom(cursorOf(1)));
+  d.flush();
+  EXPECT_READ(old, resetIn("Lc", "epoch", std::nullopt, 1, 1));
+}
+
 TEST_F(HistoryDispatcherTest, ARebaseReleasesTheFramesTheHistoryHeld) {
   Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
   for (int i = 0; i < 5; ++i) publish("a", "x");
