@@ -33,6 +33,10 @@ function history (field) {
   return (s) => s.history === null ? [] : one(s.history[field])
 }
 const RESET_REASONS = ['unknown', 'epoch', 'expired', 'limit']
+// A figure of the Redis bus (sse-fanout/redis), no series when the hub has none.
+function bus (pick) {
+  return (s) => s.bus === undefined ? [] : one(pick(s.bus))
+}
 function threads (stats, field) {
   return stats.threads.map((t, i) => [{ thread: String(i) }, t[field]])
 }
@@ -58,6 +62,11 @@ const SPECS = [
   ['history_resets_total', 'counter', 'In-band resets (streams and polls), by reason (unknown, epoch, expired, limit)', ['reason'],
     (s) => s.history === null ? [] : RESET_REASONS.map((reason) => [{ reason }, s.history.resets[reason]])],
   ['history_polls_total', 'counter', 'Catch-up reads (polls)', [], history('polls')],
+  ['bus_up', 'gauge', 'The Redis bus is up (1) or not (0: connecting, down, closed)', [], bus((b) => b.state === 'up' ? 1 : 0)],
+  ['bus_outbox_events', 'gauge', 'Events waiting in the Redis bus outbox for Redis to come back', [], bus((b) => b.outbox.events)],
+  ['bus_outbox_dropped_total', 'counter', 'Events the Redis bus outbox had no room for (delivered locally only)', [], bus((b) => b.outbox.dropped)],
+  ['bus_read_total', 'counter', 'Stream entries the Redis bus read into the history', [], bus((b) => b.read)],
+  ['bus_published_total', 'counter', 'Events this instance published through the Redis function', [], bus((b) => b.published)],
   ['thread_connections', 'gauge', 'Open connections, by I/O thread', ['thread'], (s) => threads(s, 'connections')],
   ['thread_queue_bytes', 'gauge', 'Bytes queued and not yet written, by I/O thread', ['thread'], (s) => threads(s, 'queueBytes')],
   ['thread_delivered_total', 'counter', 'Events delivered, by I/O thread', ['thread'], (s) => threads(s, 'delivered')],

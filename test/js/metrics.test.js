@@ -22,10 +22,11 @@ const ROOT = path.join(__dirname, '..', '..')
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 const GAUGES = ['connections', 'subscriptions', 'queue_bytes', 'users', 'thread_connections', 'thread_queue_bytes',
-  'history_events', 'history_bytes']
+  'history_events', 'history_bytes', 'bus_up', 'bus_outbox_events']
 const COUNTERS = ['published_total', 'delivered_total', 'bytes_written_total', 'slow_disconnects_total',
   'heartbeats_total', 'queue_full_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total',
-  'history_replays_total', 'history_replayed_events_total', 'history_resets_total', 'history_polls_total']
+  'history_replays_total', 'history_replayed_events_total', 'history_resets_total', 'history_polls_total',
+  'bus_outbox_dropped_total', 'bus_read_total', 'bus_published_total']
 
 // --- a strict parser of the Prometheus text exposition format 0.0.4 ---------
 
