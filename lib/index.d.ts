@@ -77,6 +77,12 @@ export interface HubOptions {
    * the publisher gives one), and a stream resumes after its `Last-Event-ID`.
    */
   history?: boolean | HistoryOptions
+  /**
+   * A Redis bus (`new RedisBus()` from `sse-fanout/redis`; docs/redis.md): many instances as one hub. Needs
+   * history. While the bus is up, publish/broadcast go through Redis and return null (the id comes back with
+   * the event); while it is down they are delivered here and queued for Redis.
+   */
+  bus?: import('./redis/index').RedisBus
 }
 
 export interface HistoryOptions {
@@ -222,6 +228,8 @@ export interface HubStats extends ThreadStats {
   threads: ThreadStats[]
   /** The history, or null when it is off. */
   history: HistoryStats | null
+  /** The Redis bus (options.bus only). */
+  bus?: import('./redis/index').BusStats
 }
 
 export interface HistoryStats {
@@ -318,11 +326,11 @@ export class Hub extends EventEmitter<HubEvents> {
   has (connectionId: number): boolean
   /**
    * One event to every connection with a matching subscription. Returns its wire id: with history on always
-   * (`<epoch>-<seq>`, or `options.id`), otherwise `options.id`.
+   * (`<epoch>-<seq>`, or `options.id`), otherwise `options.id`; null when a Redis bus sent it to Redis.
    */
-  publish (topic: string, data: EventData, options?: PublishOptions): string | undefined
+  publish (topic: string, data: EventData, options?: PublishOptions): string | null | undefined
   /** One event to every connection (or to those of `options.users`). Returns its id, as `publish`. */
-  broadcast (data: EventData, options?: PublishOptions): string | undefined
+  broadcast (data: EventData, options?: PublishOptions): string | null | undefined
   /** One event to one connection. */
   send (connectionId: number, data: EventData, options?: EventOptions): void
   /** Ends one stream after what is queued for it; `disconnect` says `kicked`. */

@@ -457,7 +457,7 @@ void Shard::rebase(Command& c) {
   historyEpoch_ = std::move(c.topic);
   lastSeq_ = c.seq;
   positionHeartbeatSeq_ = UINT64_MAX;  // the cached heartbeat names the old epoch
-  if (!c.frame) return;  // a rebase without reset (Dispatcher::rebase)
+  if (!c.frame) return;                // a rebase without reset (Dispatcher::rebase)
   jsIds_.clear();
   targets_.clear();
   for (Conn* conn : slots_) {

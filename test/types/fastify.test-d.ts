@@ -40,7 +40,7 @@ expectError(app.register(sseFanout, { clientPath: true }))
 
 // The decorators.
 expectType<Hub>(app.sse)
-expectType<string | undefined>(app.sse.publish('news', { text: 'hi' }))
+expectType<string | null | undefined>(app.sse.publish('news', { text: 'hi' }))
 app.get('/events', (request, reply) => {
   const conn = reply.sse({ topics: ['news', 'chat/*'], user: 'u1', retry: 2000 })
   expectType<Connection>(conn)

@@ -83,7 +83,7 @@ expectError(hub.subscribe('1', 'news'))
 expectError(hub.subscribe(1, 5))
 
 // Publishing: strings, bytes, JSON-serialisable values.
-expectType<string | undefined>(hub.publish('news', 'hello'))
+expectType<string | null | undefined>(hub.publish('news', 'hello'))
 hub.publish('news', Buffer.from('hi'))
 hub.publish('news', new Uint8Array(2))
 hub.publish('chat/42', { text: 'hi' }, { event: 'message', id: '17' })
@@ -97,7 +97,7 @@ expectError(hub.publish(5, 'x'))
 expectError(hub.publish('news', 'x', { event: 5 }))
 expectError(hub.publish('news', 'x', { id: 17 }))
 expectError(hub.publish('news', 'x', { users: 'u1' }))
-expectType<string | undefined>(hub.broadcast('to everyone'))
+expectType<string | null | undefined>(hub.broadcast('to everyone'))
 hub.broadcast({ a: 1 }, { event: 'e', users: ['u1', 'u2'] })
 expectError(hub.broadcast())
 expectType<void>(hub.send(1, 'only you', { event: 'dm' }))
@@ -213,7 +213,7 @@ try {
 
 // History and resume
 const withHistory = new Hub({ history: { maxEvents: 100, maxAgeMs: 60000, resetEvent: 'resync', positionEvent: true } })
-expectType<string | undefined>(withHistory.publish('news', 'x', { id: 'mine' }))
+expectType<string | null | undefined>(withHistory.publish('news', 'x', { id: 'mine' }))
 expectType<Readonly<Required<HistoryOptions>> | null>(withHistory.options.history)
 expectType<HistoryStats | null>(withHistory.stats().history)
 new Hub({ history: true })

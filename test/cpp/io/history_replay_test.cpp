@@ -943,7 +943,8 @@ TEST_F(HistoryDispatcherTest, ARebaseWithoutResetSendsNoResetButMovesThePosition
   EXPECT_READ(quiet, "id: Lc-1\ndata: l2\n\n");
   EXPECT_EQ(readFor(quiet, 30ms), "") << "no reset";
   EXPECT_TRUE(waitFor([&] { return jsFramesOf(sink_, jsId).size() >= 3; }));
-  EXPECT_EQ(jsFramesOf(sink_, jsId), (std::vector<std::string>{positionFrame(0), event(1, "l1"), "id: Lc-1\ndata: l2\n\n"}));
+  EXPECT_EQ(jsFramesOf(sink_, jsId),
+            (std::vector<std::string>{positionFrame(0), event(1, "l1"), "id: Lc-1\ndata: l2\n\n"}));
   history::HistoryStats s = d.history()->stats();
   EXPECT_EQ(s.rebases, 1u);
   EXPECT_EQ(s.latest, 1u);
