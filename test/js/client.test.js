@@ -478,13 +478,15 @@ for (const longPoll of [false, true]) {
     app.streamStatus = 502
     hub.kick(app.conn.id)
     await waitFor(() => client.state === 'polling', 5000, 'polling')
-    assert.equal(got.errorMessages.length, 4, 'polling right after the third failed attempt')
-    // The cut stream's end, then maxRetries (3) failed attempts (502; or
-    // undici's pooled socket found closed, which never reaches the server).
-    const failures = got.errorMessages.slice(0, 4)
+    // The cut stream's end, then maxRetries (3) refused attempts (502), and
+    // maybe a network error or two (undici's pooled socket found closed,
+    // which never reaches the server): those do not count toward polling.
+    const failures = got.errorMessages.slice()
     assert.equal(failures[0], 'stream: stream ended')
-    assert.equal(failures.filter((m) => m.startsWith('stream: ')).length, 4, failures.join('; '))
-    assert.equal(failures.filter((m) => /502/.test(m)).length, app.streams.length - 1, 'every attempt that reached the server got 502')
+    assert.ok(failures.every((m) => m.startsWith('stream: ')), failures.join('; '))
+    const refused = failures.filter((m) => /502/.test(m))
+    assert.equal(refused.length, 3, `polling right after the third refused attempt: ${failures.join('; ')}`)
+    assert.equal(refused.length, app.streams.length - 1, 'every attempt that reached the server got 502')
     await waitFor(() => app.polls >= 3, 5000, 'three polls')
     app.streamStatus = 0
     await waitFor(() => client.state === 'open', 5000, 'open again')
