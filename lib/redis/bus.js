@@ -606,7 +606,7 @@ class RedisBus extends EventEmitter {
       }
     }
     if (this._state !== 'down') this._setState('down', message)
-    for (const w of this._waiters.splice(0)) w.reject(new SseError('ERR_SSE_CLOSED', `Redis is not reachable: ${message}`))
+    for (const w of this._waiters.splice(0)) w.reject(new Error(`Redis is not reachable: ${message}`, { cause: err }))
     const o = this.options
     const cap = Math.min(o.maxReconnectMs, o.minReconnectMs * 2 ** Math.min(this._attempt++, 20))
     const delay = Math.max(o.minReconnectMs, Math.floor(Math.random() * cap))

@@ -139,12 +139,14 @@ test('a client moving from A to C with Last-Event-ID gets exactly the events it 
   const { epoch } = await streamOf(t, redis, prefix)
   assert.deepEqual(onA.events.map((e) => e.id), [1, 2, 3, 4, 5].map((s) => `${epoch}-${s}`))
   // Missed while moving: 4 for the client (from A and B), 2 not for it.
-  await a.post('/publish', [{ topic: 'orders', data: 'missed 0' }, { topic: 'other', data: 'x' }, { topic: 'orders', data: 'missed 1' }])
-  await b.post('/publish', [{ topic: 'orders', data: 'missed 2' }, { data: 'missed 3 (broadcast)' }, { topic: 'orders', data: 'y', users: ['u9'] }])
+  // Through bus.publish: each call answers once Redis gave the ids, so A's come before B's.
+  const fromA = await a.post('/publish-async', [{ topic: 'orders', data: 'missed 0' }, { topic: 'other', data: 'x' }, { topic: 'orders', data: 'missed 1' }])
+  const fromB = await b.post('/publish-async', [{ topic: 'orders', data: 'missed 2' }, { data: 'missed 3 (broadcast)' }, { topic: 'orders', data: 'y', users: ['u9'] }])
+  assert.deepEqual([...fromA.ids, ...fromB.ids], [6, 7, 8, 9, 10, 11].map((s) => `${epoch}-${s}`))
   await waitFor(async () => (await c.stats()).bus.seq === 11, 10000, 'C to read 11 entries')
   const onC = await c.stream('/events?topics=orders', { 'last-event-id': lastId })
   await waitFor(() => onC.events.length >= 4, 10000, 'the client on C to get the missed events')
-  await b.post('/publish', [{ topic: 'orders', data: 'live' }])
+  assert.deepEqual(await b.post('/publish-async', [{ topic: 'orders', data: 'live' }]), { ids: [`${epoch}-12`] })
   await waitFor(() => onC.events.length >= 5, 10000, 'the live event')
   assert.deepEqual(onC.events.map((e) => [e.id, e.data]), [
     [`${epoch}-6`, 'missed 0'],
