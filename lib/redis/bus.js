@@ -398,7 +398,15 @@ class RedisBus extends EventEmitter {
     if (stale()) return
     const epoch = typeof meta[0] === 'string' ? meta[0] : null
     const metaSeq = epoch === null ? 0 : Number(meta[1])
-    if (epoch !== null && epoch === this._redisEpoch) {
+    if (epoch !== null && epoch === this._redisEpoch && metaSeq < this._lastSeq) {
+      // Redis went back in time (restored from an older snapshot): the seqs
+      // after metaSeq will be given again, to other events. Our clients get a
+      // reset and we read on from there (the function cannot tell; a new
+      // epoch would be better: docs/redis.md, "Limits").
+      this._warn(`Redis is at seq ${metaSeq} of epoch ${epoch}, behind the ${this._lastSeq} read before (restored from an older snapshot?)`)
+      this._lastSeq = metaSeq
+      this._rebase(epoch, metaSeq, true)
+    } else if (epoch !== null && epoch === this._redisEpoch) {
       // The Redis we left: back to its epoch without a reset (nothing was
       // missed), and on from our last seq.
       this._rebase(epoch, this._lastSeq, false)

@@ -187,3 +187,28 @@ test('CLIENT PAUSE 3000 ALL: publish() stays fast, the bus goes down and up, eve
   assert.equal(s.read, n)
   assert.equal(s.outbox.dropped, 0)
 })
+
+test('Redis back at an older seq of the same epoch (an older snapshot): a warning, a reset, then the new events', OPTIONS, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = 'bus:{o5}'
+  const keys = keysFor(prefix)
+  const bus = new RedisBus({ url: redis.url, prefix, ...FAST })
+  const warnings = []
+  bus.on('warning', (w) => warnings.push(w.message))
+  const hub = new Hub({ history: true, bus })
+  cleanup(t)(() => hub.close(), 'hub.close()')
+  await within(bus.ready(), 5000, 'bus.ready()')
+  for (let i = 0; i < 5; i++) await bus.publish('t', `e${i}`)
+  await waitFor(() => hub.stats().bus.seq === 5, 5000, 'seq 5 read')
+  const { epoch } = await streamOf(t, redis, prefix)
+  // What a restore of an older snapshot looks like: meta and stream at seq 2.
+  await redis.cli('DEL', keys.stream)
+  await redis.cli('HSET', keys.meta, 'seq', '2')
+  await redis.cli('CLIENT', 'KILL', 'TYPE', 'normal')
+  await waitFor(() => warnings.some((w) => /behind/.test(w)) && bus.state === 'up', 10000, 'the warning, then up')
+  assert.deepEqual(hub.stats().bus.position, { epoch, seq: 2 })
+  assert.equal(await bus.publish('t', 'after'), `${epoch}-3`)
+  await waitFor(() => hub.stats().bus.seq === 3, 5000, 'seq 3 read')
+  const { events } = await hub.catchUp({ since: `${epoch}-2`, topics: ['t'] })
+  assert.deepEqual(events.map((e) => [e.id, e.data]), [[`${epoch}-3`, 'after']])
+})
