@@ -33,13 +33,12 @@
 // and destroys both clients synchronously.
 //
 // JS thread only (it calls the addon through hubInternals).
-const crypto = require('node:crypto')
 const { EventEmitter } = require('node:events')
 const { SseError, invalid } = require('../errors')
 const format = require('./format')
 const { BATCH_SLOTS, MAX_BATCH_EVENTS } = require('../history/sequenced')
+const { makeEpoch } = require('../history')
 
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/
 
 const DEFAULTS = Object.freeze({
@@ -71,16 +70,8 @@ const KEYS = new Set(['url', 'prefix', 'instanceId', ...Object.keys(RANGES)])
 // An outbox event's fixed cost in bytes beside its data (topic, names, bookkeeping).
 const EVENT_OVERHEAD = 64
 
-/** 8 characters of [A-Za-z0-9]: a local epoch (as lib/history makes them), or an instance id. */
-function randomName () {
-  let out = ''
-  while (out.length < 8) {
-    for (const b of crypto.randomBytes(16)) {
-      if (b < 248 && out.length < 8) out += ALNUM[b % 62]
-    }
-  }
-  return out
-}
+// A local epoch (as the hub's own) or an instance id: 8 characters of [A-Za-z0-9].
+const randomName = makeEpoch
 
 function resolveOptions (options) {
   if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', 'options', options)
