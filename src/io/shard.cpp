@@ -420,7 +420,6 @@ void Shard::enqueue(Conn* conn, const FrameRef& frame) {
 }
 
 void Shard::fanOut(const Command& c, bool useIndex) {
-  jsIds_.clear();
   targets_.clear();
   const std::vector<uint32_t>& users = c.users;
   auto visit = [&](Conn* conn) {
@@ -435,17 +434,24 @@ void Shard::fanOut(const Command& c, bool useIndex) {
   }
   // Only now: enqueue() closes a slow connection, which takes it out of the
   // topic index, and the index must not change while match() walks a bucket.
+  enqueueTargets(c.frame);
+}
+
+// Queues frame on every connection of targets_; those of the JS transport get
+// it through the sink, in one call.
+void Shard::enqueueTargets(const FrameRef& frame) {
+  jsIds_.clear();
   for (Conn* conn : targets_) {
     if (conn->fd < 0) {
       jsIds_.push_back(conn->id);
       conn->lastFrameMs = conn->lastEventMs = uv_now(&loop_);
     } else {
-      enqueue(conn, c.frame);
+      enqueue(conn, frame);
     }
   }
   if (!jsIds_.empty()) {
     bump(counters_.delivered, jsIds_.size());
-    sink_->onJsDeliver(index_, c.frame, std::move(jsIds_));
+    sink_->onJsDeliver(index_, frame, std::move(jsIds_));
     jsIds_ = std::vector<uint64_t>();
   }
 }
@@ -458,25 +464,12 @@ void Shard::rebase(Command& c) {
   lastSeq_ = c.seq;
   positionHeartbeatSeq_ = UINT64_MAX;  // the cached heartbeat names the old epoch
   if (!c.frame) return;                // a rebase without reset (Dispatcher::rebase)
-  jsIds_.clear();
   targets_.clear();
   for (Conn* conn : slots_) {
     if (conn && !conn->detached && conn->positions) targets_.push_back(conn);
   }
   // As in fanOut(): enqueue() may close a slow connection, so after the walk.
-  for (Conn* conn : targets_) {
-    if (conn->fd < 0) {
-      jsIds_.push_back(conn->id);
-      conn->lastFrameMs = conn->lastEventMs = uv_now(&loop_);
-    } else {
-      enqueue(conn, c.frame);
-    }
-  }
-  if (!jsIds_.empty()) {
-    bump(counters_.delivered, jsIds_.size());
-    sink_->onJsDeliver(index_, c.frame, std::move(jsIds_));
-    jsIds_ = std::vector<uint64_t>();
-  }
+  enqueueTargets(c.frame);
 }
 
 void Shard::flushDirty() {

@@ -26,7 +26,6 @@
 const { spawn } = require('node:child_process')
 const httpClient = require('node:http')
 const { SseParser } = require('./sse-parser')
-const { redisEnv } = require('./redis')
 const { within, cleanup } = require('./wait')
 
 /** A GET or POST to an instance; resolves { status, body } (body parsed as JSON). */
@@ -73,13 +72,17 @@ function openStream (port, path, headers = {}) {
  * options: { prefix, instanceId, bus: more RedisBus options, lifetimeMs }
  */
 async function startInstance (t, redis, { prefix, instanceId, bus = {}, lifetimeMs = 60000 } = {}) {
-  const env = redisEnv({
+  // The instance is a node process that loads the addon: under
+  // scripts/sanitize-js.js it keeps LD_PRELOAD (the sanitized addon needs the
+  // runtimes first), unlike redis-server and redis-cli (redisEnv()).
+  const env = {
+    ...process.env,
     REDIS_URL: redis.url,
     BUS_PREFIX: prefix,
     BUS_INSTANCE: instanceId,
     BUS_OPTIONS: JSON.stringify(bus),
     LIFETIME_MS: String(lifetimeMs)
-  })
+  }
   if (prefix === undefined) delete env.BUS_PREFIX
   if (instanceId === undefined) delete env.BUS_INSTANCE
   const child = spawn(process.execPath, [__filename], { env, stdio: ['pipe', 'pipe', 'pipe'] })

@@ -769,17 +769,7 @@ TEST_F(HistoryDispatcherTest, HeartbeatsCarryThePosition) {
   const std::vector<std::string_view> nobody = {"ghost"};
   publish("q", "3", std::nullopt, &nobody);
   d.flush();
-  auto sawBeat = [&](int fd, const std::string& beat) {
-    std::string got;
-    const auto deadline = Clock::now() + kWait;
-    while (Clock::now() < deadline) {
-      got += readFor(fd, 30ms);
-      if (got.find(beat) != std::string::npos) return true;  // more heartbeats may follow it
-    }
-    ADD_FAILURE() << "never saw " << printable(beat) << " in " << printable(got);
-    return false;
-  };
-  EXPECT_TRUE(sawBeat(quiet, positionHeartbeat(3)));
+  EXPECT_TRUE(readsUntil(quiet, positionHeartbeat(3)));
   EXPECT_READ(optedOut, std::string(kHeartbeat));  // still plain: no position, no event
   EXPECT_TRUE(waitFor([&] {
     for (const JsDelivery& j : sink_.js()) {
@@ -898,30 +888,20 @@ TEST_F(HistoryDispatcherTest, AGapOrARebaseMovesThePositionHeartbeatsCarry) {
   d.flush();
   EXPECT_READ(quiet, positionFrame(0));
   EXPECT_READ(quiet, positionHeartbeat(0));
-  auto sawBeat = [&](int fd, const std::string& beat) {
-    std::string got;
-    const auto deadline = Clock::now() + kWait;
-    while (Clock::now() < deadline) {
-      got += readFor(fd, 30ms);
-      if (got.find(beat) != std::string::npos) return true;  // more heartbeats may follow it
-    }
-    ADD_FAILURE() << "never saw " << printable(beat) << " in " << printable(got);
-    return false;
-  };
   // An explicit rebase to another epoch: a reset, then heartbeats of the new position.
   ASSERT_EQ(d.rebase("Nw", 50), Status::kOk);
   d.flush();
-  EXPECT_TRUE(sawBeat(quiet, resetIn("Nw", "epoch", std::nullopt, std::nullopt, 50) + ": \nid: Nw-50\n\n"));
+  EXPECT_TRUE(readsUntil(quiet, resetIn("Nw", "epoch", std::nullopt, std::nullopt, 50) + ": \nid: Nw-50\n\n"));
   // A batch whose last event reaches nobody still moves the position.
   const std::vector<std::string_view> ghost = {"ghost"};
   ASSERT_EQ(d.publishSequenced("Nw", 51, {seqEvent("other", "x"), seqEvent("q", "private", &ghost), skipped()}),
             Status::kOk);
   d.flush();
-  EXPECT_TRUE(sawBeat(quiet, ": \nid: Nw-53\n\n"));
+  EXPECT_TRUE(readsUntil(quiet, ": \nid: Nw-53\n\n"));
   // A gap in the same epoch: reason "expired".
   ASSERT_EQ(d.publishSequenced("Nw", 60, {seqEvent("q", "e60")}), Status::kOk);
   d.flush();
-  EXPECT_TRUE(sawBeat(
+  EXPECT_TRUE(readsUntil(
       quiet, resetIn("Nw", "expired", std::nullopt, std::nullopt, 59) + "id: Nw-60\ndata: e60\n\n: \nid: Nw-60\n\n"));
   EXPECT_EQ(d.history()->stats().rebases, 2u);
 }

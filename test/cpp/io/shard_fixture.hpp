@@ -437,6 +437,20 @@ inline std::string printable(std::string_view s) {
   return out;
 }
 
+// Reads until `want` has arrived (with whatever came around it, such as the
+// heartbeats that follow it), at most kWait; false (and a test failure naming
+// what did arrive) if it never does.
+inline bool readsUntil(int fd, const std::string& want) {
+  std::string got;
+  const auto deadline = Clock::now() + kWait;
+  while (Clock::now() < deadline) {
+    got += readFor(fd, std::chrono::milliseconds(30));
+    if (got.find(want) != std::string::npos) return true;
+  }
+  ADD_FAILURE() << "never saw " << printable(want) << " in " << printable(got);
+  return false;
+}
+
 #define EXPECT_BYTES(expected, actual) EXPECT_EQ(printable(expected), printable(actual))
 
 // Reads as many bytes as `want` holds and expects exactly those.
