@@ -239,6 +239,7 @@ class Hub extends EventEmitter {
       assertOpen: () => this._assertOpen(),
       publishBatch: (epoch, firstSeq, entries) => this._publishBatch(epoch, firstSeq, entries),
       rebase: (epoch, seq, options) => this._rebase(epoch, seq, options),
+      deliverLocal: (topic, payload, o, users) => this._deliver(topic, payload, o, users),
       position: () => this._idPrefix === '' ? null : { epoch: this._idPrefix.slice(0, -1), seq: this._seq }
     }))
     this._catchUp = new CatchUp(this, internals.get(this))
@@ -436,9 +437,17 @@ class Hub extends EventEmitter {
       bus._check(payload, o)
       if (bus._send(topic, payload, o, users)) return null
     }
-    this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
-    const id = this._published(o.id)
+    const id = this._deliver(topic, payload, o, users)
     if (bus !== null) bus._queueDelivered(topic, payload, o, users)
+    return id
+  }
+
+  // publish() (topic null: broadcast()) to this hub's connections; the id.
+  // hubInternals(hub).deliverLocal: the bus delivers here what Redis did not take.
+  _deliver (topic, payload, o, users) {
+    if (topic === null) this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
+    else this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
+    const id = this._published(o.id)
     this._catchUp.notify(topic)
     return id
   }
@@ -454,10 +463,8 @@ class Hub extends EventEmitter {
       bus._check(payload, o)
       if (bus._send(null, payload, o, users)) return null
     }
-    this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
-    const id = this._published(o.id)
+    const id = this._deliver(null, payload, o, users)
     if (bus !== null) bus._queueDelivered(null, payload, o, users)
-    this._catchUp.notify(null)
     return id
   }
 

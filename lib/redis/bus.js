@@ -125,7 +125,8 @@ function within (p, ms, message) {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
-const isErrorReply = (err) => err !== null && typeof err === 'object' && err.constructor?.name === 'ErrorReply'
+// An error reply from Redis (@redis/client decodes them as subclasses of ErrorReply).
+const isErrorReply = (err) => err instanceof redisClient().ErrorReply
 
 class RedisBus extends EventEmitter {
   /** @param {object} options see docs/redis.md, "The bus" */
@@ -270,7 +271,7 @@ class RedisBus extends EventEmitter {
    */
   _send (topic, payload, o, users) {
     if (!this._routeRedis) return false
-    const event = { n: ++this._n, topic, data: payload, event: o.event, id: o.id, users, bytes: 0, delivered: false }
+    const event = { n: ++this._n, topic, data: payload, event: o.event, id: o.id, users, bytes: 0, delivered: false, localId: null }
     event.bytes = eventBytes(event)
     const reply = this._fcall(event)
     if (this._want) this._wanted = reply
@@ -280,7 +281,7 @@ class RedisBus extends EventEmitter {
 
   /** An event delivered locally while Redis is not reachable: queued for Redis. */
   _queueDelivered (topic, payload, o, users) {
-    const event = { n: ++this._n, topic, data: payload, event: o.event, id: o.id, users, bytes: 0, delivered: true }
+    const event = { n: ++this._n, topic, data: payload, event: o.event, id: o.id, users, bytes: 0, delivered: true, localId: null }
     event.bytes = eventBytes(event)
     if (this._enqueue(event)) this._deliveredHere.add(event.n)
   }
@@ -312,17 +313,37 @@ class RedisBus extends EventEmitter {
       return event.id ?? `${reply[0]}-${reply[1]}`
     }, (err) => {
       this._inflight--
-      if (isErrorReply(err)) {
+      if (isErrorReply(err) && format.refusedByFunction(err.message)) {
+        // The function refused this event (its limits): no other event is concerned.
         this._deliveredHere.delete(event.n)
         this._stats.rejected++
         this._warn(`Redis refused an event: ${err.message}`)
         throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Redis refused the event: ${err.message}`)
       }
-      // Never lost: the outbox keeps it (the dedupe skips it if Redis ran it).
-      this._enqueue(event)
-      if (generation === this._generation) this._down(err)
-      return null
+      // The connection failed, or Redis cannot take writes now (OOM,
+      // READONLY after a failover, the library flushed): down, as for an
+      // outage. Never lost: the outbox keeps the event (the dedupe skips it
+      // if Redis ran it), and it is delivered here at once, as every publish
+      // of the outage is; the caller gets its local id.
+      const queued = this._enqueue(event)
+      if (generation === this._generation) this._down(isErrorReply(err) ? new Error(`Redis refused a write: ${err.message}`) : err)
+      if (!this._routeRedis && !event.delivered) this._deliverHere(event, queued)
+      return event.localId
     })
+  }
+
+  // An event whose FCALL failed, delivered to this hub's clients (a local id).
+  // queued: it waits in the outbox (its read-back is then skipped here).
+  _deliverHere (event, queued) {
+    if (this._closed || this._hub.closed) return
+    try {
+      event.localId = this._internals.deliverLocal(event.topic, event.data, { event: event.event, id: event.id }, event.users)
+    } catch (err) {
+      this._warn(`an event Redis did not take was not delivered here either: ${err.message}`)
+      return
+    }
+    event.delivered = true
+    if (queued) this._deliveredHere.add(event.n)
   }
 
   // Into the outbox, in origin order (a failed FCALL may come back after
@@ -387,11 +408,17 @@ class RedisBus extends EventEmitter {
     if (stale()) return
     // Binary-safe reads: blob strings as Buffers (format.js decodes them).
     const binary = base.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
-    const meta = await base.sendCommand(['HMGET', o.keys.meta, 'epoch', 'seq'], { timeout: o.timeoutMs, rejectInFlight: true })
+    let meta = await base.sendCommand(['HMGET', o.keys.meta, 'epoch', 'seq'], { timeout: o.timeoutMs, rejectInFlight: true })
     if (stale()) return
-    const epoch = typeof meta[0] === 'string' ? meta[0] : null
-    const metaSeq = epoch === null ? 0 : Number(meta[1])
-    if (epoch !== null && epoch === this._redisEpoch && metaSeq < this._lastSeq) {
+    if (typeof meta[0] !== 'string') {
+      // No epoch yet (a new hub, or Redis lost its data): start it now, so
+      // that every instance is at it before the first event.
+      meta = await base.sendCommand(format.epochCommand(o.keys), { timeout: o.timeoutMs, rejectInFlight: true })
+      if (stale()) return
+    }
+    const epoch = String(meta[0])
+    const metaSeq = Number(meta[1])
+    if (epoch === this._redisEpoch && metaSeq < this._lastSeq) {
       // Redis went back in time (restored from an older snapshot): the seqs
       // after metaSeq will be given again, to other events. Our clients get a
       // reset and we read on from there (the function cannot tell; a new
@@ -399,7 +426,7 @@ class RedisBus extends EventEmitter {
       this._warn(`Redis is at seq ${metaSeq} of epoch ${epoch}, behind the ${this._lastSeq} read before (restored from an older snapshot?)`)
       this._lastSeq = metaSeq
       this._rebase(epoch, metaSeq, true)
-    } else if (epoch !== null && epoch === this._redisEpoch) {
+    } else if (epoch === this._redisEpoch) {
       // The Redis we left: back to its epoch without a reset (nothing was
       // missed), and on from our last seq.
       this._rebase(epoch, this._lastSeq, false)
@@ -412,10 +439,14 @@ class RedisBus extends EventEmitter {
     }
     await this._catchUp(binary, stale)
     if (stale()) return
-    if (epoch !== null && this._lastSeq < metaSeq && !this._atRedisEpoch) {
-      // The stream holds nothing of meta's epoch (trimmed, or a stranger's
-      // XTRIM): start at meta's position.
-      this._rebase(epoch, metaSeq, this._position().seq > 0)
+    if (!this._atRedisEpoch) {
+      // Nothing of meta's epoch was read (a new hub at seq 0, or a stream
+      // trimmed past us): the history goes to meta's position, so that the
+      // ids given out from here (position frames: <epoch>-<seq>) mean the
+      // same on every instance. A reset where seqs of it were missed.
+      const p = this._position()
+      this._rebase(epoch, metaSeq, metaSeq > (p.epoch === epoch ? p.seq : 0))
+      this._atRedisEpoch = true
       this._lastSeq = metaSeq
       this._redisEpoch = epoch
     }
@@ -657,6 +688,8 @@ class RedisBus extends EventEmitter {
         this._warn(`local rebase failed: ${e.message}`)
       }
     }
+    // Events whose FCALL failed before this: delivered here now, in order.
+    for (const event of this._outbox) if (!event.delivered) this._deliverHere(event, true)
     if (this._state !== 'down') this._setState('down', message)
     for (const w of this._waiters.splice(0)) w.reject(new Error(`Redis is not reachable: ${message}`, { cause: err }))
     const o = this.options

@@ -17,6 +17,7 @@ const { invalid } = require('../errors')
 const FORMAT_VERSION = '1'
 const LIBRARY_NAME = 'ssefanout'
 const FUNCTION_NAME = 'ssefanout_publish_v1'
+const EPOCH_FUNCTION = 'ssefanout_epoch_v1'
 const VERSION_FUNCTION = 'ssefanout_version'
 const FUNCTION_SOURCE = fs.readFileSync(path.join(__dirname, 'function.lua'), 'utf8')
 const DEFAULT_PREFIX = 'sse-fanout:{default}'
@@ -87,6 +88,16 @@ function encodeArgs (event, { maxLen, maxData } = {}) {
 /** The whole command for client.sendCommand(): FCALL <name> 2 <meta> <stream> ...encodeArgs(). */
 function fcallCommand (keys, event, options) {
   return ['FCALL', FUNCTION_NAME, '2', keys.meta, keys.stream, ...encodeArgs(event, options)]
+}
+
+/** FCALL ssefanout_epoch_v1: the hub's [epoch, seq], an epoch started at seq 0 when meta is missing. */
+function epochCommand (keys) {
+  return ['FCALL', EPOCH_FUNCTION, '2', keys.meta, keys.stream]
+}
+
+/** An error reply of the publish function itself: the event was refused (anything else is Redis's state: OOM, READONLY, a missing function). */
+function refusedByFunction (message) {
+  return typeof message === 'string' && message.startsWith(`ERR ${FUNCTION_NAME}:`)
 }
 
 /** An entry a reader skips, and why. `version` is its `v` field (undefined when absent). */
@@ -225,6 +236,7 @@ module.exports = {
   LIBRARY_NAME,
   LIBRARY_VERSION,
   FUNCTION_NAME,
+  EPOCH_FUNCTION,
   VERSION_FUNCTION,
   FUNCTION_SOURCE,
   DEFAULT_PREFIX,
@@ -232,6 +244,8 @@ module.exports = {
   keysFor,
   encodeArgs,
   fcallCommand,
+  epochCommand,
+  refusedByFunction,
   decodeEntry,
   RejectedEntry,
   seqOf,

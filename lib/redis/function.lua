@@ -17,8 +17,15 @@
 --   data    any bytes (the SSE encoding is done by each instance)
 --   names   event, id, users (a JSON array of strings: a private event),
 --           origin (an instance's outbox marker), maxdata (bytes, default 1 MiB)
+--
+-- FCALL ssefanout_epoch_v1 2 <meta> <stream>   (library version 2)
+--   { epoch, seq } of the hub, starting an epoch at seq 0 (and deleting the
+--   stream) when meta is missing or unreadable, as a publish would. An
+--   instance calls it on connect when meta is missing, so that every
+--   instance is at one epoch before the first event (a position id given
+--   out before it, <epoch>-0, means the same on each).
 
-local LIBRARY_VERSION = 1
+local LIBRARY_VERSION = 2
 local FORMAT_VERSION = '1'
 local MAX_TOPIC_BYTES = 1024
 local MAX_EVENT_BYTES = 1024
@@ -115,13 +122,20 @@ local function decimal (n)
   return string.format('%.0f', n)
 end
 
-local function publish (keys, args)
-  if #keys ~= 2 then return fail('expected 2 keys (<prefix>:meta <prefix>:stream), got ' .. #keys) end
+-- meta and stream, or nil and an error text.
+local function hub_keys (keys)
+  if #keys ~= 2 then return nil, nil, 'expected 2 keys (<prefix>:meta <prefix>:stream), got ' .. #keys end
   local meta, stream = keys[1], keys[2]
   local prefix = string.match(meta, '^(.*):meta$')
   if prefix == nil or stream ~= prefix .. ':stream' then
-    return fail('the keys must be <prefix>:meta and <prefix>:stream, got ' .. shown(meta) .. ' and ' .. shown(stream))
+    return nil, nil, 'the keys must be <prefix>:meta and <prefix>:stream, got ' .. shown(meta) .. ' and ' .. shown(stream)
   end
+  return meta, stream, nil
+end
+
+local function publish (keys, args)
+  local meta, stream, key_error = hub_keys(keys)
+  if key_error then return fail(key_error) end
   if #args < 3 or #args % 2 ~= 1 then
     return fail('expected <maxlen> <topic> <data> [name value]..., got ' .. #args .. ' arguments')
   end
@@ -195,6 +209,26 @@ end
 redis.register_function {
   function_name = NAME,
   callback = publish,
+  flags = {}
+}
+
+local function current_epoch (keys, args)
+  local meta, stream, key_error = hub_keys(keys)
+  if key_error then return redis.error_reply('ERR ssefanout_epoch_v1: ' .. key_error) end
+  if #args ~= 0 then return redis.error_reply('ERR ssefanout_epoch_v1: expected no arguments, got ' .. #args) end
+  local epoch, seq = read_meta(meta)
+  if epoch == nil then
+    epoch = new_epoch(nil)
+    seq = 0
+    redis.call('DEL', meta, stream)
+    redis.call('HSET', meta, 'epoch', epoch, 'seq', '0')
+  end
+  return { epoch, seq }
+end
+
+redis.register_function {
+  function_name = 'ssefanout_epoch_v1',
+  callback = current_epoch,
   flags = {}
 }
 

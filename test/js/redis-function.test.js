@@ -83,6 +83,29 @@ test('publishes from 4 pipelined clients take dense ids in one order, the stream
   assert.deepEqual(await clients[0].hGetAll(KEYS.meta), { epoch, seq: String(4 * N) })
 })
 
+test('ssefanout_epoch_v1: starts an epoch at seq 0 when meta is missing, and the publishes continue it; otherwise reads meta, writes nothing', OPTIONS, async (t) => {
+  const { client } = await setUp(t)
+  const [epoch, seq] = await client.sendCommand(format.epochCommand(KEYS))
+  assert.match(epoch, /^[A-Za-z0-9]{9}$/)
+  assert.equal(seq, 0)
+  assert.deepEqual(await client.sendCommand(['HGETALL', KEYS.meta]), { epoch, seq: '0' })
+  assert.deepEqual(await client.sendCommand(format.epochCommand(KEYS)), [epoch, 0], 'a second call starts nothing')
+  assert.deepEqual(await publish(client, { topic: 'a', data: 'x' }), [epoch, 1], 'the first publish is seq 1 of that epoch')
+  assert.deepEqual(await client.sendCommand(format.epochCommand(KEYS)), [epoch, 1])
+  assert.equal((await range(client)).length, 1, 'the stream kept')
+  // meta gone (FLUSHALL, an eviction): a new epoch, the stale stream deleted with it.
+  await client.sendCommand(['DEL', KEYS.meta])
+  const [next, zero] = await client.sendCommand(format.epochCommand(KEYS))
+  assert.notEqual(next, epoch)
+  assert.equal(zero, 0)
+  assert.equal(await client.sendCommand(['EXISTS', KEYS.stream]), 0)
+  await assert.rejects(client.sendCommand(['FCALL', format.EPOCH_FUNCTION, '2', KEYS.meta, 'other:{x}:stream']),
+    /ERR ssefanout_epoch_v1: the keys must be <prefix>:meta and <prefix>:stream/)
+  await assert.rejects(client.sendCommand([...format.epochCommand(KEYS), 'extra']), /ERR ssefanout_epoch_v1: expected no arguments/)
+  assert.equal(format.refusedByFunction('ERR ssefanout_publish_v1: data is 9 bytes'), true)
+  assert.equal(format.refusedByFunction('OOM command not allowed when used memory > \'maxmemory\'.'), false)
+})
+
 test('an entry holds exactly the v1 fields, binary data intact; decodeEntry gives the event back', OPTIONS, async (t) => {
   const { redis } = await setUp(t)
   const client = await connect(t, redis, { binary: true })
