@@ -52,6 +52,24 @@ function build () {
 
 // ---- processes -------------------------------------------------------------
 
+// Every server and load generator this run started and that still runs: killed
+// when the run is interrupted (SIGINT, SIGTERM), so none outlives it. (The
+// redis-server of the bus scenarios is killed by test/helpers/redis.js's own
+// handler, which runs first.)
+const children = new Set()
+function spawnChild (file, argv, options) {
+  const proc = spawn(file, argv, options)
+  children.add(proc)
+  proc.once('exit', () => children.delete(proc))
+  return proc
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const proc of children) proc.kill('SIGKILL')
+    process.exit(130)
+  })
+}
+
 function request (port, method, pathname) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: pathname, agent: false }, (res) => {
@@ -72,9 +90,9 @@ function request (port, method, pathname) {
 // redis-pubsub is servers/redis-pubsub-server.js (the bus scenario's tutorial
 // baseline), which takes the port and its arguments.
 async function startServer (name, nodeFlags = [], serverArgs = []) {
-  const node = (script, rest) => spawn(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', script), ...rest], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const node = (script, rest) => spawnChild(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', script), ...rest], { stdio: ['ignore', 'pipe', 'inherit'] })
   const proc = name === 'floor'
-    ? spawn(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    ? spawnChild(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
     : name === 'redis-pubsub'
       ? node('redis-pubsub-server.js', ['0', ...serverArgs])
       : node('node-server.js', [name, '0', ...serverArgs])
@@ -107,7 +125,7 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
  * connections stay open until stop()).
  */
 function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false }) {
-  const proc = spawn(path.join(buildDir, 'loadgen'), [
+  const proc = spawnChild(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
     ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
