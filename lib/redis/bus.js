@@ -153,7 +153,8 @@ class RedisBus extends EventEmitter {
     this._timers = new Set()
     this._attempt = 0
     this._waiters = [] // ready() callers: { resolve, reject }
-    this._stats = { published: 0, read: 0, rejected: 0, rebases: 0, reconnects: 0, dropped: 0, lastError: null }
+    this._stats = { published: 0, read: 0, rejected: 0, rebases: 0, reconnects: 0, resyncs: 0, dropped: 0, lastError: null }
+    this._resync = false // Redis lost its data while up: the reader reads the stream again from its start
     this._readyReached = false
   }
 
@@ -213,6 +214,7 @@ class RedisBus extends EventEmitter {
       rejected: this._stats.rejected,
       rebases: this._stats.rebases,
       reconnects: this._stats.reconnects,
+      resyncs: this._stats.resyncs,
       lastError: this._stats.lastError
     }
   }
@@ -408,15 +410,8 @@ class RedisBus extends EventEmitter {
       this._lastSeq = 0
       this._redisEpoch = epoch
     }
-    // Catch-up: the stream from our last seq to its end.
-    for (;;) {
-      const from = this._lastSeq === 0 ? '-' : `(${this._lastSeq}-0`
-      const entries = await binary.sendCommand(['XRANGE', o.keys.stream, from, '+', 'COUNT', String(o.readCount)], { timeout: o.timeoutMs, rejectInFlight: true })
-      if (stale()) return
-      if (entries.length > 0) await this._ingest(entries, stale)
-      if (stale()) return
-      if (entries.length < o.readCount) break
-    }
+    await this._catchUp(binary, stale)
+    if (stale()) return
     if (epoch !== null && this._lastSeq < metaSeq && !this._atRedisEpoch) {
       // The stream holds nothing of meta's epoch (trimmed, or a stranger's
       // XTRIM): start at meta's position.
@@ -451,6 +446,30 @@ class RedisBus extends EventEmitter {
     }
   }
 
+  // The stream from our last seq to its end, read with XRANGE in pages.
+  async _catchUp (client, stale) {
+    const o = this.options
+    for (;;) {
+      const from = this._lastSeq === 0 ? '-' : `(${this._lastSeq}-0`
+      const entries = await client.sendCommand(['XRANGE', o.keys.stream, from, '+', 'COUNT', String(o.readCount)], { timeout: o.timeoutMs, rejectInFlight: true })
+      if (stale()) return
+      if (entries.length > 0) await this._ingest(entries, stale)
+      if (stale()) return
+      if (entries.length < o.readCount) return
+    }
+  }
+
+  // Redis lost its data while we were up (FLUSHALL, a failover to an empty
+  // replica): the function started a new epoch and a new stream. The reader
+  // reads that stream from its start at its next turn; its first entries are
+  // new to every client here, so nobody gets a reset for them.
+  _lostData (why) {
+    if (this._resync) return
+    this._resync = true
+    this._stats.resyncs++
+    this._warn(`Redis lost its data while up (${why}): reading its stream again from the start`)
+  }
+
   _startPing (generation) {
     const o = this.options
     let busy = false
@@ -459,9 +478,21 @@ class RedisBus extends EventEmitter {
       this._timer(tick, o.pingIntervalMs)
       if (busy) return
       busy = true
-      this._cmd.sendCommand(['PING'], { timeout: o.timeoutMs, rejectInFlight: true }).then(() => { busy = false }, (err) => {
+      // The probe reads meta's epoch, not a PING: a Redis that answers but
+      // lost its data (FLUSHALL, a failover to an empty replica) is caught
+      // here too, not only a silent connection. The reader has its own
+      // watchdog (blockMs + timeoutMs).
+      this._cmd.sendCommand(['HGET', o.keys.meta, 'epoch'], { timeout: o.timeoutMs, rejectInFlight: true }).then((epoch) => {
         busy = false
-        if (generation === this._generation) this._down(new Error(`PING: ${err.message}`))
+        if (generation !== this._generation) return
+        const known = this._redisEpoch
+        // meta gone and nothing published since: nothing to read yet. A new
+        // epoch: the reader reads it from its start at its next turn (its
+        // XREAD after our old seq would miss the new epoch's first entries).
+        if (known !== null && epoch !== null && epoch !== known) this._lostData(`meta's epoch is ${epoch}, not ${known}`)
+      }, (err) => {
+        busy = false
+        if (generation === this._generation) this._down(new Error(`liveness probe: ${err.message}`))
       })
     }
     this._timer(tick, o.pingIntervalMs)
@@ -470,8 +501,19 @@ class RedisBus extends EventEmitter {
   _readLoop (generation, reader) {
     const o = this.options
     const stale = () => generation !== this._generation || this._closed
-    const step = () => {
+    const step = async () => {
       if (stale()) return
+      if (this._resync) {
+        this._resync = false
+        this._lastSeq = 0
+        try {
+          await this._catchUp(reader, stale)
+        } catch (err) {
+          if (!stale()) this._down(err)
+          return
+        }
+        if (stale()) return
+      }
       const watchdog = this._timer(() => {
         if (!stale()) this._down(new Error(`XREAD did not return within blockMs + timeoutMs (${o.blockMs + o.timeoutMs} ms)`))
       }, o.blockMs + o.timeoutMs)
@@ -485,7 +527,7 @@ class RedisBus extends EventEmitter {
         this._clearTimer(watchdog)
         if (stale()) return
         const entries = entriesOf(reply)
-        if (entries.length > 0) await this._ingest(entries, stale)
+        if (entries.length > 0) await this._ingest(entries, stale, true)
         step()
       }).catch((err) => {
         this._clearTimer(watchdog)
@@ -499,7 +541,12 @@ class RedisBus extends EventEmitter {
 
   // Entries [[id, fields], ...] (ids increasing) into the native history: one
   // publishBatch per run of one epoch and contiguous seqs.
-  async _ingest (entries, stale) {
+  //
+  // live (the XREAD loop): an entry of another epoch than the one read so far
+  // means Redis lost its data while we were up, and XREAD only returns what is
+  // past our old seq: the new epoch's first entries would be missed. The rest
+  // of the batch is left for the resync (_lostData).
+  async _ingest (entries, stale, live = false) {
     let run = []
     let runEpoch = null
     let runFirst = 0
@@ -513,6 +560,11 @@ class RedisBus extends EventEmitter {
       const decoded = format.decodeEntry(fields, { maxData: this.options.maxData })
       const rejected = decoded instanceof format.RejectedEntry
       const epoch = rejected ? (runEpoch ?? this._redisEpoch ?? this._position().epoch) : decoded.epoch
+      if (live && !rejected && this._redisEpoch !== null && epoch !== this._redisEpoch) {
+        if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale)
+        this._lostData(`the stream went on at ${epoch}-${seq}, after ${this._redisEpoch}-${this._lastSeq}`)
+        return
+      }
       if (run.length > 0 && (epoch !== runEpoch || seq !== next || run.length / BATCH_SLOTS >= MAX_BATCH_EVENTS)) {
         await this._apply(runEpoch, runFirst, run, stale)
         if (stale()) return
@@ -593,6 +645,7 @@ class RedisBus extends EventEmitter {
     this._stats.lastError = message
     this._generation++ // every callback of this attempt is stale now
     this._routeRedis = false
+    this._resync = false // the reconnect compares epochs itself
     this._dropClients()
     for (const timer of this._timers) clearTimeout(timer)
     this._timers.clear()

@@ -50,6 +50,8 @@ export interface BusStats {
   rejected: number
   rebases: number
   reconnects: number
+  /** Times Redis lost its data while up and the stream was read again from its start. */
+  resyncs: number
   lastError: string | null
 }
 

@@ -26,7 +26,7 @@ const GAUGES = ['connections', 'subscriptions', 'queue_bytes', 'users', 'thread_
 const COUNTERS = ['published_total', 'delivered_total', 'bytes_written_total', 'slow_disconnects_total',
   'heartbeats_total', 'queue_full_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total',
   'history_replays_total', 'history_replayed_events_total', 'history_resets_total', 'history_polls_total',
-  'bus_outbox_dropped_total', 'bus_read_total', 'bus_published_total']
+  'bus_outbox_dropped_total', 'bus_read_total', 'bus_published_total', 'bus_rejected_total', 'bus_reconnects_total', 'bus_resyncs_total']
 
 // --- a strict parser of the Prometheus text exposition format 0.0.4 ---------
 

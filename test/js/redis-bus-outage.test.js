@@ -126,6 +126,42 @@ test('Redis back without its data: a new epoch; live clients go on, an old curso
   resumed.close()
 })
 
+test('FLUSHALL while up: the liveness probe and the reader each notice, the new epoch is read from its first entry, no reset', OPTIONS, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = 'bus:{o6}'
+  // B's probe is out of the way: its reader alone must notice.
+  const a = await startInstance(t, redis, { prefix, instanceId: 'A', bus: FAST })
+  const b = await startInstance(t, redis, { prefix, instanceId: 'B', bus: { ...FAST, pingIntervalMs: 600000 } })
+  for (const i of [a, b]) assert.deepEqual(await i.get('/ready'), { ok: true })
+  const streams = [await a.stream('/events?topics=orders'), await b.stream('/events?topics=orders')]
+  const publish = async (...data) => (await a.post('/publish-async', data.map((d) => ({ topic: 'orders', data: d })))).ids
+  const before = await publish('one', 'two')
+  await waitFor(() => streams.every((s) => s.events.length === 2), 10000, 'two events on both')
+  await redis.cli('FLUSHALL')
+  // Seq 1 of a new epoch: the readers wait for what comes after seq 2, so
+  // only A's probe (meta's epoch changed) can find it.
+  const three = await publish('three')
+  const { epoch } = await streamOf(t, redis, prefix)
+  assert.notEqual(epoch, before[0].split('-')[0])
+  assert.deepEqual(three, [`${epoch}-1`])
+  await waitFor(() => streams[0].events.length === 3, 10000, 'A\'s probe to find the new epoch')
+  assert.equal(streams[1].events.length, 2, 'B has no probe: it has not seen seq 1')
+  // Seq 3 is past B's seq 2: B's reader sees another epoch and reads the new stream from its start.
+  const more = await publish('four', 'five')
+  await waitFor(() => streams.every((s) => s.events.length === 5), 10000, 'the new epoch\'s three events on both')
+  for (const s of streams) {
+    assert.deepEqual(s.events.map((e) => [e.event, e.data, e.id]), [
+      ...['one', 'two'].map((data, i) => ['message', data, before[i]]),
+      ...['three', 'four', 'five'].map((data, i) => ['message', data, [...three, ...more][i]])
+    ], 'every event once, no reset: nothing was missed')
+  }
+  for (const i of [a, b]) {
+    const s = (await i.stats()).bus
+    assert.deepEqual({ state: s.state, resyncs: s.resyncs, reconnects: s.reconnects, epoch: s.epoch, seq: s.seq }, { state: 'up', resyncs: 1, reconnects: 0, epoch, seq: 3 })
+  }
+  for (const s of streams) s.close()
+})
+
 test('a long outage: the outbox bound holds, drops are counted, everything is still delivered locally', OPTIONS, async (t) => {
   const redis = await startRedis(t, { persistence: true })
   const prefix = 'bus:{o3}'

@@ -249,7 +249,8 @@ test('close: hub.close() closes the bus; no Redis connection and no timer outliv
       const m = metrics(hub, { registry: new Registry() })
       const text = await m.registry.metrics()
       const sample = (name) => Number(new RegExp(`^sse_fanout_${name} (\\S+)$`, 'm').exec(text)?.[1])
-      assert.deepEqual(['bus_up', 'bus_published_total', 'bus_read_total', 'bus_outbox_events', 'bus_outbox_dropped_total'].map(sample), [1, 1, 1, 0, 0])
+      assert.deepEqual(['bus_up', 'bus_published_total', 'bus_read_total', 'bus_outbox_events', 'bus_outbox_dropped_total',
+        'bus_rejected_total', 'bus_reconnects_total', 'bus_resyncs_total'].map(sample), [1, 1, 1, 0, 0, 0, 0, 0])
       m.unregister()
     }
     if (round === 0) await hub.close()
