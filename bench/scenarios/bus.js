@@ -248,6 +248,8 @@ function busScenarios ({ request, startServer, loadgen, sleep, N, EVENT_BYTES, q
             publishedPerS: K / publishSeconds,
             redisCpuUsPerEvent: (after.cpu - before.cpu) / K * 1e6,
             redisCpuS: after.cpu - before.cpu,
+            fcallUsPerEvent: (after.fcallUs - before.fcallUs) / K,
+            xreadUsPerEvent: (after.xreadUs - before.xreadUs) / K,
             redisBytesPerEvent: (after.memory - before.memory) / K,
             readMin: Math.min(...reached.map((r) => r.read)) - 1,
             queued: pub.queued,
@@ -263,7 +265,9 @@ function busScenarios ({ request, startServer, loadgen, sleep, N, EVENT_BYTES, q
   async function redisInfo (redis) {
     const text = await redis.cli('INFO', 'all')
     const field = (name) => Number(text.match(new RegExp(`^${name}:([0-9.]+)`, 'm'))?.[1])
-    return { cpu: field('used_cpu_sys') + field('used_cpu_user'), memory: field('used_memory') }
+    // cmdstat_<command>:calls=..,usec=..: the time inside the command (no I/O).
+    const usec = (command) => Number(text.match(new RegExp(`^cmdstat_${command}:calls=\\d+,usec=(\\d+)`, 'm'))?.[1] ?? 0)
+    return { cpu: field('used_cpu_sys') + field('used_cpu_user'), memory: field('used_memory'), fcallUs: usec('fcall'), xreadUs: usec('xread') }
   }
 
   for (const scenario of [bus, costBus, busStream]) {
