@@ -7,11 +7,14 @@
 //   GET  /events?topics=a,b   SSE stream subscribed to the listed topics; resumes
 //                             after Last-Event-ID (or ?lastEventId=) from the history
 //   POST /publish?topic=a     publishes the request body as one event; answers
-//                             202 { ok: true, id } with the event's id
+//                             202 { ok: true, id } with the event's id (with
+//                             REDIS_URL: the id Redis gave it; null when it
+//                             waits in the bus's outbox for Redis)
 //   GET  /poll?topics=a&since=ID[&wait=S]
 //                             the catch-up endpoint: the events after ID as JSON
 //                             (204: nothing new; wait: long-poll up to S seconds)
-//   GET  /stats               hub counters and process memory, as JSON
+//   GET  /stats               hub counters and process memory, as JSON (with
+//                             REDIS_URL: `bus`, the bus's state and counters)
 //   GET  /dashboard/stats     SSE: event `stats` every second, the main hub's
 //                             cumulative counters (the page computes rates),
 //                             disconnects by reason, memory and history; a new
@@ -21,6 +24,16 @@
 //                             `import { SseClient } from '/sse-fanout-client.js'`
 //
 // PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1).
+//
+// REDIS_URL (redis:// or rediss://; default: none) puts the main hub on a
+// Redis bus (sse-fanout/redis, docs/redis.md; Redis 7 or later and
+// @redis/client): every demo started with the same REDIS_URL (and
+// REDIS_PREFIX) is one hub for /events, /publish and /poll, with one order
+// and one set of ids, so a client may reconnect or poll on any of them.
+// REDIS_PREFIX (default sse-fanout:{default}) is the hub's key prefix in
+// Redis; it must hold a hash tag (`demo:{news}`). The dashboard's own stats
+// stay per process. Three on one Redis:
+//   for p in 3001 3002 3003; do REDIS_URL=redis://127.0.0.1:6379 PORT=$p npm start & done
 //
 // What is open: every stream is readable by anyone who can reach the server
 // (any topic, CORS *). POST /publish takes the raw body, whatever its content
@@ -33,10 +46,13 @@ const fs = require('node:fs')
 const http = require('node:http')
 const path = require('node:path')
 const { Hub, SseError, serveClient } = require('..')
+const { RedisBus } = require('../lib/redis')
 
 const port = Number(process.env.PORT || 3000)
 const host = process.env.HOST || '127.0.0.1'
 const publishToken = process.env.PUBLISH_TOKEN || ''
+const redisUrl = process.env.REDIS_URL || ''
+const redisPrefix = process.env.REDIS_PREFIX || undefined
 const maxBody = 64 * 1024
 // The demo listens on 127.0.0.1 and is load-tested from there (thousands of
 // streams from one address), so it lifts maxConnectionsPerIp (default 256).
@@ -45,7 +61,9 @@ const maxBody = 64 * 1024
 // positionEvent each stream also carries its position as a visible
 // `sse-position` event (after a replay, in each heartbeat): SseClient keeps it
 // as its cursor and, when it stops coming, knows the stream has stalled.
-const hub = new Hub({ maxConnectionsPerIp: 0, history: { positionEvent: true } })
+// With REDIS_URL, the history is the Redis stream's (the bus needs history).
+const bus = redisUrl === '' ? null : new RedisBus({ url: redisUrl, prefix: redisPrefix })
+const hub = new Hub({ maxConnectionsPerIp: 0, history: { positionEvent: true }, bus })
 
 // The dashboard's figures travel over SSE too, from a second, small hub (no
 // history: a sample is of interest only live); its streams do not count in
@@ -174,11 +192,16 @@ const server = http.createServer((req, res) => {
         chunks.push(c)
       }
     })
-    req.on('end', () => {
+    req.on('end', async () => {
+      const topic = url.searchParams.get('topic') || ''
+      const options = { event: url.searchParams.get('event') || undefined }
       try {
-        const id = hub.publish(url.searchParams.get('topic') || '', Buffer.concat(chunks), {
-          event: url.searchParams.get('event') || undefined
-        })
+        // With a bus: the id once Redis gave it (a local one while Redis is
+        // down, null while the event waits for Redis); an event Redis refuses
+        // rejects with an SseError, as bad input does here.
+        const id = bus === null
+          ? hub.publish(topic, Buffer.concat(chunks), options)
+          : await bus.publish(topic, Buffer.concat(chunks), options)
         json(res, 202, { ok: true, id })
       } catch (err) {
         // ERR_SSE_QUEUE_FULL: the I/O threads are behind; the client may retry.
@@ -208,6 +231,22 @@ const server = http.createServer((req, res) => {
   json(res, 404, { error: 'not found' })
 })
 
+if (bus !== null) {
+  bus.on('state', ({ state, reason }) => console.log(`redis bus ${bus.instanceId}: ${state} (${reason})`))
+  bus.on('warning', ({ message }) => console.log(`redis bus ${bus.instanceId}: ${message}`))
+}
+
+/** REDIS_URL as the log shows it: without its password. */
+function shownUrl (text) {
+  try {
+    const u = new URL(text)
+    u.password = ''
+    return u.href
+  } catch {
+    return '(REDIS_URL)'
+  }
+}
+
 hub.on('disconnect', ({ id, reason }) => {
   disconnects[reason] = (disconnects[reason] || 0) + 1
   if (reason !== 'client' && reason !== 'shutdown') console.log(`connection ${id} closed: ${reason}`)
@@ -217,6 +256,9 @@ server.listen(port, host, () => {
   const base = `http://${host}:${server.address().port}`
   const auth = publishToken === '' ? '' : ' -H "Authorization: Bearer $PUBLISH_TOKEN"'
   console.log(`sse-fanout demo on ${base} (${hub.options.threads} I/O thread(s))`)
+  console.log(bus === null
+    ? '  no Redis bus (set REDIS_URL to make several demos one hub)'
+    : `  redis bus: ${shownUrl(redisUrl)} prefix ${bus.options.prefix}, instance ${bus.instanceId} (${bus.state})`)
   console.log('  open: GET /events (any topic, CORS *) and GET /stats to anyone who can reach it')
   console.log(publishToken === ''
     ? '  open: POST /publish to anyone, any web page included (set PUBLISH_TOKEN to require a bearer token)'

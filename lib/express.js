@@ -10,6 +10,11 @@
 //   const server = app.listen(3000)
 //   closeWithServer(hub, server)
 //
+// Many instances as one hub through Redis (sse-fanout/redis,
+// docs/redis-frameworks.md): the hub the app makes takes the bus, and
+// closeWithServer() closes it with the hub:
+//   const hub = new Hub({ history: true, bus: new RedisBus({ url: process.env.REDIS_URL }) })
+//
 // On success the middleware does not call next(): the response is the stream,
 // and the Connection ({ id, transport, user }) is on res.locals.sse. Every
 // failure (a throwing or rejecting topics/user function, an SseError from

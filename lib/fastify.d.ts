@@ -2,7 +2,8 @@
 // with `import type`; a project that uses this entry point has fastify
 // installed already.
 import type { FastifyPluginAsync } from 'fastify'
-import type { AcceptOptions, Connection, Hub, HubOptions, PollOptions } from './index'
+import type { AcceptOptions, Connection, HistoryOptions, Hub, HubOptions, PollOptions } from './index'
+import type { RedisBus } from './redis'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,8 +47,25 @@ declare namespace sseFanout {
     clientPath?: string
   }
 
-  /** The plugin creates a hub with these options, and closes it with the app. */
-  export type OwnHubOptions = HubOptions & CommonOptions & { hub?: undefined }
+  /** No bus: the plugin's hub is this process's alone. */
+  export interface NoBusOptions {
+    bus?: undefined
+  }
+
+  /** A Redis bus: many instances (processes, machines) as one hub (docs/redis.md); it needs history. */
+  export interface BusOptions {
+    /**
+     * A RedisBus of its own (`new RedisBus({ url })` from `sse-fanout/redis`), not attached to a hub yet. While it
+     * is up, `fastify.sse.publish()` goes through Redis and returns null (`await bus.publish()` resolves with the
+     * id); app.close() closes it with the hub. Its state changes are logged (warn when it goes down).
+     */
+    bus: RedisBus
+    history: true | HistoryOptions
+  }
+
+  /** The plugin creates a hub with these options, and closes it (and its bus) with the app. */
+  export type OwnHubOptions = CommonOptions & { hub?: undefined } &
+    ((HubOptions & NoBusOptions) | (Omit<HubOptions, 'history' | 'bus'> & BusOptions))
 
   /** The plugin uses an existing hub, and leaves closing it to its owner. Hub options are refused. */
   export type ExistingHubOptions = CommonOptions & { hub: Hub } & { [K in keyof HubOptions]?: undefined }

@@ -48,6 +48,16 @@
 // app.close() closes a hub the plugin created in a preClose hook: every
 // stream ends before Fastify closes the server, which otherwise would wait
 // for the JS-transport streams (TLS, HTTP/2, transport: 'js') it still sees.
+//
+// options.bus (a RedisBus of sse-fanout/redis, with options.history; see
+// docs/redis-frameworks.md) is a Hub option like the others: the hub the
+// plugin creates publishes through Redis (fastify.sse.publish() returns null
+// while the bus is up; `await bus.publish()` gives the id), and closing it
+// with the app closes the bus. The bus's state changes are logged (info,
+// warn when it goes down) and its warnings at warn level.
+//
+//   const { RedisBus } = require('sse-fanout/redis')
+//   fastify.register(require('sse-fanout/fastify'), { history: true, bus: new RedisBus({ url: process.env.REDIS_URL }) })
 const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { SseError, invalid } = require('./errors')
@@ -57,7 +67,7 @@ const { pollRequest } = require('./history/catch-up')
 const { loadClient, headersOf, matches } = require('./client-file')
 
 const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
-  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history']
+  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history', 'bus']
 // SseErrors accept() throws that are not the client's fault.
 const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503, ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 429 }
 
@@ -184,6 +194,16 @@ async function sseFanout (fastify, options) {
   const onDisconnect = ({ id, reason }) => log.debug({ sseConnection: id, reason }, 'sse disconnect')
   hub.on('connect', onConnect)
   hub.on('disconnect', onDisconnect)
+  // Our own hub's bus only: a borrowed hub's owner watches its bus.
+  const bus = owned && options.bus != null ? options.bus : null
+  const onBusState = ({ state, previous, reason }) => {
+    log[state === 'down' ? 'warn' : 'info']({ sseBus: state, previous, reason }, 'sse redis bus')
+  }
+  const onBusWarning = ({ message }) => log.warn({ sseBus: 'warning' }, message)
+  if (bus !== null) {
+    bus.on('state', onBusState)
+    bus.on('warning', onBusWarning)
+  }
 
   fastify.decorate(decorator, hub)
   fastify.decorateReply(decorator, function sse (acceptOptions) {
@@ -204,6 +224,10 @@ async function sseFanout (fastify, options) {
     if (owned) await hub.close()
     hub.removeListener('connect', onConnect)
     hub.removeListener('disconnect', onDisconnect)
+    if (bus !== null) {
+      bus.removeListener('state', onBusState)
+      bus.removeListener('warning', onBusWarning)
+    }
   })
 }
 

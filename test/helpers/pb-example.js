@@ -14,7 +14,8 @@ const ROOT = path.join(__dirname, '..', '..')
 async function startExample (t, script, env = {}) {
   const child = spawn(process.execPath, [path.join(ROOT, script)], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    // No Redis bus unless the test asks (REDIS_URL in the caller's environment would put the demo on it).
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''

@@ -4,6 +4,7 @@ import { Hub, type Connection } from '../..'
 import sseFanout from '../../lib/fastify'
 import { sseFanout as named, default as defaultExport, type SseFanoutOptions } from '../../lib/fastify'
 import sseRequired = require('../../lib/fastify')
+import { RedisBus } from '../../lib/redis'
 
 // The three ways to reach the plugin.
 expectAssignable<FastifyPluginAsync<SseFanoutOptions>>(sseFanout)
@@ -26,6 +27,15 @@ app.register(sseFanout, () => ({ threads: 2 }))
 // clientPath: the browser module served at a path, with either kind of options.
 app.register(sseFanout, { clientPath: '/sse-fanout-client.js' })
 app.register(sseFanout, { hub, clientPath: '/assets/sse-client.js', decorator: 'sse2' })
+
+// A Redis bus: a Hub option that needs history.
+const bus = new RedisBus({ url: 'redis://127.0.0.1:6379' })
+app.register(sseFanout, { history: true, bus })
+app.register(sseFanout, { history: { maxEvents: 500 }, bus, threads: 1, decorator: 'shared' })
+expectError(app.register(sseFanout, { bus }))
+expectError(app.register(sseFanout, { history: false, bus }))
+expectError(app.register(sseFanout, { hub, bus }))
+expectError(app.register(sseFanout, { history: true, bus: {} }))
 
 // Wrong option types, unknown options, and a hub together with Hub options.
 expectError(app.register(sseFanout, { threads: 'two' }))
