@@ -11,7 +11,10 @@
 // better-sse (a channel); the pocketbase scenario (lib/pocketbase.js) runs on
 // native only; the history scenarios (resume, cost-history, history-memory:
 // bench/scenarios/history.js) run on the servers with a history (native, js,
-// plain). The load generator (bench/loadgen.cpp) runs in its own process.
+// plain). The bus scenarios (bus, cost-bus, bus-stream: bench/scenarios/bus.js)
+// start their own redis-server and several instances (native with --bus) and
+// run once, on the native row. The load generator (bench/loadgen.cpp) runs in
+// its own process.
 // Results print as tables and are written to bench/results/*.json.
 // bench/README.md says what each figure means and how to reproduce it.
 const { spawn, spawnSync } = require('node:child_process')
@@ -23,6 +26,7 @@ const path = require('node:path')
 const root = path.join(__dirname, '..')
 const { buildTools, dir: buildDir } = require('./tools')
 const { historyScenarios, historyRatios } = require('./scenarios/history')
+const { busScenarios, busRatios, busProblems } = require('./scenarios/bus')
 const args = process.argv.slice(2)
 const flag = (name) => args.includes(`--${name}`)
 const option = (name, fallback) => {
@@ -32,7 +36,7 @@ const option = (name, fallback) => {
 const quick = flag('quick')
 const N = Number(option('connections', quick ? 1000 : 10000))
 const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
-const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,resume,cost-history,history-memory').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,resume,cost-history,history-memory,bus,cost-bus,bus-stream').split(',')
 const steadySeconds = quick ? 3 : 10
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -47,6 +51,24 @@ function build () {
 }
 
 // ---- processes -------------------------------------------------------------
+
+// Every server and load generator this run started and that still runs: killed
+// when the run is interrupted (SIGINT, SIGTERM), so none outlives it. (The
+// redis-server of the bus scenarios is killed by test/helpers/redis.js's own
+// handler, which runs first.)
+const children = new Set()
+function spawnChild (file, argv, options) {
+  const proc = spawn(file, argv, options)
+  children.add(proc)
+  proc.once('exit', () => children.delete(proc))
+  return proc
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const proc of children) proc.kill('SIGKILL')
+    process.exit(130)
+  })
+}
 
 function request (port, method, pathname) {
   return new Promise((resolve, reject) => {
@@ -64,11 +86,16 @@ function request (port, method, pathname) {
   })
 }
 
-// serverArgs go to servers/node-server.js after the port (e.g. --history).
+// serverArgs go to servers/node-server.js after the port (e.g. --history);
+// redis-pubsub is servers/redis-pubsub-server.js (the bus scenario's tutorial
+// baseline), which takes the port and its arguments.
 async function startServer (name, nodeFlags = [], serverArgs = []) {
+  const node = (script, rest) => spawnChild(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', script), ...rest], { stdio: ['ignore', 'pipe', 'inherit'] })
   const proc = name === 'floor'
-    ? spawn(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', 'node-server.js'), name, '0', ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
+    ? spawnChild(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : name === 'redis-pubsub'
+      ? node('redis-pubsub-server.js', ['0', ...serverArgs])
+      : node('node-server.js', [name, '0', ...serverArgs])
   const port = await new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20000)
@@ -98,7 +125,7 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
  * connections stay open until stop()).
  */
 function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false }) {
-  const proc = spawn(path.join(buildDir, 'loadgen'), [
+  const proc = spawnChild(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
     ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
@@ -371,7 +398,8 @@ const SCENARIOS = {
   'memory-default': memoryDefault,
   cost,
   pocketbase,
-  ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES })
+  ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES }),
+  ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick })
 }
 
 // ---- report ----------------------------------------------------------------
@@ -448,6 +476,7 @@ function ratios (results) {
     lines.push(`- pocketbase deliveries/s, filtered vs plain: ${ratio(v.filtered.deliveriesPerS, v.plain.deliveriesPerS)}, rule vs plain: ${ratio(v.rule.deliveriesPerS, v.plain.deliveriesPerS)}${burstNative ? `; plain vs burst/native: ${ratio(v.plain.deliveriesPerS, burstNative)}` : ''}`)
   }
   lines.push(...historyRatios(results, { fmt, ratio }))
+  lines.push(...busRatios(results, { fmt, ratio }))
   return lines.join('\n')
 }
 
@@ -497,7 +526,10 @@ async function main () {
       process.stderr.write('done\n')
       results[scenario].push({ server: name, values })
     }
-    console.log('\n' + (scenario === 'pocketbase' ? pocketbaseTable(results[scenario]) : table(scenario, results[scenario], undefined, SCENARIOS[scenario].counts ? fmtCount : fmt)))
+    const spec = SCENARIOS[scenario]
+    console.log('\n' + (scenario === 'pocketbase'
+      ? pocketbaseTable(results[scenario])
+      : spec.table ? spec.table(scenario, results[scenario], { table, fmtCount }) : table(scenario, results[scenario], undefined, spec.counts ? fmtCount : fmt)))
   }
   console.log('\n' + ratios(results))
   const dir = path.join(__dirname, 'results')
@@ -527,6 +559,7 @@ async function main () {
         }
       }
     }
+    problems.push(...busProblems(results))
     if (problems.length) {
       console.error(`bench check failed:\n  ${problems.join('\n  ')}`)
       process.exit(1)

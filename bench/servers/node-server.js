@@ -55,7 +55,25 @@
 // between the two (one per event-loop turn each), so both are timed under the
 // same conditions; it answers the off figures and { on: { nsPerPublish, p90 } }.
 //
-// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history | --pair]
+// With --bus <redis url> (native, js; history on; the bus scenarios of
+// bench/scenarios/bus.js), the hub has a RedisBus (sse-fanout/redis): publish()
+// sends one FCALL and every instance delivers what it reads back from the stream.
+// --bus-prefix P and --bus-maxlen M set the bus's prefix and maxLen. LISTENING
+// is printed only once the bus is up. Then also:
+//   POST /stream?count=K&size=S&window=W  K events of S bytes to topic "stream"
+//                                          through bus.publish(), at most W
+//                                          unanswered at a time; answers once
+//                                          Redis answered them all: { startNs,
+//                                          endNs (strings, CLOCK_MONOTONIC ns),
+//                                          count, queued (answered without an id:
+//                                          the bus went down), failed }
+//   GET  /bus/wait?read=R&timeoutMs=T      answers once stats().bus.read >= R
+//                                          (polled every 2 ms): { reachedNs
+//                                          (string; null after T ms), read }
+// and /stats has bus (hub.stats().bus; null without a bus), /cost maxInflight
+// (the most FCALLs unanswered after a timed call).
+//
+// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history | --pair] [--bus URL]
 // Prints "LISTENING <port>" once ready.
 const http = require('node:http')
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
@@ -66,11 +84,20 @@ const port = Number(process.argv[3] || 0)
 // the way: the history-memory scenario fills it with 100k events).
 const historyEventsArg = process.argv.indexOf('--history-events')
 const historyEvents = historyEventsArg > 0 ? Number(process.argv[historyEventsArg + 1]) : 0
-const history = process.argv.includes('--history') || historyEvents > 0
 const pair = process.argv.includes('--pair')
+const argValue = (name) => {
+  const i = process.argv.indexOf(name)
+  return i > 0 ? process.argv[i + 1] : undefined
+}
+const busUrl = argValue('--bus') ?? null
+const busPrefix = argValue('--bus-prefix')
+const busMaxLen = argValue('--bus-maxlen')
+const history = process.argv.includes('--history') || historyEvents > 0 || busUrl !== null
+if (busUrl !== null && (!['native', 'js'].includes(impl) || pair)) throw new Error('--bus needs native or js, without --pair')
 if ((history || pair) && !['native', 'js', 'plain'].includes(impl)) throw new Error(`${impl} has no history`)
 const PLAIN_HISTORY_EVENTS = historyEvents || 10000 // sse-fanout's default maxEvents
 const hubHistory = historyEvents ? { maxEvents: historyEvents, maxBytes: 2 ** 30, maxAgeMs: 3600000 } : history
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function payload (size) {
   const head = `${process.hrtime.bigint()} `
@@ -91,21 +118,24 @@ function forEachKey (topic, visitExact, visitPattern) {
   }
 }
 const keyOf = (t) => t.endsWith('/*') ? ['p', t.slice(0, -1)] : ['e', t]
-function makeImpl (name, withHistory) {
+function makeImpl (name, withHistory, busOptions = null) {
   if (name === 'native' || name === 'js') {
     const { Hub } = require('../..')
+    const bus = busOptions === null ? null : new (require('../../lib/redis').RedisBus)(busOptions)
     // Every load-generator connection comes from 127.0.0.1, and a run may
     // hold more than the default maxConnections: no per-address limit here.
     // One address for every load-generator client, and bursts larger than the
     // default pending-command bound (the pocketbase burst posts one command per
     // key and event): those limits are lifted; the bench measures the fan-out.
-    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: withHistory })
+    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: withHistory, bus })
     let pb = null
     return {
+      bus,
       accept: (req, res, topics) => hub.accept(req, res, { topics }),
       publish: (topic, data) => topic ? hub.publish(topic, data) : hub.broadcast(data),
       count: () => hub.stats().connections,
       historyStats: () => hub.stats().history,
+      busStats: () => bus === null ? null : hub.stats().bus,
       close: () => hub.close(),
       // Made on first use, so the other scenarios run on the hub alone.
       pocketbase: () => pb || (pb = makePocketBase(hub))
@@ -265,7 +295,10 @@ function makePocketBase (hub) {
   }
 }
 
-const server = makeImpl(impl, pair ? false : hubHistory)
+const busOptions = busUrl === null
+  ? null
+  : { url: busUrl, ...(busPrefix ? { prefix: busPrefix } : {}), ...(busMaxLen ? { maxLen: Number(busMaxLen) } : {}) }
+const server = makeImpl(impl, pair ? false : hubHistory, busOptions)
 const withHistory = pair ? makeImpl(impl, hubHistory || true) : null // --pair: the one with history
 const eld = monitorEventLoopDelay({ resolution: 1 })
 eld.enable()
@@ -410,20 +443,60 @@ const httpServer = http.createServer((req, res) => {
     const clockNs = Number(clock) / 1000
     const figures = (samples) => {
       samples.sort((a, b) => a - b)
-      return { nsPerPublish: samples[samples.length >> 1], p90: samples[Math.floor(samples.length * 0.9)] }
+      return { nsPerPublish: samples[samples.length >> 1], p90: samples[Math.floor(samples.length * 0.9)], p99: samples[Math.floor(samples.length * 0.99)] }
     }
+    let maxInflight = 0
     const step = () => {
       const k = turn++ % impls.length
       const t0 = process.hrtime.bigint()
       impls[k].publish(topic, data)
       runs[k].push(Number(process.hrtime.bigint() - t0) - clockNs)
+      // Untimed: the FCALLs Redis has not answered yet (they must not pile up).
+      if (server.bus) maxInflight = Math.max(maxInflight, server.bus.stats().inflight)
       if (runs[runs.length - 1].length < n) {
         setImmediate(step)
         return
       }
-      json(res, { ...figures(runs[0]), n, on: withHistory ? figures(runs[1]) : undefined })
+      json(res, { ...figures(runs[0]), n, on: withHistory ? figures(runs[1]) : undefined, maxInflight: server.bus ? maxInflight : undefined })
     }
     step()
+    return
+  }
+  if (url.pathname === '/stream' && server.bus) {
+    // The stream's throughput: K events through bus.publish(), at most W
+    // unanswered (refilled when half of them are answered), so the bus's own
+    // bound (maxOutboxEvents) is never reached and the FCALLs queue nowhere.
+    const count = Number(q.get('count') || 10000)
+    const size = Number(q.get('size') || 256)
+    const window = Math.max(2, Number(q.get('window') || 1024))
+    let sent = 0
+    let answered = 0
+    let queued = 0
+    let failed = 0
+    const start = process.hrtime.bigint()
+    const pump = () => {
+      while (sent < count && sent - answered < window) {
+        sent++
+        server.bus.publish('stream', payload(size)).then((id) => { if (id === null) queued++ }, () => { failed++ }).finally(() => {
+          answered++
+          if (answered === count) json(res, { startNs: String(start), endNs: String(process.hrtime.bigint()), count, queued, failed })
+          else if (sent - answered <= window >> 1) pump()
+        })
+      }
+    }
+    pump()
+    return
+  }
+  if (url.pathname === '/bus/wait' && server.bus) {
+    const target = Number(q.get('read'))
+    const deadline = Date.now() + Number(q.get('timeoutMs') || 60000)
+    const check = () => {
+      const { read } = server.bus.stats()
+      if (read >= target) json(res, { reachedNs: String(process.hrtime.bigint()), read })
+      else if (Date.now() > deadline) json(res, { reachedNs: null, read })
+      else setTimeout(check, 2)
+    }
+    check()
     return
   }
   if (url.pathname === '/stats') {
@@ -439,7 +512,8 @@ const httpServer = http.createServer((req, res) => {
       eldP99Ms: eld.percentile(99) / 1e6,
       eldMaxMs: eld.max / 1e6,
       elu: elu.utilization,
-      history: server.historyStats?.() ?? null
+      history: server.historyStats?.() ?? null,
+      bus: server.busStats?.() ?? null
     }
     if (q.get('smaps') === '1') {
       body.brkHeapRss = brkHeapRss()
@@ -457,7 +531,23 @@ const httpServer = http.createServer((req, res) => {
 })
 httpServer.keepAliveTimeout = 60000
 httpServer.maxConnections = 20000
-httpServer.listen(port, '127.0.0.1', () => {
+// With a bus, LISTENING once it is up (connected, function loaded, caught up).
+async function busUp (bus, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs
+  while (bus.state !== 'up') {
+    if (Date.now() > deadline) throw new Error(`the bus is not up after ${timeoutMs} ms (${bus.state}): ${bus.stats().lastError}`)
+    await bus.ready().catch(() => sleep(100))
+  }
+}
+httpServer.listen(port, '127.0.0.1', async () => {
+  if (server.bus) {
+    try {
+      await busUp(server.bus)
+    } catch (err) {
+      console.error(err.message)
+      process.exit(1)
+    }
+  }
   process.stdout.write(`LISTENING ${httpServer.address().port}\n`)
 })
 process.on('SIGTERM', async () => {
