@@ -145,8 +145,14 @@ class RedisBus extends EventEmitter {
     this._atRedisEpoch = false // the history is at a Redis epoch (else at a local one)
     this._redisEpoch = null // the epoch of the last entry read, or of meta
     this._lastSeq = 0 // the last seq read
-    this._n = 0 // this instance's last origin number
+    // This instance's last origin number. It starts at the clock (µs), so
+    // that a restart with the same configured instanceId never takes the
+    // origins of its previous life (in the stream) for its own: those are at
+    // or below _nBase, and the dedupe and the outage's set ignore them.
+    this._nBase = Date.now() * 1000
+    this._n = this._nBase
     this._ownSeen = 0 // the highest own origin number read back
+    this._skippedId = null // the id of an entry read past _lastSeq that is not <seq>-0 (reads resume after it)
     this._deliveredHere = new Set() // origin numbers delivered locally during an outage
     this._outbox = [] // { n, topic, data, event, id, users, bytes, delivered }
     this._outboxBytes = 0
@@ -311,7 +317,7 @@ class RedisBus extends EventEmitter {
       sent = Promise.reject(err)
     }
     // Redis answers slower than we publish: its queue is bounded like the outbox.
-    if (this._inflight > o.maxOutboxEvents) this._down(new Error(`${this._inflight} publishes wait for Redis: more than maxOutboxEvents`))
+    if (this._inflight > Math.max(1, o.maxOutboxEvents)) this._down(new Error(`${this._inflight} publishes wait for Redis: more than maxOutboxEvents`))
     return sent.then((reply) => {
       this._inflight--
       this._stats.published++
@@ -430,6 +436,7 @@ class RedisBus extends EventEmitter {
       // epoch would be better: docs/redis.md, "Limits").
       this._warn(`Redis is at seq ${metaSeq} of epoch ${epoch}, behind the ${this._lastSeq} read before (restored from an older snapshot?)`)
       this._lastSeq = metaSeq
+      this._skippedId = null
       this._rebase(epoch, metaSeq, true)
     } else if (epoch === this._redisEpoch) {
       // The Redis we left: back to its epoch without a reset (nothing was
@@ -440,6 +447,7 @@ class RedisBus extends EventEmitter {
       // from the start (the ingest rebases, with a reset where clients may
       // hold ids of before).
       this._lastSeq = 0
+      this._skippedId = null
       this._redisEpoch = epoch
     }
     await this._catchUp(binary, stale)
@@ -486,7 +494,8 @@ class RedisBus extends EventEmitter {
   async _catchUp (client, stale) {
     const o = this.options
     for (;;) {
-      const from = this._lastSeq === 0 ? '-' : `(${this._lastSeq}-0`
+      const after = this._readAfter()
+      const from = after === '0-0' ? '-' : `(${after}`
       const entries = await client.sendCommand(['XRANGE', o.keys.stream, from, '+', 'COUNT', String(o.readCount)], { timeout: o.timeoutMs, rejectInFlight: true })
       if (stale()) return
       if (entries.length > 0) await this._ingest(entries, stale)
@@ -542,6 +551,7 @@ class RedisBus extends EventEmitter {
       if (this._resync) {
         this._resync = false
         this._lastSeq = 0
+        this._skippedId = null
         try {
           await this._catchUp(reader, stale)
         } catch (err) {
@@ -555,7 +565,7 @@ class RedisBus extends EventEmitter {
       }, o.blockMs + o.timeoutMs)
       let read
       try {
-        read = reader.sendCommand(['XREAD', 'COUNT', String(o.readCount), 'BLOCK', String(o.blockMs), 'STREAMS', o.keys.stream, `${this._lastSeq}-0`])
+        read = reader.sendCommand(['XREAD', 'COUNT', String(o.readCount), 'BLOCK', String(o.blockMs), 'STREAMS', o.keys.stream, this._readAfter()])
       } catch (err) {
         read = Promise.reject(err)
       }
@@ -590,6 +600,8 @@ class RedisBus extends EventEmitter {
     for (const [rawId, fields] of entries) {
       const seq = format.seqOf(String(rawId))
       if (seq === 0) {
+        // Not read again: the next read starts after it.
+        this._skippedId = String(rawId)
         this._reject(`entry id ${String(rawId).slice(0, 40)} is not <seq>-0`)
         continue
       }
@@ -618,9 +630,12 @@ class RedisBus extends EventEmitter {
       }
       let data = decoded.data
       if (decoded.origin !== undefined && decoded.origin.startsWith(`${this.options.instanceId}:`)) {
-        const n = Number(decoded.origin.slice(this.options.instanceId.length + 1))
-        if (n > this._ownSeen) this._ownSeen = n
-        if (this._deliveredHere.delete(n)) data = null // delivered here during the outage
+        const n = originNumber(decoded.origin.slice(this.options.instanceId.length + 1))
+        // Only numbers this process gave out (not a previous life's, not a forged one).
+        if (n > this._nBase && n <= this._n) {
+          if (n > this._ownSeen) this._ownSeen = n
+          if (this._deliveredHere.delete(n)) data = null // delivered here during the outage
+        }
       }
       run.push(decoded.topic, data, decoded.event, decoded.id, decoded.users)
     }
@@ -653,6 +668,17 @@ class RedisBus extends EventEmitter {
     this._atRedisEpoch = true
     this._redisEpoch = epoch
     this._lastSeq = firstSeq + run.length / BATCH_SLOTS - 1
+  }
+
+  // Where the next read starts (exclusive): after our last seq, or after an
+  // entry with an id not <seq>-0 read past it (else XREAD would return that
+  // entry at every turn, and a page of them would hold the catch-up).
+  _readAfter () {
+    const id = `${this._lastSeq}-0`
+    if (this._skippedId === null) return id
+    if (compareIds(this._skippedId, id) > 0) return this._skippedId
+    this._skippedId = null
+    return id
   }
 
   _reject (reason) {
@@ -750,6 +776,19 @@ function entriesOf (reply) {
   const first = values[0]
   // RESP3 or a mapped reply may hold { name, messages } per stream.
   return Array.isArray(first) ? first : (first.messages ?? [])
+}
+
+// A stream id "<ms>-<seq>" compared with another: < 0, 0, > 0.
+function compareIds (a, b) {
+  const [am, as] = a.split('-').map(BigInt)
+  const [bm, bs] = b.split('-').map(BigInt)
+  if (am !== bm) return am < bm ? -1 : 1
+  return as === bs ? 0 : (as < bs ? -1 : 1)
+}
+
+// The <n> of an origin "<instanceId>:<n>", or 0 when it is not a decimal integer.
+function originNumber (text) {
+  return /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : 0
 }
 
 function eventBytes (event) {
