@@ -593,6 +593,7 @@ class RedisBus extends EventEmitter {
   // past our old seq: the new epoch's first entries would be missed. The rest
   // of the batch is left for the resync (_lostData).
   async _ingest (entries, stale, live = false) {
+    const held = this._position() // what the history holds: entries at or below it are not delivered again
     let run = []
     let runEpoch = null
     let runFirst = 0
@@ -612,6 +613,13 @@ class RedisBus extends EventEmitter {
         if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale)
         this._lostData(`the stream went on at ${epoch}-${seq}, after ${this._redisEpoch}-${this._lastSeq}`)
         return
+      }
+      if (epoch === held.epoch && seq <= held.seq) {
+        // In the history already (a resync read the stream from its start,
+        // but it had not restarted: meta or an entry written past the
+        // function): delivered once, not again, and no rebase back.
+        if (run.length === 0 && epoch === this._redisEpoch && seq > this._lastSeq) this._lastSeq = seq
+        continue
       }
       if (run.length > 0 && (epoch !== runEpoch || seq !== next || run.length / BATCH_SLOTS >= MAX_BATCH_EVENTS)) {
         await this._apply(runEpoch, runFirst, run, stale)

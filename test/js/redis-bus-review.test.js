@@ -7,7 +7,9 @@
 //  - maxOutboxEvents: 0 (no outbox) still publishes through Redis: one
 //    unanswered publish is not "more than the bound";
 //  - an instance restarted with the same configured instanceId does not take
-//    the origins of its previous life for its own: its outbox reaches Redis.
+//    the origins of its previous life for its own: its outbox reaches Redis;
+//  - a resync (meta's epoch changed while up) that finds the stream it holds
+//    already does not send it again to live clients.
 // Skipped (with the reason) only where redis-server is missing.
 
 const { test } = require('node:test')
@@ -130,4 +132,38 @@ test('an instance restarted with the same instanceId flushes its outbox: the ori
   // Its history keeps the first life's events (their origins are not in its outage's set).
   const { events } = await after.hub.catchUp({ since: `${after.hub.stats().bus.epoch}-0`, topics: ['t'] })
   assert.deepEqual(events.slice(0, 5).map((e) => e.data), ['old 0', 'old 1', 'old 2', 'old 3', 'old 4'])
+})
+
+/** A hub on the bus with an HTTP server and one live SSE client on topic t. */
+async function liveClient (t, redis, prefix, busOptions = {}) {
+  const { startHub: startServedHub } = require('../helpers/fixture')
+  const { openStream } = require('../helpers/bus-instance')
+  const bus = new RedisBus({ ...FAST, url: redis.url, prefix, ...busOptions })
+  const { hub, port } = await startServedHub(t, {
+    hub: { heartbeatMs: 0, history: true, bus },
+    handler: (hub) => (req, res) => hub.accept(req, res, { topics: ['t'] })
+  })
+  await within(bus.ready(), 5000, 'bus.ready()')
+  const live = await openStream(port, '/events')
+  t.after(() => live.close())
+  await waitFor(() => hub.stats().connections === 1, 5000, 'one connection')
+  return { bus, hub, live }
+}
+
+const shown = (stream) => stream.events.map((e) => e.event === 'reset' ? 'reset' : e.data)
+
+test('meta overwritten by hand while up (HSET epoch): live clients do not get the stream a second time', OPTIONS, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = 'rev:{r6}'
+  const keys = keysFor(prefix)
+  const { bus, hub, live } = await liveClient(t, redis, prefix)
+  for (let i = 1; i <= 3; i++) await bus.publish('t', `e${i}`)
+  await waitFor(() => live.events.length === 3, 5000, 'e1..e3 live')
+  const resyncs = hub.stats().bus.resyncs
+  await redis.cli('HSET', keys.meta, 'epoch', 'Handmade')
+  await waitFor(() => hub.stats().bus.resyncs > resyncs, 5000, 'the probe sees the epoch change')
+  await bus.publish('t', 'after')
+  await waitFor(() => shown(live).includes('after'), 5000, `'after' live (got ${JSON.stringify(shown(live))})`)
+  await sleep(300)
+  assert.deepEqual(shown(live).filter((d) => d !== 'reset'), ['e1', 'e2', 'e3', 'after'], `each event once (the stream: ${JSON.stringify(shown(live))})`)
 })
