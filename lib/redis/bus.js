@@ -549,16 +549,26 @@ class RedisBus extends EventEmitter {
     const step = async () => {
       if (stale()) return
       if (this._resync) {
-        this._resync = false
-        this._lastSeq = 0
-        this._skippedId = null
+        // Meta's epoch decides. Another one: its stream from the start. The
+        // same (an entry of another epoch was written past the function):
+        // on from our seq, the catch-up rejects that entry. The flag stays
+        // up until then: a probe meanwhile must not ask for another resync.
         try {
+          const meta = await reader.sendCommand(['HGET', o.keys.meta, 'epoch'], { timeout: o.timeoutMs, rejectInFlight: true })
+          if (stale()) return
+          const epoch = meta === null ? null : String(meta)
+          if (epoch !== null && epoch !== this._redisEpoch) {
+            this._redisEpoch = epoch
+            this._lastSeq = 0
+            this._skippedId = null
+          }
           await this._catchUp(reader, stale)
         } catch (err) {
           if (!stale()) this._down(err)
           return
         }
         if (stale()) return
+        this._resync = false
       }
       const watchdog = this._timer(() => {
         if (!stale()) this._down(new Error(`XREAD did not return within blockMs + timeoutMs (${o.blockMs + o.timeoutMs} ms)`))
@@ -595,6 +605,7 @@ class RedisBus extends EventEmitter {
   async _ingest (entries, stale, live = false) {
     const held = this._position() // what the history holds: entries at or below it are not delivered again
     let run = []
+    let own = [] // this process's origin numbers in run: booked once run is in the history
     let runEpoch = null
     let runFirst = 0
     let next = 0
@@ -607,13 +618,21 @@ class RedisBus extends EventEmitter {
         continue
       }
       const decoded = format.decodeEntry(fields, { maxData: this.options.maxData })
-      const rejected = decoded instanceof format.RejectedEntry
-      const epoch = rejected ? (runEpoch ?? this._redisEpoch ?? this._position().epoch) : decoded.epoch
-      if (live && !rejected && this._redisEpoch !== null && epoch !== this._redisEpoch) {
-        if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale)
-        this._lostData(`the stream went on at ${epoch}-${seq}, after ${this._redisEpoch}-${this._lastSeq}`)
-        return
+      let reason = decoded instanceof format.RejectedEntry ? decoded.reason : null
+      if (reason === null && this._redisEpoch !== null && decoded.epoch !== this._redisEpoch) {
+        if (live) {
+          // Meta's epoch changed (Redis lost its data), or this entry was
+          // written past the function: the resync reads meta and tells.
+          if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale, own)
+          this._lostData(`the stream went on at ${decoded.epoch}-${seq}, after ${this._redisEpoch}-${this._lastSeq}`)
+          return
+        }
+        // Not of meta's epoch: the function deletes the stream when it starts
+        // an epoch, so this entry was written past it.
+        reason = `entry ${seq} is of epoch ${decoded.epoch}, not meta's ${this._redisEpoch}`
       }
+      const rejected = reason !== null
+      const epoch = rejected ? (runEpoch ?? this._redisEpoch ?? this._position().epoch) : decoded.epoch
       if (epoch === held.epoch && seq <= held.seq) {
         // In the history already (a resync read the stream from its start,
         // but it had not restarted: meta or an entry written past the
@@ -622,9 +641,10 @@ class RedisBus extends EventEmitter {
         continue
       }
       if (run.length > 0 && (epoch !== runEpoch || seq !== next || run.length / BATCH_SLOTS >= MAX_BATCH_EVENTS)) {
-        await this._apply(runEpoch, runFirst, run, stale)
+        await this._apply(runEpoch, runFirst, run, stale, own)
         if (stale()) return
         run = []
+        own = []
       }
       if (run.length === 0) {
         runEpoch = epoch
@@ -632,7 +652,7 @@ class RedisBus extends EventEmitter {
       }
       next = seq + 1
       if (rejected) {
-        this._reject(decoded.reason)
+        this._reject(reason)
         run.push(null, null, undefined, undefined, undefined)
         continue
       }
@@ -641,16 +661,20 @@ class RedisBus extends EventEmitter {
         const n = originNumber(decoded.origin.slice(this.options.instanceId.length + 1))
         // Only numbers this process gave out (not a previous life's, not a forged one).
         if (n > this._nBase && n <= this._n) {
-          if (n > this._ownSeen) this._ownSeen = n
-          if (this._deliveredHere.delete(n)) data = null // delivered here during the outage
+          if (this._deliveredHere.has(n)) data = null // delivered here during the outage
+          own.push(n)
         }
       }
       run.push(decoded.topic, data, decoded.event, decoded.id, decoded.users)
     }
-    if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale)
+    if (run.length > 0) await this._apply(runEpoch, runFirst, run, stale, own)
   }
 
-  async _apply (epoch, firstSeq, run, stale) {
+  // own: this process's origin numbers in run. They count (the flush's
+  // dedupe, the outage's set) only once run is in the history: a run given
+  // up (the bus went down meanwhile) is read again, and must be judged the
+  // same way then.
+  async _apply (epoch, firstSeq, run, stale, own = []) {
     const position = this._position()
     if (epoch !== position.epoch || firstSeq !== position.seq + 1) {
       // A gap (trimmed past us, or an epoch entered past its start): events
@@ -673,6 +697,15 @@ class RedisBus extends EventEmitter {
       }
     }
     this._stats.read += run.length / BATCH_SLOTS
+    if (own.length > 0) {
+      for (const n of own) {
+        this._deliveredHere.delete(n)
+        if (n > this._ownSeen) this._ownSeen = n
+      }
+      // Own events come back in origin order: one of the outage's not read
+      // back by now never will be (trimmed, or Redis lost it).
+      if (this._deliveredHere.size > 0) for (const n of this._deliveredHere) if (n < this._ownSeen) this._deliveredHere.delete(n)
+    }
     this._atRedisEpoch = true
     this._redisEpoch = epoch
     this._lastSeq = firstSeq + run.length / BATCH_SLOTS - 1

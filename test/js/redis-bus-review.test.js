@@ -167,3 +167,27 @@ test('meta overwritten by hand while up (HSET epoch): live clients do not get th
   await sleep(300)
   assert.deepEqual(shown(live).filter((d) => d !== 'reset'), ['e1', 'e2', 'e3', 'after'], `each event once (the stream: ${JSON.stringify(shown(live))})`)
 })
+
+test('a well-formed entry of another epoch written past the function: rejected once, nothing delivered again, no reset', OPTIONS, async (t) => {
+  const redis = await startRedis(t)
+  const prefix = 'rev:{r7}'
+  const keys = keysFor(prefix)
+  const { bus, hub, live } = await liveClient(t, redis, prefix)
+  const ids = []
+  for (let i = 1; i <= 3; i++) ids.push(await bus.publish('t', `e${i}`))
+  await waitFor(() => live.events.length === 3, 5000, 'e1..e3 live')
+  const epoch = ids[0].split('-')[0]
+  assert.equal(await redis.cli('XADD', keys.stream, '4-0', 'v', '1', 'e', 'Zz', 't', 't', 'd', 'foreign'), '4-0')
+  await waitFor(() => hub.stats().bus.rejected === 1, 5000, 'the entry rejected')
+  await sleep(1000) // five probes (pingIntervalMs 200): meta's epoch is still ours, nothing to resync
+  assert.deepEqual(shown(live), ['e1', 'e2', 'e3'], 'nothing delivered, no reset')
+  assert.deepEqual({ resyncs: hub.stats().bus.resyncs, rejected: hub.stats().bus.rejected, position: hub.stats().bus.position },
+    { resyncs: 1, rejected: 1, position: { epoch, seq: 4 } }, 'one resync read meta and rejected the entry; its seq is a skipped one')
+  // The function cannot add seq 4 after it: a new epoch over a new stream, which the probe finds.
+  const after = await bus.publish('t', 'after')
+  assert.notEqual(after.split('-')[0], epoch)
+  assert.match(after, /-1$/)
+  await waitFor(() => shown(live).includes('after'), 5000, `'after' live (got ${JSON.stringify(shown(live))})`)
+  assert.deepEqual(shown(live), ['e1', 'e2', 'e3', 'after'])
+  assert.equal(live.events.at(-1).id, after)
+})
