@@ -2,9 +2,10 @@
 // Checks that the addon ships the code the C++ tests cover: the sources of
 // binding.gyp's sse_fanout target, as gyp expands them, must be exactly the
 // sources of CMake's layer libraries (ssefanout_core, ssefanout_pocketbase,
-// ssefanout_io, as CMake's file API reports them for the test preset) plus
-// src/addon/*.cpp, and every .cpp under src/ must be one of them. Run by
-// npm test; each missing file is named with the build that lacks it.
+// ssefanout_history, ssefanout_mercure, ssefanout_io, as CMake's file API
+// reports them for the test preset) plus src/addon/*.cpp, and every .cpp under
+// src/ must be one of them. Run by npm test; each missing file is named with
+// the build that lacks it.
 //
 //   node scripts/check-sources.js
 const { execSync, spawnSync } = require('node:child_process')
@@ -14,7 +15,7 @@ const { layerSources } = require('./sources')
 
 const root = path.join(__dirname, '..')
 const tree = path.join(root, 'build-cmake', 'test')
-const CMAKE_LIBRARIES = { core: 'ssefanout_core', pocketbase: 'ssefanout_pocketbase', history: 'ssefanout_history', io: 'ssefanout_io' }
+const CMAKE_LIBRARIES = { core: 'ssefanout_core', pocketbase: 'ssefanout_pocketbase', history: 'ssefanout_history', mercure: 'ssefanout_mercure', io: 'ssefanout_io' }
 
 function die (message) {
   console.error(`check-sources: ${message}`)
@@ -72,7 +73,7 @@ function walk (dir) {
 const gyp = gypSources()
 const cmake = cmakeSources()
 const addon = layerSources('addon')
-const expected = [...cmake.core, ...cmake.pocketbase, ...cmake.history, ...cmake.io, ...addon]
+const expected = [...cmake.core, ...cmake.pocketbase, ...cmake.history, ...cmake.mercure, ...cmake.io, ...addon]
 const problems = []
 for (const f of expected) {
   if (!gyp.includes(f)) problems.push(`${f}: built by ${f.startsWith('src/addon/') ? 'the src/addon layer' : 'CMake'} but not by binding.gyp`)
@@ -86,7 +87,7 @@ for (const f of walk(path.join(root, 'src'))) {
 const dupes = gyp.filter((f, i) => gyp.indexOf(f) !== i)
 for (const f of new Set(dupes)) problems.push(`${f}: listed twice in binding.gyp`)
 
-const counts = `core ${cmake.core.length} + pocketbase ${cmake.pocketbase.length} + history ${cmake.history.length} + io ${cmake.io.length} (CMake) + addon ${addon.length}`
+const counts = `core ${cmake.core.length} + pocketbase ${cmake.pocketbase.length} + history ${cmake.history.length} + mercure ${cmake.mercure.length} + io ${cmake.io.length} (CMake) + addon ${addon.length}`
 if (problems.length) {
   console.error(`check-sources: binding.gyp (${gyp.length} files) differs from ${counts}:`)
   for (const p of problems) console.error(`  ${p}`)
