@@ -33,7 +33,9 @@ const MAX_LEN = {
   pb_index: 2048,
   like: 2048,
   cursor: 256,
-  history: 2048
+  history: 2048,
+  // over 1 KiB: templates past the template bound are reached
+  mercure_template: 1280
 }
 const DEFAULT_MAX_LEN = 4096
 

@@ -172,7 +172,9 @@ inline UriTemplateReference uriTemplateReference(std::string_view s) {
     return true;
   };
   for (;;) {
-    auto [r, size] = decodeRune(s, stop);
+    const auto decoded = decodeRune(s, stop);
+    const uint32_t r = decoded.first;
+    const size_t size = decoded.second;
     if (r == 0xFFFD) {
       if (size == 0) {
         if (state != kDefault) return out;

@@ -8,7 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <string_view>
@@ -16,6 +19,18 @@
 
 #include "selector.hpp"
 #include "uri_template_reference.hpp"
+
+// Counts every allocation in this binary, for the no-allocation test below.
+static std::atomic<size_t> gAllocations{0};
+
+void* operator new(size_t size) {
+  gAllocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+// Not inlined: GCC would see free() on what `new` returned and warn.
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -437,6 +452,24 @@ TEST(MercureSelector, PrechecksAndAccessors) {
   EXPECT_TRUE(k->matches("aaababaaabaab"));
   EXPECT_FALSE(k->matches("aaabaabaab"));
   EXPECT_TRUE(k->matches("abababab" + std::string(100, 'a') + "aab"));
+}
+
+// matches() allocates nothing: its position sets live on the stack.
+TEST(MercureSelector, MatchesDoesNotAllocate) {
+  const auto t = UriTemplate::compile("https://ex.com/{+a}aab{+b}aab{/c*}{?d,e}.json");
+  ASSERT_TRUE(t.has_value());
+  std::string longTopic = "https://ex.com/";
+  while (longTopic.size() < 4000) longTopic += "aab/";
+  const std::vector<std::string> topics = {"https://ex.com/aabaab.json", "https://ex.com/x/aab/yaab/p/q?d=1&e=2.json",
+                                           longTopic + ".json", longTopic, "nope"};
+  size_t hits = 0;
+  const size_t before = gAllocations.load();
+  for (int i = 0; i < 100; ++i) {
+    for (const auto& topic : topics) hits += t->matches(topic) ? 1 : 0;
+  }
+  const size_t after = gAllocations.load();
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(hits, 300u);
 }
 
 // A literal after an expression that reaches many positions goes through KMP:
