@@ -278,10 +278,8 @@ const JOSE_REASONS = {
 }
 
 function reasonOf (error) {
-  if (error && error.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
-    return error.claim === 'nbf' ? 'token not yet valid' : 'invalid token claims'
-  }
-  return (error && JOSE_REASONS[error.code]) || 'invalid token'
+  if (error.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return error.claim === 'nbf' ? 'token not yet valid' : 'invalid token claims'
+  return JOSE_REASONS[error.code] || 'invalid token'
 }
 
 function selectorList (value, name) {
@@ -342,6 +340,9 @@ async function verifyUncached (token, roleKey, ctx) {
       currentDate: new Date(now)
     })).payload
   } catch (error) {
+    // jose's errors (ERR_JOSE_*, ERR_JWS_*, ERR_JWT_*) are the token's fault;
+    // anything else is a bug or a bad key, which a 401 would hide.
+    if (!(error && typeof error.code === 'string' && error.code.startsWith('ERR_J'))) throw error
     throw unauthorized(reasonOf(error))
   }
   const value = mercureClaims(payload)

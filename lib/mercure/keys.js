@@ -79,8 +79,9 @@ function checkKeyFitsAlg (publicKey, alg, where) {
   const type = publicKey.asymmetricKeyType
   const details = publicKey.asymmetricKeyDetails || {}
   if (RSA.has(alg) || RSA_PSS.has(alg)) {
-    const fits = type === 'rsa' || (RSA_PSS.has(alg) && type === 'rsa-pss')
-    if (!fits) throw keyError(where, `${alg} needs an RSA key, but an ${type} key was given`)
+    // An RSA-PSS-only key (id-RSASSA-PSS) has no JWK form, which jose needs on Node 20.
+    if (type === 'rsa-pss') throw keyError(where, `${alg} needs a plain RSA key (rsaEncryption); RSA-PSS-only keys are not supported`)
+    if (type !== 'rsa') throw keyError(where, `${alg} needs an RSA key, but an ${type} key was given`)
     if (details.modulusLength < MIN_RSA_BITS) {
       throw keyError(where, `${alg} needs an RSA key of at least ${MIN_RSA_BITS} bits, but it has ${details.modulusLength}`)
     }
@@ -91,6 +92,13 @@ function checkKeyFitsAlg (publicKey, alg, where) {
     }
   } else if (type !== 'ed25519') {
     throw keyError(where, `EdDSA needs an Ed25519 key, but an ${type} key was given`)
+  }
+  // jose turns a KeyObject into a CryptoKey through its JWK: a key that has
+  // none would fail every verification, so it fails here instead.
+  try {
+    publicKey.export({ format: 'jwk' })
+  } catch (error) {
+    throw keyError(where, `the key cannot be used by jose (${error.code || error.message})`)
   }
 }
 

@@ -11,6 +11,9 @@ const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const {
   AUTH_DEFAULTS, MAX_TOKEN_BYTES, MercureAuthError, createAuthContext, readAuthOptions, resolveKeys,
   loadJose, tokenOf, verify, authorizePublish, authorizeSubscribe
@@ -61,6 +64,24 @@ async function context (options = {}, { env = {}, now } = {}) {
   const ctx = createAuthContext({ publisherJwt: { key: SECRET }, subscriberJwt: { key: SECRET }, ...options },
     { env, selectorMatches: exactOrStar, jwtVerify: counting, now })
   return { ctx, calls }
+}
+
+/** A self-signed certificate for the EC key (PEM), made by openssl; null without openssl. */
+let certificatePem
+function certificate () {
+  if (certificatePem === undefined) {
+    // A file, not stdin: openssl cannot open /dev/stdin when it is the socket node:child_process gives.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mercure-auth-'))
+    try {
+      fs.writeFileSync(path.join(dir, 'key.pem'), pkcs8(EC), { mode: 0o600 })
+      const run = spawnSync('openssl', ['req', '-x509', '-key', path.join(dir, 'key.pem'), '-subj', '/CN=mercure-test', '-days', '1'],
+        { encoding: 'utf8', timeout: 10000 })
+      certificatePem = run.status === 0 && run.stdout.includes('BEGIN CERTIFICATE') ? run.stdout : null
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  return certificatePem
 }
 
 /** Asserts that fn throws an ERR_SSE_INVALID_ARGUMENT whose message matches and never quotes the secret text. */
@@ -122,6 +143,7 @@ describe('resolveKeys: options, then the MERCURE_* environment', () => {
       [spki(EC), 'RS256', /MERCURE_PUBLISHER_JWT_KEY: RS256 needs an RSA key, but an ec key/],
       [spki(EC384), 'ES256', /ES256 needs an EC key on prime256v1, but the key is on secp384r1/],
       [spki(EC), 'EdDSA', /EdDSA needs an Ed25519 key, but an ec key/],
+      [spki(crypto.generateKeyPairSync('rsa-pss', { modulusLength: 2048 })), 'PS256', /RSA-PSS-only keys are not supported/],
       [spki(small), 'RS256', /at least 2048 bits, but it has 1024/],
       [spki(RSA), 'HS256', /HS256 takes a shared secret, but a PEM key was given/],
       [SECRET, 'RS256', /RS256 takes a PEM public key .* but the value is not PEM/],
@@ -231,13 +253,19 @@ describe('verify: jose with exactly the role\'s algorithm', () => {
   test('HS256, RS256, ES256 and EdDSA tokens verify and give their mercure claims', async () => {
     const claims = { mercure: { publish: ['a'], subscribe: ['b', '*'], payload: { user: 'u1' } }, exp: NOW_S() + 60 }
     for (const [alg, verifyKey, signKey] of [
-      ['HS256', SECRET, SECRET], ['RS256', spki(RSA), RSA.privateKey], ['ES256', spki(EC), EC.privateKey], ['EdDSA', spki(ED), ED.privateKey]
+      ['HS256', SECRET, SECRET], ['RS256', spki(RSA), RSA.privateKey], ['ES256', spki(EC), EC.privateKey], ['EdDSA', spki(ED), ED.privateKey],
+      ['PS256', spki(RSA), RSA.privateKey]
     ]) {
       const keys = resolveKeys({ publisherJwt: { key: verifyKey, alg }, anonymous: true }, {})
       const got = await verify(await sign(claims, { alg, key: signKey }), keys.publisher)
       assert.deepEqual(got, { publish: ['a'], subscribe: ['b', '*'], payload: { user: 'u1' }, exp: claims.exp }, alg)
       assert.ok(Object.isFrozen(got) && Object.isFrozen(got.subscribe) && Object.isFrozen(got.payload))
     }
+  })
+
+  test('a CERTIFICATE PEM gives its public key', { skip: certificate() ? false : 'openssl is not available' }, async () => {
+    const keys = resolveKeys({ publisherJwt: { key: certificate(), alg: 'ES256' }, anonymous: true }, {})
+    assert.deepEqual(await verify(await sign({ mercure: { publish: ['a'] } }, { alg: 'ES256', key: EC.privateKey }), keys.publisher), { publish: ['a'] })
   })
 
   test('none, wrong algorithm, bad signature, expired, not yet valid, malformed: 401 with a short reason', async () => {
@@ -290,6 +318,11 @@ describe('verify: jose with exactly the role\'s algorithm', () => {
     assert.equal((await ok({ publish: ['é'.repeat(512)] })).publish[0].length, 512)
     assert.deepEqual(await ok({ publish: null, subscribe: [] }), { subscribe: [] })
     assert.deepEqual(await verify(await sign({ sub: 'x' }), publisher), {}, 'no mercure claim: valid, no right')
+    // The deepest payload an 8 KiB token holds, signed by hand (JSON.stringify would recurse too deep)
+    const input = `${b64url({ alg: 'HS256' })}.${Buffer.from(`{"mercure":{"payload":${'['.repeat(2500)}${']'.repeat(2500)}}}`).toString('base64url')}`
+    const deepToken = `${input}.${crypto.createHmac('sha256', SECRET).update(input).digest('base64url')}`
+    const deep = await verify(deepToken, publisher)
+    assert.ok(Object.isFrozen(deep.payload[0][0][0]), 'a deep payload is frozen, without recursion')
     const both = await sign({ mercure: { publish: ['short'] }, 'https://mercure.rocks/': { publish: ['namespaced'] } })
     assert.deepEqual(await verify(both, publisher), { publish: ['namespaced'] }, 'as v0.24.2: the namespaced claim wins when present')
     const nullNs = await sign({ mercure: { publish: ['short'] }, 'https://mercure.rocks/': null })
