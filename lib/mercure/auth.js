@@ -186,10 +186,11 @@ function tokenFromHeader (values) {
   return checkSize(match[1])
 }
 
-/** The `authorization` query values, or null when there is none. */
+/** The `authorization` query values (the name may be percent-encoded, as Go decodes it too), or null when there is none. */
 function queryTokens (url) {
   const start = typeof url === 'string' ? url.indexOf('?') : -1
-  if (start === -1 || !url.includes('authorization=', start)) return null
+  // The common case, a query with neither the name nor an escape, is not parsed.
+  if (start === -1 || (!url.includes('authorization', start) && !url.includes('%', start))) return null
   const values = new URLSearchParams(url.slice(start + 1)).getAll('authorization')
   return values.length === 0 ? null : values
 }

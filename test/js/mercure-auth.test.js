@@ -198,6 +198,7 @@ describe('tokenOf: sources, precedence, sizes, the cookie and its origin', () =>
     const off = readAuthOptions({ allowQueryToken: false })
     assert.throws(() => tokenOf(request({ url: '/?topic=a&authorization=Q' }), 'subscriber', off), /tokens in the query are not accepted/)
     assert.equal(tokenOf(request({ url: '/?topic=a&authorization=Q' }), 'subscriber', readAuthOptions({})).token, 'Q', 'on by default')
+    assert.equal(tokenOf(request({ url: '/?topic=%2F&%61uthorization=Q', headers: [['Cookie', 'mercureAuthorization=C']] }), 'subscriber', options).token, 'Q', 'a percent-encoded name counts')
   })
 
   test(`a token over ${MAX_TOKEN_BYTES} bytes is refused in each place; one of exactly that size passes`, () => {
