@@ -36,7 +36,7 @@ const codes = Object.freeze({
   ERR_SSE_TOO_MANY_IP_SUBSCRIPTIONS: 'The PocketBase clients of one address would hold more than maxSubscriptionsPerIp subscriptions; nothing was changed.',
   ERR_SSE_INVALID_FILTER: 'A PocketBase rule or filter does not compile, or a record is not a JSON object with a string id.',
   ERR_SSE_NATIVE_LOAD: 'The native addon could not be loaded.',
-  ERR_SSE_MISSING_DEPENDENCY: 'An optional peer dependency (prom-client for sse-fanout/metrics, @redis/client for sse-fanout/redis) is not installed.',
+  ERR_SSE_MISSING_DEPENDENCY: 'An optional peer dependency (prom-client for sse-fanout/metrics, @redis/client for sse-fanout/redis, jose for sse-fanout/mercure) is not installed.',
   ERR_SSE_QUEUE_FULL: 'The I/O threads are behind: maxPendingCommands or maxPendingBytes is reached, nothing was queued; retry once they caught up.'
 })
 
