@@ -15,6 +15,7 @@
 //   redis.freeze(); redis.thaw()            // SIGSTOP / SIGCONT: connections are accepted, nothing answered
 //   await redis.close()                     // kill, remove the directory (idempotent)
 //   redisEnv({ REDIS_URL: redis.url })      // an env for other processes that run redis-cli
+//   await readStream(t, redis, prefix)      // a hub's { epoch, entries } in Redis, decoded
 //
 // No process outlives the test process: every server is killed in its
 // t.after (or close()), and any left is killed when the process exits or
@@ -25,7 +26,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
-const { waitFor, within } = require('./wait')
+const { waitFor, within, cleanup } = require('./wait')
 
 const SERVER_PATH = process.env.REDIS_SERVER_PATH || '/usr/bin/redis-server'
 const CLI_PATH = process.env.REDIS_CLI_PATH || '/usr/bin/redis-cli'
@@ -266,4 +267,36 @@ async function startRedis (t, options = {}) {
   return server
 }
 
-module.exports = { redisMissing, startRedis, RedisServer, ping, redisEnv }
+/**
+ * A hub's stream as the tests check it, read with a client of the test's own:
+ * { epoch (meta's, null when missing), entries: [{ id, seq, epoch, topic,
+ * data (a string; undefined for an entry that does not decode), users, origin }] }.
+ */
+async function readStream (t, redis, prefix) {
+  const { createClient, RESP_TYPES } = require('@redis/client')
+  const { keysFor, decodeEntry, RejectedEntry } = require('../../lib/redis')
+  const client = createClient({ url: redis.url, socket: { reconnectStrategy: false } })
+  client.on('error', () => {})
+  await within(client.connect(), 5000, 'client.connect()')
+  cleanup(t)(() => { if (client.isOpen) client.destroy() }, 'client.destroy()')
+  const keys = keysFor(prefix)
+  const raw = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).sendCommand(['XRANGE', keys.stream, '-', '+'])
+  const epoch = await client.sendCommand(['HGET', keys.meta, 'epoch'])
+  client.destroy()
+  const entries = raw.map(([id, fields]) => {
+    const e = decodeEntry(fields)
+    const rejected = e instanceof RejectedEntry
+    return {
+      id: String(id),
+      seq: Number(String(id).split('-')[0]),
+      epoch: rejected ? undefined : e.epoch,
+      topic: rejected ? undefined : e.topic,
+      data: rejected ? undefined : e.data.toString(),
+      users: rejected ? undefined : e.users,
+      origin: rejected ? undefined : e.origin
+    }
+  })
+  return { epoch: epoch === null ? null : String(epoch), entries }
+}
+
+module.exports = { redisMissing, startRedis, RedisServer, ping, redisEnv, readStream }

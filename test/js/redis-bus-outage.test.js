@@ -13,10 +13,9 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { performance } = require('node:perf_hooks')
-const { createClient, RESP_TYPES } = require('@redis/client')
 const { Hub } = require('../../lib')
-const { RedisBus, keysFor, decodeEntry } = require('../../lib/redis')
-const { redisMissing, startRedis } = require('../helpers/redis')
+const { RedisBus, keysFor } = require('../../lib/redis')
+const { redisMissing, startRedis, readStream } = require('../helpers/redis')
 const { startInstance } = require('../helpers/bus-instance')
 const { waitFor, within, cleanup } = require('../helpers/wait')
 
@@ -24,25 +23,6 @@ const missing = redisMissing()
 const OPTIONS = { skip: missing || false, timeout: 60000 }
 const FAST = { pingIntervalMs: 200, timeoutMs: 1000, blockMs: 500, minReconnectMs: 50, maxReconnectMs: 300 }
 const LOCAL_ID = /^[A-Za-z0-9]{8}-\d+$/
-
-/** The stream as { epoch, entries: [{ seq, topic, data, origin }] }. */
-async function streamOf (t, redis, prefix) {
-  const client = createClient({ url: redis.url, socket: { reconnectStrategy: false } })
-  client.on('error', () => {})
-  await within(client.connect(), 5000, 'client.connect()')
-  cleanup(t)(() => { if (client.isOpen) client.destroy() }, 'client.destroy()')
-  const keys = keysFor(prefix)
-  const entries = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).sendCommand(['XRANGE', keys.stream, '-', '+'])
-  const epoch = await client.sendCommand(['HGET', keys.meta, 'epoch'])
-  client.destroy()
-  return {
-    epoch: epoch === null ? null : String(epoch),
-    entries: entries.map(([id, fields]) => {
-      const e = decodeEntry(fields)
-      return { seq: Number(String(id).split('-')[0]), topic: e.topic, data: e.data.toString(), origin: e.origin }
-    })
-  }
-}
 
 const allStats = (instances) => Promise.all(instances.map((i) => i.stats()))
 
@@ -55,7 +35,7 @@ test('Redis SIGKILLed and back with its data: local delivery meanwhile, outboxes
   const streams = await Promise.all(instances.map((i) => i.stream('/events?topics=orders')))
   await instances[0].post('/publish', [0, 1, 2].map((k) => ({ topic: 'orders', data: `before ${k}` })))
   await waitFor(() => streams.every((s) => s.events.length === 3), 10000, 'the first 3 events everywhere')
-  const { epoch } = await streamOf(t, redis, prefix)
+  const { epoch } = await readStream(t, redis, prefix)
 
   await redis.kill()
   await waitFor(async () => (await allStats(instances)).every((s) => s.bus.state === 'down'), 10000, 'every instance down')
@@ -79,7 +59,7 @@ test('Redis SIGKILLed and back with its data: local delivery meanwhile, outboxes
   await redis.start()
   await waitFor(async () => (await allStats(instances)).every((s) => s.bus.state === 'up' && s.bus.seq === 12 && s.bus.outbox.events === 0),
     15000, 'every instance up again, outbox flushed, at seq 12')
-  const after = await streamOf(t, redis, prefix)
+  const after = await readStream(t, redis, prefix)
   assert.equal(after.epoch, epoch, 'the same epoch: Redis kept its data')
   assert.deepEqual(after.entries.map((e) => e.seq), Array.from({ length: 12 }, (_, i) => i + 1))
   for (const e of after.entries.slice(3)) assert.match(e.origin, /^[ABC]:\d+$/, 'outbox events carry their origin')
@@ -105,12 +85,12 @@ test('Redis back without its data: a new epoch; live clients go on, an old curso
   const live = await a.stream('/events?topics=orders')
   await b.post('/publish', [{ topic: 'orders', data: 'one' }, { topic: 'orders', data: 'two' }])
   await waitFor(() => live.events.length === 2, 10000, 'two events')
-  const { epoch: first } = await streamOf(t, redis, prefix)
+  const { epoch: first } = await readStream(t, redis, prefix)
   await redis.restart() // SIGKILL, no persistence: meta and stream are gone
   await waitFor(async () => (await allStats([a, b])).every((s) => s.bus.state === 'up' && s.bus.reconnects >= 1), 15000, 'both up again')
   await b.post('/publish', [{ topic: 'orders', data: 'three' }])
   await waitFor(async () => (await allStats([a, b])).every((s) => s.bus.seq === 1 && s.bus.epoch !== first), 10000, 'both at seq 1 of a new epoch')
-  const { epoch: second } = await streamOf(t, redis, prefix)
+  const { epoch: second } = await readStream(t, redis, prefix)
   assert.notEqual(second, first)
   await waitFor(() => live.events.length === 3, 10000, 'the live client to get the new epoch\'s event')
   assert.deepEqual(live.events[2], { event: 'message', data: 'three', id: `${second}-1` })
@@ -141,7 +121,7 @@ test('FLUSHALL while up: the liveness probe and the reader each notice, the new 
   // Seq 1 of a new epoch: the readers wait for what comes after seq 2, so
   // only A's probe (meta's epoch changed) can find it.
   const three = await publish('three')
-  const { epoch } = await streamOf(t, redis, prefix)
+  const { epoch } = await readStream(t, redis, prefix)
   assert.notEqual(epoch, before[0].split('-')[0])
   assert.deepEqual(three, [`${epoch}-1`])
   await waitFor(() => streams[0].events.length === 3, 10000, 'A\'s probe to find the new epoch')
@@ -177,7 +157,7 @@ test('a long outage: the outbox bound holds, drops are counted, everything is st
   assert.deepEqual({ events: down.outbox.events, dropped: down.outbox.dropped }, { events: 5, dropped: 3 })
   await redis.start()
   await waitFor(async () => { const s = (await a.stats()).bus; return s.state === 'up' && s.seq === 5 }, 15000, 'up, the outbox flushed')
-  const { entries } = await streamOf(t, redis, prefix)
+  const { entries } = await readStream(t, redis, prefix)
   assert.deepEqual(entries.map((e) => e.data), ['out 0', 'out 1', 'out 2', 'out 3', 'out 4'], 'the first five reached Redis, in order')
   assert.equal(client.events.length, 8, 'nothing delivered twice')
   assert.equal((await a.stats()).bus.outbox.dropped, 3)
@@ -217,7 +197,7 @@ test('CLIENT PAUSE 3000 ALL: publish() stays fast, the bus goes down and up, eve
   assert.ok(median < 1, `median publish() ${median} ms`)
   assert.ok(max < 50, `max publish() ${max} ms`)
   assert.deepEqual(states.slice(0, 3), ['connecting->up', 'up->down', 'down->up'])
-  const { entries } = await streamOf(t, redis, prefix)
+  const { entries } = await readStream(t, redis, prefix)
   assert.deepEqual(entries.map((e) => e.data), Array.from({ length: n }, (_, i) => `e${i}`), 'every event once, in publish order')
   const s = hub.stats().bus
   assert.equal(s.read, n)
@@ -236,7 +216,7 @@ test('Redis back at an older seq of the same epoch (an older snapshot): a warnin
   await within(bus.ready(), 5000, 'bus.ready()')
   for (let i = 0; i < 5; i++) await bus.publish('t', `e${i}`)
   await waitFor(() => hub.stats().bus.seq === 5, 5000, 'seq 5 read')
-  const { epoch } = await streamOf(t, redis, prefix)
+  const { epoch } = await readStream(t, redis, prefix)
   // What a restore of an older snapshot looks like: meta and stream at seq 2.
   await redis.cli('DEL', keys.stream)
   await redis.cli('HSET', keys.meta, 'seq', '2')

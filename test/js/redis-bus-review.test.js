@@ -14,29 +14,14 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { createClient, RESP_TYPES } = require('@redis/client')
 const { Hub } = require('../../lib')
-const { RedisBus, keysFor, decodeEntry } = require('../../lib/redis')
-const { redisMissing, startRedis } = require('../helpers/redis')
+const { RedisBus, keysFor } = require('../../lib/redis')
+const { redisMissing, startRedis, readStream } = require('../helpers/redis')
 const { waitFor, within, cleanup, sleep } = require('../helpers/wait')
 
 const missing = redisMissing()
 const OPTIONS = { skip: missing || false, timeout: 60000 }
 const FAST = { pingIntervalMs: 200, timeoutMs: 1000, blockMs: 500, minReconnectMs: 50, maxReconnectMs: 300 }
-
-/** The stream's entries as { id, data, origin } (read with a client of the test's own). */
-async function streamOf (t, redis, prefix) {
-  const client = createClient({ url: redis.url, socket: { reconnectStrategy: false } })
-  client.on('error', () => {})
-  await within(client.connect(), 5000, 'client.connect()')
-  cleanup(t)(() => { if (client.isOpen) client.destroy() }, 'client.destroy()')
-  const entries = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).sendCommand(['XRANGE', keysFor(prefix).stream, '-', '+'])
-  client.destroy()
-  return entries.map(([id, fields]) => {
-    const e = decodeEntry(fields)
-    return { id: String(id), data: e.data === undefined ? undefined : String(e.data), origin: e.origin }
-  })
-}
 
 function startHub (t, options) {
   const bus = new RedisBus({ ...FAST, ...options })
@@ -101,7 +86,7 @@ test('maxOutboxEvents: 0 publishes through Redis and stays up', OPTIONS, async (
   hub.publish('t', 'y')
   await waitFor(() => hub.stats().bus.seq === 2, 5000, 'both read back')
   assert.deepEqual(states, ['connecting->up'])
-  assert.deepEqual((await streamOf(t, redis, prefix)).map((e) => e.data), ['x', 'y'])
+  assert.deepEqual((await readStream(t, redis, prefix)).entries.map((e) => e.data), ['x', 'y'])
   assert.equal(hub.stats().bus.outbox.dropped, 0)
 })
 
@@ -117,7 +102,7 @@ test('an instance restarted with the same instanceId flushes its outbox: the ori
   await redis.start()
   await waitFor(() => before.bus.state === 'up' && before.hub.stats().bus.seq === 5, 10000, 'first life flushed its outbox')
   await before.hub.close()
-  assert.ok((await streamOf(t, redis, prefix)).every((e) => /^web-1:\d+$/.test(e.origin)))
+  assert.ok((await readStream(t, redis, prefix)).entries.every((e) => /^web-1:\d+$/.test(e.origin)))
 
   // The second life (the same configured id) starts while Redis is down.
   await redis.stop()
@@ -127,7 +112,7 @@ test('an instance restarted with the same instanceId flushes its outbox: the ori
   await redis.start()
   await waitFor(() => after.bus.state === 'up' && after.hub.stats().bus.outbox.events === 0, 10000, 'second life up, outbox empty')
   await waitFor(() => after.hub.stats().bus.seq === 8, 5000, `the 3 new events in Redis (seq ${after.hub.stats().bus.seq})`)
-  const entries = await streamOf(t, redis, prefix)
+  const { entries } = await readStream(t, redis, prefix)
   assert.deepEqual(entries.map((e) => e.data), ['old 0', 'old 1', 'old 2', 'old 3', 'old 4', 'new 0', 'new 1', 'new 2'])
   // Its history keeps the first life's events (their origins are not in its outage's set).
   const { events } = await after.hub.catchUp({ since: `${after.hub.stats().bus.epoch}-0`, topics: ['t'] })

@@ -15,38 +15,17 @@ const assert = require('node:assert/strict')
 const { execFile } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { createClient, RESP_TYPES } = require('@redis/client')
 const { Registry } = require('prom-client')
 const { Hub } = require('../../lib')
 const { metrics } = require('../../lib/metrics')
-const { RedisBus, keysFor, decodeEntry } = require('../../lib/redis')
-const { redisMissing, startRedis, redisEnv } = require('../helpers/redis')
+const { RedisBus } = require('../../lib/redis')
+const { redisMissing, startRedis, redisEnv, readStream } = require('../helpers/redis')
 const { startInstance } = require('../helpers/bus-instance')
-const { waitFor, within, cleanup } = require('../helpers/wait')
+const { waitFor, within } = require('../helpers/wait')
 
 const missing = redisMissing()
 const OPTIONS = { skip: missing || false, timeout: 60000 }
 const FAST = { pingIntervalMs: 200, timeoutMs: 1000, blockMs: 500, minReconnectMs: 50, maxReconnectMs: 300 }
-
-/** The stream's entries as { seq, topic, data, users } in order (read with a client of the test's own). */
-async function streamOf (t, redis, prefix) {
-  const client = createClient({ url: redis.url, socket: { reconnectStrategy: false } })
-  client.on('error', () => {})
-  await within(client.connect(), 5000, 'client.connect()')
-  cleanup(t)(() => { if (client.isOpen) client.destroy() }, 'client.destroy()')
-  const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
-  const keys = keysFor(prefix)
-  const entries = await binary.sendCommand(['XRANGE', keys.stream, '-', '+'])
-  const epoch = String(await client.sendCommand(['HGET', keys.meta, 'epoch']))
-  client.destroy()
-  return {
-    epoch,
-    entries: entries.map(([id, fields]) => {
-      const e = decodeEntry(fields)
-      return { seq: Number(String(id).split('-')[0]), topic: e.topic, data: e.data.toString(), users: e.users, epoch: e.epoch }
-    })
-  }
-}
 
 const messages = (stream) => stream.events.filter((e) => e.event !== 'reset')
 
@@ -89,7 +68,7 @@ test('three instances: every client gets every matching event once, in one globa
 
   const N = 3 * K
   await waitFor(async () => (await Promise.all(instances.map((i) => i.stats()))).every((s) => s.bus.seq === N), 15000, `every instance to read ${N} entries`)
-  const { epoch, entries } = await streamOf(t, redis, prefix)
+  const { epoch, entries } = await readStream(t, redis, prefix)
   assert.match(epoch, /^[A-Za-z0-9]{9}$/)
   assert.deepEqual(entries.map((e) => e.seq), Array.from({ length: N }, (_, i) => i + 1), 'dense seqs 1..N')
   for (const e of entries) assert.equal(e.epoch, epoch)
@@ -136,7 +115,7 @@ test('a client moving from A to C with Last-Event-ID gets exactly the events it 
   await waitFor(() => onA.events.length === 5, 10000, 'the client on A to get 5 events')
   onA.close()
   const lastId = onA.events[4].id
-  const { epoch } = await streamOf(t, redis, prefix)
+  const { epoch } = await readStream(t, redis, prefix)
   assert.deepEqual(onA.events.map((e) => e.id), [1, 2, 3, 4, 5].map((s) => `${epoch}-${s}`))
   // Missed while moving: 4 for the client (from A and B), 2 not for it.
   // Through bus.publish: each call answers once Redis gave the ids, so A's come before B's.
@@ -243,7 +222,7 @@ test('close: hub.close() closes the bus; no Redis connection and no timer outliv
     await within(bus.ready(), 5000, 'bus.ready()')
     assert.equal(await clients(), baseClients + 2, 'two connections: commands and the reader')
     const id = await bus.publish('t', `round ${round}`)
-    assert.equal(id, `${(await streamOf(t, redis, 'bus:{t6}')).epoch}-${round + 1}`, 'bus.publish resolves with the Redis id')
+    assert.equal(id, `${(await readStream(t, redis, 'bus:{t6}')).epoch}-${round + 1}`, 'bus.publish resolves with the Redis id')
     await waitFor(() => hub.stats().bus.read >= 1, 5000, 'the event read back')
     if (round === 0) {
       const m = metrics(hub, { registry: new Registry() })
