@@ -112,7 +112,7 @@ Napi::Value MercureWrap::JS_lastVisibleId(const Napi::CallbackInfo& info) {
   history::History* history = dispatcher_->history();
   if (!history) return env.Null();
   history::Reader reader;
-  reader.filter = index_->filterOf(profile);
+  reader.filter = index_->replayFilterOf(profile);
   const std::optional<std::string> id = history->newestMatching(reader, history->options().maxReplayEvents);
   return id ? Napi::String::New(env, *id) : env.Null();
 }
@@ -123,7 +123,7 @@ Status MercureWrap::completeStream(void* self, const Napi::CallbackInfo&, Stream
   auto* w = static_cast<MercureWrap*>(self);
   if (!w->index_ || !w->index_->has(w->pending_)) return Status::kInvalidTopic;
   stream->routes.push_back(w->index_->routeOf(w->pending_));
-  stream->replayFilter = w->index_->filterOf(w->pending_);
+  stream->replayFilter = w->index_->replayFilterOf(w->pending_);
   stream->positions = false;
   history::History* history = w->dispatcher_->history();
   if (history && stream->lastEventId && *stream->lastEventId == "earliest") {

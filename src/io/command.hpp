@@ -63,6 +63,9 @@ struct Command {
   static constexpr uint8_t kEndBodies = 2;
   // The connection's heartbeats carry the history position ("id: <epoch>-<seq>").
   static constexpr uint8_t kPositions = 4;
+  // A protocol's stream (StreamOptions::replayFilter set): broadcasts do not
+  // reach it (they carry no topic its protocol could authorize).
+  static constexpr uint8_t kNoBroadcasts = 8;
 
   Op op = Op::kStop;
   uint8_t flags = 0;

@@ -162,6 +162,7 @@ Status Dispatcher::addConnection(StreamOptions&& stream, Command&& c, uint64_t* 
     resume(stream, topics, c.frame ? c.frame->size() : 0, &c);
     if (stream.positions) c.flags |= Command::kPositions;
   }
+  if (stream.replayFilter) c.flags |= Command::kNoBroadcasts;
   c.topics = std::move(topics);
   for (std::string& route : stream.routes) c.topics.push_back(std::move(route));
   c.frame2 = std::move(first);

@@ -74,6 +74,8 @@ struct StreamOptions {
   // changeTopics()); `replayFilter` chooses what it replays (history::Reader);
   // with positions false it gets no position frame, no reset event and plain
   // heartbeats (a position would tell it how many events it did not see).
+  // A stream with a replayFilter takes no broadcast (live or replayed: a
+  // broadcast has no topic its protocol could authorize).
   std::vector<std::string> routes;
   const history::ReplayFilter* replayFilter = nullptr;
   bool positions = true;

@@ -33,6 +33,7 @@ struct Shard::Conn {
   uint32_t idleMs = 0;
   uint32_t lifetimeMs = 0;
   bool positions = false;  // heartbeats carry the history position
+  bool broadcasts = true;  // takes broadcasts (a protocol's stream does not)
   bool dirty = false;      // in dirty_ this turn
   bool writable = false;   // polling for UV_WRITABLE (the kernel buffer was full)
   bool ending = false;     // body ended: release once the outbox is empty
@@ -335,6 +336,7 @@ void Shard::adopt(Command& c) {
   conn->idleMs = c.idleMs;
   conn->lifetimeMs = c.lifetimeMs;
   conn->positions = (c.flags & Command::kPositions) != 0;
+  conn->broadcasts = (c.flags & Command::kNoBroadcasts) == 0;
   if (conn->slot >= slots_.size()) slots_.resize(conn->slot + 1, nullptr);
   slots_[conn->slot] = conn;
   ++live_;
@@ -435,7 +437,9 @@ void Shard::fanOut(const Command& c, bool useIndex) {
   if (useIndex) {
     topics_.match(c.topic, [&](uint32_t slot) { visit(slots_[slot]); });
   } else {
-    for (Conn* conn : slots_) visit(conn);
+    for (Conn* conn : slots_) {
+      if (conn && conn->broadcasts) visit(conn);
+    }
   }
   // Only now: enqueue() closes a slow connection, which takes it out of the
   // topic index, and the index must not change while match() walks a bucket.

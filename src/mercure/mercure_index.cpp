@@ -265,6 +265,23 @@ const std::string& MercureIndex::routeOf(ProfileId id) const { return profiles_[
 
 const history::ReplayFilter* MercureIndex::filterOf(ProfileId id) const { return &profiles_[id - 1]->filter; }
 
+const history::ReplayFilter* MercureIndex::replayFilterOf(ProfileId id) {
+  replayFilter_.bind(filterOf(id));
+  return &replayFilter_;
+}
+
+void MercureIndex::CachedFilter::bind(const history::ReplayFilter* inner) {
+  inner_ = inner;
+  verdicts_.clear();  // drops views of frames that may be gone: none is read
+}
+
+bool MercureIndex::CachedFilter::accepts(std::string_view tag) const {
+  if (auto it = verdicts_.find(tag); it != verdicts_.end()) return it->second;
+  const bool verdict = inner_->accepts(tag);
+  if (verdicts_.size() < kMaxCachedTags) verdicts_.emplace(tag, verdict);
+  return verdict;
+}
+
 void MercureIndex::markSelector(uint32_t index, uint64_t stamp) {
   Selector& sel = *selectors_[index];
   if (sel.stamp == stamp) return;  // already matched by an earlier topic of this update

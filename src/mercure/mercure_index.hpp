@@ -88,6 +88,11 @@ class MercureIndex {
   // Of a held profile: its internal topic, and what chooses its replay.
   const std::string& routeOf(ProfileId id) const;
   const history::ReplayFilter* filterOf(ProfileId id) const;
+  // filterOf(id) for one replay (or one History::newestMatching): the same
+  // verdicts, each distinct tag decided once (updates to the same topics
+  // repeat; the views it keeps point into the history's frames, so it is
+  // valid only while the history does not change, until the next call).
+  const history::ReplayFilter* replayFilterOf(ProfileId id);
 
   // The routes of the profiles an update reaches (appended to *routes) and
   // its tag. kInvalidTopic: no topic, more than maxTopicsPerUpdate, or one
@@ -116,6 +121,17 @@ class MercureIndex {
   };
   class Filter;
   struct Profile;
+  // Remembers the verdict of up to kMaxCachedTags distinct tags.
+  class CachedFilter final : public history::ReplayFilter {
+   public:
+    static constexpr size_t kMaxCachedTags = 4096;
+    void bind(const history::ReplayFilter* inner);
+    bool accepts(std::string_view tag) const override;
+
+   private:
+    const history::ReplayFilter* inner_ = nullptr;
+    mutable std::unordered_map<std::string_view, bool> verdicts_;
+  };
 
   uint32_t internSelector(const std::string& text);
   void dropSelectorUse(uint32_t index, ProfileId id, bool claim);
@@ -138,6 +154,7 @@ class MercureIndex {
   uint32_t all_ = UINT32_MAX;  // the "*" selector's index, when held
   uint64_t stamp_ = 0;
   std::vector<uint32_t> marked_;  // route(): the selectors this update matched
+  CachedFilter replayFilter_;
   uint64_t references_ = 0;
   uint64_t templates_ = 0;
 };

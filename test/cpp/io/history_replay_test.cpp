@@ -1074,8 +1074,8 @@ std::string idEvent(std::string_view id, std::string_view data) {
 }
 
 // One frame to every route's connections, each once (a connection on two of
-// them too); replay through the filter only, no position, no reset; plain
-// streams neither take nor replay a protocol's events.
+// them too); replay through the filter only, no position, no reset, no
+// broadcast; plain streams neither take nor replay a protocol's events.
 TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTheFilter) {
   Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
   const TailFilter onlyX("x"), xOrY("xy");
@@ -1089,12 +1089,15 @@ TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTh
   publish("a", "plain");
   ASSERT_EQ(publishRouted(d, "u3", "three", 'y', {route('2')}), Status::kOk);
   ASSERT_EQ(publishRouted(d, "u4", "four", 'z', {}), Status::kOk);  // no route: a position only
+  EventFields all;
+  all.data = "all";
+  ASSERT_EQ(d.broadcast(all, nullptr), Status::kOk);  // not to a protocol's streams
   d.flush();
   EXPECT_READ(r1, idEvent("u1", "one"));
   EXPECT_READ(r2, idEvent("u1", "one") + idEvent("u3", "three"));
   EXPECT_READ(both, idEvent("u1", "one") + idEvent("u3", "three"));
-  EXPECT_READ(plain, event(2, "plain"));
-  EXPECT_EQ(d.history()->latest(), 4u);
+  EXPECT_READ(plain, event(2, "plain") + event(5, "all"));
+  EXPECT_EQ(d.history()->latest(), 5u);
 
   // Resumes: from "u1", through each filter; a plain stream from 0 sees only
   // its own topic's event; a cursor the history cannot place replays nothing.
@@ -1108,7 +1111,7 @@ TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTh
   EXPECT_READ(resumedX, idEvent("u1", "one") + idEvent("u5", "five"));
   EXPECT_READ(resumedXY, idEvent("u3", "three") + idEvent("u5", "five"));
   EXPECT_READ(unknown, idEvent("u5", "five"));
-  EXPECT_READ(plainResumed, event(2, "plain") + positionFrame(4));
+  EXPECT_READ(plainResumed, event(2, "plain") + event(5, "all") + positionFrame(5));
   for (int fd : {r1, r2, both, resumedX, resumedXY, unknown}) EXPECT_EQ(readFor(fd, 30ms), "");
 
   // The newest event a filter may see, never a newer one it may not.
@@ -1119,7 +1122,7 @@ TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTh
   history::Reader ry;
   ry.filter = &onlyY;
   EXPECT_EQ(d.history()->newestMatching(ry, 100), std::optional<std::string>("u3"));
-  EXPECT_EQ(d.history()->newestMatching(ry, 2), std::nullopt);  // only u4, u5 scanned
+  EXPECT_EQ(d.history()->newestMatching(ry, 3), std::nullopt);  // only u4, the broadcast and u5 scanned
   history::Reader rn;
   rn.filter = &none;
   EXPECT_EQ(d.history()->newestMatching(rn, 100), std::nullopt);

@@ -215,7 +215,11 @@ TEST(MercureIndexTest, RoutesAgreeWithTheReferenceRuleOverRandomProfilesAndUpdat
       for (const Made& m : made) {
         const bool expected = reaches(m, topics, isPrivate);
         if (expected) want.insert(index.routeOf(m.id));
-        EXPECT_EQ(index.filterOf(m.id)->accepts(updateTag(topics, isPrivate)), expected);
+        const std::string tag = updateTag(topics, isPrivate);
+        EXPECT_EQ(index.filterOf(m.id)->accepts(tag), expected);
+        const ssefanout::history::ReplayFilter* cached = index.replayFilterOf(m.id);
+        EXPECT_EQ(cached->accepts(tag), expected);
+        EXPECT_EQ(cached->accepts(std::string(tag)), expected);  // the remembered verdict
       }
       EXPECT_EQ(routesOf(index, topics, isPrivate), want) << "round " << round << " update " << u;
     }
