@@ -240,7 +240,15 @@ class Hub extends EventEmitter {
       publishBatch: (epoch, firstSeq, entries) => this._publishBatch(epoch, firstSeq, entries),
       rebase: (epoch, seq, options) => this._rebase(epoch, seq, options),
       deliverLocal: (topic, payload, o, users) => this._deliver(topic, payload, o, users),
-      position: () => this._idPrefix === '' ? null : { epoch: this._idPrefix.slice(0, -1), seq: this._seq }
+      position: () => this._idPrefix === '' ? null : { epoch: this._idPrefix.slice(0, -1), seq: this._seq },
+      // A protocol's stream (Mercure): accept() with the native adopt/attach
+      // of `calls` (a NativeCalls over the protocol's object), which take
+      // `extra` after the stream options.
+      accept: (req, res, options, calls, extra) => this._accept(req, res, options, calls, extra),
+      // A protocol's event took a history sequence (Mercure's publish).
+      advanceSeq: () => {
+        if (this._idPrefix !== '') this._seq++
+      }
     }))
     this._catchUp = new CatchUp(this, internals.get(this))
     // options.bus (sse-fanout/redis): publish()/broadcast() go through Redis
@@ -274,6 +282,10 @@ class Hub extends EventEmitter {
    * @returns {{ id: number, transport: 'native' | 'js', user: string | undefined }}
    */
   accept (req, res, options = {}) {
+    return this._accept(req, res, options, this._calls, undefined)
+  }
+
+  _accept (req, res, options, calls, extra) {
     this._assertOpen()
     if (!req || typeof req !== 'object' || !req.headers) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an http.IncomingMessage', 'req', req)
     if (!res || typeof res !== 'object' || typeof res.writeHead !== 'function') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an http.ServerResponse', 'res', res)
@@ -298,8 +310,10 @@ class Hub extends EventEmitter {
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
-      const id = this._calls.id('adopt', refuseAccept, undefined,
-        fd, buildHead(res, chunked), chunked, stream)
+      const head = buildHead(res, chunked)
+      const id = extra === undefined
+        ? calls.id('adopt', refuseAccept, undefined, fd, head, chunked, stream)
+        : calls.id('adopt', refuseAccept, undefined, fd, head, chunked, stream, extra)
       if (id === 0) {
         // The fd could not be duplicated: the process is out of descriptors.
         // Refused rather than served from JS: that fallback would hide the
@@ -318,7 +332,9 @@ class Hub extends EventEmitter {
       return this._connected(id, 'native', user, ip)
     }
 
-    const id = this._calls.id('attach', refuseAccept, undefined, stream)
+    const id = extra === undefined
+      ? calls.id('attach', refuseAccept, undefined, stream)
+      : calls.id('attach', refuseAccept, undefined, stream, extra)
     try {
       writeJsHead(req, res)
     } catch (err) {

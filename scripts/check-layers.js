@@ -4,7 +4,7 @@
 //   src/core        pure C++: no Node-API, libuv, simdjson, nor any other layer's header
 //   src/pocketbase  the PocketBase protocol: the core and simdjson; no Node-API, no libuv
 //   src/history     history and resume: the core only (no Node-API, libuv, simdjson)
-//   src/mercure     the Mercure protocol: the core only (no Node-API, libuv, simdjson)
+//   src/mercure     the Mercure protocol: the core and history (no Node-API, libuv, simdjson)
 //   src/io          the libuv I/O threads: the core, src/history and libuv; no Node-API,
 //                   no simdjson, nothing of src/pocketbase or src/addon
 //   src/addon       the Node-API glue: any layer; no simdjson of its own (only
@@ -26,7 +26,7 @@ const RULES = {
   core: { layers: [], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   pocketbase: { layers: ['core'], forbid: [NAPI, NODE_API, UV] },
   history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  mercure: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
+  mercure: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   io: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
   addon: { layers: ['core', 'pocketbase', 'history', 'mercure', 'io'], forbid: [SIMDJSON] }
 }

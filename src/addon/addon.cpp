@@ -1,5 +1,5 @@
 // Addon entry: exports the native classes (NativeHub, NativeRealtime,
-// NativeFilter) and the tables the JS layer checks its own against (status
+// NativeFilter, NativeMercure) and the tables the JS layer checks its own against (status
 // names, disconnect reasons).
 #include <napi.h>
 
@@ -9,6 +9,7 @@
 #include "filter_wrap.hpp"
 #include "frame.hpp"
 #include "hub_wrap.hpp"
+#include "mercure_wrap.hpp"
 #include "realtime_wrap.hpp"
 #include "status.hpp"
 
@@ -29,6 +30,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeHub", hub);
   exports.Set("NativeRealtime", RealtimeWrap::Define(env));
   exports.Set("NativeFilter", FilterWrap::Define(env));
+  exports.Set("NativeMercure", MercureWrap::Define(env));
+  exports.Set("mercureSelectorMatches", Napi::Function::New(env, MercureSelectorMatches));
   Napi::Array statuses = Napi::Array::New(env);
   for (uint32_t i = 0; i < static_cast<uint32_t>(Status::kCount); ++i) {
     statuses.Set(i, Napi::String::New(env, std::string(statusName(static_cast<Status>(i)))));

@@ -1,5 +1,8 @@
 #include "args.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cmath>
 
 #include "history_wrap.hpp"
@@ -105,6 +108,46 @@ bool streamOptionsOf(const Napi::Value& v, StreamOptions* out) {
   if (lastEventId.IsString()) out->lastEventId = lastEventId.As<Napi::String>().Utf8Value();
   out->history = o.Get("history").ToBoolean().Value() || o.Get("history").IsUndefined();
   return true;
+}
+
+Napi::Value adoptCall(const Napi::CallbackInfo& info, Dispatcher* dispatcher, StreamCompletion complete, void* self) {
+  Napi::Env env = info.Env();
+  auto refused = [&](Status s) { return Napi::Number::New(env, -static_cast<double>(s)); };
+  if (!dispatcher || dispatcher->closing()) return refused(Status::kClosed);
+  if (!info[0].IsNumber() || !info[1].IsString()) return Napi::Number::New(env, 0);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd < 0) return Napi::Number::New(env, 0);
+  StreamOptions stream;
+  if (!streamOptionsOf(info[3], &stream)) return refused(Status::kInvalidTopic);
+  if (complete) {
+    if (Status s = complete(self, info, &stream); s != Status::kOk) return refused(s);
+  }
+  // Our own reference to the socket: Node may now close its fd, the TCP
+  // connection lives on through this one, and only the shard closes it.
+  int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (mine < 0) return Napi::Number::New(env, 0);
+  std::string head;
+  std::string_view headBytes;
+  bytesOf(info[1], head, &headBytes);
+  uint64_t id = 0;
+  Status s = dispatcher->adopt(mine, headBytes, info[2].ToBoolean().Value(), std::move(stream), &id);  // takes `mine`
+  return s == Status::kOk ? Napi::Number::New(env, static_cast<double>(id)) : refused(s);
+}
+
+Napi::Value attachCall(const Napi::CallbackInfo& info, Dispatcher* dispatcher, StreamCompletion complete, void* self) {
+  StreamOptions stream;
+  uint64_t id = 0;
+  Status s = Status::kOk;
+  if (!dispatcher || dispatcher->closing()) {
+    s = Status::kClosed;
+  } else if (!streamOptionsOf(info[0], &stream)) {
+    s = Status::kInvalidTopic;
+  } else if (complete && (s = complete(self, info, &stream)) != Status::kOk) {
+    // refused by the protocol
+  } else {
+    s = dispatcher->attach(std::move(stream), &id);
+  }
+  return Napi::Number::New(info.Env(), s == Status::kOk ? static_cast<double>(id) : -static_cast<double>(s));
 }
 
 }  // namespace ssefanout

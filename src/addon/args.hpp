@@ -40,4 +40,12 @@ HubOptions hubOptionsOf(const Napi::Object& o);
 // false when topics is not an array of valid topics.
 bool streamOptionsOf(const Napi::Value& v, StreamOptions* out);
 
+// adopt(fd, head, chunked, stream, ...) -> id, 0 when the socket cannot be
+// duplicated, or -status; attach(stream, ...) -> id or -status. Shared by
+// NativeHub and the protocols' wraps: `complete(&stream)` adds a protocol's
+// part of the stream (routes, replay filter) and may refuse it with a status.
+using StreamCompletion = Status (*)(void* self, const Napi::CallbackInfo& info, StreamOptions* stream);
+Napi::Value adoptCall(const Napi::CallbackInfo& info, Dispatcher* dispatcher, StreamCompletion complete, void* self);
+Napi::Value attachCall(const Napi::CallbackInfo& info, Dispatcher* dispatcher, StreamCompletion complete, void* self);
+
 }  // namespace ssefanout

@@ -1,8 +1,5 @@
 #include "hub_wrap.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "args.hpp"
@@ -87,41 +84,12 @@ void HubWrap::stopNow(bool endBodies) {
 // duplicated (JS falls back to its transport), or -status. stream: see
 // streamOptionsOf().
 Napi::Value HubWrap::JS_adopt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (dispatcher_->closing()) return Napi::Number::New(env, -static_cast<double>(Status::kClosed));
-  if (!info[0].IsNumber() || !info[1].IsString()) return Napi::Number::New(env, 0);
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  if (fd < 0) return Napi::Number::New(env, 0);
-  // Our own reference to the socket: Node may now close its fd, the TCP
-  // connection lives on through this one, and only the shard closes it.
-  int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (mine < 0) return Napi::Number::New(env, 0);
-  StreamOptions stream;
-  if (!streamOptionsOf(info[3], &stream)) {
-    ::close(mine);
-    return Napi::Number::New(env, -static_cast<double>(Status::kInvalidTopic));
-  }
-  std::string head;
-  std::string_view headBytes;
-  bytesOf(info[1], head, &headBytes);
-  uint64_t id = 0;
-  Status s = dispatcher_->adopt(mine, headBytes, info[2].ToBoolean().Value(), std::move(stream), &id);  // takes `mine`
-  return Napi::Number::New(env, s == Status::kOk ? static_cast<double>(id) : -static_cast<double>(s));
+  return adoptCall(info, dispatcher_.get(), nullptr, nullptr);
 }
 
 // attach(stream) -> id or -status: a connection the JS thread writes.
 Napi::Value HubWrap::JS_attach(const Napi::CallbackInfo& info) {
-  StreamOptions stream;
-  uint64_t id = 0;
-  Status s = Status::kOk;
-  if (dispatcher_->closing()) {
-    s = Status::kClosed;
-  } else if (!streamOptionsOf(info[0], &stream)) {
-    s = Status::kInvalidTopic;
-  } else {
-    s = dispatcher_->attach(std::move(stream), &id);
-  }
-  return Napi::Number::New(info.Env(), s == Status::kOk ? static_cast<double>(id) : -static_cast<double>(s));
+  return attachCall(info, dispatcher_.get(), nullptr, nullptr);
 }
 
 // subscribe(id, topics) -> status. All or nothing: the cap is checked first.

@@ -172,7 +172,21 @@ bool History::matches(const Entry& e, const Reader& reader) const {
     }
   }
   const std::string_view topic = e.frame->tag();
+  if (reader.filter) return isProtocolTag(topic) && reader.filter->accepts(topic);
+  if (isProtocolTag(topic)) return false;
   return topic.empty() || (reader.topics && matchesAny(*reader.topics, topic));
+}
+
+std::optional<std::string> History::newestMatching(const Reader& reader, size_t maxScan) const {
+  const uint64_t last = latest();
+  const uint64_t stop = last - std::min<uint64_t>(maxScan, size_);
+  for (uint64_t seq = last; seq > stop; --seq) {
+    const Entry& e = at(seq);
+    if (!matches(e, reader)) continue;
+    if (e.extra && e.extra->id) return *e.extra->id;
+    return cursorOf(seq);
+  }
+  return std::nullopt;
 }
 
 ResetReason History::selectReplay(const Place& place, const Reader& reader, uint64_t maxBytes, size_t perFrame,

@@ -98,11 +98,26 @@ struct HistoryStats {
   uint64_t resets[static_cast<size_t>(ResetReason::kCount)] = {};
 };
 
+// A protocol's own matching of its events (Mercure's selectors and claims).
+// An event whose tag starts with kProtocolTagMark (an internal topic can
+// never be an application topic, so no topic matching reads it as one) is
+// read only by a Reader with a filter, and only when the filter accepts the
+// tag; a Reader with a filter reads nothing else. Called on the history's
+// thread, during the call that was given the reader.
+class ReplayFilter {
+ public:
+  virtual ~ReplayFilter() = default;
+  virtual bool accepts(std::string_view tag) const = 0;
+};
+constexpr char kProtocolTagMark = '\0';
+constexpr bool isProtocolTag(std::string_view tag) { return !tag.empty() && tag[0] == kProtocolTagMark; }
+
 // Who reads: a connection's or a poll's topics (sorted, as the Dispatcher
-// keeps them) and user.
+// keeps them) and user, or a protocol's filter.
 struct Reader {
   const std::vector<std::string>* topics = nullptr;
   std::optional<std::string_view> user;
+  const ReplayFilter* filter = nullptr;
 };
 
 // True when `topic` matches one of `sorted` (exact topics and "prefix/*"
@@ -163,6 +178,10 @@ class History {
   // was reached or visit stopped, else latest()).
   template <typename F>
   uint64_t read(uint64_t after, const Reader& reader, size_t max, F&& visit);
+  // The wire id of the newest event `reader` matches among the last
+  // `maxScan` held (newest first), or nullopt: what a protocol may tell a
+  // new subscriber is the latest event it can see, never one it cannot.
+  std::optional<std::string> newestMatching(const Reader& reader, size_t maxScan) const;
 
   // The in-band reset event (kEvent): name options.resetEvent, id the latest
   // position, data {"reason","requested","oldest","latest"}. Counts it.
@@ -190,6 +209,7 @@ class History {
   };
 
   Entry& at(uint64_t seq) { return ring_[(head_ + (seq - oldest())) & (ring_.size() - 1)]; }
+  const Entry& at(uint64_t seq) const { return ring_[(head_ + (seq - oldest())) & (ring_.size() - 1)]; }
   bool matches(const Entry& e, const Reader& reader) const;
   FrameRef encodeReset(std::string_view epoch, const Place& place, std::optional<uint64_t> oldest,
                        uint64_t latest) const;

@@ -39,24 +39,25 @@ constexpr const char* disconnectReasonName(DisconnectReason r) {
 
 struct Command {
   enum class Op : uint8_t {
-    kAdopt,        // fd, id, user, topics, frame = response head (raw), frame2 = first event or null,
-                   // replay, prefix, idleMs, lifetimeMs, kPositions
-    kAttachJs,     // id, user, topics, frame2, replay, idleMs, lifetimeMs, kPositions: a connection
-                   // written by the JS thread
-    kSubscribe,    // id, topics
-    kUnsubscribe,  // id, topics
-    kPublish,      // topic, frame, users (sorted; empty = no restriction), seq
-    kBroadcast,    // frame, users, seq
-    kPosition,     // seq: an event in the history that no connection here takes (a private event
-                   // for users with no connection): moves the position heartbeats carry
-    kRebase,       // topic = the history's new epoch, seq = its position, frame = the reset event
-                   // for every connection with kPositions (the heartbeats carry the new position)
-    kSend,         // id, frame
-    kKick,         // id
-    kDetach,       // id, reason: the JS thread lost a JS-transport connection
-    kShutdown,     // flush, end every body, close; then the thread ends
-    kStop,         // close everything now (environment teardown); then the thread ends.
-                   // With kEndBodies (process exit): first the end of every body, best effort.
+    kAdopt,          // fd, id, user, topics, frame = response head (raw), frame2 = first event or null,
+                     // replay, prefix, idleMs, lifetimeMs, kPositions
+    kAttachJs,       // id, user, topics, frame2, replay, idleMs, lifetimeMs, kPositions: a connection
+                     // written by the JS thread
+    kSubscribe,      // id, topics
+    kUnsubscribe,    // id, topics
+    kPublish,        // topic, frame, users (sorted; empty = no restriction), seq
+    kPublishRouted,  // topics (internal: a protocol's routes, see Dispatcher::publishRouted), frame, seq
+    kBroadcast,      // frame, users, seq
+    kPosition,       // seq: an event in the history that no connection here takes (a private event
+                     // for users with no connection): moves the position heartbeats carry
+    kRebase,         // topic = the history's new epoch, seq = its position, frame = the reset event
+                     // for every connection with kPositions (the heartbeats carry the new position)
+    kSend,           // id, frame
+    kKick,           // id
+    kDetach,         // id, reason: the JS thread lost a JS-transport connection
+    kShutdown,       // flush, end every body, close; then the thread ends
+    kStop,           // close everything now (environment teardown); then the thread ends.
+                     // With kEndBodies (process exit): first the end of every body, best effort.
   };
   static constexpr uint8_t kChunked = 1;
   static constexpr uint8_t kEndBodies = 2;

@@ -131,6 +131,9 @@ Status Dispatcher::addConnection(StreamOptions&& stream, Command&& c, uint64_t* 
   for (const std::string& t : topics) {
     if (validateTopic(t) != Status::kOk) return Status::kInvalidTopic;
   }
+  for (const std::string& t : stream.routes) {
+    if (!isInternalTopic(t)) return Status::kInvalidTopic;
+  }
   std::sort(topics.begin(), topics.end());
   topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
   if (topics.size() > options_.shard.maxSubscriptions) return Status::kTooManySubscriptions;
@@ -157,9 +160,10 @@ Status Dispatcher::addConnection(StreamOptions&& stream, Command&& c, uint64_t* 
   c.lifetimeMs = stream.lifetimeMs;
   if (history_ && stream.history) {
     resume(stream, topics, c.frame ? c.frame->size() : 0, &c);
-    c.flags |= Command::kPositions;
+    if (stream.positions) c.flags |= Command::kPositions;
   }
   c.topics = std::move(topics);
+  for (std::string& route : stream.routes) c.topics.push_back(std::move(route));
   c.frame2 = std::move(first);
   post(slot.shard, std::move(c));
   return Status::kOk;
@@ -174,12 +178,12 @@ Status Dispatcher::addConnection(StreamOptions&& stream, Command&& c, uint64_t* 
 void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::string>& topics, size_t headBytes,
                         Command* c) {
   if (!stream.lastEventId) {
-    c->replay.push_back(history_->positionFrame());
+    if (stream.positions) c->replay.push_back(history_->positionFrame());
     return;
   }
   history::Place place = history_->locate(*stream.lastEventId, nowMs());
   if (place.reason == history::ResetReason::kNone) {
-    history::Reader reader{&topics, std::nullopt};
+    history::Reader reader{&topics, std::nullopt, stream.replayFilter};
     if (stream.user) reader.user = *stream.user;
     const uint64_t cap = options_.shard.maxQueueBytes;
     const uint64_t reserved = headBytes + 4 * kQueueFraming + 256;  // the head, retry, position and prefix lines
@@ -187,6 +191,12 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
     const size_t perFrame = kQueueFraming + (stream.streamId ? stream.streamId->size() + 5 : 0);
     place.reason = history_->selectReplay(place, reader, budget, perFrame, &c->replay);
     if (place.reason == history::ResetReason::kLimit) place.requested = place.after;
+  }
+  if (!stream.positions) {
+    // No frame tells such a stream where the history is: a cursor that
+    // cannot be placed replays nothing (counted as the reset it would get).
+    if (place.reason != history::ResetReason::kNone) history_->countReset(place.reason);
+    return;
   }
   c->replay.push_back(place.reason == history::ResetReason::kNone ? history_->positionFrame()
                                                                   : history_->resetFrame(place));
@@ -505,6 +515,51 @@ Status Dispatcher::publishMany(std::vector<Delivery>& deliveries) {
       c.frame = d.frame;
       post(static_cast<uint32_t>(i), std::move(c));
     }
+  }
+  return Status::kOk;
+}
+
+Status Dispatcher::publishRouted(const EventFields& event, std::string_view tag, std::vector<std::string>&& routes) {
+  if (closing_) return Status::kClosed;
+  if (!history::isProtocolTag(tag) || tag.size() > Frame::kMaxTag) return Status::kInvalidTopic;
+  for (const std::string& r : routes) {
+    if (!isInternalTopic(r)) return Status::kInvalidTopic;
+  }
+  FrameRef frame;
+  if (!history_) {
+    if (Status s = encode(event, &frame, tag); s != Status::kOk) return s;
+  } else {
+    char cursor[history::kMaxCursorBytes];
+    EventFields stamped = event;
+    if (!event.id) {
+      stamped.id =
+          std::string_view(cursor, history::formatCursorInto(history_->options().epoch, history_->nextSeq(), cursor));
+    }
+    if (Status s = encode(stamped, &frame, tag); s != Status::kOk) return s;
+  }
+  // With history on, an event no route takes still moves every shard's
+  // position (a kPosition each): bounded like the rest.
+  const bool routed = !routes.empty();
+  if ((routed || history_) && !roomForAll(1, routed ? frame->size() : 0)) return Status::kQueueFull;
+  uint64_t seq = 0;
+  if (history_) seq = history_->append(frame, nullptr, event.id, nowMs());
+  countPublished();
+  if (!routed && seq == 0) return Status::kOk;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Command c;
+    c.seq = seq;
+    if (!routed) {
+      c.op = Command::Op::kPosition;
+    } else {
+      c.op = Command::Op::kPublishRouted;
+      c.frame = frame;
+      if (i + 1 == shards_.size()) {
+        c.topics = std::move(routes);
+      } else {
+        c.topics = routes;
+      }
+    }
+    post(static_cast<uint32_t>(i), std::move(c));
   }
   return Status::kOk;
 }

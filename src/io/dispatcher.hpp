@@ -68,6 +68,15 @@ struct StreamOptions {
   // frames; PocketBase's streams).
   std::optional<std::string> lastEventId;
   bool history = true;
+  // A protocol's stream (Mercure): `routes` are internal topics
+  // (isInternalTopic) it is subscribed to besides `topics`, kept out of the
+  // subscription mirror and its cap (the protocol's business, as with
+  // changeTopics()); `replayFilter` chooses what it replays (history::Reader);
+  // with positions false it gets no position frame, no reset event and plain
+  // heartbeats (a position would tell it how many events it did not see).
+  std::vector<std::string> routes;
+  const history::ReplayFilter* replayFilter = nullptr;
+  bool positions = true;
 };
 
 struct ShardStats {
@@ -230,6 +239,16 @@ class Dispatcher {
   // Posts every (topic, frame) to every shard: all of them fit each shard's
   // bound or nothing is posted (kQueueFull). Counts one published event.
   Status publishMany(std::vector<Delivery>& deliveries);
+  // A protocol's event (Mercure's updates): encoded once, tagged with `tag`
+  // (a protocol tag, history::isProtocolTag: only a reader with a
+  // ReplayFilter replays it) and posted to every shard with `routes`, the
+  // internal topics whose connections take it, each connection once. With
+  // history on it takes the next sequence (wire id event.id when given,
+  // else the cursor) and with no route the shards still get the position.
+  // All or nothing under the pending bound (kQueueFull). kInvalidTopic: a
+  // tag that is not a protocol tag, or a route that is not internal;
+  // kInvalidEvent, kInvalidId, kDataTooLarge as publish() answers them.
+  Status publishRouted(const EventFields& event, std::string_view tag, std::vector<std::string>&& routes);
   // A pre-encoded frame to one connection. `exempt`: posted whatever the
   // bound (a protocol's greeting, posted as the connection itself was).
   Status sendFrame(uint64_t id, FrameRef frame, bool exempt);

@@ -272,6 +272,11 @@ void Shard::run(Command& c) {
       if (c.seq) lastSeq_ = c.seq;
       fanOut(c, true);
       break;
+    case Command::Op::kPublishRouted:
+      bump(counters_.published, 1);
+      if (c.seq) lastSeq_ = c.seq;
+      fanOutRouted(c);
+      break;
     case Command::Op::kBroadcast:
       bump(counters_.published, 1);
       if (c.seq) lastSeq_ = c.seq;
@@ -434,6 +439,24 @@ void Shard::fanOut(const Command& c, bool useIndex) {
   }
   // Only now: enqueue() closes a slow connection, which takes it out of the
   // topic index, and the index must not change while match() walks a bucket.
+  enqueueTargets(c.frame);
+}
+
+// A routed publish: the connections subscribed to any of c.topics, each once
+// (a protocol routes each connection through one topic, so the sort below
+// only runs for a connection that holds several).
+void Shard::fanOutRouted(const Command& c) {
+  targets_.clear();
+  for (const std::string& topic : c.topics) {
+    topics_.match(topic, [&](uint32_t slot) {
+      Conn* conn = slots_[slot];
+      if (conn && !conn->detached) targets_.push_back(conn);
+    });
+  }
+  if (c.topics.size() > 1) {
+    std::sort(targets_.begin(), targets_.end());
+    targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());
+  }
   enqueueTargets(c.frame);
 }
 

@@ -130,6 +130,7 @@ class Shard {
   Conn* find(uint64_t id);
   void enqueue(Conn* conn, const FrameRef& frame);
   void fanOut(const Command& c, bool useIndex);
+  void fanOutRouted(const Command& c);
   void enqueueTargets(const FrameRef& frame);
   void rebase(Command& c);
   void flushDirty();
