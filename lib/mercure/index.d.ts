@@ -50,9 +50,9 @@ export interface MercureHubOptions {
   cors?: { origins: string[] }
   /** Largest publish body, in bytes (413 past it). Default 1048576. */
   maxBodyBytes?: number
-  /** Topics of one update. Default 1000 (the reference hub's). */
+  /** Topics of one update. Default 32 (the reference hub allows 1000). */
   maxTopicsPerUpdate?: number
-  /** `topic` selectors of one subscriber. Default 1000 (the reference hub's). */
+  /** `topic` selectors of one subscriber. Default 32 (the reference hub allows 1000). */
   maxSelectorsPerSubscriber?: number
   /** Distinct selectors held by the native index, hub-wide. Default 100000. */
   maxDistinctSelectors?: number

@@ -165,17 +165,27 @@ class MercureHub extends EventEmitter {
     }
     const profile = this._index.acquire(selectors, claims)
     try {
-      // Where the stream starts: the newest update this subscriber may see,
-      // never one it may not (an id would tell a private update exists).
-      let responseId
-      if (this._history) responseId = this._index.lastVisibleId(profile) ?? EARLIEST
-      else if (lastEventId !== undefined) responseId = EARLIEST // no history: nothing replayed
-      setStreamHeaders(res, responseId)
+      setStreamHeaders(res, this._responseLastEventId(lastEventId, profile))
       const conn = this._index.accept(req, res, acceptOptions, profile)
       this._streams.add(conn.id)
     } finally {
       this._index.release(profile)
     }
+  }
+
+  // The Last-Event-ID response header (the spec's "Reconciliation"): the id
+  // of the update before the first one the stream gets. The cursor itself
+  // when the history holds it (the subscriber knows it already, private or
+  // not); `earliest` when it asked for everything; otherwise (no cursor, or
+  // one the history does not hold: nothing is replayed) the newest update
+  // this subscriber may see, as the reference hub does, never one it may not
+  // (the id would tell a private update exists); `earliest` when there is
+  // none. Without history: `earliest` when the request asked to resume.
+  _responseLastEventId (lastEventId, profile) {
+    if (!this._history) return lastEventId === undefined ? undefined : EARLIEST
+    if (lastEventId === EARLIEST) return EARLIEST
+    if (lastEventId !== undefined && this._index.holds(lastEventId)) return lastEventId
+    return this._index.lastVisibleId(profile) ?? EARLIEST
   }
 
   // POST: the token (401 before the body is read), the body, the topics'

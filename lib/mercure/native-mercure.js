@@ -9,8 +9,10 @@
 const { hubInternals } = require('../hub')
 const { SseError } = require('../errors')
 const native = require('../native')
+const { MAX_CURSOR_BYTES } = require('../history')
 
 const STATUS = native.statusNames
+const NO_TOPICS = Object.freeze([])
 
 // Status name -> [HTTP status, what the request gets told].
 const ANSWERS = {
@@ -61,6 +63,17 @@ class NativeMercure {
   /** The newest update in the history this profile may see; null when none (or history off). */
   lastVisibleId (profileId) {
     return this._native.lastVisibleId(profileId)
+  }
+
+  /**
+   * True when the hub's history holds `cursor` (an update id, or a cursor of
+   * the hub's own): a stream resuming from it gets what followed it. Longer
+   * ids than MAX_CURSOR_BYTES are never held. History on only.
+   */
+  holds (cursor) {
+    if (cursor.length > MAX_CURSOR_BYTES) return false
+    const read = this._internals.native.historyRead(cursor, NO_TOPICS, undefined, 0)
+    return read.reset === undefined || read.reset === null
   }
 
   /** hub.accept() with the stream bound to the profile. */

@@ -13,10 +13,12 @@ const DEFAULTS = Object.freeze({
   // A form body: Caddy's Mercure module has no limit of its own (request_body
   // sets one); 1 MiB holds any update a hub should carry.
   maxBodyBytes: 1024 * 1024,
-  // The reference hub's caps (publish.go maxPublishTopics, subscribe.go
-  // maxQueryTopics): clients written against it stay within them.
-  maxTopicsPerUpdate: 1000,
-  maxSelectorsPerSubscriber: 1000,
+  // The native index's (src/mercure/mercure_index.hpp, MercureLimits): an
+  // update is routed once per topic, a subscriber's selectors are held per
+  // profile. The reference hub allows 1000 of each (publish.go
+  // maxPublishTopics, subscribe.go maxQueryTopics); real clients send a few.
+  maxTopicsPerUpdate: 32,
+  maxSelectorsPerSubscriber: 32,
   // Hub-wide: distinct selectors held by the native index (templates are
   // compiled once each, and matched once each per update).
   maxDistinctSelectors: 100000

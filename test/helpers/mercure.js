@@ -82,7 +82,7 @@ function post (port, path, body, { headers = {}, type = 'application/x-www-form-
     payload = params.toString()
   }
   const h = { 'content-length': Buffer.byteLength(payload), ...headers }
-  if (type !== undefined) h['content-type'] = type
+  if (type !== null) h['content-type'] = type // null: no Content-Type
   if (auth !== undefined) h.authorization = `Bearer ${auth}`
   // A header given as undefined is left out (no Content-Length: a chunked body).
   for (const name of Object.keys(h)) if (h[name] === undefined) delete h[name]

@@ -22,7 +22,7 @@ test('refused POSTs answer 400/403/413/415-as-400 with a reason, and publish not
     ['too many topics', () => raw('topic=a&topic=b&topic=c&topic=d&data=x'), 400, /too many topics/],
     ['oversized body', () => raw(`topic=a&data=${'x'.repeat(2000)}`), 413, /maxBodyBytes/],
     ['JSON body', () => raw('{"topic":"a"}', { type: 'application/json' }), 400, /x-www-form-urlencoded/],
-    ['no content type', () => raw('topic=a', { type: undefined }), 400, /x-www-form-urlencoded/],
+    ['no content type', () => raw('topic=a', { type: null }), 400, /x-www-form-urlencoded/],
     ['multipart', () => raw('--x\r\n', { type: 'multipart/form-data; boundary=x' }), 400, /x-www-form-urlencoded/],
     ['bad retry', () => raw('topic=a&retry=-5'), 400, /Invalid "retry" parameter/],
     ['id with #', () => raw('topic=a&id=%23frag'), 400, /not starting with "#"/],
