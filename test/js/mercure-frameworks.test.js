@@ -116,3 +116,17 @@ test('a MercureHub on an app hub: close() ends its streams and leaves the hub op
   assert.throws(() => new MercureHub({ hub: withBus, anonymous: true, publisherJwt: null }),
     { code: 'ERR_SSE_INVALID_ARGUMENT', message: /Redis bus/ })
 })
+
+test("the JS transport (hubOptions.transport 'js') serves the same streams: selectors, private, resume", async (t) => {
+  const hub = await startMercure(t, { anonymous: true, hubOptions: { history: true, transport: 'js' } })
+  hub.mercure.publish({ topic: 'https://example.com/books/1', data: 'before', id: 'urn:1' })
+  hub.mercure.publish({ topic: 'https://example.com/books/2', data: 'private before', id: 'urn:2', private: true })
+  const anonymous = await hub.subscribe(query(['https://example.com/books/{id}', 'barrier'], { lastEventID: 'earliest' }))
+  const all = await hub.subscribe(query(['https://example.com/books/{id}', 'barrier'], { lastEventID: 'urn:1' }), { token: await fullSubscriberToken() })
+  assert.equal(all.headers['last-event-id'], 'urn:1')
+  hub.mercure.publish({ topic: 'https://example.com/books/3', data: 'live', private: true })
+  await hub.barrier(anonymous, all)
+  assert.deepEqual(anonymous.updates().map(([, d]) => d), ['before'])
+  assert.deepEqual(all.updates().map(([, d]) => d), ['private before', 'live'])
+  assert.equal(hub.mercure.hub.stats().js, 2)
+})
