@@ -65,6 +65,17 @@ function selectorsOf (params, max) {
   return [...new Set(selectors)]
 }
 
+/**
+ * The token's `mercure.subscribe` selectors for the native index (null: no
+ * private update). One that no topic can match (empty, or with a control
+ * character: update.js refuses such topics) is left out, so a token carrying
+ * one is not refused for it; duplicates are dropped.
+ */
+function claimSelectors (claims) {
+  if (claims === null || claims.subscribe === undefined) return null
+  return [...new Set(claims.subscribe.filter((s) => s !== '' && !CONTROL.test(s)))]
+}
+
 /** The HTTP answer of an error thrown while handling a request (undefined: not the request's fault). */
 function answerOf (err) {
   if (err instanceof HttpError) return { status: err.status, reason: err.message, headers: err.headers }
@@ -159,7 +170,7 @@ class MercureHub extends EventEmitter {
     const params = new URLSearchParams(queryOf(req.url))
     const selectors = selectorsOf(params, this.options.maxSelectorsPerSubscriber)
     const lastEventId = lastEventIdOf(req, params)
-    const claims = auth.claims === null || auth.claims.subscribe === undefined ? null : [...auth.claims.subscribe]
+    const claims = claimSelectors(auth.claims)
     const acceptOptions = { lastEventId: lastEventId ?? '' }
     // The spec: the hub closes the connection when the token expires.
     if (auth.claims !== null && typeof auth.claims.exp === 'number') {
