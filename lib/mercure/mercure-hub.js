@@ -188,16 +188,17 @@ class MercureHub extends EventEmitter {
 
   // The Last-Event-ID response header (the spec's "Reconciliation"): the id
   // of the update before the first one the stream gets. The cursor itself
-  // when the history holds it (the subscriber knows it already, private or
-  // not); `earliest` when it asked for everything; otherwise (no cursor, or
-  // one the history does not hold: nothing is replayed) the newest update
+  // when the stream resumes from it (a cursor naming a private update the
+  // subscriber may not read counts as unknown: nothing is replayed);
+  // `earliest` when it asked for everything; otherwise (no cursor, or one
+  // the history does not place: nothing is replayed) the newest update
   // this subscriber may see, as the reference hub does, never one it may not
   // (the id would tell a private update exists); `earliest` when there is
   // none. Without history: `earliest` when the request asked to resume.
   _responseLastEventId (lastEventId, profile) {
     if (!this._history) return lastEventId === undefined ? undefined : EARLIEST
     if (lastEventId === EARLIEST) return EARLIEST
-    if (lastEventId !== undefined && this._index.holds(lastEventId)) return lastEventId
+    if (lastEventId !== undefined && this._index.resumes(profile, lastEventId)) return lastEventId
     return this._index.lastVisibleId(profile) ?? EARLIEST
   }
 

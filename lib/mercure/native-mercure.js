@@ -12,7 +12,6 @@ const native = require('../native')
 const { MAX_CURSOR_BYTES } = require('../history')
 
 const STATUS = native.statusNames
-const NO_TOPICS = Object.freeze([])
 
 // Status name -> [HTTP status, what the request gets told].
 const ANSWERS = {
@@ -66,14 +65,15 @@ class NativeMercure {
   }
 
   /**
-   * True when the hub's history holds `cursor` (an update id, or a cursor of
-   * the hub's own): a stream resuming from it gets what followed it. Longer
-   * ids than MAX_CURSOR_BYTES are never held. History on only.
+   * True when a stream of this profile resuming from `cursor` (an update id,
+   * or a cursor of the hub's own) gets what followed it: the history holds
+   * it, and it names nothing the profile may not know of (a private update
+   * it may not read counts as unknown, so a resume cannot probe for one).
+   * Longer ids than MAX_CURSOR_BYTES are never held. History on only.
    */
-  holds (cursor) {
+  resumes (profileId, cursor) {
     if (cursor.length > MAX_CURSOR_BYTES) return false
-    const read = this._internals.native.historyRead(cursor, NO_TOPICS, undefined, 0)
-    return read.reset === undefined || read.reset === null
+    return this._native.resumes(profileId, cursor)
   }
 
   /** hub.accept() with the stream bound to the profile. */

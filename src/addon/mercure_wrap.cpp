@@ -50,6 +50,7 @@ Napi::Function MercureWrap::Define(Napi::Env env) {
                          InstanceMethod<&MercureWrap::JS_acquire>("acquire"),
                          InstanceMethod<&MercureWrap::JS_release>("release"),
                          InstanceMethod<&MercureWrap::JS_lastVisibleId>("lastVisibleId"),
+                         InstanceMethod<&MercureWrap::JS_resumes>("resumes"),
                          InstanceMethod<&MercureWrap::JS_adopt>("adopt"),
                          InstanceMethod<&MercureWrap::JS_attach>("attach"),
                          InstanceMethod<&MercureWrap::JS_publish>("publish"),
@@ -115,6 +116,19 @@ Napi::Value MercureWrap::JS_lastVisibleId(const Napi::CallbackInfo& info) {
   reader.filter = index_->replayFilterOf(profile);
   const std::optional<std::string> id = history->newestMatching(reader, history->options().maxReplayEvents);
   return id ? Napi::String::New(env, *id) : env.Null();
+}
+
+Napi::Value MercureWrap::JS_resumes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto profile = profileArg(info[0]);
+  if (!dispatcher_ || !index_ || !index_->has(profile) || !info[1].IsString()) return Napi::Boolean::New(env, false);
+  history::History* history = dispatcher_->history();
+  if (!history) return Napi::Boolean::New(env, false);
+  const history::Place place = history->locate(info[1].As<Napi::String>().Utf8Value(), Dispatcher::nowMs());
+  history::Reader reader;
+  reader.filter = index_->replayFilterOf(profile);
+  return Napi::Boolean::New(env,
+                            place.reason == history::ResetReason::kNone && history->mayKnowOf(place.after, reader));
 }
 
 // The profile's part of a stream: its route, its replay filter, no

@@ -47,6 +47,10 @@ class MercureWrap : public Napi::ObjectWrap<MercureWrap>, public Dispatcher::Obs
   // lastVisibleId(profile) -> the id of the newest update in the history the
   // profile may see (among the last maxReplayEvents), or null.
   Napi::Value JS_lastVisibleId(const Napi::CallbackInfo& info);
+  // resumes(profile, cursor) -> true when a stream of the profile resuming
+  // from `cursor` gets what followed it: the history places the cursor and
+  // it names nothing the profile may not know of (History::mayKnowOf).
+  Napi::Value JS_resumes(const Napi::CallbackInfo& info);
   // adopt(fd, head, chunked, stream, profile) / attach(stream, profile): as
   // NativeHub's, the stream bound to the profile. stream.lastEventId
   // "earliest" replays the whole history.

@@ -177,6 +177,12 @@ bool History::matches(const Entry& e, const Reader& reader) const {
   return topic.empty() || (reader.topics && matchesAny(*reader.topics, topic));
 }
 
+bool History::mayKnowOf(uint64_t seq, const Reader& reader) const {
+  if (!reader.filter || seq < oldest() || seq > latest()) return true;
+  const std::string_view tag = at(seq).frame->tag();
+  return isProtocolTag(tag) && reader.filter->mayKnow(tag);
+}
+
 std::optional<std::string> History::newestMatching(const Reader& reader, size_t maxScan) const {
   const uint64_t last = latest();
   const uint64_t stop = last - std::min<uint64_t>(maxScan, size_);

@@ -108,6 +108,9 @@ class ReplayFilter {
  public:
   virtual ~ReplayFilter() = default;
   virtual bool accepts(std::string_view tag) const = 0;
+  // Whether the reader may know this event exists (a resume from its id
+  // would tell): by default only when it may read it.
+  virtual bool mayKnow(std::string_view tag) const { return accepts(tag); }
 };
 constexpr char kProtocolTagMark = '\0';
 constexpr bool isProtocolTag(std::string_view tag) { return !tag.empty() && tag[0] == kProtocolTagMark; }
@@ -182,6 +185,11 @@ class History {
   // `maxScan` held (newest first), or nullopt: what a protocol may tell a
   // new subscriber is the latest event it can see, never one it cannot.
   std::optional<std::string> newestMatching(const Reader& reader, size_t maxScan) const;
+  // For a reader with a filter: false when the event at `seq` is held and
+  // the filter may not know of it (ReplayFilter::mayKnow; an ordinary event
+  // for such a reader), so that a cursor naming it is treated as unknown
+  // rather than telling, by what follows, that it exists. True otherwise.
+  bool mayKnowOf(uint64_t seq, const Reader& reader) const;
 
   // The in-band reset event (kEvent): name options.resetEvent, id the latest
   // position, data {"reason","requested","oldest","latest"}. Counts it.

@@ -183,6 +183,10 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
     return;
   }
   history::Place place = history_->locate(*stream.lastEventId, nowMs());
+  if (place.reason == history::ResetReason::kNone && stream.replayFilter &&
+      !history_->mayKnowOf(place.after, history::Reader{nullptr, std::nullopt, stream.replayFilter})) {
+    place.reason = history::ResetReason::kUnknown;  // a cursor naming what the stream may not know of
+  }
   if (place.reason == history::ResetReason::kNone) {
     history::Reader reader{&topics, std::nullopt, stream.replayFilter};
     if (stream.user) reader.user = *stream.user;

@@ -52,6 +52,13 @@ class MercureIndex::Filter final : public history::ReplayFilter {
  public:
   Filter(const MercureIndex* index, const Profile* profile) : index_(index), profile_(profile) {}
   bool accepts(std::string_view tag) const override;
+  // A public update's existence is no secret; a private one's is, unless
+  // the profile may read it.
+  bool mayKnow(std::string_view tag) const override {
+    bool isPrivate = false;
+    if (!forEachTagTopic(tag, &isPrivate, [](std::string_view) { return true; })) return false;
+    return !isPrivate || accepts(tag);
+  }
 
  private:
   const MercureIndex* index_;

@@ -127,6 +127,7 @@ class MercureIndex {
     static constexpr size_t kMaxCachedTags = 4096;
     void bind(const history::ReplayFilter* inner);
     bool accepts(std::string_view tag) const override;
+    bool mayKnow(std::string_view tag) const override { return inner_->mayKnow(tag); }
 
    private:
     const history::ReplayFilter* inner_ = nullptr;

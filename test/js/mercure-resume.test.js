@@ -38,6 +38,26 @@ test('Last-Event-ID header or lastEventID query: what followed, as live, then li
   assert.deepEqual(withRights.updates().map(([, d]) => d), ['p1', 'b2', 'live'])
 })
 
+test('a cursor naming a private update the subscriber may not read is unknown: no replay, no echo', async (t) => {
+  const hub = await startMercure(t, { anonymous: true })
+  seed(hub.mercure)
+  const books = query(['https://example.com/books/{id}', 'barrier'])
+  // urn:p1 is private: resuming from it would tell it exists (what follows
+  // it, and the echoed header), so the stream starts live, as for an id the
+  // history never held.
+  const probing = await hub.subscribe(books, { headers: { 'last-event-id': 'urn:p1' } })
+  const unknown = await hub.subscribe(books, { headers: { 'last-event-id': 'urn:never' } })
+  const allowed = await hub.subscribe(books, { headers: { 'last-event-id': 'urn:p1' }, token: await fullSubscriberToken() })
+  hub.mercure.publish({ topic: 'https://example.com/books/5', data: 'live' })
+  await hub.barrier(probing, unknown, allowed)
+  for (const s of [probing, unknown]) {
+    assert.deepEqual(s.updates().map(([, d]) => d), ['live'])
+    assert.equal(s.headers['last-event-id'], 'urn:b2')
+  }
+  assert.deepEqual(allowed.updates().map(([, d]) => d), ['b2', 'live'])
+  assert.equal(allowed.headers['last-event-id'], 'urn:p1')
+})
+
 test('earliest replays the whole history the subscriber may see', async (t) => {
   const hub = await startMercure(t, { anonymous: true })
   seed(hub.mercure)
