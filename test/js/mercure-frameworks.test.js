@@ -103,12 +103,19 @@ test('a MercureHub on an app hub: close() ends its streams and leaves the hub op
   const shared = new Hub({ history: true })
   t.after(() => shared.close())
   const hub = await startMercure(t, { hub: shared, anonymous: true })
-  const s = await hub.subscribe(query('a'))
+  const s = await hub.subscribe(query('*'))
   await waitFor(() => hub.mercure.size === 1, 5000, 'one stream')
+  // The app's broadcasts carry no topic a Mercure subscriber was authorized
+  // for: they never reach one (live; replay skips them too).
+  shared.broadcast('app-wide')
+  hub.mercure.publish({ topic: 'a', data: 'mercure', id: 'urn:m' })
+  await waitFor(() => s.events.length > 0, 5000, 'the update')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.deepEqual(s.events.map((e) => e.data), ['mercure'])
   await hub.mercure.close()
   await waitFor(() => s.ended, 5000, 'the stream ended by close()')
   assert.equal(shared.closed, false)
-  const after = await request(hub.port, 'GET', `${hub.path}?${query('a')}`)
+  const after = await request(hub.port, 'GET', `${hub.path}?${query('*')}`)
   assert.equal(after.status, 503)
   assert.throws(() => new MercureHub({ hub: { stats: () => ({}) }, anonymous: true, publisherJwt: null }), /options\.hub/)
   // A Hub with a Redis bus: its stats say so (the bus itself needs Redis; its presence is enough).
