@@ -6,10 +6,12 @@
 //   GET  /                     a page that subscribes with EventSource and shows
 //                              the updates: /?topic=<selector> (repeatable;
 //                              default `*`, every topic)
+//   GET  /<any other path>     the same page; its default selector is its own
+//                              URL (a resource's page follows that resource)
 //   GET  /mercure-page.js      the page's script (the page runs no inline script)
 //   GET|POST|OPTIONS /.well-known/mercure
 //                              the protocol: subscribe, publish, CORS preflight
-//   anything else              404
+//   other methods              405
 // Every answer but the protocol's carries the discovery header
 // `Link: </.well-known/mercure>; rel="mercure"`.
 //
@@ -83,7 +85,7 @@ const PAGE = `<!doctype html>
 const PAGE_SCRIPT = `'use strict'
 /* global EventSource, document, location */
 const selectors = new URLSearchParams(location.search).getAll('topic')
-if (selectors.length === 0) selectors.push('*')
+if (selectors.length === 0) selectors.push(location.pathname === '/' ? '*' : location.origin + location.pathname)
 document.getElementById('selectors').textContent = selectors.join(' ')
 const url = new URL(${JSON.stringify(HUB_PATH)}, location.href)
 for (const s of selectors) url.searchParams.append('topic', s)
@@ -110,21 +112,19 @@ const PAGE_CSP = [
   "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"
 ].join('; ')
 
-const FILES = new Map([
-  ['/', { type: 'text/html; charset=utf-8', body: Buffer.from(PAGE) }],
-  ['/mercure-page.js', { type: 'text/javascript; charset=utf-8', body: Buffer.from(PAGE_SCRIPT) }]
-])
+const PAGE_FILE = { type: 'text/html; charset=utf-8', body: Buffer.from(PAGE) }
+const SCRIPT_FILE = { type: 'text/javascript; charset=utf-8', body: Buffer.from(PAGE_SCRIPT) }
 
 const server = http.createServer((req, res) => {
   if (mercure.handle(req, res)) return
   mercureLink(res, HUB_PATH)
-  const q = req.url.indexOf('?')
-  const file = FILES.get(q === -1 ? req.url : req.url.slice(0, q))
-  if (file === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
-    res.writeHead(file === undefined ? 404 : 405, { 'content-type': 'text/plain; charset=utf-8' })
-    res.end(file === undefined ? 'Not Found\n' : 'Method Not Allowed\n')
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+    res.end('Method Not Allowed\n')
     return
   }
+  const q = req.url.indexOf('?')
+  const file = (q === -1 ? req.url : req.url.slice(0, q)) === '/mercure-page.js' ? SCRIPT_FILE : PAGE_FILE
   res.writeHead(200, {
     'content-type': file.type,
     'content-length': file.body.length,

@@ -44,10 +44,18 @@ function sendNotAllowed (res) {
   sendText(res, 405, 'Method Not Allowed', { allow: ALLOW })
 }
 
+// An id may hold any character but controls (update.js); a header value
+// holds printable ASCII here. Others are percent-encoded as UTF-8, the IRI to
+// URI mapping of RFC 3987 (3.1): the header names the same IRI.
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/gu
+function headerValue (id) {
+  return id.replace(NOT_PRINTABLE_ASCII, (c) => Buffer.from(c, 'utf8').toString('hex').replace(/../g, '%$&').toUpperCase())
+}
+
 /** The headers of a subscription stream, set before hub.accept() writes the head. */
 function setStreamHeaders (res, lastEventId) {
   for (const [name, value] of Object.entries(STREAM_HEADERS)) res.setHeader(name, value)
-  if (lastEventId !== undefined) res.setHeader('last-event-id', lastEventId)
+  if (lastEventId !== undefined) res.setHeader('last-event-id', headerValue(lastEventId))
 }
 
-module.exports = { STREAM_HEADERS, ALLOW, sendText, sendId, sendNotAllowed, setStreamHeaders }
+module.exports = { STREAM_HEADERS, ALLOW, sendText, sendId, sendNotAllowed, setStreamHeaders, headerValue }

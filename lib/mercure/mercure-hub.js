@@ -30,6 +30,8 @@ const kServe = Symbol('serve')
 const EARLIEST = 'earliest'
 const MISSING_TOPIC_SUBSCRIBE = 'Missing "topic" parameter.'
 const MISSING_TOPIC_PUBLISH = 'Missing "topic" parameter'
+// Refusals of the hub (accept, publish) that say "not now": 503.
+const UNAVAILABLE = new Set(['ERR_SSE_CLOSED', 'ERR_SSE_TOO_MANY_CONNECTIONS', 'ERR_SSE_QUEUE_FULL'])
 
 /** The query string of a request URL ('' when none). */
 function queryOf (url) {
@@ -63,11 +65,22 @@ function selectorsOf (params, max) {
   return [...new Set(selectors)]
 }
 
+/**
+ * The token's `mercure.subscribe` selectors for the native index (null: no
+ * private update). One that no topic can match (empty, or with a control
+ * character: update.js refuses such topics) is left out, so a token carrying
+ * one is not refused for it; duplicates are dropped.
+ */
+function claimSelectors (claims) {
+  if (claims === null || claims.subscribe === undefined) return null
+  return [...new Set(claims.subscribe.filter((s) => s !== '' && !CONTROL.test(s)))]
+}
+
 /** The HTTP answer of an error thrown while handling a request (undefined: not the request's fault). */
 function answerOf (err) {
   if (err instanceof HttpError) return { status: err.status, reason: err.message, headers: err.headers }
   if (err instanceof SseError && err.statusCode !== undefined) return { status: err.statusCode, reason: err.message, headers: {} }
-  if (err instanceof SseError && err.code === 'ERR_SSE_CLOSED') return { status: 503, reason: 'the hub is closed', headers: {} }
+  if (err instanceof SseError && UNAVAILABLE.has(err.code)) return { status: 503, reason: err.message, headers: {} }
   return undefined
 }
 
@@ -157,7 +170,7 @@ class MercureHub extends EventEmitter {
     const params = new URLSearchParams(queryOf(req.url))
     const selectors = selectorsOf(params, this.options.maxSelectorsPerSubscriber)
     const lastEventId = lastEventIdOf(req, params)
-    const claims = auth.claims === null || auth.claims.subscribe === undefined ? null : [...auth.claims.subscribe]
+    const claims = claimSelectors(auth.claims)
     const acceptOptions = { lastEventId: lastEventId ?? '' }
     // The spec: the hub closes the connection when the token expires.
     if (auth.claims !== null && typeof auth.claims.exp === 'number') {
@@ -193,19 +206,13 @@ class MercureHub extends EventEmitter {
   async _publish (req, res, parsed) {
     corsHeaders(req, res, this._cors)
     this._assertOpen()
+    // Refused before its body is read: the connection closes after the
+    // answer rather than reading a stranger's body to its end.
+    const unread = parsed === undefined && !req.readableEnded ? { connection: 'close' } : {}
     const known = await authorizePublish(req, [], this._auth)
-    if (!known.ok) throw new HttpError(known.status, known.reason, known.headers)
-    let fields
-    if (parsed !== undefined) {
-      if (!isForm(req)) throw new HttpError(400, 'Expected an application/x-www-form-urlencoded body')
-      fields = formFromObject(parsed)
-    } else {
-      if (!isForm(req)) {
-        if (!req.readableEnded) req.resume()
-        throw new HttpError(400, 'Expected an application/x-www-form-urlencoded body')
-      }
-      fields = parseForm(await readBody(req, this.options.maxBodyBytes))
-    }
+    if (!known.ok) throw new HttpError(known.status, known.reason, { ...known.headers, ...unread })
+    if (!isForm(req)) throw new HttpError(400, 'Expected an application/x-www-form-urlencoded body', unread)
+    const fields = parsed !== undefined ? formFromObject(parsed) : parseForm(await readBody(req, this.options.maxBodyBytes))
     const topics = fields.get('topic')
     if (topics === undefined) throw new HttpError(400, MISSING_TOPIC_PUBLISH)
     if (topics.length > this.options.maxTopicsPerUpdate) {

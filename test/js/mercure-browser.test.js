@@ -3,7 +3,7 @@
 // examples/mercure-hub.js (a real process, anonymous subscribers on) shows
 // an update test/helpers/mercure_publish.py (standard library only) posted,
 // with the id the script printed; an EventSource on the hub gets it with its
-// id and type; a private update reaches the page whose browser holds the
+// id and type; a page at another path follows its own URL; a private update reaches the page whose browser holds the
 // mercureAuthorization cookie, not the one without it.
 // Skipped (with the reason) only where chromium, playwright-core or python3
 // is missing.
@@ -77,6 +77,18 @@ test('the example page and an EventSource in Chromium receive an update publishe
   // The page listens for `message` only: it shows the untyped update.
   await page.page.waitForFunction((n) => document.querySelectorAll('#updates li').length >= n, 1, { timeout: 10000 })
   assert.deepEqual(await shown(page), [[made, 'second']])
+})
+
+test('a page at another path follows its own URL as its topic', OPTIONS, async (t) => {
+  const example = await startExample(t, 'examples/mercure-hub.js', ENV)
+  const page = await openPage(browser, example.url, { pagePath: '/books/42' })
+  cleanup(t)(() => page.close(), 'close page')
+  await page.page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 10000 })
+  assert.equal(await page.page.evaluate(() => document.getElementById('selectors').textContent), `${example.url}/books/42`)
+  await publish(`${example.url}${PATH}`, { topic: `${example.url}/books/41`, data: 'another book' })
+  const id = await publish(`${example.url}${PATH}`, { topic: `${example.url}/books/42`, data: 'this book' })
+  await page.page.waitForFunction(() => document.querySelectorAll('#updates li').length >= 1, null, { timeout: 10000 })
+  assert.deepEqual(await shown(page), [[id, 'this book']])
 })
 
 test('a private update from Python reaches the browser holding the mercureAuthorization cookie only', OPTIONS, async (t) => {

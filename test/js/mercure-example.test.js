@@ -1,6 +1,7 @@
 'use strict'
 // examples/mercure-hub.js, the issue's contract, as a real process on a free
-// port with its keys in the Mercure environment variables: the page at `/`,
+// port with its keys in the Mercure environment variables: the page at `/`
+// (and at any other path),
 // the protocol at /.well-known/mercure (a subscriber with a token receives
 // an update published with a form POST and a publisher token; 401 without a
 // token), the anonymous switch, a refused start without a publisher key, and
@@ -36,7 +37,7 @@ async function startHub (t, env = {}) {
   }
 }
 
-test('/ is an HTML page that subscribes with EventSource; other paths are 404; each carries the discovery link', OPTIONS, async (t) => {
+test('/ and any other page are HTML that subscribes with EventSource, with the discovery link; the hub path is the protocol', OPTIONS, async (t) => {
   const hub = await startHub(t)
   const page = await request(hub.port, 'GET', '/?topic=https://example.com/books/{id}')
   assert.equal(page.status, 200)
@@ -47,9 +48,15 @@ test('/ is an HTML page that subscribes with EventSource; other paths are 404; e
   assert.equal(script.status, 200)
   assert.match(script.headers['content-type'], /^text\/javascript/)
   assert.match(script.body, /new EventSource\(url\)/)
-  const missing = await request(hub.port, 'GET', '/nothing-here')
-  assert.equal(missing.status, 404)
-  assert.equal(missing.headers.link, `<${PATH}>; rel="mercure"`)
+  const other = await request(hub.port, 'GET', '/books/1')
+  assert.equal(other.status, 200)
+  assert.match(other.headers['content-type'], /^text\/html/)
+  assert.equal(other.headers.link, `<${PATH}>; rel="mercure"`)
+  assert.equal((await request(hub.port, 'POST', '/books/1')).status, 405)
+  // The protocol, not the page: a subscription without a topic is refused.
+  const noTopic = await request(hub.port, 'GET', PATH, { headers: { authorization: `Bearer ${await fullSubscriberToken()}` } })
+  assert.equal(noTopic.status, 400)
+  assert.equal(noTopic.body, 'Missing "topic" parameter.\n')
 })
 
 test('a subscriber with a token receives an update published with a form POST and a publisher token', OPTIONS, async (t) => {

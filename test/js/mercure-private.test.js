@@ -93,3 +93,11 @@ test('a cookie token publishes only from an allowed origin', async (t) => {
   await hub.barrier(watcher)
   assert.deepEqual(watcher.updates().map(([, d]) => d), ['from the app'])
 })
+
+test('a subscribe claim no topic can match (empty, a control character) is ignored, not refused', async (t) => {
+  const hub = await startMercure(t, {})
+  const s = await hub.subscribe(query(['*']), { token: await token({ mercure: { subscribe: ['', 'a\nb', 'https://example.com/books/{id}', 'https://example.com/books/{id}'] } }) })
+  hub.mercure.publish({ topic: 'https://example.com/books/1', data: 'private', private: true })
+  await hub.barrier(s)
+  assert.deepEqual(s.updates().map(([, d]) => d), ['private'])
+})

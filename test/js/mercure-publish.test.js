@@ -46,16 +46,23 @@ test('refused POSTs answer 400/403/413/415-as-400 with a reason, and publish not
   assert.deepEqual(watcher.updates(), [])
 })
 
-test("the spec's publish example: the form, the 200 and the id", async (t) => {
+test("the spec's examples: its subscription URL, its publish body, the 200 and the id", async (t) => {
   const hub = await startMercure(t, {})
-  const watcher = await hub.subscribe(query('https://example.com/books/{id}'), { token: await fullSubscriberToken() })
-  // draft-dunglas-mercure-07, "Publication": topic, an alternate topic, data.
-  const body = 'topic=https%3A%2F%2Fexample.com%2Fbooks%2Ffoo&topic=https%3A%2F%2Fexample.com%2Fbooks%2Fbar&data=the%20content'
-  const res = await post(hub.port, hub.path, body, { auth: await publisherToken() })
+  // draft-dunglas-mercure-07, "Subscription": three selectors, one a template.
+  const url = new URL('http://127.0.0.1/.well-known/mercure')
+  url.searchParams.append('topic', 'https://example.com/foo')
+  url.searchParams.append('topic', 'bar')
+  url.searchParams.append('topic', 'https://example.com/bar/{id}')
+  const watcher = await hub.subscribe(url.search.slice(1), { token: await fullSubscriberToken() })
+  // "Publication": the body as the spec writes it (':' and '/' unescaped).
+  const res = await post(hub.port, hub.path, 'topic=https://example.com/foo&data=the%20content', { auth: await publisherToken() })
   assert.equal(res.status, 200)
-  assert.match(res.body, /^urn:uuid:/)
-  await watcher.wait(1)
-  assert.deepEqual(watcher.events.map((e) => [e.data, e.lastEventId]), [['the content', res.body]])
+  assert.match(res.headers['content-type'], /^text\/plain/)
+  assert.match(res.body, /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  const alternate = await post(hub.port, hub.path, 'topic=https://example.com/baz&topic=https://example.com/bar/1&data=alternate', { auth: await publisherToken() })
+  assert.equal(alternate.status, 200)
+  await watcher.wait(2)
+  assert.deepEqual(watcher.events.map((e) => [e.data, e.lastEventId]), [['the content', res.body], ['alternate', alternate.body]])
 })
 
 test('publish() from JS: same checks, the id returned, private honoured', async (t) => {

@@ -87,3 +87,15 @@ test('a hub without history: streams work, nothing is replayed, Last-Event-ID: e
   assert.deepEqual(plain.updates().map(([, d]) => d), ['after'])
   assert.deepEqual(resuming.updates().map(([, d]) => d), ['after'])
 })
+
+test('an id beyond ASCII: the stream carries it as is, the Last-Event-ID header as its URI form', async (t) => {
+  const hub = await startMercure(t, { anonymous: true })
+  hub.mercure.publish({ topic: 'a', data: '1', id: 'urn:livre:été' })
+  hub.mercure.publish({ topic: 'a', data: '2', id: 'urn:livre:日本' })
+  const fresh = await hub.subscribe(query(['a']))
+  assert.equal(fresh.headers['last-event-id'], 'urn:livre:%E6%97%A5%E6%9C%AC')
+  const resuming = await hub.subscribe(query(['a', 'barrier'], { lastEventID: 'urn:livre:été' }))
+  assert.equal(resuming.headers['last-event-id'], 'urn:livre:%C3%A9t%C3%A9')
+  await hub.barrier(resuming)
+  assert.deepEqual(resuming.updates().map(([, d, id]) => [d, id]), [['2', 'urn:livre:日本']])
+})

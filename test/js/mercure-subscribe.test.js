@@ -108,3 +108,16 @@ test('the page and the discovery Link header beside the hub', async (t) => {
   assert.equal(page.body, 'page')
   assert.equal(page.headers.link, '</.well-known/mercure>; rel="mercure"')
 })
+
+test("budgets answer plainly: maxDistinctSelectors 503, the hub's maxConnectionsPerIp 429", async (t) => {
+  const hub = await startMercure(t, { anonymous: true, maxDistinctSelectors: 2, hubOptions: { history: true, maxConnectionsPerIp: 2 } })
+  await hub.subscribe(query('a'))
+  await hub.subscribe(query('https://example.com/{id}'))
+  const distinct = await request(hub.port, 'GET', `${hub.path}?${query('c')}`)
+  assert.equal(distinct.status, 503)
+  assert.match(distinct.body, /maxDistinctSelectors/)
+  const perIp = await request(hub.port, 'GET', `${hub.path}?${query('a')}`)
+  assert.equal(perIp.status, 429)
+  assert.match(perIp.body, /maxConnectionsPerIp/)
+  assert.equal(hub.mercure.size, 2)
+})

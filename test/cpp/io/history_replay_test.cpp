@@ -1034,5 +1034,168 @@ TEST(SequencedWithoutHistoryTest, IsRefused) {
   EXPECT_EQ(d.rebase("Nw", 1), Status::kInvalidId);
 }
 
+// ---- routed publishes (a protocol's events: Mercure) -------------------------
+
+// Accepts the protocol tags that end with one of its characters.
+class TailFilter final : public history::ReplayFilter {
+ public:
+  explicit TailFilter(std::string tails) : tails_(std::move(tails)) {}
+  bool accepts(std::string_view tag) const override {
+    return !tag.empty() && tails_.find(tag.back()) != std::string::npos;
+  }
+
+ private:
+  std::string tails_;
+};
+
+std::string route(char c) { return std::string("\0r", 2) + c; }
+std::string protocolTag(char c) { return std::string("\0T", 2) + c; }
+
+Status publishRouted(Dispatcher& d, std::string_view id, std::string_view data, char tag,
+                     std::vector<std::string> routes) {
+  EventFields ev;
+  ev.id = id;
+  ev.data = data;
+  return d.publishRouted(ev, protocolTag(tag), std::move(routes));
+}
+
+StreamOptions routedStream(std::vector<std::string> routes, const history::ReplayFilter* filter,
+                           std::optional<std::string> cursor) {
+  StreamOptions so;
+  so.routes = std::move(routes);
+  so.replayFilter = filter;
+  so.positions = false;
+  so.lastEventId = std::move(cursor);
+  return so;
+}
+
+std::string idEvent(std::string_view id, std::string_view data) {
+  return "id: " + std::string(id) + "\ndata: " + std::string(data) + "\n\n";
+}
+
+// One frame to every route's connections, each once (a connection on two of
+// them too); replay through the filter only, no position, no reset; plain
+// streams neither take nor replay a protocol's events.
+TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTheFilter) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
+  const TailFilter onlyX("x"), xOrY("xy");
+  const int plain = adopt(resumeFrom(std::nullopt, {"a"}));
+  const int r1 = adopt(routedStream({route('1')}, &onlyX, std::nullopt));
+  const int r2 = adopt(routedStream({route('2')}, &xOrY, std::nullopt));
+  const int both = adopt(routedStream({route('1'), route('2')}, &xOrY, std::nullopt));
+  d.flush();
+  EXPECT_READ(plain, positionFrame(0));
+  ASSERT_EQ(publishRouted(d, "u1", "one", 'x', {route('1'), route('2')}), Status::kOk);
+  publish("a", "plain");
+  ASSERT_EQ(publishRouted(d, "u3", "three", 'y', {route('2')}), Status::kOk);
+  ASSERT_EQ(publishRouted(d, "u4", "four", 'z', {}), Status::kOk);  // no route: a position only
+  d.flush();
+  EXPECT_READ(r1, idEvent("u1", "one"));
+  EXPECT_READ(r2, idEvent("u1", "one") + idEvent("u3", "three"));
+  EXPECT_READ(both, idEvent("u1", "one") + idEvent("u3", "three"));
+  EXPECT_READ(plain, event(2, "plain"));
+  EXPECT_EQ(d.history()->latest(), 4u);
+
+  // Resumes: from "u1", through each filter; a plain stream from 0 sees only
+  // its own topic's event; a cursor the history cannot place replays nothing.
+  const int resumedX = adopt(routedStream({route('9')}, &onlyX, std::string("Rp1ay-0")));
+  const int resumedXY = adopt(routedStream({route('9')}, &xOrY, std::string("u1")));
+  const int unknown = adopt(routedStream({route('9')}, &xOrY, std::string("nope")));
+  const int plainResumed = adopt(resumeFrom(cursorOf(0), {"a"}));
+  d.flush();
+  ASSERT_EQ(publishRouted(d, "u5", "five", 'x', {route('9')}), Status::kOk);
+  d.flush();
+  EXPECT_READ(resumedX, idEvent("u1", "one") + idEvent("u5", "five"));
+  EXPECT_READ(resumedXY, idEvent("u3", "three") + idEvent("u5", "five"));
+  EXPECT_READ(unknown, idEvent("u5", "five"));
+  EXPECT_READ(plainResumed, event(2, "plain") + positionFrame(4));
+  for (int fd : {r1, r2, both, resumedX, resumedXY, unknown}) EXPECT_EQ(readFor(fd, 30ms), "");
+
+  // The newest event a filter may see, never a newer one it may not.
+  history::Reader rx;
+  rx.filter = &onlyX;
+  EXPECT_EQ(d.history()->newestMatching(rx, 100), std::optional<std::string>("u5"));
+  const TailFilter onlyY("y"), none("");
+  history::Reader ry;
+  ry.filter = &onlyY;
+  EXPECT_EQ(d.history()->newestMatching(ry, 100), std::optional<std::string>("u3"));
+  EXPECT_EQ(d.history()->newestMatching(ry, 2), std::nullopt);  // only u4, u5 scanned
+  history::Reader rn;
+  rn.filter = &none;
+  EXPECT_EQ(d.history()->newestMatching(rn, 100), std::nullopt);
+}
+
+TEST_F(HistoryDispatcherTest, ARoutedPublishIsCheckedBeforeAnythingChanges) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
+  EventFields ev;
+  ev.data = "x";
+  EXPECT_EQ(d.publishRouted(ev, "plain-tag", {route('1')}), Status::kInvalidTopic);
+  EXPECT_EQ(d.publishRouted(ev, "", {route('1')}), Status::kInvalidTopic);
+  EXPECT_EQ(d.publishRouted(ev, protocolTag('x'), {"app-topic"}), Status::kInvalidTopic);
+  ev.event = "bad\nname";
+  EXPECT_EQ(d.publishRouted(ev, protocolTag('x'), {route('1')}), Status::kInvalidEvent);
+  EXPECT_EQ(d.history()->latest(), 0u);
+  StreamOptions bad = routedStream({"not-internal"}, nullptr, std::nullopt);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  peers_.push_back(sv[1]);
+  uint64_t id = 0;
+  EXPECT_EQ(d.adopt(sv[0], "", false, std::move(bad), &id), Status::kInvalidTopic);  // takes and closes sv[0]
+  d.close();
+  ev.event.reset();
+  EXPECT_EQ(d.publishRouted(ev, protocolTag('x'), {route('1')}), Status::kClosed);
+}
+
+// The replay and the live routed events meet with no gap and no duplicate
+// while the JS thread keeps publishing and adopting (run under TSan in CI):
+// every stream reads exactly the events after its cursor its filter takes.
+TEST_F(HistoryDispatcherTest, RoutedResumesWhilePublishingMeetWithNoGapAndNoDuplicate) {
+  constexpr int kEvents = 3000;
+  constexpr int kEvery = 100;
+  Dispatcher& d = start(/*heartbeatMs=*/0, /*maxEvents=*/kEvents, /*maxReplay=*/kEvents);
+  const TailFilter filters[3] = {TailFilter("0"), TailFilter("1"), TailFilter("02")};
+  const std::string tails[3] = {"0", "1", "02"};
+  struct Resumed {
+    int fd;
+    int k;
+    int after;
+  };
+  std::vector<Resumed> streams;
+  std::mt19937 rng(7);
+  auto tagOf = [](int i) { return static_cast<char>('0' + i % 3); };
+  auto routesOf = [&](int i) {
+    std::vector<std::string> r;
+    for (int k = 0; k < 3; ++k) {
+      if (tails[k].find(tagOf(i)) != std::string::npos) r.push_back(route(static_cast<char>('a' + k)));
+    }
+    return r;
+  };
+  for (int i = 1; i <= kEvents; ++i) {
+    ASSERT_EQ(publishRouted(d, "u" + std::to_string(i), "d" + std::to_string(i), tagOf(i), routesOf(i)), Status::kOk);
+    if (i % kEvery == 0) {
+      const int k = static_cast<int>(streams.size() % 3);
+      const int after = static_cast<int>(rng() % static_cast<unsigned>(i));  // u0 is unknown: none
+      std::optional<std::string> cursor;
+      if (after > 0) cursor = "u" + std::to_string(after);
+      const int fd = adopt(routedStream({route(static_cast<char>('a' + k))}, &filters[k], cursor));
+      streams.push_back({fd, k, after});
+    }
+    if (i % 7 == 0) d.flush();  // a "JS job"
+  }
+  d.flush();
+  for (const Resumed& s : streams) {
+    std::string want;
+    // A stream with no cursor starts at its adopt (every kEvery events).
+    const int adoptedAt = static_cast<int>((&s - streams.data() + 1) * kEvery);
+    const int from = s.after > 0 ? s.after : adoptedAt;
+    for (int i = from + 1; i <= kEvents; ++i) {
+      if (tails[s.k].find(tagOf(i)) != std::string::npos)
+        want += idEvent("u" + std::to_string(i), "d" + std::to_string(i));
+    }
+    EXPECT_READ(s.fd, want);
+    EXPECT_EQ(readFor(s.fd, 10ms), "");
+  }
+}
+
 }  // namespace
 }  // namespace ssefanout::test
