@@ -5,7 +5,7 @@
 // the protocol at /.well-known/mercure (a subscriber with a token receives
 // an update published with a form POST and a publisher token; 401 without a
 // token), the anonymous switch, a refused start without a publisher key, and
-// a clean exit on SIGTERM.
+// a clean exit on SIGTERM and SIGINT.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -129,13 +129,15 @@ test('without a publisher key the example does not start, and says which variabl
   assert.doesNotMatch(r.stderr, new RegExp(SECRET.replace(/[!]/g, '\\!')))
 })
 
-test('SIGTERM ends the streams and the process exits 0', OPTIONS, async (t) => {
-  const hub = await startHub(t)
-  const s = await hub.subscribe(query('*'), { authorization: `Bearer ${await fullSubscriberToken()}` })
-  assert.equal(s.status, 200)
-  const exited = new Promise((resolve) => hub.child.once('exit', (code, signal) => resolve({ code, signal })))
-  hub.child.kill('SIGTERM')
-  assert.deepEqual(await exited, { code: 0, signal: null })
-  await waitFor(() => s.ended, 5000, 'the stream ends')
-  assert.match(hub.output(), /stopped \(SIGTERM\)/)
-})
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  test(`${signal} ends the streams and the process exits 0`, OPTIONS, async (t) => {
+    const hub = await startHub(t)
+    const s = await hub.subscribe(query('*'), { authorization: `Bearer ${await fullSubscriberToken()}` })
+    assert.equal(s.status, 200)
+    const exited = new Promise((resolve) => hub.child.once('exit', (code, sig) => resolve({ code, signal: sig })))
+    hub.child.kill(signal)
+    assert.deepEqual(await exited, { code: 0, signal: null })
+    await waitFor(() => s.ended, 5000, 'the stream ends')
+    assert.match(hub.output(), new RegExp(`stopped \\(${signal}\\)`))
+  })
+}

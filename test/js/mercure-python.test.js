@@ -14,7 +14,7 @@ const assert = require('node:assert/strict')
 const { EventSource } = require('eventsource')
 const { startExample } = require('../helpers/pb-example')
 const { pythonMissing, publishFromPython } = require('../helpers/mercure-python')
-const { token, fullSubscriberToken, query, SECRET, PATH } = require('../helpers/mercure')
+const { token, fullSubscriberToken, query, openStream, SECRET, PATH } = require('../helpers/mercure')
 const { waitFor, within } = require('../helpers/wait')
 
 const missing = pythonMissing()
@@ -70,6 +70,9 @@ async function publish (hubUrl, update, key = SECRET) {
 test('an update published from Python reaches the eventsource package with the id the script printed', OPTIONS, async (t) => {
   const hubUrl = await startHub(t)
   const es = await subscribe(t, hubUrl, 'https://example.com/books/{id}', { types: ['book'] })
+  // The same stream as bytes: what the package does not expose (retry).
+  const raw = await openStream(Number(new URL(hubUrl).port), `${PATH}?${query('https://example.com/books/{id}')}`)
+  t.after(() => raw.close())
   const chosen = await publish(hubUrl, { topic: 'https://example.com/books/1', data: '{"title":"Dune"}', id: 'dune-1' })
   assert.equal(chosen, 'dune-1')
   const made = await publish(hubUrl, { topic: 'https://example.com/books/2', data: 'line 1\nline 2', type: 'book', retry: 2500 })
@@ -79,6 +82,8 @@ test('an update published from Python reaches the eventsource package with the i
     { type: 'message', data: '{"title":"Dune"}', lastEventId: 'dune-1' },
     { type: 'book', data: 'line 1\nline 2', lastEventId: made }
   ])
+  await raw.wait(2)
+  assert.match(raw.raw, new RegExp(`event: book\\nid: ${made}\\nretry: 2500\\ndata: line 1\\ndata: line 2\\n\\n`))
 })
 
 test('an update to several topics reaches a subscriber matching more than one of them once', OPTIONS, async (t) => {
