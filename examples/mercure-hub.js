@@ -52,9 +52,10 @@ try {
   mercure = new MercureHub({
     path: HUB_PATH,
     anonymous,
-    ...(corsOrigins.length > 0 ? { cors: { origins: corsOrigins } } : {}),
-    // The example is tried from one address with many tabs and scripts.
-    hubOptions: { history: true, maxConnectionsPerIp: 0 }
+    ...(corsOrigins.length > 0 ? { cors: { origins: corsOrigins } } : {})
+    // The hub's defaults otherwise: history on (Last-Event-ID resumes), at
+    // most 256 streams per client address (maxConnectionsPerIp; behind a
+    // proxy, every client has the proxy's address: raise it there).
   })
 } catch (err) {
   console.error(`mercure-hub: ${err.message}`)
