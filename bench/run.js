@@ -13,8 +13,10 @@
 // bench/scenarios/history.js) run on the servers with a history (native, js,
 // plain). The bus scenarios (bus, cost-bus, bus-stream: bench/scenarios/bus.js)
 // start their own redis-server and several instances (native with --bus) and
-// run once, on the native row. The load generator (bench/loadgen.cpp) runs in
-// its own process.
+// run once, on the native row. The mercure scenario (bench/scenarios/mercure.js)
+// starts its own server (servers/mercure-server.js, a MercureHub) and runs once,
+// on the native row. The load generator (bench/loadgen.cpp) runs in its own
+// process.
 // Results print as tables and are written to bench/results/*.json.
 // bench/README.md says what each figure means and how to reproduce it.
 const { spawn, spawnSync } = require('node:child_process')
@@ -27,6 +29,7 @@ const root = path.join(__dirname, '..')
 const { buildTools, dir: buildDir } = require('./tools')
 const { historyScenarios, historyRatios } = require('./scenarios/history')
 const { busScenarios, busRatios, busProblems } = require('./scenarios/bus')
+const { mercureScenarios, mercureRatios, mercureProblems } = require('./scenarios/mercure')
 const args = process.argv.slice(2)
 const flag = (name) => args.includes(`--${name}`)
 const option = (name, fallback) => {
@@ -36,7 +39,7 @@ const option = (name, fallback) => {
 const quick = flag('quick')
 const N = Number(option('connections', quick ? 1000 : 10000))
 const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
-const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,resume,cost-history,history-memory,bus,cost-bus,bus-stream').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,resume,cost-history,history-memory,bus,cost-bus,bus-stream,mercure').split(',')
 const steadySeconds = quick ? 3 : 10
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -88,14 +91,17 @@ function request (port, method, pathname) {
 
 // serverArgs go to servers/node-server.js after the port (e.g. --history);
 // redis-pubsub is servers/redis-pubsub-server.js (the bus scenario's tutorial
-// baseline), which takes the port and its arguments.
+// baseline), which takes the port and its arguments; mercure is
+// servers/mercure-server.js (the mercure scenario's MercureHub).
 async function startServer (name, nodeFlags = [], serverArgs = []) {
   const node = (script, rest) => spawnChild(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', script), ...rest], { stdio: ['ignore', 'pipe', 'inherit'] })
   const proc = name === 'floor'
     ? spawnChild(path.join(buildDir, 'floor'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
     : name === 'redis-pubsub'
       ? node('redis-pubsub-server.js', ['0', ...serverArgs])
-      : node('node-server.js', [name, '0', ...serverArgs])
+      : name === 'mercure'
+        ? node('mercure-server.js', ['0', ...serverArgs])
+        : node('node-server.js', [name, '0', ...serverArgs])
   const port = await new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20000)
@@ -399,7 +405,8 @@ const SCENARIOS = {
   cost,
   pocketbase,
   ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES }),
-  ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick })
+  ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
+  ...mercureScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick })
 }
 
 // ---- report ----------------------------------------------------------------
@@ -477,6 +484,7 @@ function ratios (results) {
   }
   lines.push(...historyRatios(results, { fmt, ratio }))
   lines.push(...busRatios(results, { fmt, ratio }))
+  lines.push(...mercureRatios(results, { fmt, ratio }))
   return lines.join('\n')
 }
 
@@ -560,6 +568,7 @@ async function main () {
       }
     }
     problems.push(...busProblems(results))
+    problems.push(...mercureProblems(results))
     if (problems.length) {
       console.error(`bench check failed:\n  ${problems.join('\n  ')}`)
       process.exit(1)

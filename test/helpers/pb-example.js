@@ -2,7 +2,7 @@
 // Starts an example server as a child process on a free port (PORT=0) and
 // waits for the line that names its address:
 //   startExample(t, 'examples/demo-server.js', { PUBLISH_TOKEN: 'x' })
-//     -> { url, output() }   output(): what it printed so far
+//     -> { url, output(), child }   output(): what it printed so far; child: the process
 // The process is killed (SIGTERM, then SIGKILL) after the test.
 
 const path = require('node:path')
@@ -36,7 +36,7 @@ async function startExample (t, script, env = {}) {
     if (exited) throw new Error(`${script} exited: ${out}`)
     return out.match(/ on (http:\/\/127\.0\.0\.1:\d+)/)
   }, 10000, () => `${script} prints its address (output: ${out})`)
-  return { url: match[1], output: () => out }
+  return { url: match[1], output: () => out, child }
 }
 
 module.exports = { startExample }
