@@ -8,7 +8,12 @@
 //     against the exact one is what template matching adds per update (the
 //     issue's goal: at most 20 % at 1,000 distinct templates, measured end to
 //     end in bench/scenarios/mercure.js); /star adds one "*" profile to the
-//     templates, the case where every update reaches someone.
+//     templates, the case where every update reaches someone;
+//     /template_shared_prefix: templates alike but for their literal suffix
+//     (https://ex.com/rooms/{room}/m<i>), found by their suffix bucket;
+//     /template_middle_only: alike in prefix and suffix, only a middle literal
+//     differs (https://ex.com/{a}/m<i>/{b}): every one is tried, the case the
+//     buckets do not narrow.
 //   BM_ReplayFilter/<selectors>: a profile's filter over one update tag, the
 //     per-event cost of a replay (History::selectReplay calls it for each
 //     event after the cursor): its selectors all templates whose literal
@@ -32,11 +37,38 @@ using ssefanout::mercure::updateTag;
 
 std::string roomTopic(int room) { return "https://ex.com/rooms/" + std::to_string(room) + "/1"; }
 
-void route(benchmark::State& state, bool templates, bool star) {
+enum class Layout { kExact, kPrefix, kSuffix, kMiddle };
+
+// The selector of room i, and the topic an update to room r goes to.
+std::string selectorOf(Layout layout, int i) {
+  switch (layout) {
+    case Layout::kExact:
+      return roomTopic(i);
+    case Layout::kPrefix:
+      return "https://ex.com/rooms/" + std::to_string(i) + "/{id}";
+    case Layout::kSuffix:
+      return "https://ex.com/rooms/{room}/m" + std::to_string(i);
+    case Layout::kMiddle:
+      return "https://ex.com/{a}/m" + std::to_string(i) + "/{b}";
+  }
+  return "";
+}
+std::string topicOf(Layout layout, int r) {
+  switch (layout) {
+    case Layout::kSuffix:
+      return "https://ex.com/rooms/1/m" + std::to_string(r);
+    case Layout::kMiddle:
+      return "https://ex.com/x/m" + std::to_string(r) + "/1";
+    default:
+      return roomTopic(r);
+  }
+}
+
+void route(benchmark::State& state, Layout layout, bool star) {
   const int n = static_cast<int>(state.range(0));
   MercureIndex index;
   for (int i = 0; i < n; ++i) {
-    std::vector<std::string> sel = {templates ? "https://ex.com/rooms/" + std::to_string(i) + "/{id}" : roomTopic(i)};
+    std::vector<std::string> sel = {selectorOf(layout, i)};
     MercureIndex::ProfileId id;
     if (index.acquire(sel, nullptr, &id) != Status::kOk) state.SkipWithError("acquire");
   }
@@ -46,7 +78,7 @@ void route(benchmark::State& state, bool templates, bool star) {
     if (index.acquire(all, nullptr, &id) != Status::kOk) state.SkipWithError("acquire");
   }
   std::vector<std::string> topics;
-  for (int r = 0; r < 64; ++r) topics.push_back(roomTopic((r * 7919) % n));
+  for (int r = 0; r < 64; ++r) topics.push_back(topicOf(layout, (r * 7919) % n));
   std::vector<std::string> routes;
   std::string tag;
   std::vector<std::string_view> one(1);
@@ -64,12 +96,16 @@ void route(benchmark::State& state, bool templates, bool star) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_RouteExact(benchmark::State& state) { route(state, false, false); }
-void BM_RouteTemplates(benchmark::State& state) { route(state, true, false); }
-void BM_RouteTemplatesStar(benchmark::State& state) { route(state, true, true); }
+void BM_RouteExact(benchmark::State& state) { route(state, Layout::kExact, false); }
+void BM_RouteTemplates(benchmark::State& state) { route(state, Layout::kPrefix, false); }
+void BM_RouteTemplatesStar(benchmark::State& state) { route(state, Layout::kPrefix, true); }
+void BM_RouteSharedPrefix(benchmark::State& state) { route(state, Layout::kSuffix, false); }
+void BM_RouteMiddleOnly(benchmark::State& state) { route(state, Layout::kMiddle, false); }
 BENCHMARK(BM_RouteExact)->Name("BM_Route/exact")->Arg(10)->Arg(1000)->Arg(10000);
 BENCHMARK(BM_RouteTemplates)->Name("BM_Route/template")->Arg(10)->Arg(1000)->Arg(10000);
 BENCHMARK(BM_RouteTemplatesStar)->Name("BM_Route/template_star")->Arg(1000);
+BENCHMARK(BM_RouteSharedPrefix)->Name("BM_Route/template_shared_prefix")->Arg(1000);
+BENCHMARK(BM_RouteMiddleOnly)->Name("BM_Route/template_middle_only")->Arg(1000);
 
 void BM_ReplayFilter(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));

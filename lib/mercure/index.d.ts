@@ -56,6 +56,8 @@ export interface MercureHubOptions {
   maxSelectorsPerSubscriber?: number
   /** Distinct selectors held by the native index, hub-wide. Default 100000. */
   maxDistinctSelectors?: number
+  /** Of those, URI templates (each update may try every one). Default 10000. */
+  maxDistinctTemplates?: number
 }
 
 /** An update from server code (no authorization: the app is the publisher). */
@@ -84,7 +86,8 @@ export declare class MercureHub extends EventEmitter<MercureHubEvents> {
     maxBodyBytes: number,
     maxTopicsPerUpdate: number,
     maxSelectorsPerSubscriber: number,
-    maxDistinctSelectors: number
+    maxDistinctSelectors: number,
+    maxDistinctTemplates: number
   }>
 
   /** Open subscription streams. */
@@ -118,7 +121,8 @@ export declare const DEFAULTS: Readonly<{
   maxBodyBytes: number,
   maxTopicsPerUpdate: number,
   maxSelectorsPerSubscriber: number,
-  maxDistinctSelectors: number
+  maxDistinctSelectors: number,
+  maxDistinctTemplates: number
 }>
 
 declare module 'fastify' {

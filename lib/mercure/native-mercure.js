@@ -17,7 +17,7 @@ const STATUS = native.statusNames
 const ANSWERS = {
   INVALID_TOPIC: [400, 'a topic selector is not valid'],
   TOO_MANY_SUBSCRIPTIONS: [400, 'too many topic selectors (maxSelectorsPerSubscriber)'],
-  TOO_MANY_DISTINCT_SUBSCRIPTIONS: [503, 'the hub holds too many distinct topic selectors (maxDistinctSelectors)'],
+  TOO_MANY_DISTINCT_SUBSCRIPTIONS: [503, 'the hub holds too many distinct topic selectors or URI templates (maxDistinctSelectors, maxDistinctTemplates)'],
   DATA_TOO_LARGE: [413, 'the update encodes to more than maxQueueBytes, so no subscriber could receive it'],
   QUEUE_FULL: [503, 'the I/O threads are behind (maxPendingCommands or maxPendingBytes); nothing was queued'],
   CLOSED: [503, 'the hub is closed']
@@ -35,13 +35,14 @@ function statusError (status, method) {
 class NativeMercure {
   /**
    * @param {import('../hub').Hub} hub
-   * @param {{ maxSelectorsPerSubscriber: number, maxDistinctSelectors: number, maxTopicsPerUpdate: number }} limits
+   * @param {{ maxSelectorsPerSubscriber: number, maxDistinctSelectors: number, maxDistinctTemplates: number, maxTopicsPerUpdate: number }} limits
    */
   constructor (hub, limits) {
     this._internals = hubInternals(hub)
     this._native = new native.NativeMercure(this._internals.native, {
       maxSelectorsPerSubscriber: limits.maxSelectorsPerSubscriber,
       maxDistinctSelectors: limits.maxDistinctSelectors,
+      maxDistinctTemplates: limits.maxDistinctTemplates,
       maxTopicsPerUpdate: limits.maxTopicsPerUpdate
     })
     this._calls = this._internals.callsOn(this._native)

@@ -21,14 +21,19 @@ const DEFAULTS = Object.freeze({
   maxSelectorsPerSubscriber: 32,
   // Hub-wide: distinct selectors held by the native index (templates are
   // compiled once each, and matched once each per update).
-  maxDistinctSelectors: 100000
+  maxDistinctSelectors: 100000,
+  // Of those, URI templates: an update tries every template whose literal
+  // prefix and suffix it has (about 70 ns each), so this bounds what
+  // subscribers can make each update cost (10000 alike: about 0.7 ms).
+  maxDistinctTemplates: 10000
 })
 
 const INT_LIMITS = {
   maxBodyBytes: [1, 2 ** 31 - 1],
   maxTopicsPerUpdate: [1, 100000],
   maxSelectorsPerSubscriber: [1, 100000],
-  maxDistinctSelectors: [1, 1e7]
+  maxDistinctSelectors: [1, 1e7],
+  maxDistinctTemplates: [1, 1e7]
 }
 const PATH = /^\/[^?#\s]*$/
 

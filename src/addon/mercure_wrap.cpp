@@ -32,6 +32,7 @@ mercure::MercureLimits limitsOf(const Napi::Value& v) {
   limits.maxSelectorsPerSubscriber = at32("maxSelectorsPerSubscriber", limits.maxSelectorsPerSubscriber);
   limits.maxClaimSelectors = at32("maxClaimSelectors", limits.maxClaimSelectors);
   limits.maxDistinctSelectors = at("maxDistinctSelectors", limits.maxDistinctSelectors);
+  limits.maxDistinctTemplates = at("maxDistinctTemplates", limits.maxDistinctTemplates);
   limits.maxTopicsPerUpdate = at32("maxTopicsPerUpdate", limits.maxTopicsPerUpdate);
   return limits;
 }

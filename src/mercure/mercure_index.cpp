@@ -148,15 +148,20 @@ Status MercureIndex::acquire(const std::vector<std::string>& selectors, const st
     return Status::kOk;
   }
   // The budget on distinct selectors, checked before anything changes.
-  uint64_t fresh = 0;
+  uint64_t fresh = 0, freshTemplates = 0;
   auto countFresh = [&](const std::vector<std::string>& list) {
     for (const std::string& s : list) {
-      if (selectorByText_.find(s) == selectorByText_.end()) ++fresh;  // a repeat counts twice: a bound, not a count
+      if (selectorByText_.find(s) != selectorByText_.end()) continue;
+      ++fresh;  // a repeat counts twice: a bound, not a count
+      if (s != "*" && s.find('{') != std::string::npos && UriTemplate::compile(s)) ++freshTemplates;
     }
   };
   countFresh(selectors);
   if (claims) countFresh(*claims);
-  if (selectorByText_.size() + fresh > limits_.maxDistinctSelectors) return Status::kTooManyDistinctSubscriptions;
+  if (selectorByText_.size() + fresh > limits_.maxDistinctSelectors ||
+      templates_ + freshTemplates > limits_.maxDistinctTemplates) {
+    return Status::kTooManyDistinctSubscriptions;
+  }
 
   ProfileId id;
   if (!freeProfiles_.empty()) {
@@ -190,6 +195,14 @@ Status MercureIndex::acquire(const std::vector<std::string>& selectors, const st
   return Status::kOk;
 }
 
+std::string MercureIndex::bucketKey(std::string_view prefix, std::string_view suffix) {
+  std::string key;
+  key.reserve(prefix.size() + 1 + suffix.size());
+  key.append(prefix).push_back('\0');
+  key.append(suffix);
+  return key;
+}
+
 uint32_t MercureIndex::internSelector(const std::string& text) {
   if (auto it = selectorByText_.find(text); it != selectorByText_.end()) return it->second;
   uint32_t index;
@@ -209,13 +222,11 @@ uint32_t MercureIndex::internSelector(const std::string& text) {
   }
   if (sel->tpl) {
     ++templates_;
-    const std::string_view prefix = sel->tpl->literalPrefix();
-    auto [bucket, fresh] = templatesByPrefix_.try_emplace(std::string(prefix));
+    const std::string_view prefix = sel->tpl->literalPrefix(), suffix = sel->tpl->literalSuffix();
+    auto [bucket, fresh] = templatesByAffixes_.try_emplace(bucketKey(prefix, suffix));
     bucket->second.push_back(index);
-    if (prefixLengthCount_[prefix.size()]++ == 0) {
-      prefixLengths_.insert(std::upper_bound(prefixLengths_.begin(), prefixLengths_.end(), prefix.size()),
-                            static_cast<uint32_t>(prefix.size()));
-    }
+    const uint64_t shape = uint64_t{prefix.size()} << 32 | suffix.size();
+    if (shapeCount_[shape]++ == 0) shapes_.insert(std::upper_bound(shapes_.begin(), shapes_.end(), shape), shape);
   }
   selectors_[index] = std::move(sel);
   selectorByText_.emplace(text, index);
@@ -232,14 +243,15 @@ void MercureIndex::dropSelectorUse(uint32_t index, ProfileId id, bool claim) {
   if (--sel.uses > 0) return;
   if (sel.tpl) {
     --templates_;
-    const std::string_view prefix = sel.tpl->literalPrefix();
-    auto bucket = templatesByPrefix_.find(prefix);
+    const std::string_view prefix = sel.tpl->literalPrefix(), suffix = sel.tpl->literalSuffix();
+    auto bucket = templatesByAffixes_.find(bucketKey(prefix, suffix));
     std::vector<uint32_t>& v = bucket->second;
     v.erase(std::find(v.begin(), v.end(), index));
-    if (v.empty()) templatesByPrefix_.erase(bucket);
-    if (--prefixLengthCount_[prefix.size()] == 0) {
-      prefixLengthCount_.erase(prefix.size());
-      prefixLengths_.erase(std::find(prefixLengths_.begin(), prefixLengths_.end(), prefix.size()));
+    if (v.empty()) templatesByAffixes_.erase(bucket);
+    const uint64_t shape = uint64_t{prefix.size()} << 32 | suffix.size();
+    if (--shapeCount_[shape] == 0) {
+      shapeCount_.erase(shape);
+      shapes_.erase(std::find(shapes_.begin(), shapes_.end(), shape));
     }
   }
   if (index == all_) all_ = UINT32_MAX;
@@ -310,10 +322,15 @@ Status MercureIndex::route(const std::vector<std::string_view>& topics, bool isP
   for (std::string_view topic : topics) {
     if (auto it = selectorByText_.find(topic); it != selectorByText_.end()) markSelector(it->second, stamp);
     if (topic.size() > UriTemplate::kMaxTopicBytes) continue;
-    for (uint32_t len : prefixLengths_) {
-      if (len > topic.size()) break;
-      auto bucket = templatesByPrefix_.find(topic.substr(0, len));
-      if (bucket == templatesByPrefix_.end()) continue;
+    for (uint64_t shape : shapes_) {
+      const size_t pl = shape >> 32, sl = shape & UINT32_MAX;
+      if (pl > topic.size()) break;  // sorted by prefix length first
+      if (pl + sl > topic.size()) continue;
+      keyScratch_.assign(topic.substr(0, pl));
+      keyScratch_.push_back('\0');
+      keyScratch_.append(topic.substr(topic.size() - sl));
+      auto bucket = templatesByAffixes_.find(std::string_view(keyScratch_));
+      if (bucket == templatesByAffixes_.end()) continue;
       for (uint32_t index : bucket->second) {
         const Selector& sel = *selectors_[index];
         if (sel.stamp != stamp && sel.tpl->matches(topic)) markSelector(index, stamp);

@@ -318,6 +318,13 @@ std::string_view UriTemplate::literalPrefix() const {
   return p.literal ? std::string_view(text_).substr(p.begin, p.size) : std::string_view();
 }
 
+std::string_view UriTemplate::literalSuffix() const {
+  const Piece& p = pieces_.back();
+  // A template has an expression (compile()), so a literal last piece is
+  // never the first one too.
+  return p.literal && pieces_.size() > 1 ? std::string_view(text_).substr(p.begin, p.size) : std::string_view();
+}
+
 namespace {
 
 // Moves every reachable position p of *cur past the literal at p, into *next.

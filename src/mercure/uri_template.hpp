@@ -81,6 +81,9 @@ class UriTemplate {
   // The literal bytes every matching topic starts with (empty when the
   // template starts with an expression): the key an index buckets by.
   std::string_view literalPrefix() const;
+  // The literal bytes every matching topic ends with (empty when the
+  // template ends with an expression); never overlapping the prefix.
+  std::string_view literalSuffix() const;
   // The fewest bytes a matching topic has: the sum of the literals.
   size_t minLength() const { return minLength_; }
   std::string_view text() const { return text_; }

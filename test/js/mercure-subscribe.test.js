@@ -121,3 +121,13 @@ test("budgets answer plainly: maxDistinctSelectors 503, the hub's maxConnections
   assert.match(perIp.body, /maxConnectionsPerIp/)
   assert.equal(hub.mercure.size, 2)
 })
+
+test('maxDistinctTemplates bounds the URI templates held (503), exact selectors still welcome', async (t) => {
+  const hub = await startMercure(t, { anonymous: true, maxDistinctTemplates: 1 })
+  await hub.subscribe(query('https://example.com/books/{id}'))
+  const second = await request(hub.port, 'GET', `${hub.path}?${query('https://example.com/users/{id}')}`)
+  assert.equal(second.status, 503)
+  assert.match(second.body, /maxDistinctTemplates/)
+  await hub.subscribe(query(['https://example.com/books/{id}', 'https://example.com/users/1']))
+  assert.equal(hub.mercure.stats().templates, 1)
+})

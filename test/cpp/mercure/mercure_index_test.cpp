@@ -150,6 +150,20 @@ TEST(MercureIndexTest, BudgetsAndBadInputChangeNothing) {
   EXPECT_TRUE(routes.empty());
 }
 
+TEST(MercureIndexTest, TemplatesHaveABudgetOfTheirOwn) {
+  MercureLimits limits;
+  limits.maxDistinctTemplates = 2;
+  MercureIndex index(limits);
+  acquire(index, {"/a/{x}", "/b/{x}", "exact", "/not/a/{template"});
+  Profile id = 0;
+  std::vector<std::string> third = {"/c/{x}"}, exact = {"/c/1", "/d/{bad"}, same = {"/a/{x}"};
+  EXPECT_EQ(index.acquire(third, nullptr, &id), Status::kTooManyDistinctSubscriptions);
+  EXPECT_EQ(index.stats().templates, 2u);
+  EXPECT_EQ(index.acquire(exact, nullptr, &id), Status::kOk);  // no template among them
+  EXPECT_EQ(index.acquire(same, nullptr, &id), Status::kOk);   // held already
+  EXPECT_EQ(index.stats().templates, 2u);
+}
+
 // Random profiles and updates: the routes are exactly the profiles the
 // brute-force rule reaches, the replay filter agrees, and releasing every
 // profile leaves nothing held.
