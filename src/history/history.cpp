@@ -215,6 +215,30 @@ ResetReason History::selectReplay(const Place& place, const Reader& reader, uint
   return ResetReason::kNone;
 }
 
+ResetReason History::selectNewest(const Place& place, const Reader& reader, uint64_t maxBytes, size_t perFrame,
+                                  std::vector<FrameRef>* out) {
+  const size_t start = out->size();
+  uint64_t bytes = 0;
+  bool full = false;
+  const uint64_t first = std::max(place.after + 1, oldest());
+  for (uint64_t seq = latest(); seq >= first && seq > 0; --seq) {
+    const Entry& e = at(seq);
+    if (!matches(e, reader)) continue;
+    if (out->size() - start >= options_.maxReplayEvents || bytes + e.frame->size() + perFrame > maxBytes) {
+      full = true;
+      break;
+    }
+    bytes += e.frame->size() + perFrame;
+    out->push_back(FrameRef::share(e.frame));
+  }
+  std::reverse(out->begin() + static_cast<std::ptrdiff_t>(start), out->end());
+  ++stats_.replays;
+  stats_.replayedEvents += out->size() - start;
+  if (!full) return ResetReason::kNone;
+  countReset(ResetReason::kLimit);
+  return ResetReason::kLimit;
+}
+
 FrameRef History::resetFrame(const Place& place) {
   countReset(place.reason);
   return encodeReset(options_.epoch, place, size_ > 0 ? std::optional<uint64_t>(oldest()) : std::nullopt, latest());

@@ -175,6 +175,13 @@ class History {
   // `perFrame` each pass `maxBytes`. Counts a replay or a reset.
   ResetReason selectReplay(const Place& place, const Reader& reader, uint64_t maxBytes, size_t perFrame,
                            std::vector<FrameRef>* out);
+  // The same for a stream that gets no reset event (a protocol's: it could
+  // not tell its client): past those limits it gets the newest matching
+  // events that fit, in order, and the answer is kLimit (counted as a replay
+  // and a "limit" reset); else kNone. Walks back from the latest event and
+  // stops once full.
+  ResetReason selectNewest(const Place& place, const Reader& reader, uint64_t maxBytes, size_t perFrame,
+                           std::vector<FrameRef>* out);
   // A catch-up read: at most `max` matching events after `after` (a place
   // locate() gave), each given to visit(seq, Frame*) until it returns false;
   // returns the sequence to continue from (the last one visited when `max`

@@ -194,6 +194,12 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
     const uint64_t reserved = headBytes + 4 * kQueueFraming + 256;  // the head, retry, position and prefix lines
     const uint64_t budget = cap > reserved ? cap - reserved : 0;
     const size_t perFrame = kQueueFraming + (stream.streamId ? stream.streamId->size() + 5 : 0);
+    if (!stream.positions) {
+      // No reset can tell such a stream it missed events: past the limits
+      // it gets the newest that fit (as from a smaller history).
+      history_->selectNewest(place, reader, budget, perFrame, &c->replay);
+      return;
+    }
     place.reason = history_->selectReplay(place, reader, budget, perFrame, &c->replay);
     if (place.reason == history::ResetReason::kLimit) place.requested = place.after;
   }

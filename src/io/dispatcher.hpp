@@ -73,7 +73,9 @@ struct StreamOptions {
   // subscription mirror and its cap (the protocol's business, as with
   // changeTopics()); `replayFilter` chooses what it replays (history::Reader);
   // with positions false it gets no position frame, no reset event and plain
-  // heartbeats (a position would tell it how many events it did not see).
+  // heartbeats (a position would tell it how many events it did not see),
+  // and a replay past maxReplayEvents or its queue gives it the newest
+  // events that fit (History::selectNewest), not a reset.
   // A stream with a replayFilter takes no broadcast (live or replayed: a
   // broadcast has no topic its protocol could authorize).
   std::vector<std::string> routes;

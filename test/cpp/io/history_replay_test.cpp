@@ -1132,6 +1132,27 @@ TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTh
   EXPECT_EQ(d.history()->newestMatching(rn, 100), std::nullopt);
 }
 
+// Past maxReplayEvents a protocol's stream (no reset event to tell it) gets
+// the newest events that fit, in order, then live ones.
+TEST_F(HistoryDispatcherTest, ARoutedReplayPastTheLimitGetsTheNewestThatFit) {
+  Dispatcher& d = start(/*heartbeatMs=*/0, /*maxEvents=*/100, /*maxReplay=*/2);
+  const TailFilter onlyX("x");
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_EQ(publishRouted(d, "u" + std::to_string(i), "d" + std::to_string(i), i == 4 ? 'y' : 'x', {}), Status::kOk);
+  }
+  const int all = adopt(routedStream({route('1')}, &onlyX, cursorOf(0)));
+  const int two = adopt(routedStream({route('1')}, &onlyX, std::string("u2")));
+  d.flush();
+  ASSERT_EQ(publishRouted(d, "u6", "d6", 'x', {route('1')}), Status::kOk);
+  d.flush();
+  EXPECT_READ(all, idEvent("u3", "d3") + idEvent("u5", "d5") + idEvent("u6", "d6"));
+  EXPECT_READ(two, idEvent("u3", "d3") + idEvent("u5", "d5") + idEvent("u6", "d6"));
+  const history::HistoryStats s = d.history()->stats();
+  EXPECT_EQ(s.resets[static_cast<size_t>(history::ResetReason::kLimit)], 1u);  // only the first was cut
+  EXPECT_EQ(s.replays, 2u);
+  EXPECT_EQ(s.replayedEvents, 4u);
+}
+
 TEST_F(HistoryDispatcherTest, ARoutedPublishIsCheckedBeforeAnythingChanges) {
   Dispatcher& d = start(/*heartbeatMs=*/0, 100, 100);
   EventFields ev;
