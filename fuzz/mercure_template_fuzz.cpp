@@ -8,7 +8,8 @@
 //    expression, and it keeps the bounds (bytes, expressions, variables);
 //  - on short inputs, matches() equals the Go regexp text run by std::regex;
 //  - a topic over kMaxTopicBytes never matches; a match starts with the
-//    literal prefix and is at least minLength() bytes;
+//    literal prefix, ends with the literal suffix (MercureIndex's buckets
+//    rely on both) and is at least minLength() bytes;
 //  - selectorMatches() is the four steps over the same compile() and matches().
 #include <cstdint>
 #include <string>
@@ -58,6 +59,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (got) {
       FUZZ_CHECK(topic.size() >= t->minLength() && topic.compare(0, t->literalPrefix().size(), t->literalPrefix()) == 0,
                  "%s matched %s below its prefix or minimum length", show(tpl).c_str(), show(topic).c_str());
+      // MercureIndex buckets templates by prefix and suffix: a match must end with it.
+      const std::string_view suffix = t->literalSuffix();
+      FUZZ_CHECK(
+          topic.size() >= suffix.size() && std::string_view(topic).substr(topic.size() - suffix.size()) == suffix,
+          "%s matched %s without its literal suffix", show(tpl).c_str(), show(topic).c_str());
+      FUZZ_CHECK(t->literalPrefix().size() + suffix.size() <= t->minLength(), "%s: prefix and suffix overlap",
+                 show(tpl).c_str());
     }
     if (tpl.size() <= kReferenceBytes && topic.size() <= kReferenceBytes) {
       const auto expected = ssefanout::test::uriTemplateReferenceMatch(ref.pattern, topic);
