@@ -9,7 +9,7 @@ const neostandard = require('neostandard')
 // sends. By convention every name that holds a native object says so
 // (`native`, `this._native`, `internals.native`, `nativeX`); on such a name,
 // outside native-calls.js, only these read-only methods may be called.
-const NATIVE_READ_ONLY = '^(has|subscriptions|stats|historyRead|lastVisibleId|resumes|ref|unref|close|closeSync|error|test)$'
+const NATIVE_READ_ONLY = '^(has|subscriptions|stats|historyRead|lastVisibleId|resumes|replayStart|ref|unref|close|closeSync|error|test)$'
 const NATIVE_CALL_MESSAGE = 'A mutating call on a native object goes through a NativeCalls (lib/native-calls.js: ' +
   'status/id/result), which schedules the flush; only read-only methods may be called directly.'
 const nativeCallOutsideWrapper = (object) => ({

@@ -10,6 +10,10 @@ const FORM_TYPE = 'application/x-www-form-urlencoded'
 const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/
 const ESCAPE = /%([0-9A-Fa-f]{2})/g
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+// Pairs in one form, empty ones included: Go's url.ParseQuery refuses more
+// since 1.25.6 (GODEBUG urlmaxqueryparams, CVE-2025-61726). Without it a
+// 1 MiB body of `a=b&` is 262,144 pairs, about 280 ms of the JS thread.
+const MAX_FORM_PAIRS = 10000
 
 /** A request the hub answers with an error: HTTP status and a short plain-text reason. */
 class HttpError extends Error {
@@ -88,8 +92,9 @@ function decodeComponent (text) {
  */
 function parseForm (body) {
   const fields = new Map()
-  const text = body.toString('latin1')
-  for (const pair of text.split('&')) {
+  const pairs = body.toString('latin1').split('&', MAX_FORM_PAIRS + 1)
+  if (pairs.length > MAX_FORM_PAIRS) throw new HttpError(400, `malformed form body: more than ${MAX_FORM_PAIRS} fields`)
+  for (const pair of pairs) {
     if (pair.includes(';')) throw new HttpError(400, 'malformed form body: ";" is not a separator (use "&")')
     if (pair === '') continue
     const eq = pair.indexOf('=')
@@ -119,4 +124,4 @@ function formFromObject (body) {
   return fields
 }
 
-module.exports = { FORM_TYPE, HttpError, mediaType, isForm, readBody, parseForm, formFromObject }
+module.exports = { FORM_TYPE, MAX_FORM_PAIRS, HttpError, mediaType, isForm, readBody, parseForm, formFromObject }

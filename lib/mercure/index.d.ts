@@ -56,7 +56,7 @@ export interface MercureHubOptions {
   maxSelectorsPerSubscriber?: number
   /** Distinct selectors held by the native index, hub-wide. Default 100000. */
   maxDistinctSelectors?: number
-  /** Of those, URI templates (each update may try every one). Default 10000. */
+  /** Of those, URI templates, each counted once per expression (each update may try every one). Default 10000. */
   maxDistinctTemplates?: number
 }
 

@@ -178,7 +178,7 @@ class MercureHub extends EventEmitter {
     }
     const profile = this._index.acquire(selectors, claims)
     try {
-      setStreamHeaders(res, this._responseLastEventId(lastEventId, profile))
+      setStreamHeaders(res, this._responseLastEventId(lastEventId, profile, acceptOptions))
       const conn = this._index.accept(req, res, acceptOptions, profile)
       this._streams.add(conn.id)
     } finally {
@@ -195,10 +195,17 @@ class MercureHub extends EventEmitter {
   // this subscriber may see, as the reference hub does, never one it may not
   // (the id would tell a private update exists); `earliest` when there is
   // none. Without history: `earliest` when the request asked to resume.
-  _responseLastEventId (lastEventId, profile) {
+  // A replay past maxReplayEvents (or the stream's queue) keeps the newest
+  // updates: the header then names the update before the first one sent, so
+  // the client can tell it missed some, and the stream resumes from there.
+  _responseLastEventId (lastEventId, profile, acceptOptions) {
     if (!this._history) return lastEventId === undefined ? undefined : EARLIEST
-    if (lastEventId === EARLIEST) return EARLIEST
-    if (lastEventId !== undefined && this._index.resumes(profile, lastEventId)) return lastEventId
+    if (lastEventId === EARLIEST || (lastEventId !== undefined && this._index.resumes(profile, lastEventId))) {
+      const start = this._index.replayStart(profile, lastEventId)
+      if (start === null) return lastEventId
+      acceptOptions.lastEventId = start[1]
+      return start[0]
+    }
     return this._index.lastVisibleId(profile) ?? EARLIEST
   }
 

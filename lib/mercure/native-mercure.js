@@ -77,6 +77,16 @@ class NativeMercure {
     return this._native.resumes(profileId, cursor)
   }
 
+  /**
+   * For a resume resumes() accepts (or `earliest`): null when the stream
+   * replays every update after the cursor; else [id, cursor] of the newest
+   * update it leaves out (past maxReplayEvents or its queue), the update
+   * before the first one it gets, and the cursor that replays exactly those.
+   */
+  replayStart (profileId, cursor) {
+    return this._native.replayStart(profileId, cursor)
+  }
+
   /** hub.accept() with the stream bound to the profile. */
   accept (req, res, acceptOptions, profileId) {
     return this._internals.accept(req, res, acceptOptions, this._calls, profileId)

@@ -52,6 +52,7 @@ Napi::Function MercureWrap::Define(Napi::Env env) {
                          InstanceMethod<&MercureWrap::JS_release>("release"),
                          InstanceMethod<&MercureWrap::JS_lastVisibleId>("lastVisibleId"),
                          InstanceMethod<&MercureWrap::JS_resumes>("resumes"),
+                         InstanceMethod<&MercureWrap::JS_replayStart>("replayStart"),
                          InstanceMethod<&MercureWrap::JS_adopt>("adopt"),
                          InstanceMethod<&MercureWrap::JS_attach>("attach"),
                          InstanceMethod<&MercureWrap::JS_publish>("publish"),
@@ -130,6 +131,32 @@ Napi::Value MercureWrap::JS_resumes(const Napi::CallbackInfo& info) {
   reader.filter = index_->replayFilterOf(profile);
   return Napi::Boolean::New(env,
                             place.reason == history::ResetReason::kNone && history->mayKnowOf(place.after, reader));
+}
+
+Napi::Value MercureWrap::JS_replayStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto profile = profileArg(info[0]);
+  if (!dispatcher_ || !index_ || !index_->has(profile) || !info[1].IsString()) return env.Null();
+  history::History* history = dispatcher_->history();
+  if (!history) return env.Null();
+  std::string cursor = info[1].As<Napi::String>().Utf8Value();
+  if (cursor == "earliest") cursor = history->cursorOf(history->oldest() - 1);
+  const history::Place place = history->locate(cursor, Dispatcher::nowMs());
+  if (place.reason != history::ResetReason::kNone) return env.Null();
+  history::Reader reader;
+  reader.filter = index_->replayFilterOf(profile);
+  // The budget Dispatcher::resume() gives the replay, less room for a head
+  // as large as a request's (16 KiB): a resume from the cursor returned
+  // then takes every update after it.
+  const uint64_t cap = dispatcher_->options().shard.maxQueueBytes;
+  const uint64_t reserved = 16 * 1024 + 4 * Dispatcher::kQueueFraming + 256;
+  const auto left =
+      history->newestLeftOut(place, reader, cap > reserved ? cap - reserved : 0, Dispatcher::kQueueFraming);
+  if (!left) return env.Null();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t{0}, Napi::String::New(env, left->first));
+  out.Set(uint32_t{1}, Napi::String::New(env, left->second));
+  return out;
 }
 
 // The profile's part of a stream: its route, its replay filter, no

@@ -51,6 +51,12 @@ class MercureWrap : public Napi::ObjectWrap<MercureWrap>, public Dispatcher::Obs
   // from `cursor` gets what followed it: the history places the cursor and
   // it names nothing the profile may not know of (History::mayKnowOf).
   Napi::Value JS_resumes(const Napi::CallbackInfo& info);
+  // replayStart(profile, cursor) -> null when a stream of the profile
+  // resuming from `cursor` (one resumes() accepts, or "earliest") replays
+  // every update after it; else [id, cursor] of the newest update the replay
+  // leaves out (past maxReplayEvents or the queue): the spec's Last-Event-ID
+  // answer, and the cursor to resume from so the stream gets exactly the rest.
+  Napi::Value JS_replayStart(const Napi::CallbackInfo& info);
   // adopt(fd, head, chunked, stream, profile) / attach(stream, profile): as
   // NativeHub's, the stream bound to the profile. stream.lastEventId
   // "earliest" replays the whole history.

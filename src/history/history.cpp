@@ -195,6 +195,23 @@ std::optional<std::string> History::newestMatching(const Reader& reader, size_t 
   return std::nullopt;
 }
 
+std::optional<std::pair<std::string, std::string>> History::newestLeftOut(const Place& place, const Reader& reader,
+                                                                          uint64_t maxBytes, size_t perFrame) const {
+  uint64_t bytes = 0;
+  size_t taken = 0;
+  const uint64_t first = std::max(place.after + 1, oldest());
+  for (uint64_t seq = latest(); seq >= first && seq > 0; --seq) {
+    const Entry& e = at(seq);
+    if (!matches(e, reader)) continue;
+    if (taken >= options_.maxReplayEvents || bytes + e.frame->size() + perFrame > maxBytes) {
+      return std::make_pair(e.extra && e.extra->id ? *e.extra->id : cursorOf(seq), cursorOf(seq));
+    }
+    bytes += e.frame->size() + perFrame;
+    ++taken;
+  }
+  return std::nullopt;
+}
+
 ResetReason History::selectReplay(const Place& place, const Reader& reader, uint64_t maxBytes, size_t perFrame,
                                   std::vector<FrameRef>* out) {
   const size_t start = out->size();

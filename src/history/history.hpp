@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cursor.hpp"
@@ -192,6 +193,12 @@ class History {
   // `maxScan` held (newest first), or nullopt: what a protocol may tell a
   // new subscriber is the latest event it can see, never one it cannot.
   std::optional<std::string> newestMatching(const Reader& reader, size_t maxScan) const;
+  // The event selectNewest(place, reader, maxBytes, perFrame) would leave out
+  // first: the newest match older than every match it takes, as its id (its
+  // cursor when it has none) and its cursor. nullopt when it takes every
+  // match after the place. A resume from that cursor takes the same events.
+  std::optional<std::pair<std::string, std::string>> newestLeftOut(const Place& place, const Reader& reader,
+                                                                   uint64_t maxBytes, size_t perFrame) const;
   // For a reader with a filter: false when the event at `seq` is held and
   // the filter may not know of it (ReplayFilter::mayKnow; an ordinary event
   // for such a reader), so that a cursor naming it is treated as unknown

@@ -148,18 +148,19 @@ Status MercureIndex::acquire(const std::vector<std::string>& selectors, const st
     return Status::kOk;
   }
   // The budget on distinct selectors, checked before anything changes.
-  uint64_t fresh = 0, freshTemplates = 0;
+  uint64_t fresh = 0, freshWeight = 0;
   auto countFresh = [&](const std::vector<std::string>& list) {
     for (const std::string& s : list) {
       if (selectorByText_.find(s) != selectorByText_.end()) continue;
       ++fresh;  // a repeat counts twice: a bound, not a count
-      if (s != "*" && s.find('{') != std::string::npos && UriTemplate::compile(s)) ++freshTemplates;
+      if (s == "*" || s.find('{') == std::string::npos) continue;
+      if (auto tpl = UriTemplate::compile(s)) freshWeight += tpl->expressions();
     }
   };
   countFresh(selectors);
   if (claims) countFresh(*claims);
   if (selectorByText_.size() + fresh > limits_.maxDistinctSelectors ||
-      templates_ + freshTemplates > limits_.maxDistinctTemplates) {
+      templateWeight_ + freshWeight > limits_.maxDistinctTemplates) {
     return Status::kTooManyDistinctSubscriptions;
   }
 
@@ -222,6 +223,7 @@ uint32_t MercureIndex::internSelector(const std::string& text) {
   }
   if (sel->tpl) {
     ++templates_;
+    templateWeight_ += sel->tpl->expressions();
     const std::string_view prefix = sel->tpl->literalPrefix(), suffix = sel->tpl->literalSuffix();
     auto [bucket, fresh] = templatesByAffixes_.try_emplace(bucketKey(prefix, suffix));
     bucket->second.push_back(index);
@@ -243,6 +245,7 @@ void MercureIndex::dropSelectorUse(uint32_t index, ProfileId id, bool claim) {
   if (--sel.uses > 0) return;
   if (sel.tpl) {
     --templates_;
+    templateWeight_ -= sel.tpl->expressions();
     const std::string_view prefix = sel.tpl->literalPrefix(), suffix = sel.tpl->literalSuffix();
     auto bucket = templatesByAffixes_.find(bucketKey(prefix, suffix));
     std::vector<uint32_t>& v = bucket->second;

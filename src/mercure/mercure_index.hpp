@@ -56,9 +56,11 @@ struct MercureLimits {
   uint32_t maxSelectorsPerSubscriber = 32;  // `topic` query parameters of one subscription
   uint32_t maxClaimSelectors = 1000;        // a token's mercure.subscribe (the reference hub's maxClaimMatchers)
   uint64_t maxDistinctSelectors = 100000;   // held at once, topics and claims together
-  // Of those, URI templates: every update tries each template whose literal
-  // prefix and suffix it has, so templates alike in both cost each update
-  // about 70 ns apiece (bench/cpp/mercure_index_bench, template_middle_only).
+  // Of those, URI templates, each weighed by its expressions: every update
+  // tries each template whose literal prefix and suffix it has, about 70 ns
+  // apiece for templates alike in both (bench/cpp/mercure_index_bench,
+  // template_middle_only), but one pass over the topic per expression, so
+  // 16-expression templates counted as one each cost an update 15 times more.
   uint64_t maxDistinctTemplates = 10000;
   uint32_t maxTopicsPerUpdate = 32;
 };
@@ -84,7 +86,8 @@ class MercureIndex {
   // selector, or one that is not validTopic), kTooManySubscriptions (past
   // maxSelectorsPerSubscriber or maxClaimSelectors),
   // kTooManyDistinctSubscriptions (the new selectors would pass
-  // maxDistinctSelectors, or their templates maxDistinctTemplates); nothing
+  // maxDistinctSelectors, or their templates' expressions
+  // maxDistinctTemplates); nothing
   // changes then.
   Status acquire(const std::vector<std::string>& selectors, const std::vector<std::string>* claims, ProfileId* out);
   // One reference less; the profile (and selectors no other profile names)
@@ -170,6 +173,7 @@ class MercureIndex {
   CachedFilter replayFilter_;
   uint64_t references_ = 0;
   uint64_t templates_ = 0;
+  uint64_t templateWeight_ = 0;  // their expressions, what maxDistinctTemplates bounds
 };
 
 }  // namespace ssefanout::mercure

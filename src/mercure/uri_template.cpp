@@ -1,5 +1,6 @@
 #include "uri_template.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -410,6 +411,10 @@ bool stepExpression(std::string_view topic, char first, char sep, bool unbounded
 }
 
 }  // namespace
+
+size_t UriTemplate::expressions() const {
+  return static_cast<size_t>(std::count_if(pieces_.begin(), pieces_.end(), [](const Piece& p) { return !p.literal; }));
+}
 
 bool UriTemplate::matches(std::string_view topic) const {
   const size_t n = topic.size();

@@ -86,6 +86,9 @@ class UriTemplate {
   std::string_view literalSuffix() const;
   // The fewest bytes a matching topic has: the sum of the literals.
   size_t minLength() const { return minLength_; }
+  // The expressions: a match costs about one pass over the topic per
+  // expression, so an index weighs a template by them.
+  size_t expressions() const;
   std::string_view text() const { return text_; }
 
   // 128-bit set of ASCII bytes; no non-ASCII byte is ever in a class.

@@ -46,6 +46,19 @@ test('refused POSTs answer 400/403/413/415-as-400 with a reason, and publish not
   assert.deepEqual(watcher.updates(), [])
 })
 
+test('a form of more than 10000 fields is refused (400) before its pairs are decoded; 10000 publish', async (t) => {
+  const hub = await startMercure(t)
+  const watcher = await hub.subscribe(query('*'), { token: await fullSubscriberToken() })
+  const auth = await publisherToken()
+  const many = await post(hub.port, hub.path, `topic=a&data=x${'&f=1'.repeat(10000)}`, { auth })
+  assert.equal(many.status, 400, many.body)
+  assert.match(many.body, /more than 10000 fields/)
+  const most = await post(hub.port, hub.path, `topic=a&data=x${'&f=1'.repeat(9998)}`, { auth })
+  assert.equal(most.status, 200, most.body)
+  await hub.barrier(watcher)
+  assert.deepEqual(watcher.updates().map(([, data]) => data), ['x'])
+})
+
 test("the spec's examples: its subscription URL, its publish body, the 200 and the id", async (t) => {
   const hub = await startMercure(t, {})
   // draft-dunglas-mercure-07, "Subscription": three selectors, one a template.

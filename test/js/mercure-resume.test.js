@@ -119,3 +119,24 @@ test('an id beyond ASCII: the stream carries it as is, the Last-Event-ID header 
   await hub.barrier(resuming)
   assert.deepEqual(resuming.updates().map(([, d, id]) => [d, id]), [['2', 'urn:livre:日本']])
 })
+
+test('a replay past maxReplayEvents keeps the newest; Last-Event-ID names the update before the first one sent', async (t) => {
+  const hub = await startMercure(t, { anonymous: true, hubOptions: { history: { maxReplayEvents: 3 } } })
+  for (const [id, isPrivate] of [['u0'], ['u1'], ['s', true], ['u2'], ['u3'], ['u4']]) {
+    hub.mercure.publish({ topic: 'a', id, data: id, private: isPrivate === true })
+  }
+  const resumed = await hub.subscribe(query('a', { lastEventID: 'u0' }))
+  const earliest = await hub.subscribe(query('a', { lastEventID: 'earliest' }))
+  const reader = await hub.subscribe(query('a', { lastEventID: 'u0' }), { token: await fullSubscriberToken() })
+  const fits = await hub.subscribe(query('a', { lastEventID: 'u2' }))
+  hub.mercure.publish({ topic: 'a', id: 'u5', data: 'u5' })
+  for (const s of [resumed, earliest, reader, fits]) await s.wait(s === fits ? 3 : 4)
+  assert.deepEqual(resumed.updates().map(([, d]) => d), ['u2', 'u3', 'u4', 'u5'])
+  assert.equal(resumed.headers['last-event-id'], 'u1') // not u0: the client can tell it missed some
+  assert.deepEqual(earliest.updates().map(([, d]) => d), ['u2', 'u3', 'u4', 'u5'])
+  assert.equal(earliest.headers['last-event-id'], 'u1')
+  assert.deepEqual(reader.updates().map(([, d]) => d), ['u2', 'u3', 'u4', 'u5'])
+  assert.equal(reader.headers['last-event-id'], 's') // a private update it may read
+  assert.deepEqual(fits.updates().map(([, d]) => d), ['u3', 'u4', 'u5'])
+  assert.equal(fits.headers['last-event-id'], 'u2')
+})

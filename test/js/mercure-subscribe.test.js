@@ -131,3 +131,15 @@ test('maxDistinctTemplates bounds the URI templates held (503), exact selectors 
   await hub.subscribe(query(['https://example.com/books/{id}', 'https://example.com/users/1']))
   assert.equal(hub.mercure.stats().templates, 1)
 })
+
+test('maxDistinctTemplates weighs a template by its expressions: many-expression templates cannot make each update cost more', async (t) => {
+  const hub = await startMercure(t, { anonymous: true, maxDistinctTemplates: 16 })
+  const heavy = await hub.subscribe(query(`{+a}${'{+b}'.repeat(15)}`))
+  const second = await request(hub.port, 'GET', `${hub.path}?${query('https://example.com/books/{id}')}`)
+  assert.equal(second.status, 503)
+  assert.match(second.body, /maxDistinctTemplates/)
+  heavy.close()
+  await waitFor(() => hub.mercure.stats().templates === 0, 5000, 'the heavy template released')
+  await hub.subscribe(query('https://example.com/books/{id}'))
+  assert.equal(hub.mercure.stats().templates, 1)
+})

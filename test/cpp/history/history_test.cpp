@@ -302,6 +302,32 @@ TEST_F(HistoryTest, ReplayLimitsByCountAndBytes) {
   EXPECT_EQ(s.replayedEvents, 3u + 3 + 2);
 }
 
+// What selectNewest would leave out: the newest match older than all it
+// takes (its explicit id, else its cursor), and a resume from that cursor
+// takes the same events.
+TEST_F(HistoryTest, NewestLeftOutIsTheMatchBeforeTheNewestThatFit) {
+  History h(options(10000, 1 << 20, 300000, /*maxReplayEvents=*/2));
+  add(h, "a", 0, nullptr, "u1");
+  add(h, "b");
+  add(h, "a");
+  add(h, "b");
+  add(h, "a", 0, nullptr, "u5");
+  const std::vector<std::string> a = {"a"};
+  const Reader reader{&a, std::nullopt};
+  EXPECT_EQ(h.newestLeftOut(h.locate(cursor(0), 0), reader, UINT64_MAX, 0),
+            std::make_optional(std::make_pair(std::string("u1"), cursor(1))));              // takes 3 and 5
+  EXPECT_EQ(h.newestLeftOut(h.locate(cursor(1), 0), reader, UINT64_MAX, 0), std::nullopt);  // all fit
+  std::vector<FrameRef> out;
+  h.selectNewest(h.locate(cursor(1), 0), reader, UINT64_MAX, 0, &out);
+  EXPECT_EQ(out.size(), 2u);
+  // Bytes: room for one frame only.
+  out.clear();
+  h.selectNewest(h.locate(cursor(0), 0), reader, UINT64_MAX, 0, &out);
+  const uint64_t size = out.back()->size();
+  EXPECT_EQ(h.newestLeftOut(h.locate(cursor(0), 0), reader, size, 0),
+            std::make_optional(std::make_pair(cursor(3), cursor(3))));  // no explicit id: its cursor
+}
+
 TEST_F(HistoryTest, ReadPagesThroughMatchingEvents) {
   History h(options());
   for (int i = 1; i <= 10; ++i) add(h, i % 3 == 0 ? "other" : "a");  // "a": 1 2 4 5 7 8 10

@@ -164,6 +164,22 @@ TEST(MercureIndexTest, TemplatesHaveABudgetOfTheirOwn) {
   EXPECT_EQ(index.stats().templates, 2u);
 }
 
+// A match costs a pass over the topic per expression: a template with many
+// weighs as many, so the budget bounds the work an update can be made to do.
+TEST(MercureIndexTest, TemplatesWeighTheirExpressionsInTheBudget) {
+  MercureLimits limits;
+  limits.maxDistinctTemplates = 4;
+  MercureIndex index(limits);
+  Profile heavy = 0, id = 0;
+  std::vector<std::string> three = {"{+a}{+b}{+c}"}, two = {"/x/{a}/{b}"}, one = {"/y/{a}"};
+  ASSERT_EQ(index.acquire(three, nullptr, &heavy), Status::kOk);
+  EXPECT_EQ(index.acquire(two, nullptr, &id), Status::kTooManyDistinctSubscriptions);
+  EXPECT_EQ(index.acquire(one, nullptr, &id), Status::kOk);
+  EXPECT_EQ(index.stats().templates, 2u);
+  index.release(heavy);
+  EXPECT_EQ(index.acquire(two, nullptr, &id), Status::kOk);  // its weight was given back
+}
+
 // Random profiles and updates: the routes are exactly the profiles the
 // brute-force rule reaches, the replay filter agrees, and releasing every
 // profile leaves nothing held.
