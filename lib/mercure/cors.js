@@ -2,15 +2,19 @@
 // CORS for the hub's path, as the reference hub configures rs/cors
 // (handler.go): the configured origins, credentials allowed (a subscriber's
 // cookie travels cross-origin only so), the request headers a subscriber
-// sends (authorization, cache-control, last-event-id), methods GET, POST and
-// HEAD. A preflight is answered 204 whatever the outcome; the CORS headers
-// are there only when the origin, method and headers are all allowed, so a
-// refused preflight fails in the browser. One addition to Go: the
-// Last-Event-ID response header is exposed, so a fetch()-based subscriber
-// can compare it with the id it asked for (the spec's data-loss check).
+// sends (authorization, cache-control, last-event-id), methods GET and POST
+// (the hub answers HEAD 405). A preflight is answered 204 whatever the
+// outcome; the CORS headers are there only when the origin, method and
+// headers are all allowed, so a refused preflight fails in the browser.
+// Two departures from Go: the Last-Event-ID response header is exposed, so a
+// fetch()-based subscriber can compare it with the id it asked for (the
+// spec's data-loss check); and an origin allowed only by '*' gets
+// `Access-Control-Allow-Origin: *` without credentials (rs/cors echoes it
+// with credentials, so any web site could read a signed-in user's private
+// updates through the cookie): cross-origin cookies need listed origins.
 const { invalid } = require('../errors')
 
-const ALLOWED_METHODS = new Set(['GET', 'POST', 'HEAD'])
+const ALLOWED_METHODS = new Set(['GET', 'POST'])
 const ALLOWED_HEADERS = new Set(['authorization', 'cache-control', 'last-event-id', 'origin'])
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\s]+$/i
 
@@ -35,11 +39,21 @@ function readCorsOptions (cors) {
   return Object.freeze({ all, origins })
 }
 
-/** The request's Origin when CORS allows it, else null. */
+/**
+ * What CORS answers the request's Origin: { origin, credentials } (a listed
+ * origin: itself, with credentials; any other under '*': '*', without), or
+ * null when it is not allowed.
+ */
 function allowedOrigin (req, cors) {
   const origin = req.headers.origin
   if (typeof origin !== 'string' || origin === '') return null
-  return cors.all || cors.origins.has(origin.toLowerCase()) ? origin : null
+  if (cors.origins.has(origin.toLowerCase())) return { origin, credentials: true }
+  return cors.all ? { origin: '*', credentials: false } : null
+}
+
+function setAllowOrigin (res, allowed) {
+  res.setHeader('access-control-allow-origin', allowed.origin)
+  if (allowed.credentials) res.setHeader('access-control-allow-credentials', 'true')
 }
 
 function addVary (res, names) {
@@ -51,10 +65,9 @@ function addVary (res, names) {
 function corsHeaders (req, res, cors) {
   if (!cors.all && cors.origins.size === 0) return
   addVary(res, 'Origin')
-  const origin = allowedOrigin(req, cors)
-  if (origin === null) return
-  res.setHeader('access-control-allow-origin', origin)
-  res.setHeader('access-control-allow-credentials', 'true')
+  const allowed = allowedOrigin(req, cors)
+  if (allowed === null) return
+  setAllowOrigin(res, allowed)
   res.setHeader('access-control-expose-headers', 'Last-Event-ID')
 }
 
@@ -66,13 +79,12 @@ function isPreflight (req) {
 /** Answers a preflight: 204, with the CORS headers only when everything asked for is allowed. */
 function answerPreflight (req, res, cors) {
   addVary(res, 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers')
-  const origin = allowedOrigin(req, cors)
+  const allowed = allowedOrigin(req, cors)
   const method = req.headers['access-control-request-method'].toUpperCase()
   const requested = String(req.headers['access-control-request-headers'] || '')
     .split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '')
-  if (origin !== null && ALLOWED_METHODS.has(method) && requested.every((h) => ALLOWED_HEADERS.has(h))) {
-    res.setHeader('access-control-allow-origin', origin)
-    res.setHeader('access-control-allow-credentials', 'true')
+  if (allowed !== null && ALLOWED_METHODS.has(method) && requested.every((h) => ALLOWED_HEADERS.has(h))) {
+    setAllowOrigin(res, allowed)
     res.setHeader('access-control-allow-methods', method)
     if (requested.length > 0) res.setHeader('access-control-allow-headers', requested.join(', '))
   }

@@ -172,6 +172,7 @@ describe('CORS', () => {
     for (const headers of [
       { ...asked.headers, origin: 'https://evil.example' },
       { ...asked.headers, 'access-control-request-method': 'DELETE' },
+      { ...asked.headers, 'access-control-request-method': 'HEAD' }, // the hub answers HEAD 405
       { ...asked.headers, 'access-control-request-headers': 'x-custom' }
     ]) {
       const refused = response()
@@ -181,10 +182,23 @@ describe('CORS', () => {
     }
   })
 
-  test('"*" allows any origin (echoed, as credentials need); malformed origins are refused', () => {
+  test('"*" allows any origin without credentials (a listed one keeps them); malformed origins are refused', () => {
+    // Echoing any origin with credentials would let every web site read a
+    // signed-in user's private updates through the mercureAuthorization cookie.
+    const cors = readCorsOptions({ origins: ['*', 'https://app.example.com'] })
     const any = response()
-    corsHeaders(req('GET', { origin: 'https://x.example' }), any, readCorsOptions({ origins: ['*'] }))
-    assert.equal(any.headers['access-control-allow-origin'], 'https://x.example')
+    corsHeaders(req('GET', { origin: 'https://x.example' }), any, cors)
+    assert.equal(any.headers['access-control-allow-origin'], '*')
+    assert.equal(any.headers['access-control-allow-credentials'], undefined)
+    const preflight = response()
+    answerPreflight(req('OPTIONS', { origin: 'https://x.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' }), preflight, cors)
+    assert.equal(preflight.headers['access-control-allow-origin'], '*')
+    assert.equal(preflight.headers['access-control-allow-credentials'], undefined)
+    assert.equal(preflight.headers['access-control-allow-headers'], 'authorization')
+    const listed = response()
+    corsHeaders(req('GET', { origin: 'https://app.example.com' }), listed, cors)
+    assert.equal(listed.headers['access-control-allow-origin'], 'https://app.example.com')
+    assert.equal(listed.headers['access-control-allow-credentials'], 'true')
     assert.throws(() => readCorsOptions({ origins: ['app.example.com'] }), /options\.cors\.origins\[0\]/)
     assert.throws(() => readCorsOptions(['https://a.example']), /options\.cors/)
   })
