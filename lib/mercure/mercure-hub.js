@@ -203,7 +203,9 @@ class MercureHub extends EventEmitter {
     if (lastEventId === EARLIEST || (lastEventId !== undefined && this._index.resumes(profile, lastEventId))) {
       const start = this._index.replayStart(profile, lastEventId)
       if (start === null) return lastEventId
-      acceptOptions.lastEventId = start[1]
+      // Resumed from that update's id (every Mercure update has one; a
+      // Mercure stream is placed by ids only, never by the hub's cursors).
+      acceptOptions.lastEventId = start[0]
       return start[0]
     }
     return this._index.lastVisibleId(profile) ?? EARLIEST

@@ -37,6 +37,17 @@ mercure::MercureLimits limitsOf(const Napi::Value& v) {
   return limits;
 }
 
+constexpr std::string_view kEarliest = "earliest";
+
+// Where a Mercure subscriber's Last-Event-ID puts it: "earliest" before the
+// oldest update held; otherwise only an update's id, never a cursor of the
+// hub's own ("<epoch>-<seq>": its readers were never given one, and placing
+// it would let them probe positions).
+history::Place placeOf(history::History* history, const std::string& cursor) {
+  if (cursor == kEarliest) return history->locate(history->cursorOf(history->oldest() - 1), Dispatcher::nowMs());
+  return history->locate(cursor, Dispatcher::nowMs(), /*idsOnly=*/true);
+}
+
 mercure::MercureIndex::ProfileId profileArg(const Napi::Value& v) {
   if (!v.IsNumber()) return 0;
   const double d = v.As<Napi::Number>().DoubleValue();
@@ -126,7 +137,7 @@ Napi::Value MercureWrap::JS_resumes(const Napi::CallbackInfo& info) {
   if (!dispatcher_ || !index_ || !index_->has(profile) || !info[1].IsString()) return Napi::Boolean::New(env, false);
   history::History* history = dispatcher_->history();
   if (!history) return Napi::Boolean::New(env, false);
-  const history::Place place = history->locate(info[1].As<Napi::String>().Utf8Value(), Dispatcher::nowMs());
+  const history::Place place = placeOf(history, info[1].As<Napi::String>().Utf8Value());
   history::Reader reader;
   reader.filter = index_->replayFilterOf(profile);
   return Napi::Boolean::New(env,
@@ -139,9 +150,7 @@ Napi::Value MercureWrap::JS_replayStart(const Napi::CallbackInfo& info) {
   if (!dispatcher_ || !index_ || !index_->has(profile) || !info[1].IsString()) return env.Null();
   history::History* history = dispatcher_->history();
   if (!history) return env.Null();
-  std::string cursor = info[1].As<Napi::String>().Utf8Value();
-  if (cursor == "earliest") cursor = history->cursorOf(history->oldest() - 1);
-  const history::Place place = history->locate(cursor, Dispatcher::nowMs());
+  const history::Place place = placeOf(history, info[1].As<Napi::String>().Utf8Value());
   if (place.reason != history::ResetReason::kNone) return env.Null();
   history::Reader reader;
   reader.filter = index_->replayFilterOf(profile);
@@ -168,8 +177,10 @@ Status MercureWrap::completeStream(void* self, const Napi::CallbackInfo&, Stream
   stream->replayFilter = w->index_->replayFilterOf(w->pending_);
   stream->positions = false;
   history::History* history = w->dispatcher_->history();
-  if (history && stream->lastEventId && *stream->lastEventId == "earliest") {
+  if (history && stream->lastEventId && *stream->lastEventId == kEarliest) {
     stream->lastEventId = history->cursorOf(history->oldest() - 1);
+  } else {
+    stream->cursorIdsOnly = true;  // Mercure ids are all its publishers' (or urn:uuid)
   }
   return Status::kOk;
 }

@@ -135,12 +135,15 @@ void History::expire(uint64_t nowMs) {
   while (size_ > 0 && nowMs - ring_[head_].atMs > options_.maxAgeMs) popOldest();
 }
 
-Place History::locate(std::string_view cursor, uint64_t nowMs) {
+Place History::locate(std::string_view cursor, uint64_t nowMs, bool idsOnly) {
   expire(nowMs);
   Place p;
   uint64_t seq;
   if (auto it = ids_.find(cursor); it != ids_.end()) {
     seq = it->second;
+  } else if (idsOnly) {
+    p.reason = ResetReason::kUnknown;
+    return p;
   } else {
     const ParsedCursor c = parseCursor(cursor, options_.epoch);
     if (c.form == CursorForm::kMalformed) {

@@ -168,7 +168,10 @@ class History {
   // Drops events older than maxAgeMs.
   void expire(uint64_t nowMs);
 
-  Place locate(std::string_view cursor, uint64_t nowMs);
+  // idsOnly: only a publisher's id places a reader (a protocol whose ids are
+  // all its publishers': a cursor "<epoch>-<seq>" would let its readers
+  // probe positions they were never given); anything else is kUnknown.
+  Place locate(std::string_view cursor, uint64_t nowMs, bool idsOnly = false);
 
   // A resume: the frames of the events after place.after that `reader`
   // matches, in order, into *out (appended). kLimit (and *out unchanged) when

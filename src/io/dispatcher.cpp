@@ -182,7 +182,7 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
     if (stream.positions) c->replay.push_back(history_->positionFrame());
     return;
   }
-  history::Place place = history_->locate(*stream.lastEventId, nowMs());
+  history::Place place = history_->locate(*stream.lastEventId, nowMs(), stream.cursorIdsOnly);
   if (place.reason == history::ResetReason::kNone && stream.replayFilter &&
       !history_->mayKnowOf(place.after, history::Reader{nullptr, std::nullopt, stream.replayFilter})) {
     place.reason = history::ResetReason::kUnknown;  // a cursor naming what the stream may not know of

@@ -81,6 +81,7 @@ struct StreamOptions {
   std::vector<std::string> routes;
   const history::ReplayFilter* replayFilter = nullptr;
   bool positions = true;
+  bool cursorIdsOnly = false;  // lastEventId places it only as a publisher's id (History::locate)
 };
 
 struct ShardStats {

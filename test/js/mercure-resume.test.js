@@ -58,6 +58,21 @@ test('a cursor naming a private update the subscriber may not read is unknown: n
   assert.equal(allowed.headers['last-event-id'], 'urn:p1')
 })
 
+test("a cursor of the hub's own (<epoch>-<seq>) places no Mercure subscriber: only update ids and earliest do", async (t) => {
+  const hub = await startMercure(t, { anonymous: true })
+  seed(hub.mercure)
+  const { epoch } = hub.mercure.hub.stats().history
+  // Position 1 is urn:b1: as a cursor it would replay b2 (and, by which
+  // positions replay what, tell where the private ones are).
+  const byCursor = await hub.subscribe(query(['*', 'barrier']), { headers: { 'last-event-id': `${epoch}-1` } })
+  const byId = await hub.subscribe(query(['*', 'barrier']), { headers: { 'last-event-id': 'urn:b1' } })
+  hub.mercure.publish({ topic: 'https://example.com/books/5', data: 'live' })
+  await hub.barrier(byCursor, byId)
+  assert.deepEqual(byCursor.updates().map(([, d]) => d), ['live'])
+  assert.equal(byCursor.headers['last-event-id'], 'urn:b2')
+  assert.deepEqual(byId.updates().map(([, d]) => d), ['b2', 'live'])
+})
+
 test('earliest replays the whole history the subscriber may see', async (t) => {
   const hub = await startMercure(t, { anonymous: true })
   seed(hub.mercure)

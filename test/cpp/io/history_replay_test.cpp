@@ -1106,6 +1106,10 @@ TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTh
   const int unknown = adopt(routedStream({route('9')}, &xOrY, std::string("nope")));
   // u3 ('y') is not onlyX's to know of: its id is an unknown cursor to it.
   const int probing = adopt(routedStream({route('9')}, &onlyX, std::string("u3")));
+  // With cursorIdsOnly, only an id places a stream, not a cursor of the hub's own.
+  StreamOptions idsOnly = routedStream({route('9')}, &xOrY, cursorOf(2));
+  idsOnly.cursorIdsOnly = true;
+  const int byCursor = adopt(std::move(idsOnly));
   const int plainResumed = adopt(resumeFrom(cursorOf(0), {"a"}));
   d.flush();
   ASSERT_EQ(publishRouted(d, "u5", "five", 'x', {route('9')}), Status::kOk);
@@ -1114,9 +1118,10 @@ TEST_F(HistoryDispatcherTest, RoutedEventsReachTheirRoutesOnceAndReplayThroughTh
   EXPECT_READ(resumedXY, idEvent("u3", "three") + idEvent("u5", "five"));
   EXPECT_READ(unknown, idEvent("u5", "five"));
   EXPECT_READ(probing, idEvent("u5", "five"));
+  EXPECT_READ(byCursor, idEvent("u5", "five"));
   EXPECT_READ(plainResumed, event(2, "plain") + event(5, "all") + positionFrame(5));
-  for (int fd : {r1, r2, both, resumedX, resumedXY, unknown, probing}) EXPECT_EQ(readFor(fd, 30ms), "");
-  EXPECT_EQ(d.history()->stats().resets[static_cast<size_t>(history::ResetReason::kUnknown)], 2u);
+  for (int fd : {r1, r2, both, resumedX, resumedXY, unknown, probing, byCursor}) EXPECT_EQ(readFor(fd, 30ms), "");
+  EXPECT_EQ(d.history()->stats().resets[static_cast<size_t>(history::ResetReason::kUnknown)], 3u);
 
   // The newest event a filter may see, never a newer one it may not.
   history::Reader rx;
