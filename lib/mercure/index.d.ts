@@ -58,6 +58,8 @@ export interface MercureHubOptions {
   maxDistinctSelectors?: number
   /** Of those, URI templates, each counted once per expression (each update may try every one). Default 10000. */
   maxDistinctTemplates?: number
+  /** One subscriber's topic selectors: their template expressions together. Default 64. */
+  maxExpressionsPerSubscriber?: number
 }
 
 /** An update from server code (no authorization: the app is the publisher). */
@@ -87,7 +89,8 @@ export declare class MercureHub extends EventEmitter<MercureHubEvents> {
     maxTopicsPerUpdate: number,
     maxSelectorsPerSubscriber: number,
     maxDistinctSelectors: number,
-    maxDistinctTemplates: number
+    maxDistinctTemplates: number,
+    maxExpressionsPerSubscriber: number
   }>
 
   /** Open subscription streams. */
@@ -122,7 +125,8 @@ export declare const DEFAULTS: Readonly<{
   maxTopicsPerUpdate: number,
   maxSelectorsPerSubscriber: number,
   maxDistinctSelectors: number,
-  maxDistinctTemplates: number
+  maxDistinctTemplates: number,
+  maxExpressionsPerSubscriber: number
 }>
 
 declare module 'fastify' {

@@ -16,8 +16,8 @@ const STATUS = native.statusNames
 // Status name -> [HTTP status, what the request gets told].
 const ANSWERS = {
   INVALID_TOPIC: [400, 'a topic selector is not valid'],
-  TOO_MANY_SUBSCRIPTIONS: [400, 'too many topic selectors (maxSelectorsPerSubscriber)'],
-  TOO_MANY_DISTINCT_SUBSCRIPTIONS: [503, 'the hub holds too many distinct topic selectors or URI templates (maxDistinctSelectors, maxDistinctTemplates)'],
+  TOO_MANY_SUBSCRIPTIONS: [400, 'too many topic selectors (maxSelectorsPerSubscriber) or template expressions among them (maxExpressionsPerSubscriber)'],
+  TOO_MANY_DISTINCT_SUBSCRIPTIONS: [503, 'the hub holds too many distinct topic selectors or URI templates (maxDistinctSelectors, maxDistinctTemplates, or 256 template shapes)'],
   DATA_TOO_LARGE: [413, 'the update encodes to more than maxQueueBytes, so no subscriber could receive it'],
   QUEUE_FULL: [503, 'the I/O threads are behind (maxPendingCommands or maxPendingBytes); nothing was queued'],
   CLOSED: [503, 'the hub is closed']
@@ -43,6 +43,7 @@ class NativeMercure {
       maxSelectorsPerSubscriber: limits.maxSelectorsPerSubscriber,
       maxDistinctSelectors: limits.maxDistinctSelectors,
       maxDistinctTemplates: limits.maxDistinctTemplates,
+      maxExpressionsPerSubscriber: limits.maxExpressionsPerSubscriber,
       maxTopicsPerUpdate: limits.maxTopicsPerUpdate
     })
     this._calls = this._internals.callsOn(this._native)

@@ -27,7 +27,10 @@ const DEFAULTS = Object.freeze({
   // each, and a pass over the topic per expression), so this bounds what
   // subscribers can make each update cost (10000 alike: about 0.7 ms; 16
   // expressions each, counted once, made it 36 ms).
-  maxDistinctTemplates: 10000
+  maxDistinctTemplates: 10000,
+  // One subscriber's topic selectors, their template expressions together:
+  // a resume examines each update after its cursor with every one of them.
+  maxExpressionsPerSubscriber: 64
 })
 
 const INT_LIMITS = {
@@ -35,7 +38,8 @@ const INT_LIMITS = {
   maxTopicsPerUpdate: [1, 100000],
   maxSelectorsPerSubscriber: [1, 100000],
   maxDistinctSelectors: [1, 1e7],
-  maxDistinctTemplates: [1, 1e7]
+  maxDistinctTemplates: [1, 1e7],
+  maxExpressionsPerSubscriber: [1, 100000]
 }
 const PATH = /^\/[^?#\s]*$/
 

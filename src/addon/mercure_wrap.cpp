@@ -33,6 +33,7 @@ mercure::MercureLimits limitsOf(const Napi::Value& v) {
   limits.maxClaimSelectors = at32("maxClaimSelectors", limits.maxClaimSelectors);
   limits.maxDistinctSelectors = at("maxDistinctSelectors", limits.maxDistinctSelectors);
   limits.maxDistinctTemplates = at("maxDistinctTemplates", limits.maxDistinctTemplates);
+  limits.maxExpressionsPerSubscriber = at32("maxExpressionsPerSubscriber", limits.maxExpressionsPerSubscriber);
   limits.maxTopicsPerUpdate = at32("maxTopicsPerUpdate", limits.maxTopicsPerUpdate);
   return limits;
 }

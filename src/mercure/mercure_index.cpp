@@ -140,6 +140,17 @@ Status MercureIndex::acquire(const std::vector<std::string>& selectors, const st
       if (!validTopic(s)) return Status::kInvalidTopic;
     }
   }
+  // The topic selectors' expressions (claims come from a signed token).
+  size_t expressions = 0;
+  for (const std::string& s : selectors) {
+    if (auto it = selectorByText_.find(s); it != selectorByText_.end()) {
+      const Selector& held = *selectors_[it->second];
+      if (held.tpl) expressions += held.tpl->expressions();
+    } else if (s != "*" && s.find('{') != std::string::npos) {
+      if (auto tpl = UriTemplate::compile(s)) expressions += tpl->expressions();
+    }
+  }
+  if (expressions > limits_.maxExpressionsPerSubscriber) return Status::kTooManySubscriptions;
   std::string key = profileKey(selectors, claims);
   if (auto it = profileByKey_.find(key); it != profileByKey_.end()) {
     ++profiles_[it->second - 1]->refs;
@@ -149,18 +160,27 @@ Status MercureIndex::acquire(const std::vector<std::string>& selectors, const st
   }
   // The budget on distinct selectors, checked before anything changes.
   uint64_t fresh = 0, freshWeight = 0;
+  std::vector<uint64_t> freshShapes;
   auto countFresh = [&](const std::vector<std::string>& list) {
     for (const std::string& s : list) {
       if (selectorByText_.find(s) != selectorByText_.end()) continue;
       ++fresh;  // a repeat counts twice: a bound, not a count
       if (s == "*" || s.find('{') == std::string::npos) continue;
-      if (auto tpl = UriTemplate::compile(s)) freshWeight += tpl->expressions();
+      auto tpl = UriTemplate::compile(s);
+      if (!tpl) continue;
+      freshWeight += tpl->expressions();
+      const uint64_t shape = uint64_t{tpl->literalPrefix().size()} << 32 | tpl->literalSuffix().size();
+      if (shapeCount_.find(shape) == shapeCount_.end() &&
+          std::find(freshShapes.begin(), freshShapes.end(), shape) == freshShapes.end()) {
+        freshShapes.push_back(shape);
+      }
     }
   };
   countFresh(selectors);
   if (claims) countFresh(*claims);
   if (selectorByText_.size() + fresh > limits_.maxDistinctSelectors ||
-      templateWeight_ + freshWeight > limits_.maxDistinctTemplates) {
+      templateWeight_ + freshWeight > limits_.maxDistinctTemplates ||
+      shapes_.size() + freshShapes.size() > limits_.maxTemplateShapes) {
     return Status::kTooManyDistinctSubscriptions;
   }
 

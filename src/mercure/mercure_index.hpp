@@ -63,6 +63,12 @@ struct MercureLimits {
   // 16-expression templates counted as one each cost an update 15 times more.
   uint64_t maxDistinctTemplates = 10000;
   uint32_t maxTopicsPerUpdate = 32;
+  // The expressions of one subscriber's topic selectors together: what a
+  // replay costs per update it examines (its filter tries each template).
+  uint32_t maxExpressionsPerSubscriber = 64;
+  // Distinct (literal prefix length, literal suffix length) shapes of the
+  // templates held: an update topic costs one hash lookup per shape.
+  uint32_t maxTemplateShapes = 256;
 };
 
 constexpr std::string_view kUpdateTagPrefix{"\0M", 2};
@@ -84,11 +90,11 @@ class MercureIndex {
   // The profile of (selectors, claims), made when new, with one more
   // reference. claims nullptr: no private update. kInvalidTopic (no
   // selector, or one that is not validTopic), kTooManySubscriptions (past
-  // maxSelectorsPerSubscriber or maxClaimSelectors),
+  // maxSelectorsPerSubscriber, maxClaimSelectors or, for the topic
+  // selectors' template expressions, maxExpressionsPerSubscriber),
   // kTooManyDistinctSubscriptions (the new selectors would pass
-  // maxDistinctSelectors, or their templates' expressions
-  // maxDistinctTemplates); nothing
-  // changes then.
+  // maxDistinctSelectors, their templates' expressions maxDistinctTemplates,
+  // or their shapes maxTemplateShapes); nothing changes then.
   Status acquire(const std::vector<std::string>& selectors, const std::vector<std::string>* claims, ProfileId* out);
   // One reference less; the profile (and selectors no other profile names)
   // goes with its last. Unknown ids are ignored.

@@ -143,3 +143,12 @@ test('maxDistinctTemplates weighs a template by its expressions: many-expression
   await hub.subscribe(query('https://example.com/books/{id}'))
   assert.equal(hub.mercure.stats().templates, 1)
 })
+
+test('maxExpressionsPerSubscriber bounds the template expressions of one subscription (400)', async (t) => {
+  const hub = await startMercure(t, { anonymous: true, maxExpressionsPerSubscriber: 2 })
+  const tooMany = await request(hub.port, 'GET', `${hub.path}?${query(['https://example.com/{a}/{b}', 'https://example.com/x/{c}'])}`)
+  assert.equal(tooMany.status, 400)
+  assert.match(tooMany.body, /maxExpressionsPerSubscriber/)
+  await hub.subscribe(query(['https://example.com/{a}/{b}', 'https://example.com/exact']))
+  assert.equal(hub.mercure.stats().templates, 1)
+})

@@ -180,6 +180,23 @@ TEST(MercureIndexTest, TemplatesWeighTheirExpressionsInTheBudget) {
   EXPECT_EQ(index.acquire(two, nullptr, &id), Status::kOk);  // its weight was given back
 }
 
+TEST(MercureIndexTest, ExpressionsPerSubscriberAndTemplateShapesAreBounded) {
+  MercureLimits limits;
+  limits.maxExpressionsPerSubscriber = 3;
+  limits.maxTemplateShapes = 2;
+  MercureIndex index(limits);
+  Profile id = 0;
+  std::vector<std::string> four = {"/a/{x}{y}", "/b/{x}{y}"}, three = {"/a/{x}{y}", "/b/{x}"};
+  EXPECT_EQ(index.acquire(four, nullptr, &id), Status::kTooManySubscriptions);
+  EXPECT_EQ(index.acquire(three, nullptr, &id), Status::kOk);  // shapes (3, 0): one
+  // A claim of many expressions is the token's: not the subscriber's budget.
+  std::vector<std::string> one = {"/c/{x}"}, claims = {"{a}{b}{c}{d}"};
+  EXPECT_EQ(index.acquire(one, &claims, &id), Status::kOk);  // shapes (3, 0) held, (0, 0) new: two
+  std::vector<std::string> thirdShape = {"/long/{x}"}, sameShape = {"/d/{x}"};
+  EXPECT_EQ(index.acquire(thirdShape, nullptr, &id), Status::kTooManyDistinctSubscriptions);
+  EXPECT_EQ(index.acquire(sameShape, nullptr, &id), Status::kOk);
+}
+
 // Random profiles and updates: the routes are exactly the profiles the
 // brute-force rule reaches, the replay filter agrees, and releasing every
 // profile leaves nothing held.
