@@ -172,9 +172,12 @@ class MercureHub extends EventEmitter {
     const lastEventId = lastEventIdOf(req, params)
     const claims = claimSelectors(auth.claims)
     const acceptOptions = { lastEventId: lastEventId ?? '' }
-    // The spec: the hub closes the connection when the token expires.
+    // The spec: the hub closes the connection when the token expires (with
+    // the clock tolerance the token was accepted under: a token just past
+    // `exp` would otherwise get a stream of 1 ms, and a reconnect loop).
     if (auth.claims !== null && typeof auth.claims.exp === 'number') {
-      acceptOptions.maxLifetimeMs = Math.max(1, Math.min(2 ** 31 - 1, Math.floor(auth.claims.exp * 1000 - Date.now())))
+      const expiresMs = (auth.claims.exp + this._auth.options.clockToleranceSec) * 1000
+      acceptOptions.maxLifetimeMs = Math.max(1, Math.min(2 ** 31 - 1, Math.floor(expiresMs - Date.now())))
     }
     const profile = this._index.acquire(selectors, claims)
     try {

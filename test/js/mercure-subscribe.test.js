@@ -102,6 +102,16 @@ test('the stream ends when the subscriber token expires', async (t) => {
   await waitFor(() => s.ended, 5000, 'the stream to end at exp')
 })
 
+test('a token accepted within clockToleranceSec after its exp keeps its stream until exp plus the tolerance', async (t) => {
+  const hub = await startMercure(t, { clockToleranceSec: 2 })
+  // exp one second ago: accepted (tolerance 2 s), so the stream lives about
+  // one more second, not 1 ms (a reconnect loop).
+  const s = await hub.subscribe(query('a'), { token: await token({ mercure: { subscribe: ['a'] } }, { expiresInS: -1 }) })
+  await sleep(400)
+  assert.equal(s.ended, false)
+  await waitFor(() => s.ended, 5000, 'the stream to end at exp + tolerance')
+})
+
 test('the page and the discovery Link header beside the hub', async (t) => {
   const hub = await startMercure(t, { anonymous: true })
   const page = await request(hub.port, 'GET', '/')
