@@ -9,6 +9,7 @@
 
 const path = require('node:path')
 const { execFile, spawnSync } = require('node:child_process')
+const { SECRET } = require('./mercure')
 
 const SCRIPT = path.join(__dirname, 'mercure_publish.py')
 const PYTHON = process.env.PYTHON || 'python3'
@@ -47,4 +48,16 @@ function publishFromPython (hubUrl, key, update) {
   })
 }
 
-module.exports = { pythonMissing, publishFromPython }
+// The environment the cross-language tests start examples/mercure-hub.js
+// with: HS256 keys for both roles (test/helpers/mercure.js's SECRET),
+// anonymous subscribers, no CORS.
+const EXAMPLE_ENV = Object.freeze({
+  MERCURE_PUBLISHER_JWT_KEY: SECRET,
+  MERCURE_PUBLISHER_JWT_ALG: '',
+  MERCURE_SUBSCRIBER_JWT_KEY: SECRET,
+  MERCURE_SUBSCRIBER_JWT_ALG: '',
+  MERCURE_ANONYMOUS: '1',
+  MERCURE_CORS_ORIGINS: ''
+})
+
+module.exports = { pythonMissing, publishFromPython, EXAMPLE_ENV }

@@ -12,20 +12,13 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { browserMissing, launchChromium, closeBrowser, openPage } = require('../helpers/browser')
 const { startExample } = require('../helpers/pb-example')
-const { pythonMissing, publishFromPython } = require('../helpers/mercure-python')
+const { pythonMissing, publishFromPython, EXAMPLE_ENV } = require('../helpers/mercure-python')
 const { token, query, SECRET, PATH } = require('../helpers/mercure')
 const { cleanup } = require('../helpers/wait')
 
 const missing = browserMissing() || pythonMissing()
 const OPTIONS = { skip: missing || false, timeout: 60000 }
-const ENV = {
-  MERCURE_PUBLISHER_JWT_KEY: SECRET,
-  MERCURE_PUBLISHER_JWT_ALG: '',
-  MERCURE_SUBSCRIBER_JWT_KEY: SECRET,
-  MERCURE_SUBSCRIBER_JWT_ALG: '',
-  MERCURE_ANONYMOUS: '1',
-  MERCURE_CORS_ORIGINS: ''
-}
+
 const BOOKS = 'https://example.com/books/{id}'
 /* global document */
 
@@ -61,7 +54,7 @@ function shown (page) {
 }
 
 test('the example page and an EventSource in Chromium receive an update published from Python', OPTIONS, async (t) => {
-  const example = await startExample(t, 'examples/mercure-hub.js', ENV)
+  const example = await startExample(t, 'examples/mercure-hub.js', EXAMPLE_ENV)
   const hubUrl = `${example.url}${PATH}`
   const page = await openExamplePage(t, example.url, BOOKS)
   const es = await page.eventSource(`${PATH}?${query(BOOKS)}`, { events: ['book'] })
@@ -80,7 +73,7 @@ test('the example page and an EventSource in Chromium receive an update publishe
 })
 
 test('a page at another path follows its own URL as its topic', OPTIONS, async (t) => {
-  const example = await startExample(t, 'examples/mercure-hub.js', ENV)
+  const example = await startExample(t, 'examples/mercure-hub.js', EXAMPLE_ENV)
   const page = await openPage(browser, example.url, { pagePath: '/books/42' })
   cleanup(t)(() => page.close(), 'close page')
   await page.page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 10000 })
@@ -92,7 +85,7 @@ test('a page at another path follows its own URL as its topic', OPTIONS, async (
 })
 
 test('a private update from Python reaches the browser holding the mercureAuthorization cookie only', OPTIONS, async (t) => {
-  const example = await startExample(t, 'examples/mercure-hub.js', ENV)
+  const example = await startExample(t, 'examples/mercure-hub.js', EXAMPLE_ENV)
   const hubUrl = `${example.url}${PATH}`
   const cookie = await token({ mercure: { subscribe: [BOOKS] } })
   const withCookie = await openExamplePage(t, example.url, BOOKS, { cookie })

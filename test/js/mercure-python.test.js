@@ -13,20 +13,12 @@ const { test, before } = require('node:test')
 const assert = require('node:assert/strict')
 const { EventSource } = require('eventsource')
 const { startExample } = require('../helpers/pb-example')
-const { pythonMissing, publishFromPython } = require('../helpers/mercure-python')
+const { pythonMissing, publishFromPython, EXAMPLE_ENV } = require('../helpers/mercure-python')
 const { token, fullSubscriberToken, query, openStream, SECRET, PATH } = require('../helpers/mercure')
 const { waitFor, within } = require('../helpers/wait')
 
 const missing = pythonMissing()
 const OPTIONS = { skip: missing || false, timeout: 30000 }
-const ENV = {
-  MERCURE_PUBLISHER_JWT_KEY: SECRET,
-  MERCURE_PUBLISHER_JWT_ALG: '',
-  MERCURE_SUBSCRIBER_JWT_KEY: SECRET,
-  MERCURE_SUBSCRIBER_JWT_ALG: '',
-  MERCURE_ANONYMOUS: '1',
-  MERCURE_CORS_ORIGINS: ''
-}
 
 let subscriberToken = null
 before(async () => { subscriberToken = await fullSubscriberToken() })
@@ -57,7 +49,7 @@ async function subscribe (t, hubUrl, selectors, { tok, types = [] } = {}) {
 }
 
 async function startHub (t) {
-  const example = await startExample(t, 'examples/mercure-hub.js', ENV)
+  const example = await startExample(t, 'examples/mercure-hub.js', EXAMPLE_ENV)
   return `${example.url}${PATH}`
 }
 
