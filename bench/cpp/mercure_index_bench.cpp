@@ -138,7 +138,10 @@ void BM_ReplayFilterRepeatedTopics(benchmark::State& state) {
   std::vector<std::string> tags;
   for (int i = 0; i < 100; ++i)
     tags.push_back(updateTag({"https://ex.com/rooms/" + std::to_string(i) + "/none/1"}, false));
-  const ssefanout::history::ReplayFilter* filter = index.replayFilterOf(id);
+  ssefanout::history::HistoryOptions options;
+  options.epoch = "E";
+  const ssefanout::history::History history(options);
+  const ssefanout::history::ReplayFilter* filter = index.replayFilterOf(id, history);
   size_t k = 0;
   for (auto _ : state) benchmark::DoNotOptimize(filter->accepts(tags[k++ % 100]));
   state.SetItemsProcessed(state.iterations());

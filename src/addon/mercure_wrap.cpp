@@ -127,7 +127,7 @@ Napi::Value MercureWrap::JS_lastVisibleId(const Napi::CallbackInfo& info) {
   history::History* history = dispatcher_->history();
   if (!history) return env.Null();
   history::Reader reader;
-  reader.filter = index_->replayFilterOf(profile);
+  reader.filter = index_->replayFilterOf(profile, *history);
   const std::optional<std::string> id = history->newestMatching(reader, history->options().maxReplayEvents);
   return id ? Napi::String::New(env, *id) : env.Null();
 }
@@ -140,7 +140,7 @@ Napi::Value MercureWrap::JS_resumes(const Napi::CallbackInfo& info) {
   if (!history) return Napi::Boolean::New(env, false);
   const history::Place place = placeOf(history, info[1].As<Napi::String>().Utf8Value());
   history::Reader reader;
-  reader.filter = index_->replayFilterOf(profile);
+  reader.filter = index_->replayFilterOf(profile, *history);
   return Napi::Boolean::New(env,
                             place.reason == history::ResetReason::kNone && history->mayKnowOf(place.after, reader));
 }
@@ -154,7 +154,7 @@ Napi::Value MercureWrap::JS_replayStart(const Napi::CallbackInfo& info) {
   const history::Place place = placeOf(history, info[1].As<Napi::String>().Utf8Value());
   if (place.reason != history::ResetReason::kNone) return env.Null();
   history::Reader reader;
-  reader.filter = index_->replayFilterOf(profile);
+  reader.filter = index_->replayFilterOf(profile, *history);
   // The budget Dispatcher::resume() gives the replay, less room for a head
   // as large as a request's (16 KiB): a resume from the cursor returned
   // then takes every update after it.
@@ -175,9 +175,9 @@ Status MercureWrap::completeStream(void* self, const Napi::CallbackInfo&, Stream
   auto* w = static_cast<MercureWrap*>(self);
   if (!w->index_ || !w->index_->has(w->pending_)) return Status::kInvalidTopic;
   stream->routes.push_back(w->index_->routeOf(w->pending_));
-  stream->replayFilter = w->index_->replayFilterOf(w->pending_);
-  stream->positions = false;
   history::History* history = w->dispatcher_->history();
+  stream->replayFilter = history ? w->index_->replayFilterOf(w->pending_, *history) : w->index_->filterOf(w->pending_);
+  stream->positions = false;
   if (history && stream->lastEventId && *stream->lastEventId == kEarliest) {
     stream->lastEventId = history->cursorOf(history->oldest() - 1);
   } else {

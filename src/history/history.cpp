@@ -52,6 +52,7 @@ History::~History() {
 }
 
 void History::releaseRetired() {
+  if (!retired_.empty()) ++frameGeneration_;
   for (Frame* f : retired_) f->release();
   retired_.clear();
 }

@@ -215,6 +215,9 @@ class History {
   // event; with options.positionEvent, "event: <name>\nid: ...\ndata: \n\n",
   // an event EventSource shows. Cached until the next append.
   FrameRef positionFrame();
+  // Changes each time the history frees frames it held: a view of a tag
+  // taken from the history stays valid while this has not changed.
+  uint64_t frameGeneration() const { return frameGeneration_; }
   void countRead() { ++stats_.reads; }
   void countReset(ResetReason r) { ++stats_.resets[static_cast<size_t>(r)]; }
   HistoryStats stats() const;
@@ -253,6 +256,7 @@ class History {
   // pass of frees measured cheaper than a free per publish amid the allocations.
   static constexpr size_t kReleaseBatch = 256;
   std::vector<Frame*> retired_;
+  uint64_t frameGeneration_ = 0;
   FrameRef position_;  // for latest() when set
   uint64_t positionSeq_ = 0;
   HistoryStats stats_;

@@ -71,6 +71,7 @@ struct MercureIndex::Profile {
   std::vector<uint32_t> topics;  // selector indices
   std::vector<uint32_t> claims;
   uint32_t refs = 0;
+  uint64_t serial = 0;  // the number in its route: never reused
   uint64_t topicStamp = 0;
   uint64_t claimStamp = 0;
   Filter filter;
@@ -195,7 +196,8 @@ Status MercureIndex::acquire(const std::vector<std::string>& selectors, const st
   auto profile = std::make_unique<Profile>(this);
   Profile& p = *profile;
   p.key = key;
-  p.route = routePrefix_ + std::to_string(nextRoute_++);
+  p.serial = nextRoute_++;
+  p.route = routePrefix_ + std::to_string(p.serial);
   p.refs = 1;
   auto addAll = [&](const std::vector<std::string>& list, std::vector<uint32_t>* into, bool claim) {
     for (const std::string& s : list) {
@@ -307,13 +309,17 @@ const std::string& MercureIndex::routeOf(ProfileId id) const { return profiles_[
 
 const history::ReplayFilter* MercureIndex::filterOf(ProfileId id) const { return &profiles_[id - 1]->filter; }
 
-const history::ReplayFilter* MercureIndex::replayFilterOf(ProfileId id) {
-  replayFilter_.bind(filterOf(id));
+const history::ReplayFilter* MercureIndex::replayFilterOf(ProfileId id, const history::History& history) {
+  replayFilter_.bind(filterOf(id), profiles_[id - 1]->serial, history.frameGeneration());
   return &replayFilter_;
 }
 
-void MercureIndex::CachedFilter::bind(const history::ReplayFilter* inner) {
+void MercureIndex::CachedFilter::bind(const history::ReplayFilter* inner, uint64_t serial, uint64_t frameGeneration) {
   inner_ = inner;
+  // The same profile over the same frames: its verdicts and their views stand.
+  if (serial == serial_ && frameGeneration == frameGeneration_) return;
+  serial_ = serial;
+  frameGeneration_ = frameGeneration;
   verdicts_.clear();  // drops views of frames that may be gone: none is read
 }
 

@@ -105,11 +105,15 @@ class MercureIndex {
   // Of a held profile: its internal topic, and what chooses its replay.
   const std::string& routeOf(ProfileId id) const;
   const history::ReplayFilter* filterOf(ProfileId id) const;
-  // filterOf(id) for one replay (or one History::newestMatching): the same
-  // verdicts, each distinct tag decided once (updates to the same topics
-  // repeat; the views it keeps point into the history's frames, so it is
-  // valid only while the history does not change, until the next call).
-  const history::ReplayFilter* replayFilterOf(ProfileId id);
+  // filterOf(id) for replays and History::newestMatching over `history`:
+  // the same verdicts, each distinct tag decided once (updates to the same
+  // topics repeat), and kept while the next calls are for the same profile
+  // and the history has freed no frame (a subscribe scans the history for
+  // its Last-Event-ID header, then again for its replay: the second scan
+  // finds every verdict made). One cache, at most kMaxCachedTags tags (views
+  // of the history's frames), for whichever profile was asked last; valid
+  // until the next call.
+  const history::ReplayFilter* replayFilterOf(ProfileId id, const history::History& history);
 
   // The routes of the profiles an update reaches (appended to *routes) and
   // its tag. kInvalidTopic: no topic, more than maxTopicsPerUpdate, or one
@@ -138,16 +142,20 @@ class MercureIndex {
   };
   class Filter;
   struct Profile;
-  // Remembers the verdict of up to kMaxCachedTags distinct tags.
+  // Remembers the verdict of up to kMaxCachedTags distinct tags for one
+  // profile, named by its serial (never reused, unlike its address or id),
+  // while the history's frameGeneration() stays what it was.
   class CachedFilter final : public history::ReplayFilter {
    public:
-    static constexpr size_t kMaxCachedTags = 4096;
-    void bind(const history::ReplayFilter* inner);
+    static constexpr size_t kMaxCachedTags = 16384;
+    void bind(const history::ReplayFilter* inner, uint64_t serial, uint64_t frameGeneration);
     bool accepts(std::string_view tag) const override;
     bool mayKnow(std::string_view tag) const override { return inner_->mayKnow(tag); }
 
    private:
     const history::ReplayFilter* inner_ = nullptr;
+    uint64_t serial_ = UINT64_MAX;
+    uint64_t frameGeneration_ = UINT64_MAX;
     mutable std::unordered_map<std::string_view, bool> verdicts_;
   };
 

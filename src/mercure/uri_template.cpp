@@ -420,24 +420,25 @@ bool UriTemplate::matches(std::string_view topic) const {
   const size_t n = topic.size();
   if (n > kMaxTopicBytes || n < minLength_) return false;
   const std::string_view text(text_);
+  // The literal prefix and suffix are checked in place, once, before any
+  // state is set up: most topics an index tries fail here.
+  const Piece& head = pieces_.front();
+  if (head.literal && topic.compare(0, head.size, text.substr(head.begin, head.size)) != 0) return false;
+  const Piece& tail = pieces_.back();
+  if (tail.literal && topic.compare(n - tail.size, tail.size, text.substr(tail.begin, tail.size)) != 0) return false;
   size_t from = 0, to = pieces_.size();
   Positions a(n), b(n);
   Positions* cur = &a;
   Positions* next = &b;
-  // The literal prefix and suffix are checked in place, once.
-  if (pieces_.front().literal) {
-    const Piece& p = pieces_.front();
-    if (topic.compare(0, p.size, text.substr(p.begin, p.size)) != 0) return false;
-    cur->set(p.size);
+  if (head.literal) {
+    cur->set(head.size);
     from = 1;
   } else {
     cur->set(0);
   }
   size_t suffix = 0;
-  if (pieces_.back().literal) {
-    const Piece& p = pieces_.back();
-    if (topic.compare(n - p.size, p.size, text.substr(p.begin, p.size)) != 0) return false;
-    suffix = p.size;
+  if (tail.literal) {
+    suffix = tail.size;
     --to;
   }
   for (size_t i = from; i < to; ++i) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <random>
@@ -237,6 +238,10 @@ TEST(MercureIndexTest, RoutesAgreeWithTheReferenceRuleOverRandomProfilesAndUpdat
   };
   std::mt19937 rng(42);
   auto pick = [&](const std::vector<std::string>& pool) { return pool[rng() % pool.size()]; };
+  ssefanout::history::HistoryOptions options;
+  options.epoch = "E";
+  const ssefanout::history::History history(options);
+  std::deque<std::string> tagStore;
   for (int round = 0; round < 20; ++round) {
     MercureIndex index;
     std::vector<Made> made;
@@ -262,9 +267,10 @@ TEST(MercureIndexTest, RoutesAgreeWithTheReferenceRuleOverRandomProfilesAndUpdat
       for (const Made& m : made) {
         const bool expected = reaches(m, topics, isPrivate);
         if (expected) want.insert(index.routeOf(m.id));
-        const std::string tag = updateTag(topics, isPrivate);
+        // The cache keeps views of tags, as of a history's frames: kept alive.
+        const std::string& tag = tagStore.emplace_back(updateTag(topics, isPrivate));
         EXPECT_EQ(index.filterOf(m.id)->accepts(tag), expected);
-        const ssefanout::history::ReplayFilter* cached = index.replayFilterOf(m.id);
+        const ssefanout::history::ReplayFilter* cached = index.replayFilterOf(m.id, history);
         EXPECT_EQ(cached->accepts(tag), expected);
         EXPECT_EQ(cached->accepts(std::string(tag)), expected);  // the remembered verdict
       }
