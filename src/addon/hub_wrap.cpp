@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "addon_data.hpp"
 #include "args.hpp"
 #include "history_wrap.hpp"
 
@@ -78,6 +79,23 @@ void HubWrap::stopNow(bool endBodies) {
   if (!dispatcher_) return;
   channel_->kill();  // before the shards stop: no report reaches JS after this
   dispatcher_->stopNow(endBodies);
+}
+
+Dispatcher* HubWrap::attachProtocol(const Napi::CallbackInfo& info, const char* usage, Dispatcher::Observer* observer,
+                                    Napi::ObjectReference* hubRef) {
+  Napi::Env env = info.Env();
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (!info[0].IsObject() || !data || !info[0].As<Napi::Object>().InstanceOf(data->hubClass.Value())) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  Napi::Object hub = info[0].As<Napi::Object>();
+  HubWrap* wrap = HubWrap::Unwrap(hub);
+  if (!wrap) return nullptr;
+  *hubRef = Napi::Persistent(hub);
+  Dispatcher* dispatcher = &wrap->dispatcher();
+  dispatcher->addObserver(observer);
+  return dispatcher;
 }
 
 // adopt(fd, head, chunked, stream) -> id, 0 when the socket cannot be

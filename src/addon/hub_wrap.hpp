@@ -4,8 +4,9 @@
 // JS-thread state: registry, users, subscriptions, batches, the pending
 // bound) and answers Status numbers that lib/hub.js turns into SseErrors.
 // The ReportChannel carries what the shards report back to JS. Methods named
-// JS_* are the whole native surface. Protocol wraps (RealtimeWrap) reach the
-// Dispatcher through dispatcher() and keep this object alive while they do.
+// JS_* are the whole native surface. Protocol wraps (RealtimeWrap,
+// MercureWrap) reach the Dispatcher through attachProtocol() and keep this
+// object alive while they do.
 //
 // Lifecycle: constructed -> close() (graceful; "stopped" reports follow) or
 // closeSync() (process exit) or environment teardown (cleanup hook). JS
@@ -29,6 +30,13 @@ class HubWrap : public Napi::ObjectWrap<HubWrap> {
   ~HubWrap() override;
 
   Dispatcher& dispatcher() { return *dispatcher_; }
+
+  // A protocol wrap's constructor: info[0] must be a NativeHub (else a
+  // TypeError naming `usage` is thrown and nullptr answered); it is kept
+  // alive in *hubRef and `observer` is registered on its dispatcher, which
+  // is returned.
+  static Dispatcher* attachProtocol(const Napi::CallbackInfo& info, const char* usage, Dispatcher::Observer* observer,
+                                    Napi::ObjectReference* hubRef);
 
  private:
   Napi::Value JS_adopt(const Napi::CallbackInfo& info);

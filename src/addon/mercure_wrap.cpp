@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "addon_data.hpp"
 #include "args.hpp"
 #include "hub_wrap.hpp"
 #include "selector.hpp"
@@ -73,18 +72,8 @@ Napi::Function MercureWrap::Define(Napi::Env env) {
 }
 
 MercureWrap::MercureWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MercureWrap>(info) {
-  Napi::Env env = info.Env();
-  AddonData* data = env.GetInstanceData<AddonData>();
-  if (!info[0].IsObject() || !data || !info[0].As<Napi::Object>().InstanceOf(data->hubClass.Value())) {
-    Napi::TypeError::New(env, "NativeMercure(nativeHub, limits)").ThrowAsJavaScriptException();
-    return;
-  }
-  Napi::Object hub = info[0].As<Napi::Object>();
-  HubWrap* wrap = HubWrap::Unwrap(hub);
-  if (!wrap) return;
-  hubRef_ = Napi::Persistent(hub);
-  dispatcher_ = &wrap->dispatcher();
-  dispatcher_->addObserver(this);
+  dispatcher_ = HubWrap::attachProtocol(info, "NativeMercure(nativeHub, limits)", this, &hubRef_);
+  if (!dispatcher_) return;
   index_ = std::make_unique<mercure::MercureIndex>(limitsOf(info[1]),
                                                    nextTopicSpace.fetch_add(1, std::memory_order_relaxed));
 }

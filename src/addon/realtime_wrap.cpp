@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 
-#include "addon_data.hpp"
 #include "args.hpp"
 #include "hub_wrap.hpp"
 #include "sse_encoder.hpp"
@@ -70,18 +69,8 @@ Napi::Function RealtimeWrap::Define(Napi::Env env) {
 }
 
 RealtimeWrap::RealtimeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RealtimeWrap>(info) {
-  Napi::Env env = info.Env();
-  AddonData* data = env.GetInstanceData<AddonData>();
-  if (!info[0].IsObject() || !data || !info[0].As<Napi::Object>().InstanceOf(data->hubClass.Value())) {
-    Napi::TypeError::New(env, "NativeRealtime(nativeHub, budgets)").ThrowAsJavaScriptException();
-    return;
-  }
-  Napi::Object hub = info[0].As<Napi::Object>();
-  HubWrap* wrap = HubWrap::Unwrap(hub);
-  if (!wrap) return;
-  hubRef_ = Napi::Persistent(hub);
-  dispatcher_ = &wrap->dispatcher();
-  dispatcher_->addObserver(this);
+  dispatcher_ = HubWrap::attachProtocol(info, "NativeRealtime(nativeHub, budgets)", this, &hubRef_);
+  if (!dispatcher_) return;
   pb_.setLimits(limitsOf(info[1]));
   pb_.setTopicSpace(nextTopicSpace.fetch_add(1, std::memory_order_relaxed));
 }
