@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "history_wrap.hpp"
@@ -16,6 +17,17 @@ namespace {
 constexpr size_t kScratchSlack = 4096;
 
 }  // namespace
+
+uint64_t budgetOf(const Napi::Object& o, const char* key, uint64_t fallback, uint64_t min) {
+  Napi::Value n = o.Get(key);
+  if (!n.IsNumber()) return fallback;
+  const double d = n.As<Napi::Number>().DoubleValue();
+  return d >= static_cast<double>(min) && d < 9.0e15 ? static_cast<uint64_t>(d) : fallback;
+}
+
+uint32_t budget32Of(const Napi::Object& o, const char* key, uint32_t fallback, uint64_t min) {
+  return static_cast<uint32_t>(std::min<uint64_t>(budgetOf(o, key, fallback, min), UINT32_MAX));
+}
 
 uint32_t u32(const Napi::Object& o, const char* key, uint32_t fallback) {
   Napi::Value v = o.Get(key);

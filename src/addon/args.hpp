@@ -19,6 +19,10 @@ namespace ssefanout {
 
 // A number property of o, else fallback.
 uint32_t u32(const Napi::Object& o, const char* key, uint32_t fallback);
+// A budget property of a protocol's limits (lib/ checked it): an integer in
+// [min, 9e15), else fallback; budget32Of() clamps it to 32 bits.
+uint64_t budgetOf(const Napi::Object& o, const char* key, uint64_t fallback, uint64_t min = 0);
+uint32_t budget32Of(const Napi::Object& o, const char* key, uint32_t fallback, uint64_t min = 0);
 // A number, else fallback.
 double num(const Napi::Value& v, double fallback);
 // A connection id (an integer in [1, 2^53)), else 0.

@@ -19,15 +19,8 @@ mercure::MercureLimits limitsOf(const Napi::Value& v) {
   mercure::MercureLimits limits;
   if (!v.IsObject()) return limits;
   Napi::Object o = v.As<Napi::Object>();
-  auto at = [&](const char* name, uint64_t fallback) {
-    Napi::Value n = o.Get(name);
-    if (!n.IsNumber()) return fallback;
-    double d = n.As<Napi::Number>().DoubleValue();
-    return d >= 1 && d < 9.0e15 ? static_cast<uint64_t>(d) : fallback;
-  };
-  auto at32 = [&](const char* name, uint32_t fallback) {
-    return static_cast<uint32_t>(std::min<uint64_t>(at(name, fallback), UINT32_MAX));
-  };
+  auto at = [&](const char* name, uint64_t fallback) { return budgetOf(o, name, fallback, 1); };
+  auto at32 = [&](const char* name, uint32_t fallback) { return budget32Of(o, name, fallback, 1); };
   limits.maxSelectorsPerSubscriber = at32("maxSelectorsPerSubscriber", limits.maxSelectorsPerSubscriber);
   limits.maxClaimSelectors = at32("maxClaimSelectors", limits.maxClaimSelectors);
   limits.maxDistinctSelectors = at("maxDistinctSelectors", limits.maxDistinctSelectors);

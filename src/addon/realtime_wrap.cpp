@@ -33,15 +33,8 @@ pb::PbLimits limitsOf(const Napi::Value& v) {
   pb::PbLimits limits;
   if (!v.IsObject()) return limits;
   Napi::Object o = v.As<Napi::Object>();
-  auto at = [&](const char* name, uint64_t fallback) {
-    Napi::Value n = o.Get(name);
-    if (!n.IsNumber()) return fallback;
-    double d = n.As<Napi::Number>().DoubleValue();
-    return d >= 0 && d < 9.0e15 ? static_cast<uint64_t>(d) : fallback;
-  };
-  auto at32 = [&](const char* name, uint32_t fallback) {
-    return static_cast<uint32_t>(std::min<uint64_t>(at(name, fallback), UINT32_MAX));
-  };
+  auto at = [&](const char* name, uint64_t fallback) { return budgetOf(o, name, fallback); };
+  auto at32 = [&](const char* name, uint32_t fallback) { return budget32Of(o, name, fallback); };
   limits.maxOptionSubscriptionsPerClient =
       at32("maxOptionSubscriptionsPerClient", limits.maxOptionSubscriptionsPerClient);
   limits.maxFilterNodesPerClient = at32("maxFilterNodesPerClient", limits.maxFilterNodesPerClient);

@@ -86,17 +86,7 @@ function post (port, path, body, { headers = {}, type = 'application/x-www-form-
   if (auth !== undefined) h.authorization = `Bearer ${auth}`
   // A header given as undefined is left out (no Content-Length: a chunked body).
   for (const name of Object.keys(h)) if (h[name] === undefined) delete h[name]
-  return within(new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent: false, headers: h }, (res) => {
-      let data = ''
-      res.setEncoding('utf8')
-      res.on('data', (c) => { data += c })
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(payload)
-  }), 5000, `POST ${path}`)
+  return request(port, 'POST', path, { headers: h, body: payload })
 }
 
 /** Any request; { status, headers, body }. */
