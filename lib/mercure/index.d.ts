@@ -80,18 +80,21 @@ export interface MercureHubEvents {
   requestError: [Error]
 }
 
+/** The options a MercureHub runs with (its `options`, and `DEFAULTS`). */
+export type MercureHubSettings = Readonly<{
+  path: string,
+  maxBodyBytes: number,
+  maxTopicsPerUpdate: number,
+  maxSelectorsPerSubscriber: number,
+  maxDistinctSelectors: number,
+  maxDistinctTemplates: number,
+  maxExpressionsPerSubscriber: number
+}>
+
 export declare class MercureHub extends EventEmitter<MercureHubEvents> {
   constructor (options?: MercureHubOptions)
   readonly hub: Hub
-  readonly options: Readonly<{
-    path: string,
-    maxBodyBytes: number,
-    maxTopicsPerUpdate: number,
-    maxSelectorsPerSubscriber: number,
-    maxDistinctSelectors: number,
-    maxDistinctTemplates: number,
-    maxExpressionsPerSubscriber: number
-  }>
+  readonly options: MercureHubSettings
 
   /** Open subscription streams. */
   readonly size: number
@@ -119,15 +122,7 @@ export declare function expressMercure (mercure: MercureHub): RequestHandler
 /** Adds `Link: <hubUrl>; rel="mercure"` to a response (node, Express or a Fastify reply). */
 export declare function mercureLink<R extends ServerResponse | FastifyReply> (res: R, hubUrl: string): R
 
-export declare const DEFAULTS: Readonly<{
-  path: string,
-  maxBodyBytes: number,
-  maxTopicsPerUpdate: number,
-  maxSelectorsPerSubscriber: number,
-  maxDistinctSelectors: number,
-  maxDistinctTemplates: number,
-  maxExpressionsPerSubscriber: number
-}>
+export declare const DEFAULTS: MercureHubSettings
 
 declare module 'fastify' {
   interface FastifyInstance {
