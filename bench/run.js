@@ -39,7 +39,7 @@ const option = (name, fallback) => {
 const quick = flag('quick')
 const N = Number(option('connections', quick ? 1000 : 10000))
 const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
-const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,resume,cost-history,history-memory,bus,cost-bus,bus-stream,mercure').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,pocketbase-hostile,resume,cost-history,history-memory,bus,cost-bus,bus-stream,mercure').split(',')
 const steadySeconds = quick ? 3 : 10
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -393,6 +393,20 @@ async function pocketbase (server) {
 }
 pocketbase.nativeOnly = 'no PocketBase layer: the pure-JS baselines and the floor have none'
 
+// The hostile PocketBase guest of issue 10 (bench/pb-hostile.js, in a process
+// of its own that is the app): the JS-thread time of one 10 KB
+// broadcastRecord() per attack, the best round's median; the target is 5 ms.
+async function pocketbaseHostile () {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'pb-hostile.js'), '--json', '--rounds', quick ? '1' : '3'], { encoding: 'utf8', timeout: 300000 })
+  if (r.status !== 0) throw new Error(`pb-hostile.js failed: ${(r.stderr || r.error?.message || '').slice(-500)}`)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop())
+  const values = { targetMs: out.targetMs, worstMedianMs: out.worstMedianMs }
+  for (const row of out.rows) values[`${row.attack} (${row.subscriptions} subs) ms`] = row.medianMs
+  return values
+}
+pocketbaseHostile.nativeOnly = pocketbase.nativeOnly
+pocketbaseHostile.ownServers = true
+
 // memory-default is not in the default list (nor in --quick): it waits 45 s per server.
 // A scenario may name the servers it runs on (`servers`, the others get its
 // `note`), arguments for them (`serverArgs`), or start its own (`ownServers`).
@@ -404,6 +418,7 @@ const SCENARIOS = {
   'memory-default': memoryDefault,
   cost,
   pocketbase,
+  'pocketbase-hostile': pocketbaseHostile,
   ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES }),
   ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
   ...mercureScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick })
@@ -482,6 +497,8 @@ function ratios (results) {
     const burstNative = get('burst', 'native', 'deliveriesPerS')
     lines.push(`- pocketbase deliveries/s, filtered vs plain: ${ratio(v.filtered.deliveriesPerS, v.plain.deliveriesPerS)}, rule vs plain: ${ratio(v.rule.deliveriesPerS, v.plain.deliveriesPerS)}${burstNative ? `; plain vs burst/native: ${ratio(v.plain.deliveriesPerS, burstNative)}` : ''}`)
   }
+  const hostile = results['pocketbase-hostile']?.find((r) => r.server === 'native')?.values
+  if (hostile?.targetMs) lines.push(`- pocketbase hostile guest, one 10 KB broadcastRecord, worst attack's median JS-thread time: ${fmt(hostile.worstMedianMs)} ms (target ${hostile.targetMs} ms)`)
   lines.push(...historyRatios(results, { fmt, ratio }))
   lines.push(...busRatios(results, { fmt, ratio }))
   lines.push(...mercureRatios(results, { fmt, ratio }))
