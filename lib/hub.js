@@ -29,6 +29,7 @@ const os = require('node:os')
 const native = require('./native')
 const { SseError, invalid } = require('./errors')
 const { takeoverFd, buildHead, writeJsHead } = require('./takeover')
+const { CODINGS, resolveCompression, checkCompress, negotiate } = require('./compression')
 const { emitAll } = require('./emit-all')
 const { FlushScheduler, NativeCalls } = require('./native-calls')
 
@@ -63,7 +64,8 @@ const DEFAULTS = Object.freeze({
   maxPendingCommands: 100000,
   maxPendingBytes: 64 * 1024 * 1024,
   transport: 'auto',
-  history: false
+  history: false,
+  compression: false
 })
 
 // The kernel's longest keepalive idle time (Linux MAX_TCP_KEEPIDLE, 32767 s):
@@ -125,12 +127,22 @@ function streamIdLine (streamId) {
 function checkEventOptions (options, name) {
   if (options === undefined) return EMPTY
   if (options === null || typeof options !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an options object', name, options)
-  const { event, id } = options
+  const { event, id, compress } = options
   if (event !== undefined && typeof event !== 'string') throw invalid('ERR_SSE_INVALID_EVENT', 'a string', `${name}.event`, event)
   if (id !== undefined && typeof id !== 'string') throw invalid('ERR_SSE_INVALID_ID', 'a string', `${name}.id`, id)
+  if (compress !== undefined && typeof compress !== 'boolean') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', `${name}.compress`, compress)
   return options
 }
 const EMPTY = Object.freeze({})
+
+// compress: false keeps a secret out of compression on this instance; the
+// Redis bus's entries (format v1) do not carry the flag, so the other
+// instances would compress it: refused rather than lost on the way.
+function checkBusCompress (o) {
+  if (o.compress === false) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'options.compress: false is not carried by the Redis bus (entry format v1): the other instances would compress the event. Publish it on a hub without compression, or keep the secret in an event of its own')
+  }
+}
 
 /** options.bus: null, or a RedisBus (sse-fanout/redis) not attached yet; needs history on. */
 function checkBus (bus, history) {
@@ -219,7 +231,8 @@ class Hub extends EventEmitter {
       maxPendingCommands: intOption(options, 'maxPendingCommands', 0, 2 ** 40),
       maxPendingBytes: intOption(options, 'maxPendingBytes', 0, 2 ** 50),
       transport,
-      history: resolveHistory(options.history)
+      history: resolveHistory(options.history),
+      compression: resolveCompression(options.compression)
     })
     const bus = checkBus(options.bus, this.options.history)
     this._native = new native.NativeHub(this.options, (reports) => this._onReports(reports))
@@ -302,15 +315,22 @@ class Hub extends EventEmitter {
     if (options.history !== undefined && typeof options.history !== 'boolean') {
       throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.history', options.history)
     }
+    const compress = checkCompress(options.compress, 'options.compress') ?? this.options.compression !== null
     const ip = this._admitIp(req, options.ip)
-    const stream = { topics, user, retryMs: retry === -1 ? -1 : pickRetry(retry), streamId, idleMs, lifetimeMs, history: true, lastEventId: undefined }
+    const stream = { topics, user, retryMs: retry === -1 ? -1 : pickRetry(retry), streamId, idleMs, lifetimeMs, history: true, lastEventId: undefined, coding: 0 }
     if (this.options.history !== null && options.history !== false) stream.lastEventId = cursorOf(req, lastEventId)
     else stream.history = false
 
     const fd = this.options.transport === 'auto' ? takeoverFd(req, res) : -1
     if (fd >= 0) {
       const chunked = req.httpVersionMinor >= 1
-      const head = buildHead(res, chunked)
+      // A compressed stream when the hub (or this accept) wants one, the
+      // client accepts one, and the app set no Content-Encoding of its own.
+      // Vary tells caches the answer depends on Accept-Encoding.
+      const offered = compress && !res.hasHeader('content-encoding')
+      const coding = offered ? negotiate(req.headers['accept-encoding']) : null
+      if (coding !== null) stream.coding = CODINGS[coding]
+      const head = buildHead(res, chunked, coding, offered)
       const id = extra === undefined
         ? calls.id('adopt', refuseAccept, undefined, fd, head, chunked, stream)
         : calls.id('adopt', refuseAccept, undefined, fd, head, chunked, stream, extra)
@@ -451,6 +471,7 @@ class Hub extends EventEmitter {
     const bus = this._bus
     if (bus !== null) {
       bus._check(payload, o)
+      checkBusCompress(o)
       if (bus._send(topic, payload, o, users)) return null
     }
     const id = this._deliver(topic, payload, o, users)
@@ -461,8 +482,8 @@ class Hub extends EventEmitter {
   // publish() (topic null: broadcast()) to this hub's connections; the id.
   // hubInternals(hub).deliverLocal: the bus delivers here what Redis did not take.
   _deliver (topic, payload, o, users) {
-    if (topic === null) this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users)
-    else this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users)
+    if (topic === null) this._calls.status('broadcast', refuseEvent, undefined, payload, o.event, o.id, users, o.compress)
+    else this._calls.status('publish', refuseEvent, undefined, topic, payload, o.event, o.id, users, o.compress)
     const id = this._published(o.id)
     this._catchUp.notify(topic)
     return id
@@ -477,6 +498,7 @@ class Hub extends EventEmitter {
     const bus = this._bus
     if (bus !== null) {
       bus._check(payload, o)
+      checkBusCompress(o)
       if (bus._send(null, payload, o, users)) return null
     }
     const id = this._deliver(null, payload, o, users)
@@ -522,7 +544,7 @@ class Hub extends EventEmitter {
     checkId(connectionId)
     const payload = toPayload(data, 'data')
     const o = checkEventOptions(options, 'options')
-    this._calls.status('send', refuseConnection, connectionId, connectionId, payload, o.event, o.id)
+    this._calls.status('send', refuseConnection, connectionId, connectionId, payload, o.event, o.id, undefined, o.compress)
   }
 
   /** Ends one connection's stream (after what is queued for it); reason "kicked". */

@@ -23,8 +23,12 @@ function takeoverFd (req, res) {
   return handle.fd
 }
 
-/** The response head the addon writes: app headers plus the SSE ones. */
-function buildHead (res, chunked) {
+/**
+ * The response head the addon writes: app headers plus the SSE ones; with a
+ * coding ('gzip', 'deflate') its Content-Encoding, and with `vary` (the hub
+ * offered compression) Vary: accept-encoding.
+ */
+function buildHead (res, chunked, coding = null, vary = false) {
   let head = 'HTTP/1.1 200 OK\r\n'
   const names = res.getRawHeaderNames()
   let cacheControl = 'no-cache'
@@ -46,6 +50,8 @@ function buildHead (res, chunked) {
   head += 'content-type: text/event-stream\r\n'
   head += `cache-control: ${cacheControl}\r\n`
   head += 'x-accel-buffering: no\r\n'
+  if (coding !== null) head += `content-encoding: ${coding}\r\n`
+  if (vary) head += 'vary: accept-encoding\r\n'
   head += chunked ? 'connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n' : 'connection: close\r\n\r\n'
   return head
 }

@@ -3,9 +3,10 @@
 // every use of simdjson:
 //   src/core        pure C++: no Node-API, libuv, simdjson, nor any other layer's header
 //   src/pocketbase  the PocketBase protocol: the core and simdjson; no Node-API, no libuv
+//   src/compress    body codings (gzip/deflate variants of frames): the core and zlib only
 //   src/history     history and resume: the core only (no Node-API, libuv, simdjson)
 //   src/mercure     the Mercure protocol: the core and history (no Node-API, libuv, simdjson)
-//   src/io          the libuv I/O threads: the core, src/history and libuv; no Node-API,
+//   src/io          the libuv I/O threads: the core, src/compress, src/history and libuv; no Node-API,
 //                   no simdjson, nothing of src/pocketbase or src/addon
 //   src/addon       the Node-API glue: any layer; no simdjson of its own (only
 //                   src/pocketbase includes or uses simdjson)
@@ -24,11 +25,12 @@ const SIMDJSON = { name: 'simdjson', include: /^simdjson(\.h)?$|^simdjson\//, us
 
 const RULES = {
   core: { layers: [], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
+  compress: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   pocketbase: { layers: ['core'], forbid: [NAPI, NODE_API, UV] },
   history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   mercure: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  io: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
-  addon: { layers: ['core', 'pocketbase', 'history', 'mercure', 'io'], forbid: [SIMDJSON] }
+  io: { layers: ['core', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
+  addon: { layers: ['core', 'compress', 'pocketbase', 'history', 'mercure', 'io'], forbid: [SIMDJSON] }
 }
 
 // Offences known when the rule was written, each to go with the change that

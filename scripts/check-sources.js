@@ -15,7 +15,7 @@ const { layerSources } = require('./sources')
 
 const root = path.join(__dirname, '..')
 const tree = path.join(root, 'build-cmake', 'test')
-const CMAKE_LIBRARIES = { core: 'ssefanout_core', pocketbase: 'ssefanout_pocketbase', history: 'ssefanout_history', mercure: 'ssefanout_mercure', io: 'ssefanout_io' }
+const CMAKE_LIBRARIES = { core: 'ssefanout_core', compress: 'ssefanout_compress', pocketbase: 'ssefanout_pocketbase', history: 'ssefanout_history', mercure: 'ssefanout_mercure', io: 'ssefanout_io' }
 
 function die (message) {
   console.error(`check-sources: ${message}`)

@@ -101,6 +101,12 @@ HubOptions hubOptionsOf(const Napi::Object& o) {
   h.maxPendingBytes = static_cast<uint64_t>(num(o.Get("maxPendingBytes"), 0));
   h.maxConnections = u32(o, "maxConnections", Registry::kMaxSlots);
   h.history = historyOptionsOf(o.Get("history"));
+  // compression: { level, minBytes } (lib/hub.js validates it; absent = the defaults).
+  if (o.Get("compression").IsObject()) {
+    Napi::Object c = o.Get("compression").As<Napi::Object>();
+    s.coding.level = static_cast<int>(u32(c, "level", static_cast<uint32_t>(s.coding.level)));
+    s.coding.minBytes = u32(c, "minBytes", s.coding.minBytes);
+  }
   return h;
 }
 
@@ -119,6 +125,10 @@ bool streamOptionsOf(const Napi::Value& v, StreamOptions* out) {
   Napi::Value lastEventId = o.Get("lastEventId");
   if (lastEventId.IsString()) out->lastEventId = lastEventId.As<Napi::String>().Utf8Value();
   out->history = o.Get("history").ToBoolean().Value() || o.Get("history").IsUndefined();
+  // coding: 1 gzip, 2 deflate (lib/compression.js negotiates it; adopted streams only).
+  const double coding = num(o.Get("coding"), 0);
+  if (coding == 1) out->coding = compress::Coding::kGzip;
+  if (coding == 2) out->coding = compress::Coding::kDeflate;
   return true;
 }
 

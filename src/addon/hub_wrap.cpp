@@ -140,6 +140,9 @@ bool HubWrap::eventOf(const Napi::CallbackInfo& info, size_t dataArg, EventField
     bytesOf(info[dataArg + 2], id, &idView);
     ev->id = idView;
   }
+  // publish/broadcast/send take `compress` as the argument after the users
+  // (send: after an unused one): false keeps the event out of compression.
+  if (info[dataArg + 4].IsBoolean() && !info[dataArg + 4].As<Napi::Boolean>().Value()) ev->compress = false;
   return true;
 }
 
@@ -158,7 +161,7 @@ const std::vector<std::string_view>* HubWrap::usersOf(const Napi::Value& v) {
   return &views;
 }
 
-// publish(topic, data, event, id, users) -> status
+// publish(topic, data, event, id, users, compress) -> status
 Napi::Value HubWrap::JS_publish(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (dispatcher_->closing()) return statusValue(env, Status::kClosed);
@@ -172,7 +175,7 @@ Napi::Value HubWrap::JS_publish(const Napi::CallbackInfo& info) {
   return statusValue(env, dispatcher_->publish(topicView, ev, usersOf(info[4])));
 }
 
-// broadcast(data, event, id, users) -> status
+// broadcast(data, event, id, users, compress) -> status
 Napi::Value HubWrap::JS_broadcast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (dispatcher_->closing()) return statusValue(env, Status::kClosed);
@@ -181,7 +184,7 @@ Napi::Value HubWrap::JS_broadcast(const Napi::CallbackInfo& info) {
   return statusValue(env, dispatcher_->broadcast(ev, usersOf(info[3])));
 }
 
-// send(connId, data, event, id) -> status
+// send(connId, data, event, id, unused, compress) -> status
 Napi::Value HubWrap::JS_send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint64_t id = toId(info[0]);
@@ -244,6 +247,11 @@ Napi::Value HubWrap::JS_stats(const Napi::CallbackInfo& info) {
   out.Set("queueFull", static_cast<double>(s.queueFull));
   out.Set("users", static_cast<double>(s.users));
   out.Set("frames", static_cast<double>(Frame::liveCount()));
+  Napi::Object coded = Napi::Object::New(env);
+  coded.Set("connections", static_cast<double>(s.codedConnections));
+  coded.Set("bytesIn", static_cast<double>(s.codedIn));
+  coded.Set("bytesOut", static_cast<double>(s.codedOut));
+  out.Set("compression", coded);
   out.Set("threads", threads);
   out.Set("history", historyStatsValue(env, dispatcher_->history()));
   return out;

@@ -48,10 +48,21 @@ Frame* Frame::copyOf(std::string_view bytes, Kind kind) {
   return f;
 }
 
+Frame* Frame::installCodedVariant(Frame* variant) {
+  Frame* expected = nullptr;
+  // release: the variant's bytes are visible to whoever loads it (acquire).
+  if (variant_.compare_exchange_strong(expected, variant, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return variant;
+  }
+  variant->release();
+  return expected;
+}
+
 void Frame::release() {
   // acq_rel: the thread that frees must see every write made through other refs.
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     live_.fetch_sub(1, std::memory_order_relaxed);
+    if (Frame* v = variant_.load(std::memory_order_acquire)) v->release();
     this->~Frame();
     std::free(this);
   }

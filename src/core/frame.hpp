@@ -14,6 +14,13 @@
 // A frame may carry a tag after its bytes, in the same allocation: the topic
 // it was published on, which the history (src/history) keeps with the frame
 // rather than in an entry of its own. The tag is never sent.
+//
+// A frame may also carry a *coded variant*: the same bytes in a compressed
+// body coding (src/compress makes it, at most one kept per frame), shared by
+// every compressed stream as the frame itself is by the others. The variant
+// is installed once (a compare-and-swap: two threads that race both make
+// one, the loser drops its own) and freed with the frame. A variant is marked
+// coded(): its bytes are already in the body coding, never coded again.
 #pragma once
 
 #include <atomic>
@@ -59,6 +66,18 @@ class Frame {
   // kMaxChunkHeader bytes; returns its length.
   static size_t writeChunkHeader(size_t size, char* out);
 
+  // The coded variant, or null (acquire: its bytes are complete once seen).
+  Frame* codedVariant() const { return variant_.load(std::memory_order_acquire); }
+  // Takes over `variant`'s reference when no variant was installed yet and
+  // returns it; otherwise releases `variant` and returns the installed one.
+  Frame* installCodedVariant(Frame* variant);
+  // Bytes already in a body coding (a variant, a coding's header or trailer).
+  bool coded() const { return coded_; }
+  void markCoded() { coded_ = true; }
+  // The publisher asked for no compression (a variant then stores the bytes).
+  bool noCompress() const { return noCompress_; }
+  void markNoCompress() { noCompress_ = true; }
+
   void retain(uint32_t n = 1) { refs_.fetch_add(n, std::memory_order_relaxed); }
   void release();
   uint32_t refCount() const { return refs_.load(std::memory_order_relaxed); }
@@ -72,10 +91,13 @@ class Frame {
 
   std::atomic<uint32_t> refs_{1};
   Kind kind_;
+  bool coded_ = false;
+  bool noCompress_ = false;
   uint8_t chunkHeaderLen_ = 0;
   char chunkHeader_[kMaxChunkHeader];
   uint16_t tagSize_ = 0;
   size_t size_;
+  std::atomic<Frame*> variant_{nullptr};
   static std::atomic<int64_t> live_;
 };
 

@@ -130,6 +130,7 @@ Status encodeEvent(const EventFields& ev, FrameRef* out, Frame::Kind kind, std::
   if (s != Status::kOk) return s;
   Frame* f = Frame::allocate(encodedSize(ev), kind, tag);
   encodeInto(ev, f->mutableData());
+  if (!ev.compress) f->markNoCompress();
   *out = FrameRef(f);
   return Status::kOk;
 }

@@ -31,6 +31,9 @@ struct EventFields {
   // which a client does not dispatch as an event.
   std::optional<std::string_view> data;
   bool compact = false;  // "name:value" rather than "name: value"
+  // Not on the wire: false keeps the event out of compression on compressed
+  // streams (stored as it is, Frame::markNoCompress).
+  bool compress = true;
 };
 
 // Exact number of bytes encodeEvent() writes for these fields.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "body_coding.hpp"
 #include "frame.hpp"
 
 namespace ssefanout {
@@ -70,6 +71,7 @@ struct Command {
   Op op = Op::kStop;
   uint8_t flags = 0;
   DisconnectReason reason = DisconnectReason::kClient;
+  compress::Coding coding = compress::Coding::kIdentity;  // kAdopt: the body's Content-Encoding
   int fd = -1;
   uint32_t user = 0;
   uint32_t idleMs = 0;      // end the stream after this long without an event (0 = never)

@@ -225,6 +225,7 @@ Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOpti
   }
   c.frame = FrameRef(Frame::copyOf(head, Frame::Kind::kRaw));
   if (chunked) c.flags |= Command::kChunked;
+  c.coding = stream.coding;
   Status s = addConnection(std::move(stream), std::move(c), id);
   if (s != Status::kOk) ::close(fd);
   return s;
@@ -310,7 +311,22 @@ Status Dispatcher::encode(const EventFields& event, FrameRef* out, std::string_v
   Status s = validateFields(event);
   if (s != Status::kOk) return s;
   if (encodedSize(event) + kQueueFraming > options_.shard.maxQueueBytes) return Status::kDataTooLarge;
-  return encodeEvent(event, out, Frame::Kind::kEvent, tag);
+  s = encodeEvent(event, out, Frame::Kind::kEvent, tag);
+  if (s == Status::kOk) precode(out->get());
+  return s;
+}
+
+// With compressed streams on some thread, a new event's coded variant is made
+// here, once, before the frame is shared: the threads then find it made
+// rather than racing to make it. (A stream adopted a moment ago may not be
+// counted yet: its thread makes the variant on first use, Shard::enqueue.)
+void Dispatcher::precode(Frame* frame) const {
+  for (const auto& shard : shards_) {
+    if (shard->counters().codedConnections.load(std::memory_order_relaxed) > 0) {
+      compress::variantOf(frame, options_.shard.coding);
+      return;
+    }
+  }
 }
 
 // Sorted ids of the named users that have connections. False when a list is
@@ -516,6 +532,7 @@ Status Dispatcher::publishMany(std::vector<Delivery>& deliveries) {
     uint64_t bytes = 0;
     for (const Delivery& d : deliveries) bytes += d.frame->size();
     if (!roomForAll(deliveries.size(), bytes)) return Status::kQueueFull;
+    for (const Delivery& d : deliveries) precode(d.frame.get());
   }
   countPublished();
   for (Delivery& d : deliveries) {
@@ -666,6 +683,9 @@ DispatcherStats Dispatcher::stats() const {
     t.slow = c.slow.load(std::memory_order_relaxed);
     t.queueBytes = c.queueBytes.load(std::memory_order_relaxed);
     t.heartbeats = c.heartbeats.load(std::memory_order_relaxed);
+    t.codedConnections = c.codedConnections.load(std::memory_order_relaxed);
+    t.codedIn = c.codedIn.load(std::memory_order_relaxed);
+    t.codedOut = c.codedOut.load(std::memory_order_relaxed);
     t.pendingCommands = batches_[i].size() + shards_[i]->queuedCommands();
     t.pendingBytes = batchBytes_[i] + shards_[i]->queuedBytes();
     out.subscriptions += t.subscriptions;
@@ -674,6 +694,9 @@ DispatcherStats Dispatcher::stats() const {
     out.slow += t.slow;
     out.queueBytes += t.queueBytes;
     out.heartbeats += t.heartbeats;
+    out.codedConnections += t.codedConnections;
+    out.codedIn += t.codedIn;
+    out.codedOut += t.codedOut;
     out.pendingCommands += t.pendingCommands;
     out.pendingBytes += t.pendingBytes;
   }

@@ -82,6 +82,9 @@ struct StreamOptions {
   const history::ReplayFilter* replayFilter = nullptr;
   bool positions = true;
   bool cursorIdsOnly = false;  // lastEventId places it only as a publisher's id (History::locate)
+  // Adopted streams: the body's Content-Encoding (the head must say so).
+  // Every frame then goes out as its coded variant (src/compress).
+  compress::Coding coding = compress::Coding::kIdentity;
 };
 
 struct ShardStats {
@@ -93,6 +96,9 @@ struct ShardStats {
   uint64_t slow = 0;
   uint64_t queueBytes = 0;
   uint64_t heartbeats = 0;
+  uint64_t codedConnections = 0;
+  uint64_t codedIn = 0;   // compressed streams: frame bytes before their coding
+  uint64_t codedOut = 0;  // and after
   uint64_t pendingCommands = 0;  // in its batch here and in its queue
   uint64_t pendingBytes = 0;
 };
@@ -106,6 +112,9 @@ struct DispatcherStats {
   uint64_t slow = 0;
   uint64_t queueBytes = 0;
   uint64_t heartbeats = 0;
+  uint64_t codedConnections = 0;  // compressed streams
+  uint64_t codedIn = 0;           // their frame bytes before the coding
+  uint64_t codedOut = 0;          // and after
   uint64_t pendingCommands = 0;
   uint64_t pendingBytes = 0;
   uint64_t queueFull = 0;  // refusals at the pending bound
@@ -275,6 +284,7 @@ class Dispatcher {
   };
 
   Status addConnection(StreamOptions&& stream, Command&& c, uint64_t* id);
+  void precode(Frame* frame) const;
   // The replay (or reset) and position frames of a new stream, into c.replay.
   void resume(const StreamOptions& stream, const std::vector<std::string>& topics, size_t headBytes, Command* c);
   Slot* slotFor(uint64_t id);

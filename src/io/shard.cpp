@@ -40,6 +40,10 @@ struct Shard::Conn {
   bool detached = false;   // out of slots_ and the index, reported to the sink
   bool released = false;   // fd closing (or JS stream dropped); memory freed later
   Outbox outbox;
+  // A compressed body (Content-Encoding): its checksum and length so far, and
+  // the event prefix's own (the prefix goes out as a stored block).
+  compress::StreamCoder coder;
+  compress::Meta prefixMeta;
   uv_poll_t poll;  // initialised only when fd >= 0
 };
 
@@ -348,7 +352,14 @@ void Shard::adopt(Command& c) {
   if (native) {
     conn->fd = c.fd;
     conn->outbox.setChunked(c.flags & Command::kChunked);
-    conn->outbox.setEventPrefix(c.prefix);
+    conn->coder.start(c.coding);
+    if (conn->coder.active()) {
+      conn->outbox.setEventPrefix(compress::storedBlocks(c.prefix));
+      conn->prefixMeta = compress::metaOf(c.prefix);
+      bump(counters_.codedConnections, 1);
+    } else {
+      conn->outbox.setEventPrefix(c.prefix);
+    }
     int one = 1;
     setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setDeadPeerOptions(conn->fd, options_);
@@ -374,6 +385,7 @@ void Shard::adopt(Command& c) {
       bump(counters_.queueBytes, c.frame->size());
       enqueue(conn, FrameRef());
     }
+    if (conn->coder.active()) enqueue(conn, conn->coder.header());
     if (c.frame2) enqueue(conn, c.frame2);
     // A replay within maxQueueBytes (the Dispatcher sends a reset instead
     // past it): a refusal here closes the connection as slow.
@@ -408,7 +420,16 @@ const FrameRef& Shard::positionHeartbeat() {
 }
 
 // Queues frame (when given) and marks the connection for this turn's flush.
-void Shard::enqueue(Conn* conn, const FrameRef& frame) {
+// A compressed stream gets the frame's coded variant instead (made here if
+// the publish did not make it), and its checksum takes in what the variant
+// stands for, the event prefix first.
+void Shard::enqueue(Conn* conn, const FrameRef& given) {
+  FrameRef coded;
+  if (given && conn->coder.active() && !given->coded() && given->kind() != Frame::Kind::kRaw) {
+    Frame* v = compress::variantOf(given.get(), options_.coding);
+    coded = FrameRef::share(v);
+  }
+  const FrameRef& frame = coded ? coded : given;
   if (frame) {
     if (!conn->outbox.push(frame)) {
       bump(counters_.slow, 1);
@@ -419,6 +440,16 @@ void Shard::enqueue(Conn* conn, const FrameRef& frame) {
                                    (frame->kind() == Frame::Kind::kEvent ? conn->outbox.eventPrefixWire().size() : 0));
     conn->lastFrameMs = uv_now(&loop_);
     if (frame->kind() == Frame::Kind::kEvent) conn->lastEventMs = conn->lastFrameMs;
+    if (coded) {
+      const bool prefixed = frame->kind() == Frame::Kind::kEvent && conn->prefixMeta.size > 0;
+      if (prefixed) conn->coder.add(conn->prefixMeta);
+      const compress::Meta m = compress::metaOfVariant(*frame.get());
+      conn->coder.add(m);
+      bump(counters_.codedIn, m.size + (prefixed ? conn->prefixMeta.size : 0));
+      bump(counters_.codedOut, frame->size() + (prefixed ? conn->prefixMeta.size + 5 : 0));  // a stored block
+    } else if (frame->coded()) {
+      bump(counters_.codedOut, frame->size());
+    }
   }
   if (!conn->dirty) {
     conn->dirty = true;
@@ -605,6 +636,7 @@ void Shard::detach(Conn* conn, DisconnectReason reason) {
   topics_.unsubscribeAll(conn->slot);
   counters_.subscriptions.store(topics_.totalSubscriptions(), std::memory_order_relaxed);
   drop(counters_.connections, 1);
+  if (conn->coder.active()) drop(counters_.codedConnections, 1);
   sink_->onDisconnect(index_, conn->id, reason);
   if (!conn->released && conn->fd >= 0) {
     conn->drainSinceMs = uv_now(&loop_);
@@ -653,6 +685,8 @@ void Shard::endStream(Conn* conn, DisconnectReason reason) {
 void Shard::endBody(Conn* conn) {
   conn->ending = true;
   size_t before = conn->outbox.pendingBytes();
+  // A compressed body ends with its final block and trailer (never refused).
+  if (conn->coder.active()) conn->outbox.push(conn->coder.trailer(), true);
   conn->outbox.pushEndOfBody();
   bump(counters_.queueBytes, conn->outbox.pendingBytes() - before);
   enqueue(conn, FrameRef());

@@ -31,6 +31,7 @@
 #include <mutex>
 #include <vector>
 
+#include "body_coding.hpp"
 #include "command.hpp"
 #include "outbox.hpp"
 #include "topic_index.hpp"
@@ -58,6 +59,9 @@ struct ShardOptions {
   // HistoryOptions::positionEvent: when not empty, those heartbeats are
   // "event: <name>\nid: <epoch>-<seq>\ndata: \n\n" (visible to EventSource).
   std::string positionEvent;
+  // Compressed streams (adopted with Command::coding): how a frame's coded
+  // variant is made when no variant was made at publish.
+  compress::Settings coding;
 };
 
 // Receives what a shard reports. Called on the shard's thread.
@@ -83,6 +87,11 @@ struct ShardCounters {
   std::atomic<uint64_t> slow{0};        // connections closed as slow consumers
   std::atomic<uint64_t> queueBytes{0};  // bytes waiting in outboxes
   std::atomic<uint64_t> heartbeats{0};
+  // Compressed streams: the bytes of the frames they were sent, before
+  // (codedIn) and after (codedOut) their body coding.
+  std::atomic<uint64_t> codedIn{0};
+  std::atomic<uint64_t> codedOut{0};
+  std::atomic<uint64_t> codedConnections{0};
 };
 
 class Shard {
