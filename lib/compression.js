@@ -9,16 +9,15 @@
 // Only streams the I/O threads write (taken over) are compressed: a stream on
 // the JS transport (TLS, HTTP/2, transport 'js') stays identity.
 
+const Negotiator = require('negotiator')
 const { invalid } = require('./errors')
 
 /** The codings the hub speaks, by their Content-Encoding token (native ids). */
 const CODINGS = Object.freeze({ gzip: 1, deflate: 2 })
 const DEFAULT_COMPRESSION = Object.freeze({ level: 6, minBytes: 128 })
 const SETTING_KEYS = new Set(['level', 'minBytes'])
-// Accept-Encoding is the client's: its work is bounded by Node's header limit
-// (16 KiB by default) and one linear pass; elements past this many are ignored.
-const MAX_ELEMENTS = 64
-const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
+const PROVIDED = ['gzip', 'deflate', 'identity']
+const PREFERRED = ['gzip', 'deflate']
 
 /** options.compression: false/undefined -> null; true -> the defaults; { level, minBytes }. */
 function resolveCompression (value) {
@@ -49,40 +48,16 @@ function checkCompress (value, name) {
 
 /**
  * The coding to answer an Accept-Encoding with: 'gzip', 'deflate', or null
- * (identity). The highest q-value wins, gzip on a tie; `*` stands for a coding
- * not named; `x-gzip` is gzip (RFC 9110, 8.4.1.3). An element with a
- * malformed q-value is ignored. No header, or nothing acceptable: identity
- * (a stream is never refused for its encoding).
+ * (identity), by negotiator (the parser Express's `compression` uses): the
+ * highest q-value wins, gzip before deflate before identity on a tie, `*`
+ * stands for a coding not named. No header, or no coding acceptable:
+ * identity (a stream is never refused for its encoding). The header is the
+ * client's: one linear parse, bounded by Node's header size limit.
  */
 function negotiate (header) {
   if (typeof header !== 'string' || header === '') return null
-  const q = { gzip: undefined, deflate: undefined, '*': undefined }
-  const elements = header.split(',', MAX_ELEMENTS)
-  for (const element of elements) {
-    const parts = element.split(';')
-    let name = parts[0].trim().toLowerCase()
-    if (name === 'x-gzip') name = 'gzip'
-    if (!(name in q)) continue
-    let weight = 1
-    let valid = true
-    for (let i = 1; i < parts.length; i++) {
-      const param = parts[i].trim()
-      const eq = param.indexOf('=')
-      if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'q') continue
-      const v = param.slice(eq + 1).trim()
-      if (!QVALUE.test(v)) {
-        valid = false
-        break
-      }
-      weight = Number(v)
-    }
-    // The most specific element counts; of two for one name, the higher.
-    if (valid) q[name] = Math.max(q[name] ?? 0, weight)
-  }
-  const gzip = q.gzip ?? q['*'] ?? 0
-  const deflate = q.deflate ?? q['*'] ?? 0
-  if (gzip <= 0 && deflate <= 0) return null
-  return gzip >= deflate ? 'gzip' : 'deflate'
+  const best = new Negotiator({ headers: { 'accept-encoding': header } }).encoding(PROVIDED, { preferred: PREFERRED })
+  return best === 'gzip' || best === 'deflate' ? best : null
 }
 
 module.exports = { CODINGS, DEFAULT_COMPRESSION, resolveCompression, checkCompress, negotiate }
