@@ -5,7 +5,9 @@
 //                             stream state, live charts, a box to publish
 //   GET  /dashboard/*.js|css  the dashboard's own files (read once at start)
 //   GET  /events?topics=a,b   SSE stream subscribed to the listed topics; resumes
-//                             after Last-Event-ID (or ?lastEventId=) from the history
+//                             after Last-Event-ID (or ?lastEventId=) from the history;
+//                             gzip or deflate when the request's Accept-Encoding
+//                             takes one (identity otherwise)
 //   POST /publish?topic=a     publishes the request body as one event; answers
 //                             202 { ok: true, id } with the event's id (with
 //                             REDIS_URL: the id Redis gave it; null when it
@@ -62,8 +64,11 @@ const maxBody = 64 * 1024
 // `sse-position` event (after a replay, in each heartbeat): SseClient keeps it
 // as its cursor and, when it stops coming, knows the stream has stalled.
 // With REDIS_URL, the history is the Redis stream's (the bus needs history).
+// Compression on: a client sending Accept-Encoding: gzip (or deflate) gets a
+// compressed stream, each event compressed once for all of them; one without
+// gets identity (README.md, "Compression").
 const bus = redisUrl === '' ? null : new RedisBus({ url: redisUrl, prefix: redisPrefix })
-const hub = new Hub({ maxConnectionsPerIp: 0, history: { positionEvent: true }, bus })
+const hub = new Hub({ maxConnectionsPerIp: 0, history: { positionEvent: true }, bus, compression: true })
 
 // The dashboard's figures travel over SSE too, from a second, small hub (no
 // history: a sample is of interest only live); its streams do not count in

@@ -37,6 +37,8 @@ declare namespace sse {
     user?: string | ((req: Request) => MaybePromise<string | null | undefined>)
     /** Reconnection delay sent to the client as `retry:` (ms, a non-negative integer). */
     retry?: number
+    /** Compress the stream when the request accepts gzip or deflate (true), or never (false); default: the hub's `compression`. */
+    compress?: boolean
   }
 
   interface PollMiddlewareOptions {

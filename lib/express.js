@@ -37,9 +37,10 @@
 const { checkTopics, checkUser, checkRetry } = require('./validate')
 const { SseError, invalid } = require('./errors')
 const { pollRequest, writeResult } = require('./history/catch-up')
+const { checkCompress } = require('./compression')
 const { loadClient, writeFile } = require('./client-file')
 
-const OPTIONS = ['topics', 'user', 'retry']
+const OPTIONS = ['topics', 'user', 'retry', 'compress']
 const POLL_OPTIONS = ['topics', 'user']
 
 function isThenable (value) {
@@ -58,11 +59,12 @@ function checkOptions (options, allowed = OPTIONS) {
       throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected one of ${allowed.join(', ')} in options but received "${key}"`)
     }
   }
-  const { topics, user, retry } = options
+  const { topics, user, retry, compress } = options
   if (topics !== undefined && typeof topics !== 'function') checkTopics(topics, 'options.topics')
   if (user !== undefined && typeof user !== 'function') checkUser(user, 'options.user')
   checkRetry(retry, 'options.retry')
-  return { topics, user, retry }
+  checkCompress(compress, 'options.compress')
+  return { topics, user, retry, compress }
 }
 
 function checkHub (hub, method = 'accept') {
@@ -97,12 +99,12 @@ function resolveOptions (req, topics, user, next, done) {
 /**
  * A middleware that turns the request into an SSE stream of `hub`.
  * @param {import('./hub').Hub} hub
- * @param {{ topics?: string | string[] | ((req) => any), user?: string | ((req) => any), retry?: number }} [options]
+ * @param {{ topics?: string | string[] | ((req) => any), user?: string | ((req) => any), retry?: number, compress?: boolean }} [options]
  * @returns {(req, res, next) => void} named sseFanout
  */
 function sse (hub, options) {
   checkHub(hub)
-  const { topics, user, retry } = checkOptions(options)
+  const { topics, user, retry, compress } = checkOptions(options)
 
   function accept (req, res, next, resolvedTopics, resolvedUser) {
     // The client went away (while an earlier middleware or our topics/user
@@ -113,7 +115,7 @@ function sse (hub, options) {
     try {
       // req.ip honours Express's 'trust proxy' setting (maxConnectionsPerIp).
       const ip = typeof req.ip === 'string' && req.ip !== '' ? req.ip : undefined
-      conn = hub.accept(req, res, { topics: resolvedTopics, user: resolvedUser, retry, ip })
+      conn = hub.accept(req, res, { topics: resolvedTopics, user: resolvedUser, retry, ip, compress })
     } catch (err) {
       next(err)
       return
@@ -141,7 +143,7 @@ function poll (hub, options) {
   return function ssePoll (req, res, next) {
     resolveOptions(req, topics, user, next, (t, u) => {
       if (res.destroyed) return // the client went away meanwhile
-      pollRequest((o) => hub.catchUp(o), req, res, { topics: t, user: u }).then((result) => writeResult(res, result), next)
+      pollRequest((o) => hub.catchUp(o), req, res, { topics: t, user: u }).then((result) => writeResult(res, result, hub.options?.compression ?? null, req), next)
     })
   }
 }

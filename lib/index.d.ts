@@ -83,6 +83,19 @@ export interface HubOptions {
    * the event); while it is down they are delivered here and queued for Redis.
    */
   bus?: import('./redis/index').RedisBus
+  /**
+   * Compressed streams (README, "Compression"): `true` for the defaults, an object to set them, `false`
+   * (default) for none. A taken-over stream whose request accepts gzip or deflate (Accept-Encoding) is sent
+   * compressed; each event is compressed once, and the same bytes go to every compressed stream.
+   */
+  compression?: boolean | CompressionOptions
+}
+
+export interface CompressionOptions {
+  /** zlib level, 1 (fastest) to 9 (smallest). Default 6. */
+  level?: number
+  /** Events smaller than this many encoded bytes are sent stored (uncompressed) inside the stream. Default 128. */
+  minBytes?: number
 }
 
 export interface HistoryOptions {
@@ -128,9 +141,13 @@ export interface ResetInfo {
   latest: string
 }
 
-/** The options in effect: `history` resolved to its limits (with the epoch), or null when off. */
-export type ResolvedHubOptions = Readonly<Required<Omit<HubOptions, 'history'>>> & {
+/**
+ * The options in effect: `history` resolved to its limits (with the epoch), or null when off; `compression`
+ * to its settings, or null when off.
+ */
+export type ResolvedHubOptions = Readonly<Required<Omit<HubOptions, 'history' | 'compression'>>> & {
   readonly history: Readonly<Required<HistoryOptions>> | null
+  readonly compression: Readonly<Required<CompressionOptions>> | null
 }
 
 export interface AcceptOptions {
@@ -162,6 +179,11 @@ export interface AcceptOptions {
   streamId?: string
   /** The client's address for `maxConnectionsPerIp` (behind a proxy); default: the socket's remote address. */
   ip?: string
+  /**
+   * Compress this stream when its request accepts gzip or deflate (`true`, with the hub's settings or the
+   * defaults), or never (`false`). Default: as the hub's `compression` option says.
+   */
+  compress?: boolean
 }
 
 /** What `accept()` returns and `connect` listeners receive (frozen). */
@@ -177,6 +199,11 @@ export interface EventOptions {
   event?: string
   /** The SSE `id:`. Must not contain CR, LF or NUL. */
   id?: string
+  /**
+   * `false`: compressed streams get this event stored, not compressed, so no part of it shares a compressor
+   * with anything (keep a secret and text an attacker chooses apart). Default true. Refused with a Redis bus.
+   */
+  compress?: boolean
 }
 
 export interface PublishOptions extends EventOptions {
@@ -230,6 +257,8 @@ export interface HubStats extends ThreadStats {
   history: HistoryStats | null
   /** The Redis bus (options.bus only). */
   bus?: import('./redis/index').BusStats
+  /** Compressed streams: how many are open, and the bytes of what they were sent before and after compression. */
+  compression: { connections: number, bytesIn: number, bytesOut: number }
 }
 
 export interface HistoryStats {

@@ -33,7 +33,9 @@
 // answered with the latest position, without reading the events in between.
 //
 // JS thread only, like every call into the addon.
+const zlib = require('node:zlib')
 const { SseError, invalid } = require('../errors')
+const { negotiate } = require('../compression')
 const { checkTopics, checkUser } = require('../validate')
 const { MAX_CURSOR_BYTES } = require('./index')
 
@@ -152,6 +154,7 @@ class CatchUp {
    */
   constructor (hub, internals) {
     this._history = hub.options.history || null
+    this._compression = hub.options.compression || null
     this._native = internals.native
     this._assertOpen = internals.assertOpen
     this._waiters = new Set()
@@ -377,7 +380,7 @@ class CatchUp {
   poll (req, res, options) {
     checkReqRes(req, res)
     return pollRequest((o) => this.catchUp(o), req, res, options).then(
-      (result) => writeResult(res, result),
+      (result) => writeResult(res, result, this._compression, req),
       (err) => writeError(res, err))
   }
 }
@@ -460,16 +463,51 @@ function pollRequest (catchUp, req, res, options) {
 
 const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', 'cache-control': 'no-store' })
 
+function gone (res) {
+  return res.headersSent || res.destroyed || res.writableEnded
+}
+
 function writeJson (res, statusCode, value) {
-  if (res.headersSent || res.destroyed || res.writableEnded) return // the client went away
+  if (gone(res)) return // the client went away
   const body = JSON.stringify(value)
   res.writeHead(statusCode, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
-/** 200 with the result as JSON, or 204 for null. Headers the app set before are kept. */
-function writeResult (res, result) {
-  if (result !== null) {
+// A catch-up answer on a hub with compression (README.md, "Compression"):
+// JSON, not the stream's frames, so it is compressed per answer, off the JS
+// thread (zlib's thread pool), when the client takes gzip or deflate and it
+// is at least minBytes; Vary tells caches the answer depends on it.
+function writeCompressedJson (res, value, compression, req) {
+  const body = Buffer.from(JSON.stringify(value))
+  const coding = res.hasHeader('content-encoding') ? null : negotiate(req.headers['accept-encoding'])
+  if (coding === null || body.length < compression.minBytes) {
+    if (gone(res)) return
+    res.writeHead(200, { ...JSON_HEADERS, vary: 'accept-encoding', 'content-length': body.length })
+    res.end(body)
+    return
+  }
+  const compress = coding === 'gzip' ? zlib.gzip : zlib.deflate
+  compress(body, { level: compression.level }, (err, out) => {
+    if (gone(res)) return
+    if (err) {
+      writeError(res, err)
+      return
+    }
+    res.writeHead(200, { ...JSON_HEADERS, vary: 'accept-encoding', 'content-encoding': coding, 'content-length': out.length })
+    res.end(out)
+  })
+}
+
+/**
+ * 200 with the result as JSON, or 204 for null. Headers the app set before
+ * are kept. With the hub's compression settings and the request, the JSON is
+ * compressed as the request's Accept-Encoding allows.
+ */
+function writeResult (res, result, compression = null, req = null) {
+  if (result !== null && compression !== null && req !== null) {
+    writeCompressedJson(res, result, compression, req)
+  } else if (result !== null) {
     writeJson(res, 200, result)
   } else if (!res.headersSent && !res.destroyed && !res.writableEnded) {
     res.writeHead(204, { 'cache-control': 'no-store' })

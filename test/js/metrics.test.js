@@ -22,9 +22,9 @@ const ROOT = path.join(__dirname, '..', '..')
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 const GAUGES = ['connections', 'subscriptions', 'queue_bytes', 'users', 'thread_connections', 'thread_queue_bytes',
-  'history_events', 'history_bytes', 'bus_up', 'bus_outbox_events']
+  'history_events', 'history_bytes', 'bus_up', 'bus_outbox_events', 'compressed_connections']
 const COUNTERS = ['published_total', 'delivered_total', 'bytes_written_total', 'slow_disconnects_total',
-  'heartbeats_total', 'queue_full_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total',
+  'heartbeats_total', 'queue_full_total', 'compression_in_bytes_total', 'compression_out_bytes_total', 'thread_delivered_total', 'thread_bytes_written_total', 'disconnects_total',
   'history_replays_total', 'history_replayed_events_total', 'history_resets_total', 'history_polls_total',
   'bus_outbox_dropped_total', 'bus_read_total', 'bus_published_total', 'bus_rejected_total', 'bus_reconnects_total', 'bus_resyncs_total']
 
@@ -243,6 +243,9 @@ function assertMatches (families, prefix, base, stats) {
   assert.equal(v('slow_disconnects_total'), stats.slow)
   assert.equal(v('heartbeats_total'), stats.heartbeats)
   assert.equal(v('queue_full_total'), stats.queueFull)
+  assert.equal(v('compressed_connections'), stats.compression.connections)
+  assert.equal(v('compression_in_bytes_total'), stats.compression.bytesIn)
+  assert.equal(v('compression_out_bytes_total'), stats.compression.bytesOut)
   stats.threads.forEach((t, i) => {
     const thread = String(i)
     assert.equal(v('thread_connections', { thread }), t.connections, `thread ${i} connections`)
@@ -316,6 +319,40 @@ test('handler: the exposition parses and matches hub.stats(); counters follow th
   // A scrape with nothing new changes nothing.
   const again = await scrape(port)
   assertMatches(again, 'sse_fanout_', {}, stats)
+})
+
+test('compression series follow hub.stats().compression: streams sent gzip, bytes before and after', async (t) => {
+  const hub = new Hub({ threads: 1, heartbeatMs: 0, compression: true })
+  const defer = cleanup(t)
+  defer(() => hub.close(), 'hub.close()')
+  const app = http.createServer((req, res) => hub.accept(req, res, { topics: ['news'] }))
+  await new Promise((resolve) => app.listen({ host: '127.0.0.1', port: 0 }, resolve))
+  defer(() => new Promise((resolve) => { app.close(resolve); app.closeAllConnections() }), 'app close')
+  const m = metrics(hub, { registry: new prom.Registry() })
+  defer(() => m.unregister(), 'unregister')
+  const port = await serve(defer, m.handler)
+  // Two gzip streams and one identity stream, each counting its raw bytes.
+  const raw = [0, 0, 0]
+  for (const [i, encoding] of ['gzip', 'gzip', 'identity'].entries()) {
+    const res = await new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: app.address().port, path: '/', headers: { 'accept-encoding': encoding } }, resolve).on('error', reject)
+    })
+    res.on('data', (chunk) => { raw[i] += chunk.length })
+  }
+  await waitFor(() => hub.stats().compression.connections === 2, 5000, 'two compressed streams')
+  const record = JSON.stringify({ id: 'r1', title: 'A post about compression', body: 'lorem ipsum dolor sit amet '.repeat(40) })
+  for (let k = 0; k < 20; k++) hub.publish('news', record)
+  await settled(hub, 60)
+  const stats = hub.stats()
+  const families = await scrape(port)
+  assertMatches(families, 'sse_fanout_', {}, stats)
+  assert.equal(stats.compression.connections, 2)
+  // Each compressed stream took the 20 events (and its gzip header): the
+  // bytes before are the identity stream's events, the bytes after far fewer.
+  assert.ok(stats.compression.bytesIn >= 2 * 20 * record.length, `bytesIn ${stats.compression.bytesIn}`)
+  assert.ok(stats.compression.bytesOut * 4 < stats.compression.bytesIn, `bytesOut ${stats.compression.bytesOut} of ${stats.compression.bytesIn}`)
+  await waitFor(() => raw[2] > 20 * record.length && raw[0] > 0 && raw[1] > 0, 5000, () => `raw bytes ${raw}`)
+  assert.ok(raw[0] * 4 < raw[2], `gzip stream ${raw[0]} bytes, identity ${raw[2]}`)
 })
 
 test('history_* series follow hub.stats().history; a hub without history reports none (or 0)', async (t) => {

@@ -7,7 +7,7 @@ import {
   type Connection, type DisconnectInfo, type DisconnectReason, type ErrorCode,
   type HubOptions, type HubStats, type ThreadStats, type AcceptOptions,
   type HistoryOptions, type HistoryStats, type ResetInfo, type ResetReason,
-  type CatchUpResult, type CatchUpEvent
+  type CatchUpResult, type CatchUpEvent, type CompressionOptions
 } from '../..'
 
 // Construction and options.
@@ -58,6 +58,8 @@ http.createServer((req, res) => {
   expectError(conn.id = 2)
   hub.accept(req, res)
   hub.accept(req, res, { topics: 'news', user: null })
+  hub.accept(req, res, { topics: 'news', compress: false })
+  expectError(hub.accept(req, res, { compress: 'gzip' }))
   expectError(hub.accept(req, res, { topics: 5 }))
   hub.accept(req, res, { streamId: 'cid', idleTimeoutMs: 300000, maxLifetimeMs: 1800000 })
   expectError(hub.accept(req, res, { streamId: 5 }))
@@ -217,6 +219,15 @@ expectType<string | null | undefined>(withHistory.publish('news', 'x', { id: 'mi
 expectType<Readonly<Required<HistoryOptions>> | null>(withHistory.options.history)
 expectType<HistoryStats | null>(withHistory.stats().history)
 new Hub({ history: true })
+// Compression: the hub's option, per accept, per event, and its figures.
+const compressed = new Hub({ compression: { level: 1, minBytes: 64 } })
+new Hub({ compression: true })
+expectType<Readonly<Required<CompressionOptions>> | null>(compressed.options.compression)
+expectType<{ connections: number, bytesIn: number, bytesOut: number }>(compressed.stats().compression)
+compressed.publish('t', 'secret', { compress: false })
+compressed.broadcast('x', { compress: true })
+expectError(new Hub({ compression: { level: 'max' } }))
+expectError(compressed.publish('t', 'x', { compress: 'no' }))
 expectError(new Hub({ history: { maxEvents: '10' } }))
 declare const req2: http.IncomingMessage
 declare const res2: http.ServerResponse
