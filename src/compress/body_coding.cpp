@@ -185,8 +185,8 @@ FrameRef StreamCoder::header() const {
   static constexpr char kGzip[] = {'\x1f', '\x8b', '\x08', 0, 0, 0, 0, 0, 0, '\xff'};
   // zlib: CM 8 with a 32 KiB window, FLEVEL default; (0x78 << 8 | 0x9c) % 31 == 0.
   static constexpr char kZlib[] = {'\x78', '\x9c'};
-  const std::string_view bytes = coding_ == Coding::kGzip ? std::string_view(kGzip, sizeof kGzip)
-                                                          : std::string_view(kZlib, sizeof kZlib);
+  const std::string_view bytes =
+      coding_ == Coding::kGzip ? std::string_view(kGzip, sizeof kGzip) : std::string_view(kZlib, sizeof kZlib);
   FrameRef f(Frame::copyOf(bytes, Frame::Kind::kControl));
   f->markCoded();
   return f;

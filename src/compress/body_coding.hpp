@@ -39,8 +39,8 @@ enum class Coding : uint8_t { kIdentity = 0, kGzip = 1, kDeflate = 2 };
 std::string_view codingName(Coding coding);
 
 struct Settings {
-  int level = 6;               // zlib level 1..9
-  uint32_t minBytes = 128;     // smaller frames are stored, not compressed
+  int level = 6;            // zlib level 1..9
+  uint32_t minBytes = 128;  // smaller frames are stored, not compressed
 };
 
 // What a stream's trailer needs of a frame's uncompressed bytes.

@@ -97,8 +97,8 @@ struct ShardStats {
   uint64_t queueBytes = 0;
   uint64_t heartbeats = 0;
   uint64_t codedConnections = 0;
-  uint64_t codedIn = 0;   // compressed streams: frame bytes before their coding
-  uint64_t codedOut = 0;  // and after
+  uint64_t codedIn = 0;          // compressed streams: frame bytes before their coding
+  uint64_t codedOut = 0;         // and after
   uint64_t pendingCommands = 0;  // in its batch here and in its queue
   uint64_t pendingBytes = 0;
 };
