@@ -26,22 +26,33 @@ namespace {
 constexpr size_t kStoredMax = 65535;
 constexpr size_t kMetaBytes = 16;
 
-// One raw-deflate compressor per level per thread, made on first use and
-// reset for every frame (deflateReset keeps the allocated window).
+// Raw-deflate compressors per thread, one per level and size class, made on
+// first use and reset for every frame (deflateReset keeps the allocations).
+// A reset clears the hash table and the window's chain, so their size is
+// most of a small frame's cost: frames up to kSmallFrame bytes use a 4 KiB
+// window (a back-reference never reaches further than the frame anyway) and
+// a hash table of 2^(5+7) entries, about 14 KiB to clear instead of 128 KiB.
+// Any decoder takes them: a 32 KiB window decodes shorter distances.
+constexpr size_t kSmallFrame = 4096;
 struct Compressors {
-  std::array<std::unique_ptr<z_stream>, 10> byLevel;
+  std::array<std::array<std::unique_ptr<z_stream>, 2>, 10> byLevel;
   std::vector<unsigned char> out;
   ~Compressors() {
-    for (auto& s : byLevel) {
-      if (s) deflateEnd(s.get());
+    for (auto& level : byLevel) {
+      for (auto& s : level) {
+        if (s) deflateEnd(s.get());
+      }
     }
   }
-  z_stream* get(int level) {
-    auto& s = byLevel[level];
+  z_stream* get(int level, size_t bytes) {
+    const bool small = bytes <= kSmallFrame;
+    auto& s = byLevel[level][small ? 0 : 1];
     if (!s) {
       s = std::make_unique<z_stream>();
       std::memset(s.get(), 0, sizeof(z_stream));
-      if (deflateInit2(s.get(), level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) std::abort();
+      const int windowBits = small ? 12 : 15;
+      const int memLevel = small ? 5 : 8;
+      if (deflateInit2(s.get(), level, Z_DEFLATED, -windowBits, memLevel, Z_DEFAULT_STRATEGY) != Z_OK) std::abort();
     }
     return s.get();
   }
@@ -91,7 +102,7 @@ Frame* makeVariant(const Frame& frame, const Settings& settings) {
   const size_t stored = storedSize(in.size());
   if (!frame.noCompress() && in.size() >= settings.minBytes && settings.level >= 1 && settings.level <= 9) {
     Compressors& c = compressors;
-    z_stream* z = c.get(settings.level);
+    z_stream* z = c.get(settings.level, in.size());
     deflateReset(z);
     // deflateBound plus the sync flush's empty stored block (5 bytes) and slack.
     const size_t bound = deflateBound(z, static_cast<uLong>(in.size())) + 16;
