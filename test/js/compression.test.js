@@ -305,6 +305,42 @@ for (const coding of CODINGS) {
   })
 }
 
+test('idleTimeoutMs and maxLifetimeMs end a compressed stream with a valid trailer', async (t) => {
+  const hub = startHub(t, { threads: 1 })
+  const disconnects = recordDisconnects(hub)
+  const lifetime = await startEventsServer(t, hub, { acceptOptions: { maxLifetimeMs: 400 } })
+  const idle = await startEventsServer(t, hub, { acceptOptions: { idleTimeoutMs: 400 } })
+  const streams = [
+    await open(t, lifetime.port, eventsPath(['a']), { acceptEncoding: 'gzip' }),
+    await open(t, idle.port, eventsPath(['a']), { acceptEncoding: 'deflate' })
+  ]
+  await waitFor(() => hub.stats().connections === 2, 5000, 'both accepted')
+  await publishEach(hub, [{ topic: 'a', data: jsonOf(KIB, 0) }], streams)
+  for (const s of streams) {
+    await s.waitEnd(5000)
+    assertCleanEnd(s, `${s.coding} timed out`)
+    assert.equal(s.events.length, 1)
+  }
+  await waitFor(() => disconnects.list.length === 2, 5000, 'both reported')
+  assert.deepEqual(disconnects.list.map((d) => d.reason), ['timeout', 'timeout'])
+  assert.equal(hub.stats().compression.connections, 0)
+})
+
+test('a stream on the JS transport stays identity (no Content-Encoding, no Vary) on a hub with compression', async (t) => {
+  const hub = startHub(t, { threads: 1, transport: 'js' })
+  const { port } = await startEventsServer(t, hub)
+  const s = await open(t, port, eventsPath(['a']), { acceptEncoding: 'gzip' })
+  assert.equal(s.coding, null)
+  assert.deepEqual(headerLines(s, 'vary'), [])
+  await waitFor(() => hub.stats().connections === 1, 5000, 'accepted')
+  const data = jsonOf(KIB, 0)
+  await publishEach(hub, [{ topic: 'a', data }], [s])
+  assert.equal(hub.stats().compression.connections, 0)
+  await hub.close()
+  await s.waitEnd()
+  assert.equal(s.body().toString(), `data: ${data}\n\n`)
+})
+
 test('gzip and deflate streams carry the same deflate bytes: each event compressed once', async (t) => {
   const hub = startHub(t)
   const { port } = await startEventsServer(t, hub)
