@@ -174,3 +174,64 @@ test('one gzip stream does not make the hub compress events that no compressed s
   await waitFor(() => hub.stats().frames - before <= n + 1, 2000,
     () => `${hub.stats().frames - before} frames for ${n} events on a topic without a compressed subscriber`)
 })
+
+/** GET the catch-up endpoint: { status, headers, raw, json } (the body decoded for its JSON). */
+function getPoll (port, path, acceptEncoding) {
+  return new Promise((resolve, reject) => {
+    const headers = acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }
+    http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks)
+        const coding = res.headers['content-encoding']
+        const plain = coding === 'gzip' ? zlib.gunzipSync(raw) : coding === 'deflate' ? zlib.inflateSync(raw) : raw
+        resolve({ status: res.statusCode, headers: res.headers, raw, json: JSON.parse(plain) })
+      })
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+}
+
+// docs/compression.md, "Security": publish({ compress: false }) sends the
+// event "stored, byte for byte", and "no compressor window spans two events",
+// so that an attacker who publishes beside a victim's secret events learns
+// nothing from the sizes. The catch-up answer (hub.poll(), Express poll())
+// is JSON compressed per answer by zlib.gzip/deflate: one window over every
+// event of the answer, compress: false ones included.
+test('catch-up answers: an event published with compress: false is not compressed (its bytes go as they are)', async (t) => {
+  const hub = startHub(t, { history: true, compression: true })
+  const first = hub.publish('account', 'start')
+  const secret = 'tok_' + require('node:crypto').randomBytes(24).toString('hex')
+  hub.publish('account', JSON.stringify({ token: secret, title: 'a title the user wrote '.repeat(8) }), { compress: false })
+  const port = await listen(t, (req, res) => hub.poll(req, res, { topics: ['account'] }))
+  for (const acceptEncoding of ['gzip', 'deflate']) {
+    const res = await getPoll(port, `/poll?since=${encodeURIComponent(first)}`, acceptEncoding)
+    assert.equal(res.status, 200)
+    assert.equal(res.json.events.length, 1)
+    assert.ok(res.raw.includes(secret),
+      `${acceptEncoding}: the compress: false event was compressed (content-encoding ${res.headers['content-encoding']}, the token not in the bytes sent)`)
+  }
+})
+
+test('catch-up answers: no compressor window spans two events (an event repeated is not a back-reference)', async (t) => {
+  // Two events with the same 4 KiB of random text: compressed each on its
+  // own, an answer with both costs about twice one with either; in one
+  // window the second is a back-reference to the first, almost free (that
+  // is what lets CRIME/BREACH read a secret event through a chosen one).
+  const hub = startHub(t, { history: true, compression: true })
+  const text = require('node:crypto').randomBytes(3 * 1024).toString('base64')
+  const first = hub.publish('room', 'start')
+  const one = hub.publish('room', text)
+  hub.publish('room', text)
+  const port = await listen(t, (req, res) => hub.poll(req, res, { topics: ['room'] }))
+  for (const acceptEncoding of ['gzip', 'deflate']) {
+    const both = await getPoll(port, `/poll?since=${encodeURIComponent(first)}`, acceptEncoding)
+    const last = await getPoll(port, `/poll?since=${encodeURIComponent(one)}`, acceptEncoding)
+    assert.equal(both.json.events.length, 2)
+    assert.equal(last.json.events.length, 1)
+    assert.equal(both.headers['content-encoding'], acceptEncoding)
+    assert.ok(both.raw.length > 1.6 * last.raw.length,
+      `${acceptEncoding}: ${both.raw.length} bytes for both events, ${last.raw.length} for one: the second event was compressed against the first`)
+  }
+})
