@@ -13,6 +13,8 @@
 //  4. Events that no compressed stream receives are not compressed: one gzip
 //     stream on the hub does not make the JS thread compress (and the history
 //     keep a coded copy of) every event of every topic.
+//  5. Catch-up answers keep the security section's promises: a compress:
+//     false event is not compressed, and no window spans two events.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
