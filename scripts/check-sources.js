@@ -73,7 +73,7 @@ function walk (dir) {
 const gyp = gypSources()
 const cmake = cmakeSources()
 const addon = layerSources('addon')
-const expected = [...cmake.core, ...cmake.pocketbase, ...cmake.history, ...cmake.mercure, ...cmake.io, ...addon]
+const expected = [...Object.values(cmake).flat(), ...addon]
 const problems = []
 for (const f of expected) {
   if (!gyp.includes(f)) problems.push(`${f}: built by ${f.startsWith('src/addon/') ? 'the src/addon layer' : 'CMake'} but not by binding.gyp`)
@@ -87,7 +87,7 @@ for (const f of walk(path.join(root, 'src'))) {
 const dupes = gyp.filter((f, i) => gyp.indexOf(f) !== i)
 for (const f of new Set(dupes)) problems.push(`${f}: listed twice in binding.gyp`)
 
-const counts = `core ${cmake.core.length} + pocketbase ${cmake.pocketbase.length} + history ${cmake.history.length} + mercure ${cmake.mercure.length} + io ${cmake.io.length} (CMake) + addon ${addon.length}`
+const counts = `${Object.entries(cmake).map(([layer, files]) => `${layer} ${files.length}`).join(' + ')} (CMake) + addon ${addon.length}`
 if (problems.length) {
   console.error(`check-sources: binding.gyp (${gyp.length} files) differs from ${counts}:`)
   for (const p of problems) console.error(`  ${p}`)
