@@ -7,6 +7,7 @@
 // not have written anything for this response yet, so the addon writes the
 // head itself, carrying every header the app set before the hand-over.
 
+const vary = require('vary')
 const { HUB_HEAD_HEADERS } = require('./headers')
 
 /** The fd to take over, or -1 when this request must stay on the JS transport. */
@@ -25,10 +26,11 @@ function takeoverFd (req, res) {
 
 /**
  * The response head the addon writes: app headers plus the SSE ones; with a
- * coding ('gzip', 'deflate') its Content-Encoding, and with `vary` (the hub
- * offered compression) Vary: accept-encoding.
+ * coding ('gzip', 'deflate') its Content-Encoding, and with `offered` (the
+ * hub offered compression) Accept-Encoding added to the app's Vary.
  */
-function buildHead (res, chunked, coding = null, vary = false) {
+function buildHead (res, chunked, coding = null, offered = false) {
+  if (offered) vary(res, 'Accept-Encoding')
   let head = 'HTTP/1.1 200 OK\r\n'
   const names = res.getRawHeaderNames()
   let cacheControl = 'no-cache'
@@ -51,7 +53,6 @@ function buildHead (res, chunked, coding = null, vary = false) {
   head += `cache-control: ${cacheControl}\r\n`
   head += 'x-accel-buffering: no\r\n'
   if (coding !== null) head += `content-encoding: ${coding}\r\n`
-  if (vary) head += 'vary: accept-encoding\r\n'
   head += chunked ? 'connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n' : 'connection: close\r\n\r\n'
   return head
 }

@@ -34,6 +34,7 @@
 //
 // JS thread only, like every call into the addon.
 const zlib = require('node:zlib')
+const vary = require('vary')
 const { SseError, invalid } = require('../errors')
 const { negotiate } = require('../compression')
 const { checkTopics, checkUser } = require('../validate')
@@ -134,10 +135,16 @@ function decodeFrame (frame, topic) {
   return { id, event: event === '' ? 'message' : event, data: data.join('\n'), topic: topic ?? null }
 }
 
-/** The flat [frame, topicOrNull, ...] of historyRead as events. */
-function decodeFrames (frames) {
+// Events of a read that were published with compress: false (historyRead's
+// `stored`): a compressed answer sends them stored. Kept beside the events
+// rather than on them, so catchUp()'s results stay plain { id, event, data, topic }.
+const STORED = new WeakSet()
+
+/** The flat [frame, topicOrNull, ...] of historyRead as events; `stored` marks events by index. */
+function decodeFrames (frames, stored) {
   const events = new Array(frames.length >> 1)
   for (let i = 0, k = 0; i < frames.length; i += 2, k++) events[k] = decodeFrame(frames[i], frames[i + 1])
+  if (stored) for (const k of stored) STORED.add(events[k])
   return events
 }
 
@@ -229,7 +236,7 @@ class CatchUp {
 
   _read (since, topics, user) {
     const r = this._native.historyRead(since, topics, user, this._history.maxPollEvents)
-    const result = { events: decodeFrames(r.frames), cursor: r.cursor }
+    const result = { events: decodeFrames(r.frames, r.stored), cursor: r.cursor }
     if (r.reset !== undefined && r.reset !== null) {
       result.reset = { reason: r.reset, requested: r.requested ?? null, oldest: r.oldest ?? null, latest: r.latest ?? r.cursor }
     }
@@ -467,36 +474,75 @@ function gone (res) {
   return res.headersSent || res.destroyed || res.writableEnded
 }
 
-function writeJson (res, statusCode, value) {
+function writeJson (res, statusCode, value, body = JSON.stringify(value)) {
   if (gone(res)) return // the client went away
-  const body = JSON.stringify(value)
   res.writeHead(statusCode, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
-// A catch-up answer on a hub with compression (README.md, "Compression"):
-// JSON, not the stream's frames, so it is compressed per answer, off the JS
-// thread (zlib's thread pool), when the client takes gzip or deflate and it
-// is at least minBytes; Vary tells caches the answer depends on it.
+// A catch-up answer on a hub with compression (docs/compression.md): JSON,
+// not the stream's frames, so it is compressed per answer, on zlib's thread
+// pool (never on the JS thread), when the client takes gzip or deflate and it
+// is at least minBytes; Accept-Encoding joins the app's Vary. As on the
+// stream, no compressor window spans two events: each event's JSON is
+// written between two full flushes (Z_FULL_FLUSH: no back-reference crosses
+// one), and an event published with compress: false at level 0 (stored). At
+// most MAX_COMPRESSING answers are compressed at once (each holds a zlib
+// stream, ~80 KiB): past it, answers go identity. The decoded body is
+// exactly JSON.stringify(value).
+const MAX_COMPRESSING = 64
+let compressing = 0
+
 function writeCompressedJson (res, value, compression, req) {
-  const body = Buffer.from(JSON.stringify(value))
+  if (gone(res)) return
+  vary(res, 'Accept-Encoding')
+  const body = JSON.stringify(value)
   const coding = res.hasHeader('content-encoding') ? null : negotiate(req.headers['accept-encoding'])
-  if (coding === null || body.length < compression.minBytes) {
-    if (gone(res)) return
-    res.writeHead(200, { ...JSON_HEADERS, vary: 'accept-encoding', 'content-length': body.length })
-    res.end(body)
+  if (coding === null || Buffer.byteLength(body) < compression.minBytes || compressing >= MAX_COMPRESSING ||
+      Object.keys(value)[0] !== 'events') {
+    writeJson(res, 200, value, body)
     return
   }
-  const compress = coding === 'gzip' ? zlib.gzip : zlib.deflate
-  compress(body, { level: compression.level }, (err, out) => {
+  compressing++
+  compressAnswer(value, coding, compression.level).then((out) => {
     if (gone(res)) return
-    if (err) {
-      writeError(res, err)
-      return
-    }
-    res.writeHead(200, { ...JSON_HEADERS, vary: 'accept-encoding', 'content-encoding': coding, 'content-length': out.length })
+    res.writeHead(200, { ...JSON_HEADERS, 'content-encoding': coding, 'content-length': out.length })
     res.end(out)
+  }, (err) => writeError(res, err)).finally(() => { compressing-- })
+}
+
+// value is { events, ...rest } with events first: written as
+// '{"events":[' e1 ',' e2 ... '],' + rest's own members, which is what
+// JSON.stringify(value) gives.
+async function compressAnswer (value, coding, level) {
+  const { Z_FULL_FLUSH, Z_DEFAULT_STRATEGY } = zlib.constants
+  const z = coding === 'gzip' ? zlib.createGzip({ level }) : zlib.createDeflate({ level })
+  const chunks = []
+  z.on('data', (chunk) => chunks.push(chunk))
+  const ended = new Promise((resolve, reject) => {
+    z.once('end', resolve)
+    z.once('error', reject)
   })
+  const flush = () => new Promise((resolve) => z.flush(Z_FULL_FLUSH, resolve))
+  const params = (l) => new Promise((resolve, reject) => z.params(l, Z_DEFAULT_STRATEGY, (err) => err ? reject(err) : resolve()))
+  const { events, ...rest } = value
+  let current = level
+  z.write('{"events":[')
+  for (let i = 0; i < events.length; i++) {
+    if (i > 0) z.write(',')
+    await flush()
+    const want = STORED.has(events[i]) ? 0 : level
+    if (want !== current) {
+      await params(want)
+      current = want
+    }
+    z.write(JSON.stringify(events[i]))
+    await flush()
+  }
+  const tail = JSON.stringify(rest)
+  z.end(tail === '{}' ? ']}' : '],' + tail.slice(1))
+  await ended
+  return Buffer.concat(chunks)
 }
 
 /**

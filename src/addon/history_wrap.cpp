@@ -98,6 +98,7 @@ Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h) {
   if (info[0].IsString()) place = h->locate(info[0].As<Napi::String>().Utf8Value(), Dispatcher::nowMs());
   Napi::Object out = Napi::Object::New(env);
   Napi::Array frames = Napi::Array::New(env);
+  Napi::Array stored = Napi::Array::New(env);  // indices of events published with compress: false
   uint64_t cursor = h->latest();
   if (place.reason != history::ResetReason::kNone) {
     h->countReset(place.reason);
@@ -105,7 +106,9 @@ Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h) {
     out.Set("requested", cursorValue(env, *h, place.requested));
   } else {
     uint32_t k = 0;
+    uint32_t s = 0;
     cursor = h->read(place.after, reader, max, [&](uint64_t, Frame* f) {
+      if (f->noCompress()) stored.Set(s++, k / 2);
       f->retain();
       // An external Buffer over the frame's bytes; the finalizer drops the reference.
       frames.Set(k++, Napi::Buffer<char>::New(
@@ -120,6 +123,7 @@ Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h) {
   out.Set("latest", cursorValue(env, *h, h->latest()));
   out.Set("cursor", cursorValue(env, *h, cursor));
   out.Set("frames", frames);
+  out.Set("stored", stored);
   return out;
 }
 

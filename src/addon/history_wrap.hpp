@@ -29,10 +29,12 @@ std::optional<history::HistoryOptions> historyOptionsOf(const Napi::Value& v);
 Napi::Value historyStatsValue(Napi::Env env, const history::History* h);
 
 // historyRead(since, topics, user, max) -> { reset, requested, oldest,
-// latest, cursor, frames }: frames a flat [Buffer, topic | null, ...] of the
+// latest, cursor, frames, stored }: frames a flat [Buffer, topic | null, ...] of the
 // events after `since` (a cursor string; undefined: the latest position)
 // that a reader of `topics` (validated strings) and `user` matches, at most
 // `max`. Buffers are external, over the history's own frames (no copy).
+// stored: the indices (in events, not in frames) of those published with
+// compress: false, which a compressed answer must not compress.
 // reset (a reason name) when `since` cannot be placed; requested is then the
 // re-formatted cursor for expired, else null. null when history is off.
 Napi::Value historyRead(const Napi::CallbackInfo& info, history::History* h);

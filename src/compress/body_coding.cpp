@@ -173,7 +173,10 @@ std::string storedBlocks(std::string_view bytes) {
 
 Frame* variantOf(Frame* frame, const Settings& settings) {
   if (Frame* v = frame->codedVariant()) return v;
-  return frame->installCodedVariant(makeVariant(*frame, settings));
+  if (!frame->claimCodedVariant()) return frame->waitCodedVariant();
+  Frame* v = makeVariant(*frame, settings);  // never fails: stored when deflate does
+  frame->installCodedVariant(v);
+  return v;
 }
 
 void StreamCoder::start(Coding coding) {

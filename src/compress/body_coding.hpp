@@ -21,8 +21,8 @@
 // reading the bytes again.
 //
 // zlib is Node's own in the addon (its headers and exported symbols) and
-// Debian's zlib1g in the CMake builds. Thread-safe: variantOf() may run on the
-// JS thread and on I/O threads at once (each thread has its compressors).
+// Debian's zlib1g in the CMake builds. Thread-safe: variantOf() runs on the
+// I/O threads (each has its compressors), exactly once per frame.
 #pragma once
 
 #include <cstdint>
@@ -57,8 +57,9 @@ Meta metaOfVariant(const Frame& variant);
 // `bytes` as stored DEFLATE blocks (not final): 5 bytes of header per 65,535.
 std::string storedBlocks(std::string_view bytes);
 
-// The coded variant of `frame` (made and installed on first use, then
-// shared; never for a raw frame). The pointer lives as long as `frame`.
+// The coded variant of `frame`: made by the first thread that asks (the
+// others wait for it, a spin of one compression), then shared; never for a
+// raw frame. The pointer lives as long as `frame`.
 Frame* variantOf(Frame* frame, const Settings& settings);
 
 // One compressed stream's state: its coding and the checksum and length of

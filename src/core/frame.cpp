@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>  // placement new
+#include <thread>
 
 namespace ssefanout {
 
@@ -48,21 +49,28 @@ Frame* Frame::copyOf(std::string_view bytes, Kind kind) {
   return f;
 }
 
-Frame* Frame::installCodedVariant(Frame* variant) {
-  Frame* expected = nullptr;
-  // release: the variant's bytes are visible to whoever loads it (acquire).
-  if (variant_.compare_exchange_strong(expected, variant, std::memory_order_acq_rel, std::memory_order_acquire)) {
-    return variant;
-  }
-  variant->release();
-  return expected;
+bool Frame::claimCodedVariant() {
+  uint8_t expected = kVariantNone;
+  return variantState_.compare_exchange_strong(expected, kVariantMaking, std::memory_order_acq_rel,
+                                               std::memory_order_acquire);
+}
+
+void Frame::installCodedVariant(Frame* variant) {
+  variant_ = variant;
+  // release: the variant's pointer and bytes are visible to whoever sees kVariantReady (acquire).
+  variantState_.store(kVariantReady, std::memory_order_release);
+}
+
+Frame* Frame::waitCodedVariant() const {
+  while (variantState_.load(std::memory_order_acquire) != kVariantReady) std::this_thread::yield();
+  return variant_;
 }
 
 void Frame::release() {
   // acq_rel: the thread that frees must see every write made through other refs.
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     live_.fetch_sub(1, std::memory_order_relaxed);
-    if (Frame* v = variant_.load(std::memory_order_acquire)) v->release();
+    if (variant_) variant_->release();
     this->~Frame();
     std::free(this);
   }

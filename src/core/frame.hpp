@@ -16,11 +16,12 @@
 // rather than in an entry of its own. The tag is never sent.
 //
 // A frame may also carry a *coded variant*: the same bytes in a compressed
-// body coding (src/compress makes it, at most one kept per frame), shared by
-// every compressed stream as the frame itself is by the others. The variant
-// is installed once (a compare-and-swap: two threads that race both make
-// one, the loser drops its own) and freed with the frame. A variant is marked
-// coded(): its bytes are already in the body coding, never coded again.
+// body coding (src/compress makes it), shared by every compressed stream as
+// the frame itself is by the others. Exactly one is made per frame, by the
+// first thread that needs it: claimCodedVariant() lets one thread in, the
+// others wait in waitCodedVariant() until it is installed. A variant is
+// freed with its frame, and is marked coded(): its bytes are already in the
+// body coding, never coded again.
 #pragma once
 
 #include <atomic>
@@ -66,11 +67,19 @@ class Frame {
   // kMaxChunkHeader bytes; returns its length.
   static size_t writeChunkHeader(size_t size, char* out);
 
-  // The coded variant, or null (acquire: its bytes are complete once seen).
-  Frame* codedVariant() const { return variant_.load(std::memory_order_acquire); }
-  // Takes over `variant`'s reference when no variant was installed yet and
-  // returns it; otherwise releases `variant` and returns the installed one.
-  Frame* installCodedVariant(Frame* variant);
+  // The coded variant once installed, else null (acquire: its bytes are
+  // complete once seen).
+  Frame* codedVariant() const {
+    return variantState_.load(std::memory_order_acquire) == kVariantReady ? variant_ : nullptr;
+  }
+  // True for the one caller that is to make the variant (it must then call
+  // installCodedVariant); false when another thread makes or made it.
+  bool claimCodedVariant();
+  // Installs the claimed variant, taking over its reference.
+  void installCodedVariant(Frame* variant);
+  // The variant another thread claimed, once it is installed (a spin of at
+  // most one compression).
+  Frame* waitCodedVariant() const;
   // Bytes already in a body coding (a variant, a coding's header or trailer).
   bool coded() const { return coded_; }
   void markCoded() { coded_ = true; }
@@ -93,11 +102,13 @@ class Frame {
   Kind kind_;
   bool coded_ = false;
   bool noCompress_ = false;
+  static constexpr uint8_t kVariantNone = 0, kVariantMaking = 1, kVariantReady = 2;
+  std::atomic<uint8_t> variantState_{kVariantNone};
   uint8_t chunkHeaderLen_ = 0;
   char chunkHeader_[kMaxChunkHeader];
   uint16_t tagSize_ = 0;
   size_t size_;
-  std::atomic<Frame*> variant_{nullptr};
+  Frame* variant_ = nullptr;  // written once, before variantState_ says kVariantReady
   static std::atomic<int64_t> live_;
 };
 

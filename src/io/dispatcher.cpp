@@ -311,22 +311,7 @@ Status Dispatcher::encode(const EventFields& event, FrameRef* out, std::string_v
   Status s = validateFields(event);
   if (s != Status::kOk) return s;
   if (encodedSize(event) + kQueueFraming > options_.shard.maxQueueBytes) return Status::kDataTooLarge;
-  s = encodeEvent(event, out, Frame::Kind::kEvent, tag);
-  if (s == Status::kOk) precode(out->get());
-  return s;
-}
-
-// With compressed streams on some thread, a new event's coded variant is made
-// here, once, before the frame is shared: the threads then find it made
-// rather than racing to make it. (A stream adopted a moment ago may not be
-// counted yet: its thread makes the variant on first use, Shard::enqueue.)
-void Dispatcher::precode(Frame* frame) const {
-  for (const auto& shard : shards_) {
-    if (shard->counters().codedConnections.load(std::memory_order_relaxed) > 0) {
-      compress::variantOf(frame, options_.shard.coding);
-      return;
-    }
-  }
+  return encodeEvent(event, out, Frame::Kind::kEvent, tag);
 }
 
 // Sorted ids of the named users that have connections. False when a list is
@@ -532,7 +517,6 @@ Status Dispatcher::publishMany(std::vector<Delivery>& deliveries) {
     uint64_t bytes = 0;
     for (const Delivery& d : deliveries) bytes += d.frame->size();
     if (!roomForAll(deliveries.size(), bytes)) return Status::kQueueFull;
-    for (const Delivery& d : deliveries) precode(d.frame.get());
   }
   countPublished();
   for (Delivery& d : deliveries) {

@@ -284,7 +284,6 @@ class Dispatcher {
   };
 
   Status addConnection(StreamOptions&& stream, Command&& c, uint64_t* id);
-  void precode(Frame* frame) const;
   // The replay (or reset) and position frames of a new stream, into c.replay.
   void resume(const StreamOptions& stream, const std::vector<std::string>& topics, size_t headBytes, Command* c);
   Slot* slotFor(uint64_t id);

@@ -431,7 +431,18 @@ void Shard::enqueue(Conn* conn, const FrameRef& given) {
   }
   const FrameRef& frame = coded ? coded : given;
   if (frame) {
-    if (!conn->outbox.push(frame)) {
+    // A compressed stream is held to the bound as an identity one: a frame
+    // that would fit as it is goes in even when its variant is a little
+    // larger (stored blocks add 5 bytes per 65,535, the id line 5), so a
+    // stream is never cut as slow for its coding; the queue then passes
+    // maxQueueBytes by those few bytes at most.
+    bool fits = false;
+    if (coded) {
+      const size_t plain = given->wireSize(conn->outbox.chunked()) +
+                           (given->kind() == Frame::Kind::kEvent ? conn->outbox.eventPrefixWire().size() : 0);
+      fits = conn->outbox.pendingBytes() + plain <= conn->outbox.cap();
+    }
+    if (!conn->outbox.push(frame, fits)) {
       bump(counters_.slow, 1);
       closeConn(conn, DisconnectReason::kSlow, true);
       return;
