@@ -132,16 +132,27 @@ class CompressedStreamTest : public ShardTest, public ::testing::WithParamInterf
   bool chunked() const { return std::get<1>(GetParam()); }
   size_t trailerSize() const { return coding() == Coding::kGzip ? 10 : 6; }
 
-  // Adopts a stream with the given coding and event prefix; frame2 is its
-  // first frame (a retry line), as the Dispatcher sends it.
-  uint64_t adoptCoded(Shard& s, const SocketPair& p, Coding coding, const std::string& prefix, FrameRef first) {
-    uint64_t id = reg_.acquire();
-    Command c = adoptCmd(p.shardEnd, id, {"t", "room/*"}, chunked(), 0, std::move(first));
+  // The adopt command of a stream with the given coding and event prefix;
+  // frame2 is its first frame (a retry line), as the Dispatcher sends it.
+  Command codedAdopt(const SocketPair& p, Coding coding, const std::string& prefix, FrameRef first, uint64_t* id) {
+    *id = reg_.acquire();
+    Command c = adoptCmd(p.shardEnd, *id, {"t", "room/*"}, chunked(), 0, std::move(first));
     c.frame = rawFrame(headFor(coding, chunked()));
     c.coding = coding;
     c.prefix = prefix;
-    s.post(std::move(c));
-    return id;
+    return c;
+  }
+
+  // Adopts a compressed stream and its identity twin in one batch: one loop
+  // turn, one clock reading, so their heartbeats fall due in the same ticks
+  // (every later command that reaches both is posted as one command or one
+  // batch for the same reason).
+  void adoptPair(Shard& s, const SocketPair& coded, const SocketPair& twin, const std::string& prefix, FrameRef first,
+                 uint64_t* idCoded, uint64_t* idTwin) {
+    std::vector<Command> batch;
+    batch.push_back(codedAdopt(coded, coding(), prefix, first, idCoded));
+    batch.push_back(codedAdopt(twin, Coding::kIdentity, prefix, first, idTwin));
+    s.post(batch);
   }
 
   // Reads both until the twin has received `want` (after `from`) and the
@@ -165,8 +176,8 @@ TEST_P(CompressedStreamTest, InflatesToTheIdentityTwin) {
   retry.retryMs = 2500;
   FrameRef first;
   ASSERT_EQ(encodeEvent(retry, &first), Status::kOk);
-  const uint64_t idc = adoptCoded(s, pc, coding(), prefix, first);
-  const uint64_t idt = adoptCoded(s, pt, Coding::kIdentity, prefix, first);
+  uint64_t idc = 0, idt = 0;
+  adoptPair(s, pc, pt, prefix, first, &idc, &idt);
   PeerStream coded(pc.peer, coding(), chunked()), twin(pt.peer, Coding::kIdentity, chunked());
   ASSERT_TRUE(catchUp(coded, twin, "retry: 2500\n\n", 0));
   const std::string_view header = coding() == Coding::kGzip ? std::string_view("\x1f\x8b\x08\0\0\0\0\0\0\xff", 10)
@@ -198,10 +209,13 @@ TEST_P(CompressedStreamTest, InflatesToTheIdentityTwin) {
       case 2:
         s.post(broadcastCmd(f));
         break;
-      case 3:
-        s.post(sendCmd(idc, f));
-        s.post(sendCmd(idt, f));
+      case 3: {
+        std::vector<Command> both;
+        both.push_back(sendCmd(idc, f));
+        both.push_back(sendCmd(idt, f));
+        s.post(both);
         break;
+      }
     }
     s.post(publishCmd("elsewhere", eventOf("for nobody here")));
     const std::string want = prefix + std::string(f->view());
@@ -266,8 +280,8 @@ TEST_P(CompressedStreamTest, InflatesToTheIdentityTwin) {
 TEST_P(CompressedStreamTest, ShutdownEndsTheBodyWithItsTrailer) {
   Shard& s = startShard();
   SocketPair pc = unixPair(), pt = unixPair();
-  adoptCoded(s, pc, coding(), "", FrameRef());
-  adoptCoded(s, pt, Coding::kIdentity, "", FrameRef());
+  uint64_t idc = 0, idt = 0;
+  adoptPair(s, pc, pt, "", FrameRef(), &idc, &idt);
   // A JS-transport stream on the same shard gets the plain frame.
   const uint64_t js = reg_.acquire();
   s.post(attachJsCmd(js, {"t"}));
@@ -301,8 +315,9 @@ TEST_P(CompressedStreamTest, SlowConsumerIsResetWithoutATrailerAndLeaksNothing) 
   o.sndbufBytes = 4096;
   Shard& s = startShard(o);
   SocketPair stalled = unixPair(), reader = unixPair();
-  const uint64_t ids = adoptCoded(s, stalled, coding(), "id:slow\n", FrameRef());
-  const uint64_t idr = adoptCoded(s, reader, coding(), "id:fine\n", FrameRef());
+  uint64_t ids = 0, idr = 0;
+  s.post(codedAdopt(stalled, coding(), "id:slow\n", FrameRef(), &ids));
+  s.post(codedAdopt(reader, coding(), "id:fine\n", FrameRef(), &idr));
   PeerStream fine(reader.peer, coding(), chunked());
   std::string expected;  // what the stalled stream would have decoded to
   {
