@@ -35,7 +35,10 @@ const MAX_LEN = {
   cursor: 256,
   history: 2048,
   // over 1 KiB: templates past the template bound are reached
-  mercure_template: 1280
+  mercure_template: 1280,
+  // frame contents grow from a short seed (up to 200 KB a frame from a few
+  // bytes): 1 KiB is dozens of parts, and every input stays fast to deflate
+  body_coding: 1024
 }
 const DEFAULT_MAX_LEN = 4096
 
