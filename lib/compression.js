@@ -16,7 +16,6 @@ const { invalid } = require('./errors')
 const CODINGS = Object.freeze({ gzip: 1, deflate: 2 })
 const DEFAULT_COMPRESSION = Object.freeze({ level: 6, minBytes: 128 })
 const SETTING_KEYS = new Set(['level', 'minBytes'])
-const PROVIDED = ['gzip', 'deflate', 'identity']
 const PREFERRED = ['gzip', 'deflate']
 
 /** options.compression: false/undefined -> null; true -> the defaults; { level, minBytes }. */
@@ -50,13 +49,14 @@ function checkCompress (value, name) {
  * The coding to answer an Accept-Encoding with: 'gzip', 'deflate', or null
  * (identity), by negotiator (the parser Express's `compression` uses): the
  * highest q-value wins, gzip before deflate before identity on a tie, `*`
- * stands for a coding not named. No header, or no coding acceptable:
+ * stands for a coding not named (`codings`: the ones on offer, gzip and
+ * deflate by default). No header, or no coding acceptable:
  * identity (a stream is never refused for its encoding). The header is the
  * client's: one linear parse, bounded by Node's header size limit.
  */
-function negotiate (header) {
+function negotiate (header, codings = PREFERRED) {
   if (typeof header !== 'string' || header === '') return null
-  const best = new Negotiator({ headers: { 'accept-encoding': header } }).encoding(PROVIDED, { preferred: PREFERRED })
+  const best = new Negotiator({ headers: { 'accept-encoding': header } }).encoding([...codings, 'identity'], { preferred: codings })
   return best === 'gzip' || best === 'deflate' ? best : null
 }
 

@@ -482,29 +482,33 @@ function writeJson (res, statusCode, value, body = JSON.stringify(value)) {
 
 // A catch-up answer on a hub with compression (docs/compression.md): JSON,
 // not the stream's frames, so it is compressed per answer, on zlib's thread
-// pool (never on the JS thread), when the client takes gzip or deflate and it
-// is at least minBytes; Accept-Encoding joins the app's Vary. As on the
-// stream, no compressor window spans two events: each event's JSON is
-// written between two full flushes (Z_FULL_FLUSH: no back-reference crosses
-// one), and an event published with compress: false at level 0 (stored). At
-// most MAX_COMPRESSING answers are compressed at once (each holds a zlib
-// stream, ~80 KiB): past it, answers go identity. The decoded body is
-// exactly JSON.stringify(value).
+// pool (never on the JS thread), when the client takes gzip and it is at
+// least minBytes; Accept-Encoding joins the app's Vary. As on the stream, no
+// compressor window spans two events: each event's JSON is written between
+// two full flushes (Z_FULL_FLUSH: no back-reference crosses one), and an
+// event published with compress: false at level 0 (stored). The raw DEFLATE
+// goes in a gzip member of our own (header, CRC-32 of what was written,
+// length): Node's gzip stream ignores a change of level. At most
+// MAX_COMPRESSING answers are compressed at once (each holds a zlib stream,
+// ~80 KiB): past it, answers go identity, as they do where zlib.crc32 is
+// missing (Node < 20.15). The decoded body is exactly JSON.stringify(value).
 const MAX_COMPRESSING = 64
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
+const ANSWER_CODINGS = ['gzip']
 let compressing = 0
 
 function writeCompressedJson (res, value, compression, req) {
   if (gone(res)) return
   vary(res, 'Accept-Encoding')
   const body = JSON.stringify(value)
-  const coding = res.hasHeader('content-encoding') ? null : negotiate(req.headers['accept-encoding'])
+  const coding = res.hasHeader('content-encoding') ? null : negotiate(req.headers['accept-encoding'], ANSWER_CODINGS)
   if (coding === null || Buffer.byteLength(body) < compression.minBytes || compressing >= MAX_COMPRESSING ||
-      Object.keys(value)[0] !== 'events') {
+      typeof zlib.crc32 !== 'function' || Object.keys(value)[0] !== 'events') {
     writeJson(res, 200, value, body)
     return
   }
   compressing++
-  compressAnswer(value, coding, compression.level).then((out) => {
+  gzipAnswer(value, compression.level).then((out) => {
     if (gone(res)) return
     res.writeHead(200, { ...JSON_HEADERS, 'content-encoding': coding, 'content-length': out.length })
     res.end(out)
@@ -514,35 +518,47 @@ function writeCompressedJson (res, value, compression, req) {
 // value is { events, ...rest } with events first: written as
 // '{"events":[' e1 ',' e2 ... '],' + rest's own members, which is what
 // JSON.stringify(value) gives.
-async function compressAnswer (value, coding, level) {
+async function gzipAnswer (value, level) {
   const { Z_FULL_FLUSH, Z_DEFAULT_STRATEGY } = zlib.constants
-  const z = coding === 'gzip' ? zlib.createGzip({ level }) : zlib.createDeflate({ level })
+  const z = zlib.createDeflateRaw({ level })
   const chunks = []
   z.on('data', (chunk) => chunks.push(chunk))
   const ended = new Promise((resolve, reject) => {
     z.once('end', resolve)
     z.once('error', reject)
   })
+  let crc = 0
+  let size = 0
+  const write = (text) => {
+    const bytes = Buffer.from(text)
+    crc = zlib.crc32(bytes, crc)
+    size += bytes.length
+    z.write(bytes)
+  }
   const flush = () => new Promise((resolve) => z.flush(Z_FULL_FLUSH, resolve))
   const params = (l) => new Promise((resolve, reject) => z.params(l, Z_DEFAULT_STRATEGY, (err) => err ? reject(err) : resolve()))
   const { events, ...rest } = value
   let current = level
-  z.write('{"events":[')
+  write('{"events":[')
   for (let i = 0; i < events.length; i++) {
-    if (i > 0) z.write(',')
+    if (i > 0) write(',')
     await flush()
     const want = STORED.has(events[i]) ? 0 : level
     if (want !== current) {
       await params(want)
       current = want
     }
-    z.write(JSON.stringify(events[i]))
+    write(JSON.stringify(events[i]))
     await flush()
   }
   const tail = JSON.stringify(rest)
-  z.end(tail === '{}' ? ']}' : '],' + tail.slice(1))
+  write(tail === '{}' ? ']}' : '],' + tail.slice(1))
+  z.end()
   await ended
-  return Buffer.concat(chunks)
+  const trailer = Buffer.alloc(8)
+  trailer.writeUInt32LE(crc >>> 0, 0)
+  trailer.writeUInt32LE(size >>> 0, 4)
+  return Buffer.concat([GZIP_HEADER, ...chunks, trailer])
 }
 
 /**

@@ -35,7 +35,8 @@ bool Outbox::push(const FrameRef& frame, bool force) {
   // of the body, and as a zero-wire entry consume() would never pop it.
   if (wire == 0) return true;
   if (frame->kind() == Frame::Kind::kEvent) wire += prefixWire_.size();
-  if (!force && pending_ + wire > cap_) return false;
+  const size_t limit = cap_ + (codedSlack_ ? codedSlack(count_ + 1) : 0);
+  if (!force && pending_ + wire > limit) return false;
   frame->retain();
   append(Entry{frame.get(), wire});
   return true;

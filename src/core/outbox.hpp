@@ -37,6 +37,14 @@ class Outbox {
   void setChunked(bool chunked) { chunked_ = chunked; }
   bool chunked() const { return chunked_; }
   void setCap(size_t capBytes) { cap_ = capBytes; }
+  // A compressed stream's queue (src/compress) holds frames' coded variants,
+  // which may be a few bytes larger than the frames: stored blocks add 5
+  // bytes per 65,535, the event prefix's stored block 5, a longer chunk
+  // header 1, the coding's own header 10. With `on`, the cap allows for
+  // that (codedSlack(): 16 bytes per queued frame, 5 per 65,535), so a stream
+  // is never refused a frame for its coding that it would take as identity.
+  void setCodedSlack(bool on) { codedSlack_ = on; }
+  size_t codedSlack(size_t frames) const { return 16 * frames + 5 * (cap_ / 65535 + 1); }
   // Bytes to send before every kEvent frame pushed from now on. Set it once,
   // after setChunked() and before the first event is pushed: queued entries
   // are framed with the prefix in force when they are built.
@@ -83,6 +91,7 @@ class Outbox {
   size_t pending_ = 0;     // unwritten wire bytes
   size_t cap_;
   bool chunked_ = false;
+  bool codedSlack_ = false;
   std::string prefixWire_;  // the event prefix as it goes on the wire (chunk-framed when chunked)
 };
 

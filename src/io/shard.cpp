@@ -354,6 +354,7 @@ void Shard::adopt(Command& c) {
     conn->outbox.setChunked(c.flags & Command::kChunked);
     conn->coder.start(c.coding);
     if (conn->coder.active()) {
+      conn->outbox.setCodedSlack(true);  // never cut as slow for its coding
       conn->outbox.setEventPrefix(compress::storedBlocks(c.prefix));
       conn->prefixMeta = compress::metaOf(c.prefix);
       bump(counters_.codedConnections, 1);
@@ -431,18 +432,7 @@ void Shard::enqueue(Conn* conn, const FrameRef& given) {
   }
   const FrameRef& frame = coded ? coded : given;
   if (frame) {
-    // A compressed stream is held to the bound as an identity one: a frame
-    // that would fit as it is goes in even when its variant is a little
-    // larger (stored blocks add 5 bytes per 65,535, the id line 5), so a
-    // stream is never cut as slow for its coding; the queue then passes
-    // maxQueueBytes by those few bytes at most.
-    bool fits = false;
-    if (coded) {
-      const size_t plain = given->wireSize(conn->outbox.chunked()) +
-                           (given->kind() == Frame::Kind::kEvent ? conn->outbox.eventPrefixWire().size() : 0);
-      fits = conn->outbox.pendingBytes() + plain <= conn->outbox.cap();
-    }
-    if (!conn->outbox.push(frame, fits)) {
+    if (!conn->outbox.push(frame)) {
       bump(counters_.slow, 1);
       closeConn(conn, DisconnectReason::kSlow, true);
       return;

@@ -217,7 +217,8 @@ function openHttp10 (port, path, headers) {
 
 /** The values of a header as sent, every line of it (names compared case-insensitively). */
 function headerLines (s, name) {
-  return s.rawHeaders.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v)
+  // Values lowercased: header values such as Vary's field names are case-insensitive.
+  return s.rawHeaders.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v.toLowerCase())
 }
 
 module.exports = { eventsPath, startEventsServer, openStream, decodeWhole, headerLines }

@@ -1,9 +1,10 @@
 'use strict'
 // The catch-up endpoint on a hub with compression (docs/compression.md, "What
 // is compressed"): hub.poll() and the Express poll() middleware answer JSON,
-// compressed per answer as the request's Accept-Encoding allows, when it is
-// at least minBytes; Vary: accept-encoding on every answer of such a hub; a
-// hub without compression answers as before. Real HTTP over loopback; the
+// gzip-compressed per answer when the request's Accept-Encoding takes gzip
+// (deflate-only clients get identity) and it is at least minBytes, each event
+// between full flushes; Vary: accept-encoding on every answer of such a hub;
+// a hub without compression answers as before. Real HTTP over loopback; the
 // body is decoded by zlib's one-shot decoders, which check the trailer.
 
 const { test } = require('node:test')
@@ -51,22 +52,22 @@ function hubWithEvents (t, options) {
   return { hub, first }
 }
 
-test('hub.poll() on a hub with compression: gzip, deflate or identity as Accept-Encoding says; the JSON is the same', async (t) => {
+test('hub.poll() on a hub with compression: gzip or identity as Accept-Encoding says; the JSON is the same', async (t) => {
   const { hub, first } = hubWithEvents(t, { compression: true })
   const port = await listen(t, (req, res) => hub.poll(req, res, { topics: ['news'] }))
   const path = `/poll?since=${encodeURIComponent(first)}`
   const plain = await get(port, path)
   assert.equal(plain.status, 200)
   assert.equal(plain.headers['content-encoding'], undefined)
-  assert.equal(plain.headers.vary, 'accept-encoding')
+  assert.equal(plain.headers.vary?.toLowerCase(), 'accept-encoding')
   const body = JSON.parse(plain.raw)
   assert.equal(body.events.length, 20)
   assert.deepEqual(JSON.parse(body.events[19].data), { n: 20, ...RECORD })
-  for (const [acceptEncoding, coding] of [['gzip', 'gzip'], ['deflate', 'deflate'], ['gzip;q=0.5, deflate', 'deflate'], ['br', undefined], ['gzip;q=0', undefined]]) {
+  for (const [acceptEncoding, coding] of [['gzip', 'gzip'], ['deflate', undefined], ['gzip;q=0.5, deflate', 'gzip'], ['br', undefined], ['gzip;q=0', undefined]]) {
     const res = await get(port, path, acceptEncoding)
     assert.equal(res.status, 200, acceptEncoding)
     assert.equal(res.headers['content-encoding'], coding, acceptEncoding)
-    assert.equal(res.headers.vary, 'accept-encoding', acceptEncoding)
+    assert.equal(res.headers.vary?.toLowerCase(), 'accept-encoding', acceptEncoding)
     assert.equal(Number(res.headers['content-length']), res.raw.length, `${acceptEncoding}: content-length is the bytes sent`)
     assert.deepEqual(decode(res), plain.raw, `${acceptEncoding}: the same JSON`)
     if (coding !== undefined) assert.ok(res.raw.length * 3 < plain.raw.length, `${acceptEncoding}: ${res.raw.length} of ${plain.raw.length} bytes`)
@@ -79,7 +80,7 @@ test('hub.poll(): an answer under minBytes and a 204 are not compressed; a hub w
   const small = await get(port, `/poll?since=${encodeURIComponent(first)}`, 'gzip')
   assert.equal(small.status, 200)
   assert.equal(small.headers['content-encoding'], undefined, 'under minBytes: identity')
-  assert.equal(small.headers.vary, 'accept-encoding')
+  assert.equal(small.headers.vary?.toLowerCase(), 'accept-encoding')
   assert.equal(JSON.parse(small.raw).events.length, 20)
   const latest = JSON.parse(small.raw).cursor
   const none = await get(port, `/poll?since=${encodeURIComponent(latest)}`, 'gzip')
@@ -105,7 +106,7 @@ test('the Express poll() middleware compresses its answer as hub.poll() does', a
   const res = await get(port, `/poll?since=${encodeURIComponent(first)}`, 'gzip')
   assert.equal(res.status, 200)
   assert.equal(res.headers['content-encoding'], 'gzip')
-  assert.equal(res.headers.vary, 'accept-encoding')
+  assert.equal(res.headers.vary?.toLowerCase(), 'accept-encoding')
   const body = JSON.parse(decode(res))
   assert.equal(body.events.length, 20)
   assert.deepEqual(JSON.parse(body.events[0].data), { n: 1, ...RECORD })

@@ -227,7 +227,8 @@ test('catch-up answers: no compressor window spans two events (an event repeated
   const one = hub.publish('room', text)
   hub.publish('room', text)
   const port = await listen(t, (req, res) => hub.poll(req, res, { topics: ['room'] }))
-  for (const acceptEncoding of ['gzip', 'deflate']) {
+  // (A catch-up answer is offered gzip only: a deflate-only client gets identity.)
+  for (const acceptEncoding of ['gzip']) {
     const both = await getPoll(port, `/poll?since=${encodeURIComponent(first)}`, acceptEncoding)
     const last = await getPoll(port, `/poll?since=${encodeURIComponent(one)}`, acceptEncoding)
     assert.equal(both.json.events.length, 2)
