@@ -21,6 +21,7 @@ const http = require('node:http')
 const net = require('node:net')
 const zlib = require('node:zlib')
 const { SseParser } = require('./sse-parser')
+const { listenLoopback } = require('./listen')
 const { waitFor, within, cleanup } = require('./wait')
 
 /** The events path: topics, and optional query parameters (compress, coding, ...). */
@@ -59,14 +60,7 @@ async function startEventsServer (t, hub, { acceptOptions = {}, beforeAccept } =
       res.end(String(error.code || error.message))
     }
   })
-  await new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: 0 }, resolve)
-  })
-  defer(() => within(new Promise((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }), 5000, 'server.close()'), 'server.close()')
+  await listenLoopback(defer, server)
   return { server, port: server.address().port, accepted, errors }
 }
 

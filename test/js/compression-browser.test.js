@@ -15,7 +15,8 @@ const http = require('node:http')
 const { Hub } = require('../..')
 const { startProxy } = require('../helpers/proxy')
 const { BLANK_PAGE, browserMissing, launchChromium, closeBrowser, openPage } = require('../helpers/browser')
-const { cleanup, within, waitFor } = require('../helpers/wait')
+const { listenLoopback } = require('../helpers/listen')
+const { cleanup, waitFor } = require('../helpers/wait')
 
 const missing = browserMissing()
 const RETRY_MS = 100
@@ -55,14 +56,7 @@ async function startApp (t) {
       res.end(String(err.code))
     }
   })
-  await new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: 0 }, resolve)
-  })
-  defer(() => within(new Promise((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }), 5000, 'server.close()'), 'server.close()')
+  await listenLoopback(defer, server)
   app.proxy = await startProxy(server.address().port)
   defer(() => app.proxy.close(), 'proxy.close()')
   app.open = async (path) => {

@@ -13,13 +13,11 @@ const http = require('node:http')
 const zlib = require('node:zlib')
 const { Hub } = require('../..')
 const { poll } = require('../../lib/express')
+const { listenLoopback } = require('../helpers/listen')
 const { cleanup } = require('../helpers/wait')
 
 async function listen (t, handler) {
-  const server = http.createServer(handler)
-  await new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve))
-  cleanup(t)(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() }), 'server close')
-  return server.address().port
+  return listenLoopback(cleanup(t), http.createServer(handler))
 }
 
 function get (port, path, acceptEncoding) {

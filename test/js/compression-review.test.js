@@ -22,16 +22,14 @@ const http = require('node:http')
 const zlib = require('node:zlib')
 const { Hub } = require('../..')
 const { SseParser } = require('../helpers/sse-parser')
+const { listenLoopback } = require('../helpers/listen')
 const { cleanup, waitFor } = require('../helpers/wait')
 
 const MIB = 1024 * 1024
 const CODINGS = [undefined, 'gzip', 'deflate'] // undefined: identity
 
 async function listen (t, handler) {
-  const server = http.createServer(handler)
-  await new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve))
-  cleanup(t)(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() }), 'server close')
-  return server.address().port
+  return listenLoopback(cleanup(t), http.createServer(handler))
 }
 
 /** A hub closed after the test. */

@@ -15,7 +15,8 @@ const http = require('node:http')
 const { Hub } = require('../..')
 const { startProxy } = require('../helpers/proxy')
 const { BLANK_PAGE, browserMissing, launchChromium, closeBrowser, openPage, openEventSource } = require('../helpers/browser')
-const { cleanup, within, waitFor, sleep } = require('../helpers/wait')
+const { listenLoopback } = require('../helpers/listen')
+const { cleanup, waitFor, sleep } = require('../helpers/wait')
 
 const missing = browserMissing()
 const RETRY_MS = 100
@@ -64,14 +65,7 @@ async function startApp (t, hubOptions) {
       res.end(String(err.code))
     }
   })
-  await new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: 0 }, resolve)
-  })
-  defer(() => within(new Promise((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }), 5000, 'server.close()'), 'server.close()')
+  await listenLoopback(defer, server)
   app.proxy = await startProxy(server.address().port)
   defer(() => app.proxy.close(), 'proxy.close()')
   /** Opens an EventSource through the proxy; closed after the test. */
