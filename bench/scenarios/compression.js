@@ -61,6 +61,9 @@ function compressionScenarios ({ request, startServer, loadgen, sleep, N, quick 
   const costCalls = Math.max(quick ? 10 : 20, Math.min(quick ? 200 : 2000, Math.floor(4e5 / N)))
   const warmCalls = quick ? 500 : 5000
   const memRounds = quick ? 1 : 2
+  // After the last connection has its head, before anything is published (the
+  // CI smoke's 50 connections need less than 10k).
+  const settleMs = quick ? 100 : 300
 
   async function waitForConnections (server, n) {
     const deadline = Date.now() + 30000
@@ -117,7 +120,7 @@ function compressionScenarios ({ request, startServer, loadgen, sleep, N, quick 
 
     const burst = lg(BURST)
     const connected = await burst.ready
-    await sleep(300)
+    await sleep(settleMs)
     const before = await request(server.port, 'GET', '/stats')
     await request(server.port, 'POST', v.pocketbase ? `/pb/burst?v=plain&count=${BURST}&warm=0` : `/publish?topic=all&count=${BURST}${query}`)
     const r = await burst.done
@@ -126,7 +129,7 @@ function compressionScenarios ({ request, startServer, loadgen, sleep, N, quick 
 
     const cost = lg(costCalls)
     const costConnected = await cost.ready
-    await sleep(300)
+    await sleep(settleMs)
     const c = await request(server.port, 'POST', v.pocketbase ? `/pb/cost?v=plain&n=${costCalls}` : `/cost?topic=all&n=${costCalls}${query}`)
     const rc = await cost.done
     await waitForConnections(server, 0)
