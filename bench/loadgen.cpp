@@ -32,6 +32,11 @@
 //   --header H         one more request header line, "Name: value" (repeatable, at most 8, each
 //                      at most 1024 bytes, no CR or LF), e.g. 'Last-Event-ID: k3J9aQ2x-42' for
 //                      a resume storm; the same for every connection
+//   --accept-encoding C  C = gzip or deflate: send "Accept-Encoding: C" with every request and
+//                      decode each response whose Content-Encoding is gzip or deflate with its
+//                      own zlib inflate stream (windowBits 31 for gzip, 15 for deflate, the
+//                      zlib format HTTP's deflate means), after de-chunking and before the SSE
+//                      parser; a response in another coding counts as a protocol error
 //   --hold             with --expect: once every connection has its E events, print
 //                      "DONE <complete>" on stderr and keep the connections open (still
 //                      parsed and counted: a late duplicate shows in events) until
@@ -78,6 +83,19 @@
 //                       connections; percentiles come from a log-linear histogram (< 1% error),
 //                       max/min/mean are exact; "negative" counts timestamps from the future
 //                       (a sign the server does not stamp with CLOCK_MONOTONIC)
+//   head_bytes          bytes of the response heads (status line to the blank line)
+//   wire_bytes          body bytes as read from the sockets after the heads (chunk framing
+//                       included): what the server put on the wire for the streams
+//   coded_bytes         body bytes after de-chunking, before decoding (the content-coded
+//                       stream; equal to decoded_bytes for identity responses)
+//   decoded_bytes       bytes the SSE parser got (after decoding)
+//   cpu_s               this process's CPU time (user + system), setup included
+//   cpu_after_ready_s   the same from ready to the end: the cost of reading, de-chunking,
+//                       decoding and parsing what came after the setup
+//   accept_encoding     the --accept-encoding value ("" without it)
+//   encoded_connections connections whose response was gzip or deflate (decoded)
+//   decode_errors       connections whose body failed to inflate, or had bytes after the end of
+//                       the compressed stream (those connections count as lost)
 //   chunked             true when the responses used transfer-encoding: chunked (all of them;
 //                       chunked_connections tells how many did)
 //   sources, sampled_connections, exit_reason ("expect" | "all_closed" | "duration" |
@@ -91,6 +109,8 @@
 // so a chunk boundary, a CRLF or a timestamp may be split anywhere between reads:
 //   1. the chunked decoder (hex size line with optional extensions, data, CRLF; a zero chunk
 //      ends the body), skipped for raw bodies (which end at EOF or at content-length);
+//   (with --accept-encoding and a gzip or deflate response, the de-chunked bytes go through the
+//   connection's zlib inflate stream in between, its output into a second 64 KiB buffer);
 //   2. the SSE parser (WHATWG "event stream interpretation": LF, CR and CRLF end lines, lines
 //      starting with ':' are comments, "field:value" with one optional space after the colon,
 //      data lines are joined with LF, a blank line dispatches when the data buffer is
@@ -121,6 +141,8 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -134,6 +156,35 @@ constexpr size_t kMaxDataPrefix = 40;  // --data-prefix; kept on top of kPrefixC
 constexpr uint32_t kMaxConnections = 10000;
 constexpr size_t kMaxHeaders = 8;         // --header
 constexpr size_t kMaxHeaderBytes = 1024;  // per --header line
+// An inflate stream's memory (its state, about 7 KiB, and its 32 KiB window), taken from one
+// block per connection that is allocated and touched when the response head arrives: zlib
+// would allocate the window at the first decoded byte, and the page faults of 10k windows
+// would then fall inside the measurement (in this VM they made the load generator the
+// bottleneck of a burst).
+constexpr size_t kZArena = 48 * 1024;
+
+struct ZArena {
+  char* base = nullptr;
+  size_t used = 0;
+};
+
+voidpf arena_alloc(voidpf opaque, uInt items, uInt size) {
+  ZArena* a = static_cast<ZArena*>(opaque);
+  size_t n = (size_t(items) * size + 15) & ~size_t(15);
+  if (a->used + n > kZArena) return Z_NULL;  // inflate fails with Z_MEM_ERROR: a decoding error
+  voidpf p = a->base + a->used;
+  a->used += n;
+  return p;
+}
+void arena_free(voidpf, voidpf) {}  // the block goes with the connection
+
+// This process's CPU time (user + system) so far, in seconds.
+double cpu_s() {
+  rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 uint64_t now_ns() {
   timespec ts;
@@ -164,6 +215,7 @@ struct Options {
   std::string data_prefix;  // --data-prefix
   std::string extra_headers;  // --header lines, each followed by CRLF
   size_t header_count = 0;
+  std::string accept_encoding;  // --accept-encoding: "", "gzip" or "deflate"
 };
 
 // The request target is a list of literal pieces and placeholders, parsed once.
@@ -338,6 +390,12 @@ struct Conn {
 
   uint64_t events = 0;
   uint64_t last_ts = 0;
+
+  // --accept-encoding: the connection's inflate stream (a gzip or deflate response only),
+  // freed with the socket; z_end: the compressed stream ended (nothing may follow).
+  z_stream* z = nullptr;
+  bool z_end = false;
+  ZArena zmem;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +408,7 @@ class LoadGen {
     for (Conn& c : conns_) close_fd(c);
     if (ep_ >= 0) close(ep_);
     free(buf_);
+    free(zbuf_);
   }
   LoadGen(const LoadGen&) = delete;
   LoadGen& operator=(const LoadGen&) = delete;
@@ -368,6 +427,7 @@ class LoadGen {
   // streaming
   void on_readable(uint32_t i);
   bool feed_body(Conn& c, const char* p, size_t n, uint64_t t);  // false: body over or error
+  bool feed_coded(Conn& c, const char* p, size_t n, uint64_t t);  // false: decoding error
   void feed_sse(Conn& c, const char* p, size_t n, uint64_t t);
   void dispatch(Conn& c, uint64_t t);
   void end_stream(uint32_t i);
@@ -383,6 +443,7 @@ class LoadGen {
   int ep_ = -1;
   uint32_t sources_ = 1;
   char* buf_ = nullptr;
+  char* zbuf_ = nullptr;  // inflate output (--accept-encoding)
 
   // progress
   uint32_t next_ = 0;      // next connection index to start
@@ -391,12 +452,15 @@ class LoadGen {
   bool ready_ = false;
   bool met_ = false;  // --hold: the expectation was met, waiting for a signal
   uint64_t t_start_ = 0, t_ready_ = 0, deadline_ = 0;
+  double cpu_ready_ = 0;  // cpu_s() when ready
 
   // counters
   uint32_t connected_ = 0, failed_ = 0, http_errors_ = 0, lost_ = 0, protocol_errors_ = 0;
   uint32_t complete_ = 0, chunked_ = 0, finished_ = 0, sampled_ = 0;  // finished: complete/failed/lost
   uint64_t retries_ = 0, events_ = 0, untimed_ = 0, order_violations_ = 0, negative_ = 0;
   uint64_t skipped_ = 0;
+  uint64_t head_bytes_ = 0, wire_bytes_ = 0, coded_bytes_ = 0, decoded_bytes_ = 0;
+  uint32_t encoded_ = 0, decode_errors_ = 0;
   size_t prefix_cap_ = kPrefixCap;  // bytes of data kept: kPrefixCap + the --data-prefix length
   uint64_t min_ts_ = UINT64_MAX, first_recv_ = 0, last_recv_ = 0;
   uint64_t last_complete_ = 0;  // time the last connection reached --expect
@@ -439,6 +503,7 @@ bool LoadGen::init(std::string& err) {
     return false;
   }
   buf_ = static_cast<char*>(malloc(kReadBuf));
+  if (!opt_.accept_encoding.empty()) zbuf_ = static_cast<char*>(malloc(kReadBuf));
 
   // Sample K connections spread evenly: i is sampled when i*K mod N < K.
   uint64_t n = opt_.connections, k = std::min<uint64_t>(opt_.sample, n);
@@ -454,6 +519,13 @@ void LoadGen::close_fd(Conn& c) {
     close(c.fd);  // also removes it from the epoll set
     c.fd = -1;
   }
+  if (c.z) {
+    inflateEnd(c.z);
+    delete c.z;
+    c.z = nullptr;
+  }
+  free(c.zmem.base);
+  c.zmem = ZArena{};
 }
 
 void LoadGen::start_connect(uint32_t i) {
@@ -505,7 +577,10 @@ void LoadGen::on_connect_ready(uint32_t i) {
   }
   std::string target = expand_path(path_, i);
   c.out = "GET " + target + " HTTP/1.1\r\nHost: " + opt_.host + ":" + std::to_string(opt_.port) +
-          "\r\nAccept: text/event-stream\r\n" + opt_.extra_headers + "\r\n";
+          "\r\nAccept: text/event-stream\r\n" +
+          (opt_.accept_encoding.empty() ? ""
+                                        : "Accept-Encoding: " + opt_.accept_encoding + "\r\n") +
+          opt_.extra_headers + "\r\n";
   c.state = State::Sending;
   send_request(i);
 }
@@ -603,6 +678,7 @@ bool LoadGen::parse_head(uint32_t i, size_t& body_off) {
     return false;
   }
   // Headers we care about.
+  std::string coding;  // content-encoding (read with --accept-encoding only)
   size_t pos = h.find('\n');
   while (pos != std::string::npos && pos < h.size()) {
     size_t next = h.find('\n', pos + 1);
@@ -613,6 +689,10 @@ bool LoadGen::parse_head(uint32_t i, size_t& body_off) {
       std::string name = line.substr(0, colon);
       std::string value = line.substr(colon + 1);
       if (name == "transfer-encoding" && value.find("chunked") != std::string::npos) c.chunked = true;
+      if (name == "content-encoding") {
+        size_t a = value.find_first_not_of(" \t"), b = value.find_last_not_of(" \t");
+        coding = a == std::string::npos ? "" : value.substr(a, b - a + 1);
+      }
       if (name == "content-length") {
         c.has_length = true;
         c.body_left = strtoull(value.c_str(), nullptr, 10);
@@ -621,6 +701,31 @@ bool LoadGen::parse_head(uint32_t i, size_t& body_off) {
     pos = next;
   }
   if (c.chunked) c.has_length = false;  // chunked wins over content-length (RFC 9112 6.3)
+  if (!opt_.accept_encoding.empty() && !coding.empty() && coding != "identity") {
+    int bits = coding == "gzip" || coding == "x-gzip" ? 31 : coding == "deflate" ? 15 : 0;
+    if (!bits) {
+      ++protocol_errors_;
+      if (protocol_errors_ <= 3)
+        fprintf(stderr, "loadgen: unexpected content-encoding %s\n", coding.c_str());
+      fail_before_head(i, false);
+      return false;
+    }
+    c.zmem.base = static_cast<char*>(malloc(kZArena));
+    if (c.zmem.base) memset(c.zmem.base, 0, kZArena);  // touched now, not during the burst
+    c.z = new z_stream{};
+    c.z->zalloc = arena_alloc;
+    c.z->zfree = arena_free;
+    c.z->opaque = &c.zmem;
+    if (!c.zmem.base || inflateInit2(c.z, bits) != Z_OK) {
+      delete c.z;
+      c.z = nullptr;
+      fprintf(stderr, "loadgen: inflateInit2 failed\n");
+      fail_before_head(i, false);
+      return false;
+    }
+    ++encoded_;
+  }
+  head_bytes_ += body_off;
   c.state = State::Stream;
   ++connected_;
   chunked_ += c.chunked;
@@ -783,14 +888,53 @@ void LoadGen::feed_sse(Conn& c, const char* p, size_t n, uint64_t t) {
 // Feeds body bytes through the chunked decoder (or the content-length limit) into the SSE
 // parser.  Returns false when the body is over (zero chunk, content-length reached) or the
 // chunk framing is broken.
-bool LoadGen::feed_body(Conn& c, const char* p, size_t n, uint64_t t) {
-  if (!c.chunked) {
-    if (!c.has_length) {
-      feed_sse(c, p, n, t);
+// De-chunked body bytes: through the connection's inflate stream when it has one, into the
+// SSE parser.  Returns false on a decoding error (counted in decode_errors).
+bool LoadGen::feed_coded(Conn& c, const char* p, size_t n, uint64_t t) {
+  coded_bytes_ += n;
+  if (!c.z && !c.z_end) {
+    decoded_bytes_ += n;
+    feed_sse(c, p, n, t);
+    return true;
+  }
+  if (n == 0) return true;
+  if (c.z_end) goto bad;  // bytes after the end of the compressed stream
+  c.z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(p));
+  c.z->avail_in = uInt(n);
+  for (;;) {
+    c.z->next_out = reinterpret_cast<Bytef*>(zbuf_);
+    c.z->avail_out = uInt(kReadBuf);
+    int r = inflate(c.z, Z_NO_FLUSH);
+    size_t got = kReadBuf - c.z->avail_out;
+    if (got) {
+      decoded_bytes_ += got;
+      feed_sse(c, zbuf_, got, t);
+    }
+    if (r == Z_STREAM_END) {
+      bool trailing = c.z->avail_in > 0;
+      inflateEnd(c.z);
+      delete c.z;
+      c.z = nullptr;
+      c.z_end = true;
+      if (trailing) goto bad;
       return true;
     }
+    if (r != Z_OK && r != Z_BUF_ERROR) goto bad;
+    // Done once the input is used up and the output buffer was not filled (nothing held back).
+    if (c.z->avail_in == 0 && c.z->avail_out > 0) return true;
+    if (r == Z_BUF_ERROR && got == 0) return true;  // no progress possible: needs more input
+  }
+bad:
+  ++decode_errors_;
+  if (decode_errors_ <= 3) fprintf(stderr, "loadgen: cannot decode a response body\n");
+  return false;
+}
+
+bool LoadGen::feed_body(Conn& c, const char* p, size_t n, uint64_t t) {
+  if (!c.chunked) {
+    if (!c.has_length) return feed_coded(c, p, n, t);
     size_t take = size_t(std::min<uint64_t>(n, c.body_left));
-    feed_sse(c, p, take, t);
+    if (!feed_coded(c, p, take, t)) return false;
     c.body_left -= take;
     return c.body_left > 0;
   }
@@ -833,7 +977,7 @@ bool LoadGen::feed_body(Conn& c, const char* p, size_t n, uint64_t t) {
         goto size_line_done;
       case Chunk::Data: {
         size_t take = size_t(std::min<uint64_t>(c.chunk_left, uint64_t(end - p)));
-        feed_sse(c, p, take, t);
+        if (!feed_coded(c, p, take, t)) return false;
         p += take;
         c.chunk_left -= take;
         if (c.chunk_left == 0) c.cs = Chunk::DataCr;
@@ -912,6 +1056,7 @@ void LoadGen::on_readable(uint32_t i) {
       if (!parse_head(i, body_off)) return;
       data = c.head.data() + body_off;
       n = c.head.size() - body_off;
+      wire_bytes_ += n;
       (void)old;
       if (!feed_body(c, data, n, t)) {
         c.head.clear();
@@ -921,6 +1066,7 @@ void LoadGen::on_readable(uint32_t i) {
       c.head.clear();
       c.head.shrink_to_fit();
     } else if (c.state == State::Stream) {
+      wire_bytes_ += n;
       if (!feed_body(c, data, n, t)) {
         end_stream(i);
         return;
@@ -934,6 +1080,7 @@ void LoadGen::maybe_ready() {
   if (ready_ || next_ < opt_.connections || inflight_ > 0) return;
   ready_ = true;
   t_ready_ = now_ns();
+  cpu_ready_ = cpu_s();
   if (!opt_.ready_file.empty()) {
     std::string tmp = opt_.ready_file + ".tmp";
     FILE* f = fopen(tmp.c_str(), "w");
@@ -1039,6 +1186,7 @@ void LoadGen::report(const char* reason) {
   bool caught_up = opt_.expect && connected_ > 0 && complete_ == connected_;
   double caught_up_s = caught_up ? double(last_complete_ - t_start_) / 1e9 : 0;
   auto us = [](double ns) { return ns / 1000.0; };
+  const double cpu_end = cpu_s();
   if (opt_.json) {
     printf(
         "{\"connections\":%u,\"connected\":%u,\"failed_connects\":%u,\"http_errors\":%u,"
@@ -1050,6 +1198,9 @@ void LoadGen::report(const char* reason) {
         "\"last_event_ns\":%llu,\"duration_s\":%.6f,\"deliveries_per_s\":%.0f,\"setup_s\":%.3f,"
         "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,"
         "\"min\":%.1f,\"mean\":%.1f,\"samples\":%llu,\"negative\":%llu},"
+        "\"cpu_s\":%.6f,\"cpu_after_ready_s\":%.6f,\"head_bytes\":%llu,\"wire_bytes\":%llu,"
+        "\"coded_bytes\":%llu,\"decoded_bytes\":%llu,"
+        "\"accept_encoding\":\"%s\",\"encoded_connections\":%u,\"decode_errors\":%u,"
         "\"chunked\":%s,\"chunked_connections\":%u,\"sources\":%u,\"sampled_connections\":%u,"
         "\"exit_reason\":\"%s\"}\n",
         opt_.connections, connected_, failed_, http_errors_, (unsigned long long)retries_, lost_,
@@ -1062,6 +1213,10 @@ void LoadGen::report(const char* reason) {
         us(hist_.quantile(0.90)), us(hist_.quantile(0.99)), us(hist_.quantile(0.999)),
         us(double(hist_.max())), us(double(hist_.min())), us(hist_.mean()),
         (unsigned long long)hist_.count(), (unsigned long long)negative_,
+        cpu_end, ready_ ? cpu_end - cpu_ready_ : 0.0,
+        (unsigned long long)head_bytes_, (unsigned long long)wire_bytes_,
+        (unsigned long long)coded_bytes_, (unsigned long long)decoded_bytes_,
+        opt_.accept_encoding.c_str(), encoded_, decode_errors_,
         chunked ? "true" : "false", chunked_, sources_, sampled_, reason);
   } else {
     printf("end: %s after setup %.3f s\n", reason, setup_s);
@@ -1074,6 +1229,13 @@ void LoadGen::report(const char* reason) {
            (unsigned long long)events_, (unsigned long long)untimed_, (unsigned long long)skipped_,
            (unsigned long long)expected_total, complete_, (unsigned long long)order_violations_);
     printf("first send to last receive: %.6f s, %.0f deliveries/s\n", duration_s, rate);
+    printf("cpu: %.3f s, %.3f s after ready\n", cpu_end, ready_ ? cpu_end - cpu_ready_ : 0.0);
+    printf("bytes: %llu of heads, %llu on the wire, %llu de-chunked, %llu decoded; %u encoded "
+           "connections (%s), %u decoding errors\n",
+           (unsigned long long)head_bytes_, (unsigned long long)wire_bytes_,
+           (unsigned long long)coded_bytes_, (unsigned long long)decoded_bytes_, encoded_,
+           opt_.accept_encoding.empty() ? "not asked" : opt_.accept_encoding.c_str(),
+           decode_errors_);
     if (opt_.expect)
       printf("caught up (start to the last connection's event %llu): %.6f s; per connection (ms): "
              "p50 %.3f  p99 %.3f  max %.3f\n",
@@ -1096,7 +1258,8 @@ void usage(FILE* f) {
       "usage: loadgen --port P [--host 127.0.0.1] [--connections N] [--path PATH]\n"
       "               [--expect E] [--duration S] [--ready-file PATH] [--sources K]\n"
       "               [--sample K] [--batch B] [--retries R] [--data-prefix STR]\n"
-      "               [--header 'Name: value']... [--hold] [--json]\n"
+      "               [--header 'Name: value']... [--accept-encoding gzip|deflate]\n"
+      "               [--hold] [--json]\n"
       "\n"
       "Opens N Server-Sent Events connections to a loopback server, counts and decodes every\n"
       "event (chunked or raw bodies, WHATWG SSE grammar), and measures latency from the\n"
@@ -1121,6 +1284,9 @@ void usage(FILE* f) {
       "                     non-digit); events without STR count as skipped_events only\n"
       "  --header H         add the request header line H, \"Name: value\" (repeatable, at\n"
       "                     most 8), e.g. 'Last-Event-ID: k3J9aQ2x-42' to resume\n"
+      "  --accept-encoding C  send \"Accept-Encoding: C\" (gzip or deflate) and inflate gzip and\n"
+      "                     deflate responses per connection before the SSE parser; wire_bytes,\n"
+      "                     coded_bytes and decoded_bytes count before and after\n"
       "  --hold             with --expect: when it is met, print \"DONE <complete>\" on stderr\n"
       "                     and keep the connections open until a signal or --duration\n"
       "  --json             print one JSON object on stdout at the end\n"
@@ -1182,6 +1348,8 @@ bool parse_args(int argc, char** argv, Options& o, bool& help) {
         ++o.header_count;
       }
     }
+    else if (k == "--accept-encoding")
+      ok = (!strcmp(v, "gzip") || !strcmp(v, "deflate")) && (o.accept_encoding = v, true);
     else if (k == "--data-prefix") ok = *v && strlen(v) <= kMaxDataPrefix && (o.data_prefix = v, true);
     else if (k == "--port") ok = parse_u64(v, 1, 65535, x) && (o.port = int(x), true);
     else if (k == "--connections")

@@ -15,8 +15,10 @@
 // start their own redis-server and several instances (native with --bus) and
 // run once, on the native row. The mercure scenario (bench/scenarios/mercure.js)
 // starts its own server (servers/mercure-server.js, a MercureHub) and runs once,
-// on the native row. The load generator (bench/loadgen.cpp) runs in its own
-// process.
+// on the native row. The compression scenario (bench/scenarios/compression.js)
+// starts its own servers (node-server.js with and without --compression,
+// servers/express-compression-server.js) and runs once, on the native row. The
+// load generator (bench/loadgen.cpp) runs in its own process.
 // Results print as tables and are written to bench/results/*.json.
 // bench/README.md says what each figure means and how to reproduce it.
 const { spawn, spawnSync } = require('node:child_process')
@@ -30,6 +32,7 @@ const { buildTools, dir: buildDir } = require('./tools')
 const { historyScenarios, historyRatios } = require('./scenarios/history')
 const { busScenarios, busRatios, busProblems } = require('./scenarios/bus')
 const { mercureScenarios, mercureRatios, mercureProblems } = require('./scenarios/mercure')
+const { compressionScenarios, compressionRatios, compressionProblems } = require('./scenarios/compression')
 const args = process.argv.slice(2)
 const flag = (name) => args.includes(`--${name}`)
 const option = (name, fallback) => {
@@ -39,7 +42,7 @@ const option = (name, fallback) => {
 const quick = flag('quick')
 const N = Number(option('connections', quick ? 1000 : 10000))
 const servers = option('servers', 'floor,native,js,plain,better-sse').split(',')
-const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,pocketbase-hostile,resume,cost-history,history-memory,bus,cost-bus,bus-stream,mercure').split(',')
+const scenarios = option('scenarios', 'burst,steady,topics,memory,cost,pocketbase,pocketbase-hostile,resume,cost-history,history-memory,bus,cost-bus,bus-stream,mercure,compression').split(',')
 const steadySeconds = quick ? 3 : 10
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -47,9 +50,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function build () {
   buildTools(['loadgen', 'floor']) // CMake targets of the bench preset, into build-cmake/bench/
-  if (servers.includes('better-sse') && !fs.existsSync(path.join(__dirname, 'node_modules', 'better-sse'))) {
+  // The baselines of bench/package.json: better-sse, and express with
+  // compression for the compression scenario.
+  const needed = [...(servers.includes('better-sse') ? ['better-sse'] : []), ...(scenarios.includes('compression') ? ['express', 'compression'] : [])]
+  if (needed.some((name) => !fs.existsSync(path.join(__dirname, 'node_modules', name)))) {
     const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: __dirname, stdio: 'inherit' })
-    if (r.status !== 0) throw new Error('installing the bench baselines (better-sse) failed')
+    if (r.status !== 0) throw new Error(`installing the bench baselines (${needed.join(', ')}) failed`)
   }
 }
 
@@ -92,7 +98,9 @@ function request (port, method, pathname) {
 // serverArgs go to servers/node-server.js after the port (e.g. --history);
 // redis-pubsub is servers/redis-pubsub-server.js (the bus scenario's tutorial
 // baseline), which takes the port and its arguments; mercure is
-// servers/mercure-server.js (the mercure scenario's MercureHub).
+// servers/mercure-server.js (the mercure scenario's MercureHub);
+// express-compression is servers/express-compression-server.js (the
+// compression scenario's baseline).
 async function startServer (name, nodeFlags = [], serverArgs = []) {
   const node = (script, rest) => spawnChild(process.execPath, ['--expose-gc', ...nodeFlags, path.join(__dirname, 'servers', script), ...rest], { stdio: ['ignore', 'pipe', 'inherit'] })
   const proc = name === 'floor'
@@ -101,7 +109,9 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
       ? node('redis-pubsub-server.js', ['0', ...serverArgs])
       : name === 'mercure'
         ? node('mercure-server.js', ['0', ...serverArgs])
-        : node('node-server.js', [name, '0', ...serverArgs])
+        : name === 'express-compression'
+          ? node('express-compression-server.js', ['0', ...serverArgs])
+          : node('node-server.js', [name, '0', ...serverArgs])
   const port = await new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20000)
@@ -128,15 +138,17 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
 /**
  * Starts the load generator; `ready` resolves once every connection has its head;
  * with `hold`, `met` resolves once every connection has its `expect` events (the
- * connections stay open until stop()).
+ * connections stay open until stop()). `acceptEncoding` (gzip, deflate) asks for
+ * compressed responses and decodes them.
  */
-function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false }) {
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false, acceptEncoding = null }) {
   const proc = spawnChild(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
     ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
     ...headers.flatMap((h) => ['--header', h]),
-    ...(hold ? ['--hold'] : [])
+    ...(hold ? ['--hold'] : []),
+    ...(acceptEncoding ? ['--accept-encoding', acceptEncoding] : [])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -421,7 +433,8 @@ const SCENARIOS = {
   'pocketbase-hostile': pocketbaseHostile,
   ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES }),
   ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
-  ...mercureScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick })
+  ...mercureScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
+  ...compressionScenarios({ request, startServer, loadgen, sleep, N, quick })
 }
 
 // ---- report ----------------------------------------------------------------
@@ -502,6 +515,7 @@ function ratios (results) {
   lines.push(...historyRatios(results, { fmt, ratio }))
   lines.push(...busRatios(results, { fmt, ratio }))
   lines.push(...mercureRatios(results, { fmt, ratio }))
+  lines.push(...compressionRatios(results, { fmt, ratio }))
   return lines.join('\n')
 }
 
@@ -586,6 +600,7 @@ async function main () {
     }
     problems.push(...busProblems(results))
     problems.push(...mercureProblems(results))
+    problems.push(...compressionProblems(results))
     if (problems.length) {
       console.error(`bench check failed:\n  ${problems.join('\n  ')}`)
       process.exit(1)

@@ -3,19 +3,27 @@
 // share one contract (so the runner and the load generator treat them alike):
 //
 //   GET  /events?topics=a,b               an SSE stream subscribed to those topics
-//   POST /publish?topic=T&count=C&size=S  C events back to back in one JS job,
+//   POST /publish?topic=T&count=C&size=S[&kind=json]
+//                                          C events back to back in one JS job,
 //                                          to topic T (absent: broadcast); each
 //                                          event's data is "<CLOCK_MONOTONIC ns> "
-//                                          padded to S bytes; answers 204, or with
+//                                          padded to S bytes, or with kind=json a
+//                                          JSON order event of S bytes starting
+//                                          {"ts":<ns>, (servers/payloads.js);
+//                                          answers 204, or with
 //                                          --history 200 { first, last }: the ids of
 //                                          the first and last event published
-//   POST /cost?topic=T&n=N&size=S          times N publishes on the JS thread, one
+//   POST /cost?topic=T&n=N&size=S[&kind=json]
+//                                          times N publishes on the JS thread, one
 //                                          per event-loop turn; answers the median
 //                                          { nsPerPublish, p90 }
 //   GET  /warm                            answered and closed at once (memory baseline)
 //   GET  /stats[?reset=1][&gc=1][&smaps=1] connections, memory, event-loop delay
 //                                          and utilisation since the last reset,
-//                                          history { events, bytes } (null when off);
+//                                          cpuUs (the process's user + system CPU
+//                                          time so far, every thread: process.cpuUsage()),
+//                                          history { events, bytes } (null when off),
+//                                          compression (hub.stats().compression);
 //                                          smaps=1: brkHeapRss, the RSS of the main
 //                                          malloc arena ([heap] in /proc/self/smaps),
 //                                          and v8PhysicalBytes, V8's heap in RAM
@@ -32,8 +40,9 @@
 //                                          {query:{filter:"views > K"}}; rule: posts/*
 //                                          as user K, the collection's listRule reading
 //                                          @request.auth
-//   POST /pb/burst?v=V&count=C             C broadcastRecord calls back to back in one
-//                                          JS job: { totalNs, medianNs, maxNs, stats }
+//   POST /pb/burst?v=V&count=C[&warm=0]    C broadcastRecord calls back to back in one
+//                                          JS job, after the warm-up (warm=0: none):
+//                                          { totalNs, medianNs, maxNs, stats }
 //   POST /pb/cost?v=V&n=N                  N broadcastRecord calls, each timed on its
 //                                          own, one per event-loop turn:
 //                                          { medianNs, p90Ns, p99Ns, meanNs, stats }
@@ -73,7 +82,11 @@
 // and /stats has bus (hub.stats().bus; null without a bus), /cost maxInflight
 // (the most FCALLs unanswered after a timed call).
 //
-// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history | --pair] [--bus URL]
+// With --compression (native, js), the hub compresses: new Hub({ compression: true })
+// (gzip or deflate as the request's Accept-Encoding offers; the compression
+// scenario, bench/scenarios/compression.js).
+//
+// Usage: node node-server.js <native|js|plain|better-sse> [port] [--history | --pair] [--bus URL] [--compression]
 // Prints "LISTENING <port>" once ready.
 const http = require('node:http')
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks')
@@ -93,16 +106,16 @@ const busUrl = argValue('--bus') ?? null
 const busPrefix = argValue('--bus-prefix')
 const busMaxLen = argValue('--bus-maxlen')
 const history = process.argv.includes('--history') || historyEvents > 0 || busUrl !== null
+const compression = process.argv.includes('--compression')
+if (compression && !['native', 'js'].includes(impl)) throw new Error(`${impl} has no compression`)
 if (busUrl !== null && (!['native', 'js'].includes(impl) || pair)) throw new Error('--bus needs native or js, without --pair')
 if ((history || pair) && !['native', 'js', 'plain'].includes(impl)) throw new Error(`${impl} has no history`)
 const PLAIN_HISTORY_EVENTS = historyEvents || 10000 // sse-fanout's default maxEvents
 const hubHistory = historyEvents ? { maxEvents: historyEvents, maxBytes: 2 ** 30, maxAgeMs: 3600000 } : history
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function payload (size) {
-  const head = `${process.hrtime.bigint()} `
-  return size > head.length ? head + 'x'.repeat(size - head.length) : head
-}
+const payloads = require('./payloads')
+let jsonSeq = 0
+const payload = (size, kind) => payloads.make(kind, size, ++jsonSeq)
 
 // Each implementation: accept(req, res, topics), publish(topic|null, data) (returns
 // the event's id with a history), count(). `withHistory`: false, or sse-fanout's
@@ -127,13 +140,14 @@ function makeImpl (name, withHistory, busOptions = null) {
     // One address for every load-generator client, and bursts larger than the
     // default pending-command bound (the pocketbase burst posts one command per
     // key and event): those limits are lifted; the bench measures the fan-out.
-    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: withHistory, bus })
+    const hub = new Hub({ transport: name === 'js' ? 'js' : 'auto', heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: withHistory, bus, compression })
     let pb = null
     return {
       bus,
       accept: (req, res, topics) => hub.accept(req, res, { topics }),
       publish: (topic, data) => topic ? hub.publish(topic, data) : hub.broadcast(data),
       count: () => hub.stats().connections,
+      compressionStats: () => hub.stats().compression,
       historyStats: () => hub.stats().history,
       busStats: () => bus === null ? null : hub.stats().bus,
       close: () => hub.close(),
@@ -235,7 +249,7 @@ function makeImpl (name, withHistory, busOptions = null) {
 
 const PB_KEYS = 100
 const PB_RULE = 'owner = @request.auth.id || @request.auth.role = "member"'
-const pbId = (prefix, n) => prefix + String(n).padStart(14, '0') // 15 characters, as PocketBase's ids
+const { pbId } = payloads
 const pbCollection = (variant) => {
   const rule = variant === 'rule' ? PB_RULE : ''
   return { name: 'posts', id: 'pbc_1125843985', listRule: rule, viewRule: rule }
@@ -277,21 +291,7 @@ function makePocketBase (hub) {
       for (let i = 0; i < 20000; i++) rt.broadcastRecord(nobody, 'create', record)
     },
     // About 280 bytes of JSON; "ts" first, so the load generator finds it.
-    record () {
-      seq++
-      return {
-        ts: Number(process.hrtime.bigint()),
-        seq,
-        id: pbId('r', seq),
-        collectionId: 'pbc_1125843985',
-        collectionName: 'posts',
-        owner: pbId('u', seq % PB_KEYS),
-        title: `Post ${seq}, one record to every subscriber`,
-        views: 1000,
-        created: '2026-01-01 12:00:00.000Z',
-        updated: '2026-01-01 12:00:00.000Z'
-      }
-    }
+    record: () => payloads.pbRecord(++seq, PB_KEYS)
   }
 }
 
@@ -317,6 +317,11 @@ function brkHeapRss () {
     else if (inHeap && line.startsWith('Rss:')) rss += Number(line.match(/(\d+)/)[1]) * 1024
   }
   return rss
+}
+
+function cpuUs () {
+  const { user, system } = process.cpuUsage()
+  return user + system
 }
 
 function json (res, body) {
@@ -357,7 +362,7 @@ const httpServer = http.createServer((req, res) => {
     const pb = server.pocketbase()
     const collection = pb.collection(q.get('v'))
     const count = Number(q.get('count') || 20)
-    pb.warm(collection)
+    if (q.get('warm') !== '0') pb.warm(collection)
     const records = Array.from({ length: count }, () => pb.record()) // before the clock starts
     const samples = []
     const start = process.hrtime.bigint()
@@ -413,8 +418,9 @@ const httpServer = http.createServer((req, res) => {
     const count = Number(q.get('count') || 1)
     const size = Number(q.get('size') || 256)
     const topic = q.get('topic')
+    const kind = q.get('kind')
     const ids = []
-    for (let i = 0; i < count; i++) ids.push(server.publish(topic, payload(size)))
+    for (let i = 0; i < count; i++) ids.push(server.publish(topic, payload(size, kind)))
     if (history) {
       json(res, { first: ids[0], last: ids[ids.length - 1] })
       return
@@ -431,7 +437,7 @@ const httpServer = http.createServer((req, res) => {
     const n = Number(q.get('n') || 1000)
     const size = Number(q.get('size') || 256)
     const topic = q.get('topic')
-    const data = payload(size)
+    const data = payload(size, q.get('kind'))
     const impls = withHistory ? [server, withHistory] : [server]
     const runs = impls.map(() => [])
     let turn = 0
@@ -512,7 +518,9 @@ const httpServer = http.createServer((req, res) => {
       eldP99Ms: eld.percentile(99) / 1e6,
       eldMaxMs: eld.max / 1e6,
       elu: elu.utilization,
+      cpuUs: cpuUs(),
       history: server.historyStats?.() ?? null,
+      compression: server.compressionStats?.() ?? null,
       bus: server.busStats?.() ?? null
     }
     if (q.get('smaps') === '1') {
