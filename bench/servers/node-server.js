@@ -148,6 +148,7 @@ function makeImpl (name, withHistory, busOptions = null) {
       publish: (topic, data) => topic ? hub.publish(topic, data) : hub.broadcast(data),
       count: () => hub.stats().connections,
       compressionStats: () => hub.stats().compression,
+      delivered: () => hub.stats().delivered,
       historyStats: () => hub.stats().history,
       busStats: () => bus === null ? null : hub.stats().bus,
       close: () => hub.close(),
@@ -521,6 +522,7 @@ const httpServer = http.createServer((req, res) => {
       cpuUs: cpuUs(),
       history: server.historyStats?.() ?? null,
       compression: server.compressionStats?.() ?? null,
+      delivered: server.delivered?.() ?? null,
       bus: server.busStats?.() ?? null
     }
     if (q.get('smaps') === '1') {

@@ -29,7 +29,7 @@ void Outbox::setEventPrefix(std::string_view prefix) {
   }
 }
 
-bool Outbox::push(const FrameRef& frame, bool force) {
+bool Outbox::push(Frame* frame, bool force) {
   size_t wire = frame->wireSize(chunked_);
   // An empty frame has no bytes; as a chunk it would be "0\r\n\r\n", the end
   // of the body, and as a zero-wire entry consume() would never pop it.
@@ -38,7 +38,7 @@ bool Outbox::push(const FrameRef& frame, bool force) {
   const size_t limit = cap_ + (codedSlack_ ? codedSlack(count_ + 1) : 0);
   if (!force && pending_ + wire > limit) return false;
   frame->retain();
-  append(Entry{frame.get(), wire});
+  append(Entry{frame, wire});
   return true;
 }
 

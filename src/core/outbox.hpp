@@ -57,7 +57,10 @@ class Outbox {
   // when the pending bytes would exceed the cap; `force` bypasses the cap
   // (used for the response head and the terminating chunk, which must never
   // be refused). An empty frame has nothing to send and is not queued.
-  bool push(const FrameRef& frame, bool force = false);
+  bool push(const FrameRef& frame, bool force = false) { return push(frame.get(), force); }
+  // The same, for a frame the caller holds a reference to by other means
+  // (the outbox takes its own).
+  bool push(Frame* frame, bool force = false);
   // Queues the zero-length chunk that ends a chunked body (no-op otherwise).
   void pushEndOfBody();
 

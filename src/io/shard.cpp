@@ -421,16 +421,17 @@ const FrameRef& Shard::positionHeartbeat() {
 }
 
 // Queues frame (when given) and marks the connection for this turn's flush.
-// A compressed stream gets the frame's coded variant instead (made here if
-// the publish did not make it), and its checksum takes in what the variant
-// stands for, the event prefix first.
+// A compressed stream gets the frame's coded variant instead (made by the
+// first thread that needs it, compress::variantOf), and its checksum takes in
+// what the variant stands for, the event prefix first.
 void Shard::enqueue(Conn* conn, const FrameRef& given) {
-  FrameRef coded;
+  // The variant lives as long as the frame `given` holds: no reference of
+  // our own is taken for the moment (the outbox takes one).
+  Frame* coded = nullptr;
   if (given && conn->coder.active() && !given->coded() && given->kind() != Frame::Kind::kRaw) {
-    Frame* v = compress::variantOf(given.get(), options_.coding);
-    coded = FrameRef::share(v);
+    coded = compress::variantOf(given.get(), options_.coding);
   }
-  const FrameRef& frame = coded ? coded : given;
+  Frame* frame = coded ? coded : given.get();
   if (frame) {
     if (!conn->outbox.push(frame)) {
       bump(counters_.slow, 1);
@@ -444,7 +445,7 @@ void Shard::enqueue(Conn* conn, const FrameRef& given) {
     if (coded) {
       const bool prefixed = frame->kind() == Frame::Kind::kEvent && conn->prefixMeta.size > 0;
       if (prefixed) conn->coder.add(conn->prefixMeta);
-      const compress::Meta m = compress::metaOfVariant(*frame.get());
+      const compress::Meta m = compress::metaOfVariant(*frame);
       conn->coder.add(m);
       bump(counters_.codedIn, m.size + (prefixed ? conn->prefixMeta.size : 0));
       bump(counters_.codedOut, frame->size() + (prefixed ? conn->prefixMeta.size + 5 : 0));  // a stored block
