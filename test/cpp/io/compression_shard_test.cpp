@@ -10,11 +10,14 @@
 // Sockets, the sink and the leak checks (frames and fds, at TearDown) come
 // from shard_fixture.hpp.
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -379,6 +382,62 @@ TEST_P(CompressedStreamTest, SlowConsumerIsResetWithoutATrailerAndLeaksNothing) 
   // is; TearDown checks the fds too.
   shards_.clear();
   EXPECT_EQ(Frame::liveCount(), frames0_) << "frames or variants leaked";
+}
+
+// The memory of an idle compressed stream: no more heap than an identity one.
+// A compressed stream keeps no compressor, only its checksum state inside the
+// connection (32 bytes of sizeof(Conn), which both kinds have); the coding's
+// header frame and the variants of what it was sent are freed once written.
+// glibc's count of heap bytes in use (mallinfo2, every arena) is read after
+// kStreams of each kind are adopted and have written their first bytes; per
+// stream, the compressed ones may hold at most 64 bytes more (the goal of
+// issue 16), allocator rounding included.
+class CompressedStreamMemoryTest : public ShardTest {};
+
+TEST_F(CompressedStreamMemoryTest, AnIdleCompressedStreamHoldsNoMoreHeapThanAnIdentityOne) {
+  constexpr int kStreams = 400;
+  Shard& s = startShard();
+  // Every socket pair first (the fixture keeps their peers), so that only
+  // what the shard holds per stream is counted.
+  std::vector<SocketPair> pairs;
+  for (int i = 0; i < 2 * kStreams + 2; ++i) pairs.push_back(unixPair());
+  const size_t head = std::string_view(kChunkedHead).size();
+  const size_t gzipHeader = chunk(std::string(10, 'x')).size();
+  auto adopt = [&](int i, Coding coding) {
+    Command c = adoptCmd(pairs[i].shardEnd, reg_.acquire(), {"t"}, true);
+    c.coding = coding;
+    s.post(std::move(c));
+  };
+  // Read once the shard has run every command and released what it wrote
+  // (a peer may read the bytes before the writing thread drops its frames).
+  auto heapInUse = [] {
+    std::this_thread::sleep_for(200ms);
+    return static_cast<double>(mallinfo2().uordblks);
+  };
+  // One stream of each kind takes an event first: the thread's compressors
+  // and the topic index's first entries are not counted against either kind.
+  adopt(0, Coding::kIdentity);
+  adopt(1, Coding::kGzip);
+  EXPECT_EQ(readN(pairs[0].peer, head).bytes.size(), head);
+  EXPECT_EQ(readN(pairs[1].peer, head + gzipHeader).bytes.size(), head + gzipHeader);
+  s.post(publishCmd("t", eventOf(jsonData(1000, 3))));
+  EXPECT_GT(readN(pairs[0].peer, 1000).bytes.size(), 0u);
+  EXPECT_GT(readN(pairs[1].peer, 100).bytes.size(), 0u);
+
+  const double g0 = heapInUse();
+  for (int i = 2; i < 2 + kStreams; ++i) adopt(i, Coding::kGzip);
+  for (int i = 2; i < 2 + kStreams; ++i)
+    EXPECT_EQ(readN(pairs[i].peer, head + gzipHeader).bytes.size(), head + gzipHeader);
+  const double gzipPer = (heapInUse() - g0) / kStreams;
+
+  const double i0 = heapInUse();
+  for (int i = 2 + kStreams; i < 2 + 2 * kStreams; ++i) adopt(i, Coding::kIdentity);
+  for (int i = 2 + kStreams; i < 2 + 2 * kStreams; ++i) EXPECT_EQ(readN(pairs[i].peer, head).bytes.size(), head);
+  const double identityPer = (heapInUse() - i0) / kStreams;
+
+  std::printf("[ heap     ] per idle stream: identity %.0f bytes, gzip %.0f bytes\n", identityPer, gzipPer);
+  EXPECT_LE(gzipPer - identityPer, 64.0);
+  shutdownAndJoin(s);
 }
 
 INSTANTIATE_TEST_SUITE_P(Codings, CompressedStreamTest,
