@@ -391,7 +391,12 @@ TEST_P(CompressedStreamTest, SlowConsumerIsResetWithoutATrailerAndLeaksNothing) 
 // glibc's count of heap bytes in use (mallinfo2, every arena) is read after
 // kStreams of each kind are adopted and have written their first bytes; per
 // stream, the compressed ones may hold at most 64 bytes more (the goal of
-// issue 16), allocator rounding included.
+// issue 16), allocator rounding included: +30 here. The count is the whole
+// process's: ctest runs each test in a process of its own (npm test), where
+// it is exact; after other tests in one process, the containers they grew
+// (libuv's watcher array, the registry) may double inside one of the two
+// batches and blur it. Under the sanitizers mallinfo2 counts nothing (their
+// allocator is not glibc's), so there the check passes without meaning.
 class CompressedStreamMemoryTest : public ShardTest {};
 
 TEST_F(CompressedStreamMemoryTest, AnIdleCompressedStreamHoldsNoMoreHeapThanAnIdentityOne) {
