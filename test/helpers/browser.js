@@ -17,6 +17,7 @@
 
 const fs = require('node:fs')
 const { within, waitFor } = require('./wait')
+const { unsanitizedEnv } = require('./sanitized')
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const LAUNCH_TIMEOUT_MS = 15000
@@ -39,16 +40,10 @@ function browserMissing () {
   return null
 }
 
-// What the test process may carry that the browser must not inherit: under
-// scripts/sanitize-js.js, LD_PRELOAD maps libasan into every process, and
-// chromium started with it never comes up.
-const NOT_FOR_THE_BROWSER = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'NODE_OPTIONS']
-
 /** Launches headless chromium; rejects (bounded) when it does not start. */
 async function launchChromium () {
   const { chromium } = require('playwright-core')
-  const env = { ...process.env }
-  for (const name of NOT_FOR_THE_BROWSER) delete env[name]
+  const env = unsanitizedEnv() // chromium started with libasan preloaded never comes up
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: ['--no-sandbox'],

@@ -10,11 +10,11 @@
 const path = require('node:path')
 const { execFile, spawnSync } = require('node:child_process')
 const { SECRET } = require('./mercure')
+const { unsanitizedEnv } = require('./sanitized')
 
 const SCRIPT = path.join(__dirname, 'mercure_publish.py')
 const PYTHON = process.env.PYTHON || 'python3'
 const RUN_TIMEOUT_MS = 15000
-const NOT_FOR_PYTHON = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'NODE_OPTIONS']
 
 function pythonMissing () {
   const r = spawnSync(PYTHON, ['--version'], { encoding: 'utf8', timeout: 10000 })
@@ -33,9 +33,9 @@ function publishFromPython (hubUrl, key, update) {
   for (const selector of update.publish || []) argv.push('--publish', selector)
   // The script must not inherit what the test process carries (a sanitizer's
   // LD_PRELOAD), nor a key from the caller's environment: --key says which.
-  const env = { ...process.env }
+  const env = unsanitizedEnv()
   for (const name of Object.keys(env)) {
-    if (name.startsWith('MERCURE_') || NOT_FOR_PYTHON.includes(name)) delete env[name]
+    if (name.startsWith('MERCURE_')) delete env[name]
   }
   return new Promise((resolve, reject) => {
     execFile(PYTHON, argv, { env, encoding: 'utf8', timeout: RUN_TIMEOUT_MS }, (err, stdout, stderr) => {

@@ -27,6 +27,7 @@ const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const { waitFor, within, cleanup } = require('./wait')
+const { unsanitizedEnv } = require('./sanitized')
 
 const SERVER_PATH = process.env.REDIS_SERVER_PATH || '/usr/bin/redis-server'
 const CLI_PATH = process.env.REDIS_CLI_PATH || '/usr/bin/redis-cli'
@@ -36,15 +37,9 @@ const EXIT_TIMEOUT_MS = 10000
 const CLI_TIMEOUT_MS = 10000
 const LOG_BYTES = 16384
 
-// What the test process may carry that Redis must not inherit: under
-// scripts/sanitize-js.js, LD_PRELOAD maps libasan into every process.
-const NOT_FOR_REDIS = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'NODE_OPTIONS']
-
 /** process.env without the sanitizer's variables, plus extra: for redis-server, redis-cli and scripts that run them. */
 function redisEnv (extra = {}) {
-  const env = { ...process.env, ...extra }
-  for (const name of NOT_FOR_REDIS) delete env[name]
-  return env
+  return unsanitizedEnv(extra)
 }
 
 // Servers not closed yet: killed when the process exits, or dies of SIGINT

@@ -25,6 +25,7 @@ const { Hub } = require('../..')
 const { eventsPath, startEventsServer, openStream, decodeWhole, headerLines } = require('../helpers/compressed')
 const { recordDisconnects } = require('../helpers/server')
 const { cleanup, waitFor, within } = require('../helpers/wait')
+const { unsanitizedEnv } = require('../helpers/sanitized')
 
 const CODINGS = ['gzip', 'deflate']
 const KIB = 1024
@@ -278,7 +279,7 @@ for (const coding of CODINGS) {
     const args = ['--compressed', '-N', '-sS', '--max-time', '30', '-D', '-']
     if (coding === 'deflate') args.push('-H', 'Accept-Encoding: deflate')
     args.push(`http://127.0.0.1:${port}${eventsPath(['a'])}`)
-    const curl = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const curl = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'], env: unsanitizedEnv() })
     const exited = new Promise((resolve) => curl.once('exit', (code, signal) => resolve({ code, signal })))
     cleanup(t)(() => { if (curl.exitCode === null) curl.kill('SIGKILL'); return exited }, 'curl')
     let out = Buffer.alloc(0)
