@@ -27,6 +27,13 @@
 //
 // PORT (default 3000; 0 picks a free one), HOST (default 127.0.0.1).
 //
+// NATIVE_PORT (default: none; 0 picks a free one) also serves
+// GET /events?topics=a,b on that port through the native listener
+// (hub.listen(), docs/listener.md): the I/O threads accept, parse and open
+// the streams themselves, with no JS object per connection. Same stream as
+// on PORT (topics, Last-Event-ID or ?lastEventId=, retry, gzip/deflate, CORS
+// *, anonymous); /publish, /poll, /stats and the dashboard stay on PORT.
+//
 // REDIS_URL (redis:// or rediss://; default: none) puts the main hub on a
 // Redis bus (sse-fanout/redis, docs/redis.md; Redis 7 or later and
 // @redis/client): every demo started with the same REDIS_URL (and
@@ -55,6 +62,7 @@ const host = process.env.HOST || '127.0.0.1'
 const publishToken = process.env.PUBLISH_TOKEN || ''
 const redisUrl = process.env.REDIS_URL || ''
 const redisPrefix = process.env.REDIS_PREFIX || undefined
+const nativePort = process.env.NATIVE_PORT === undefined || process.env.NATIVE_PORT === '' ? null : Number(process.env.NATIVE_PORT)
 const maxBody = 64 * 1024
 // The demo listens on 127.0.0.1 and is load-tested from there (thousands of
 // streams from one address), so it lifts maxConnectionsPerIp (default 256).
@@ -230,7 +238,9 @@ const server = http.createServer((req, res) => {
   }
   if (req.method === 'GET' && url.pathname === '/stats') {
     const s = hub.stats()
-    json(res, 200, { ...s, rss: process.memoryUsage().rss })
+    const body = { ...s, rss: process.memoryUsage().rss }
+    if (nativeListener !== null) body.nativeListener = { port: nativeListener.port, ...nativeListener.stats() }
+    json(res, 200, body)
     return
   }
   json(res, 404, { error: 'not found' })
@@ -257,8 +267,21 @@ hub.on('disconnect', ({ id, reason }) => {
   if (reason !== 'client' && reason !== 'shutdown') console.log(`connection ${id} closed: ${reason}`)
 })
 
-server.listen(port, host, () => {
+// The native listener, when NATIVE_PORT asks for it: the same /events as
+// PORT's (the hub's history and compression, retry 1-3 s, CORS *).
+let nativeListener = null
+const nativeListening = nativePort === null
+  ? Promise.resolve(null)
+  : hub.listen({ port: nativePort, host, path: '/events', retry: { min: 1000, max: 3000 }, cors: true, maxConnectionsPerIp: 0 })
+    .then((l) => { nativeListener = l; return l })
+nativeListening.catch((err) => {
+  console.error(`sse-fanout demo: NATIVE_PORT ${nativePort}: ${err.message}`)
+  process.exit(1)
+})
+
+server.listen(port, host, async () => {
   const base = `http://${host}:${server.address().port}`
+  const listener = await nativeListening
   const auth = publishToken === '' ? '' : ' -H "Authorization: Bearer $PUBLISH_TOKEN"'
   console.log(`sse-fanout demo on ${base} (${hub.options.threads} I/O thread(s))`)
   console.log(bus === null
@@ -270,12 +293,14 @@ server.listen(port, host, () => {
     : '  POST /publish needs Authorization: Bearer $PUBLISH_TOKEN')
   console.log(`  dashboard: ${base}/`)
   console.log(`  curl -N '${base}/events?topics=news'`)
+  if (listener !== null) console.log(`  native listener: curl -N 'http://${host}:${listener.port}/events?topics=news'`)
   console.log(`  curl -X POST${auth} --data 'hello' '${base}/publish?topic=news'`)
 })
 
 async function shutdown () {
   clearInterval(statsTimer)
   server.close()
+  if (nativeListener !== null) await nativeListener.close()
   await Promise.all([hub.close(), statsHub.close()])
   process.exit(0)
 }

@@ -39,6 +39,7 @@ const { checkTopic, checkTopics, checkUser, checkRetry, pickRetry, MAX_TOPIC_BYT
 const { resolveHistory, cursorOf, checkLastEventId } = require('./history')
 const { CatchUp } = require('./history/catch-up')
 const sequenced = require('./history/sequenced')
+const { listen } = require('./listener')
 const KIND_DISCONNECT = 0
 const KIND_DELIVER = 1
 const KIND_STOPPED = 2
@@ -258,6 +259,10 @@ class Hub extends EventEmitter {
       // of `calls` (a NativeCalls over the protocol's object), which take
       // `extra` after the stream options.
       accept: (req, res, options, calls, extra) => this._accept(req, res, options, calls, extra),
+      // The native listener (lib/listener): streams it opened, natively.
+      listenerOpened: (ids, user) => this._listenerOpened(ids, user),
+      listenerStarted: (listener) => this._listeners.add(listener),
+      listenerClosed: (listener) => this._listeners.delete(listener),
       // A protocol's event took a history sequence (Mercure's publish).
       advanceSeq: () => {
         if (this._idPrefix !== '') this._seq++
@@ -285,6 +290,7 @@ class Hub extends EventEmitter {
     this._ending = new Set() // JS-transport responses still finishing during close()
     this._abandoned = new Set() // ids accept() took back before announcing them
     this._outOfFds = 0
+    this._listeners = new Set() // native listeners (hub.listen) not yet closed
   }
 
   /** True once close() was called. */
@@ -408,6 +414,26 @@ class Hub extends EventEmitter {
       throw err
     }
     return ip
+  }
+
+  /**
+   * Serves SSE on a port of its own, natively (docs/listener.md): the I/O
+   * threads accept, parse and open streams with no JS object per connection.
+   * @returns {Promise<import('./listener').Listener>}
+   */
+  listen (options) {
+    return listen(this, internals.get(this), options)
+  }
+
+  // Streams the native listener opened: counted like accept()'s, and a
+  // 'connect' event each only when someone listens for them.
+  _listenerOpened (ids, user) {
+    if (this._connections === 0 && ids.length > 0) this._native.ref()
+    this._connections += ids.length
+    if (this.listenerCount('connect') === 0) return
+    const conns = []
+    for (let i = 0; i < ids.length; i++) conns.push(Object.freeze({ id: ids[i], transport: 'native', user }))
+    this._emitAll('connect', conns)
   }
 
   _connected (id, transport, user, ip) {
@@ -580,7 +606,10 @@ class Hub extends EventEmitter {
     const ended = new Promise((resolve) => { this._resolveClose = resolve })
     this._closing = busClosed === null ? ended : Promise.all([ended, busClosed]).then(() => {})
     this._catchUp.close()
+    // Listeners stop accepting first; the shards' shutdown ends them anyway.
+    const listenersClosed = [...this._listeners].map((l) => l.close())
     this._native.close()
+    if (listenersClosed.length > 0) this._closing = Promise.all([this._closing, ...listenersClosed]).then(() => {})
     return this._closing
   }
 

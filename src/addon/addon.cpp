@@ -9,6 +9,7 @@
 #include "filter_wrap.hpp"
 #include "frame.hpp"
 #include "hub_wrap.hpp"
+#include "listener_wrap.hpp"
 #include "mercure_wrap.hpp"
 #include "realtime_wrap.hpp"
 #include "status.hpp"
@@ -31,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRealtime", RealtimeWrap::Define(env));
   exports.Set("NativeFilter", FilterWrap::Define(env));
   exports.Set("NativeMercure", MercureWrap::Define(env));
+  exports.Set("NativeListener", ListenerWrap::Define(env));
   exports.Set("mercureSelectorMatches", Napi::Function::New(env, MercureSelectorMatches));
   Napi::Array statuses = Napi::Array::New(env);
   for (uint32_t i = 0; i < static_cast<uint32_t>(Status::kCount); ++i) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,26 @@
 #include "frame.hpp"
 
 namespace ssefanout {
+
+class Shard;
+
+// Held by a connection for its whole life and destroyed with it, on its
+// shard's thread (or wherever a command that never ran is dropped): the
+// native listener counts a client address's open connections with one.
+class ConnHook {
+ public:
+  virtual ~ConnHook() = default;
+};
+
+// Work another layer runs on a shard's thread, in the shard's command order
+// (the native listener starts and stops its acceptor, and answers refused
+// requests, this way). A task that never runs (the shard already ended) is
+// destroyed unrun: its destructor is where it gives back what it holds.
+class ShardTask {
+ public:
+  virtual ~ShardTask() = default;
+  virtual void run(Shard& shard) = 0;
+};
 
 enum class DisconnectReason : uint8_t { kClient = 0, kSlow, kKicked, kError, kShutdown, kTimeout, kCount };
 
@@ -56,6 +77,7 @@ struct Command {
     kSend,           // id, frame
     kKick,           // id
     kDetach,         // id, reason: the JS thread lost a JS-transport connection
+    kTask,           // task->run(shard) on the shard's thread
     kShutdown,       // flush, end every body, close; then the thread ends
     kStop,           // close everything now (environment teardown); then the thread ends.
                      // With kEndBodies (process exit): first the end of every body, best effort.
@@ -87,6 +109,8 @@ struct Command {
   std::string prefix;  // sent before every event on this connection (Outbox::setEventPrefix)
   std::vector<std::string> topics;
   std::vector<uint32_t> users;
+  std::unique_ptr<ConnHook> hook;  // kAdopt: kept by the connection until it is freed
+  std::unique_ptr<ShardTask> task;  // kTask
 };
 
 }  // namespace ssefanout

@@ -213,10 +213,12 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
                                                                   : history_->resetFrame(place));
 }
 
-Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id) {
+Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id,
+                         std::unique_ptr<ConnHook> hook, bool keepFdOnRefusal) {
   Command c;
   c.op = Command::Op::kAdopt;
   c.fd = fd;
+  c.hook = std::move(hook);
   // The JS transport writes the stream id itself (lib/hub.js), so only
   // adopted streams carry it. A parser drops one space after the colon:
   // keep a leading one.
@@ -227,8 +229,16 @@ Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOpti
   if (chunked) c.flags |= Command::kChunked;
   c.coding = stream.coding;
   Status s = addConnection(std::move(stream), std::move(c), id);
-  if (s != Status::kOk) ::close(fd);
+  if (s != Status::kOk && !keepFdOnRefusal) ::close(fd);
   return s;
+}
+
+void Dispatcher::postTask(uint32_t shard, std::unique_ptr<ShardTask> task) {
+  Command c;
+  c.op = Command::Op::kTask;
+  c.task = std::move(task);
+  post(shard, std::move(c));
+  postBatch(shard);
 }
 
 Status Dispatcher::attach(StreamOptions stream, uint64_t* id) {

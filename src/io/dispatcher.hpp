@@ -164,7 +164,14 @@ class Dispatcher {
   // A socket to be written by a shard. Takes `fd` in every case: closed here
   // when the status is not kOk. `head` is written first (the HTTP response
   // head), chunked frames every event as an HTTP/1.1 chunk.
-  Status adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id);
+  // `hook` is kept by the connection until it is freed (ConnHook). With
+  // keepFdOnRefusal the fd stays the caller's when the status is not kOk
+  // (the native listener answers the refusal on it).
+  Status adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id,
+               std::unique_ptr<ConnHook> hook = nullptr, bool keepFdOnRefusal = false);
+  // Posts a task to one shard (ShardTask), whatever the pending bound.
+  void postTask(uint32_t shard, std::unique_ptr<ShardTask> task);
+  Shard* shard(uint32_t index) { return index < shards_.size() ? shards_[index].get() : nullptr; }
   // A stream the JS thread writes (frames come back through onJsDeliver).
   Status attach(StreamOptions stream, uint64_t* id);
   // All or nothing: the cap is checked before anything changes.

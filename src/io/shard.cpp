@@ -44,6 +44,7 @@ struct Shard::Conn {
   // the event prefix's own (the prefix goes out as a stored block).
   compress::StreamCoder coder;
   compress::Meta prefixMeta;
+  std::unique_ptr<ConnHook> hook;  // Command::hook: dropped when the connection is freed
   uv_poll_t poll;  // initialised only when fd >= 0
 };
 
@@ -314,6 +315,9 @@ void Shard::run(Command& c) {
         closeConn(conn, c.reason);
       }
       break;
+    case Command::Op::kTask:
+      if (c.task) c.task->run(*this);
+      break;
     case Command::Op::kShutdown:
       beginShutdown();
       break;
@@ -341,6 +345,7 @@ void Shard::adopt(Command& c) {
   conn->lifetimeMs = c.lifetimeMs;
   conn->positions = (c.flags & Command::kPositions) != 0;
   conn->broadcasts = (c.flags & Command::kNoBroadcasts) == 0;
+  conn->hook = std::move(c.hook);
   if (conn->slot >= slots_.size()) slots_.resize(conn->slot + 1, nullptr);
   slots_[conn->slot] = conn;
   ++live_;
@@ -721,9 +726,20 @@ void Shard::onPollClosed(uv_handle_t* handle) {
   delete conn;
 }
 
+void Shard::removeService(ShardService* service) {
+  services_.erase(std::remove(services_.begin(), services_.end(), service), services_.end());
+}
+
+// Services close their handles (a service may remove itself meanwhile).
+void Shard::endServices() {
+  std::vector<ShardService*> all(services_);
+  for (ShardService* s : all) s->onShardEnding(*this);
+}
+
 void Shard::beginShutdown() {
   if (shuttingDown_) return;
   shuttingDown_ = true;
+  endServices();
   for (Conn* conn : slots_) {
     if (conn && !conn->detached) endStream(conn, DisconnectReason::kShutdown);
   }
@@ -736,6 +752,7 @@ void Shard::finishIfDone() {
 void Shard::endLoop() {
   if (ending_) return;
   ending_ = true;
+  endServices();
   {
     std::lock_guard<std::mutex> lock(mu_);
     accepting_ = false;

@@ -94,6 +94,17 @@ struct ShardCounters {
   std::atomic<uint64_t> codedConnections{0};
 };
 
+// Another layer living on a shard's loop (the native listener's acceptor,
+// src/listener): told on the shard's thread when the shard begins to end, so
+// it closes its handles (the loop ends only once every handle is closed).
+// It registers itself with addService() and leaves with removeService(),
+// both on the shard's thread.
+class ShardService {
+ public:
+  virtual ~ShardService() = default;
+  virtual void onShardEnding(Shard& shard) = 0;
+};
+
 class Shard {
  public:
   static constexpr int kMaxIov = 512;
@@ -113,6 +124,13 @@ class Shard {
   void join();
 
   uint32_t index() const { return index_; }
+  // Shard thread only (ShardTask::run, ShardService): the loop, and whether
+  // the shard is ending (a service must not start then).
+  uv_loop_t* loop() { return &loop_; }
+  bool ending() const { return shuttingDown_ || ending_; }
+  void addService(ShardService* service) { services_.push_back(service); }
+  void removeService(ShardService* service);
+  const ShardOptions& options() const { return options_; }
   const ShardCounters& counters() const { return counters_; }
   // Any thread: commands posted and not yet run, and the frame bytes they
   // hold (what a producer faster than this thread piles up; the Hub bounds
@@ -159,6 +177,7 @@ class Shard {
   void beginShutdown();
   void finishIfDone();
   void endLoop();
+  void endServices();
   void afterCallback();
 
   const uint32_t index_;
@@ -197,6 +216,7 @@ class Shard {
   uint64_t lastSeq_ = 0;
   uint64_t positionHeartbeatSeq_ = UINT64_MAX;
   const FrameRef& positionHeartbeat();
+  std::vector<ShardService*> services_;
   size_t live_ = 0;  // connections whose fd (or JS stream) is not yet released
   bool shuttingDown_ = false;
   bool ending_ = false;

@@ -1,0 +1,420 @@
+#include "listener_wrap.hpp"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "args.hpp"
+#include "hub_wrap.hpp"
+
+namespace ssefanout {
+
+// The acceptors' way to the JS thread: batches of accepted requests wait
+// here (any thread) until one thread-safe function call takes them all.
+class ListenerWrap::Channel : public listener::Sink {
+ public:
+  void onAccepted(std::vector<listener::Accepted>&& batch) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (released) return;  // the caller's batch closes its fds
+    for (listener::Accepted& a : batch) queued.push_back(std::move(a));
+    schedule();
+  }
+  void onClosed() override {
+    std::lock_guard<std::mutex> lock(mu);
+    closed = true;
+    if (!released) schedule();
+  }
+  // Under mu.
+  void schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    Channel* self = this;
+    tsfn.NonBlockingCall([self](Napi::Env env, Napi::Function cb) {
+      if (self->wrap && env != nullptr) self->wrap->dispatch(env, cb);
+    });
+  }
+
+  std::mutex mu;
+  std::vector<listener::Accepted> queued;  // guarded by mu
+  bool scheduled = false;                  // guarded by mu
+  bool closed = false;                     // guarded by mu: every acceptor is done
+  bool released = false;                   // guarded by mu: no call may be made any more
+  Napi::ThreadSafeFunction tsfn;
+  ListenerWrap* wrap = nullptr;  // JS thread: null once the wrap is gone
+};
+
+namespace {
+
+std::string str(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
+}
+
+bool flag(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+}
+
+listener::Options optionsOf(const Napi::Object& o) {
+  listener::Options out;
+  out.host = str(o, "host", out.host);
+  out.port = static_cast<uint16_t>(u32(o, "port", 0));
+  out.backlog = u32(o, "backlog", out.backlog);
+  out.path = str(o, "path", out.path);
+  out.topicsParam = str(o, "topicsParam", out.topicsParam);
+  out.limits.maxHeadBytes = u32(o, "maxHeaderBytes", static_cast<uint32_t>(out.limits.maxHeadBytes));
+  out.limits.maxHeaders = u32(o, "maxHeaders", out.limits.maxHeaders);
+  out.limits.maxTargetBytes = std::min(out.limits.maxTargetBytes, out.limits.maxHeadBytes);
+  out.headerTimeoutMs = u32(o, "headerTimeoutMs", out.headerTimeoutMs);
+  out.maxConnectionsPerIp = u32(o, "maxConnectionsPerIp", out.maxConnectionsPerIp);
+  out.acceptRate = u32(o, "acceptRate", out.acceptRate);
+  out.maxPendingPerThread = u32(o, "maxPendingPerThread", out.maxPendingPerThread);
+  Napi::Value origins = o.Get("corsOrigins");
+  if (origins.IsArray()) {
+    Napi::Array a = origins.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) out.corsOrigins.push_back(stringArg(a.Get(i)));
+  }
+  out.corsCredentials = flag(o, "corsCredentials", false);
+  out.corsMaxAgeS = u32(o, "corsMaxAge", out.corsMaxAgeS);
+  out.compression = flag(o, "compression", false);
+  out.authorize = flag(o, "authorize", false);
+  double min = num(o.Get("retryMin"), -1);
+  double max = num(o.Get("retryMax"), -1);
+  if (min >= 0) out.retryMin = static_cast<uint64_t>(min);
+  if (max >= 0) out.retryMax = static_cast<uint64_t>(max);
+  out.idleMs = u32(o, "idleMs", 0);
+  out.lifetimeMs = u32(o, "lifetimeMs", 0);
+  out.history = flag(o, "history", true);
+  out.maxTopics = u32(o, "maxTopics", out.maxTopics);
+  return out;
+}
+
+// One listening socket; -errno on failure. SO_REUSEPORT lets every I/O
+// thread have its own, the kernel spreading connections over them.
+int openListener(const listener::Options& o, uint16_t port, bool reusePort, uint16_t* bound) {
+  sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof ss);
+  socklen_t len;
+  int family;
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, o.host.c_str(), &in4->sin_addr) == 1) {
+    family = AF_INET;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(port);
+    len = sizeof *in4;
+  } else if (inet_pton(AF_INET6, o.host.c_str(), &in6->sin6_addr) == 1) {
+    family = AF_INET6;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    len = sizeof *in6;
+  } else {
+    return -EINVAL;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int err = errno;
+    ::close(fd);
+    return -err;
+  }
+  if (family == AF_INET6) {
+    int off = 0;  // "::" takes IPv4 too, as Node's listen() does
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, static_cast<int>(o.backlog)) != 0) {
+    int err = errno;
+    ::close(fd);
+    return -err;
+  }
+  sockaddr_storage got;
+  socklen_t gotLen = sizeof got;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gotLen);
+  *bound = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
+                                   : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
+  return fd;
+}
+
+const char* methodName(http::Method m) {
+  switch (m) {
+    case http::Method::kGet:
+      return "GET";
+    case http::Method::kHead:
+      return "HEAD";
+    case http::Method::kOptions:
+      return "OPTIONS";
+  }
+  return "GET";
+}
+
+}  // namespace
+
+Napi::Function ListenerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeListener",
+                     {
+                         InstanceMethod<&ListenerWrap::JS_listen>("listen"),
+                         InstanceMethod<&ListenerWrap::JS_close>("close"),
+                         InstanceMethod<&ListenerWrap::JS_grant>("grant"),
+                         InstanceMethod<&ListenerWrap::JS_deny>("deny"),
+                         InstanceMethod<&ListenerWrap::JS_stats>("stats"),
+                         InstanceMethod<&ListenerWrap::JS_ref>("ref"),
+                         InstanceMethod<&ListenerWrap::JS_unref>("unref"),
+                     });
+}
+
+ListenerWrap::ListenerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ListenerWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsObject() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "NativeListener(nativeHub, options, onBatch)").ThrowAsJavaScriptException();
+    return;
+  }
+  dispatcher_ = HubWrap::attachProtocol(info, "NativeListener(nativeHub, options, onBatch)", this, &hubRef_);
+  if (!dispatcher_) return;
+  auto* channel = new Channel();
+  core_ = std::make_shared<listener::Core>(optionsOf(info[1].As<Napi::Object>()),
+                                           static_cast<uint32_t>(dispatcher_->shardCount()), channel);
+  admission_ = std::make_unique<listener::Admission>(core_, dispatcher_);
+  std::shared_ptr<listener::Core> core = core_;
+  channel->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "sse-fanout listener", 0, 1,
+                                                [core, channel](Napi::Env) {
+                                                  core->detachSink();
+                                                  delete channel;
+                                                });
+  channel->tsfn.Unref(env);  // listen() refs it: a listening server keeps the process alive
+  channel->wrap = this;
+  channel_ = channel;
+  tsfn_ = channel->tsfn;
+}
+
+ListenerWrap::~ListenerWrap() {
+  if (dispatcher_) dispatcher_->removeObserver(this);
+  if (channel_) {
+    channel_->wrap = nullptr;
+    if (!released_) {
+      {
+        std::lock_guard<std::mutex> lock(channel_->mu);
+        channel_->released = true;
+      }
+      released_ = true;
+      tsfn_.Release();
+    }
+  }
+  // Requests still held here close with their Accepted (fd and ticket).
+}
+
+void ListenerWrap::onDetached() { dispatcher_ = nullptr; }
+
+Napi::Value ListenerWrap::JS_listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!dispatcher_ || dispatcher_->closing() || listening_ || closing_) {
+    Napi::Error::New(env, "the listener cannot start: the hub is closed or it already listened")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const listener::Options& o = core_->options();
+  const uint32_t n = static_cast<uint32_t>(dispatcher_->shardCount());
+  std::vector<int> fds;
+  uint16_t port = o.port;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint16_t bound = 0;
+    int fd = openListener(o, port, n > 1, &bound);
+    if (fd < 0) {
+      for (int f : fds) ::close(f);
+      Napi::Error e = Napi::Error::New(env, std::string("listen ") + o.host + ":" + std::to_string(port) + ": " +
+                                                strerror(-fd));
+      e.Set("errno", Napi::Number::New(env, fd));
+      e.Set("syscall", Napi::String::New(env, "listen"));
+      e.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    port = bound;
+    fds.push_back(fd);
+  }
+  listening_ = true;
+  core_->expectAcceptors(n);
+  for (uint32_t i = 0; i < n; ++i) dispatcher_->postTask(i, listener::startTask(core_, fds[i]));
+  tsfn_.Ref(env);
+  return Napi::Number::New(env, port);
+}
+
+Napi::Value ListenerWrap::JS_close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_) return env.Undefined();
+  closing_ = true;
+  if (!listening_ || !dispatcher_) {
+    // Nothing to stop: 'closed' comes from here.
+    std::lock_guard<std::mutex> lock(channel_->mu);
+    channel_->closed = true;
+    channel_->schedule();
+    return env.Undefined();
+  }
+  for (uint32_t i = 0; i < dispatcher_->shardCount(); ++i) dispatcher_->postTask(i, listener::stopTask(core_));
+  return env.Undefined();
+}
+
+Napi::Value ListenerWrap::JS_ref(const Napi::CallbackInfo& info) {
+  if (!released_) tsfn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value ListenerWrap::JS_unref(const Napi::CallbackInfo& info) {
+  if (!released_) tsfn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+// On the JS thread: the requests the acceptors handed over, kPerTurn at a time.
+void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
+  bool closed;
+  {
+    std::lock_guard<std::mutex> lock(channel_->mu);
+    for (listener::Accepted& a : channel_->queued) queue_.push_back(std::move(a));
+    channel_->queued.clear();
+    channel_->scheduled = false;
+    closed = channel_->closed;
+  }
+  Napi::HandleScope scope(env);
+  std::vector<uint64_t> opened;
+  Napi::Array asks;
+  uint32_t nAsks = 0;
+  const bool authorize = core_->options().authorize;
+  size_t handled = 0;
+  while (!queue_.empty() && handled < kPerTurn) {
+    listener::Accepted a = std::move(queue_.front());
+    queue_.pop_front();
+    ++handled;
+    if (!dispatcher_ || dispatcher_->closing()) {
+      if (dispatcher_) admission_->refuse(std::move(a), 503, "ERR_SSE_CLOSED", "the hub is closed");
+      continue;
+    }
+    if (!authorize) {
+      listener::Grant g;
+      g.topics = std::move(a.topics);
+      admission_->admit(std::move(a), std::move(g), &opened);
+      continue;
+    }
+    if (authorizing_.size() >= kMaxAuthorizing) {
+      admission_->refuse(std::move(a), 503, "ERR_SSE_TOO_MANY_CONNECTIONS", "too many requests wait for authorization");
+      continue;
+    }
+    if (nAsks == 0) asks = Napi::Array::New(env);
+    uint32_t token = nextToken_++;
+    if (nextToken_ == 0) nextToken_ = 1;
+    asks.Set(nAsks++, requestObject(env, token, a));
+    authorizing_.emplace(token, std::move(a));
+  }
+  if (dispatcher_) dispatcher_->flush();
+  if (!queue_.empty()) {
+    std::lock_guard<std::mutex> lock(channel_->mu);
+    channel_->schedule();
+  }
+  if (!opened.empty()) {
+    Napi::Array ids = Napi::Array::New(env, opened.size());
+    for (uint32_t i = 0; i < opened.size(); ++i) ids.Set(i, Napi::Number::New(env, static_cast<double>(opened[i])));
+    callback.Call({Napi::String::New(env, "opened"), ids});
+  }
+  if (nAsks > 0) callback.Call({Napi::String::New(env, "authorize"), asks});
+  if (closed && queue_.empty() && !released_) {
+    {
+      std::lock_guard<std::mutex> lock(channel_->mu);
+      channel_->released = true;
+    }
+    released_ = true;
+    tsfn_.Release();
+    callback.Call({Napi::String::New(env, "closed"), env.Undefined()});
+  }
+}
+
+Napi::Object ListenerWrap::requestObject(Napi::Env env, uint32_t token, const listener::Accepted& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("token", Napi::Number::New(env, token));
+  http::Request req;
+  http::Error err;
+  Napi::Object headers = Napi::Object::New(env);
+  if (http::parseHead(a.head, core_->options().limits, &req, &err)) {
+    o.Set("method", Napi::String::New(env, methodName(req.method)));
+    o.Set("path", Napi::String::New(env, req.path.data(), req.path.size()));
+    o.Set("query", Napi::String::New(env, req.query.data(), req.query.size()));
+    o.Set("httpVersion", Napi::String::New(env, req.minor ? "1.1" : "1.0"));
+    for (const http::Header& h : req.headers) {
+      std::string name(h.name);
+      for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      std::string value(h.value);
+      Napi::Value seen = headers.Get(name);
+      // Repeated fields joined as Node joins them.
+      if (seen.IsString()) value = seen.As<Napi::String>().Utf8Value() + ", " + value;
+      headers.Set(name, Napi::String::New(env, value));
+    }
+  }
+  o.Set("headers", headers);
+  o.Set("remoteAddress", Napi::String::New(env, a.remoteAddress));
+  o.Set("remotePort", Napi::Number::New(env, a.remotePort));
+  return o;
+}
+
+// grant(token, topics, user, lastEventId) -> the stream's id, or 0 when it
+// was refused (the request is answered and closed), or -1 for a token no
+// longer waiting.
+Napi::Value ListenerWrap::JS_grant(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto it = authorizing_.find(static_cast<uint32_t>(num(info[0], 0)));
+  if (it == authorizing_.end()) return Napi::Number::New(env, -1);
+  listener::Accepted a = std::move(it->second);
+  authorizing_.erase(it);
+  if (!dispatcher_ || dispatcher_->closing()) {
+    if (dispatcher_) admission_->refuse(std::move(a), 503, "ERR_SSE_CLOSED", "the hub is closed");
+    return Napi::Number::New(env, 0);
+  }
+  listener::Grant g;
+  if (!topicsOf(info[1], &g.topics)) {
+    admission_->refuse(std::move(a), 400, "ERR_SSE_INVALID_TOPIC",
+                       "a topic is empty, longer than 1024 bytes, or contains CR, LF or NUL");
+    return Napi::Number::New(env, 0);
+  }
+  if (info[2].IsString()) g.user = info[2].As<Napi::String>().Utf8Value();
+  if (info[3].IsString()) g.lastEventId = info[3].As<Napi::String>().Utf8Value();
+  std::vector<uint64_t> opened;
+  admission_->admit(std::move(a), std::move(g), &opened);
+  dispatcher_->flush();
+  return Napi::Number::New(env, opened.empty() ? 0 : static_cast<double>(opened[0]));
+}
+
+// deny(token, status, code, message) -> true when the token was waiting.
+Napi::Value ListenerWrap::JS_deny(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto it = authorizing_.find(static_cast<uint32_t>(num(info[0], 0)));
+  if (it == authorizing_.end()) return Napi::Boolean::New(env, false);
+  listener::Accepted a = std::move(it->second);
+  authorizing_.erase(it);
+  ++deniedByHook_;
+  const uint16_t status = static_cast<uint16_t>(num(info[1], 403));
+  if (dispatcher_) {
+    admission_->refuse(std::move(a), status, stringArg(info[2]), stringArg(info[3]));
+    dispatcher_->flush();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value ListenerWrap::JS_stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  const listener::Core& c = *core_;
+  o.Set("accepted", static_cast<double>(c.accepted.load()));
+  o.Set("streams", static_cast<double>(admission_->opened()));
+  o.Set("refused", static_cast<double>(admission_->refused()));
+  o.Set("refusedPerIp", static_cast<double>(c.refusedIp.load()));
+  o.Set("badRequests", static_cast<double>(c.badRequests.load()));
+  o.Set("headerTimeouts", static_cast<double>(c.timedOut.load()));
+  o.Set("preflights", static_cast<double>(c.preflights.load()));
+  o.Set("pending", static_cast<double>(c.pending.load() + queue_.size()));
+  o.Set("authorizing", static_cast<double>(authorizing_.size()));
+  o.Set("addresses", static_cast<double>(c.addresses()));
+  return o;
+}
+
+}  // namespace ssefanout

@@ -1,0 +1,80 @@
+// ListenerWrap: NativeListener, the native listener of one hub
+// (src/listener, lib/listener.js, docs/listener.md).
+//
+//   new NativeListener(nativeHub, options, onBatch)
+//   listen() -> the bound port; throws with the system's error
+//   close()  -> stops accepting; onBatch('closed') once every thread has
+//   grant(token, topics, user, lastEventId) / deny(token, status, code, message)
+//   stats()  -> the listener's counters
+//
+// onBatch(kind, list) on the JS thread, once per batch of accepted requests:
+// 'opened' with the ids of the streams opened natively (no JS object per
+// connection), 'authorize' with one plain object per request when an
+// authorize hook is set ({ token, method, path, query, headers,
+// remoteAddress, remotePort }), 'closed' at the end.
+//
+// Ownership: the wrap keeps the NativeHub alive. The thread-safe function
+// owns the Channel that acceptors hand batches to; the Channel outlives the
+// wrap until the function is finalized, so no call reaches a freed wrap.
+// JS thread for all but the Channel's Sink methods.
+#pragma once
+
+#include <napi.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "admission.hpp"
+#include "core.hpp"
+#include "dispatcher.hpp"
+
+namespace ssefanout {
+
+class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::Observer {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ListenerWrap(const Napi::CallbackInfo& info);
+  ~ListenerWrap() override;
+
+  void onForget(uint64_t id) override {}
+  void onDetached() override;
+
+  // Requests handled per call on the JS thread; the rest wait for the next
+  // call, so one storm never holds the event loop for long.
+  static constexpr size_t kPerTurn = 256;
+  // Requests waiting for the authorize hook's answer, at most.
+  static constexpr size_t kMaxAuthorizing = 16384;
+
+ private:
+  class Channel;
+
+  Napi::Value JS_listen(const Napi::CallbackInfo& info);
+  Napi::Value JS_close(const Napi::CallbackInfo& info);
+  Napi::Value JS_grant(const Napi::CallbackInfo& info);
+  Napi::Value JS_deny(const Napi::CallbackInfo& info);
+  Napi::Value JS_stats(const Napi::CallbackInfo& info);
+  Napi::Value JS_ref(const Napi::CallbackInfo& info);
+  Napi::Value JS_unref(const Napi::CallbackInfo& info);
+
+  void dispatch(Napi::Env env, Napi::Function callback);
+  Napi::Object requestObject(Napi::Env env, uint32_t token, const listener::Accepted& a);
+  void dropAll();
+
+  Napi::ObjectReference hubRef_;
+  Dispatcher* dispatcher_ = nullptr;  // null once the hub is gone
+  std::shared_ptr<listener::Core> core_;
+  std::unique_ptr<listener::Admission> admission_;
+  Channel* channel_ = nullptr;  // owned by tsfn_
+  Napi::ThreadSafeFunction tsfn_;
+  bool listening_ = false;
+  bool closing_ = false;
+  bool released_ = false;
+  uint32_t nextToken_ = 1;
+  std::unordered_map<uint32_t, listener::Accepted> authorizing_;
+  std::deque<listener::Accepted> queue_;  // taken from the Channel, not yet handled
+  uint64_t deniedByHook_ = 0;
+};
+
+}  // namespace ssefanout

@@ -1,0 +1,574 @@
+#include "acceptor.hpp"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "query.hpp"
+#include "responses.hpp"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+namespace ssefanout::listener {
+
+struct Acceptor::Pending {
+  Acceptor* owner = nullptr;
+  int fd = -1;
+  size_t index = 0;  // in pending_ (kGone once it left)
+  uv_poll_t poll;
+  std::string buf;
+  size_t scanned = 0;        // findHeadEnd resumes here
+  uint64_t deadlineMs = 0;   // header timeout, or the end of the linger
+  uint32_t requests = 0;     // answered on this connection
+  bool lingering = false;    // answered with close: discarding until EOF
+  bool closeAfter = false;   // close once `out` is written
+  bool writing = false;      // polling for UV_WRITABLE
+  std::string out;           // response bytes not yet written
+  size_t lingerBytes = 0;
+  std::unique_ptr<ConnHook> ticket;
+  sockaddr_storage addr;
+};
+
+namespace {
+
+IpKey keyOf(const sockaddr_storage& ss) {
+  IpKey k;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    k.bytes[10] = 0xff;
+    k.bytes[11] = 0xff;
+    std::memcpy(k.bytes + 12, &in->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    std::memcpy(k.bytes, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  }
+  return k;
+}
+
+void describe(const sockaddr_storage& ss, std::string* address, uint16_t* port) {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    *port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    *port = ntohs(in6->sin6_port);
+  }
+  *address = text;
+}
+
+// A cursor as lib/history/index.js takes it: an empty one is none; one sent
+// twice or longer than 1024 bytes cannot be placed ("-": a reset).
+constexpr size_t kMaxCursorBytes = 1024;
+const char* const kCursorParams[] = {"lastEventId", "last_event_id", "lastEventID"};
+
+std::optional<std::string> cursorOf(const http::Request& r) {
+  if (r.count("last-event-id") > 1) return std::string("-");
+  std::string_view v = r.header("last-event-id");
+  std::string value(v);
+  if (r.count("last-event-id") == 0 && !r.query.empty()) {
+    std::vector<std::string> values;
+    for (const char* name : kCursorParams) {
+      values.clear();
+      if (!http::queryValues(r.query, name, &values, 1, kMaxCursorBytes)) return std::string("-");
+      if (!values.empty()) {
+        value = values[0];
+        break;
+      }
+    }
+  }
+  if (value.empty()) return std::nullopt;
+  if (value.size() > kMaxCursorBytes) return std::string("-");
+  return value;
+}
+
+// The query's topics: every value of the parameter, split on commas, empty
+// parts dropped (as the demo reads ?topics=a,b). False past the budgets.
+bool topicsOf(const Options& o, std::string_view query, std::vector<std::string>* out) {
+  std::vector<std::string> values;
+  if (!http::queryValues(query, o.topicsParam, &values, o.maxTopics, o.maxTopicBytes)) return false;
+  for (const std::string& v : values) {
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      if (comma == std::string::npos) comma = v.size();
+      if (comma > start) {
+        if (out->size() >= o.maxTopics) return false;
+        out->emplace_back(v, start, comma - start);
+      }
+      start = comma + 1;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Acceptor::Acceptor(std::shared_ptr<Core> core, Shard& shard, int listenFd)
+    : core_(std::move(core)), shard_(shard), options_(core_->options()), listenFd_(listenFd) {}
+
+Acceptor::~Acceptor() {
+  if (listenFd_ >= 0) ::close(listenFd_);
+}
+
+uint64_t Acceptor::now() const { return uv_now(shard_.loop()); }
+
+void Acceptor::start() {
+  uv_loop_t* loop = shard_.loop();
+  uv_poll_init(loop, &listen_, listenFd_);
+  listen_.data = this;
+  uv_timer_init(loop, &sweep_);
+  sweep_.data = this;
+  uv_timer_init(loop, &resume_);
+  resume_.data = this;
+  uv_check_init(loop, &check_);
+  check_.data = this;
+  openHandles_ = 4;
+  // The sweep closes requests past their deadline: a few times per timeout.
+  uint64_t every = std::clamp<uint64_t>(options_.headerTimeoutMs / 4, 10, 1000);
+  uv_timer_start(&sweep_, onSweep, every, every);
+  uv_check_start(&check_, onCheck);
+  uv_poll_start(&listen_, UV_READABLE, onListen);
+  shard_.addService(this);
+  core_->acceptorOf(shard_.index()) = this;
+}
+
+void Acceptor::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  core_->acceptorOf(shard_.index()) = nullptr;
+  shard_.removeService(this);
+  onCheck(&check_);  // what was accepted this turn still goes to JS
+  while (!pending_.empty()) drop(pending_.back(), true);
+  closeHandle(reinterpret_cast<uv_handle_t*>(&listen_));
+  closeHandle(reinterpret_cast<uv_handle_t*>(&sweep_));
+  closeHandle(reinterpret_cast<uv_handle_t*>(&resume_));
+  closeHandle(reinterpret_cast<uv_handle_t*>(&check_));
+}
+
+void Acceptor::closeHandle(uv_handle_t* h) { uv_close(h, onHandleClosed); }
+
+void Acceptor::onHandleClosed(uv_handle_t* h) {
+  auto* self = static_cast<Acceptor*>(h->data);
+  if (--self->openHandles_ > 0) return;
+  std::shared_ptr<Core> core = std::move(self->core_);
+  delete self;  // closes the listening socket
+  core->acceptorDone();
+}
+
+// ---- accepting ---------------------------------------------------------------
+
+void Acceptor::onListen(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<Acceptor*>(handle->data);
+  if (!self->stopped_) self->acceptSome();
+}
+
+void Acceptor::acceptSome() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    if (pending_.size() >= options_.maxPendingPerThread) {
+      pausedForRoom_ = true;
+      pause(0);  // resumed when a request leaves
+      return;
+    }
+    uint64_t waitMs = 0;
+    if (!core_->takeAcceptToken(now(), &waitMs)) {
+      pause(waitMs);
+      return;
+    }
+    sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    int fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      core_->refundAcceptToken();
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog keeps the connections
+      // until a descriptor frees; polling again at once would spin.
+      pause(100);
+      return;
+    }
+    core_->accepted.fetch_add(1, std::memory_order_relaxed);
+    std::unique_ptr<IpTicket> ticket = core_->admit(keyOf(addr));
+    if (!ticket) {
+      // Past maxConnectionsPerIp, before reading a byte: one write, no linger.
+      core_->refusedIp.fetch_add(1, std::memory_order_relaxed);
+      const std::string refused = errorResponse(429, "ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP",
+                                                "this address already holds maxConnectionsPerIp connections", true);
+      ssize_t ignored = ::send(fd, refused.data(), refused.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)ignored;
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    Pending* p = track(fd, std::move(ticket), &addr);
+    readFrom(p);  // the request is often there already (TCP_DEFER_ACCEPT-like)
+  }
+}
+
+void Acceptor::pause(uint64_t resumeInMs) {
+  if (!paused_) {
+    paused_ = true;
+    uv_poll_stop(&listen_);
+  }
+  if (resumeInMs > 0) uv_timer_start(&resume_, onResume, resumeInMs, 0);
+}
+
+void Acceptor::resume() {
+  if (!paused_ || stopped_) return;
+  paused_ = false;
+  pausedForRoom_ = false;
+  uv_poll_start(&listen_, UV_READABLE, onListen);
+}
+
+void Acceptor::onResume(uv_timer_t* handle) {
+  auto* self = static_cast<Acceptor*>(handle->data);
+  if (self->pausedForRoom_) return;  // waits for a request to leave instead
+  self->resume();
+}
+
+// ---- requests ----------------------------------------------------------------
+
+Acceptor::Pending* Acceptor::track(int fd, std::unique_ptr<ConnHook> ticket, const sockaddr_storage* addr) {
+  auto* p = new Pending();
+  p->owner = this;
+  p->fd = fd;
+  p->ticket = std::move(ticket);
+  if (addr) p->addr = *addr;
+  else std::memset(&p->addr, 0, sizeof p->addr);
+  p->deadlineMs = now() + options_.headerTimeoutMs;
+  p->index = pending_.size();
+  pending_.push_back(p);
+  core_->pending.fetch_add(1, std::memory_order_relaxed);
+  uv_poll_init(shard_.loop(), &p->poll, fd);
+  p->poll.data = p;
+  uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, onPending);
+  return p;
+}
+
+bool Acceptor::alive(const Pending* p) const { return p->index != kGone; }
+
+void Acceptor::untrack(Pending* p) {
+  Pending* last = pending_.back();
+  pending_[p->index] = last;
+  last->index = p->index;
+  pending_.pop_back();
+  p->index = kGone;
+  core_->pending.fetch_sub(1, std::memory_order_relaxed);
+  if (pausedForRoom_ && pending_.size() < options_.maxPendingPerThread) resume();
+}
+
+// Closes a connection the acceptor still holds (an error, a timeout, EOF).
+void Acceptor::drop(Pending* p, bool abortive) {
+  untrack(p);
+  if (abortive) {
+    struct linger lg = {1, 0};
+    setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), onPendingClosed);
+}
+
+void Acceptor::onPendingClosed(uv_handle_t* handle) {
+  auto* p = static_cast<Pending*>(handle->data);
+  if (p->fd >= 0) ::close(p->fd);
+  delete p;  // drops its ticket
+}
+
+void Acceptor::onPending(uv_poll_t* handle, int status, int events) {
+  auto* p = static_cast<Pending*>(handle->data);
+  Acceptor* self = p->owner;
+  if (status < 0) {
+    self->drop(p, true);
+    return;
+  }
+  if ((events & UV_WRITABLE) && !p->out.empty()) {
+    self->writeOut(p);
+    // The next request may have arrived while the answer was waiting.
+    if (self->alive(p) && !p->writing && !p->lingering && !p->buf.empty()) self->parseBuffered(p);
+    return;
+  }
+  if (events & (UV_READABLE | UV_DISCONNECT)) self->readFrom(p);
+}
+
+void Acceptor::readFrom(Pending* p) {
+  char chunk[4096];
+  for (int i = 0; i < 8; ++i) {
+    ssize_t r = ::recv(p->fd, chunk, sizeof chunk, 0);
+    if (r > 0) {
+      if (p->lingering) {
+        p->lingerBytes += static_cast<size_t>(r);
+        if (p->lingerBytes > kMaxLingerBytes) {
+          drop(p, true);
+          return;
+        }
+        continue;
+      }
+      // Never more than one head past the limit is buffered: checkPartial
+      // refuses a longer one.
+      p->buf.append(chunk, static_cast<size_t>(r));
+      if (!p->writing) {
+        parseBuffered(p);
+        if (!alive(p) || p->lingering) return;
+      } else if (p->buf.size() > options_.limits.maxHeadBytes * 2) {
+        drop(p, true);  // pipelining while its answer cannot be written
+        return;
+      }
+      continue;
+    }
+    if (r == 0) {
+      drop(p, false);  // the client is done (or gave up)
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) drop(p, true);
+    return;
+  }
+}
+
+// Handles every complete head in the buffer (a keep-alive client may send
+// OPTIONS then GET at once), stopping at a stream or an answer with close.
+void Acceptor::parseBuffered(Pending* p) {
+  while (true) {
+    size_t end = http::findHeadEnd(p->buf, p->scanned);
+    if (end == std::string_view::npos) {
+      p->scanned = p->buf.size();
+      http::Error err;
+      if (!http::checkPartial(p->buf, options_.limits, &err)) {
+        core_->badRequests.fetch_add(1, std::memory_order_relaxed);
+        respond(p, errorResponse(err.status, "ERR_SSE_BAD_REQUEST", err.reason, true), true);
+      }
+      return;
+    }
+    handle(p, end);
+    // handle() answered and kept the connection (OPTIONS, HEAD): the rest of
+    // the buffer is the next request, once the answer is out.
+    if (!alive(p) || p->lingering || p->writing || p->closeAfter || p->buf.empty()) return;
+  }
+}
+
+void Acceptor::handle(Pending* p, size_t headEnd) {
+  std::string_view head(p->buf.data(), headEnd);
+  http::Request req;
+  http::Error err;
+  if (!http::parseHead(head, options_.limits, &req, &err)) {
+    core_->badRequests.fetch_add(1, std::memory_order_relaxed);
+    std::string extra = err.status == 405 ? "allow: GET, HEAD, OPTIONS\r\n" : "";
+    respond(p, errorResponse(err.status, "ERR_SSE_BAD_REQUEST", err.reason, true, extra), true);
+    return;
+  }
+  ++p->requests;
+  const bool last = !req.keepAlive || p->requests >= kMaxRequestsPerConnection;
+  if (req.path != options_.path) {
+    core_->badRequests.fetch_add(1, std::memory_order_relaxed);
+    std::string body = errorResponse(404, "ERR_SSE_NOT_FOUND", "no stream at this path", true);
+    respond(p, std::move(body), true);
+    return;
+  }
+  if (req.method == http::Method::kOptions) {
+    core_->preflights.fetch_add(1, std::memory_order_relaxed);
+    std::string answer = preflightResponse(options_, req);
+    p->buf.erase(0, headEnd);
+    p->scanned = 0;
+    p->deadlineMs = now() + options_.headerTimeoutMs;
+    respond(p, std::move(answer), last);
+    return;
+  }
+  const Cors cors = corsFor(options_, req.header("origin"));
+  const http::Coding coding =
+      options_.compression ? http::negotiateCoding(req.header("accept-encoding")) : http::Coding::kIdentity;
+  if (req.method == http::Method::kHead) {
+    // The head a GET would get, and no body: the request ends there.
+    std::string answer = streamHead(options_, req.minor, coding, cors);
+    if (req.minor >= 1 && !last) {
+      p->buf.erase(0, headEnd);
+      p->scanned = 0;
+      p->deadlineMs = now() + options_.headerTimeoutMs;
+      respond(p, std::move(answer), false);
+    } else {
+      respond(p, std::move(answer), true);
+    }
+    return;
+  }
+  Accepted a;
+  if (!options_.authorize && !topicsOf(options_, req.query, &a.topics)) {
+    core_->badRequests.fetch_add(1, std::memory_order_relaxed);
+    respond(p,
+            errorResponse(400, "ERR_SSE_TOO_MANY_SUBSCRIPTIONS",
+                          "the request names more topics (or topic bytes) than the listener takes", true),
+            true);
+    return;
+  }
+  a.minor = req.minor;
+  a.lastEventId = cursorOf(req);
+  a.coding = coding;
+  a.allowOrigin = cors.allowOrigin;
+  a.varyOrigin = cors.varyOrigin;
+  if (options_.authorize) {
+    a.head.assign(head);
+    describe(p->addr, &a.remoteAddress, &a.remotePort);
+  }
+  handOver(p, std::move(a));
+}
+
+// The stream leaves the acceptor: its fd and ticket go to the JS thread with
+// the request (bytes pipelined after a stream request are dropped: its
+// response never ends).
+void Acceptor::handOver(Pending* p, Accepted&& a) {
+  a.fd = p->fd;
+  a.shard = shard_.index();
+  a.ticket = std::move(p->ticket);
+  p->fd = -1;
+  untrack(p);
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), onPendingClosed);
+  core_->streams.fetch_add(1, std::memory_order_relaxed);
+  ready_.push_back(std::move(a));
+}
+
+void Acceptor::onCheck(uv_check_t* handle) {
+  auto* self = static_cast<Acceptor*>(handle->data);
+  if (self->ready_.empty()) return;
+  std::vector<Accepted> batch;
+  batch.swap(self->ready_);
+  self->core_->deliver(std::move(batch));
+}
+
+// ---- answers -----------------------------------------------------------------
+
+void Acceptor::respond(Pending* p, std::string bytes, bool close) {
+  p->out += bytes;
+  p->closeAfter = p->closeAfter || close;
+  writeOut(p);
+}
+
+void Acceptor::writeOut(Pending* p) {
+  while (!p->out.empty()) {
+    ssize_t w = ::send(p->fd, p->out.data(), p->out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      p->out.erase(0, static_cast<size_t>(w));
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!p->writing) {
+        p->writing = true;
+        uv_poll_start(&p->poll, UV_READABLE | UV_WRITABLE | UV_DISCONNECT, onPending);
+      }
+      return;
+    }
+    drop(p, true);
+    return;
+  }
+  if (p->writing) {
+    p->writing = false;
+    uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, onPending);
+  }
+  if (p->closeAfter) linger(p);
+}
+
+// After an answer with "connection: close": half-close, then read and drop
+// what the client still sends until its FIN, so the answer is not lost to a
+// reset; bounded in time and bytes.
+void Acceptor::linger(Pending* p) {
+  p->lingering = true;
+  p->buf.clear();
+  p->buf.shrink_to_fit();
+  p->deadlineMs = now() + kLingerMs;
+  ::shutdown(p->fd, SHUT_WR);
+}
+
+void Acceptor::onSweep(uv_timer_t* handle) {
+  auto* self = static_cast<Acceptor*>(handle->data);
+  const uint64_t t = self->now();
+  for (size_t i = self->pending_.size(); i > 0; --i) {
+    if (i > self->pending_.size()) continue;  // drop() moved the last one here
+    Pending* p = self->pending_[i - 1];
+    if (t < p->deadlineMs) continue;
+    if (!p->lingering) self->core_->timedOut.fetch_add(1, std::memory_order_relaxed);
+    self->drop(p, true);  // slow-loris, or a linger that ran out
+  }
+}
+
+void Acceptor::refuse(Accepted&& request, std::string response) {
+  Pending* p = track(request.fd, std::move(request.ticket), nullptr);
+  request.fd = -1;
+  respond(p, std::move(response), true);
+}
+
+// ---- tasks -------------------------------------------------------------------
+
+namespace {
+
+class StartTask : public ShardTask {
+ public:
+  StartTask(std::shared_ptr<Core> core, int fd) : core_(std::move(core)), fd_(fd) {}
+  ~StartTask() override {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      core_->acceptorDone();  // never started: counts as closed
+    }
+  }
+  void run(Shard& shard) override {
+    if (shard.ending()) return;  // the destructor gives the socket back
+    auto* a = new Acceptor(core_, shard, fd_);
+    fd_ = -1;
+    a->start();
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+  int fd_;
+};
+
+class StopTask : public ShardTask {
+ public:
+  explicit StopTask(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  void run(Shard& shard) override {
+    if (Acceptor* a = core_->acceptorOf(shard.index())) a->stop();
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+class RefuseTask : public ShardTask {
+ public:
+  RefuseTask(std::shared_ptr<Core> core, Accepted&& request, std::string response)
+      : core_(std::move(core)), request_(std::move(request)), response_(std::move(response)) {}
+  void run(Shard& shard) override {
+    if (Acceptor* a = core_->acceptorOf(shard.index())) {
+      a->refuse(std::move(request_), std::move(response_));
+      return;
+    }
+    // The listener closed meanwhile: one write, then the fd closes with request_.
+    ssize_t ignored = ::send(request_.fd, response_.data(), response_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)ignored;
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+  Accepted request_;
+  std::string response_;
+};
+
+}  // namespace
+
+std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, int listenFd) {
+  return std::make_unique<StartTask>(std::move(core), listenFd);
+}
+
+std::unique_ptr<ShardTask> stopTask(std::shared_ptr<Core> core) { return std::make_unique<StopTask>(std::move(core)); }
+
+std::unique_ptr<ShardTask> refuseTask(std::shared_ptr<Core> core, Accepted&& request, std::string response) {
+  return std::make_unique<RefuseTask>(std::move(core), std::move(request), std::move(response));
+}
+
+}  // namespace ssefanout::listener

@@ -1,0 +1,94 @@
+// Acceptor: the native listener on one shard's loop.
+//
+// Polls its listening socket (one per thread, SO_REUSEPORT: the kernel
+// spreads connections over the threads), accepts under the global accept
+// rate and the per-address limit (both before reading a byte), then reads
+// and parses each request (src/http) within the header timeout and the
+// limits. What it answers itself: parse errors, other paths, OPTIONS (CORS
+// preflight), HEAD. A stream request leaves the acceptor as an Accepted,
+// batched once per loop turn to the JS thread (Core::deliver); a refusal
+// from there comes back through refuse().
+//
+// Budgets per thread: maxPendingPerThread requests being read (accepting
+// pauses at the bound, so the kernel's backlog holds the rest), each with at
+// most maxHeadBytes buffered, headerTimeoutMs to send a complete head, at
+// most kMaxRequestsPerConnection requests on one connection, and a bounded
+// linger after an error answer.
+//
+// Thread: the shard's, for everything. Lifetime: created by startTask,
+// deleted by itself once stop() has closed every handle.
+#pragma once
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core.hpp"
+#include "shard.hpp"
+
+namespace ssefanout::listener {
+
+class Acceptor : public ShardService {
+ public:
+  static constexpr uint32_t kMaxRequestsPerConnection = 100;
+  static constexpr uint32_t kLingerMs = 2000;
+  static constexpr size_t kMaxLingerBytes = 64 * 1024;
+  static constexpr int kAcceptsPerWake = 128;
+
+  Acceptor(std::shared_ptr<Core> core, Shard& shard, int listenFd);
+  void start();
+  void stop();
+  void onShardEnding(Shard& shard) override { stop(); }
+  // A request the JS thread refused: `response` written, then closed.
+  void refuse(Accepted&& request, std::string response);
+
+ private:
+  struct Pending;
+  ~Acceptor() override;
+
+  static void onListen(uv_poll_t* handle, int status, int events);
+  static void onPending(uv_poll_t* handle, int status, int events);
+  static void onSweep(uv_timer_t* handle);
+  static void onResume(uv_timer_t* handle);
+  static void onCheck(uv_check_t* handle);
+  static void onHandleClosed(uv_handle_t* handle);
+  static void onPendingClosed(uv_handle_t* handle);
+
+  void acceptSome();
+  void pause(uint64_t resumeInMs);
+  void resume();
+  Pending* track(int fd, std::unique_ptr<ConnHook> ticket, const sockaddr_storage* addr);
+  void readFrom(Pending* p);
+  void parseBuffered(Pending* p);
+  void handle(Pending* p, size_t headEnd);
+  void respond(Pending* p, std::string bytes, bool close);
+  void writeOut(Pending* p);
+  void linger(Pending* p);
+  void handOver(Pending* p, Accepted&& a);
+  void drop(Pending* p, bool abortive);
+  void untrack(Pending* p);
+  bool alive(const Pending* p) const;
+  static constexpr size_t kGone = SIZE_MAX;
+  void closeHandle(uv_handle_t* h);
+  uint64_t now() const;
+
+  std::shared_ptr<Core> core_;
+  Shard& shard_;
+  const Options& options_;
+  int listenFd_;
+  uv_poll_t listen_;
+  uv_timer_t sweep_;
+  uv_timer_t resume_;
+  uv_check_t check_;
+  bool paused_ = false;
+  bool pausedForRoom_ = false;
+  bool stopped_ = false;
+  int openHandles_ = 0;
+  std::vector<Pending*> pending_;
+  std::vector<Accepted> ready_;
+};
+
+}  // namespace ssefanout::listener

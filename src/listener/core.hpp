@@ -1,0 +1,173 @@
+// The native listener (issue 17, docs/listener.md): the hub's I/O threads
+// accept SSE requests themselves, read and parse them (src/http) and hand the
+// streams to the Dispatcher, with no JS object per connection.
+//
+// Core is what the parts share, on every thread: the options (immutable once
+// started), the count of open connections per client address (an IpTicket
+// per connection, held from accept to the connection's end), the global
+// accept rate, each shard's Acceptor (set and read on that shard's thread
+// only), and the Sink that carries accepted requests to the JS thread.
+//
+// Threads: acceptors run on their shards' threads; Admission (admission.hpp)
+// on the JS thread; Core's own methods on any thread, under its mutex. Core
+// never calls out (Sink, Shard::post) while holding that mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "accept_encoding.hpp"
+#include "command.hpp"
+#include "request.hpp"
+
+namespace ssefanout::listener {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  uint32_t backlog = 511;
+  std::string path = "/events";
+  std::string topicsParam = "topics";  // ?topics=a,b (repeatable)
+  http::Limits limits;
+  uint32_t headerTimeoutMs = 10000;  // from accept (or the previous response) to a complete head
+  uint32_t maxConnectionsPerIp = 256;  // 0: no limit; requests being read count too
+  uint32_t acceptRate = 0;             // connections per second over all threads; 0: no limit
+  uint32_t maxPendingPerThread = 4096;  // requests being read or waiting for JS, per thread
+  // CORS: none when corsOrigins is empty; "*" allows any origin.
+  std::vector<std::string> corsOrigins;
+  bool corsCredentials = false;
+  uint32_t corsMaxAgeS = 600;
+  bool compression = false;  // gzip or deflate by Accept-Encoding
+  bool authorize = false;    // every stream request goes to JS first
+  // What each stream starts with (as hub.accept's options).
+  std::optional<uint64_t> retryMin, retryMax;
+  uint32_t idleMs = 0;
+  uint32_t lifetimeMs = 0;
+  bool history = true;
+  uint32_t maxTopics = 64;      // topics one request may name
+  size_t maxTopicBytes = 4096;  // their decoded bytes together
+};
+
+// A client address, IPv4 as IPv4-mapped IPv6.
+struct IpKey {
+  uint8_t bytes[16] = {};
+  bool operator==(const IpKey& o) const;
+};
+struct IpKeyHash {
+  size_t operator()(const IpKey& k) const;
+};
+
+class Core;
+
+// One open connection of an address, from accept until the stream (or the
+// refused request) is freed.
+class IpTicket : public ConnHook {
+ public:
+  IpTicket(std::shared_ptr<Core> core, const IpKey& key) : core_(std::move(core)), key_(key) {}
+  ~IpTicket() override;
+  const IpKey& key() const { return key_; }
+
+ private:
+  std::shared_ptr<Core> core_;
+  IpKey key_;
+};
+
+// A stream request read and parsed on a shard, on its way to the JS thread.
+struct Accepted {
+  int fd = -1;
+  uint32_t shard = 0;
+  std::unique_ptr<ConnHook> ticket;
+  uint8_t minor = 1;  // HTTP/1.<minor>
+  std::vector<std::string> topics;
+  std::optional<std::string> lastEventId;
+  http::Coding coding = http::Coding::kIdentity;
+  std::string allowOrigin;  // Access-Control-Allow-Origin to send ("" none)
+  bool varyOrigin = false;
+  // With Options::authorize: the whole request head and the client address.
+  std::string head;
+  std::string remoteAddress;
+  uint16_t remotePort = 0;
+  Accepted() = default;
+  Accepted(Accepted&&) = default;
+  Accepted& operator=(Accepted&&) = default;
+  ~Accepted();
+};
+
+// Receives what the acceptors produce. Any thread.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void onAccepted(std::vector<Accepted>&& batch) = 0;
+  // Every acceptor has closed its listening socket (or never started).
+  virtual void onClosed() = 0;
+};
+
+class Acceptor;
+
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(Options options, uint32_t shards, Sink* sink);
+
+  const Options& options() const { return options_; }
+  uint32_t shards() const { return static_cast<uint32_t>(acceptors_.size()); }
+
+  // A ticket for one more connection from `key`, or null past
+  // maxConnectionsPerIp.
+  std::unique_ptr<IpTicket> admit(const IpKey& key);
+  void releaseIp(const IpKey& key);
+  size_t addresses() const;
+  // One accept under acceptRate: true, or false with *waitMs until a token.
+  bool takeAcceptToken(uint64_t nowMs, uint64_t* waitMs);
+  // A token taken for an accept that found no connection.
+  void refundAcceptToken();
+
+  // The shard thread's own slot.
+  Acceptor*& acceptorOf(uint32_t shard) { return acceptors_[shard]; }
+
+  // Sink calls, until detachSink() (then dropped: the JS side is gone).
+  void deliver(std::vector<Accepted>&& batch);
+  // One acceptor (or a start that never ran) is done; the last one tells the sink.
+  void acceptorDone();
+  void expectAcceptors(uint32_t n) { remaining_.store(n); }
+  void detachSink();
+
+  // Counters (any thread).
+  std::atomic<uint64_t> accepted{0};      // TCP connections accepted
+  std::atomic<uint64_t> streams{0};       // requests handed on as streams
+  std::atomic<uint64_t> refusedIp{0};     // closed past maxConnectionsPerIp
+  std::atomic<uint64_t> badRequests{0};   // answered with a 4xx/5xx by the parser or routing
+  std::atomic<uint64_t> timedOut{0};      // closed by the header timeout
+  std::atomic<uint64_t> preflights{0};    // OPTIONS answered
+  std::atomic<uint64_t> pending{0};       // being read or waiting for JS
+
+ private:
+  const Options options_;
+  std::vector<Acceptor*> acceptors_;  // each slot: its shard's thread only
+
+  mutable std::mutex mu_;
+  std::unordered_map<IpKey, uint32_t, IpKeyHash> perIp_;  // guarded
+  double tokens_ = 0;                                    // guarded
+  uint64_t refillMs_ = 0;                                // guarded
+  // Guarded by sinkMu_, held across sink calls so detachSink() waits for a
+  // call in progress (a sink never calls back into Core).
+  std::mutex sinkMu_;
+  Sink* sink_ = nullptr;
+  std::atomic<uint32_t> remaining_{0};
+};
+
+// Starts the acceptor of one shard (run on that shard's thread); its
+// destructor, when it never ran, counts the acceptor as done.
+std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, int listenFd);
+// Closes the acceptor of one shard.
+std::unique_ptr<ShardTask> stopTask(std::shared_ptr<Core> core);
+// Writes `response` to a refused request's connection on its shard (lingering
+// for the client to read it), then closes it.
+std::unique_ptr<ShardTask> refuseTask(std::shared_ptr<Core> core, Accepted&& request, std::string response);
+
+}  // namespace ssefanout::listener
