@@ -14,8 +14,21 @@ enum class Scan : uint8_t { kDone, kMore, kError };
 constexpr bool isTchar(unsigned char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -71,8 +84,8 @@ struct Scanner {
   Scan run();
 };
 
-#define NEED(k)                          \
-  do {                                   \
+#define NEED(k)                              \
+  do {                                       \
     if ((k) >= b.size()) return Scan::kMore; \
   } while (0)
 
@@ -118,7 +131,9 @@ Scan Scanner::run() {
     NEED(i);
     const auto c = static_cast<unsigned char>(b[i]);
     if (c == ' ') break;
-    if (c <= 0x20 || c == 0x7f) return fail(400, "control character in target");
+    // Visible ASCII only: RFC 3986 has no raw bytes past 0x7e, and llhttp
+    // (Node's HTTP parser too) refuses them.
+    if (c <= 0x20 || c >= 0x7f) return fail(400, "invalid byte in target");
     if (i > t0 && b[t0] == '*') return fail(400, "target not in origin form");
     if (i - t0 + 1 > limits.maxTargetBytes) return fail(414, "target too long");
   }

@@ -7,7 +7,7 @@
 // mode (the differential tests and fuzz/http_request_fuzz.cpp hold it to
 // that): token methods and header names, one SP between request-line parts,
 // origin-form targets ("*" only for OPTIONS), CRLF line ends only, no obs-fold,
-// no whitespace before a colon, field values of VCHAR/obs-text/SP/HTAB, no
+// no whitespace before a colon, targets of visible ASCII only, field values of VCHAR/obs-text/SP/HTAB, no
 // body (Transfer-Encoding, or Content-Length other than 0). One empty line
 // (CRLF) before the request line is skipped, as RFC 9112 section 2.2 asks
 // ("at least one"); a second is a malformed request (400), so the head ends
@@ -39,7 +39,7 @@ struct Header {
 
 struct Request {
   Method method = Method::kGet;
-  uint8_t minor = 1;  // HTTP/1.<minor>, 0 or 1
+  uint8_t minor = 1;                     // HTTP/1.<minor>, 0 or 1
   std::string_view target, path, query;  // path = target before '?', query after it (no '?'), raw
   std::vector<Header> headers;           // in order received
   bool keepAlive = false;                // 1.1 without "Connection: close"; 1.0 with "keep-alive"

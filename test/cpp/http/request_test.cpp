@@ -84,11 +84,13 @@ std::string req(std::string_view line, std::string_view headers = "Host: a\r\n")
 std::vector<Case> cases() {
   std::vector<Case> c = {
       {"minimal", req("GET / HTTP/1.1"), 0},
-      {"sse", req("GET /events?topics=a&topics=b%2Fc HTTP/1.1", "Host: example.com\r\nAccept: text/event-stream\r\n"), 0},
+      {"sse", req("GET /events?topics=a&topics=b%2Fc HTTP/1.1", "Host: example.com\r\nAccept: text/event-stream\r\n"),
+       0},
       {"head", req("HEAD /x HTTP/1.1"), 0},
       {"options star", req("OPTIONS * HTTP/1.1"), 0},
-      {"preflight", req("OPTIONS /events HTTP/1.1",
-                        "Host: a\r\nOrigin: http://x.test\r\nAccess-Control-Request-Method: GET\r\n"), 0},
+      {"preflight",
+       req("OPTIONS /events HTTP/1.1", "Host: a\r\nOrigin: http://x.test\r\nAccess-Control-Request-Method: GET\r\n"),
+       0},
       {"http/1.0 without host", req("GET / HTTP/1.0", ""), 0},
       {"http/1.0 keep-alive", req("GET / HTTP/1.0", "Connection: keep-alive\r\n"), 0},
       {"one leading CRLF", "\r\n" + req("GET / HTTP/1.1"), 0},
@@ -111,6 +113,9 @@ std::vector<Case> cases() {
       {"trailing SP", req("GET / HTTP/1.1 "), 400},
       {"tab in target", req("GET /\tx HTTP/1.1"), 400},
       {"DEL in target", req("GET /\x7f HTTP/1.1"), 400},
+      {"non-ASCII in target", req("GET /?t=\xc3\xa9 HTTP/1.1"), 400},
+      {"obs-text in target", req("GET /\xff HTTP/1.1"), 400},
+      {"ASCII punctuation in target", req("GET /\"<>\\^`{|}[]# HTTP/1.1"), 0},
       {"CR in target", "GET /\r HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"absolute form", req("GET http://a/ HTTP/1.1"), 400},
       {"authority form", req("GET a:80 HTTP/1.1"), 400},
@@ -175,9 +180,9 @@ std::vector<Case> cases() {
   const std::string atLimit =
       req("GET / HTTP/1.1", "Host: a\r\nX-Pad: " + std::string(d.maxHeadBytes - base.size(), 'p') + "\r\n");
   c.push_back({"head at the limit", atLimit, 0});
-  c.push_back({"head over the limit",
-               req("GET / HTTP/1.1", "Host: a\r\nX-Pad: " + std::string(d.maxHeadBytes - base.size() + 1, 'p') + "\r\n"),
-               431});
+  c.push_back(
+      {"head over the limit",
+       req("GET / HTTP/1.1", "Host: a\r\nX-Pad: " + std::string(d.maxHeadBytes - base.size() + 1, 'p') + "\r\n"), 431});
   return c;
 }
 
