@@ -13,11 +13,12 @@
     {
       "target_name": "sse_fanout",
       "dependencies": ["simdjson"],
-      "sources": ["<!@(node scripts/sources.js core compress pocketbase history mercure io addon)"],
+      "sources": ["<!@(node scripts/sources.js core http compress pocketbase history mercure io addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('node:path').dirname(require.resolve('@nozbe/simdjson/src/simdjson.h'))\")",
         "src/core",
+        "src/http",
         "src/compress",
         "src/pocketbase",
         "src/history",

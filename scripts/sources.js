@@ -5,7 +5,7 @@
 // through this script, so a new file in a layer lands in both builds without
 // editing either. scripts/check-sources.js (npm test) compares the two.
 //
-//   node scripts/sources.js core compress pocketbase history mercure io addon   one path a line, relative to the package root
+//   node scripts/sources.js core http compress pocketbase history mercure io addon   one path a line, relative to the package root
 //
 // Needs nothing but Node: binding.gyp runs it at `npm install`.
 const fs = require('node:fs')
@@ -14,9 +14,9 @@ const path = require('node:path')
 const root = path.join(__dirname, '..')
 
 // The layers, innermost first; CMake builds all but the addon as libraries
-// (ssefanout_core, ssefanout_compress, ssefanout_pocketbase, ssefanout_history, ssefanout_mercure,
+// (ssefanout_core, ssefanout_http, ssefanout_compress, ssefanout_pocketbase, ssefanout_history, ssefanout_mercure,
 // ssefanout_io), the addon is gyp's.
-const LAYERS = ['core', 'compress', 'pocketbase', 'history', 'mercure', 'io', 'addon']
+const LAYERS = ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'io', 'addon']
 
 function layerSources (layer, base = root) {
   const dir = path.join(base, 'src', layer)
