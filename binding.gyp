@@ -13,7 +13,7 @@
     {
       "target_name": "sse_fanout",
       "dependencies": ["simdjson"],
-      "sources": ["<!@(node scripts/sources.js core http compress pocketbase history mercure io addon)"],
+      "sources": ["<!@(node scripts/sources.js core http compress pocketbase history mercure io listener addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('node:path').dirname(require.resolve('@nozbe/simdjson/src/simdjson.h'))\")",
@@ -24,6 +24,7 @@
         "src/history",
         "src/mercure",
         "src/io",
+        "src/listener",
         "src/addon"
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "SIMDJSON_EXCEPTIONS=0"],

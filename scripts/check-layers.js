@@ -34,7 +34,6 @@ const RULES = {
   history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   mercure: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   io: { layers: ['core', 'http', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
-  // No folder yet (issue 17's listener is under way): a missing layer has no files to check.
   listener: { layers: ['core', 'http', 'io', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
   addon: { layers: ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'io', 'listener'], forbid: [SIMDJSON] }
 }

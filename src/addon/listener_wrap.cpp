@@ -95,7 +95,7 @@ listener::Options optionsOf(const Napi::Object& o) {
 
 // One listening socket; -errno on failure. SO_REUSEPORT lets every I/O
 // thread have its own, the kernel spreading connections over them.
-int openListener(const listener::Options& o, uint16_t port, bool reusePort, uint16_t* bound) {
+int openListener(const listener::Options& o, uint16_t port, bool reusePort, bool joining, uint16_t* bound) {
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof ss);
   socklen_t len;
@@ -119,16 +119,23 @@ int openListener(const listener::Options& o, uint16_t port, bool reusePort, uint
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    int err = errno;
-    ::close(fd);
-    return -err;
-  }
   if (family == AF_INET6) {
     int off = 0;  // "::" takes IPv4 too, as Node's listen() does
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
   }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, static_cast<int>(o.backlog)) != 0) {
+  // The first socket binds without SO_REUSEPORT: its port is its own (bound
+  // with the flag, port 0 may pick a port another reuseport listener holds,
+  // and a given port could join one), then takes the flag before listen()
+  // so the other threads' sockets join it.
+  const bool first = port == 0 || !joining;
+  if (!first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int err = errno;
+    ::close(fd);
+    return -err;
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      (first && reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      listen(fd, static_cast<int>(o.backlog)) != 0) {
     int err = errno;
     ::close(fd);
     return -err;
@@ -223,7 +230,7 @@ Napi::Value ListenerWrap::JS_listen(const Napi::CallbackInfo& info) {
   uint16_t port = o.port;
   for (uint32_t i = 0; i < n; ++i) {
     uint16_t bound = 0;
-    int fd = openListener(o, port, n > 1, &bound);
+    int fd = openListener(o, port, n > 1, i > 0, &bound);
     if (fd < 0) {
       for (int f : fds) ::close(f);
       Napi::Error e = Napi::Error::New(env, std::string("listen ") + o.host + ":" + std::to_string(port) + ": " +

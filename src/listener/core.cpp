@@ -19,6 +19,27 @@ size_t IpKeyHash::operator()(const IpKey& k) const {
 
 IpTicket::~IpTicket() { core_->releaseIp(key_); }
 
+Accepted::Accepted(Accepted&& o) noexcept { *this = std::move(o); }
+
+Accepted& Accepted::operator=(Accepted&& o) noexcept {
+  if (this == &o) return *this;
+  if (fd >= 0) ::close(fd);
+  fd = o.fd;
+  o.fd = -1;
+  shard = o.shard;
+  ticket = std::move(o.ticket);
+  minor = o.minor;
+  topics = std::move(o.topics);
+  lastEventId = std::move(o.lastEventId);
+  coding = o.coding;
+  allowOrigin = std::move(o.allowOrigin);
+  varyOrigin = o.varyOrigin;
+  head = std::move(o.head);
+  remoteAddress = std::move(o.remoteAddress);
+  remotePort = o.remotePort;
+  return *this;
+}
+
 Accepted::~Accepted() {
   if (fd >= 0) ::close(fd);
 }

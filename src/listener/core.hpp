@@ -94,8 +94,11 @@ struct Accepted {
   std::string remoteAddress;
   uint16_t remotePort = 0;
   Accepted() = default;
-  Accepted(Accepted&&) = default;
-  Accepted& operator=(Accepted&&) = default;
+  // A moved-from request no longer owns the fd (a defaulted move would copy it).
+  Accepted(Accepted&& o) noexcept;
+  Accepted& operator=(Accepted&& o) noexcept;
+  Accepted(const Accepted&) = delete;
+  Accepted& operator=(const Accepted&) = delete;
   ~Accepted();
 };
 
