@@ -7,13 +7,18 @@
 //  - whatever parseHead accepts, llhttp parses identically (method, URL,
 //    version, header names and values, the message ending at the same byte),
 //    and every view points into the head;
-//  - checkPartial never refuses a prefix of a head that parseHead accepts.
+//  - checkPartial never refuses a prefix of a head that parseHead accepts;
+//  - the accepted head's query and Accept-Encoding go through queryValues
+//    (bounds kept, output valid UTF-8) and negotiateCoding without a fault.
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "accept_encoding.hpp"
 #include "fuzz_check.hpp"
 #include "http/llhttp_reference.hpp"
+#include "query.hpp"
 #include "request.hpp"
 
 using namespace ssefanout::http;
@@ -55,6 +60,34 @@ Verdict chunked(std::string_view buf, const Limits& limits, size_t chunk) {
   return {1, 0};
 }
 
+// Well-formed UTF-8 (RFC 3629): what the U+FFFD repair must always produce.
+bool validUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    if (c < 0x80) {
+      n = 0;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+    } else {
+      return false;
+    }
+    unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    for (size_t k = 1; k <= n; ++k, lo = 0x80, hi = 0xBF) {
+      if (i + k >= s.size()) return false;
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if (d < lo || d > hi) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 bool inside(std::string_view part, std::string_view head) {
   return part.empty() || (part.data() >= head.data() && part.data() + part.size() <= head.data() + head.size());
 }
@@ -79,6 +112,18 @@ void check(std::string_view buf, const Limits& limits) {
   for (const Header& h : req.headers) FUZZ_CHECK(inside(h.name, head) && inside(h.value, head), "header views");
   const std::string diff = test::llhttpDisagrees(head, req);
   FUZZ_CHECK(diff.empty(), "%s: accepted, but %s", show(head).c_str(), diff.c_str());
+
+  std::vector<std::string> values;
+  const bool bounded = queryValues(req.query, "topics", &values, 8, 64);
+  size_t bytes = 0;
+  for (const std::string& v : values) {
+    bytes += v.size();
+    FUZZ_CHECK(validUtf8(v), "%s: query value %s is not UTF-8", show(req.query).c_str(), show(v).c_str());
+  }
+  FUZZ_CHECK(values.size() <= 8 && bytes <= 64, "%s: %zu values, %zu bytes, bounded %d", show(req.query).c_str(),
+             values.size(), bytes, bounded);
+  const Coding coding = negotiateCoding(req.header("accept-encoding"));
+  FUZZ_CHECK(coding == Coding::kIdentity || coding == Coding::kGzip || coding == Coding::kDeflate, "coding");
 
   // Every prefix (a sample of them for long heads) is "keep reading".
   const size_t step = head.size() <= 512 ? 1 : head.size() / 61 + 1;
