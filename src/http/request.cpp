@@ -84,6 +84,7 @@ struct Scanner {
   Scan run();
 };
 
+// A byte not received yet: the bytes so far decide nothing more, keep reading.
 #define NEED(k)                              \
   do {                                       \
     if ((k) >= b.size()) return Scan::kMore; \
