@@ -24,11 +24,13 @@ class Listener extends EventEmitter {
     this._resolveClosed = null
     this._authorizing = 0
     this._native = new native.NativeListener(internals.native, nativeOptions, (kind, list) => this._onBatch(kind, list))
+    // grant/deny queue commands on the hub's threads (flushed natively too).
+    this._calls = internals.callsOn(this._native)
   }
 
   _listen () {
     try {
-      this._port = this._native.listen()
+      this._port = this._calls.result('listen')
     } catch (err) {
       const e = new SseError('ERR_SSE_LISTEN', `the native listener could not listen: ${err.message}`)
       e.errno = err.errno
@@ -94,14 +96,14 @@ class Listener extends EventEmitter {
 
   _answer (token, answer) {
     if (answer === null || typeof answer !== 'object' || answer === false) {
-      this._native.deny(token, 403, 'ERR_SSE_FORBIDDEN', 'the request was not authorized')
+      this._calls.result('deny', token, 403, 'ERR_SSE_FORBIDDEN', 'the request was not authorized')
       return
     }
     if (answer.status !== undefined) {
       const status = STATUS.test(String(answer.status)) ? answer.status : 403
       const code = typeof answer.code === 'string' ? answer.code : status === 401 ? 'ERR_SSE_UNAUTHORIZED' : 'ERR_SSE_FORBIDDEN'
       const message = typeof answer.message === 'string' ? answer.message : 'the request was not authorized'
-      this._native.deny(token, status, code, message)
+      this._calls.result('deny', token, status, code, message)
       return
     }
     let topics, user, lastEventId
@@ -114,7 +116,7 @@ class Listener extends EventEmitter {
       this._refuseWithError(token, err)
       return
     }
-    const id = this._native.grant(token, topics, user, lastEventId)
+    const id = this._calls.result('grant', token, topics, user, lastEventId)
     if (id > 0) this._internals.listenerOpened([id], user)
   }
 
@@ -123,7 +125,7 @@ class Listener extends EventEmitter {
     const status = err && STATUS.test(String(err.statusCode)) ? err.statusCode : 500
     const code = err && typeof err.code === 'string' && status < 500 ? err.code : 'ERR_SSE_AUTHORIZE'
     const message = status < 500 && err && typeof err.message === 'string' ? err.message : 'the authorize hook failed'
-    this._native.deny(token, status, code, message)
+    this._calls.result('deny', token, status, code, message)
   }
 }
 

@@ -201,18 +201,27 @@ ListenerWrap::ListenerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Li
 
 ListenerWrap::~ListenerWrap() {
   if (dispatcher_) dispatcher_->removeObserver(this);
-  if (channel_) {
+  // Once released, the Channel belongs to the function's finalizer (which
+  // may already have freed it): only an unreleased one is touched here.
+  if (channel_ && !released_) {
     channel_->wrap = nullptr;
-    if (!released_) {
-      {
-        std::lock_guard<std::mutex> lock(channel_->mu);
-        channel_->released = true;
-      }
-      released_ = true;
-      tsfn_.Release();
+    if (dispatcher_ && listening_ && !closing_) {
+      for (uint32_t i = 0; i < dispatcher_->shardCount(); ++i) dispatcher_->postTask(i, listener::stopTask(core_));
     }
+    release();
   }
   // Requests still held here close with their Accepted (fd and ticket).
+}
+
+// No call reaches JS after this; the Channel is the finalizer's from now on.
+void ListenerWrap::release() {
+  {
+    std::lock_guard<std::mutex> lock(channel_->mu);
+    channel_->released = true;
+  }
+  released_ = true;
+  channel_ = nullptr;
+  tsfn_.Release();
 }
 
 void ListenerWrap::onDetached() { dispatcher_ = nullptr; }
@@ -233,8 +242,8 @@ Napi::Value ListenerWrap::JS_listen(const Napi::CallbackInfo& info) {
     int fd = openListener(o, port, n > 1, i > 0, &bound);
     if (fd < 0) {
       for (int f : fds) ::close(f);
-      Napi::Error e = Napi::Error::New(env, std::string("listen ") + o.host + ":" + std::to_string(port) + ": " +
-                                                strerror(-fd));
+      Napi::Error e =
+          Napi::Error::New(env, std::string("listen ") + o.host + ":" + std::to_string(port) + ": " + strerror(-fd));
       e.Set("errno", Napi::Number::New(env, fd));
       e.Set("syscall", Napi::String::New(env, "listen"));
       e.ThrowAsJavaScriptException();
@@ -254,6 +263,7 @@ Napi::Value ListenerWrap::JS_close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closing_) return env.Undefined();
   closing_ = true;
+  if (released_) return env.Undefined();
   if (!listening_ || !dispatcher_) {
     // Nothing to stop: 'closed' comes from here.
     std::lock_guard<std::mutex> lock(channel_->mu);
@@ -277,6 +287,7 @@ Napi::Value ListenerWrap::JS_unref(const Napi::CallbackInfo& info) {
 
 // On the JS thread: the requests the acceptors handed over, kPerTurn at a time.
 void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
+  if (released_) return;
   bool closed;
   {
     std::lock_guard<std::mutex> lock(channel_->mu);
@@ -327,12 +338,7 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
   }
   if (nAsks > 0) callback.Call({Napi::String::New(env, "authorize"), asks});
   if (closed && queue_.empty() && !released_) {
-    {
-      std::lock_guard<std::mutex> lock(channel_->mu);
-      channel_->released = true;
-    }
-    released_ = true;
-    tsfn_.Release();
+    release();
     callback.Call({Napi::String::New(env, "closed"), env.Undefined()});
   }
 }

@@ -60,13 +60,13 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
 
   void dispatch(Napi::Env env, Napi::Function callback);
   Napi::Object requestObject(Napi::Env env, uint32_t token, const listener::Accepted& a);
-  void dropAll();
+  void release();
 
   Napi::ObjectReference hubRef_;
   Dispatcher* dispatcher_ = nullptr;  // null once the hub is gone
   std::shared_ptr<listener::Core> core_;
   std::unique_ptr<listener::Admission> admission_;
-  Channel* channel_ = nullptr;  // owned by tsfn_
+  Channel* channel_ = nullptr;  // owned by tsfn_ (its finalizer frees it); null once released
   Napi::ThreadSafeFunction tsfn_;
   bool listening_ = false;
   bool closing_ = false;

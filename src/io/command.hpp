@@ -109,7 +109,7 @@ struct Command {
   std::string prefix;  // sent before every event on this connection (Outbox::setEventPrefix)
   std::vector<std::string> topics;
   std::vector<uint32_t> users;
-  std::unique_ptr<ConnHook> hook;  // kAdopt: kept by the connection until it is freed
+  std::unique_ptr<ConnHook> hook;   // kAdopt: kept by the connection until it is freed
   std::unique_ptr<ShardTask> task;  // kTask
 };
 

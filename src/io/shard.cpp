@@ -45,7 +45,7 @@ struct Shard::Conn {
   compress::StreamCoder coder;
   compress::Meta prefixMeta;
   std::unique_ptr<ConnHook> hook;  // Command::hook: dropped when the connection is freed
-  uv_poll_t poll;  // initialised only when fd >= 0
+  uv_poll_t poll;                  // initialised only when fd >= 0
 };
 
 namespace {

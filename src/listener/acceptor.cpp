@@ -25,13 +25,13 @@ struct Acceptor::Pending {
   size_t index = 0;  // in pending_ (kGone once it left)
   uv_poll_t poll;
   std::string buf;
-  size_t scanned = 0;        // findHeadEnd resumes here
-  uint64_t deadlineMs = 0;   // header timeout, or the end of the linger
-  uint32_t requests = 0;     // answered on this connection
-  bool lingering = false;    // answered with close: discarding until EOF
-  bool closeAfter = false;   // close once `out` is written
-  bool writing = false;      // polling for UV_WRITABLE
-  std::string out;           // response bytes not yet written
+  size_t scanned = 0;       // findHeadEnd resumes here
+  uint64_t deadlineMs = 0;  // header timeout, or the end of the linger
+  uint32_t requests = 0;    // answered on this connection
+  bool lingering = false;   // answered with close: discarding until EOF
+  bool closeAfter = false;  // close once `out` is written
+  bool writing = false;     // polling for UV_WRITABLE
+  std::string out;          // response bytes not yet written
   size_t lingerBytes = 0;
   std::unique_ptr<ConnHook> ticket;
   sockaddr_storage addr;
@@ -243,8 +243,10 @@ Acceptor::Pending* Acceptor::track(int fd, std::unique_ptr<ConnHook> ticket, con
   p->owner = this;
   p->fd = fd;
   p->ticket = std::move(ticket);
-  if (addr) p->addr = *addr;
-  else std::memset(&p->addr, 0, sizeof p->addr);
+  if (addr)
+    p->addr = *addr;
+  else
+    std::memset(&p->addr, 0, sizeof p->addr);
   p->deadlineMs = now() + options_.headerTimeoutMs;
   p->index = pending_.size();
   pending_.push_back(p);

@@ -35,9 +35,9 @@ struct Options {
   std::string path = "/events";
   std::string topicsParam = "topics";  // ?topics=a,b (repeatable)
   http::Limits limits;
-  uint32_t headerTimeoutMs = 10000;  // from accept (or the previous response) to a complete head
-  uint32_t maxConnectionsPerIp = 256;  // 0: no limit; requests being read count too
-  uint32_t acceptRate = 0;             // connections per second over all threads; 0: no limit
+  uint32_t headerTimeoutMs = 10000;     // from accept (or the previous response) to a complete head
+  uint32_t maxConnectionsPerIp = 256;   // 0: no limit; requests being read count too
+  uint32_t acceptRate = 0;              // connections per second over all threads; 0: no limit
   uint32_t maxPendingPerThread = 4096;  // requests being read or waiting for JS, per thread
   // CORS: none when corsOrigins is empty; "*" allows any origin.
   std::vector<std::string> corsOrigins;
@@ -141,13 +141,13 @@ class Core : public std::enable_shared_from_this<Core> {
   void detachSink();
 
   // Counters (any thread).
-  std::atomic<uint64_t> accepted{0};      // TCP connections accepted
-  std::atomic<uint64_t> streams{0};       // requests handed on as streams
-  std::atomic<uint64_t> refusedIp{0};     // closed past maxConnectionsPerIp
-  std::atomic<uint64_t> badRequests{0};   // answered with a 4xx/5xx by the parser or routing
-  std::atomic<uint64_t> timedOut{0};      // closed by the header timeout
-  std::atomic<uint64_t> preflights{0};    // OPTIONS answered
-  std::atomic<uint64_t> pending{0};       // being read or waiting for JS
+  std::atomic<uint64_t> accepted{0};     // TCP connections accepted
+  std::atomic<uint64_t> streams{0};      // requests handed on as streams
+  std::atomic<uint64_t> refusedIp{0};    // closed past maxConnectionsPerIp
+  std::atomic<uint64_t> badRequests{0};  // answered with a 4xx/5xx by the parser or routing
+  std::atomic<uint64_t> timedOut{0};     // closed by the header timeout
+  std::atomic<uint64_t> preflights{0};   // OPTIONS answered
+  std::atomic<uint64_t> pending{0};      // being read or waiting for JS
 
  private:
   const Options options_;
@@ -155,8 +155,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   mutable std::mutex mu_;
   std::unordered_map<IpKey, uint32_t, IpKeyHash> perIp_;  // guarded
-  double tokens_ = 0;                                    // guarded
-  uint64_t refillMs_ = 0;                                // guarded
+  double tokens_ = 0;                                     // guarded
+  uint64_t refillMs_ = 0;                                 // guarded
   // Guarded by sinkMu_, held across sink calls so detachSink() waits for a
   // call in progress (a sink never calls back into Core).
   std::mutex sinkMu_;
