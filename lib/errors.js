@@ -37,6 +37,12 @@ const codes = Object.freeze({
   ERR_SSE_INVALID_FILTER: 'A PocketBase rule or filter does not compile, or a record is not a JSON object with a string id.',
   ERR_SSE_NATIVE_LOAD: 'The native addon could not be loaded.',
   ERR_SSE_MISSING_DEPENDENCY: 'An optional peer dependency (prom-client for sse-fanout/metrics, @redis/client for sse-fanout/redis, jose for sse-fanout/mercure) is not installed.',
+  ERR_SSE_LISTEN: 'hub.listen() could not listen on its address (the port is in use, no permission, ...).',
+  ERR_SSE_BAD_REQUEST: "The native listener refused a malformed request, or one past its limits (HTTP 400, 405, 413, 414, 431, 505; the listener's answer, never thrown).",
+  ERR_SSE_NOT_FOUND: "A request to the native listener on a path it does not serve (HTTP 404; the listener's answer, never thrown).",
+  ERR_SSE_UNAUTHORIZED: "The native listener's authorize hook refused the request with 401 and no code of its own (the listener's answer, never thrown).",
+  ERR_SSE_FORBIDDEN: "The native listener's authorize hook refused the request (403, or its status with no code of its own; the listener's answer, never thrown).",
+  ERR_SSE_AUTHORIZE: "The native listener's authorize hook threw or rejected (HTTP 500; the listener's answer, never thrown).",
   ERR_SSE_QUEUE_FULL: 'The I/O threads are behind: maxPendingCommands or maxPendingBytes is reached, nothing was queued; retry once they caught up.'
 })
 

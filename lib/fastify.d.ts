@@ -2,7 +2,7 @@
 // with `import type`; a project that uses this entry point has fastify
 // installed already.
 import type { FastifyPluginAsync } from 'fastify'
-import type { AcceptOptions, Connection, HistoryOptions, Hub, HubOptions, PollOptions } from './index'
+import type { AcceptOptions, Connection, HistoryOptions, Hub, HubOptions, Listener, ListenOptions, PollOptions } from './index'
 import type { RedisBus } from './redis'
 
 declare module 'fastify' {
@@ -13,6 +13,11 @@ declare module 'fastify' {
      * `options.decorator` set, the hub is under that name instead.
      */
     sse: Hub
+    /**
+     * The native listener the plugin started (`options.listen`), or null. Typed under the default name
+     * (`${decorator}Listener`).
+     */
+    sseListener: Listener | null
   }
 
   interface FastifyReply {
@@ -45,6 +50,11 @@ declare namespace sseFanout {
      * Default: not served.
      */
     clientPath?: string
+    /**
+     * Also serve SSE on a port of its own through the native listener (`hub.listen()` options, docs/listener.md):
+     * same hub and topics, no JS object per connection. Listens when the plugin registers; closes with the app.
+     */
+    listen?: ListenOptions
   }
 
   /** No bus: the plugin's hub is this process's alone. */

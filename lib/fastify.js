@@ -56,6 +56,14 @@
 // with the app closes the bus. The bus's state changes are logged (info,
 // warn when it goes down) and its warnings at warn level.
 //
+// options.listen (the options of hub.listen(), docs/listener.md) also serves
+// SSE on a port of its own through the native listener, for the heavy
+// traffic: the I/O threads accept, parse and open those streams with no JS
+// object per connection (same hub, same topics as reply.sse()). It listens
+// when the plugin registers; `fastify.sseListener` (`${decorator}Listener`)
+// is the Listener (its port, stats()), null without the option; it closes
+// with the app.
+//
 //   const { RedisBus } = require('sse-fanout/redis')
 //   fastify.register(require('sse-fanout/fastify'), { history: true, bus: new RedisBus({ url: process.env.REDIS_URL }) })
 const fp = require('fastify-plugin')
@@ -67,7 +75,7 @@ const { pollRequest } = require('./history/catch-up')
 const { loadClient, headersOf, matches } = require('./client-file')
 
 const HUB_OPTIONS = ['threads', 'heartbeatMs', 'maxQueueBytes', 'maxSubscriptions', 'maxConnections', 'maxConnectionsPerIp', 'sndbufBytes', 'closeTimeoutMs',
-  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history', 'bus']
+  'keepAliveMs', 'tcpUserTimeoutMs', 'maxPendingCommands', 'maxPendingBytes', 'transport', 'history', 'bus', 'compression']
 // SseErrors accept() throws that are not the client's fault.
 const STATUS = { ERR_SSE_TOO_MANY_CONNECTIONS: 503, ERR_SSE_CLOSED: 503, ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP: 429 }
 
@@ -176,6 +184,13 @@ async function sseFanout (fastify, options) {
   }
   // Checked before a Hub (and its threads) exists.
   const pollDecorator = `${decorator}Poll`
+  const listenerDecorator = `${decorator}Listener`
+  if (fastify.hasDecorator(listenerDecorator)) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected a free decorator name for options.decorator but "${listenerDecorator}" is already taken`)
+  }
+  if (options.listen !== undefined && (options.listen === null || typeof options.listen !== 'object')) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'the options of hub.listen()', 'options.listen', options.listen)
+  }
   if (fastify.hasDecorator(decorator) || fastify.hasReplyDecorator(decorator) || fastify.hasReplyDecorator(pollDecorator)) {
     const taken = fastify.hasReplyDecorator(pollDecorator) ? pollDecorator : decorator
     throw new SseError('ERR_SSE_INVALID_ARGUMENT', `Expected a free decorator name for options.decorator but "${taken}" is already taken`)
@@ -205,7 +220,18 @@ async function sseFanout (fastify, options) {
     bus.on('warning', onBusWarning)
   }
 
+  let listener = null
+  if (options.listen !== undefined) {
+    try {
+      listener = await hub.listen(options.listen)
+    } catch (err) {
+      if (owned) await hub.close()
+      throw err
+    }
+    log.info({ sseListener: listener.port }, 'sse native listener')
+  }
   fastify.decorate(decorator, hub)
+  fastify.decorate(listenerDecorator, listener)
   fastify.decorateReply(decorator, function sse (acceptOptions) {
     return accept(hub, this, acceptOptions)
   })
@@ -213,14 +239,16 @@ async function sseFanout (fastify, options) {
     return poll(hub, this, pollOptions)
   })
 
-  if (owned) {
+  if (owned || listener !== null) {
     // Before Fastify closes the server (see the top of the file).
     fastify.addHook('preClose', async function closeHub () {
-      await hub.close()
+      if (listener !== null) await listener.close()
+      if (owned) await hub.close()
     })
   }
   fastify.addHook('onClose', async function detachHub () {
     // preClose does not run when the app never became ready.
+    if (listener !== null) await listener.close()
     if (owned) await hub.close()
     hub.removeListener('connect', onConnect)
     hub.removeListener('disconnect', onDisconnect)

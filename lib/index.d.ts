@@ -29,6 +29,12 @@ export type ErrorCode =
   | 'ERR_SSE_MISSING_DEPENDENCY'
   | 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP'
   | 'ERR_SSE_QUEUE_FULL'
+  | 'ERR_SSE_LISTEN'
+  | 'ERR_SSE_BAD_REQUEST'
+  | 'ERR_SSE_NOT_FOUND'
+  | 'ERR_SSE_UNAUTHORIZED'
+  | 'ERR_SSE_FORBIDDEN'
+  | 'ERR_SSE_AUTHORIZE'
 
 /** The one error class of the package: every failure has a stable `code`. */
 export class SseError extends Error {
@@ -184,6 +190,94 @@ export interface AcceptOptions {
    * defaults), or never (`false`). Default: as the hub's `compression` option says.
    */
   compress?: boolean
+}
+
+/** A request as the native listener's `authorize` hook sees it: a plain object, nothing of Node's. */
+export interface ListenRequest {
+  readonly token: number
+  readonly method: 'GET'
+  /** The target before `?`, as sent. */
+  readonly path: string
+  /** The raw query after `?` (`''` when none); `new URLSearchParams(request.query)` reads it. */
+  readonly query: string
+  readonly httpVersion: '1.0' | '1.1'
+  /** Lower-cased names; a repeated field's values joined with `', '`. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly remoteAddress: string
+  readonly remotePort: number
+}
+
+/** What `authorize` answers: the stream's topics and user, or a refusal with an HTTP status (4xx/5xx). */
+export type ListenGrant =
+  | { topics?: string | string[], user?: string | null, lastEventId?: string, status?: undefined }
+  | { status: number, code?: string, message?: string }
+
+export interface ListenOptions {
+  /** Default 0: a free port (`listener.port`). */
+  port?: number
+  /** An IP address (`'127.0.0.1'`, `'::'`, `'0.0.0.0'`) or `'localhost'`. Default `'127.0.0.1'`. */
+  host?: string
+  /** The one path served (anything else 404). Default `'/events'`. */
+  path?: string
+  /** The query parameter naming the topics, comma-separated and repeatable (`?topics=a,b&topics=c`). Default `'topics'`. */
+  topicsParam?: string
+  /** Topics one request may name (also capped by `maxSubscriptions`). Default 64. */
+  maxTopics?: number
+  /** As `accept()`'s: a delay or a `{ min, max }` range each stream draws from. */
+  retry?: number | { min: number, max: number }
+  idleTimeoutMs?: number
+  maxLifetimeMs?: number
+  /** `false`: no replay, no position frames for these streams. Default true (with the hub's history). */
+  history?: boolean
+  /** gzip/deflate by Accept-Encoding. Default: as the hub's `compression` option. */
+  compress?: boolean
+  /** CORS: `true` (any origin) or `{ origin: '*' | origin | origin[], credentials?, maxAge? (s, default 600) }`; preflights answered natively. Default off. */
+  cors?: boolean | { origin?: string | string[], credentials?: boolean, maxAge?: number }
+  /** Connections per client address, those whose request is still being read included; past it 429 before any byte is read. 0 = none. Default: the hub's `maxConnectionsPerIp`. */
+  maxConnectionsPerIp?: number
+  /** Connections accepted per second over all threads (the rest wait in the kernel's backlog). 0 = no limit. Default 0. */
+  acceptRate?: number
+  /** From accept (or the previous answer) to a complete request head; slower clients are closed. Default 10000. */
+  headerTimeoutMs?: number
+  /** A request head's size (431 past it). Default 8192. */
+  maxHeaderBytes?: number
+  /** Header fields in one request (431 past it). Default 64. */
+  maxHeaders?: number
+  /** Requests being read per I/O thread; accepting pauses at it. Default 4096. */
+  maxPendingPerThread?: number
+  /** The listen(2) backlog. Default 511. */
+  backlog?: number
+  /**
+   * Called on the JS thread, in batches per I/O loop turn, with each stream request (a plain object); answers (or
+   * resolves to) the stream's topics and user, or `{ status }` to refuse. Throwing answers 500 (or the error's own
+   * 4xx `statusCode`). Without it, topics come from the query and the streams are anonymous, opened with no JS at all.
+   */
+  authorize?: (request: ListenRequest) => ListenGrant | null | undefined | Promise<ListenGrant | null | undefined>
+}
+
+export interface ListenerStats {
+  accepted: number
+  streams: number
+  refused: number
+  refusedPerIp: number
+  badRequests: number
+  headerTimeouts: number
+  preflights: number
+  pending: number
+  authorizing: number
+  addresses: number
+}
+
+/** The native listener (`hub.listen()`). */
+export class Listener extends EventEmitter<{ close: [] }> {
+  readonly port: number
+  address (): { address: string, port: number, family: 'IPv4' | 'IPv6' }
+  stats (): ListenerStats
+  /** Stops accepting (open streams stay with the hub); resolves once every I/O thread's socket is closed. */
+  close (): Promise<void>
+  /** A listening listener keeps the process alive; `unref()` lets it exit. */
+  unref (): this
+  ref (): this
 }
 
 /** What `accept()` returns and `connect` listeners receive (frozen). */
@@ -344,6 +438,12 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly options: ResolvedHubOptions
   /** True once `close()` was called. */
   readonly closed: boolean
+  /**
+   * Serves SSE on a port of its own through the native listener (docs/listener.md): the I/O threads accept, parse
+   * and open the streams, with no JS object per connection. Rejects with ERR_SSE_INVALID_ARGUMENT, ERR_SSE_LISTEN
+   * (the port is in use, ...) or ERR_SSE_CLOSED. `hub.close()` closes it too.
+   */
+  listen (options?: ListenOptions): Promise<Listener>
   /** Turns the request into an SSE stream owned by the hub; do not write to `res` afterwards. */
   accept (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AcceptOptions): Connection
   /** Adds subscriptions; all or nothing (see `maxSubscriptions`). */

@@ -11,6 +11,10 @@ const { resolveListenOptions } = require('./options')
 const { checkTopics, checkUser } = require('../validate')
 
 const STATUS = /^[45]\d\d$/
+// The codes src/listener answers with itself (the JSON body's `error`), listed
+// here so lib/errors.js and the ErrorCode type document them with the rest;
+// besides these it answers the Dispatcher's (ERR_SSE_INVALID_TOPIC, ...).
+const NATIVE_ANSWER_CODES = Object.freeze(['ERR_SSE_BAD_REQUEST', 'ERR_SSE_NOT_FOUND', 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP'])
 
 class Listener extends EventEmitter {
   constructor (hub, internals, options) {
@@ -138,4 +142,4 @@ async function listen (hub, internals, options) {
   return listener
 }
 
-module.exports = { listen, Listener }
+module.exports = { listen, Listener, NATIVE_ANSWER_CODES }

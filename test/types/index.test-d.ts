@@ -7,7 +7,8 @@ import {
   type Connection, type DisconnectInfo, type DisconnectReason, type ErrorCode,
   type HubOptions, type HubStats, type ThreadStats, type AcceptOptions,
   type HistoryOptions, type HistoryStats, type ResetInfo, type ResetReason,
-  type CatchUpResult, type CatchUpEvent, type CompressionOptions
+  type CatchUpResult, type CatchUpEvent, type CompressionOptions,
+  Listener, type ListenRequest
 } from '../..'
 
 // Construction and options.
@@ -242,3 +243,20 @@ http.createServer((req, res) => { void serveClient(req, res) })
 http.createServer(serveClient)
 expectError(serveClient(req2))
 expectError(serveClient({}, res2))
+
+// The native listener (hub.listen, docs/listener.md).
+{
+  const hub = new Hub()
+  const listening = hub.listen({ port: 0, path: '/events', cors: { origin: ['https://a.example'] }, retry: { min: 1000, max: 3000 }, acceptRate: 1000 })
+  expectType<Promise<Listener>>(listening)
+  void listening.then((l) => {
+    expectType<number>(l.port)
+    expectType<number>(l.stats().streams)
+    expectType<Promise<void>>(l.close())
+  })
+  void hub.listen({
+    authorize: async (req: ListenRequest) => req.headers.authorization === 'Bearer x' ? { topics: ['a'], user: 'u' } : { status: 401 }
+  })
+  expectError(hub.listen({ authorize: () => 'yes' }))
+  expectError(hub.listen({ port: '80' }))
+}
