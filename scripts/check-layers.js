@@ -7,7 +7,7 @@
 //   src/compress    body codings (gzip/deflate variants of frames): the core and zlib only
 //   src/history     history and resume: the core only (no Node-API, libuv, simdjson)
 //   src/mercure     the Mercure protocol: the core and history (no Node-API, libuv, simdjson)
-//   src/io          the libuv I/O threads: the core, src/http, src/compress, src/history and libuv; no Node-API,
+//   src/io          the libuv I/O threads: the core, src/compress, src/history and libuv; no Node-API,
 //                   no simdjson, nothing of src/pocketbase or src/addon
 //   src/listener    the native HTTP listener (issue 17): the core, src/http, src/io, src/compress,
 //                   src/history and libuv; no Node-API, no simdjson
@@ -33,7 +33,7 @@ const RULES = {
   pocketbase: { layers: ['core'], forbid: [NAPI, NODE_API, UV] },
   history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
   mercure: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  io: { layers: ['core', 'http', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
+  io: { layers: ['core', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
   listener: { layers: ['core', 'http', 'io', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
   addon: { layers: ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'io', 'listener'], forbid: [SIMDJSON] }
 }
