@@ -207,8 +207,13 @@ async function sseFanout (fastify, options) {
   const log = fastify.log
   const onConnect = ({ id, transport, user }) => log.debug({ sseConnection: id, transport, user }, 'sse connect')
   const onDisconnect = ({ id, reason }) => log.debug({ sseConnection: id, reason }, 'sse disconnect')
-  hub.on('connect', onConnect)
-  hub.on('disconnect', onDisconnect)
+  // Only when the logger takes debug lines at registration: a 'connect'
+  // listener makes the hub build an object per native-listener stream.
+  const debug = typeof log.isLevelEnabled === 'function' ? log.isLevelEnabled('debug') : log.level === 'debug' || log.level === 'trace'
+  if (debug) {
+    hub.on('connect', onConnect)
+    hub.on('disconnect', onDisconnect)
+  }
   // Our own hub's bus only: a borrowed hub's owner watches its bus.
   const bus = owned && options.bus != null ? options.bus : null
   const onBusState = ({ state, previous, reason }) => {
