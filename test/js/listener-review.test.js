@@ -209,3 +209,30 @@ test('per-IP: a stream refused by the hub (503, maxConnections) still counts for
   assert.equal(c.heads()[0].status, 429, 'two connections of this address are open (a streaming, b lingering)')
   assert.equal(listener.stats().addresses, 1)
 })
+
+test('maxPendingPerThread bounds the requests waiting for the JS thread, and stats().pending counts them', async (t) => {
+  // core.hpp documents maxPendingPerThread as "requests being read or waiting
+  // for JS", but handOver() untracks a request as it leaves for the Channel:
+  // while the event loop is busy the acceptor keeps accepting, every request
+  // (fd, ticket, with authorize its whole head) queues in the Channel with no
+  // bound, and stats().pending (which adds queue_, not the Channel's queued)
+  // reads 0.
+  const { spawn } = require('node:child_process')
+  const { listener, port } = await start(t, { threads: 1 }, { maxPendingPerThread: 4, maxConnectionsPerIp: 0 })
+  const child = spawn(process.execPath, ['-e', `
+    const net = require('node:net')
+    for (let i = 0; i < 100; i++) {
+      const s = net.connect(${port}, '127.0.0.1', () => s.write('GET /events?topics=a HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'))
+      s.on('error', () => {})
+    }
+    setTimeout(() => process.exit(0), 5000)
+  `], { stdio: 'ignore' })
+  t.after(() => child.kill())
+  // The JS thread busy (a long synchronous handler) while the clients come.
+  const end = Date.now() + 2500
+  while (Date.now() < end) { /* blocked */ }
+  const s = listener.stats()
+  const waiting = s.accepted - s.streams - s.refused - s.badRequests - s.refusedPerIp
+  assert.ok(waiting <= 4, `at most maxPendingPerThread requests wait for JS (${waiting} of ${s.accepted} accepted)`)
+  assert.equal(s.pending, waiting, 'stats().pending counts the requests waiting for JS')
+})
