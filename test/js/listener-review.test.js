@@ -236,3 +236,31 @@ test('maxPendingPerThread bounds the requests waiting for the JS thread, and sta
   assert.ok(waiting <= 4, `at most maxPendingPerThread requests wait for JS (${waiting} of ${s.accepted} accepted)`)
   assert.equal(s.pending, waiting, 'stats().pending counts the requests waiting for JS')
 })
+
+test('per-IP: the hub\'s maxConnectionsPerIp counts an address\'s streams over hub.accept() and hub.listen() together', async (t) => {
+  // The listener keeps its own per-address map (Core::perIp_) and the hub
+  // its own (lib/hub.js _admitIp): an app serving both ways lets one address
+  // hold twice the limit the hub was given.
+  const http = require('node:http')
+  const { listenLoopback } = require('../helpers/listen')
+  const { hub, port, defer } = await start(t, { threads: 1, maxConnectionsPerIp: 1 })
+  const server = http.createServer((req, res) => {
+    try {
+      hub.accept(req, res, { topics: ['a'] })
+    } catch (err) {
+      res.statusCode = err.statusCode || 500
+      res.end()
+    }
+  })
+  const httpPort = await listenLoopback(defer, server)
+  const native = await rawConnect(port)
+  t.after(() => native.close())
+  await native.send(GET('/events?topics=a'))
+  await native.waitHeads(1)
+  assert.equal(native.heads()[0].status, 200)
+  const viaAccept = await rawConnect(httpPort)
+  t.after(() => viaAccept.close())
+  await viaAccept.send(GET('/events?topics=a'))
+  await viaAccept.waitHeads(1)
+  assert.equal(viaAccept.heads()[0].status, 429, 'the address already holds maxConnectionsPerIp (1) streams of this hub')
+})
