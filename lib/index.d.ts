@@ -231,7 +231,7 @@ export interface ListenOptions {
   history?: boolean
   /** gzip/deflate by Accept-Encoding. Default: as the hub's `compression` option. */
   compress?: boolean
-  /** CORS: `true` (any origin) or `{ origin: '*' | origin | origin[], credentials?, maxAge? (s, default 600) }`; preflights answered natively. Default off. */
+  /** CORS: `true` (any origin) or `{ origin: '*' | origin | origin[], credentials?, maxAge? (s, default 600) }` (credentials need named origins, not `'*'`); preflights answered natively. Default off. */
   cors?: boolean | { origin?: string | string[], credentials?: boolean, maxAge?: number }
   /** Connections per client address, those whose request is still being read included; past it 429 before any byte is read. 0 = none. Default: the hub's `maxConnectionsPerIp`. */
   maxConnectionsPerIp?: number
@@ -245,6 +245,8 @@ export interface ListenOptions {
   maxHeaders?: number
   /** Requests being read per I/O thread; accepting pauses at it. Default 4096. */
   maxPendingPerThread?: number
+  /** How long a request may wait for `authorize`'s answer; past it 503 `ERR_SSE_AUTHORIZE`. Default 10000. */
+  authorizeTimeoutMs?: number
   /** The listen(2) backlog. Default 511. */
   backlog?: number
   /**
@@ -256,6 +258,7 @@ export interface ListenOptions {
 }
 
 export interface ListenerStats {
+  authorizeTimeouts: number
   accepted: number
   streams: number
   refused: number

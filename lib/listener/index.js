@@ -19,14 +19,15 @@ const NATIVE_ANSWER_CODES = Object.freeze(['ERR_SSE_BAD_REQUEST', 'ERR_SSE_NOT_F
 class Listener extends EventEmitter {
   constructor (hub, internals, options) {
     super()
-    const { native: nativeOptions, authorize } = resolveListenOptions(options, hub.options)
+    const { native: nativeOptions, authorize, authorizeTimeoutMs } = resolveListenOptions(options, hub.options)
+    this._authorizeTimeoutMs = authorizeTimeoutMs
+    this._expiry = null
     this._internals = internals
     this._authorize = authorize ?? null
     this._host = nativeOptions.host
     this._port = 0
     this._closed = null
     this._resolveClosed = null
-    this._authorizing = 0
     this._native = new native.NativeListener(internals.native, nativeOptions, (kind, list) => this._onBatch(kind, list))
     // grant/deny queue commands on the hub's threads (flushed natively too).
     this._calls = internals.callsOn(this._native)
@@ -35,6 +36,13 @@ class Listener extends EventEmitter {
   _listen () {
     try {
       this._port = this._calls.result('listen')
+      // A hook that never answers holds nothing for long: one timer for the
+      // listener (not one per request) answers 503 past authorizeTimeoutMs.
+      if (this._authorize !== null) {
+        const every = Math.max(25, Math.min(1000, this._authorizeTimeoutMs / 4))
+        this._expiry = setInterval(() => this._calls.result('expire', this._authorizeTimeoutMs), every)
+        this._expiry.unref()
+      }
     } catch (err) {
       const e = new SseError('ERR_SSE_LISTEN', `the native listener could not listen: ${err.message}`)
       e.errno = err.errno
@@ -50,7 +58,7 @@ class Listener extends EventEmitter {
     return { address: this._host, port: this._port, family: this._host.includes(':') ? 'IPv6' : 'IPv4' }
   }
 
-  /** Counters: accepted, streams, refused, refusedPerIp, badRequests, headerTimeouts, preflights, pending, authorizing, addresses. */
+  /** Counters: accepted, streams, refused, refusedPerIp, badRequests, headerTimeouts, preflights, pending, authorizing, authorizeTimeouts, addresses. */
   stats () { return this._native.stats() }
 
   /** Stops accepting (open streams stay with the hub); resolves once every thread's socket is closed. */
@@ -72,6 +80,7 @@ class Listener extends EventEmitter {
     } else if (kind === 'authorize') {
       for (let i = 0; i < list.length; i++) this._ask(list[i])
     } else if (kind === 'closed') {
+      if (this._expiry !== null) clearInterval(this._expiry)
       this._internals.listenerClosed(this)
       if (this._resolveClosed === null) this._closed = Promise.resolve()
       else this._resolveClosed()
@@ -99,12 +108,21 @@ class Listener extends EventEmitter {
   }
 
   _answer (token, answer) {
+    try {
+      this._answerOrThrow(token, answer)
+    } catch (err) {
+      // A getter of the answer that throws, say: the request still gets one.
+      this._refuseWithError(token, err)
+    }
+  }
+
+  _answerOrThrow (token, answer) {
     if (answer === null || typeof answer !== 'object' || answer === false) {
       this._calls.result('deny', token, 403, 'ERR_SSE_FORBIDDEN', 'the request was not authorized')
       return
     }
     if (answer.status !== undefined) {
-      const status = STATUS.test(String(answer.status)) ? answer.status : 403
+      const status = STATUS.test(String(answer.status)) ? Number(answer.status) : 403
       const code = typeof answer.code === 'string' ? answer.code : status === 401 ? 'ERR_SSE_UNAUTHORIZED' : 'ERR_SSE_FORBIDDEN'
       const message = typeof answer.message === 'string' ? answer.message : 'the request was not authorized'
       this._calls.result('deny', token, status, code, message)
@@ -126,7 +144,7 @@ class Listener extends EventEmitter {
 
   // A hook that threw: 500, unless the error names its own HTTP status.
   _refuseWithError (token, err) {
-    const status = err && STATUS.test(String(err.statusCode)) ? err.statusCode : 500
+    const status = err && STATUS.test(String(err.statusCode)) ? Number(err.statusCode) : 500
     const code = err && typeof err.code === 'string' && status < 500 ? err.code : 'ERR_SSE_AUTHORIZE'
     const message = status < 500 && err && typeof err.message === 'string' ? err.message : 'the authorize hook failed'
     this._calls.result('deny', token, status, code, message)

@@ -16,7 +16,8 @@ const DEFAULTS = Object.freeze({
   maxHeaders: 64,
   acceptRate: 0,
   maxPendingPerThread: 4096,
-  maxTopics: 64
+  maxTopics: 64,
+  authorizeTimeoutMs: 10000
 })
 
 function int (options, name, min, max, fallback = DEFAULTS[name]) {
@@ -58,6 +59,11 @@ function corsOf (cors) {
   }
   const credentials = cors.credentials === undefined ? false : cors.credentials
   if (typeof credentials !== 'boolean') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a boolean', 'options.cors.credentials', credentials)
+  // Any origin with credentials would let every site read a visitor's
+  // stream with their cookies: credentials need the origins named.
+  if (credentials && origins.includes('*')) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', "a list of origins (not '*') when credentials is true", 'options.cors.origin', origin)
+  }
   const maxAge = cors.maxAge === undefined ? 600 : cors.maxAge
   if (!Number.isInteger(maxAge) || maxAge < 0 || maxAge > 86400) throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an integer between 0 and 86400 (seconds)', 'options.cors.maxAge', maxAge)
   return { corsOrigins: origins, corsCredentials: credentials, corsMaxAge: maxAge }
@@ -103,7 +109,8 @@ function resolveListenOptions (options, hubOptions) {
     native.retryMin = typeof retry === 'number' ? retry : retry.min
     native.retryMax = typeof retry === 'number' ? retry : retry.max
   }
-  return { native, authorize }
+  const authorizeTimeoutMs = int(options, 'authorizeTimeoutMs', 100, 2 ** 31 - 1)
+  return { native, authorize, authorizeTimeoutMs }
 }
 
 module.exports = { resolveListenOptions, LISTEN_DEFAULTS: DEFAULTS }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "args.hpp"
@@ -148,6 +149,33 @@ int openListener(const listener::Options& o, uint16_t port, bool reusePort, bool
   return fd;
 }
 
+uint64_t steadyMs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+// Repeated fields as node:http joins them (IncomingMessage#_addHeaderLine):
+// the first value only for fields that cannot repeat, "; " for Cookie,
+// ", " for the rest.
+bool keepsFirst(const std::string& name) {
+  static const char* const kFirstOnly[] = {
+      "age",           "authorization", "content-length", "content-type",        "etag",
+      "expires",       "from",          "host",           "if-modified-since",   "if-unmodified-since",
+      "last-modified", "location",      "max-forwards",   "proxy-authorization", "referer",
+      "retry-after",   "server",        "user-agent"};
+  for (const char* n : kFirstOnly) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
+Napi::Object nullObject(Napi::Env env) {
+  Napi::Function create = env.Global().Get("Object").As<Napi::Object>().Get("create").As<Napi::Function>();
+  Napi::Value o = create.Call({env.Null()});
+  return o.IsObject() ? o.As<Napi::Object>() : Napi::Object::New(env);
+}
+
 const char* methodName(http::Method m) {
   switch (m) {
     case http::Method::kGet:
@@ -170,6 +198,7 @@ Napi::Function ListenerWrap::Define(Napi::Env env) {
                          InstanceMethod<&ListenerWrap::JS_grant>("grant"),
                          InstanceMethod<&ListenerWrap::JS_deny>("deny"),
                          InstanceMethod<&ListenerWrap::JS_stats>("stats"),
+                         InstanceMethod<&ListenerWrap::JS_expire>("expire"),
                          InstanceMethod<&ListenerWrap::JS_ref>("ref"),
                          InstanceMethod<&ListenerWrap::JS_unref>("unref"),
                      });
@@ -263,6 +292,8 @@ Napi::Value ListenerWrap::JS_close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closing_) return env.Undefined();
   closing_ = true;
+  // Nothing the hook may still answer opens a stream now.
+  denyAllWaiting(503, "ERR_SSE_CLOSED", "the listener is closed");
   if (released_) return env.Undefined();
   if (!listening_ || !dispatcher_) {
     // Nothing to stop: 'closed' comes from here.
@@ -306,6 +337,7 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
     listener::Accepted a = std::move(queue_.front());
     queue_.pop_front();
     ++handled;
+    core_->taken(a.shard);
     if (!dispatcher_ || dispatcher_->closing()) {
       if (dispatcher_) admission_->refuse(std::move(a), 503, "ERR_SSE_CLOSED", "the hub is closed");
       continue;
@@ -316,7 +348,7 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
       admission_->admit(std::move(a), std::move(g), &opened);
       continue;
     }
-    if (authorizing_.size() >= kMaxAuthorizing) {
+    if (authorizing_.size() >= kMaxAuthorizing || authorizingBytes_ + a.head.size() > kMaxAuthorizingBytes) {
       admission_->refuse(std::move(a), 503, "ERR_SSE_TOO_MANY_CONNECTIONS", "too many requests wait for authorization");
       continue;
     }
@@ -324,7 +356,8 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
     uint32_t token = nextToken_++;
     if (nextToken_ == 0) nextToken_ = 1;
     asks.Set(nAsks++, requestObject(env, token, a));
-    authorizing_.emplace(token, std::move(a));
+    authorizingBytes_ += a.head.size();
+    authorizing_.emplace(token, Waiting{std::move(a), steadyMs()});
   }
   if (dispatcher_) dispatcher_->flush();
   if (!queue_.empty()) {
@@ -348,7 +381,9 @@ Napi::Object ListenerWrap::requestObject(Napi::Env env, uint32_t token, const li
   o.Set("token", Napi::Number::New(env, token));
   http::Request req;
   http::Error err;
-  Napi::Object headers = Napi::Object::New(env);
+  // A null-prototype object, as Node's request.headers: a field named
+  // __proto__ or constructor is a header like any other.
+  Napi::Object headers = nullObject(env);
   if (http::parseHead(a.head, core_->options().limits, &req, &err)) {
     o.Set("method", Napi::String::New(env, methodName(req.method)));
     o.Set("path", Napi::String::New(env, req.path.data(), req.path.size()));
@@ -358,9 +393,10 @@ Napi::Object ListenerWrap::requestObject(Napi::Env env, uint32_t token, const li
       std::string name(h.name);
       for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
       std::string value(h.value);
-      Napi::Value seen = headers.Get(name);
-      // Repeated fields joined as Node joins them.
-      if (seen.IsString()) value = seen.As<Napi::String>().Utf8Value() + ", " + value;
+      if (headers.HasOwnProperty(name)) {
+        if (keepsFirst(name)) continue;
+        value = headers.Get(name).As<Napi::String>().Utf8Value() + (name == "cookie" ? "; " : ", ") + value;
+      }
       headers.Set(name, Napi::String::New(env, value));
     }
   }
@@ -375,10 +411,8 @@ Napi::Object ListenerWrap::requestObject(Napi::Env env, uint32_t token, const li
 // longer waiting.
 Napi::Value ListenerWrap::JS_grant(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto it = authorizing_.find(static_cast<uint32_t>(num(info[0], 0)));
-  if (it == authorizing_.end()) return Napi::Number::New(env, -1);
-  listener::Accepted a = std::move(it->second);
-  authorizing_.erase(it);
+  listener::Accepted a;
+  if (!takeWaiting(static_cast<uint32_t>(num(info[0], 0)), &a)) return Napi::Number::New(env, -1);
   if (!dispatcher_ || dispatcher_->closing()) {
     if (dispatcher_) admission_->refuse(std::move(a), 503, "ERR_SSE_CLOSED", "the hub is closed");
     return Napi::Number::New(env, 0);
@@ -400,10 +434,8 @@ Napi::Value ListenerWrap::JS_grant(const Napi::CallbackInfo& info) {
 // deny(token, status, code, message) -> true when the token was waiting.
 Napi::Value ListenerWrap::JS_deny(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto it = authorizing_.find(static_cast<uint32_t>(num(info[0], 0)));
-  if (it == authorizing_.end()) return Napi::Boolean::New(env, false);
-  listener::Accepted a = std::move(it->second);
-  authorizing_.erase(it);
+  listener::Accepted a;
+  if (!takeWaiting(static_cast<uint32_t>(num(info[0], 0)), &a)) return Napi::Boolean::New(env, false);
   ++deniedByHook_;
   const uint16_t status = static_cast<uint16_t>(num(info[1], 403));
   if (dispatcher_) {
@@ -424,10 +456,57 @@ Napi::Value ListenerWrap::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("badRequests", static_cast<double>(c.badRequests.load()));
   o.Set("headerTimeouts", static_cast<double>(c.timedOut.load()));
   o.Set("preflights", static_cast<double>(c.preflights.load()));
-  o.Set("pending", static_cast<double>(c.pending.load() + queue_.size()));
+  uint64_t waiting = 0;
+  for (uint32_t i = 0; i < c.shards(); ++i) waiting += c.waiting(i);
+  o.Set("pending", static_cast<double>(c.pending.load() + waiting));
+  o.Set("authorizeTimeouts", static_cast<double>(authorizeTimeouts_));
   o.Set("authorizing", static_cast<double>(authorizing_.size()));
   o.Set("addresses", static_cast<double>(c.addresses()));
   return o;
+}
+
+}  // namespace ssefanout
+
+namespace ssefanout {
+
+bool ListenerWrap::takeWaiting(uint32_t token, listener::Accepted* out) {
+  auto it = authorizing_.find(token);
+  if (it == authorizing_.end()) return false;
+  authorizingBytes_ -= it->second.request.head.size();
+  *out = std::move(it->second.request);
+  authorizing_.erase(it);
+  return true;
+}
+
+void ListenerWrap::denyAllWaiting(uint16_t status, const char* code, const char* message) {
+  std::vector<uint32_t> tokens;
+  for (const auto& [token, w] : authorizing_) tokens.push_back(token);
+  for (uint32_t token : tokens) {
+    listener::Accepted a;
+    if (!takeWaiting(token, &a)) continue;
+    if (dispatcher_) admission_->refuse(std::move(a), status, code, message);
+  }
+  if (dispatcher_) dispatcher_->flush();
+}
+
+// expire(timeoutMs): requests the hook has left waiting that long are
+// answered 503 (a hook that never answers holds nothing for long).
+Napi::Value ListenerWrap::JS_expire(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t timeout = static_cast<uint64_t>(num(info[0], 10000));
+  const uint64_t now = steadyMs();
+  std::vector<uint32_t> late;
+  for (const auto& [token, w] : authorizing_) {
+    if (now - w.sinceMs >= timeout) late.push_back(token);
+  }
+  for (uint32_t token : late) {
+    listener::Accepted a;
+    if (!takeWaiting(token, &a)) continue;
+    ++authorizeTimeouts_;
+    if (dispatcher_) admission_->refuse(std::move(a), 503, "ERR_SSE_AUTHORIZE", "authorization took too long");
+  }
+  if (dispatcher_ && !late.empty()) dispatcher_->flush();
+  return Napi::Number::New(env, static_cast<double>(late.size()));
 }
 
 }  // namespace ssefanout

@@ -6,6 +6,7 @@
 //   close()  -> stops accepting; onBatch('closed') once every thread has
 //   grant(token, topics, user, lastEventId) / deny(token, status, code, message)
 //   stats()  -> the listener's counters
+//   expire(timeoutMs) -> answers 503 to requests the hook left waiting longer
 //
 // onBatch(kind, list) on the JS thread, once per batch of accepted requests:
 // 'opened' with the ids of the streams opened natively (no JS object per
@@ -44,8 +45,10 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
   // Requests handled per call on the JS thread; the rest wait for the next
   // call, so one storm never holds the event loop for long.
   static constexpr size_t kPerTurn = 256;
-  // Requests waiting for the authorize hook's answer, at most.
-  static constexpr size_t kMaxAuthorizing = 16384;
+  // Requests waiting for the authorize hook's answer, at most, and their
+  // heads' bytes together.
+  static constexpr size_t kMaxAuthorizing = 4096;
+  static constexpr size_t kMaxAuthorizingBytes = 8 << 20;
 
  private:
   class Channel;
@@ -55,6 +58,7 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
   Napi::Value JS_grant(const Napi::CallbackInfo& info);
   Napi::Value JS_deny(const Napi::CallbackInfo& info);
   Napi::Value JS_stats(const Napi::CallbackInfo& info);
+  Napi::Value JS_expire(const Napi::CallbackInfo& info);
   Napi::Value JS_ref(const Napi::CallbackInfo& info);
   Napi::Value JS_unref(const Napi::CallbackInfo& info);
 
@@ -72,7 +76,15 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
   bool closing_ = false;
   bool released_ = false;
   uint32_t nextToken_ = 1;
-  std::unordered_map<uint32_t, listener::Accepted> authorizing_;
+  struct Waiting {
+    listener::Accepted request;
+    uint64_t sinceMs = 0;
+  };
+  std::unordered_map<uint32_t, Waiting> authorizing_;
+  size_t authorizingBytes_ = 0;
+  uint64_t authorizeTimeouts_ = 0;
+  void denyAllWaiting(uint16_t status, const char* code, const char* message);
+  bool takeWaiting(uint32_t token, listener::Accepted* out);
   std::deque<listener::Accepted> queue_;  // taken from the Channel, not yet handled
   uint64_t deniedByHook_ = 0;
 };

@@ -214,11 +214,11 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
 }
 
 Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id,
-                         std::unique_ptr<ConnHook> hook, bool keepFdOnRefusal) {
+                         std::unique_ptr<ConnHook>* hook, bool keepOnRefusal) {
   Command c;
   c.op = Command::Op::kAdopt;
   c.fd = fd;
-  c.hook = std::move(hook);
+  if (hook) c.hook = std::move(*hook);
   // The JS transport writes the stream id itself (lib/hub.js), so only
   // adopted streams carry it. A parser drops one space after the colon:
   // keep a leading one.
@@ -229,7 +229,14 @@ Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOpti
   if (chunked) c.flags |= Command::kChunked;
   c.coding = stream.coding;
   Status s = addConnection(std::move(stream), std::move(c), id);
-  if (s != Status::kOk && !keepFdOnRefusal) ::close(fd);
+  if (s != Status::kOk) {
+    // addConnection() moves the command only when it posts it.
+    if (!keepOnRefusal) {
+      ::close(fd);
+    } else if (hook) {
+      *hook = std::move(c.hook);
+    }
+  }
   return s;
 }
 

@@ -164,11 +164,12 @@ class Dispatcher {
   // A socket to be written by a shard. Takes `fd` in every case: closed here
   // when the status is not kOk. `head` is written first (the HTTP response
   // head), chunked frames every event as an HTTP/1.1 chunk.
-  // `hook` is kept by the connection until it is freed (ConnHook). With
-  // keepFdOnRefusal the fd stays the caller's when the status is not kOk
-  // (the native listener answers the refusal on it).
+  // `*hook` (when given) is kept by the connection until it is freed
+  // (ConnHook). With keepOnRefusal the fd and *hook stay the caller's when
+  // the status is not kOk (the native listener answers the refusal on it,
+  // still counting its address).
   Status adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id,
-               std::unique_ptr<ConnHook> hook = nullptr, bool keepFdOnRefusal = false);
+               std::unique_ptr<ConnHook>* hook = nullptr, bool keepOnRefusal = false);
   // Posts a task to one shard (ShardTask), whatever the pending bound.
   void postTask(uint32_t shard, std::unique_ptr<ShardTask> task);
   Shard* shard(uint32_t index) { return index < shards_.size() ? shards_[index].get() : nullptr; }

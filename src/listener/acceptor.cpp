@@ -25,13 +25,15 @@ struct Acceptor::Pending {
   size_t index = 0;  // in pending_ (kGone once it left)
   uv_poll_t poll;
   std::string buf;
-  size_t scanned = 0;       // findHeadEnd resumes here
-  uint64_t deadlineMs = 0;  // header timeout, or the end of the linger
-  uint32_t requests = 0;    // answered on this connection
-  bool lingering = false;   // answered with close: discarding until EOF
-  bool closeAfter = false;  // close once `out` is written
-  bool writing = false;     // polling for UV_WRITABLE
-  std::string out;          // response bytes not yet written
+  size_t scanned = 0;        // findHeadEnd resumes here
+  uint64_t deadlineMs = 0;   // header timeout, or the end of the linger
+  uint32_t requests = 0;     // answered on this connection
+  bool lingering = false;    // answered with close: discarding until EOF
+  bool closeAfter = false;   // close once `out` is written
+  bool writing = false;      // polling for UV_WRITABLE
+  bool lineChecked = false;  // checkPartial ran once the request line was in
+  size_t lineScan = 0;       // the first line end is searched from here
+  std::string out;           // response bytes not yet written
   size_t lingerBytes = 0;
   std::unique_ptr<ConnHook> ticket;
   sockaddr_storage addr;
@@ -48,6 +50,11 @@ IpKey keyOf(const sockaddr_storage& ss) {
     std::memcpy(k.bytes + 12, &in->sin_addr, 4);
   } else if (ss.ss_family == AF_INET6) {
     std::memcpy(k.bytes, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+    // One client holds a whole /64 (SLAAC, privacy addresses): counted as
+    // one address, or a limit per address would be no limit. IPv4-mapped
+    // addresses stay whole.
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(k.bytes, kMapped, 12) != 0) std::memset(k.bytes + 8, 0, 8);
   }
   return k;
 }
@@ -174,7 +181,7 @@ void Acceptor::onListen(uv_poll_t* handle, int status, int events) {
 
 void Acceptor::acceptSome() {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
-    if (pending_.size() >= options_.maxPendingPerThread) {
+    if (!hasRoom()) {
       pausedForRoom_ = true;
       pause(0);  // resumed when a request leaves
       return;
@@ -266,7 +273,11 @@ void Acceptor::untrack(Pending* p) {
   pending_.pop_back();
   p->index = kGone;
   core_->pending.fetch_sub(1, std::memory_order_relaxed);
-  if (pausedForRoom_ && pending_.size() < options_.maxPendingPerThread) resume();
+  if (pausedForRoom_ && hasRoom()) resume();
+}
+
+bool Acceptor::hasRoom() const {
+  return pending_.size() + core_->waiting(shard_.index()) < options_.maxPendingPerThread;
 }
 
 // Closes a connection the acceptor still holds (an error, a timeout, EOF).
@@ -343,6 +354,19 @@ void Acceptor::parseBuffered(Pending* p) {
     size_t end = http::findHeadEnd(p->buf, p->scanned);
     if (end == std::string_view::npos) {
       p->scanned = p->buf.size();
+      // The early verdict runs twice per request at most (a rescan per read
+      // would cost the square of the head's size): once the request line
+      // is in, and once the buffer passes the head limit.
+      bool lineIn = false;
+      if (!p->lineChecked) {
+        // A line end (a bare LF too: refused early) searched from where the
+        // last read left off.
+        lineIn = p->buf.find('\n', p->lineScan) != std::string::npos;
+        p->lineScan = p->buf.size();
+      }
+      const bool over = p->buf.size() > options_.limits.maxHeadBytes;
+      if (!lineIn && !over) return;
+      if (lineIn) p->lineChecked = true;
       http::Error err;
       if (!http::checkPartial(p->buf, options_.limits, &err)) {
         core_->badRequests.fetch_add(1, std::memory_order_relaxed);
@@ -377,9 +401,11 @@ void Acceptor::handle(Pending* p, size_t headEnd) {
   }
   if (req.method == http::Method::kOptions) {
     core_->preflights.fetch_add(1, std::memory_order_relaxed);
-    std::string answer = preflightResponse(options_, req);
+    std::string answer = preflightResponse(options_, req, !last);
     p->buf.erase(0, headEnd);
     p->scanned = 0;
+    p->lineChecked = false;
+    p->lineScan = 0;
     p->deadlineMs = now() + options_.headerTimeoutMs;
     respond(p, std::move(answer), last);
     return;
@@ -388,11 +414,23 @@ void Acceptor::handle(Pending* p, size_t headEnd) {
   const http::Coding coding =
       options_.compression ? http::negotiateCoding(req.header("accept-encoding")) : http::Coding::kIdentity;
   if (req.method == http::Method::kHead) {
+    if (options_.authorize) {
+      // Its answer would say what only the hook may grant (200, CORS).
+      core_->badRequests.fetch_add(1, std::memory_order_relaxed);
+      respond(p,
+              errorResponse(405, "ERR_SSE_BAD_REQUEST", "HEAD is not served where streams need authorization", true,
+                            "allow: GET, OPTIONS\r\n"),
+              true);
+      return;
+    }
     // The head a GET would get, and no body: the request ends there.
-    std::string answer = streamHead(options_, req.minor, coding, cors);
-    if (req.minor >= 1 && !last) {
+    const bool keep = req.minor >= 1 && !last;
+    std::string answer = streamHead(options_, req.minor, coding, cors, !keep);
+    if (keep) {
       p->buf.erase(0, headEnd);
       p->scanned = 0;
+      p->lineChecked = false;
+      p->lineScan = 0;
       p->deadlineMs = now() + options_.headerTimeoutMs;
       respond(p, std::move(answer), false);
     } else {
@@ -432,6 +470,7 @@ void Acceptor::handOver(Pending* p, Accepted&& a) {
   untrack(p);
   uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), onPendingClosed);
   core_->streams.fetch_add(1, std::memory_order_relaxed);
+  core_->handedOver(shard_.index());
   ready_.push_back(std::move(a));
 }
 
@@ -489,6 +528,8 @@ void Acceptor::linger(Pending* p) {
 
 void Acceptor::onSweep(uv_timer_t* handle) {
   auto* self = static_cast<Acceptor*>(handle->data);
+  // Room may have come back on the JS thread's side (requests it took).
+  if (self->pausedForRoom_ && self->hasRoom()) self->resume();
   const uint64_t t = self->now();
   for (size_t i = self->pending_.size(); i > 0; --i) {
     if (i > self->pending_.size()) continue;  // drop() moved the last one here

@@ -9,8 +9,9 @@
 // batched once per loop turn to the JS thread (Core::deliver); a refusal
 // from there comes back through refuse().
 //
-// Budgets per thread: maxPendingPerThread requests being read (accepting
-// pauses at the bound, so the kernel's backlog holds the rest), each with at
+// Budgets per thread: maxPendingPerThread requests being read or waiting
+// for the JS thread (accepting pauses at the bound, so the kernel's backlog
+// holds the rest), each with at
 // most maxHeadBytes buffered, headerTimeoutMs to send a complete head, at
 // most kMaxRequestsPerConnection requests on one connection, and a bounded
 // linger after an error answer.
@@ -71,6 +72,7 @@ class Acceptor : public ShardService {
   void drop(Pending* p, bool abortive);
   void untrack(Pending* p);
   bool alive(const Pending* p) const;
+  bool hasRoom() const;
   static constexpr size_t kGone = SIZE_MAX;
   void closeHandle(uv_handle_t* h);
   uint64_t now() const;

@@ -76,8 +76,7 @@ void Admission::admit(Accepted&& request, Grant&& grant, std::vector<uint64_t>* 
   Cors cors{request.allowOrigin, request.varyOrigin};
   const std::string head = streamHead(o, request.minor, request.coding, cors);
   uint64_t id = 0;
-  Status s =
-      dispatcher_->adopt(request.fd, head, request.minor >= 1, std::move(stream), &id, std::move(request.ticket), true);
+  Status s = dispatcher_->adopt(request.fd, head, request.minor >= 1, std::move(stream), &id, &request.ticket, true);
   if (s != Status::kOk) {
     std::string code = "ERR_SSE_" + std::string(statusName(s));
     refuse(std::move(request), httpStatusOf(s), code, messageOf(s));

@@ -45,7 +45,11 @@ Accepted::~Accepted() {
 }
 
 Core::Core(Options options, uint32_t shards, Sink* sink)
-    : options_(std::move(options)), acceptors_(shards, nullptr), sink_(sink) {
+    : options_(std::move(options)),
+      acceptors_(shards, nullptr),
+      waiting_(new std::atomic<uint32_t>[shards]),
+      sink_(sink) {
+  for (uint32_t i = 0; i < shards; ++i) waiting_[i].store(0);
   tokens_ = options_.acceptRate;
 }
 

@@ -133,6 +133,12 @@ class Core : public std::enable_shared_from_this<Core> {
   // The shard thread's own slot.
   Acceptor*& acceptorOf(uint32_t shard) { return acceptors_[shard]; }
 
+  // Requests a shard handed over that the JS thread has not taken yet: they
+  // count against maxPendingPerThread with those being read (any thread).
+  void handedOver(uint32_t shard) { waiting_[shard].fetch_add(1, std::memory_order_relaxed); }
+  void taken(uint32_t shard) { waiting_[shard].fetch_sub(1, std::memory_order_relaxed); }
+  uint32_t waiting(uint32_t shard) const { return waiting_[shard].load(std::memory_order_relaxed); }
+
   // Sink calls, until detachSink() (then dropped: the JS side is gone).
   void deliver(std::vector<Accepted>&& batch);
   // One acceptor (or a start that never ran) is done; the last one tells the sink.
@@ -152,6 +158,7 @@ class Core : public std::enable_shared_from_this<Core> {
  private:
   const Options options_;
   std::vector<Acceptor*> acceptors_;  // each slot: its shard's thread only
+  std::unique_ptr<std::atomic<uint32_t>[]> waiting_;
 
   mutable std::mutex mu_;
   std::unordered_map<IpKey, uint32_t, IpKeyHash> perIp_;  // guarded

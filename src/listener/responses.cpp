@@ -130,15 +130,10 @@ Cors corsFor(const Options& options, std::string_view origin) {
   if (options.corsOrigins.empty()) return c;
   for (const std::string& allowed : options.corsOrigins) {
     if (allowed == "*") {
-      // "*" cannot go with credentials: the origin itself is echoed then.
-      if (!options.corsCredentials) {
-        c.allowOrigin = "*";
-        return c;
-      }
-      if (!origin.empty()) {
-        c.allowOrigin = std::string(origin);
-        c.varyOrigin = true;
-      }
+      // "*" never goes with credentials (lib/listener/options.js refuses
+      // the pair): echoing any origin with them would let every site read
+      // a visitor's stream with their cookies.
+      if (!options.corsCredentials) c.allowOrigin = "*";
       return c;
     }
   }
@@ -163,7 +158,7 @@ void appendCors(std::string* out, const Options& options, const Cors& cors) {
 
 }  // namespace
 
-std::string preflightResponse(const Options& options, const http::Request& request) {
+std::string preflightResponse(const Options& options, const http::Request& request, bool keepAlive) {
   std::string out = "HTTP/1.1 204 No Content\r\n";
   out += "date: " + httpDate() + "\r\n";
   const Cors cors = corsFor(options, request.header("origin"));
@@ -180,11 +175,11 @@ std::string preflightResponse(const Options& options, const http::Request& reque
     out += cors.varyOrigin ? "vary: origin, access-control-request-method, access-control-request-headers\r\n"
                            : "vary: access-control-request-method, access-control-request-headers\r\n";
   }
-  out += request.keepAlive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
+  out += keepAlive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
   return out;
 }
 
-std::string streamHead(const Options& options, uint8_t minor, http::Coding coding, const Cors& cors) {
+std::string streamHead(const Options& options, uint8_t minor, http::Coding coding, const Cors& cors, bool close) {
   std::string out = "HTTP/1.1 200 OK\r\n";
   out += "date: " + httpDate() + "\r\n";
   out += "content-type: text/event-stream\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\n";
@@ -198,7 +193,12 @@ std::string streamHead(const Options& options, uint8_t minor, http::Coding codin
   } else if (cors.varyOrigin) {
     out += "vary: origin\r\n";
   }
-  out += minor >= 1 ? "connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n" : "connection: close\r\n\r\n";
+  if (minor == 0) {
+    out += "connection: close\r\n\r\n";
+  } else {
+    out += close ? "connection: close\r\ntransfer-encoding: chunked\r\n\r\n"
+                 : "connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n";
+  }
   return out;
 }
 

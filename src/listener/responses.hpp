@@ -29,11 +29,13 @@ Cors corsFor(const Options& options, std::string_view origin);
 // The answer to OPTIONS on the stream's path: 204 with the CORS grant when
 // the origin and the requested method are allowed, a plain 204 with Allow
 // otherwise. keepAlive as the request asked.
-std::string preflightResponse(const Options& options, const http::Request& request);
+std::string preflightResponse(const Options& options, const http::Request& request, bool keepAlive);
 
 // The head of a stream (or of a HEAD's answer): status line, Date, the SSE
 // headers, CORS, Content-Encoding and Vary, then chunked + keep-alive for
-// HTTP/1.1 or connection: close for HTTP/1.0.
-std::string streamHead(const Options& options, uint8_t minor, http::Coding coding, const Cors& cors);
+// HTTP/1.1 or connection: close for HTTP/1.0 (and for a HEAD's answer
+// after which the connection closes: `close`).
+std::string streamHead(const Options& options, uint8_t minor, http::Coding coding, const Cors& cors,
+                       bool close = false);
 
 }  // namespace ssefanout::listener

@@ -9,9 +9,11 @@ const { waitFor, sleep } = require('./wait')
  * Connects to 127.0.0.1:port. Returns { socket, data(), text(), closed, reset,
  * send(bytes, { split, delayMs }), heads(), waitHeads(n), waitClosed(), close() }.
  */
-function rawConnect (port, { localAddress } = {}) {
+function rawConnect (port, { localAddress, allowHalfOpen = false } = {}) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port, localAddress })
+    // allowHalfOpen: the client keeps its side open after the server's FIN
+    // (a client that does not hang up).
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress, allowHalfOpen })
     socket.setNoDelay(true)
     const chunks = []
     const c = {

@@ -305,8 +305,10 @@ test('the native status table agrees with the JS error codes', () => {
   assert.ok(Object.isFrozen(codes))
   // The package's own export is the same table.
   assert.equal(sseFanout.codes, codes)
-  // Every code but those raised by JS alone is backed by a native status.
+  // Every code but those raised by JS alone, and those only the native
+  // listener answers with (never thrown), is backed by a native status.
   const fromNative = new Set(names.slice(1).map((n) => `ERR_SSE_${n}`))
   assert.deepEqual(Object.keys(codes).filter((c) => !fromNative.has(c)).sort(),
-    ['ERR_SSE_INVALID_ARGUMENT', 'ERR_SSE_MISSING_DEPENDENCY', 'ERR_SSE_NATIVE_LOAD', 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP'])
+    ['ERR_SSE_AUTHORIZE', 'ERR_SSE_BAD_REQUEST', 'ERR_SSE_FORBIDDEN', 'ERR_SSE_INVALID_ARGUMENT', 'ERR_SSE_LISTEN', 'ERR_SSE_MISSING_DEPENDENCY',
+      'ERR_SSE_NATIVE_LOAD', 'ERR_SSE_NOT_FOUND', 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP', 'ERR_SSE_UNAUTHORIZED'])
 })

@@ -264,7 +264,7 @@ test('authorize: the hook sees a plain request; it grants topics and a user, or 
     }
   })
   const c = await rawConnect(port)
-  await c.send(GET('/events?topics=x', 'Authorization: Bearer bad\r\n'))
+  await c.send(GET('/events?topics=x', 'Authorization: Bearer bad\r\n__proto__: p\r\nX-Twice: 1\r\nX-Twice: 2\r\n'))
   await c.waitClosed()
   assert.equal(c.heads()[0].status, 401)
   assert.deepEqual(JSON.parse(c.heads()[0].body), { error: 'ERR_SSE_UNAUTHORIZED', message: 'no token' })
@@ -285,6 +285,9 @@ test('authorize: the hook sees a plain request; it grants topics and a user, or 
   assert.equal(seen[0].remoteAddress, '127.0.0.1')
   assert.equal(typeof seen[0].remotePort, 'number')
   assert.equal(seen[0].headers.authorization, 'Bearer bad')
+  assert.equal(Object.getPrototypeOf(seen[0].headers), null)
+  assert.equal(seen[0].headers.__proto__, 'p') // eslint-disable-line no-proto
+  assert.equal(seen[0].headers['x-twice'], '1, 2')
   s.close()
 })
 
