@@ -242,6 +242,7 @@ class ListenerTest : public ::testing::Test {
   HubOptions hubOptions() {
     HubOptions o;
     o.threads = kShards;
+    o.maxConnections = maxConnections_;
     o.shard.heartbeatMs = 0;  // no timer-driven bytes: a client reads exactly what was sent
     return o;
   }
@@ -373,6 +374,7 @@ class ListenerTest : public ::testing::Test {
   std::vector<uint64_t> opened_;
   size_t forgotten_ = 0;
   Verdict verdict_ = Verdict::kAdmit;
+  uint32_t maxConnections_ = Registry::kMaxSlots;  // the hub's, set before listen()
   uint16_t port_ = 0;
   int64_t frames0_ = 0;
   int fds0_ = 0;
@@ -543,6 +545,46 @@ TEST_F(ListenerTest, ARefusalFromTheJsThreadIsWrittenThenClosed) {
 
   // The client's close ends the linger, and the ticket goes with it.
   closeClient(c);
+  EXPECT_TRUE(pumpUntil([&] { return core_->addresses() == 0 && core_->pending.load() == 0; }));
+}
+
+TEST_F(ListenerTest, AStreamTheHubCannotTakeIsAnswered503AndKeepsItsTicket) {
+  maxConnections_ = 1;
+  listener::Options o = listenerOptions();
+  o.maxConnectionsPerIp = 2;
+  o.headerTimeoutMs = 1000;  // a third connection let in is closed soon (with nothing read)
+  listen(o);
+  Client& first = openStream("a");
+  // Dispatcher::adopt refuses the second (kTooManyConnections): Admission
+  // answers it on its shard.
+  Client& second = connectClient();
+  ASSERT_TRUE(sendAll(second.fd, streamRequest("a")));
+  ASSERT_TRUE(pumpUntil([&] {
+    drain(second);
+    return second.headEnd() > 0 || second.ended();
+  }));
+  EXPECT_EQ(second.in.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << printable(second.in);
+  EXPECT_NE(second.in.find("ERR_SSE_TOO_MANY_CONNECTIONS"), std::string::npos) << printable(second.in);
+  EXPECT_EQ(admission_->refused(), 1u);
+  EXPECT_EQ(opened_.size(), 1u);
+  drain(first);
+  EXPECT_FALSE(first.ended());
+
+  // The refused request is lingering (its client has not closed): it still
+  // holds its IpTicket ("from accept until the stream (or the refused
+  // request) is freed", core.hpp), so a third connection from the address is
+  // past maxConnectionsPerIp 2.
+  Client& third = connectClient();
+  ASSERT_TRUE(pumpUntil([&] {
+    drain(third);
+    return third.headEnd() > 0 || third.ended();
+  }));
+  EXPECT_EQ(third.in.rfind("HTTP/1.1 429 ", 0), 0u)
+      << "the refused request's ticket was released before the request was freed: " << printable(third.in);
+
+  closeClient(second);
+  closeClient(third);
+  closeClient(first);
   EXPECT_TRUE(pumpUntil([&] { return core_->addresses() == 0 && core_->pending.load() == 0; }));
 }
 
