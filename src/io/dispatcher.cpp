@@ -214,7 +214,7 @@ void Dispatcher::resume(const StreamOptions& stream, const std::vector<std::stri
 }
 
 Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id,
-                         std::unique_ptr<ConnHook> hook, bool keepFdOnRefusal) {
+                         std::unique_ptr<ConnHook>&& hook, bool keepFdOnRefusal) {
   Command c;
   c.op = Command::Op::kAdopt;
   c.fd = fd;
@@ -229,6 +229,8 @@ Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOpti
   if (chunked) c.flags |= Command::kChunked;
   c.coding = stream.coding;
   Status s = addConnection(std::move(stream), std::move(c), id);
+  // A refusal leaves `c` unposted (addConnection moves it only on kOk).
+  if (s != Status::kOk && keepFdOnRefusal) hook = std::move(c.hook);
   if (s != Status::kOk && !keepFdOnRefusal) ::close(fd);
   return s;
 }

@@ -165,10 +165,11 @@ class Dispatcher {
   // when the status is not kOk. `head` is written first (the HTTP response
   // head), chunked frames every event as an HTTP/1.1 chunk.
   // `hook` is kept by the connection until it is freed (ConnHook). With
-  // keepFdOnRefusal the fd stays the caller's when the status is not kOk
-  // (the native listener answers the refusal on it).
+  // keepFdOnRefusal the fd and the hook stay the caller's when the status is
+  // not kOk (the native listener answers the refusal on it, the hook still
+  // counting the connection); `hook` is moved from only on kOk then.
   Status adopt(int fd, std::string_view head, bool chunked, StreamOptions stream, uint64_t* id,
-               std::unique_ptr<ConnHook> hook = nullptr, bool keepFdOnRefusal = false);
+               std::unique_ptr<ConnHook>&& hook = nullptr, bool keepFdOnRefusal = false);
   // Posts a task to one shard (ShardTask), whatever the pending bound.
   void postTask(uint32_t shard, std::unique_ptr<ShardTask> task);
   Shard* shard(uint32_t index) { return index < shards_.size() ? shards_[index].get() : nullptr; }

@@ -76,6 +76,8 @@ void Admission::admit(Accepted&& request, Grant&& grant, std::vector<uint64_t>* 
   Cors cors{request.allowOrigin, request.varyOrigin};
   const std::string head = streamHead(o, request.minor, request.coding, cors);
   uint64_t id = 0;
+  // Refused, the fd and the ticket stay the request's: the ticket counts the
+  // connection until its answer is written and it is freed.
   Status s =
       dispatcher_->adopt(request.fd, head, request.minor >= 1, std::move(stream), &id, std::move(request.ticket), true);
   if (s != Status::kOk) {
