@@ -548,6 +548,66 @@ TEST_F(ListenerTest, ARefusalFromTheJsThreadIsWrittenThenClosed) {
   EXPECT_TRUE(pumpUntil([&] { return core_->addresses() == 0 && core_->pending.load() == 0; }));
 }
 
+TEST_F(ListenerTest, ARefusalAfterTheListenerClosedIsStillWritten) {
+  listen(listenerOptions());
+  verdict_ = Verdict::kRefuse;
+  Client& c = connectClient();
+  ASSERT_TRUE(sendAll(c.fd, streamRequest("a")));
+  // Handed over (no pumping yet: the request waits in the sink), then the
+  // acceptors stop before the "JS thread" answers it.
+  ASSERT_TRUE(waitFor([&] { return core_->streams.load() == 1; }));
+  for (uint32_t i = 0; i < kShards; ++i) dispatcher_->postTask(i, listener::stopTask(core_));
+  ASSERT_TRUE(waitFor([&] { return queueSink_.closed() == 1; }));
+  // The refusal finds no acceptor on its shard: one write, then the close.
+  ASSERT_TRUE(pumpUntil([&] {
+    drain(c);
+    return c.ended();
+  }));
+  EXPECT_EQ(c.in.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << printable(c.in);
+  EXPECT_NE(c.in.find("ERR_SSE_FORBIDDEN"), std::string::npos) << printable(c.in);
+  EXPECT_EQ(admission_->refused(), 1u);
+  EXPECT_TRUE(pumpUntil([&] { return core_->addresses() == 0; }));
+  EXPECT_EQ(queueSink_.closed(), 1);
+}
+
+TEST_F(ListenerTest, AcceptingPausesAtMaxPendingPerThreadAndResumes) {
+  constexpr size_t kClients = 6;
+  listener::Options o = listenerOptions();
+  o.maxPendingPerThread = 1;  // at most kShards requests being read at once
+  listen(o);
+  std::vector<Client*> all;
+  for (size_t i = 0; i < kClients; ++i) {
+    Client& c = connectClient();
+    all.push_back(&c);
+    pollfd p{c.fd, POLLOUT, 0};
+    ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
+    ASSERT_TRUE(sendAll(c.fd, "GET /events?topics=a HTTP/1.1\r\n"));
+  }
+  // The rest wait in the kernel's backlog (their connects completed there).
+  ASSERT_TRUE(pumpUntil([&] { return core_->pending.load() >= 1; }));
+  pumpUntil([] { return false; }, 300ms);
+  EXPECT_LE(core_->pending.load(), kShards);
+  EXPECT_LE(core_->accepted.load(), kShards);
+
+  // Each completed head makes room for the next connection.
+  for (Client* c : all) ASSERT_TRUE(sendAll(c->fd, "Host: 127.0.0.1\r\n\r\n"));
+  ASSERT_TRUE(pumpUntil([&] {
+    bool done = true;
+    for (Client* c : all) {
+      drain(*c);
+      done = done && (c->headEnd() > 0 || c->ended());
+    }
+    return done;
+  })) << core_->accepted.load()
+      << " accepted";
+  for (size_t i = 0; i < kClients; ++i) {
+    EXPECT_EQ(all[i]->in.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << "client " << i << ": " << printable(all[i]->in);
+  }
+  EXPECT_EQ(core_->accepted.load(), kClients);
+  EXPECT_EQ(opened_.size(), kClients);
+  EXPECT_EQ(core_->pending.load(), 0u);
+}
+
 TEST_F(ListenerTest, AStreamTheHubCannotTakeIsAnswered503AndKeepsItsTicket) {
   maxConnections_ = 1;
   listener::Options o = listenerOptions();
