@@ -608,6 +608,42 @@ TEST_F(ListenerTest, AcceptingPausesAtMaxPendingPerThreadAndResumes) {
   EXPECT_EQ(core_->pending.load(), 0u);
 }
 
+TEST_F(ListenerTest, AcceptRateSpreadsAStormOverTime) {
+  constexpr size_t kClients = 10;
+  constexpr uint32_t kRate = 4;  // a second's worth banked at start, then 4 a second
+  listener::Options o = listenerOptions();
+  o.acceptRate = kRate;
+  listen(o);
+  const auto start = Clock::now();
+  std::vector<Client*> all;
+  for (size_t i = 0; i < kClients; ++i) {
+    Client& c = connectClient();
+    all.push_back(&c);
+    pollfd p{c.fd, POLLOUT, 0};
+    ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
+    ASSERT_TRUE(sendAll(c.fd, streamRequest("a")));
+  }
+  pumpUntil([&] { return core_->accepted.load() >= kRate; });
+  pumpUntil([] { return false; }, 100ms);
+  EXPECT_LE(core_->accepted.load(), kRate + 1) << "accepted past the banked tokens";
+  ASSERT_TRUE(pumpUntil([&] {
+    bool done = true;
+    for (Client* c : all) {
+      drain(*c);
+      done = done && (c->headEnd() > 0 || c->ended());
+    }
+    return done;
+  })) << core_->accepted.load()
+      << " accepted";
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  // The 6 past the bank need 1.5 s of tokens.
+  EXPECT_GE(took.count(), 1000);
+  for (size_t i = 0; i < kClients; ++i) {
+    EXPECT_EQ(all[i]->in.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << "client " << i << ": " << printable(all[i]->in);
+  }
+  EXPECT_EQ(opened_.size(), kClients);
+}
+
 TEST_F(ListenerTest, AStreamTheHubCannotTakeIsAnswered503AndKeepsItsTicket) {
   maxConnections_ = 1;
   listener::Options o = listenerOptions();
