@@ -260,7 +260,10 @@ class ListenerTest : public ::testing::Test {
       uint16_t bound = 0;
       int fd = openListener(options, port, kShards > 1, i > 0, &bound);
       EXPECT_GE(fd, 0) << "listen: " << std::strerror(-fd);
-      if (fd < 0) return 0;
+      if (fd < 0) {
+        for (int f : fds) ::close(f);
+        return 0;
+      }
       port = bound;
       fds.push_back(fd);
     }
