@@ -102,7 +102,9 @@ struct Accepted {
   ~Accepted();
 };
 
-// Receives what the acceptors produce. Any thread.
+// Receives what the acceptors produce. Any thread; onClosed() may run while
+// a shard holds its queue's lock (a start task dropped unrun), so a Sink
+// never posts to a shard from these calls.
 class Sink {
  public:
   virtual ~Sink() = default;
