@@ -11,15 +11,25 @@
 //   node-http        servers/storm-node-http.js: node:http + a res.write loop
 //
 // Per row:
-//   storm   the server publishes a TICK_BYTES event on topic "all" every TICK_MS
-//           (its own setInterval, started just before the clients connect, so
-//           every stream's first event comes at most TICK_MS after its head);
-//           the load generator opens all N connections at once (--batch N:
+//   storm   the load generator opens all N connections at once (--batch N:
 //           every connect() issued in one go, none waiting for another's head)
 //           with --expect 1 --hold; stormS is its caught_up_s, from just before
 //           its first connect() until the last connection had its first event
 //           (catchUpP50Ms/P99Ms: the same per connection, from its own first
-//           connect attempt). The ticker stops once every client has its event.
+//           connect attempt). The first event (--storm-first):
+//             replay  (default) a reconnect storm: the server published two
+//                     TICK_BYTES events on "all" before, and every client sends
+//                     Last-Event-ID: <the first one's id>, so the stream opens
+//                     with the second, replayed from the server's history
+//                     (sse-fanout's, or a hand-written one): the event comes
+//                     with the head, and the figure is the accept path's
+//             tick    a live stream: the server publishes a TICK_BYTES event on
+//                     "all" every TICK_MS (a setInterval, started just before
+//                     the clients connect, stopped once every client has its
+//                     event), so each tick is also a write to every client
+//                     already connected; on the JS-loop servers (uws,
+//                     node-http) that fan-out competes with the accepts on the
+//                     JS thread and grows with N
 //   eld     the server's event-loop delay (monitorEventLoopDelay, 1 ms
 //           resolution) from just before the first connect until every client
 //           had its first event: p99 and max, in ms (an idle loop reads about 1)
@@ -51,7 +61,8 @@ const GOALS = { stormS: 0.5, eldP99Ms: 5, rssPerConnKiB: 1 }
 const ONLY_NATIVE = 'runs once, on the native row (its own servers: servers/storm-*.js, one per row)'
 const FIGURES = ['stormS', 'eldP99Ms', 'rssPerConnKiB', 'burstDeliveriesPerS']
 
-function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES }) {
+function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first = 'replay' }) {
+  if (!['replay', 'tick'].includes(first)) throw new Error(`--storm-first: replay or tick, not ${first}`)
   // Starts a row's server with Node's defaults: { port (control), streamPort, stop }.
   // A server that cannot run here (no hub.listen(), uWS not loading) says
   // UNAVAILABLE and why, which becomes the row's error.
@@ -98,10 +109,15 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES }
   }
 
   async function pass (server) {
-    const out = {}
+    const out = { first }
+    const headers = []
+    if (first === 'replay') {
+      const { ids } = await request(server.port, 'POST', '/prime?count=2')
+      headers.push(`Last-Event-ID: ${ids[0]}`)
+    }
     const before = await request(server.port, 'GET', '/stats?reset=1')
-    await request(server.port, 'POST', `/ticker?ms=${TICK_MS}`)
-    const lg = loadgen({ port: server.streamPort, n: N, expect: 1, hold: true, batch: N, duration: (STORM_TIMEOUT_MS + SETTLE_MS) / 1000 + 60 })
+    if (first === 'tick') await request(server.port, 'POST', `/ticker?ms=${TICK_MS}`)
+    const lg = loadgen({ port: server.streamPort, n: N, expect: 1, hold: true, batch: N, headers, duration: (STORM_TIMEOUT_MS + SETTLE_MS) / 1000 + 60 })
     let timer
     const met = await Promise.race([
       lg.met.then(() => true, () => false),
@@ -109,7 +125,7 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES }
     ])
     clearTimeout(timer)
     const during = await request(server.port, 'GET', '/stats')
-    await request(server.port, 'POST', '/ticker?ms=0')
+    if (first === 'tick') await request(server.port, 'POST', '/ticker?ms=0')
     if (met) await sleep(SETTLE_MS)
     const after = await request(server.port, 'GET', '/stats')
     lg.stop()
@@ -243,7 +259,8 @@ function stormRatios (results, { fmt, ratio }) {
   }
   const n = Object.values(rows).find((x) => x.connected)?.connected
   const all = (f, unit) => Object.keys(ROWS).map((row) => figure(row, f, unit)).join(', ')
-  lines.push(`- storm, ${n ?? '?'} clients at once, until all have their first event: ${all('stormS', ' s')}${vs('stormS')}; goal ≤ ${GOALS.stormS} s at 10k`)
+  const first = Object.values(rows).find((x) => x.first)?.first
+  lines.push(`- storm (first event: ${first === 'tick' ? `a tick every ${TICK_MS} ms` : 'replayed after Last-Event-ID'}), ${n ?? '?'} clients at once, until all have their first event: ${all('stormS', ' s')}${vs('stormS')}; goal ≤ ${GOALS.stormS} s at 10k`)
   lines.push(`- storm event-loop delay p99: ${all('eldP99Ms', ' ms')}${vs('eldP99Ms')}; goal ≤ ${GOALS.eldP99Ms} ms`)
   lines.push(`- storm idle RSS per connection, default flags, no GC, ${SETTLE_MS / 1000} s after: ${all('rssPerConnKiB', ' KiB')}${vs('rssPerConnKiB')}; goal ≤ ${GOALS.rssPerConnKiB} KiB at 10k`)
   lines.push(`- storm burst deliveries/s: ${all('burstDeliveriesPerS', '')}${vs('burstDeliveriesPerS')}; goal: native-listener as takeover`)

@@ -3,8 +3,14 @@
 // (bench/scenarios/storm.js; servers/storm-native-listener.js, storm-takeover.js,
 // storm-uws.js, storm-node-http.js). Each server has its own stream route and
 // HTTP stack; this is what the runner asks them, the same on all four, so the
-// rows differ by how connections are accepted and written only:
+// rows differ by how connections are accepted and written only. Every server
+// keeps a history of its events on "all" and replays those after a stream's
+// Last-Event-ID when it opens (sse-fanout: the hub's history; the others: by
+// hand, makeHistory() below), which is how the storm's clients get their first
+// event in the default mode.
 //
+//   POST /prime?count=C                   C events of TICK_BYTES on "all" (before
+//                                          anyone connects): { ids }, the ids given
 //   POST /ticker?ms=M                     publish a small event (TICK_BYTES of
 //                                          "<CLOCK_MONOTONIC ns> " padded) on topic
 //                                          "all" every M ms, from a setInterval on the
@@ -25,6 +31,7 @@ const payloads = require('./payloads')
 
 const TICK_BYTES = 64
 
+// publish(data) returns the event's id.
 function control ({ publish, count }) {
   const eld = monitorEventLoopDelay({ resolution: 1 })
   eld.enable()
@@ -43,6 +50,11 @@ function control ({ publish, count }) {
         tickMs = Number(query.get('ms') || 0)
         if (tickMs > 0) ticker = setInterval(tick, tickMs)
         return { status: 200, body: { ms: tickMs, ticks } }
+      }
+      if (pathname === '/prime' && method === 'POST') {
+        const ids = []
+        for (let i = Number(query.get('count') || 1); i > 0; i--) ids.push(publish(payloads.text(TICK_BYTES)))
+        return { status: 200, body: { ids } }
       }
       if (pathname === '/publish' && method === 'POST') {
         const n = Number(query.get('count') || 1)
@@ -93,7 +105,36 @@ function nodeHandler (ctl) {
   }
 }
 
+// A hand-written history, as a server without sse-fanout keeps one (and as
+// node-server.js's plain does with --history): ids 1, 2, …, the last
+// HISTORY_EVENTS frames (sse-fanout's default maxEvents); a stream opened with
+// a Last-Event-ID gets the frames after it.
+const HISTORY_EVENTS = 10000
+function makeHistory () {
+  const events = [] // { id, frame }, oldest first
+  let seq = 0
+  return {
+    /** The event's frame, with its id, kept; returns { id, frame }. */
+    add (data) {
+      const id = String(++seq)
+      const event = { id, frame: `id: ${id}\ndata: ${data}\n\n` }
+      events.push(event)
+      if (events.length > HISTORY_EVENTS) events.shift()
+      return event
+    },
+    /** The frames after lastId, joined ('' for none or an unknown id). */
+    after (lastId) {
+      if (!lastId) return ''
+      const at = events.findIndex((e) => e.id === lastId)
+      if (at < 0) return ''
+      let out = ''
+      for (let i = at + 1; i < events.length; i++) out += events[i].frame
+      return out
+    }
+  }
+}
+
 // The topics of a stream request (?topics=a,b).
 const topicsOf = (query) => (query.get('topics') || '').split(',').filter(Boolean)
 
-module.exports = { control, nodeHandler, topicsOf, TICK_BYTES }
+module.exports = { control, nodeHandler, makeHistory, topicsOf, TICK_BYTES }

@@ -17,7 +17,9 @@ const { control, nodeHandler } = require('./storm-common')
 const port = Number(process.argv[2] || 0)
 // Every load-generator connection comes from 127.0.0.1 and a run holds up to
 // 10k of them: no per-address limit (as node-server.js).
-const hub = new Hub({ heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0 })
+// The history (default bounds) replays the storm's first event after each
+// stream's Last-Event-ID.
+const hub = new Hub({ heartbeatMs: 0, maxConnectionsPerIp: 0, maxConnections: 1 << 21, maxPendingCommands: 0, maxPendingBytes: 0, history: true })
 
 async function main () {
   if (typeof hub.listen !== 'function') {

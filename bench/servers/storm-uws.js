@@ -6,16 +6,18 @@
 // @trufflesuite/uws-js-unofficial (uWS.js v20.30 with binaries for Node 16 to
 // 20 on glibc 2.36; @btc-vision/uwebsockets.js needs glibc 2.38). That
 // package falls back to a JS implementation on ws when its binary does not
-// load: the binary is loaded here directly, so the row is uWS or fails.
+// load: the binary is loaded here directly, so the row is uWS or fails. The
+// events of "all" are kept and replayed after a stream's Last-Event-ID
+// (servers/storm-common.js's makeHistory()).
 //
 //   GET /events?topics=a,b   an SSE stream on those topics (chunked: uWS's
-//                            res.write; a comment ":" first, which sends the
-//                            head at once); the control routes of
+//                            res.write; the missed events first, or else a
+//                            comment ":", which sends the head at once); the control routes of
 //                            servers/storm-common.js on the same port
 //
 // Usage: node storm-uws.js [port]; prints "LISTENING <port> <port>", or
 // "UNAVAILABLE <why>" and exits 2.
-const { control, topicsOf } = require('./storm-common')
+const { control, makeHistory, topicsOf } = require('./storm-common')
 
 const binary = `@trufflesuite/uws-js-unofficial/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`
 let uws
@@ -28,13 +30,14 @@ try {
 
 const port = Number(process.argv[2] || 0)
 const topics = new Map() // topic -> Set of responses
+const history = makeHistory()
 let connections = 0
 
 function publish (data) {
+  const { id, frame } = history.add(data)
   const set = topics.get('all')
-  if (!set) return
-  const frame = `data: ${data}\n\n`
-  for (const res of set) res.cork(() => res.write(frame))
+  if (set) for (const res of set) res.cork(() => res.write(frame))
+  return id
 }
 
 const ctl = control({ publish, count: () => connections })
@@ -42,6 +45,7 @@ const app = uws.App()
 
 app.get('/events', (res, req) => {
   const wanted = topicsOf(new URLSearchParams(req.getQuery() || ''))
+  const missed = wanted.includes('all') ? history.after(req.getHeader('last-event-id')) : ''
   connections++
   res.onAborted(() => {
     connections--
@@ -52,7 +56,7 @@ app.get('/events', (res, req) => {
     topics.get(t).add(res)
   }
   res.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream').writeHeader('cache-control', 'no-cache')
-  res.write(':\n\n')
+  res.write(missed || ':\n\n')
 })
 
 app.any('/*', (res, req) => {
