@@ -43,6 +43,7 @@
 //           deliveries/s from the first send timestamp to the last receive
 // Ratios: each figure over the uws row's and over the takeover row's.
 // bench/README.md says what each figure means.
+const fs = require('node:fs')
 const path = require('node:path')
 
 const ROWS = {
@@ -60,6 +61,21 @@ const STORM_TIMEOUT_MS = 60000
 const GOALS = { stormS: 0.5, eldP99Ms: 5, rssPerConnKiB: 1 }
 const ONLY_NATIVE = 'runs once, on the native row (its own servers: servers/storm-*.js, one per row)'
 const FIGURES = ['stormS', 'eldP99Ms', 'rssPerConnKiB', 'burstDeliveriesPerS']
+
+// The kernel's TCP counters (/proc/net/netstat, TcpExt: the whole network
+// namespace, so another process's connections would count too; null without
+// /proc): ListenOverflows, handshakes dropped because an accept queue was
+// full, and TCPSynRetrans, SYNs sent again; the storm's steps come from them.
+function tcpCounters () {
+  let text
+  try { text = fs.readFileSync('/proc/net/netstat', 'utf8') } catch { return null }
+  const lines = text.split('\n').filter((l) => l.startsWith('TcpExt:'))
+  if (lines.length < 2) return null
+  const names = lines[0].split(/\s+/)
+  const values = lines[1].split(/\s+/)
+  const get = (name) => Number(values[names.indexOf(name)])
+  return { listenOverflows: get('ListenOverflows'), synRetrans: get('TCPSynRetrans') }
+}
 
 function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first = 'replay' }) {
   if (!['replay', 'tick'].includes(first)) throw new Error(`--storm-first: replay or tick, not ${first}`)
@@ -116,6 +132,7 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
       headers.push(`Last-Event-ID: ${ids[0]}`)
     }
     const before = await request(server.port, 'GET', '/stats?reset=1')
+    const tcpBefore = tcpCounters()
     if (first === 'tick') await request(server.port, 'POST', `/ticker?ms=${TICK_MS}`)
     const lg = loadgen({ port: server.streamPort, n: N, expect: 1, hold: true, batch: N, headers, duration: (STORM_TIMEOUT_MS + SETTLE_MS) / 1000 + 60 })
     let timer
@@ -124,6 +141,7 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
       new Promise((resolve) => { timer = setTimeout(() => resolve(false), STORM_TIMEOUT_MS) })
     ])
     clearTimeout(timer)
+    const tcpAfter = tcpCounters()
     const during = await request(server.port, 'GET', '/stats')
     if (first === 'tick') await request(server.port, 'POST', '/ticker?ms=0')
     if (met) await sleep(SETTLE_MS)
@@ -138,6 +156,8 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
       stormS: met && r.caught_up_s > 0 ? r.caught_up_s : null,
       catchUpP50Ms: r.catch_up_us?.p50 / 1000,
       catchUpP99Ms: r.catch_up_us?.p99 / 1000,
+      listenOverflows: tcpAfter ? tcpAfter.listenOverflows - tcpBefore.listenOverflows : null,
+      synRetrans: tcpAfter ? tcpAfter.synRetrans - tcpBefore.synRetrans : null,
       eldP99Ms: during.eldP99Ms,
       eldMaxMs: during.eldMaxMs,
       rssBeforeMiB: before.rss / 2 ** 20,
@@ -201,7 +221,7 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
   return { storm }
 }
 
-const COLUMNS = ['connected', 'complete', 'stormS', 'stormS/uws', 'stormS/takeover', 'catchUpP50Ms', 'catchUpP99Ms', 'connectRetries',
+const COLUMNS = ['connected', 'complete', 'stormS', 'stormS/uws', 'stormS/takeover', 'catchUpP50Ms', 'catchUpP99Ms', 'listenOverflows', 'synRetrans',
   'eldP99Ms', 'eldP99Ms/uws', 'eldP99Ms/takeover', 'eldMaxMs', 'rssPerConnKiB', 'rssPerConnKiB/uws', 'rssPerConnKiB/takeover', 'heapPerConnKiB',
   'burstDeliveriesPerS', 'burstDeliveriesPerS/uws', 'burstDeliveriesPerS/takeover', 'burstTimeToLastMs', 'burstComplete']
 
