@@ -77,8 +77,10 @@ function tcpCounters () {
   return { listenOverflows: get('ListenOverflows'), synRetrans: get('TCPSynRetrans') }
 }
 
-function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first = 'replay' }) {
+function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first = 'replay', only = null }) {
   if (!['replay', 'tick'].includes(first)) throw new Error(`--storm-first: replay or tick, not ${first}`)
+  const runRows = only ? only.split(',') : Object.keys(ROWS)
+  for (const row of runRows) if (!ROWS[row]) throw new Error(`--storm-rows: ${row} is none of ${Object.keys(ROWS).join(', ')}`)
   // Starts a row's server with Node's defaults: { port (control), streamPort, stop }.
   // A server that cannot run here (no hub.listen(), uWS not loading) says
   // UNAVAILABLE and why, which becomes the row's error.
@@ -189,7 +191,7 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
 
   async function storm () {
     const rows = {}
-    for (const row of Object.keys(ROWS)) {
+    for (const row of runRows) {
       process.stderr.write(`[${row}] `)
       let server = null
       try {
