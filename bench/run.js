@@ -2,6 +2,7 @@
 // The benchmark: every scenario against every server, in one run, as ratios.
 //
 //   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N] [--check]
+//                     [--storm-first replay|tick] [--storm-rows a,b]
 //
 // --check exits non-zero when a scenario failed or a burst, resume or pocketbase
 // client missed events (CI runs a tiny smoke of the benchmark that way).
@@ -18,7 +19,11 @@
 // on the native row. The compression scenario (bench/scenarios/compression.js)
 // starts its own servers (node-server.js with and without --compression,
 // servers/express-compression-server.js) and runs once, on the native row. The
-// load generator (bench/loadgen.cpp) runs in its own process.
+// storm scenario (bench/scenarios/storm.js, issue 17's connect storm) starts
+// its own servers (servers/storm-*.js: the native listener, the takeover path,
+// uWebSockets.js, node:http) and runs once, on the native row; it is not in the
+// default list (it waits 45 s per row): --scenarios storm. The load generator
+// (bench/loadgen.cpp) runs in its own process.
 // Results print as tables and are written to bench/results/*.json.
 // bench/README.md says what each figure means and how to reproduce it.
 const { spawn, spawnSync } = require('node:child_process')
@@ -33,6 +38,7 @@ const { historyScenarios, historyRatios } = require('./scenarios/history')
 const { busScenarios, busRatios, busProblems } = require('./scenarios/bus')
 const { mercureScenarios, mercureRatios, mercureProblems } = require('./scenarios/mercure')
 const { compressionScenarios, compressionRatios, compressionProblems } = require('./scenarios/compression')
+const { stormScenarios, stormRatios, stormProblems } = require('./scenarios/storm')
 const args = process.argv.slice(2)
 const flag = (name) => args.includes(`--${name}`)
 const option = (name, fallback) => {
@@ -50,9 +56,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function build () {
   buildTools(['loadgen', 'floor']) // CMake targets of the bench preset, into build-cmake/bench/
-  // The baselines of bench/package.json: better-sse, and express with
-  // compression for the compression scenario.
-  const needed = [...(servers.includes('better-sse') ? ['better-sse'] : []), ...(scenarios.includes('compression') ? ['express', 'compression'] : [])]
+  // The baselines of bench/package.json: better-sse, express with
+  // compression for the compression scenario, uWebSockets.js for the storm.
+  const needed = [
+    ...(servers.includes('better-sse') ? ['better-sse'] : []),
+    ...(scenarios.includes('compression') ? ['express', 'compression'] : []),
+    ...(scenarios.includes('storm') ? ['@trufflesuite/uws-js-unofficial'] : [])
+  ]
   if (needed.some((name) => !fs.existsSync(path.join(__dirname, 'node_modules', name)))) {
     const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: __dirname, stdio: 'inherit' })
     if (r.status !== 0) throw new Error(`installing the bench baselines (${needed.join(', ')}) failed`)
@@ -139,16 +149,18 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
  * Starts the load generator; `ready` resolves once every connection has its head;
  * with `hold`, `met` resolves once every connection has its `expect` events (the
  * connections stay open until stop()). `acceptEncoding` (gzip, deflate) asks for
- * compressed responses and decodes them.
+ * compressed responses and decodes them. `batch` is how many connections are in
+ * flight at once (the load generator's default: 256; the storm: all of them).
  */
-function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false, acceptEncoding = null }) {
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false, acceptEncoding = null, batch = null }) {
   const proc = spawnChild(path.join(buildDir, 'loadgen'), [
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
     ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
     ...headers.flatMap((h) => ['--header', h]),
     ...(hold ? ['--hold'] : []),
-    ...(acceptEncoding ? ['--accept-encoding', acceptEncoding] : [])
+    ...(acceptEncoding ? ['--accept-encoding', acceptEncoding] : []),
+    ...(batch ? ['--batch', String(batch)] : [])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -419,7 +431,8 @@ async function pocketbaseHostile () {
 pocketbaseHostile.nativeOnly = pocketbase.nativeOnly
 pocketbaseHostile.ownServers = true
 
-// memory-default is not in the default list (nor in --quick): it waits 45 s per server.
+// memory-default and storm are not in the default list (nor in --quick): they
+// wait 45 s per server.
 // A scenario may name the servers it runs on (`servers`, the others get its
 // `note`), arguments for them (`serverArgs`), or start its own (`ownServers`).
 const SCENARIOS = {
@@ -434,7 +447,8 @@ const SCENARIOS = {
   ...historyScenarios({ request, startServer, loadgen, waitForConnections, sleep, N, EVENT_BYTES }),
   ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
   ...mercureScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
-  ...compressionScenarios({ request, startServer, loadgen, sleep, N, quick })
+  ...compressionScenarios({ request, startServer, loadgen, sleep, N, quick }),
+  ...stormScenarios({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first: option('storm-first', 'replay'), only: option('storm-rows', null) })
 }
 
 // ---- report ----------------------------------------------------------------
@@ -516,6 +530,7 @@ function ratios (results) {
   lines.push(...busRatios(results, { fmt, ratio }))
   lines.push(...mercureRatios(results, { fmt, ratio }))
   lines.push(...compressionRatios(results, { fmt, ratio }))
+  lines.push(...stormRatios(results, { fmt, ratio }))
   return lines.join('\n')
 }
 
@@ -601,6 +616,7 @@ async function main () {
     problems.push(...busProblems(results))
     problems.push(...mercureProblems(results))
     problems.push(...compressionProblems(results))
+    problems.push(...stormProblems(results))
     if (problems.length) {
       console.error(`bench check failed:\n  ${problems.join('\n  ')}`)
       process.exit(1)
