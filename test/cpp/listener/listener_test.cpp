@@ -287,6 +287,7 @@ class ListenerTest : public ::testing::Test {
   void pumpOnce(std::chrono::milliseconds wait) {
     std::vector<Accepted> batch = queueSink_.take(wait);
     for (Accepted& a : batch) {
+      core_->taken(a.shard);  // as the wrap does when it takes a request: room for the next
       if (verdict_ == Verdict::kRefuse) {
         admission_->refuse(std::move(a), 403, "ERR_SSE_FORBIDDEN", "refused by the test");
         continue;
