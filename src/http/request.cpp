@@ -10,31 +10,6 @@ namespace {
 
 enum class Scan : uint8_t { kDone, kMore, kError };
 
-// RFC 9110 section 5.6.2: tchar, for methods and field names.
-constexpr bool isTchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
 // field-value bytes: VCHAR, obs-text, SP, HTAB.
 constexpr bool isFieldByte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 

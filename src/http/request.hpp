@@ -25,6 +25,31 @@
 
 namespace ssefanout::http {
 
+// RFC 9110 section 5.6.2: tchar, for methods and field names.
+constexpr bool isTchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
 struct Limits {
   size_t maxHeadBytes = 8192;  // the whole head, "\r\n\r\n" included
   uint32_t maxHeaders = 64;

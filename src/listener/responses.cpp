@@ -35,35 +35,12 @@ void appendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-bool isTchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-  }
-  return false;
-}
-
 // Access-Control-Request-Headers echoed back when it is a plain list of
 // header names (tokens, commas, spaces) of reasonable size; else nothing.
 bool isHeaderNameList(std::string_view s) {
   if (s.empty() || s.size() > 1024) return false;
   for (unsigned char c : s) {
-    if (!isTchar(c) && c != ',' && c != ' ' && c != '\t') return false;
+    if (!http::isTchar(c) && c != ',' && c != ' ' && c != '\t') return false;
   }
   return true;
 }

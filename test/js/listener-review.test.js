@@ -7,6 +7,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { Hub } = require('../..')
 const { rawConnect } = require('../helpers/raw-http')
+const { startListener, GET } = require('../helpers/native-listener')
 const { cleanup, waitFor } = require('../helpers/wait')
 const fs = require('node:fs')
 
@@ -25,15 +26,7 @@ function offMainCpuMs () {
   return ticks * 10
 }
 
-async function start (t, hubOptions = {}, listenOptions = {}) {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 2, ...hubOptions })
-  defer(() => hub.close(), 'hub.close()')
-  const listener = await hub.listen({ port: 0, ...listenOptions })
-  return { hub, listener, port: listener.port, defer }
-}
-
-const GET = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`
+const start = startListener
 
 // An authorize hook whose answers the test gives (or cleanup gives: 403).
 function heldHook (defer) {

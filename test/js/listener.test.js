@@ -8,17 +8,10 @@ const assert = require('node:assert/strict')
 const { Hub, SseError } = require('../..')
 const { openStream, decodeWhole } = require('../helpers/compressed')
 const { rawConnect } = require('../helpers/raw-http')
-const { cleanup, waitFor, sleep } = require('../helpers/wait')
+const { startListener, GET } = require('../helpers/native-listener')
+const { waitFor, sleep } = require('../helpers/wait')
 
-async function start (t, hubOptions = {}, listenOptions = {}) {
-  const defer = cleanup(t)
-  const hub = new Hub({ threads: 2, ...hubOptions })
-  defer(() => hub.close(), 'hub.close()')
-  const listener = await hub.listen({ port: 0, ...listenOptions })
-  return { hub, listener, port: listener.port, defer }
-}
-
-const GET = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`
+const start = startListener
 
 test('a GET on the path is an SSE stream of the hub: events of its topics, counted as a native connection', async (t) => {
   const { hub, port } = await start(t)
