@@ -220,6 +220,10 @@ ListenerWrap::ListenerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Li
   channel->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "sse-fanout listener", 0, 1,
                                                 [core, channel](Napi::Env) {
                                                   core->detachSink();
+                                                  // Node finalizes the function itself at environment
+                                                  // teardown, before the wrap may be: it must not
+                                                  // touch the Channel after this.
+                                                  if (channel->wrap) channel->wrap->channelFinalized();
                                                   delete channel;
                                                 });
   channel->tsfn.Unref(env);  // listen() refs it: a listening server keeps the process alive

@@ -40,6 +40,11 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
   ~ListenerWrap() override;
 
   void onForget(uint64_t id) override {}
+  // The thread-safe function's finalizer freed the Channel (JS thread).
+  void channelFinalized() {
+    channel_ = nullptr;
+    released_ = true;
+  }
   void onDetached() override;
 
   // Requests handled per call on the JS thread; the rest wait for the next
