@@ -13,7 +13,7 @@
     {
       "target_name": "sse_fanout",
       "dependencies": ["simdjson"],
-      "sources": ["<!@(node scripts/sources.js core http compress pocketbase history mercure io listener addon)"],
+      "sources": ["<!@(node scripts/sources.js core http compress pocketbase history mercure auth io listener addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!(node -p \"require('node:path').dirname(require.resolve('@nozbe/simdjson/src/simdjson.h'))\")",
@@ -23,6 +23,7 @@
         "src/pocketbase",
         "src/history",
         "src/mercure",
+        "src/auth",
         "src/io",
         "src/listener",
         "src/addon"

@@ -2,7 +2,7 @@
 // Checks that the addon ships the code the C++ tests cover: the sources of
 // binding.gyp's sse_fanout target, as gyp expands them, must be exactly the
 // sources of CMake's layer libraries (ssefanout_core, ssefanout_http, ssefanout_pocketbase,
-// ssefanout_history, ssefanout_mercure, ssefanout_io, ssefanout_listener, as CMake's file API
+// ssefanout_history, ssefanout_mercure, ssefanout_auth, ssefanout_io, ssefanout_listener, as CMake's file API
 // reports them for the test preset) plus src/addon/*.cpp, and every .cpp under
 // src/ must be one of them. Run by npm test; each missing file is named with
 // the build that lacks it.
@@ -15,7 +15,7 @@ const { layerSources } = require('./sources')
 
 const root = path.join(__dirname, '..')
 const tree = path.join(root, 'build-cmake', 'test')
-const CMAKE_LIBRARIES = { core: 'ssefanout_core', http: 'ssefanout_http', compress: 'ssefanout_compress', pocketbase: 'ssefanout_pocketbase', history: 'ssefanout_history', mercure: 'ssefanout_mercure', io: 'ssefanout_io', listener: 'ssefanout_listener' }
+const CMAKE_LIBRARIES = { core: 'ssefanout_core', http: 'ssefanout_http', compress: 'ssefanout_compress', pocketbase: 'ssefanout_pocketbase', history: 'ssefanout_history', mercure: 'ssefanout_mercure', auth: 'ssefanout_auth', io: 'ssefanout_io', listener: 'ssefanout_listener' }
 
 function die (message) {
   console.error(`check-sources: ${message}`)

@@ -15,8 +15,8 @@ const root = path.join(__dirname, '..')
 
 // The layers, innermost first; CMake builds all but the addon as libraries
 // (ssefanout_core, ssefanout_http, ssefanout_compress, ssefanout_pocketbase, ssefanout_history, ssefanout_mercure,
-// ssefanout_io), the addon is gyp's.
-const LAYERS = ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'io', 'listener', 'addon']
+// ssefanout_auth, ssefanout_io), the addon is gyp's.
+const LAYERS = ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'auth', 'io', 'listener', 'addon']
 
 function layerSources (layer, base = root) {
   const dir = path.join(base, 'src', layer)
