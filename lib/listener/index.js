@@ -14,7 +14,7 @@ const STATUS = /^[45]\d\d$/
 // The codes src/listener answers with itself (the JSON body's `error`), listed
 // here so lib/errors.js and the ErrorCode type document them with the rest;
 // besides these it answers the Dispatcher's (ERR_SSE_INVALID_TOPIC, ...).
-const NATIVE_ANSWER_CODES = Object.freeze(['ERR_SSE_BAD_REQUEST', 'ERR_SSE_NOT_FOUND', 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP'])
+const NATIVE_ANSWER_CODES = Object.freeze(['ERR_SSE_BAD_REQUEST', 'ERR_SSE_NOT_FOUND', 'ERR_SSE_TOO_MANY_CONNECTIONS_PER_IP', 'ERR_SSE_UNAUTHORIZED', 'ERR_SSE_FORBIDDEN'])
 
 class Listener extends EventEmitter {
   constructor (hub, internals, options) {
@@ -28,7 +28,13 @@ class Listener extends EventEmitter {
     this._port = 0
     this._closed = null
     this._resolveClosed = null
-    this._native = new native.NativeListener(internals.native, nativeOptions, (kind, list) => this._onBatch(kind, list))
+    try {
+      this._native = new native.NativeListener(internals.native, nativeOptions, (kind, list, users) => this._onBatch(kind, list, users))
+    } catch (err) {
+      // The token's verifier refused a key (a message that never quotes one).
+      if (err && err.code === 'ERR_SSE_INVALID_ARGUMENT') throw new SseError('ERR_SSE_INVALID_ARGUMENT', err.message)
+      throw err
+    }
     // grant/deny queue commands on the hub's threads (flushed natively too).
     this._calls = internals.callsOn(this._native)
   }
@@ -58,7 +64,7 @@ class Listener extends EventEmitter {
     return { address: this._host, port: this._port, family: this._host.includes(':') ? 'IPv6' : 'IPv4' }
   }
 
-  /** Counters: accepted, streams, refused, refusedPerIp, badRequests, headerTimeouts, preflights, pending, authorizing, authorizeTimeouts, addresses. */
+  /** Counters: accepted, streams, refused, refusedPerIp, badRequests, headerTimeouts, preflights, tokenRefused, pending, authorizing, authorizeTimeouts, addresses. */
   stats () { return this._native.stats() }
 
   /** Stops accepting (open streams stay with the hub); resolves once every thread's socket is closed. */
@@ -74,9 +80,11 @@ class Listener extends EventEmitter {
   unref () { this._native.unref(); return this }
   ref () { this._native.ref(); return this }
 
-  _onBatch (kind, list) {
+  _onBatch (kind, list, users) {
     if (kind === 'opened') {
-      this._internals.listenerOpened(list, undefined)
+      // With a token, users[i] is the user of list[i] (undefined: anonymous).
+      if (users === undefined) this._internals.listenerOpened(list, undefined)
+      else for (let i = 0; i < list.length; i++) this._internals.listenerOpened([list[i]], users[i])
     } else if (kind === 'authorize') {
       for (let i = 0; i < list.length; i++) this._ask(list[i])
     } else if (kind === 'closed') {

@@ -2,8 +2,9 @@
 // The native listener's options (hub.listen()), checked with the library's
 // wording and turned into what NativeListener takes.
 const net = require('node:net')
-const { invalid } = require('../errors')
+const { SseError, invalid } = require('../errors')
 const { checkRetry } = require('../validate')
+const { roleKey } = require('../mercure/keys')
 
 const DEFAULTS = Object.freeze({
   port: 0,
@@ -69,6 +70,77 @@ function corsOf (cors) {
   return { corsOrigins: origins, corsCredentials: credentials, corsMaxAge: maxAge }
 }
 
+// The token path (src/auth, src/listener/token.cpp): the algorithms the I/O
+// threads verify, and the budgets of what the options name.
+const TOKEN_ALGORITHMS = Object.freeze(['HS256', 'RS256', 'ES256'])
+const MAX_TOKEN_KEYS = 8
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/ // an RFC 9110 token
+const CLAIM_PATH = /^[^.]{1,256}(\.[^.]{1,256}){0,7}$/
+const TOKEN_DEFAULTS = Object.freeze({
+  cookie: 'mercureAuthorization',
+  query: 'authorization',
+  claim: 'mercure.subscribe',
+  userClaim: 'sub',
+  clockToleranceSec: 0
+})
+
+// One key: checked by the Mercure layer's rules (keys.js: PEM, KeyObject or
+// secret; private keys refused), then the bytes the verifier takes (the
+// secret, or the public key as SPKI DER). Messages never quote a key.
+function tokenKey (entry, where) {
+  if (entry === null || typeof entry !== 'object') throw invalid('ERR_SSE_INVALID_ARGUMENT', '{ algorithm, key, kid? }', where, entry)
+  const { algorithm, key, kid } = entry
+  if (!TOKEN_ALGORITHMS.includes(algorithm)) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT',
+      `Expected one of ${TOKEN_ALGORITHMS.join(', ')} for ${where}.algorithm: the native listener verifies those three (the Mercure hub's JS path takes more)`)
+  }
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || Buffer.byteLength(kid) > 256)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a non-empty string of at most 256 bytes', `${where}.kid`, kid)
+  }
+  const checked = roleKey('subscriber', key, algorithm, `${where}.key`, `${where}.algorithm`)
+  const bytes = algorithm === 'HS256' ? Buffer.from(checked.key) : checked.key.export({ type: 'spki', format: 'der' })
+  return kid === undefined ? { algorithm, key: bytes } : { algorithm, key: bytes, kid }
+}
+
+function nameOrNull (token, name, test, what) {
+  const value = token[name] === undefined ? TOKEN_DEFAULTS[name] : token[name]
+  if (value === null) return ''
+  if (typeof value !== 'string' || !test(value)) throw invalid('ERR_SSE_INVALID_ARGUMENT', `${what} or null`, `options.token.${name}`, value)
+  return value
+}
+
+/** options.token, checked: what NativeListener takes (keys as bytes). */
+function tokenOf (token) {
+  if (token === null || typeof token !== 'object' || Array.isArray(token)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', '{ keys: [{ algorithm, key, kid? }], ... } or { algorithm, key, ... }', 'options.token', token)
+  }
+  let keys
+  if (token.keys !== undefined) {
+    if (!Array.isArray(token.keys) || token.keys.length === 0 || token.keys.length > MAX_TOKEN_KEYS) {
+      throw invalid('ERR_SSE_INVALID_ARGUMENT', `an array of 1 to ${MAX_TOKEN_KEYS} keys`, 'options.token.keys', token.keys)
+    }
+    keys = token.keys.map((k, i) => tokenKey(k, `options.token.keys[${i}]`))
+  } else {
+    keys = [tokenKey(token, 'options.token')]
+  }
+  const claim = token.claim === undefined ? TOKEN_DEFAULTS.claim : token.claim
+  if (typeof claim !== 'string' || !CLAIM_PATH.test(claim)) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', "a claim path ('mercure.subscribe': 1 to 8 names joined by dots)", 'options.token.claim', claim)
+  }
+  const clockToleranceSec = token.clockToleranceSec === undefined ? 0 : token.clockToleranceSec
+  if (!Number.isInteger(clockToleranceSec) || clockToleranceSec < 0 || clockToleranceSec > 3600) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an integer between 0 and 3600 (seconds)', 'options.token.clockToleranceSec', clockToleranceSec)
+  }
+  return {
+    keys,
+    cookie: nameOrNull(token, 'cookie', (v) => COOKIE_NAME.test(v), 'a cookie name (an RFC 9110 token)'),
+    query: nameOrNull(token, 'query', (v) => PARAM.test(v), 'a query parameter name ([A-Za-z0-9_.~-], 1 to 64 characters)'),
+    claim,
+    userClaim: nameOrNull(token, 'userClaim', (v) => v.length > 0 && v.length <= 256, 'a claim name (1 to 256 characters)'),
+    clockToleranceSec
+  }
+}
+
 function timeout (options, name) {
   return int(options, name, 0, 2 ** 31 - 1, 0)
 }
@@ -82,6 +154,10 @@ function resolveListenOptions (options, hubOptions) {
   if (typeof host !== 'string' || net.isIP(host) === 0) throw invalid('ERR_SSE_INVALID_ARGUMENT', "an IP address ('127.0.0.1', '::', ...) or 'localhost'", 'options.host', options.host)
   const authorize = options.authorize
   if (authorize !== undefined && typeof authorize !== 'function') throw invalid('ERR_SSE_INVALID_ARGUMENT', 'a function', 'options.authorize', authorize)
+  if (options.token !== undefined && authorize !== undefined) {
+    throw new SseError('ERR_SSE_INVALID_ARGUMENT', 'options.token and options.authorize exclude each other: a stream is admitted by a token or by the hook')
+  }
+  const token = options.token === undefined ? undefined : tokenOf(options.token)
   const retry = checkRetry(options.retry, 'options.retry')
   const compress = bool(options, 'compress', hubOptions.compression !== null)
   const maxSubs = hubOptions.maxSubscriptions
@@ -101,6 +177,7 @@ function resolveListenOptions (options, hubOptions) {
     ...corsOf(options.cors),
     compression: compress,
     authorize: authorize !== undefined,
+    token,
     idleMs: timeout(options, 'idleTimeoutMs'),
     lifetimeMs: timeout(options, 'maxLifetimeMs'),
     history: bool(options, 'history', true) && hubOptions.history !== null
@@ -113,4 +190,4 @@ function resolveListenOptions (options, hubOptions) {
   return { native, authorize, authorizeTimeoutMs }
 }
 
-module.exports = { resolveListenOptions, LISTEN_DEFAULTS: DEFAULTS }
+module.exports = { resolveListenOptions, LISTEN_DEFAULTS: DEFAULTS, TOKEN_DEFAULTS, TOKEN_ALGORITHMS }

@@ -107,7 +107,8 @@ function isKeyValue (key) {
 }
 
 /**
- * One role's key, checked. `where` names the source for the messages (the
+ * One role's key, checked (also the native listener's token keys,
+ * lib/listener/options.js). `where` names the source for the messages (the
  * option or the variable); `algWhere` the same for the algorithm.
  * @returns {{ role: string, alg: string, key: Uint8Array | crypto.KeyObject, source: string }}
  */
@@ -173,4 +174,4 @@ function resolveKeys (options = {}, env = process.env) {
   return Object.freeze(keys)
 }
 
-module.exports = { resolveKeys, ALGORITHMS, ROLES }
+module.exports = { resolveKeys, roleKey, ALGORITHMS, ROLES }

@@ -94,6 +94,62 @@ listener::Options optionsOf(const Napi::Object& o) {
   return out;
 }
 
+// The token path's options (lib/listener/options.js checked and exported
+// them): { keys: [{ algorithm, key: Buffer (secret bytes or SPKI DER), kid? }],
+// cookie, query ('' : off), claim ('mercure.subscribe'), userClaim ('' :
+// anonymous), clockToleranceSec }. False with *error (never quoting a key).
+bool tokenOptionsOf(const Napi::Object& o, listener::Options* out, std::string* error) {
+  Napi::Value t = o.Get("token");
+  if (!t.IsObject()) return true;
+  Napi::Object token = t.As<Napi::Object>();
+  Napi::Value list = token.Get("keys");
+  if (!list.IsArray()) {
+    *error = "options.token.keys must be an array";
+    return false;
+  }
+  std::vector<auth::KeySpec> keys;
+  Napi::Array a = list.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value k = a.Get(i);
+    if (!k.IsObject()) {
+      *error = "options.token.keys[" + std::to_string(i) + "] must be an object";
+      return false;
+    }
+    Napi::Object key = k.As<Napi::Object>();
+    auth::KeySpec spec;
+    std::string scratch;
+    std::string_view bytes;
+    if (!auth::parseAlgorithm(stringArg(key.Get("algorithm")), &spec.algorithm) || !key.Get("key").IsTypedArray() ||
+        !bytesOf(key.Get("key"), scratch, &bytes)) {
+      *error = "options.token.keys[" + std::to_string(i) + "] needs an algorithm (HS256, RS256, ES256) and key bytes";
+      return false;
+    }
+    spec.material.assign(bytes);
+    if (key.Get("kid").IsString()) spec.kid = stringArg(key.Get("kid"));
+    keys.push_back(std::move(spec));
+  }
+  auth::ClaimsOptions claims;
+  const std::string claim = str(token, "claim", "mercure.subscribe");
+  claims.topicsPath.clear();
+  for (size_t start = 0; start <= claim.size();) {
+    size_t dot = claim.find('.', start);
+    if (dot == std::string::npos) dot = claim.size();
+    claims.topicsPath.push_back(claim.substr(start, dot - start));
+    start = dot + 1;
+  }
+  claims.userClaim = str(token, "userClaim", "");
+  claims.clockToleranceSec = u32(token, "clockToleranceSec", 0);
+  out->tokenCookie = str(token, "cookie", "");
+  out->tokenQuery = str(token, "query", "");
+  std::string why;
+  out->token = auth::Verifier::create(std::move(keys), std::move(claims), &why);
+  if (!out->token) {
+    *error = "options.token: " + why;
+    return false;
+  }
+  return true;
+}
+
 // One listening socket; -errno on failure. SO_REUSEPORT lets every I/O
 // thread have its own, the kernel spreading connections over them.
 int openListener(const listener::Options& o, uint16_t port, bool reusePort, bool joining, uint16_t* bound) {
@@ -210,11 +266,20 @@ ListenerWrap::ListenerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Li
     Napi::TypeError::New(env, "NativeListener(nativeHub, options, onBatch)").ThrowAsJavaScriptException();
     return;
   }
+  // The verifier first: a bad key fails before the hub is touched.
+  listener::Options options = optionsOf(info[1].As<Napi::Object>());
+  std::string error;
+  if (!tokenOptionsOf(info[1].As<Napi::Object>(), &options, &error)) {
+    Napi::Error e = Napi::Error::New(env, error);
+    e.Set("code", Napi::String::New(env, "ERR_SSE_INVALID_ARGUMENT"));
+    e.ThrowAsJavaScriptException();
+    return;
+  }
   dispatcher_ = HubWrap::attachProtocol(info, "NativeListener(nativeHub, options, onBatch)", this, &hubRef_);
   if (!dispatcher_) return;
   auto* channel = new Channel();
-  core_ = std::make_shared<listener::Core>(optionsOf(info[1].As<Napi::Object>()),
-                                           static_cast<uint32_t>(dispatcher_->shardCount()), channel);
+  core_ =
+      std::make_shared<listener::Core>(std::move(options), static_cast<uint32_t>(dispatcher_->shardCount()), channel);
   admission_ = std::make_unique<listener::Admission>(core_, dispatcher_);
   std::shared_ptr<listener::Core> core = core_;
   channel->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "sse-fanout listener", 0, 1,
@@ -336,6 +401,10 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
   Napi::Array asks;
   uint32_t nAsks = 0;
   const bool authorize = core_->options().authorize;
+  // With a token, 'opened' carries each stream's user for the hub's
+  // 'connect' events.
+  const bool withUsers = core_->options().token != nullptr;
+  std::vector<std::optional<std::string>> openedUsers;
   size_t handled = 0;
   while (!queue_.empty() && handled < kPerTurn) {
     listener::Accepted a = std::move(queue_.front());
@@ -349,7 +418,11 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
     if (!authorize) {
       listener::Grant g;
       g.topics = std::move(a.topics);
+      std::optional<std::string> user = std::move(a.user);  // a token's
+      g.user = user;
+      const size_t before = opened.size();
       admission_->admit(std::move(a), std::move(g), &opened);
+      if (withUsers && opened.size() > before) openedUsers.push_back(std::move(user));
       continue;
     }
     if (authorizing_.size() >= kMaxAuthorizing || authorizingBytes_ + a.head.size() > kMaxAuthorizingBytes) {
@@ -371,7 +444,15 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
   if (!opened.empty()) {
     Napi::Array ids = Napi::Array::New(env, opened.size());
     for (uint32_t i = 0; i < opened.size(); ++i) ids.Set(i, Napi::Number::New(env, static_cast<double>(opened[i])));
-    callback.Call({Napi::String::New(env, "opened"), ids});
+    if (withUsers) {
+      Napi::Array users = Napi::Array::New(env, openedUsers.size());
+      for (uint32_t i = 0; i < openedUsers.size(); ++i) {
+        if (openedUsers[i]) users.Set(i, Napi::String::New(env, *openedUsers[i]));
+      }
+      callback.Call({Napi::String::New(env, "opened"), ids, users});
+    } else {
+      callback.Call({Napi::String::New(env, "opened"), ids});
+    }
   }
   if (nAsks > 0) callback.Call({Napi::String::New(env, "authorize"), asks});
   if (closed && queue_.empty() && !released_) {
@@ -460,6 +541,7 @@ Napi::Value ListenerWrap::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("badRequests", static_cast<double>(c.badRequests.load()));
   o.Set("headerTimeouts", static_cast<double>(c.timedOut.load()));
   o.Set("preflights", static_cast<double>(c.preflights.load()));
+  o.Set("tokenRefused", static_cast<double>(c.tokenRefused.load()));
   uint64_t waiting = 0;
   for (uint32_t i = 0; i < c.shards(); ++i) waiting += c.waiting(i);
   o.Set("pending", static_cast<double>(c.pending.load() + waiting));

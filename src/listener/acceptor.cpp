@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "query.hpp"
 #include "responses.hpp"
+#include "token.hpp"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0
@@ -414,8 +416,8 @@ void Acceptor::handle(Pending* p, size_t headEnd) {
   const http::Coding coding =
       options_.compression ? http::negotiateCoding(req.header("accept-encoding")) : http::Coding::kIdentity;
   if (req.method == http::Method::kHead) {
-    if (options_.authorize) {
-      // Its answer would say what only the hook may grant (200, CORS).
+    if (options_.authorize || options_.token) {
+      // Its answer would say what only the hook (or a token) may grant (200, CORS).
       core_->badRequests.fetch_add(1, std::memory_order_relaxed);
       respond(p,
               errorResponse(405, "ERR_SSE_BAD_REQUEST", "HEAD is not served where streams need authorization", true,
@@ -446,6 +448,15 @@ void Acceptor::handle(Pending* p, size_t headEnd) {
                           "the request names more topics (or topic bytes) than the listener takes", true),
             true);
     return;
+  }
+  if (options_.token) {
+    // Verified here, on the I/O thread: no JS per connection (token.hpp).
+    std::string refusal;
+    if (!admitToken(options_, req, static_cast<int64_t>(::time(nullptr)), &a, &refusal)) {
+      core_->tokenRefused.fetch_add(1, std::memory_order_relaxed);
+      respond(p, std::move(refusal), true);
+      return;
+    }
   }
   a.minor = req.minor;
   a.lastEventId = cursorOf(req);

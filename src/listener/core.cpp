@@ -31,6 +31,7 @@ Accepted& Accepted::operator=(Accepted&& o) noexcept {
   minor = o.minor;
   topics = std::move(o.topics);
   lastEventId = std::move(o.lastEventId);
+  user = std::move(o.user);
   coding = o.coding;
   allowOrigin = std::move(o.allowOrigin);
   varyOrigin = o.varyOrigin;

@@ -24,6 +24,7 @@
 
 #include "accept_encoding.hpp"
 #include "command.hpp"
+#include "jwt.hpp"
 #include "request.hpp"
 
 namespace ssefanout::listener {
@@ -45,6 +46,11 @@ struct Options {
   uint32_t corsMaxAgeS = 600;
   bool compression = false;  // gzip or deflate by Accept-Encoding
   bool authorize = false;    // every stream request goes to JS first
+  // The token path (token.hpp): set, every stream request needs a JWT this
+  // verifies, checked on the I/O thread (exclusive with authorize).
+  std::shared_ptr<const auth::Verifier> token;
+  std::string tokenCookie = "mercureAuthorization";  // "" : no cookie token
+  std::string tokenQuery = "authorization";          // "" : no query token
   // What each stream starts with (as hub.accept's options).
   std::optional<uint64_t> retryMin, retryMax;
   uint32_t idleMs = 0;
@@ -86,6 +92,7 @@ struct Accepted {
   uint8_t minor = 1;  // HTTP/1.<minor>
   std::vector<std::string> topics;
   std::optional<std::string> lastEventId;
+  std::optional<std::string> user;  // from a verified token's claims
   http::Coding coding = http::Coding::kIdentity;
   std::string allowOrigin;  // Access-Control-Allow-Origin to send ("" none)
   bool varyOrigin = false;
@@ -149,13 +156,14 @@ class Core : public std::enable_shared_from_this<Core> {
   void detachSink();
 
   // Counters (any thread).
-  std::atomic<uint64_t> accepted{0};     // TCP connections accepted
-  std::atomic<uint64_t> streams{0};      // requests handed on as streams
-  std::atomic<uint64_t> refusedIp{0};    // closed past maxConnectionsPerIp
-  std::atomic<uint64_t> badRequests{0};  // answered with a 4xx/5xx by the parser or routing
-  std::atomic<uint64_t> timedOut{0};     // closed by the header timeout
-  std::atomic<uint64_t> preflights{0};   // OPTIONS answered
-  std::atomic<uint64_t> pending{0};      // being read or waiting for JS
+  std::atomic<uint64_t> accepted{0};      // TCP connections accepted
+  std::atomic<uint64_t> streams{0};       // requests handed on as streams
+  std::atomic<uint64_t> refusedIp{0};     // closed past maxConnectionsPerIp
+  std::atomic<uint64_t> badRequests{0};   // answered with a 4xx/5xx by the parser or routing
+  std::atomic<uint64_t> timedOut{0};      // closed by the header timeout
+  std::atomic<uint64_t> preflights{0};    // OPTIONS answered
+  std::atomic<uint64_t> tokenRefused{0};  // 401/403/400 from the token path
+  std::atomic<uint64_t> pending{0};       // being read or waiting for JS
 
  private:
   const Options options_;
