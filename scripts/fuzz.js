@@ -41,7 +41,10 @@ const MAX_LEN = {
   body_coding: 1024,
   // request heads: past the small limits' 256-byte head (431) with room for
   // a pipelined second head; the default limits' 8 KiB is the unit tests'
-  http_request: 2048
+  http_request: 2048,
+  // a token: header, claims and signature of a few dozen selectors (the
+  // 8 KiB budget is the unit tests')
+  jwt: 2048
 }
 const DEFAULT_MAX_LEN = 4096
 
