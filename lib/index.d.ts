@@ -212,7 +212,53 @@ export type ListenGrant =
   | { topics?: string | string[], user?: string | null, lastEventId?: string, status?: undefined }
   | { status: number, code?: string, message?: string }
 
-export interface ListenOptions {
+/** One verification key of the token path: an HS256 secret, or an RS256 (2048 bits or more) / ES256 (P-256) public key as PEM or KeyObject; never a private key. */
+export interface ListenTokenKey {
+  algorithm: 'HS256' | 'RS256' | 'ES256'
+  key: string | Buffer | Uint8Array | import('node:crypto').KeyObject
+  /** Compared with the token header's `kid` when both have one. */
+  kid?: string
+}
+
+/** Where tokens come from and what their claims grant (the Mercure defaults). */
+export interface ListenTokenClaims {
+  /** The cookie holding a token; `null`: none. Default `'mercureAuthorization'`. */
+  cookie?: string | null
+  /** The query parameter holding a token; `null`: none. Default `'authorization'`. */
+  query?: string | null
+  /** The topic selectors' claim, a dotted path to an array of strings (`'*'`, exact topics, URI templates). Default `'mercure.subscribe'` (the `https://mercure.rocks/` object too). */
+  claim?: string
+  /** The claim naming the stream's user (`hub.publish(..., { users })`); `null`: anonymous streams. Default `'sub'`. */
+  userClaim?: string | null
+  /** Seconds of clock skew allowed on `exp` and `nbf`. Default 0. */
+  clockToleranceSec?: number
+}
+
+/** The native token path: JWTs verified on the I/O threads, no JS per connection. At most 8 keys (rotation). */
+export type ListenToken = ListenTokenClaims & (ListenTokenKey | { keys: ListenTokenKey[] })
+
+export type ListenOptions = ListenCommonOptions & (
+  | {
+    /**
+     * Called on the JS thread, in batches per I/O loop turn, with each stream request (a plain object); answers (or
+     * resolves to) the stream's topics and user, or `{ status }` to refuse. Throwing answers 500 (or the error's own
+     * 4xx `statusCode`). Without it, topics come from the query and the streams are anonymous, opened with no JS at all.
+     */
+    authorize?: (request: ListenRequest) => ListenGrant | null | undefined | Promise<ListenGrant | null | undefined>
+    token?: undefined
+  }
+  | {
+    /**
+     * JWT auth verified natively (HS256, RS256, ES256), exclusive with `authorize`: the token from `Authorization:
+     * Bearer`, else the query, else the cookie; each requested topic must match a selector of the claim (none
+     * requested: the claim's exact topics). 401 (no or bad token), 403 (a topic not granted), 400 (none to subscribe).
+     */
+    token: ListenToken
+    authorize?: undefined
+  }
+)
+
+export interface ListenCommonOptions {
   /** Default 0: a free port (`listener.port`). */
   port?: number
   /** An IP address (`'127.0.0.1'`, `'::'`, `'0.0.0.0'`) or `'localhost'`. Default `'127.0.0.1'`. */
@@ -249,12 +295,6 @@ export interface ListenOptions {
   authorizeTimeoutMs?: number
   /** The listen(2) backlog. Default 511. */
   backlog?: number
-  /**
-   * Called on the JS thread, in batches per I/O loop turn, with each stream request (a plain object); answers (or
-   * resolves to) the stream's topics and user, or `{ status }` to refuse. Throwing answers 500 (or the error's own
-   * 4xx `statusCode`). Without it, topics come from the query and the streams are anonymous, opened with no JS at all.
-   */
-  authorize?: (request: ListenRequest) => ListenGrant | null | undefined | Promise<ListenGrant | null | undefined>
 }
 
 export interface ListenerStats {
@@ -266,6 +306,8 @@ export interface ListenerStats {
   badRequests: number
   headerTimeouts: number
   preflights: number
+  /** Requests the token path refused (401, 403, 400). */
+  tokenRefused: number
   pending: number
   authorizing: number
   addresses: number

@@ -7,12 +7,15 @@
 //   src/compress    body codings (gzip/deflate variants of frames): the core and zlib only
 //   src/history     history and resume: the core only (no Node-API, libuv, simdjson)
 //   src/mercure     the Mercure protocol: the core and history (no Node-API, libuv, simdjson)
+//   src/auth        JWT verification (the listener's token path): the core, src/mercure, src/history,
+//                   simdjson and OpenSSL; no Node-API, no libuv
 //   src/io          the libuv I/O threads: the core, src/compress, src/history and libuv; no Node-API,
 //                   no simdjson, nothing of src/pocketbase or src/addon
 //   src/listener    the native HTTP listener (issue 17): the core, src/http, src/io, src/compress,
-//                   src/history and libuv; no Node-API, no simdjson
-//   src/addon       the Node-API glue: any layer; no simdjson of its own (only
-//                   src/pocketbase includes or uses simdjson)
+//                   src/history, src/auth (the verifier's interface), src/mercure (selectors) and
+//                   libuv; no Node-API, no simdjson, no OpenSSL
+//   src/addon       the Node-API glue: any layer; no simdjson nor OpenSSL of its own (only
+//                   src/pocketbase and src/auth include or use simdjson, only src/auth OpenSSL)
 // A quoted include is matched to a layer by the folder that holds the header
 // (the layers' include paths are flat). Prints what it checked and each
 // offence as file:line. Run by npm test.
@@ -25,17 +28,19 @@ const NAPI = { name: 'Node-API (napi.h)', include: /^napi\.h$/ }
 const NODE_API = { name: 'Node-API (node_api.h)', include: /^(node_api|js_native_api)(_types)?\.h$/ }
 const UV = { name: 'libuv (uv.h)', include: /^uv(\.h$|\/)/ }
 const SIMDJSON = { name: 'simdjson', include: /^simdjson(\.h)?$|^simdjson\//, use: /\bsimdjson::/ }
+const OPENSSL = { name: 'OpenSSL', include: /^openssl\// }
 
 const RULES = {
-  core: { layers: [], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  http: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  compress: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  pocketbase: { layers: ['core'], forbid: [NAPI, NODE_API, UV] },
-  history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  mercure: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, UV, SIMDJSON] },
-  io: { layers: ['core', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
-  listener: { layers: ['core', 'http', 'io', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON] },
-  addon: { layers: ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'io', 'listener'], forbid: [SIMDJSON] }
+  core: { layers: [], forbid: [NAPI, NODE_API, UV, SIMDJSON, OPENSSL] },
+  http: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON, OPENSSL] },
+  compress: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON, OPENSSL] },
+  pocketbase: { layers: ['core'], forbid: [NAPI, NODE_API, UV, OPENSSL] },
+  history: { layers: ['core'], forbid: [NAPI, NODE_API, UV, SIMDJSON, OPENSSL] },
+  mercure: { layers: ['core', 'history'], forbid: [NAPI, NODE_API, UV, SIMDJSON, OPENSSL] },
+  auth: { layers: ['core', 'mercure', 'history'], forbid: [NAPI, NODE_API, UV] },
+  io: { layers: ['core', 'compress', 'history'], forbid: [NAPI, NODE_API, SIMDJSON, OPENSSL] },
+  listener: { layers: ['core', 'http', 'io', 'compress', 'history', 'auth', 'mercure'], forbid: [NAPI, NODE_API, SIMDJSON, OPENSSL] },
+  addon: { layers: ['core', 'http', 'compress', 'pocketbase', 'history', 'mercure', 'auth', 'io', 'listener'], forbid: [SIMDJSON, OPENSSL] }
 }
 
 // Offences known when the rule was written, each to go with the change that
@@ -123,7 +128,7 @@ function checkLayers (root, known = KNOWN) {
           return
         }
         for (const f of rule.forbid) {
-          if (f.use && f.use.test(line)) report(f.name, `src/${layer} uses ${f.name}: only src/pocketbase may`)
+          if (f.use && f.use.test(line)) report(f.name, `src/${layer} uses ${f.name}: only src/pocketbase and src/auth may`)
         }
       })
     }

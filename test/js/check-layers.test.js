@@ -43,7 +43,9 @@ test('each forbidden include is reported with file:line', (t) => {
     'src/core/bad.cpp': '#include "frame.hpp"\n#include <napi.h>\n# include <uv.h>\n#include "simdjson.h"\n#include "shard.hpp"\n#include <node_api.h>\n',
     'src/pocketbase/bad.cpp': '#include <uv.h>\n#include "shard.hpp"\n',
     'src/io/bad.cpp': '#include "napi.h"\n#include "pb_filter.hpp"\n#include "hub.hpp"\nvoid f() { simdjson::dom::parser p; }\n',
-    'src/addon/hub.hpp': '\n#include "simdjson.h"\n'
+    'src/addon/hub.hpp': '\n#include "simdjson.h"\n',
+    'src/listener/bad.cpp': '#include <openssl/evp.h>\n#include "jwt.hpp"\n',
+    'src/auth/jwt.hpp': '#include <openssl/evp.h>\n#include "simdjson.h"\n#include "selector.hpp"\n'
   })
   const r = checkLayers(root, [])
   const where = r.offences.map((o) => o.slice(0, o.indexOf(': ')))
@@ -51,12 +53,14 @@ test('each forbidden include is reported with file:line', (t) => {
     'src/core/bad.cpp:2', 'src/core/bad.cpp:3', 'src/core/bad.cpp:4', 'src/core/bad.cpp:5', 'src/core/bad.cpp:6',
     'src/pocketbase/bad.cpp:1', 'src/pocketbase/bad.cpp:2',
     'src/io/bad.cpp:1', 'src/io/bad.cpp:2', 'src/io/bad.cpp:3', 'src/io/bad.cpp:4',
+    'src/listener/bad.cpp:1',
     'src/addon/hub.hpp:2'
   ])
   assert.match(r.offences[0], /src\/core includes napi\.h: no Node-API/)
   assert.match(r.offences[3], /src\/core includes shard\.hpp of src\/io: src\/core may include no other layer/)
   assert.match(r.offences[9], /src\/io includes hub\.hpp of src\/addon/)
-  assert.match(r.offences[10], /src\/io uses simdjson: only src\/pocketbase may/)
+  assert.match(r.offences[11], /src\/listener includes openssl\/evp\.h: no OpenSSL/)
+  assert.match(r.offences[10], /src\/io uses simdjson: only src\/pocketbase and src\/auth may/)
 })
 
 test('a known offence is reported as known; once gone, it must be deleted', (t) => {

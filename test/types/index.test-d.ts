@@ -257,6 +257,11 @@ expectError(serveClient({}, res2))
   void hub.listen({
     authorize: async (req: ListenRequest) => req.headers.authorization === 'Bearer x' ? { topics: ['a'], user: 'u' } : { status: 401 }
   })
+  void hub.listen({ token: { algorithm: 'HS256', key: 'secret', userClaim: null, query: null } })
+  void hub.listen({ token: { keys: [{ algorithm: 'RS256', key: '-----BEGIN PUBLIC KEY-----', kid: 'k1' }, { algorithm: 'ES256', key: Buffer.from('') }], claim: 'app.topics', clockToleranceSec: 5 } })
+  void hub.listen({ port: 0 }).then((l) => expectType<number>(l.stats().tokenRefused))
+  expectError(hub.listen({ token: { algorithm: 'HS384', key: 'secret' } }))
+  expectError(hub.listen({ token: { algorithm: 'HS256', key: 'secret' }, authorize: () => null }))
   expectError(hub.listen({ authorize: () => 'yes' }))
   expectError(hub.listen({ port: '80' }))
 }
