@@ -282,7 +282,7 @@ function finish (code, signal) {
 // in our code" keeps the check exact, without a list of V8 function names
 // that changes with every Node release.
 function classify (text) {
-  const ourFrame = /\.\.\/src\/(addon|core|http|compress|pocketbase|history|mercure|io|listener)\/|node-addon-api\/|@nozbe\/simdjson|sse_fanout\.node\+0x|\bssefanout::/
+  const ourFrame = /\.\.\/src\/(addon|core|http|compress|pocketbase|history|mercure|auth|io|listener)\/|node-addon-api\/|@nozbe\/simdjson|sse_fanout\.node\+0x|\bssefanout::/
   const leakHeader = /^(Direct|Indirect) leak of (\d+) byte/
   const lines = text.split('\n')
   const fatal = []

@@ -5,7 +5,7 @@
 // through this script, so a new file in a layer lands in both builds without
 // editing either. scripts/check-sources.js (npm test) compares the two.
 //
-//   node scripts/sources.js core http compress pocketbase history mercure io addon   one path a line, relative to the package root
+//   node scripts/sources.js core http compress pocketbase history mercure auth io listener addon   one path a line, relative to the package root
 //
 // Needs nothing but Node: binding.gyp runs it at `npm install`.
 const fs = require('node:fs')
