@@ -293,7 +293,11 @@ export interface ListenCommonOptions {
   maxPendingPerThread?: number
   /** How long a request may wait for `authorize`'s answer; past it 503 `ERR_SSE_AUTHORIZE`. Default 10000. */
   authorizeTimeoutMs?: number
-  /** The listen(2) backlog. Default 511. */
+  /**
+   * Connections the kernel may hold before they are accepted, over all the listener's sockets: each socket's queue
+   * is capped at `net.core.somaxconn`, so the listener opens as many `SO_REUSEPORT` sockets per I/O thread as this
+   * needs (at most 8). Default 16384.
+   */
   backlog?: number
 }
 

@@ -11,7 +11,7 @@ const DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   path: '/events',
   topicsParam: 'topics',
-  backlog: 511,
+  backlog: 16384,
   headerTimeoutMs: 10000,
   maxHeaderBytes: 8192,
   maxHeaders: 64,
@@ -164,7 +164,7 @@ function resolveListenOptions (options, hubOptions) {
   const native = {
     host,
     port: int(options, 'port', 0, 65535),
-    backlog: int(options, 'backlog', 1, 65535),
+    backlog: int(options, 'backlog', 1, 1 << 20),
     path: string(options, 'path', (v) => PATH.test(v) && !v.includes('?') && v.length <= 1024, "a path starting with '/' (no query, no spaces)"),
     topicsParam: string(options, 'topicsParam', (v) => PARAM.test(v), 'a query parameter name ([A-Za-z0-9_.~-], 1 to 64 characters)'),
     headerTimeoutMs: int(options, 'headerTimeoutMs', 100, 2 ** 31 - 1),

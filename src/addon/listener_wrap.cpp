@@ -11,6 +11,7 @@
 
 #include "args.hpp"
 #include "hub_wrap.hpp"
+#include "sockets.hpp"
 
 namespace ssefanout {
 
@@ -150,61 +151,6 @@ bool tokenOptionsOf(const Napi::Object& o, listener::Options* out, std::string* 
   return true;
 }
 
-// One listening socket; -errno on failure. SO_REUSEPORT lets every I/O
-// thread have its own, the kernel spreading connections over them.
-int openListener(const listener::Options& o, uint16_t port, bool reusePort, bool joining, uint16_t* bound) {
-  sockaddr_storage ss;
-  std::memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  int family;
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, o.host.c_str(), &in4->sin_addr) == 1) {
-    family = AF_INET;
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(port);
-    len = sizeof *in4;
-  } else if (inet_pton(AF_INET6, o.host.c_str(), &in6->sin6_addr) == 1) {
-    family = AF_INET6;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    len = sizeof *in6;
-  } else {
-    return -EINVAL;
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (family == AF_INET6) {
-    int off = 0;  // "::" takes IPv4 too, as Node's listen() does
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-  }
-  // The first socket binds without SO_REUSEPORT: its port is its own (bound
-  // with the flag, port 0 may pick a port another reuseport listener holds,
-  // and a given port could join one), then takes the flag before listen()
-  // so the other threads' sockets join it.
-  const bool first = port == 0 || !joining;
-  if (!first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    int err = errno;
-    ::close(fd);
-    return -err;
-  }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      (first && reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-      listen(fd, static_cast<int>(o.backlog)) != 0) {
-    int err = errno;
-    ::close(fd);
-    return -err;
-  }
-  sockaddr_storage got;
-  socklen_t gotLen = sizeof got;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gotLen);
-  *bound = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
-                                   : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
-  return fd;
-}
-
 uint64_t steadyMs() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -333,26 +279,22 @@ Napi::Value ListenerWrap::JS_listen(const Napi::CallbackInfo& info) {
   }
   const listener::Options& o = core_->options();
   const uint32_t n = static_cast<uint32_t>(dispatcher_->shardCount());
-  std::vector<int> fds;
-  uint16_t port = o.port;
-  for (uint32_t i = 0; i < n; ++i) {
-    uint16_t bound = 0;
-    int fd = openListener(o, port, n > 1, i > 0, &bound);
-    if (fd < 0) {
-      for (int f : fds) ::close(f);
-      Napi::Error e =
-          Napi::Error::New(env, std::string("listen ") + o.host + ":" + std::to_string(port) + ": " + strerror(-fd));
-      e.Set("errno", Napi::Number::New(env, fd));
-      e.Set("syscall", Napi::String::New(env, "listen"));
-      e.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    port = bound;
-    fds.push_back(fd);
+  const listener::SocketPlan plan = listener::planSockets(o.backlog, n, listener::systemSomaxconn());
+  std::vector<std::vector<int>> fds;
+  uint16_t port = 0;
+  int err = listener::openListeners(o, dispatcher_->options().shard, n, plan, &fds, &port);
+  if (err < 0) {
+    Napi::Error e =
+        Napi::Error::New(env, std::string("listen ") + o.host + ":" + std::to_string(o.port) + ": " + strerror(-err));
+    e.Set("errno", Napi::Number::New(env, err));
+    e.Set("syscall", Napi::String::New(env, "listen"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
   }
+  sockets_ = n * plan.perThread;
   listening_ = true;
   core_->expectAcceptors(n);
-  for (uint32_t i = 0; i < n; ++i) dispatcher_->postTask(i, listener::startTask(core_, fds[i]));
+  for (uint32_t i = 0; i < n; ++i) dispatcher_->postTask(i, listener::startTask(core_, std::move(fds[i])));
   tsfn_.Ref(env);
   return Napi::Number::New(env, port);
 }
@@ -548,6 +490,7 @@ Napi::Value ListenerWrap::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("authorizeTimeouts", static_cast<double>(authorizeTimeouts_));
   o.Set("authorizing", static_cast<double>(authorizing_.size()));
   o.Set("addresses", static_cast<double>(c.addresses()));
+  o.Set("sockets", static_cast<double>(sockets_));
   return o;
 }
 

@@ -78,6 +78,7 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
   Channel* channel_ = nullptr;  // owned by tsfn_ (its finalizer frees it); null once released
   Napi::ThreadSafeFunction tsfn_;
   bool listening_ = false;
+  uint32_t sockets_ = 0;  // listening sockets, over all threads
   bool closing_ = false;
   bool released_ = false;
   uint32_t nextToken_ = 1;

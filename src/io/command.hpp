@@ -89,6 +89,9 @@ struct Command {
   // A protocol's stream (StreamOptions::replayFilter set): broadcasts do not
   // reach it (they carry no topic its protocol could authorize).
   static constexpr uint8_t kNoBroadcasts = 8;
+  // kAdopt: the socket is non-blocking and has setStreamSocketOptions'
+  // options already (the native listener's, inherited from its listening socket).
+  static constexpr uint8_t kPreparedSocket = 16;
 
   Op op = Op::kStop;
   uint8_t flags = 0;

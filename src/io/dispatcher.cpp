@@ -228,6 +228,7 @@ Status Dispatcher::adopt(int fd, std::string_view head, bool chunked, StreamOpti
   c.frame = FrameRef(Frame::copyOf(head, Frame::Kind::kRaw));
   if (chunked) c.flags |= Command::kChunked;
   c.coding = stream.coding;
+  if (stream.preparedSocket) c.flags |= Command::kPreparedSocket;
   Status s = addConnection(std::move(stream), std::move(c), id);
   if (s != Status::kOk) {
     // addConnection() moves the command only when it posts it.

@@ -85,6 +85,9 @@ struct StreamOptions {
   // Adopted streams: the body's Content-Encoding (the head must say so).
   // Every frame then goes out as its coded variant (src/compress).
   compress::Coding coding = compress::Coding::kIdentity;
+  // Adopted streams: the fd is non-blocking and carries the stream socket
+  // options already (setStreamSocketOptions; the native listener's sockets).
+  bool preparedSocket = false;
 };
 
 struct ShardStats {

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#if SSE_FANOUT_EPOLL
+#include <sys/epoll.h>
+#endif
 
 #include "cursor.hpp"
 #include "registry.hpp"
@@ -45,7 +48,11 @@ struct Shard::Conn {
   compress::StreamCoder coder;
   compress::Meta prefixMeta;
   std::unique_ptr<ConnHook> hook;  // Command::hook: dropped when the connection is freed
-  uv_poll_t poll;                  // initialised only when fd >= 0
+#if SSE_FANOUT_EPOLL
+  bool watched = false;  // in the shard's epoll set
+#else
+  uv_poll_t poll;  // initialised only when fd >= 0
+#endif
 };
 
 namespace {
@@ -71,6 +78,8 @@ uint64_t tickInterval(const ShardOptions& o) {
   if (o.closeTimeoutMs > 0) every = std::min<uint64_t>(every, o.closeTimeoutMs / 4);
   return std::max<uint64_t>(every, 10);
 }
+
+}  // namespace
 
 // Dead peers: without keepalive a peer that vanished (power loss, a dropped
 // NAT mapping) with nothing in flight holds its connection forever, and with
@@ -103,7 +112,15 @@ void setDeadPeerOptions(int fd, const ShardOptions& o) {
 #endif
 }
 
-}  // namespace
+void setStreamSocketOptions(int fd, const ShardOptions& o) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setDeadPeerOptions(fd, o);
+  if (o.sndbufBytes > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.sndbufBytes, sizeof o.sndbufBytes);
+#ifdef SO_NOSIGPIPE
+  setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+}
 
 Shard::Shard(uint32_t index, const ShardOptions& options, ShardSink* sink)
     : index_(index),
@@ -116,6 +133,13 @@ Shard::Shard(uint32_t index, const ShardOptions& options, ShardSink* sink)
   encodeEvent(hb, &heartbeatFrame_, Frame::Kind::kControl);  // ": \n\n": a comment line and the blank line
 }
 
+void Shard::closeEpoll() {
+#if SSE_FANOUT_EPOLL
+  if (epfd_ >= 0) ::close(epfd_);
+  epfd_ = -1;
+#endif
+}
+
 Shard::~Shard() {
   if (started_ && !joined_) {
     Command stop;
@@ -123,6 +147,7 @@ Shard::~Shard() {
     post(std::move(stop));
     join();
   }
+  closeEpoll();
   std::lock_guard<std::mutex> lock(mu_);
   for (Command& c : queue_) {
     if (c.fd >= 0) ::close(c.fd);
@@ -139,7 +164,18 @@ int Shard::start() {
   tick_.data = this;
   uint64_t every = tickInterval(options_);
   uv_timer_start(&tick_, onTick, every, every);
+#if SSE_FANOUT_EPOLL
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  rc = epfd_ < 0 ? -errno : uv_poll_init(&loop_, &epoll_, epfd_);
+  if (rc == 0) {
+    epoll_.data = this;
+    uv_poll_start(&epoll_, UV_READABLE, onEpoll);
+    rc = uv_thread_create(&thread_, threadMain, this);
+    if (rc != 0) uv_close(reinterpret_cast<uv_handle_t*>(&epoll_), nullptr);
+  }
+#else
   rc = uv_thread_create(&thread_, threadMain, this);
+#endif
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
@@ -162,6 +198,10 @@ void Shard::threadMain(void* arg) {
   auto* self = static_cast<Shard*>(arg);
   uv_run(&self->loop_, UV_RUN_DEFAULT);
   uv_loop_close(&self->loop_);
+  // Connections released by the last callbacks.
+  for (Conn* c : self->graveyard_) delete c;
+  self->graveyard_.clear();
+  self->closeEpoll();
   self->sink_->onStopped(self->index_);
 }
 
@@ -366,26 +406,21 @@ void Shard::adopt(Command& c) {
     } else {
       conn->outbox.setEventPrefix(c.prefix);
     }
-    int one = 1;
-    setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setDeadPeerOptions(conn->fd, options_);
-    if (options_.sndbufBytes > 0) {
-      setsockopt(conn->fd, SOL_SOCKET, SO_SNDBUF, &options_.sndbufBytes, sizeof options_.sndbufBytes);
+    // A socket of the native listener is non-blocking and has the options
+    // already, from its listening socket: each would be a syscall per
+    // stream, and a connect storm is made of those.
+    if (!(c.flags & Command::kPreparedSocket)) {
+      setStreamSocketOptions(conn->fd, options_);
+      int flags = fcntl(conn->fd, F_GETFL);
+      if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(conn->fd, F_SETFL, flags | O_NONBLOCK);
     }
-#ifdef SO_NOSIGPIPE
-    setsockopt(conn->fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
-#endif
-    int flags = fcntl(conn->fd, F_GETFL);
-    if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(conn->fd, F_SETFL, flags | O_NONBLOCK);
-    if (uv_poll_init(&loop_, &conn->poll, conn->fd) != 0) {
+    if (!watch(conn)) {
       // Not pollable (never the case for a socket): give it up as an error.
       conn->fd = -1;
       ::close(c.fd);
       closeConn(conn, DisconnectReason::kError);
       return;
     }
-    conn->poll.data = conn;
-    uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
     if (c.frame) {
       conn->outbox.push(c.frame, true);  // the head is never refused
       bump(counters_.queueBytes, c.frame->size());
@@ -586,6 +621,85 @@ void Shard::flush(Conn* conn) {
   }
 }
 
+// ---- watching the streams' sockets ------------------------------------------
+//
+// Linux: one epoll set of the shard's own, itself watched by the loop (an
+// epoll fd is pollable): a stream costs one epoll_ctl to join it and one to
+// leave, and one per switch of its write watch. A uv_poll_t per stream costs
+// an ioctl and four epoll_ctl over its life (uv_poll_init tries the fd with
+// an add and a delete, every uv_poll_start deletes it first) and about 150
+// bytes of handle; in a connect storm those syscalls were a fifth of the
+// shard's time. Elsewhere (macOS), and with SSE_FANOUT_UV_POLL (a CI build
+// checks that variant), a uv_poll_t per stream.
+
+#if SSE_FANOUT_EPOLL
+
+namespace {
+uint32_t epollEventsOf(bool writable) { return EPOLLIN | EPOLLRDHUP | (writable ? EPOLLOUT : 0); }
+}  // namespace
+
+bool Shard::watch(Conn* conn) {
+  epoll_event ev{};
+  ev.events = epollEventsOf(false);
+  ev.data.ptr = conn;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, conn->fd, &ev) != 0) return false;
+  conn->watched = true;
+  return true;
+}
+
+void Shard::setWritable(Conn* conn, bool on) {
+  if (conn->writable == on) return;
+  conn->writable = on;
+  epoll_event ev{};
+  ev.events = epollEventsOf(on);
+  ev.data.ptr = conn;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, conn->fd, &ev);
+}
+
+// The set has events: at most kEpollBatch of them per loop turn (the set
+// stays readable while more wait, so timers and commands get their turns).
+void Shard::onEpoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<Shard*>(handle->data);
+  epoll_event ready[kEpollBatch];
+  const int n = epoll_wait(self->epfd_, ready, kEpollBatch, 0);
+  for (int i = 0; i < n; ++i) {
+    auto* conn = static_cast<Conn*>(ready[i].data.ptr);
+    // Released by an earlier event of this batch: still allocated (the
+    // graveyard is freed in afterCallback()).
+    if (conn->released) continue;
+    const uint32_t e = ready[i].events;
+    // As libuv reports them to a uv_poll_t: EPOLLERR as an error, a hang-up
+    // as readable (the read finds the end or the error).
+    int uvEvents = 0;
+    if (e & (EPOLLIN | EPOLLHUP)) uvEvents |= UV_READABLE;
+    if (e & EPOLLRDHUP) uvEvents |= UV_DISCONNECT;
+    if (e & EPOLLOUT) uvEvents |= UV_WRITABLE;
+    self->onConnEvents(conn, (e & EPOLLERR) ? UV_EBADF : 0, uvEvents);
+  }
+  self->afterCallback();
+}
+
+void Shard::unwatch(Conn* conn) {
+  if (conn->watched) {
+    // Explicitly: closing the fd would leave the registration in place
+    // while another descriptor shares the socket.
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, conn->fd, nullptr);
+    conn->watched = false;
+  }
+  ::close(conn->fd);  // only the owning thread closes
+  conn->fd = -1;
+  graveyard_.push_back(conn);
+}
+
+#else
+
+bool Shard::watch(Conn* conn) {
+  if (uv_poll_init(&loop_, &conn->poll, conn->fd) != 0) return false;
+  conn->poll.data = conn;
+  uv_poll_start(&conn->poll, UV_READABLE | UV_DISCONNECT, onPoll);
+  return true;
+}
+
 void Shard::setWritable(Conn* conn, bool on) {
   if (conn->writable == on) return;
   conn->writable = on;
@@ -596,6 +710,23 @@ void Shard::onPoll(uv_poll_t* handle, int status, int events) {
   auto* conn = static_cast<Conn*>(handle->data);
   Shard* self = conn->shard;
   if (conn->released) return;
+  self->onConnEvents(conn, status, events);
+  self->afterCallback();
+}
+
+void Shard::unwatch(Conn* conn) {
+  uv_close(reinterpret_cast<uv_handle_t*>(&conn->poll), onPollClosed);  // stops it too
+}
+
+void Shard::onPollClosed(uv_handle_t* handle) {
+  auto* conn = static_cast<Conn*>(handle->data);
+  ::close(conn->fd);  // only the owning thread closes, and only now
+  delete conn;
+}
+
+#endif
+
+void Shard::onConnEvents(Conn* conn, int status, int events) {
   if (status < 0) {
     // libuv reports EPOLLERR as UV_EBADF whatever the socket's error is; the
     // real one (ECONNRESET when the client reset the connection) is SO_ERROR.
@@ -603,16 +734,14 @@ void Shard::onPoll(uv_poll_t* handle, int status, int events) {
     socklen_t len = sizeof err;
     if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     const bool gone = status == UV_ECONNRESET || status == UV_EPIPE || isPeerGone(err);
-    self->closeConn(conn, gone ? DisconnectReason::kClient : DisconnectReason::kError);
-  } else {
-    if (events & UV_READABLE) self->readAndDiscard(conn);
-    if (!conn->released && (events & UV_DISCONNECT)) self->closeConn(conn, DisconnectReason::kClient);
-    // flush() stops watching for UV_WRITABLE once the outbox is empty; every
-    // uv_poll_start costs a scan of the loop's pending events, so the watch
-    // is left alone while bytes remain.
-    if (!conn->released && (events & UV_WRITABLE)) self->flush(conn);
+    closeConn(conn, gone ? DisconnectReason::kClient : DisconnectReason::kError);
+    return;
   }
-  self->afterCallback();
+  if (events & UV_READABLE) readAndDiscard(conn);
+  if (!conn->released && (events & UV_DISCONNECT)) closeConn(conn, DisconnectReason::kClient);
+  // flush() stops watching for UV_WRITABLE once the outbox is empty; every
+  // change of the watch is a syscall, so it is left alone while bytes remain.
+  if (!conn->released && (events & UV_WRITABLE)) flush(conn);
 }
 
 // SSE clients send nothing after the request; whatever arrives is dropped. A
@@ -673,7 +802,7 @@ void Shard::release(Conn* conn, bool abortive) {
     struct linger lg = {1, 0};
     setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&conn->poll), onPollClosed);  // stops it too
+  unwatch(conn);
 }
 
 // Orderly end: what is queued is sent, the body ended, then the fd closed.
@@ -720,12 +849,6 @@ void Shard::endEverythingNow() {
   }
 }
 
-void Shard::onPollClosed(uv_handle_t* handle) {
-  auto* conn = static_cast<Conn*>(handle->data);
-  ::close(conn->fd);  // only the owning thread closes, and only now
-  delete conn;
-}
-
 void Shard::removeService(ShardService* service) {
   services_.erase(std::remove(services_.begin(), services_.end(), service), services_.end());
 }
@@ -768,6 +891,9 @@ void Shard::endLoop() {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+#if SSE_FANOUT_EPOLL
+  uv_close(reinterpret_cast<uv_handle_t*>(&epoll_), nullptr);
+#endif
 }
 
 void Shard::onTick(uv_timer_t* handle) {

@@ -26,6 +26,15 @@
 
 #include <uv.h>
 
+// The streams' sockets are watched through an epoll set of the shard's own
+// on Linux (Shard::watch), through a uv_poll_t each elsewhere, or where
+// SSE_FANOUT_UV_POLL is defined (a CI build checks that variant on Linux).
+#if defined(__linux__) && !defined(SSE_FANOUT_UV_POLL)
+#define SSE_FANOUT_EPOLL 1
+#else
+#define SSE_FANOUT_EPOLL 0
+#endif
+
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -105,6 +114,11 @@ class ShardService {
   virtual void onShardEnding(Shard& shard) = 0;
 };
 
+// The options every stream's socket gets (TCP_NODELAY, keepalive and
+// TCP_USER_TIMEOUT for dead peers, SO_SNDBUF): set on each adopted socket,
+// or once on a listening socket, whose accepted sockets inherit them (Linux).
+void setStreamSocketOptions(int fd, const ShardOptions& o);
+
 class Shard {
  public:
   static constexpr int kMaxIov = 512;
@@ -147,9 +161,18 @@ class Shard {
 
   static void threadMain(void* arg);
   static void onAsync(uv_async_t* handle);
-  static void onPoll(uv_poll_t* handle, int status, int events);
   static void onTick(uv_timer_t* handle);
+#if SSE_FANOUT_EPOLL
+  static constexpr int kEpollBatch = 256;
+  static void onEpoll(uv_poll_t* handle, int status, int events);
+#else
+  static void onPoll(uv_poll_t* handle, int status, int events);
   static void onPollClosed(uv_handle_t* handle);
+#endif
+  bool watch(Conn* conn);
+  void unwatch(Conn* conn);  // closes the fd; the Conn is freed later
+  void onConnEvents(Conn* conn, int status, int events);
+  void closeEpoll();
 
   void drain();
   void run(Command& c);
@@ -188,6 +211,10 @@ class Shard {
   uv_loop_t loop_;
   uv_async_t async_;
   uv_timer_t tick_;  // heartbeats and reaping
+#if SSE_FANOUT_EPOLL
+  int epfd_ = -1;    // the streams' sockets (see watch())
+  uv_poll_t epoll_;  // the loop's watch on epfd_
+#endif
   uv_thread_t thread_;
   bool started_ = false;
   bool joined_ = false;
@@ -202,7 +229,7 @@ class Shard {
   // Shard thread only.
   std::vector<Conn*> slots_;      // by registry slot
   std::vector<Conn*> dirty_;      // connections with frames queued this turn
-  std::vector<Conn*> graveyard_;  // JS-transport connections to free after this turn
+  std::vector<Conn*> graveyard_;  // connections to free after this turn (all of them, with epoll)
   std::vector<Conn*> draining_;   // detached (kicked, shutting down) but still flushing
   std::vector<Command> work_;
   std::vector<uint64_t> jsIds_;

@@ -24,8 +24,9 @@ namespace ssefanout::listener {
 struct Acceptor::Pending {
   Acceptor* owner = nullptr;
   int fd = -1;
-  size_t index = 0;  // in pending_ (kGone once it left)
-  uv_poll_t poll;
+  size_t index = 0;     // in pending_ (kGone once it left)
+  uv_poll_t poll;       // initialized only once the request needs waiting for
+  bool polled = false;  // `poll` is initialized (and must be closed)
   std::string buf;
   size_t scanned = 0;        // findHeadEnd resumes here
   uint64_t deadlineMs = 0;   // header timeout, or the end of the linger
@@ -122,31 +123,42 @@ bool topicsOf(const Options& o, std::string_view query, std::vector<std::string>
 
 }  // namespace
 
-Acceptor::Acceptor(std::shared_ptr<Core> core, Shard& shard, int listenFd)
-    : core_(std::move(core)), shard_(shard), options_(core_->options()), listenFd_(listenFd) {}
+Acceptor::Acceptor(std::shared_ptr<Core> core, Shard& shard, std::vector<int> listenFds)
+    : core_(std::move(core)), shard_(shard), options_(core_->options()) {
+  for (int fd : listenFds) {
+    auto l = std::make_unique<Listening>();
+    l->owner = this;
+    l->fd = fd;
+    listens_.push_back(std::move(l));
+  }
+}
 
 Acceptor::~Acceptor() {
-  if (listenFd_ >= 0) ::close(listenFd_);
+  freeReleased();
+  for (const auto& l : listens_) ::close(l->fd);
 }
 
 uint64_t Acceptor::now() const { return uv_now(shard_.loop()); }
 
 void Acceptor::start() {
   uv_loop_t* loop = shard_.loop();
-  uv_poll_init(loop, &listen_, listenFd_);
-  listen_.data = this;
   uv_timer_init(loop, &sweep_);
   sweep_.data = this;
   uv_timer_init(loop, &resume_);
   resume_.data = this;
   uv_check_init(loop, &check_);
   check_.data = this;
-  openHandles_ = 4;
+  openHandles_ = 3;
   // The sweep closes requests past their deadline: a few times per timeout.
   uint64_t every = std::clamp<uint64_t>(options_.headerTimeoutMs / 4, 10, 1000);
   uv_timer_start(&sweep_, onSweep, every, every);
   uv_check_start(&check_, onCheck);
-  uv_poll_start(&listen_, UV_READABLE, onListen);
+  for (const auto& l : listens_) {
+    uv_poll_init(loop, &l->poll, l->fd);
+    l->poll.data = l.get();
+    ++openHandles_;
+    uv_poll_start(&l->poll, UV_READABLE, onListen);
+  }
   shard_.addService(this);
   core_->acceptorOf(shard_.index()) = this;
 }
@@ -158,7 +170,7 @@ void Acceptor::stop() {
   shard_.removeService(this);
   onCheck(&check_);  // what was accepted this turn still goes to JS
   while (!pending_.empty()) drop(pending_.back(), true);
-  closeHandle(reinterpret_cast<uv_handle_t*>(&listen_));
+  for (const auto& l : listens_) closeHandle(reinterpret_cast<uv_handle_t*>(&l->poll));
   closeHandle(reinterpret_cast<uv_handle_t*>(&sweep_));
   closeHandle(reinterpret_cast<uv_handle_t*>(&resume_));
   closeHandle(reinterpret_cast<uv_handle_t*>(&check_));
@@ -167,7 +179,7 @@ void Acceptor::stop() {
 void Acceptor::closeHandle(uv_handle_t* h) { uv_close(h, onHandleClosed); }
 
 void Acceptor::onHandleClosed(uv_handle_t* h) {
-  auto* self = static_cast<Acceptor*>(h->data);
+  Acceptor* self = h->type == UV_POLL ? static_cast<Listening*>(h->data)->owner : static_cast<Acceptor*>(h->data);
   if (--self->openHandles_ > 0) return;
   std::shared_ptr<Core> core = std::move(self->core_);
   delete self;  // closes the listening socket
@@ -177,11 +189,11 @@ void Acceptor::onHandleClosed(uv_handle_t* h) {
 // ---- accepting ---------------------------------------------------------------
 
 void Acceptor::onListen(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<Acceptor*>(handle->data);
-  if (!self->stopped_) self->acceptSome();
+  auto* l = static_cast<Listening*>(handle->data);
+  if (!l->owner->stopped_ && !l->owner->paused_) l->owner->acceptSome(l->fd);
 }
 
-void Acceptor::acceptSome() {
+void Acceptor::acceptSome(int listenFd) {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
     if (!hasRoom()) {
       pausedForRoom_ = true;
@@ -195,7 +207,7 @@ void Acceptor::acceptSome() {
     }
     sockaddr_storage addr;
     socklen_t len = sizeof addr;
-    int fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(listenFd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       core_->refundAcceptToken();
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
@@ -217,17 +229,20 @@ void Acceptor::acceptSome() {
       ::close(fd);
       continue;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // TCP_NODELAY and the rest come with the socket (openListeners).
     Pending* p = track(fd, std::move(ticket), &addr);
-    readFrom(p);  // the request is often there already (TCP_DEFER_ACCEPT-like)
+    // The request is most often there already: read before polling, so a
+    // stream whose head came with its connection is never registered with
+    // epoll here (its shard registers it once, as a stream).
+    readFrom(p);
+    if (alive(p)) watch(p);
   }
 }
 
 void Acceptor::pause(uint64_t resumeInMs) {
   if (!paused_) {
     paused_ = true;
-    uv_poll_stop(&listen_);
+    for (const auto& l : listens_) uv_poll_stop(&l->poll);
   }
   if (resumeInMs > 0) uv_timer_start(&resume_, onResume, resumeInMs, 0);
 }
@@ -236,7 +251,7 @@ void Acceptor::resume() {
   if (!paused_ || stopped_) return;
   paused_ = false;
   pausedForRoom_ = false;
-  uv_poll_start(&listen_, UV_READABLE, onListen);
+  for (const auto& l : listens_) uv_poll_start(&l->poll, UV_READABLE, onListen);
 }
 
 void Acceptor::onResume(uv_timer_t* handle) {
@@ -260,10 +275,39 @@ Acceptor::Pending* Acceptor::track(int fd, std::unique_ptr<ConnHook> ticket, con
   p->index = pending_.size();
   pending_.push_back(p);
   core_->pending.fetch_add(1, std::memory_order_relaxed);
-  uv_poll_init(shard_.loop(), &p->poll, fd);
-  p->poll.data = p;
-  uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, onPending);
   return p;
+}
+
+// Polls a request's connection: for more of its head, for room to write its
+// answer, or for the client's end while lingering.
+void Acceptor::watch(Pending* p) {
+  if (!p->polled) {
+    if (uv_poll_init(shard_.loop(), &p->poll, p->fd) != 0) {
+      drop(p, true);  // not pollable: never the case for a socket
+      return;
+    }
+    p->poll.data = p;
+    p->polled = true;
+  }
+  uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT | (p->writing ? UV_WRITABLE : 0), onPending);
+}
+
+// The request has left pending_: its handle closes (and the Pending is freed
+// from the close callback), or, never polled, it is freed at the check phase
+// (the calls on the stack may still read it until then).
+void Acceptor::release(Pending* p) {
+  if (p->polled) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), onPendingClosed);
+    return;
+  }
+  if (p->fd >= 0) ::close(p->fd);
+  p->fd = -1;
+  released_.push_back(p);
+}
+
+void Acceptor::freeReleased() {
+  for (Pending* p : released_) delete p;  // drops its ticket
+  released_.clear();
 }
 
 bool Acceptor::alive(const Pending* p) const { return p->index != kGone; }
@@ -289,7 +333,7 @@ void Acceptor::drop(Pending* p, bool abortive) {
     struct linger lg = {1, 0};
     setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), onPendingClosed);
+  release(p);
 }
 
 void Acceptor::onPendingClosed(uv_handle_t* handle) {
@@ -479,7 +523,7 @@ void Acceptor::handOver(Pending* p, Accepted&& a) {
   a.ticket = std::move(p->ticket);
   p->fd = -1;
   untrack(p);
-  uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), onPendingClosed);
+  release(p);
   core_->streams.fetch_add(1, std::memory_order_relaxed);
   core_->handedOver(shard_.index());
   ready_.push_back(std::move(a));
@@ -487,6 +531,7 @@ void Acceptor::handOver(Pending* p, Accepted&& a) {
 
 void Acceptor::onCheck(uv_check_t* handle) {
   auto* self = static_cast<Acceptor*>(handle->data);
+  self->freeReleased();
   if (self->ready_.empty()) return;
   std::vector<Accepted> batch;
   batch.swap(self->ready_);
@@ -512,7 +557,7 @@ void Acceptor::writeOut(Pending* p) {
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (!p->writing) {
         p->writing = true;
-        uv_poll_start(&p->poll, UV_READABLE | UV_WRITABLE | UV_DISCONNECT, onPending);
+        watch(p);
       }
       return;
     }
@@ -521,7 +566,7 @@ void Acceptor::writeOut(Pending* p) {
   }
   if (p->writing) {
     p->writing = false;
-    uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, onPending);
+    watch(p);
   }
   if (p->closeAfter) linger(p);
 }
@@ -555,6 +600,7 @@ void Acceptor::refuse(Accepted&& request, std::string response) {
   Pending* p = track(request.fd, std::move(request.ticket), nullptr);
   request.fd = -1;
   respond(p, std::move(response), true);
+  if (alive(p)) watch(p);
 }
 
 // ---- tasks -------------------------------------------------------------------
@@ -563,23 +609,24 @@ namespace {
 
 class StartTask : public ShardTask {
  public:
-  StartTask(std::shared_ptr<Core> core, int fd) : core_(std::move(core)), fd_(fd) {}
+  StartTask(std::shared_ptr<Core> core, std::vector<int> fds) : core_(std::move(core)), fds_(std::move(fds)) {}
   ~StartTask() override {
-    if (fd_ >= 0) {
-      ::close(fd_);
+    if (!started_) {
+      for (int fd : fds_) ::close(fd);
       core_->acceptorDone();  // never started: counts as closed
     }
   }
   void run(Shard& shard) override {
-    if (shard.ending()) return;  // the destructor gives the socket back
-    auto* a = new Acceptor(core_, shard, fd_);
-    fd_ = -1;
+    if (shard.ending()) return;  // the destructor gives the sockets back
+    auto* a = new Acceptor(core_, shard, std::move(fds_));
+    started_ = true;
     a->start();
   }
 
  private:
   std::shared_ptr<Core> core_;
-  int fd_;
+  std::vector<int> fds_;
+  bool started_ = false;
 };
 
 class StopTask : public ShardTask {
@@ -615,8 +662,8 @@ class RefuseTask : public ShardTask {
 
 }  // namespace
 
-std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, int listenFd) {
-  return std::make_unique<StartTask>(std::move(core), listenFd);
+std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, std::vector<int> listenFds) {
+  return std::make_unique<StartTask>(std::move(core), std::move(listenFds));
 }
 
 std::unique_ptr<ShardTask> stopTask(std::shared_ptr<Core> core) { return std::make_unique<StopTask>(std::move(core)); }

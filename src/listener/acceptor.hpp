@@ -1,7 +1,8 @@
 // Acceptor: the native listener on one shard's loop.
 //
-// Polls its listening socket (one per thread, SO_REUSEPORT: the kernel
-// spreads connections over the threads), accepts under the global accept
+// Polls its listening sockets (SO_REUSEPORT: the kernel spreads connections
+// over every socket of the listener, several per thread when the backlog
+// asks for more than one socket's queue may hold), accepts under the global accept
 // rate and the per-address limit (both before reading a byte), then reads
 // and parses each request (src/http) within the header timeout and the
 // limits. What it answers itself: parse errors, other paths, OPTIONS (CORS
@@ -39,7 +40,7 @@ class Acceptor : public ShardService {
   static constexpr size_t kMaxLingerBytes = 64 * 1024;
   static constexpr int kAcceptsPerWake = 128;
 
-  Acceptor(std::shared_ptr<Core> core, Shard& shard, int listenFd);
+  Acceptor(std::shared_ptr<Core> core, Shard& shard, std::vector<int> listenFds);
   void start();
   void stop();
   void onShardEnding(Shard& shard) override { stop(); }
@@ -48,6 +49,12 @@ class Acceptor : public ShardService {
 
  private:
   struct Pending;
+  // One listening socket and its poll handle (never moved once polled).
+  struct Listening {
+    Acceptor* owner = nullptr;
+    int fd = -1;
+    uv_poll_t poll;
+  };
   ~Acceptor() override;
 
   static void onListen(uv_poll_t* handle, int status, int events);
@@ -58,7 +65,7 @@ class Acceptor : public ShardService {
   static void onHandleClosed(uv_handle_t* handle);
   static void onPendingClosed(uv_handle_t* handle);
 
-  void acceptSome();
+  void acceptSome(int listenFd);
   void pause(uint64_t resumeInMs);
   void resume();
   Pending* track(int fd, std::unique_ptr<ConnHook> ticket, const sockaddr_storage* addr);
@@ -70,6 +77,9 @@ class Acceptor : public ShardService {
   void linger(Pending* p);
   void handOver(Pending* p, Accepted&& a);
   void drop(Pending* p, bool abortive);
+  void watch(Pending* p);
+  void release(Pending* p);
+  void freeReleased();
   void untrack(Pending* p);
   bool alive(const Pending* p) const;
   bool hasRoom() const;
@@ -80,8 +90,7 @@ class Acceptor : public ShardService {
   std::shared_ptr<Core> core_;
   Shard& shard_;
   const Options& options_;
-  int listenFd_;
-  uv_poll_t listen_;
+  std::vector<std::unique_ptr<Listening>> listens_;
   uv_timer_t sweep_;
   uv_timer_t resume_;
   uv_check_t check_;
@@ -90,6 +99,9 @@ class Acceptor : public ShardService {
   bool stopped_ = false;
   int openHandles_ = 0;
   std::vector<Pending*> pending_;
+  // Requests released without a poll handle, freed once the turn's calls
+  // that may still read them have returned (at the check phase).
+  std::vector<Pending*> released_;
   std::vector<Accepted> ready_;
 };
 

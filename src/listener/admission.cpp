@@ -73,6 +73,7 @@ void Admission::admit(Accepted&& request, Grant&& grant, std::vector<uint64_t>* 
   if (o.history) stream.lastEventId = grant.lastEventId ? std::move(grant.lastEventId) : request.lastEventId;
   if (stream.lastEventId && stream.lastEventId->empty()) stream.lastEventId.reset();
   stream.coding = codingOf(request.coding);
+  stream.preparedSocket = true;  // accept4(SOCK_NONBLOCK), options from the listening socket
   Cors cors{request.allowOrigin, request.varyOrigin};
   const std::string head = streamHead(o, request.minor, request.coding, cors);
   uint64_t id = 0;

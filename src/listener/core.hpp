@@ -29,10 +29,16 @@
 
 namespace ssefanout::listener {
 
+constexpr uint32_t kMaxSocketsPerThread = 8;
+
 struct Options {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
-  uint32_t backlog = 511;
+  // Connections the kernel may hold before they are accepted, over all the
+  // listener's sockets: each socket's queue is capped at
+  // net.core.somaxconn, so the listener opens as many SO_REUSEPORT sockets
+  // per thread as this needs (at most kMaxSocketsPerThread).
+  uint32_t backlog = 16384;
   std::string path = "/events";
   std::string topicsParam = "topics";  // ?topics=a,b (repeatable)
   http::Limits limits;
@@ -181,9 +187,10 @@ class Core : public std::enable_shared_from_this<Core> {
   std::atomic<uint32_t> remaining_{0};
 };
 
-// Starts the acceptor of one shard (run on that shard's thread); its
-// destructor, when it never ran, counts the acceptor as done.
-std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, int listenFd);
+// Starts the acceptor of one shard on its listening sockets (run on that
+// shard's thread); its destructor, when it never ran, closes them and counts
+// the acceptor as done.
+std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, std::vector<int> listenFds);
 // Closes the acceptor of one shard.
 std::unique_ptr<ShardTask> stopTask(std::shared_ptr<Core> core);
 // Writes `response` to a refused request's connection on its shard (lingering

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@
 #include "core.hpp"
 #include "dispatcher.hpp"
 #include "io/shard_fixture.hpp"
+#include "sockets.hpp"
 
 namespace ssefanout::test {
 namespace {
@@ -117,36 +119,6 @@ class Watchdog {
   bool done_ = false;
   std::thread thread_;
 };
-
-// One listening socket on 127.0.0.1, or -errno. Mirrors openListener in
-// src/addon/listener_wrap.cpp (IPv4 only): the first socket binds without
-// SO_REUSEPORT and takes it before listen(); the others set it before bind()
-// to join its port, so each shard has its own and the kernel spreads the
-// connections over them.
-int openListener(const listener::Options& o, uint16_t port, bool reusePort, bool joining, uint16_t* bound) {
-  sockaddr_in in4{};
-  in4.sin_family = AF_INET;
-  in4.sin_port = htons(port);
-  if (inet_pton(AF_INET, o.host.c_str(), &in4.sin_addr) != 1) return -EINVAL;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const bool first = port == 0 || !joining;
-  if ((!first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-      bind(fd, reinterpret_cast<sockaddr*>(&in4), sizeof in4) != 0 ||
-      (first && reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-      listen(fd, static_cast<int>(o.backlog)) != 0) {
-    int err = errno;
-    ::close(fd);
-    return -err;
-  }
-  sockaddr_in got{};
-  socklen_t len = sizeof got;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&got), &len);
-  *bound = ntohs(got.sin_port);
-  return fd;
-}
 
 // 127.0.0.1 as the listener keys it (IPv4-mapped IPv6).
 listener::IpKey loopbackKey() {
@@ -248,27 +220,22 @@ class ListenerTest : public ::testing::Test {
   }
 
   // Starts the hub and the listener, as ListenerWrap's constructor and
-  // JS_listen do; returns the port.
-  uint16_t listen(const listener::Options& options) {
+  // JS_listen do, its sockets planned for `somaxconn`; returns the port.
+  uint16_t listen(const listener::Options& options, uint32_t somaxconn = 4096) {
     dispatcher_ = std::make_unique<Dispatcher>(hubOptions(), &shardSink_);
     EXPECT_EQ(dispatcher_->start(), 0);
     core_ = std::make_shared<listener::Core>(options, kShards, &queueSink_);
     admission_ = std::make_unique<listener::Admission>(core_, dispatcher_.get());
-    std::vector<int> fds;
-    uint16_t port = options.port;
-    for (uint32_t i = 0; i < kShards; ++i) {
-      uint16_t bound = 0;
-      int fd = openListener(options, port, kShards > 1, i > 0, &bound);
-      EXPECT_GE(fd, 0) << "listen: " << std::strerror(-fd);
-      if (fd < 0) {
-        for (int f : fds) ::close(f);
-        return 0;
-      }
-      port = bound;
-      fds.push_back(fd);
-    }
+    std::vector<std::vector<int>> fds;
+    uint16_t port = 0;
+    int err = listener::openListeners(options, dispatcher_->options().shard, kShards,
+                                      listener::planSockets(options.backlog, kShards, somaxconn), &fds, &port);
+    EXPECT_EQ(err, 0) << "listen: " << std::strerror(-err);
+    if (err < 0) return 0;
     core_->expectAcceptors(kShards);
-    for (uint32_t i = 0; i < kShards; ++i) dispatcher_->postTask(i, listener::startTask(core_, fds[i]));
+    sockets_ = 0;
+    for (const auto& list : fds) sockets_ += list.size();
+    for (uint32_t i = 0; i < kShards; ++i) dispatcher_->postTask(i, listener::startTask(core_, std::move(fds[i])));
     port_ = port;
     return port;
   }
@@ -361,6 +328,8 @@ class ListenerTest : public ::testing::Test {
   }
 
   // Every shard has reported onStopped (after Dispatcher::close()).
+  void stormOf(size_t clients);
+
   bool shardsStopped() const {
     for (uint32_t i = 0; i < kShards; ++i) {
       if (shardSink_.stopped(i) != 1) return false;
@@ -380,13 +349,14 @@ class ListenerTest : public ::testing::Test {
   Verdict verdict_ = Verdict::kAdmit;
   uint32_t maxConnections_ = Registry::kMaxSlots;  // the hub's, set before listen()
   uint16_t port_ = 0;
+  size_t sockets_ = 0;  // listening sockets opened, over all shards
   int64_t frames0_ = 0;
   int fds0_ = 0;
 };
 
-TEST_F(ListenerTest, AConnectStormOf200ClientsAllGetTheHeadThenTheEvent) {
-  constexpr size_t kClients = 200;
-  listen(listenerOptions());
+// kClients connect at once to the listener started; each gets its head, then
+// exactly the one event published.
+void ListenerTest::stormOf(size_t kClients) {
   std::vector<Client*> storm;
   for (size_t i = 0; i < kClients; ++i) storm.push_back(&connectClient());
   // Each request goes out once its connect completed.
@@ -456,6 +426,42 @@ TEST_F(ListenerTest, AConnectStormOf200ClientsAllGetTheHeadThenTheEvent) {
   }
   EXPECT_EQ(events, kClients);
   EXPECT_EQ(dispatcher_->stats().delivered, kClients);
+}
+
+TEST_F(ListenerTest, AConnectStormOf200ClientsAllGetTheHeadThenTheEvent) {
+  listen(listenerOptions());
+  // The default backlog (16384) at somaxconn 4096: two sockets per shard.
+  EXPECT_EQ(sockets_, kShards * 2);
+  stormOf(200);
+}
+
+TEST_F(ListenerTest, SocketsPlannedPastSomaxconnShareThePortAndAllServe) {
+  // A backlog of 512 where a socket holds 32: 8 per thread, the most.
+  listener::Options o = listenerOptions();
+  o.backlog = 512;
+  o.maxConnectionsPerIp = 0;  // every client is 127.0.0.1
+  listen(o, 32);
+  EXPECT_EQ(sockets_, kShards * listener::kMaxSocketsPerThread);
+  stormOf(300);
+}
+
+TEST(ListenerSocketPlan, EnoughSocketsForTheBacklogWithinTheBounds) {
+  using listener::planSockets;
+  auto plan = planSockets(16384, 2, 4096);
+  EXPECT_EQ(plan.perThread, 2u);
+  EXPECT_EQ(plan.backlog, 4096u);
+  plan = planSockets(511, 2, 4096);
+  EXPECT_EQ(plan.perThread, 1u);
+  EXPECT_EQ(plan.backlog, 256u);
+  plan = planSockets(16384, 2, 128);  // an old kernel's somaxconn: capped at 8 per thread
+  EXPECT_EQ(plan.perThread, listener::kMaxSocketsPerThread);
+  EXPECT_EQ(plan.backlog, 128u);
+  plan = planSockets(1, 4, 4096);
+  EXPECT_EQ(plan.perThread, 1u);
+  EXPECT_EQ(plan.backlog, 1u);
+  plan = planSockets(0xffffffffu, 1, 0);  // nonsense somaxconn reads as 1
+  EXPECT_EQ(plan.perThread, listener::kMaxSocketsPerThread);
+  EXPECT_EQ(plan.backlog, 1u);
 }
 
 TEST_F(ListenerTest, PerAddressLimitRefusesTheFourthUntilOneCloses) {
@@ -768,6 +774,50 @@ TEST_F(ListenerTest, StopNowRightAfterListenStillReportsClosed) {
   dispatcher_->stopNow();
   EXPECT_EQ(queueSink_.closed(), 1);
   EXPECT_TRUE(connectRefused());
+}
+
+// A stream of the listener costs no setsockopt: its socket inherits the
+// stream options from the listening socket (Linux copies them at accept).
+TEST(ListenerSockets, AcceptedConnectionsInheritTheStreamSocketOptions) {
+  listener::Options o;
+  o.host = "127.0.0.1";
+  ShardOptions stream;
+  stream.keepAliveMs = 30000;
+  stream.tcpUserTimeoutMs = 5000;
+  stream.sndbufBytes = 65536;
+  std::vector<std::vector<int>> fds;
+  uint16_t port = 0;
+  ASSERT_EQ(listener::openListeners(o, stream, 1, listener::planSockets(64, 1, 4096), &fds, &port), 0);
+  ASSERT_EQ(fds.size(), 1u);
+  ASSERT_EQ(fds[0].size(), 1u);
+  const int listenFd = fds[0][0];
+  int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&to), sizeof to), 0) << std::strerror(errno);
+  pollfd p{listenFd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  int fd = accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  auto get = [fd](int level, int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    EXPECT_EQ(getsockopt(fd, level, name, &v, &len), 0) << std::strerror(errno);
+    return v;
+  };
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_NODELAY), 1);
+  EXPECT_EQ(get(SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPIDLE), 30);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPINTVL), 10);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPCNT), static_cast<int>(Shard::kKeepAliveProbes));
+  EXPECT_EQ(static_cast<unsigned>(get(IPPROTO_TCP, TCP_USER_TIMEOUT)), 5000u);
+  EXPECT_EQ(get(SOL_SOCKET, SO_SNDBUF), 2 * 65536);  // the kernel doubles what it is given
+  ::close(fd);
+  ::close(client);
+  ::close(listenFd);
 }
 
 }  // namespace
