@@ -378,7 +378,10 @@ void ListenerWrap::dispatch(Napi::Env env, Napi::Function callback) {
     authorizingBytes_ += a.head.size();
     authorizing_.emplace(token, Waiting{std::move(a), steadyMs()});
   }
-  if (dispatcher_) dispatcher_->flush();
+  if (dispatcher_) {
+    admission_->resumeAcceptors();  // those paused at maxPendingPerThread: some left
+    dispatcher_->flush();
+  }
   if (!queue_.empty()) {
     std::lock_guard<std::mutex> lock(channel_->mu);
     channel_->schedule();

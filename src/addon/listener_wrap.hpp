@@ -49,7 +49,7 @@ class ListenerWrap : public Napi::ObjectWrap<ListenerWrap>, public Dispatcher::O
 
   // Requests handled per call on the JS thread; the rest wait for the next
   // call, so one storm never holds the event loop for long.
-  static constexpr size_t kPerTurn = 256;
+  static constexpr size_t kPerTurn = 128;
   // Requests waiting for the authorize hook's answer, at most, and their
   // heads' bytes together.
   static constexpr size_t kMaxAuthorizing = 4096;

@@ -197,7 +197,8 @@ void Acceptor::acceptSome(int listenFd) {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
     if (!hasRoom()) {
       pausedForRoom_ = true;
-      pause(0);  // resumed when a request leaves
+      core_->wantRoom(shard_.index());
+      pause(0);  // resumed when a request leaves, or the JS thread takes some (roomMade)
       return;
     }
     uint64_t waitMs = 0;
@@ -252,6 +253,15 @@ void Acceptor::resume() {
   paused_ = false;
   pausedForRoom_ = false;
   for (const auto& l : listens_) uv_poll_start(&l->poll, UV_READABLE, onListen);
+}
+
+void Acceptor::roomMade() {
+  if (!pausedForRoom_) return;
+  if (hasRoom()) {
+    resume();
+  } else {
+    core_->wantRoom(shard_.index());  // still full: the next batch taken tells again
+  }
 }
 
 void Acceptor::onResume(uv_timer_t* handle) {
@@ -629,6 +639,17 @@ class StartTask : public ShardTask {
   bool started_ = false;
 };
 
+class RoomTask : public ShardTask {
+ public:
+  explicit RoomTask(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  void run(Shard& shard) override {
+    if (Acceptor* a = core_->acceptorOf(shard.index())) a->roomMade();
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
 class StopTask : public ShardTask {
  public:
   explicit StopTask(std::shared_ptr<Core> core) : core_(std::move(core)) {}
@@ -665,6 +686,8 @@ class RefuseTask : public ShardTask {
 std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, std::vector<int> listenFds) {
   return std::make_unique<StartTask>(std::move(core), std::move(listenFds));
 }
+
+std::unique_ptr<ShardTask> roomTask(std::shared_ptr<Core> core) { return std::make_unique<RoomTask>(std::move(core)); }
 
 std::unique_ptr<ShardTask> stopTask(std::shared_ptr<Core> core) { return std::make_unique<StopTask>(std::move(core)); }
 

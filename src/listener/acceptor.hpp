@@ -44,6 +44,8 @@ class Acceptor : public ShardService {
   void start();
   void stop();
   void onShardEnding(Shard& shard) override { stop(); }
+  // The JS thread took requests of this shard (roomTask).
+  void roomMade();
   // A request the JS thread refused: `response` written, then closed.
   void refuse(Accepted&& request, std::string response);
 

@@ -88,6 +88,12 @@ void Admission::admit(Accepted&& request, Grant&& grant, std::vector<uint64_t>* 
   opened->push_back(id);
 }
 
+void Admission::resumeAcceptors() {
+  for (uint32_t i = 0; i < core_->shards(); ++i) {
+    if (core_->takeRoomWanted(i)) dispatcher_->postTask(i, roomTask(core_));
+  }
+}
+
 void Admission::refuse(Accepted&& request, uint16_t status, std::string_view code, std::string_view message) {
   ++refused_;
   const uint32_t shard = request.shard;

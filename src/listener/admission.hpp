@@ -32,6 +32,9 @@ class Admission {
   void admit(Accepted&& request, Grant&& grant, std::vector<uint64_t>* opened);
   // Answers `status` with an ERR_SSE_* code and message, then closes.
   void refuse(Accepted&& request, uint16_t status, std::string_view code, std::string_view message);
+  // After taking requests (Core::taken): acceptors that paused at
+  // maxPendingPerThread are told to look again (roomTask).
+  void resumeAcceptors();
   // One draw per stream from the retry range (empty: no retry line).
   std::optional<uint64_t> pickRetry();
 

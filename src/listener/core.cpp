@@ -49,8 +49,12 @@ Core::Core(Options options, uint32_t shards, Sink* sink)
     : options_(std::move(options)),
       acceptors_(shards, nullptr),
       waiting_(new std::atomic<uint32_t>[shards]),
+      roomWanted_(new std::atomic<bool>[shards]),
       sink_(sink) {
-  for (uint32_t i = 0; i < shards; ++i) waiting_[i].store(0);
+  for (uint32_t i = 0; i < shards; ++i) {
+    waiting_[i].store(0);
+    roomWanted_[i].store(false);
+  }
   tokens_ = options_.acceptRate;
 }
 

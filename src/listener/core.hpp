@@ -153,6 +153,14 @@ class Core : public std::enable_shared_from_this<Core> {
   void handedOver(uint32_t shard) { waiting_[shard].fetch_add(1, std::memory_order_relaxed); }
   void taken(uint32_t shard) { waiting_[shard].fetch_sub(1, std::memory_order_relaxed); }
   uint32_t waiting(uint32_t shard) const { return waiting_[shard].load(std::memory_order_relaxed); }
+  // A shard's acceptor paused for room: the JS thread, once it has taken
+  // requests of that shard, posts roomTask() there (takeRoomWanted() says
+  // whether to), so accepting resumes within a batch, not at the next sweep.
+  void wantRoom(uint32_t shard) { roomWanted_[shard].store(true, std::memory_order_release); }
+  bool takeRoomWanted(uint32_t shard) {
+    return roomWanted_[shard].load(std::memory_order_relaxed) &&
+           roomWanted_[shard].exchange(false, std::memory_order_acq_rel);
+  }
 
   // Sink calls, until detachSink() (then dropped: the JS side is gone).
   void deliver(std::vector<Accepted>&& batch);
@@ -175,6 +183,7 @@ class Core : public std::enable_shared_from_this<Core> {
   const Options options_;
   std::vector<Acceptor*> acceptors_;  // each slot: its shard's thread only
   std::unique_ptr<std::atomic<uint32_t>[]> waiting_;
+  std::unique_ptr<std::atomic<bool>[]> roomWanted_;
 
   mutable std::mutex mu_;
   std::unordered_map<IpKey, uint32_t, IpKeyHash> perIp_;  // guarded
@@ -193,6 +202,8 @@ class Core : public std::enable_shared_from_this<Core> {
 std::unique_ptr<ShardTask> startTask(std::shared_ptr<Core> core, std::vector<int> listenFds);
 // Closes the acceptor of one shard.
 std::unique_ptr<ShardTask> stopTask(std::shared_ptr<Core> core);
+// Resumes the shard's acceptor if it paused for room and has some again.
+std::unique_ptr<ShardTask> roomTask(std::shared_ptr<Core> core);
 // Writes `response` to a refused request's connection on its shard (lingering
 // for the client to read it), then closes it.
 std::unique_ptr<ShardTask> refuseTask(std::shared_ptr<Core> core, Accepted&& request, std::string response);

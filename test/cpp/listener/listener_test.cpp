@@ -263,6 +263,7 @@ class ListenerTest : public ::testing::Test {
       g.topics = std::move(a.topics);
       admission_->admit(std::move(a), std::move(g), &opened_);
     }
+    if (!batch.empty() && !holdRoom_) admission_->resumeAcceptors();
     if (dispatcher_) dispatcher_->flush();
     std::vector<DisconnectReport> reports = shardSink_.disconnects();
     for (; forgotten_ < reports.size(); ++forgotten_) {
@@ -329,6 +330,7 @@ class ListenerTest : public ::testing::Test {
 
   // Every shard has reported onStopped (after Dispatcher::close()).
   void stormOf(size_t clients);
+  std::chrono::milliseconds serveEightPastARoomOfOne(bool tellAcceptors);
 
   bool shardsStopped() const {
     for (uint32_t i = 0; i < kShards; ++i) {
@@ -349,7 +351,8 @@ class ListenerTest : public ::testing::Test {
   Verdict verdict_ = Verdict::kAdmit;
   uint32_t maxConnections_ = Registry::kMaxSlots;  // the hub's, set before listen()
   uint16_t port_ = 0;
-  size_t sockets_ = 0;  // listening sockets opened, over all shards
+  bool holdRoom_ = false;  // pumpOnce() does not tell paused acceptors (the sweep must)
+  size_t sockets_ = 0;     // listening sockets opened, over all shards
   int64_t frames0_ = 0;
   int fds0_ = 0;
 };
@@ -616,6 +619,46 @@ TEST_F(ListenerTest, AcceptingPausesAtMaxPendingPerThreadAndResumes) {
   EXPECT_EQ(core_->accepted.load(), kClients);
   EXPECT_EQ(opened_.size(), kClients);
   EXPECT_EQ(core_->pending.load(), 0u);
+}
+
+// Requests handed to the JS thread count against maxPendingPerThread until
+// it takes them; once it has, the paused acceptor is told (roomTask) and
+// resumes at once, not at its next sweep (every second here).
+std::chrono::milliseconds ListenerTest::serveEightPastARoomOfOne(bool tellAcceptors) {
+  constexpr size_t kClients = 8;
+  listener::Options o = listenerOptions();
+  o.maxPendingPerThread = 1;
+  o.headerTimeoutMs = 60000;  // the sweep: every 1000 ms
+  listen(o);
+  holdRoom_ = !tellAcceptors;
+  std::vector<Client*> all;
+  for (size_t i = 0; i < kClients; ++i) {
+    Client& c = connectClient();
+    all.push_back(&c);
+    pollfd p{c.fd, POLLOUT, 0};
+    EXPECT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
+    EXPECT_TRUE(sendAll(c.fd, streamRequest("a")));
+  }
+  const auto start = Clock::now();
+  EXPECT_TRUE(pumpUntil([&] {
+    bool done = true;
+    for (Client* c : all) {
+      drain(*c);
+      done = done && c->headEnd() > 0;
+    }
+    return done;
+  }));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+TEST_F(ListenerTest, TakingRequestsResumesAPausedAcceptorBeforeTheSweep) {
+  // 8 requests over 2 threads, one JS turn each: well within the first sweep.
+  EXPECT_LT(serveEightPastARoomOfOne(true).count(), 900) << "waited for the sweep";
+}
+
+TEST_F(ListenerTest, UntoldAPausedAcceptorWaitsForItsSweep) {
+  // The control: without roomTask at least three requests wait for a sweep.
+  EXPECT_GE(serveEightPastARoomOfOne(false).count(), 900) << "resumed without roomTask or the sweep";
 }
 
 TEST_F(ListenerTest, AcceptRateSpreadsAStormOverTime) {
