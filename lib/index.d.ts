@@ -315,6 +315,8 @@ export interface ListenerStats {
   pending: number
   authorizing: number
   addresses: number
+  /** Listening sockets over all threads (`backlog`). */
+  sockets: number
 }
 
 /** The native listener (`hub.listen()`). */

@@ -331,3 +331,27 @@ test('options are checked with the library\'s wording; a port in use is ERR_SSE_
   await hub.close()
   await assert.rejects(hub.listen({ port: 0 }), /closed/)
 })
+
+test('backlog: the listener opens as many SO_REUSEPORT sockets per thread as the kernel queue it asks for needs, and each serves', async (t) => {
+  const fs = require('node:fs')
+  let somaxconn = 4096
+  try { somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8')) || 4096 } catch {}
+  // threads: 2 (startListener). One socket per thread when one holds it all;
+  // three per thread for a queue of 5 sockets' worth; 8 at most.
+  const one = await start(t, {}, { backlog: 1 })
+  assert.equal(one.listener.stats().sockets, 2)
+  const five = await start(t, { maxConnectionsPerIp: 0 }, { backlog: somaxconn * 5 })
+  assert.equal(five.listener.stats().sockets, 6)
+  const most = await start(t, {}, { backlog: 1 << 20 })
+  assert.equal(most.listener.stats().sockets, Math.min(16, Math.max(2, 2 * Math.ceil((1 << 20) / (somaxconn * 2)))))
+  // The kernel spreads connections over the six: 40 streams, all served.
+  const streams = []
+  for (let i = 0; i < 40; i++) streams.push(openStream(five.port, '/events?topics=spread'))
+  const opened = await Promise.all(streams)
+  t.after(() => { for (const s of opened) s.close() })
+  await waitFor(() => five.hub.stats().connections === 40, 5000, '40 streams')
+  five.hub.publish('spread', 'x')
+  await Promise.all(opened.map((s) => s.waitEvents(1)))
+  for (const s of opened) assert.deepEqual(s.events.map((e) => e.data), ['x'])
+  assert.equal(five.listener.stats().streams, 40)
+})
