@@ -351,12 +351,19 @@ Verdict Verifier::verify(std::string_view token, int64_t nowSec) const {
     }
     simdjson::dom::object o;
     if (at->get_object().get(o) != simdjson::SUCCESS) return refuse(kClaims);
-    simdjson::dom::element next;
-    if (o.at_key(options_.topicsPath[i]).get(next) != simdjson::SUCCESS) {
+    // The member given twice is refused as at the top (at_key would take
+    // the first).
+    std::optional<simdjson::dom::element> next;
+    for (auto field : o) {
+      if (field.key != options_.topicsPath[i]) continue;
+      if (next) return refuse(kClaims);
+      next = field.value;
+    }
+    if (!next) {
       at.reset();
       break;
     }
-    at = next;
+    at = *next;
   }
   if (at && !at->is_null()) {
     simdjson::dom::array list;

@@ -7,6 +7,7 @@
 #include "query.hpp"
 #include "responses.hpp"
 #include "selector.hpp"
+#include "topic_index.hpp"
 
 namespace ssefanout::listener {
 
@@ -128,8 +129,13 @@ bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accept
     if (!all) {
       for (const std::string& topic : a->topics) {
         if (exact.count(topic) > 0) continue;
+        // A prefix pattern ("books/*") takes every topic under it, which no
+        // template is known to cover ("books/{+id}" matches the string
+        // "books/*", not the topic "books/a b"): only "*" or the same selector
+        // grants one.
         bool matched = false;
         for (const std::string& s : selectors) {
+          if (TopicIndex::isPattern(topic)) break;
           if (s.find('{') != std::string::npos && mercure::selectorMatches(s, topic)) {
             matched = true;
             break;

@@ -169,6 +169,27 @@ test('token: topics from the claim: exact selectors when none is named, "*" and 
   for (const x of [s, wild, byTemplate]) x.close()
 })
 
+test('token: a prefix pattern (topic/*) is granted only by "*" or that exact selector, never by a URI template', async (t) => {
+  // The hub delivers every topic under the prefix to a "/books/*" stream, and
+  // "/books/{+id}" does not match them all (a raw non-ASCII byte, a space):
+  // matched as a string, the template would grant what it does not cover.
+  const { hub, port } = await startWithToken(t, { algorithm: 'HS256', key: SECRET })
+  const jwt = await sign(subscribe(['/books/{+id}', '/news/*']))
+  const viaTemplate = await refusal(port, `/events?topics=${encodeURIComponent('/books/*')}`, `Authorization: Bearer ${jwt}\r\n`)
+  assert.equal(viaTemplate.status, 403)
+  assert.equal(viaTemplate.body.error, 'ERR_SSE_FORBIDDEN')
+  const s = await openStream(port, `/events?topics=${encodeURIComponent('/books/1,/news/*')}`, { headers: { authorization: `Bearer ${jwt}` } })
+  assert.equal(s.status, 200)
+  await waitFor(() => hub.stats().connections === 1, 5000, 'the stream')
+  hub.publish('/books/\u00e9t\u00e9', 'not granted')
+  hub.publish('/news/today', 'news')
+  hub.publish('/books/1', 'book 1')
+  await s.waitEvents(2)
+  await sleep(50)
+  assert.deepEqual(s.events.map((e) => e.data), ['news', 'book 1'])
+  s.close()
+})
+
 test('token: the user claim makes the stream a user\'s: hub.publish to that user reaches it, connect carries it', async (t) => {
   const { hub, port } = await startWithToken(t, { algorithm: 'HS256', key: SECRET, claim: 'app.topics', userClaim: 'uid', cookie: 'session', query: null })
   const connects = []

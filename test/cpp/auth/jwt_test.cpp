@@ -308,6 +308,15 @@ TEST(Verifier, ClaimPathVariants) {
   EXPECT_EQ(reason(v->verify(hsToken(R"({"sub":5})"), kNow)), "invalid token claims");
   EXPECT_EQ(reason(v->verify(hsToken(R"({"sub":""})"), kNow)), "invalid token claims");
   EXPECT_EQ(reason(v->verify(hsToken(R"({"sub":"a","sub":"b"})"), kNow)), "invalid token claims");
+  // A member of the topics path given twice, at any depth: simdjson's
+  // at_key would take the first, JSON.parse (a JS verifier of the same
+  // token) the last; neither is taken.
+  for (const char* twice : {R"({"mercure":{"subscribe":["a"],"subscribe":["*"]}})",
+                            R"({"https://mercure.rocks/":{"subscribe":["a"],"subscribe":["*"]}})"}) {
+    EXPECT_EQ(reason(v->verify(hsToken(twice), kNow)), "invalid token claims") << twice;
+  }
+  EXPECT_EQ(reason(d->verify(hsToken(R"({"app":{"sse":{"topics":["t"]},"sse":{"topics":["*"]}}})"), kNow)),
+            "invalid token claims");
   EXPECT_TRUE(v->verify(hsToken("{\"sub\":\"" + std::string(1024, 'u') + "\"}"), kNow).ok);
   EXPECT_EQ(reason(v->verify(hsToken("{\"sub\":\"" + std::string(1025, 'u') + "\"}"), kNow)), "invalid token claims");
 }
