@@ -196,10 +196,13 @@ void Acceptor::onListen(uv_poll_t* handle, int status, int events) {
 void Acceptor::acceptSome(int listenFd) {
   for (int i = 0; i < kAcceptsPerWake; ++i) {
     if (!hasRoom()) {
-      pausedForRoom_ = true;
       core_->wantRoom(shard_.index());
-      pause(0);  // resumed when a request leaves, or the JS thread takes some (roomMade)
-      return;
+      if (!hasRoom()) {
+        pausedForRoom_ = true;
+        pause(0);  // resumed when a request leaves, or the JS thread takes some (roomMade)
+        return;
+      }
+      // The JS thread took some meanwhile (a roomTask it posts finds nothing to do).
     }
     uint64_t waitMs = 0;
     if (!core_->takeAcceptToken(now(), &waitMs)) {
@@ -257,11 +260,8 @@ void Acceptor::resume() {
 
 void Acceptor::roomMade() {
   if (!pausedForRoom_) return;
-  if (hasRoom()) {
-    resume();
-  } else {
-    core_->wantRoom(shard_.index());  // still full: the next batch taken tells again
-  }
+  if (!hasRoom()) core_->wantRoom(shard_.index());  // still full: the next batch taken tells again
+  if (hasRoom()) resume();  // (again after wantRoom: a batch taken meanwhile may not have seen it)
 }
 
 void Acceptor::onResume(uv_timer_t* handle) {

@@ -156,8 +156,16 @@ class Core : public std::enable_shared_from_this<Core> {
   // A shard's acceptor paused for room: the JS thread, once it has taken
   // requests of that shard, posts roomTask() there (takeRoomWanted() says
   // whether to), so accepting resumes within a batch, not at the next sweep.
-  void wantRoom(uint32_t shard) { roomWanted_[shard].store(true, std::memory_order_release); }
+  // The fences pair as Dekker's: an acceptor stores wantRoom then reads
+  // waiting(), the JS thread lowers waiting (taken) then reads the flag, so
+  // at least one sees the other's write and no wake-up is lost; the acceptor
+  // looks at its room again after wantRoom().
+  void wantRoom(uint32_t shard) {
+    roomWanted_[shard].store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
   bool takeRoomWanted(uint32_t shard) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     return roomWanted_[shard].load(std::memory_order_relaxed) &&
            roomWanted_[shard].exchange(false, std::memory_order_acq_rel);
   }
