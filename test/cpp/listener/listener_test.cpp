@@ -316,6 +316,19 @@ class ListenerTest : public ::testing::Test {
     return rc != 0 && err == ECONNREFUSED;
   }
 
+  // n clients, each sending `bytes` once its connect completed.
+  std::vector<Client*> connectAndSend(size_t n, std::string_view bytes) {
+    std::vector<Client*> out;
+    for (size_t i = 0; i < n; ++i) {
+      Client& c = connectClient();
+      out.push_back(&c);
+      pollfd p{c.fd, POLLOUT, 0};
+      EXPECT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
+      EXPECT_TRUE(sendAll(c.fd, bytes));
+    }
+    return out;
+  }
+
   // A client whose request was admitted: it has read the stream's head.
   Client& openStream(std::string_view topics) {
     Client& c = connectClient();
@@ -588,14 +601,7 @@ TEST_F(ListenerTest, AcceptingPausesAtMaxPendingPerThreadAndResumes) {
   listener::Options o = listenerOptions();
   o.maxPendingPerThread = 1;  // at most kShards requests being read at once
   listen(o);
-  std::vector<Client*> all;
-  for (size_t i = 0; i < kClients; ++i) {
-    Client& c = connectClient();
-    all.push_back(&c);
-    pollfd p{c.fd, POLLOUT, 0};
-    ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
-    ASSERT_TRUE(sendAll(c.fd, "GET /events?topics=a HTTP/1.1\r\n"));
-  }
+  std::vector<Client*> all = connectAndSend(kClients, "GET /events?topics=a HTTP/1.1\r\n");
   // The rest wait in the kernel's backlog (their connects completed there).
   ASSERT_TRUE(pumpUntil([&] { return core_->pending.load() >= 1; }));
   pumpUntil([] { return false; }, 300ms);
@@ -631,14 +637,7 @@ std::chrono::milliseconds ListenerTest::serveEightPastARoomOfOne(bool tellAccept
   o.headerTimeoutMs = 60000;  // the sweep: every 1000 ms
   listen(o);
   holdRoom_ = !tellAcceptors;
-  std::vector<Client*> all;
-  for (size_t i = 0; i < kClients; ++i) {
-    Client& c = connectClient();
-    all.push_back(&c);
-    pollfd p{c.fd, POLLOUT, 0};
-    EXPECT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
-    EXPECT_TRUE(sendAll(c.fd, streamRequest("a")));
-  }
+  std::vector<Client*> all = connectAndSend(kClients, streamRequest("a"));
   const auto start = Clock::now();
   EXPECT_TRUE(pumpUntil([&] {
     bool done = true;
@@ -668,14 +667,7 @@ TEST_F(ListenerTest, AcceptRateSpreadsAStormOverTime) {
   o.acceptRate = kRate;
   listen(o);
   const auto start = Clock::now();
-  std::vector<Client*> all;
-  for (size_t i = 0; i < kClients; ++i) {
-    Client& c = connectClient();
-    all.push_back(&c);
-    pollfd p{c.fd, POLLOUT, 0};
-    ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
-    ASSERT_TRUE(sendAll(c.fd, streamRequest("a")));
-  }
+  std::vector<Client*> all = connectAndSend(kClients, streamRequest("a"));
   pumpUntil([&] { return core_->accepted.load() >= kRate; });
   pumpUntil([] { return false; }, 100ms);
   EXPECT_LE(core_->accepted.load(), kRate + 1) << "accepted past the banked tokens";
@@ -743,14 +735,7 @@ TEST_F(ListenerTest, StoppingWhileClientsAreMidRequestLeaksNothing) {
   listen(listenerOptions());
   std::vector<Client*> streams;
   for (size_t i = 0; i < kStreams; ++i) streams.push_back(&openStream("a"));
-  std::vector<Client*> halfway;
-  for (size_t i = 0; i < kMidRequest; ++i) {
-    Client& c = connectClient();
-    halfway.push_back(&c);
-    pollfd p{c.fd, POLLOUT, 0};
-    ASSERT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1);
-    ASSERT_TRUE(sendAll(c.fd, "GET /events?topics=a HTTP/1.1\r\nHost: 12"));
-  }
+  std::vector<Client*> halfway = connectAndSend(kMidRequest, "GET /events?topics=a HTTP/1.1\r\nHost: 12");
   // Every one of them is being read by an acceptor.
   ASSERT_TRUE(pumpUntil([&] { return core_->pending.load() == kMidRequest; })) << core_->pending.load();
   EXPECT_EQ(core_->accepted.load(), kMidRequest + kStreams);
