@@ -179,9 +179,17 @@ function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duratio
   proc.stderr.on('data', (c) => { err += c })
   const ready = line(/READY (\d+)/, 'it was ready')
   const met = line(/DONE (\d+)/, 'every connection had its events')
+  // 'close', not 'exit': 'exit' may come before the last of stdout was read,
+  // and a report cut short read as "no output" (a bench smoke run once
+  // failed with only the loadgen's READY line for an error).
   const done = new Promise((resolve) => {
-    proc.once('exit', () => {
-      try { resolve(JSON.parse(out)) } catch { resolve({ error: err.trim() || 'no output' }) }
+    proc.once('close', (code, signal) => {
+      try {
+        resolve(JSON.parse(out))
+      } catch {
+        const why = signal ? `killed by ${signal}` : `exit code ${code}`
+        resolve({ error: `${err.trim() || 'no output'} (${why}, ${out.length} bytes of report)` })
+      }
     })
   })
   return { ready, met, done, stop: () => proc.kill('SIGTERM') }
