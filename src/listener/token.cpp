@@ -6,8 +6,8 @@
 
 #include "query.hpp"
 #include "responses.hpp"
-#include "selector.hpp"
 #include "topic_index.hpp"
+#include "uri_template.hpp"
 
 namespace ssefanout::listener {
 
@@ -127,6 +127,13 @@ bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accept
       exact.insert(s);
     }
     if (!all) {
+      // The claim's templates, each compiled once for all the topics (one
+      // that does not compile matches only itself, as an exact selector).
+      std::vector<mercure::UriTemplate> templates;
+      for (const std::string& s : selectors) {
+        if (s.find('{') == std::string::npos) continue;
+        if (auto t = mercure::UriTemplate::compile(s)) templates.push_back(std::move(*t));
+      }
       for (const std::string& topic : a->topics) {
         if (exact.count(topic) > 0) continue;
         // A prefix pattern ("books/*") takes every topic under it, which no
@@ -134,11 +141,12 @@ bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accept
         // "books/*", not the topic "books/a b"): only "*" or the same selector
         // grants one.
         bool matched = false;
-        for (const std::string& s : selectors) {
-          if (TopicIndex::isPattern(topic)) break;
-          if (s.find('{') != std::string::npos && mercure::selectorMatches(s, topic)) {
-            matched = true;
-            break;
+        if (!TopicIndex::isPattern(topic)) {
+          for (const mercure::UriTemplate& t : templates) {
+            if (t.matches(topic)) {
+              matched = true;
+              break;
+            }
           }
         }
         if (!matched) {
