@@ -152,8 +152,12 @@ async function startServer (name, nodeFlags = [], serverArgs = []) {
  * compressed responses and decodes them. `batch` is how many connections are in
  * flight at once (the load generator's default: 256; the storm: all of them).
  */
-function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false, acceptEncoding = null, batch = null }) {
-  const proc = spawnChild(path.join(buildDir, 'loadgen'), [
+// cpu: run the load generator on that CPU only (taskset), where a scenario
+// pins the server to the others.
+function loadgen ({ port, n, path: p = '/events?topics=all', expect = 0, duration = 60, dataPrefix, headers = [], hold = false, acceptEncoding = null, batch = null, cpu = null }) {
+  const bin = path.join(buildDir, 'loadgen')
+  const proc = spawnChild(cpu === null ? bin : 'taskset', [
+    ...(cpu === null ? [] : ['-c', String(cpu), bin]),
     '--port', String(port), '--connections', String(n), '--path', p,
     '--expect', String(expect), '--duration', String(duration), '--json',
     ...(dataPrefix ? ['--data-prefix', dataPrefix] : []),
