@@ -2,7 +2,7 @@
 // The benchmark: every scenario against every server, in one run, as ratios.
 //
 //   node bench/run.js [--quick] [--servers a,b] [--scenarios a,b] [--connections N] [--check]
-//                     [--storm-first replay|tick] [--storm-rows a,b]
+//                     [--storm-first replay|tick] [--storm-rows a,b] [--storm-token HS256|RS256|ES256]
 //
 // --check exits non-zero when a scenario failed or a burst, resume or pocketbase
 // client missed events (CI runs a tiny smoke of the benchmark that way).
@@ -460,7 +460,7 @@ const SCENARIOS = {
   ...busScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
   ...mercureScenarios({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }),
   ...compressionScenarios({ request, startServer, loadgen, sleep, N, quick }),
-  ...stormScenarios({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first: option('storm-first', 'replay'), only: option('storm-rows', null) })
+  ...stormScenarios({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first: option('storm-first', 'replay'), only: option('storm-rows', null), tokenAlg: option('storm-token', null) })
 }
 
 // ---- report ----------------------------------------------------------------

@@ -98,15 +98,43 @@ function pinServer (pid) {
   return r.status === 0
 }
 
-function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first = 'replay', only = null }) {
+// --storm-token ALG: one JWT (Mercure's claim, every topic, an hour to live)
+// signed with a fresh key; the server gets the algorithm and the key to
+// verify with in its environment, each stream request the token in its
+// Authorization header (the same token on every connection: each is still
+// verified, there is no cache). { env, header }.
+function stormToken (alg) {
+  const crypto = require('node:crypto')
+  const b64 = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url')
+  const claims = { sub: 'storm', exp: Math.floor(Date.now() / 1000) + 3600, mercure: { subscribe: ['*'] } }
+  const input = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`
+  let signature, key
+  if (alg === 'HS256') {
+    key = crypto.randomBytes(32).toString('base64url')
+    signature = crypto.createHmac('sha256', key).update(input).digest()
+  } else if (alg === 'RS256' || alg === 'ES256') {
+    const pair = alg === 'RS256'
+      ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    key = pair.publicKey.export({ type: 'spki', format: 'pem' })
+    signature = crypto.sign('sha256', Buffer.from(input), { key: pair.privateKey, dsaEncoding: 'ieee-p1363' })
+  } else {
+    throw new Error(`--storm-token: HS256, RS256 or ES256, not ${alg}`)
+  }
+  return { env: { STORM_TOKEN_ALG: alg, STORM_TOKEN_KEY: key }, header: `Authorization: Bearer ${input}.${signature.toString('base64url')}` }
+}
+
+function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, first = 'replay', only = null, tokenAlg = null }) {
   if (!['replay', 'tick'].includes(first)) throw new Error(`--storm-first: replay or tick, not ${first}`)
   const runRows = only ? only.split(',') : Object.keys(ROWS)
   for (const row of runRows) if (!ROWS[row]) throw new Error(`--storm-rows: ${row} is none of ${Object.keys(ROWS).join(', ')}`)
+  if (tokenAlg && runRows.some((row) => row !== 'native-listener')) throw new Error('--storm-token: only the native-listener row verifies tokens (add --storm-rows native-listener)')
+  const token = tokenAlg ? stormToken(tokenAlg.toUpperCase()) : null
   // Starts a row's server with Node's defaults: { port (control), streamPort, stop }.
   // A server that cannot run here (no hub.listen(), uWS not loading) says
   // UNAVAILABLE and why, which becomes the row's error.
   async function start (row) {
-    const proc = spawnChild(process.execPath, [path.join(__dirname, '..', 'servers', ROWS[row]), '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const proc = spawnChild(process.execPath, [path.join(__dirname, '..', 'servers', ROWS[row]), '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...token?.env } })
     const ports = await new Promise((resolve, reject) => {
       let out = ''
       const timer = setTimeout(() => reject(new Error(`${row} did not start`)), 20000)
@@ -149,8 +177,8 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
   }
 
   async function pass (server) {
-    const out = { first }
-    const headers = []
+    const out = { first, token: tokenAlg }
+    const headers = token ? [token.header] : []
     if (first === 'replay') {
       const { ids } = await request(server.port, 'POST', '/prime?count=2')
       headers.push(`Last-Event-ID: ${ids[0]}`)
@@ -206,7 +234,7 @@ function stormScenarios ({ request, spawnChild, loadgen, sleep, N, EVENT_BYTES, 
     out.burstPinned = pinServer(server.pid)
     const reps = []
     for (let i = 0; i < BURST_REPS; i++) {
-      const b = loadgen({ port: server.streamPort, n: N, expect: BURST, duration: 60, cpu: out.burstPinned ? 1 : null })
+      const b = loadgen({ port: server.streamPort, n: N, expect: BURST, duration: 60, cpu: out.burstPinned ? 1 : null, headers: token ? [token.header] : [] })
       const connected = await b.ready
       await sleep(300)
       await request(server.port, 'POST', `/publish?count=${BURST}&size=${EVENT_BYTES}`)

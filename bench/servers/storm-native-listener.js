@@ -27,7 +27,10 @@ async function main () {
     await hub.close()
     process.exit(2)
   }
-  const listener = await hub.listen({ port: 0, host: '127.0.0.1', path: '/events', topicsParam: 'topics', maxConnectionsPerIp: 0 })
+  // --storm-token: every stream must carry a JWT the I/O threads verify
+  // (STORM_TOKEN_ALG, STORM_TOKEN_KEY: the secret or public key PEM).
+  const token = process.env.STORM_TOKEN_ALG ? { algorithm: process.env.STORM_TOKEN_ALG, key: process.env.STORM_TOKEN_KEY } : undefined
+  const listener = await hub.listen({ port: 0, host: '127.0.0.1', path: '/events', topicsParam: 'topics', maxConnectionsPerIp: 0, token })
   const ctl = control({ publish: (data) => hub.publish('all', data), count: () => hub.stats().connections })
   const server = http.createServer(nodeHandler(ctl))
   server.listen(port, '127.0.0.1', () => {
