@@ -10,15 +10,19 @@
 //      promptly once the hub has closed, and gives every fd back.
 //   4. Private messages ({ users }) reach only their user's connections while
 //      other users' messages flow.
+//   5. An app beside the hub's native listener: one publish reaches both, and
+//      closeWithServer closes the listener with the hub.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
+const net = require('node:net')
 const express = require('express')
 const { Hub, SseError } = require('../..')
 const sseExpress = require('sse-fanout/express')
 const { sse, closeWithServer } = sseExpress
 const { Clients } = require('../helpers/clients')
+const { openStream } = require('../helpers/compressed')
 const { startHub } = require('../helpers/fixture')
 const { pathsFor, runScenario } = require('../helpers/scenario')
 const { within, waitFor, fdCount, sleep, cleanup } = require('../helpers/wait')
@@ -410,6 +414,42 @@ test('[js transport] server.close() with closeWithServer does not wait for keepA
   closeWithServer(other, server3)
   await within(new Promise((resolve) => require('node:net').Server.prototype.close.call(server3, resolve)), 2000, 'net close')
   assert.equal(other.closed, true, "the 'close' event closes the hub")
+})
+
+test('an Express app beside hub.listen(): one publish reaches both kinds of streams; closeWithServer closes the listener with the hub', async (t) => {
+  const defer = cleanup(t)
+  const hub = new Hub()
+  defer(() => hub.close(), 'hub.close()')
+  const app = express()
+  app.get('/sse', sse(hub, { topics: (req) => req.query.t }))
+  const server = await listen(app)
+  defer(() => new Promise((resolve) => server.close(() => resolve())), 'server.close()')
+  const listener = await hub.listen({ port: 0, host: '127.0.0.1', path: '/events', topicsParam: 't' })
+  closeWithServer(hub, server)
+
+  const viaExpress = await openStream(server.address().port, '/sse?t=news')
+  const viaListener = await openStream(listener.port, '/events?t=news')
+  assert.equal(viaExpress.status, 200)
+  assert.equal(viaListener.status, 200)
+  await waitFor(() => hub.stats().connections === 2, 5000, 'both streams counted')
+  hub.publish('news', 'to both')
+  await viaExpress.waitEvents(1)
+  await viaListener.waitEvents(1)
+  assert.equal(viaExpress.events[0].data, 'to both')
+  assert.equal(viaListener.events[0].data, 'to both')
+
+  const listenerClosed = new Promise((resolve) => listener.once('close', resolve))
+  await within(new Promise((resolve) => server.close(() => resolve())), 5000, 'the server.close() callback')
+  await within(listenerClosed, 5000, "the listener's close event")
+  await viaExpress.waitEnd()
+  await viaListener.waitEnd()
+  // The listener's port is closed: a new connection is refused.
+  const refused = await new Promise((resolve) => {
+    const s = net.connect(listener.port, '127.0.0.1')
+    s.once('connect', () => { s.destroy(); resolve(false) })
+    s.once('error', (err) => resolve(err.code === 'ECONNREFUSED'))
+  })
+  assert.equal(refused, true, 'the listener still accepts after server.close()')
 })
 
 test('private messages reach only their user\'s connections, under load from other users', async (t) => {
