@@ -232,6 +232,8 @@ export interface ListenTokenClaims {
   userClaim?: string | null
   /** Seconds of clock skew allowed on `exp` and `nbf`. Default 0. */
   clockToleranceSec?: number
+  /** Verified tokens each I/O thread keeps, so a reconnecting token is not verified again while its `exp` and `nbf` hold (at most 1 KiB each on average); 0: none. Default 1024, at most 65536. */
+  cache?: number
 }
 
 /** The native token path: JWTs verified on the I/O threads, no JS per connection. At most 8 keys (rotation). */
@@ -312,6 +314,8 @@ export interface ListenerStats {
   preflights: number
   /** Requests the token path refused (401, 403, 400). */
   tokenRefused: number
+  /** Token requests answered from the I/O threads' caches of verified tokens (`token.cache`). */
+  tokenCacheHits: number
   pending: number
   authorizing: number
   addresses: number

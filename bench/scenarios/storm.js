@@ -106,7 +106,7 @@ function pinServer (pid) {
 function stormToken (alg) {
   const crypto = require('node:crypto')
   const b64 = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url')
-  const claims = { sub: 'storm', exp: Math.floor(Date.now() / 1000) + 3600, mercure: { subscribe: ['*'] } }
+  const claims = { ...(process.env.STORM_NO_SUB ? {} : { sub: 'storm' }), exp: Math.floor(Date.now() / 1000) + 3600, mercure: { subscribe: ['*'] } }
   const input = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`
   let signature, key
   if (alg === 'HS256') {

@@ -64,7 +64,7 @@ class Listener extends EventEmitter {
     return { address: this._host, port: this._port, family: this._host.includes(':') ? 'IPv6' : 'IPv4' }
   }
 
-  /** Counters: accepted, streams, refused, refusedPerIp, badRequests, headerTimeouts, preflights, tokenRefused, pending, authorizing, authorizeTimeouts, addresses. */
+  /** Counters: accepted, streams, refused, refusedPerIp, badRequests, headerTimeouts, preflights, tokenRefused, tokenCacheHits, pending, authorizing, authorizeTimeouts, addresses. */
   stats () { return this._native.stats() }
 
   /** Stops accepting (open streams stay with the hub); resolves once every thread's socket is closed. */

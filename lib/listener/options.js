@@ -81,8 +81,13 @@ const TOKEN_DEFAULTS = Object.freeze({
   query: 'authorization',
   claim: 'mercure.subscribe',
   userClaim: 'sub',
-  clockToleranceSec: 0
+  clockToleranceSec: 0,
+  cache: 1024
 })
+// Verified tokens each I/O thread keeps (src/listener/token_cache.hpp): at
+// most this many, in at most TOKEN_CACHE_BYTES_PER_ENTRY bytes each on average.
+const MAX_TOKEN_CACHE = 65536
+const TOKEN_CACHE_BYTES_PER_ENTRY = 1024
 
 // One key: checked by the Mercure layer's rules (keys.js: PEM, KeyObject or
 // secret; private keys refused), then the bytes the verifier takes (the
@@ -131,8 +136,14 @@ function tokenOf (token) {
   if (!Number.isInteger(clockToleranceSec) || clockToleranceSec < 0 || clockToleranceSec > 3600) {
     throw invalid('ERR_SSE_INVALID_ARGUMENT', 'an integer between 0 and 3600 (seconds)', 'options.token.clockToleranceSec', clockToleranceSec)
   }
+  const cache = token.cache === undefined ? TOKEN_DEFAULTS.cache : token.cache
+  if (!Number.isInteger(cache) || cache < 0 || cache > MAX_TOKEN_CACHE) {
+    throw invalid('ERR_SSE_INVALID_ARGUMENT', `an integer between 0 (no cache) and ${MAX_TOKEN_CACHE} (tokens per I/O thread)`, 'options.token.cache', cache)
+  }
   return {
     keys,
+    cache,
+    cacheBytes: cache * TOKEN_CACHE_BYTES_PER_ENTRY,
     cookie: nameOrNull(token, 'cookie', (v) => COOKIE_NAME.test(v), 'a cookie name (an RFC 9110 token)'),
     query: nameOrNull(token, 'query', (v) => PARAM.test(v), 'a query parameter name ([A-Za-z0-9_.~-], 1 to 64 characters)'),
     claim,

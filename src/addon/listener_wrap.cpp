@@ -98,7 +98,7 @@ listener::Options optionsOf(const Napi::Object& o) {
 // The token path's options (lib/listener/options.js checked and exported
 // them): { keys: [{ algorithm, key: Buffer (secret bytes or SPKI DER), kid? }],
 // cookie, query ('' : off), claim ('mercure.subscribe'), userClaim ('' :
-// anonymous), clockToleranceSec }. False with *error (never quoting a key).
+// anonymous), clockToleranceSec, cache and cacheBytes (0: none kept) }. False with *error (never quoting a key).
 bool tokenOptionsOf(const Napi::Object& o, listener::Options* out, std::string* error) {
   Napi::Value t = o.Get("token");
   if (!t.IsObject()) return true;
@@ -142,6 +142,8 @@ bool tokenOptionsOf(const Napi::Object& o, listener::Options* out, std::string* 
   claims.clockToleranceSec = u32(token, "clockToleranceSec", 0);
   out->tokenCookie = str(token, "cookie", "");
   out->tokenQuery = str(token, "query", "");
+  out->tokenCacheEntries = u32(token, "cache", 0);
+  out->tokenCacheBytes = u32(token, "cacheBytes", 0);
   std::string why;
   out->token = auth::Verifier::create(std::move(keys), std::move(claims), &why);
   if (!out->token) {
@@ -487,6 +489,7 @@ Napi::Value ListenerWrap::JS_stats(const Napi::CallbackInfo& info) {
   o.Set("headerTimeouts", static_cast<double>(c.timedOut.load()));
   o.Set("preflights", static_cast<double>(c.preflights.load()));
   o.Set("tokenRefused", static_cast<double>(c.tokenRefused.load()));
+  o.Set("tokenCacheHits", static_cast<double>(c.tokenCacheHits.load()));
   uint64_t waiting = 0;
   for (uint32_t i = 0; i < c.shards(); ++i) waiting += c.waiting(i);
   o.Set("pending", static_cast<double>(c.pending.load() + waiting));

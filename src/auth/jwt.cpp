@@ -235,6 +235,14 @@ bool Verifier::verifySignature(const Key& key, std::string_view input, const std
                           input.size()) == 1;
 }
 
+const char* Verifier::timeRefusal(const Claims& claims, int64_t nowSec) const {
+  const double tolerance = static_cast<double>(options_.clockToleranceSec);
+  const double now = static_cast<double>(nowSec);
+  if (claims.exp && *claims.exp <= now - tolerance) return kExpired;  // as jose: expired at exp itself
+  if (claims.nbf && *claims.nbf > now + tolerance) return kNotYet;
+  return nullptr;
+}
+
 Verdict Verifier::verify(std::string_view token, int64_t nowSec) const {
   Verdict out;
   auto refuse = [&out](const char* reason) {
@@ -327,18 +335,17 @@ Verdict Verifier::verify(std::string_view token, int64_t nowSec) const {
     if (slot->has_value()) return refuse(kClaims);
     *slot = field.value;
   }
-  const double tolerance = static_cast<double>(options_.clockToleranceSec);
-  const double now = static_cast<double>(nowSec);
   double t;
   if (iat && !numericDate(*iat, &t)) return refuse(kClaims);
   if (exp) {
     if (!numericDate(*exp, &t)) return refuse(kClaims);
-    if (t <= now - tolerance) return refuse(kExpired);  // as jose: expired at exp itself
+    out.claims.exp = t;
   }
   if (nbf) {
     if (!numericDate(*nbf, &t)) return refuse(kClaims);
-    if (t > now + tolerance) return refuse(kNotYet);
+    out.claims.nbf = t;
   }
+  if (const char* reason = timeRefusal(out.claims, nowSec)) return refuse(reason);
 
   // The topics claim: the path's members, each an object (null or absent:
   // no selectors); the namespaced Mercure claim replaces `mercure`.

@@ -55,6 +55,7 @@ struct ClaimsOptions {
 struct Claims {
   std::vector<std::string> selectors;  // the topics claim (empty when absent)
   std::optional<std::string> user;     // from userClaim when present
+  std::optional<double> exp, nbf;      // the NumericDates, when present
 };
 
 struct Verdict {
@@ -88,6 +89,11 @@ class Verifier {
 
   // The token (compact JWS) checked at `nowSec` (seconds since the epoch).
   Verdict verify(std::string_view token, int64_t nowSec) const;
+
+  // The time rule verify() applies, on claims it returned: null while they
+  // hold at `nowSec`, else the refusal's reason (expired, not yet valid).
+  // A cache of verified tokens asks it on every hit.
+  const char* timeRefusal(const Claims& claims, int64_t nowSec) const;
 
   const ClaimsOptions& options() const { return options_; }
 

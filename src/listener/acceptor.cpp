@@ -124,7 +124,10 @@ bool topicsOf(const Options& o, std::string_view query, std::vector<std::string>
 }  // namespace
 
 Acceptor::Acceptor(std::shared_ptr<Core> core, Shard& shard, std::vector<int> listenFds)
-    : core_(std::move(core)), shard_(shard), options_(core_->options()) {
+    : core_(std::move(core)),
+      shard_(shard),
+      options_(core_->options()),
+      tokenCache_(options_.tokenCacheEntries, options_.tokenCacheBytes) {
   for (int fd : listenFds) {
     auto l = std::make_unique<Listening>();
     l->owner = this;
@@ -506,7 +509,11 @@ void Acceptor::handle(Pending* p, size_t headEnd) {
   if (options_.token) {
     // Verified here, on the I/O thread: no JS per connection (token.hpp).
     std::string refusal;
-    if (!admitToken(options_, req, static_cast<int64_t>(::time(nullptr)), &a, &refusal)) {
+    bool cached = false;
+    const bool admitted =
+        admitToken(options_, req, static_cast<int64_t>(::time(nullptr)), &a, &refusal, &tokenCache_, &cached);
+    if (cached) core_->tokenCacheHits.fetch_add(1, std::memory_order_relaxed);
+    if (!admitted) {
       core_->tokenRefused.fetch_add(1, std::memory_order_relaxed);
       respond(p, std::move(refusal), true);
       return;

@@ -30,6 +30,7 @@
 
 #include "core.hpp"
 #include "shard.hpp"
+#include "token_cache.hpp"
 
 namespace ssefanout::listener {
 
@@ -105,6 +106,7 @@ class Acceptor : public ShardService {
   // that may still read them have returned (at the check phase).
   std::vector<Pending*> released_;
   std::vector<Accepted> ready_;
+  TokenCache tokenCache_;  // the token path's verified tokens (this thread's)
 };
 
 }  // namespace ssefanout::listener

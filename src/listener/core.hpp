@@ -57,6 +57,10 @@ struct Options {
   std::shared_ptr<const auth::Verifier> token;
   std::string tokenCookie = "mercureAuthorization";  // "" : no cookie token
   std::string tokenQuery = "authorization";          // "" : no query token
+  // Verified tokens each acceptor keeps (token_cache.hpp): at most this
+  // many, in at most tokenCacheBytes; 0 entries: none kept.
+  uint32_t tokenCacheEntries = 1024;
+  size_t tokenCacheBytes = 1 << 20;
   // What each stream starts with (as hub.accept's options).
   std::optional<uint64_t> retryMin, retryMax;
   uint32_t idleMs = 0;
@@ -178,14 +182,15 @@ class Core : public std::enable_shared_from_this<Core> {
   void detachSink();
 
   // Counters (any thread).
-  std::atomic<uint64_t> accepted{0};      // TCP connections accepted
-  std::atomic<uint64_t> streams{0};       // requests handed on as streams
-  std::atomic<uint64_t> refusedIp{0};     // closed past maxConnectionsPerIp
-  std::atomic<uint64_t> badRequests{0};   // answered with a 4xx/5xx by the parser or routing
-  std::atomic<uint64_t> timedOut{0};      // closed by the header timeout
-  std::atomic<uint64_t> preflights{0};    // OPTIONS answered
-  std::atomic<uint64_t> tokenRefused{0};  // 401/403/400 from the token path
-  std::atomic<uint64_t> pending{0};       // being read or waiting for JS
+  std::atomic<uint64_t> accepted{0};        // TCP connections accepted
+  std::atomic<uint64_t> streams{0};         // requests handed on as streams
+  std::atomic<uint64_t> refusedIp{0};       // closed past maxConnectionsPerIp
+  std::atomic<uint64_t> badRequests{0};     // answered with a 4xx/5xx by the parser or routing
+  std::atomic<uint64_t> timedOut{0};        // closed by the header timeout
+  std::atomic<uint64_t> preflights{0};      // OPTIONS answered
+  std::atomic<uint64_t> tokenRefused{0};    // 401/403/400 from the token path
+  std::atomic<uint64_t> tokenCacheHits{0};  // tokens taken from a TokenCache, not verified again
+  std::atomic<uint64_t> pending{0};         // being read or waiting for JS
 
  private:
   const Options options_;

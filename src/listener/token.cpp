@@ -102,7 +102,9 @@ int tokenOf(const Options& o, const http::Request& r, std::string* token) {
   return 0;
 }
 
-bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accepted* a, std::string* response) {
+bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accepted* a, std::string* response,
+                TokenCache* cache, bool* cacheHit) {
+  if (cacheHit) *cacheHit = false;
   std::string token;
   const int found = tokenOf(o, r, &token);
   if (found == 0) {
@@ -113,12 +115,22 @@ bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accept
     *response = unauthorized("malformed authorization", "invalid_request");
     return false;
   }
-  auth::Verdict v = o.token->verify(token, nowSec);
-  if (!v.ok) {
-    *response = unauthorized(v.reason, "invalid_token");
-    return false;
+  // A kept token's claims (its dates checked now), else verified, and kept
+  // when it verified (token_cache.hpp).
+  const auth::Claims* claims = cache ? cache->find(token, *o.token, nowSec) : nullptr;
+  auth::Verdict v;
+  if (claims) {
+    if (cacheHit) *cacheHit = true;
+  } else {
+    v = o.token->verify(token, nowSec);
+    if (!v.ok) {
+      *response = unauthorized(v.reason, "invalid_token");
+      return false;
+    }
+    if (cache) cache->insert(token, v.claims);
+    claims = &v.claims;
   }
-  const std::vector<std::string>& selectors = v.claims.selectors;
+  const std::vector<std::string>& selectors = claims->selectors;
   if (!a->topics.empty()) {
     bool all = false;
     std::unordered_set<std::string_view> exact;
@@ -170,7 +182,7 @@ bool admitToken(const Options& o, const http::Request& r, int64_t nowSec, Accept
       return false;
     }
   }
-  a->user = std::move(v.claims.user);
+  a->user = claims->user;
   return true;
 }
 

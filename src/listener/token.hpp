@@ -11,7 +11,9 @@
 // (error="invalid_token"), a topic the claim's selectors do not match 403,
 // no topic named and no exact selector in the claim 400.
 //
-// Pure function of the options and the request; any thread (the acceptor's).
+// A function of the options, the request and the cache (null: none), which
+// it consults before verifying and fills with tokens that verified; any
+// thread (the acceptor's, whose cache it is).
 #pragma once
 
 #include <cstdint>
@@ -19,14 +21,16 @@
 
 #include "core.hpp"
 #include "request.hpp"
+#include "token_cache.hpp"
 
 namespace ssefanout::listener {
 
 // True with a->topics (the query's, or the claim's exact selectors when it
 // names none) and a->user set from the token; false with *response the
-// error answer to write (connection: close).
+// error answer to write (connection: close). *cacheHit (when given) says
+// whether the token's claims came from the cache.
 bool admitToken(const Options& options, const http::Request& request, int64_t nowSec, Accepted* a,
-                std::string* response);
+                std::string* response, TokenCache* cache = nullptr, bool* cacheHit = nullptr);
 
 // The token of a request: 1 found (*token set), 0 none, -1 malformed
 // (two Authorization headers, a scheme other than Bearer, two query values,

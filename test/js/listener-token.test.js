@@ -3,7 +3,7 @@
 // jose, verified on the I/O threads over real sockets: where the token comes
 // from (header, query, cookie), each algorithm, the refusals (401 with its
 // WWW-Authenticate, 403, 400), topics from the claim (exact, '*', URI
-// template), the user, and the options' checks.
+// template), the user, the cache of verified tokens, and the options' checks.
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
@@ -211,6 +211,46 @@ test('token: the user claim makes the stream a user\'s: hub.publish to that user
   assert.equal((await refusal(port, '/events', `Cookie: mercureAuthorization=${jwt}\r\n`)).status, 401)
 })
 
+test('token: a token that verified is taken from its I/O thread\'s cache until its exp; cache: 0 keeps none', async (t) => {
+  // One I/O thread: every connection meets the same acceptor and its cache.
+  const { hub, port, listener } = await startListener(t, { threads: 1 }, { token: { algorithm: 'HS256', key: SECRET } })
+  const exp = Math.floor(Date.now() / 1000) + 2
+  const jwt = await sign(subscribe(['news']), { expSec: exp })
+  const auth = { authorization: `Bearer ${jwt}` }
+  const streams = []
+  for (let i = 0; i < 3; i++) streams.push(await openStream(port, '/events?topics=news', { headers: auth }))
+  for (const s of streams) assert.equal(s.status, 200)
+  assert.equal(listener.stats().tokenCacheHits, 2, 'the first verified, the next two from the cache')
+  // A hit is matched against the claim like a verified token.
+  const r = await refusal(port, '/events?topics=other', `Authorization: Bearer ${jwt}\r\n`)
+  assert.equal(r.status, 403)
+  assert.equal(listener.stats().tokenCacheHits, 3)
+  // A forged token sharing the good one's header and claims is verified, and refused.
+  const forged = jwt.slice(0, jwt.lastIndexOf('.') + 1) + 'A'.repeat(43)
+  assert.equal((await refusal(port, '/events?topics=news', `Authorization: Bearer ${forged}\r\n`)).status, 401)
+  assert.equal(listener.stats().tokenCacheHits, 3)
+  await waitFor(() => hub.stats().connections === 3, 5000, 'the streams counted')
+  hub.publish('news', 'to all three')
+  for (const s of streams) await s.waitEvents(1)
+  // At exp the kept token no longer answers: it is verified again and refused.
+  await sleep(Math.max(0, exp * 1000 - Date.now()) + 50)
+  const late = await refusal(port, '/events?topics=news', `Authorization: Bearer ${jwt}\r\n`)
+  assert.equal(late.status, 401)
+  assert.match(late.headers['www-authenticate'], /token expired/)
+  assert.equal(listener.stats().tokenCacheHits, 3)
+  for (const s of streams) s.close()
+
+  const off = await startListener(t, { threads: 1 }, { token: { algorithm: 'HS256', key: SECRET, cache: 0 } })
+  const lasting = await sign(subscribe(['news']))
+  for (let i = 0; i < 2; i++) {
+    const s = await openStream(off.port, '/events?topics=news', { headers: { authorization: `Bearer ${lasting}` } })
+    assert.equal(s.status, 200)
+    s.close()
+  }
+  assert.equal(off.listener.stats().tokenCacheHits, 0)
+  assert.equal(off.listener.stats().streams, 2)
+})
+
 test('token: options are checked; authorize and token exclude each other', async (t) => {
   const hub = new Hub({ threads: 1 })
   t.after(() => hub.close())
@@ -227,6 +267,8 @@ test('token: options are checked; authorize and token exclude each other', async
     [{ token: { algorithm: 'HS256', key: SECRET, cookie: 'bad name' } }, /options\.token\.cookie/],
     [{ token: { algorithm: 'HS256', key: SECRET, clockToleranceSec: -1 } }, /clockToleranceSec/],
     [{ token: { algorithm: 'HS256', key: SECRET, kid: 5 } }, /options\.token\.kid/],
+    [{ token: { algorithm: 'HS256', key: SECRET, cache: -1 } }, /options\.token\.cache/],
+    [{ token: { algorithm: 'HS256', key: SECRET, cache: 65537 } }, /options\.token\.cache/],
     [{ token: 'secret' }, /options\.token/]
   ]
   for (const [options, message] of bad) {

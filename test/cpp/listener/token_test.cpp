@@ -129,5 +129,112 @@ TEST(AdmitToken, Refusals) {
   EXPECT_FALSE(a.user);
 }
 
+// The cache of verified tokens: a hit answers as verify() would, the dates
+// checked on every hit; only verified tokens are kept; bounded by count and
+// bytes, least recently used first.
+TEST(TokenCache, AHitAnswersAsVerifyWould) {
+  Options o = options();
+  TokenCache cache(8, 1 << 20);
+  const std::string soon = jwt(R"({"sub":"u2","exp":1700000010,"mercure":{"subscribe":["a"]}})");
+  auto p = parse("/e", "Authorization: Bearer " + soon + "\r\n");
+  std::string response;
+  bool hit = true;
+  Accepted first;
+  ASSERT_TRUE(admitToken(o, p->request, kNow, &first, &response, &cache, &hit)) << response;
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(cache.size(), 1u);
+  Accepted second;
+  ASSERT_TRUE(admitToken(o, p->request, kNow + 9, &second, &response, &cache, &hit)) << response;
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(second.topics, std::vector<std::string>{"a"});
+  ASSERT_TRUE(second.user);
+  EXPECT_EQ(*second.user, "u2");
+  // The claim is matched on a hit as on a verify: a topic it does not grant.
+  Accepted other;
+  other.topics = {"b"};
+  EXPECT_FALSE(admitToken(o, p->request, kNow, &other, &response, &cache, &hit));
+  EXPECT_TRUE(hit);
+  EXPECT_NE(response.find("HTTP/1.1 403 "), std::string::npos);
+  // At exp the kept entry no longer answers: dropped, verified again, refused.
+  Accepted late;
+  EXPECT_FALSE(admitToken(o, p->request, kNow + 10, &late, &response, &cache, &hit));
+  EXPECT_FALSE(hit);
+  EXPECT_NE(response.find("error_description=\"token expired\""), std::string::npos);
+  EXPECT_EQ(cache.size(), 0u);
+  // nbf: not yet valid is never kept (verify refused it).
+  const std::string notYet = jwt(R"({"nbf":1700000100,"mercure":{"subscribe":["a"]}})");
+  auto q = parse("/e", "Authorization: Bearer " + notYet + "\r\n");
+  Accepted early;
+  EXPECT_FALSE(admitToken(o, q->request, kNow, &early, &response, &cache, &hit));
+  EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(TokenCache, OnlyVerifiedTokensAndExactBytes) {
+  Options o = options();
+  TokenCache cache(8, 1 << 20);
+  std::string response;
+  bool hit = false;
+  // A forged signature: refused, not kept, refused again.
+  const std::string forged = kToken.substr(0, kToken.size() - 4) + "AAAA";
+  auto f = parse("/e", "Authorization: Bearer " + forged + "\r\n");
+  for (int i = 0; i < 2; ++i) {
+    Accepted a;
+    EXPECT_FALSE(admitToken(o, f->request, kNow, &a, &response, &cache, &hit));
+    EXPECT_FALSE(hit);
+  }
+  EXPECT_EQ(cache.size(), 0u);
+  // The good token is kept; the forged one (the same but its signature)
+  // still does not hit.
+  auto g = parse("/e", "Authorization: Bearer " + kToken + "\r\n");
+  Accepted a;
+  ASSERT_TRUE(admitToken(o, g->request, kNow, &a, &response, &cache, &hit));
+  EXPECT_EQ(cache.size(), 1u);
+  Accepted b;
+  EXPECT_FALSE(admitToken(o, f->request, kNow, &b, &response, &cache, &hit));
+  EXPECT_FALSE(hit);
+  // A key set of its own: the cache is the listener's; here a verifier with
+  // another secret refuses the token the first one's cache holds.
+  Options other;
+  std::string error;
+  other.token = auth::Verifier::create(
+      {auth::KeySpec{auth::Algorithm::kHS256, "another-secret-of-32-bytes-long!", std::nullopt}}, {}, &error);
+  TokenCache own(8, 1 << 20);
+  Accepted c;
+  EXPECT_FALSE(admitToken(other, g->request, kNow, &c, &response, &own, &hit));
+}
+
+TEST(TokenCache, BoundedByCountAndBytesLeastRecentlyUsedFirst) {
+  Options o = options();
+  const std::string t1 = jwt(R"({"sub":"1"})"), t2 = jwt(R"({"sub":"2"})"), t3 = jwt(R"({"sub":"3"})");
+  auto claimsOf = [&](const std::string& t) { return o.token->verify(t, kNow).claims; };
+  TokenCache cache(2, 1 << 20);
+  cache.insert(t1, claimsOf(t1));
+  cache.insert(t2, claimsOf(t2));
+  ASSERT_NE(cache.find(t1, *o.token, kNow), nullptr);  // t1 the most recent now
+  cache.insert(t3, claimsOf(t3));                      // drops t2
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_NE(cache.find(t1, *o.token, kNow), nullptr);
+  EXPECT_EQ(cache.find(t2, *o.token, kNow), nullptr);
+  EXPECT_NE(cache.find(t3, *o.token, kNow), nullptr);
+  // The same token again replaces its entry.
+  cache.insert(t3, claimsOf(t3));
+  EXPECT_EQ(cache.size(), 2u);
+  // Bytes: room for exactly two entries; an entry past the budget alone is not kept.
+  const size_t one = TokenCache::costOf(t1, claimsOf(t1));
+  TokenCache small(100, 2 * one);
+  small.insert(t1, claimsOf(t1));
+  small.insert(t2, claimsOf(t2));
+  small.insert(t3, claimsOf(t3));
+  EXPECT_EQ(small.size(), 2u);
+  EXPECT_LE(small.bytes(), 2 * one);
+  EXPECT_EQ(small.find(t1, *o.token, kNow), nullptr);
+  TokenCache tiny(100, one - 1);
+  tiny.insert(t1, claimsOf(t1));
+  EXPECT_EQ(tiny.size(), 0u);
+  TokenCache off(0, 1 << 20);
+  off.insert(t1, claimsOf(t1));
+  EXPECT_EQ(off.size(), 0u);
+}
+
 }  // namespace
 }  // namespace ssefanout::listener
