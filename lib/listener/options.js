@@ -85,9 +85,12 @@ const TOKEN_DEFAULTS = Object.freeze({
   cache: 1024
 })
 // Verified tokens each I/O thread keeps (src/listener/token_cache.hpp): at
-// most this many, in at most TOKEN_CACHE_BYTES_PER_ENTRY bytes each on average.
+// most this many, in at most TOKEN_CACHE_BYTES_PER_ENTRY bytes each on
+// average, and never less than TOKEN_CACHE_MIN_BYTES (room for one token of
+// the verifier's largest, 8 KiB, with its claims).
 const MAX_TOKEN_CACHE = 65536
 const TOKEN_CACHE_BYTES_PER_ENTRY = 1024
+const TOKEN_CACHE_MIN_BYTES = 16 * 1024
 
 // One key: checked by the Mercure layer's rules (keys.js: PEM, KeyObject or
 // secret; private keys refused), then the bytes the verifier takes (the
@@ -143,7 +146,7 @@ function tokenOf (token) {
   return {
     keys,
     cache,
-    cacheBytes: cache * TOKEN_CACHE_BYTES_PER_ENTRY,
+    cacheBytes: cache === 0 ? 0 : Math.max(cache * TOKEN_CACHE_BYTES_PER_ENTRY, TOKEN_CACHE_MIN_BYTES),
     cookie: nameOrNull(token, 'cookie', (v) => COOKIE_NAME.test(v), 'a cookie name (an RFC 9110 token)'),
     query: nameOrNull(token, 'query', (v) => PARAM.test(v), 'a query parameter name ([A-Za-z0-9_.~-], 1 to 64 characters)'),
     claim,

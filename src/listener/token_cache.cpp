@@ -3,9 +3,10 @@
 namespace ssefanout::listener {
 
 size_t TokenCache::costOf(std::string_view token, const auth::Claims& claims) {
-  size_t cost = kEntryOverhead + token.size();
-  for (const std::string& s : claims.selectors) cost += s.size() + sizeof(std::string);
-  if (claims.user) cost += claims.user->size();
+  size_t cost = kEntryOverhead + kStringOverhead + token.size();
+  cost += claims.selectors.capacity() * sizeof(std::string);
+  for (const std::string& s : claims.selectors) cost += s.size() + kStringOverhead;
+  if (claims.user) cost += claims.user->size() + kStringOverhead;
   return cost;
 }
 

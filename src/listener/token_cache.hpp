@@ -33,15 +33,18 @@ namespace ssefanout::listener {
 
 class TokenCache {
  public:
-  static constexpr size_t kEntryOverhead = 160;  // list node, map node, the Claims' own fields
+  // What an entry costs beside its strings' bytes: the list node (the Claims'
+  // own fields in it), the map node and its bucket, allocator headers.
+  static constexpr size_t kEntryOverhead = 224;
+  static constexpr size_t kStringOverhead = 16;  // a heap string's allocation beyond its bytes
 
   TokenCache(size_t maxEntries, size_t maxBytes) : maxEntries_(maxEntries), maxBytes_(maxBytes) {}
   TokenCache(const TokenCache&) = delete;
   TokenCache& operator=(const TokenCache&) = delete;
 
   // The claims of `token` when it is kept and its dates hold at nowSec
-  // (valid until the next insert()); null otherwise (an entry whose dates
-  // no longer hold is dropped).
+  // (valid until the next insert() or find()); null otherwise (an entry
+  // whose dates no longer hold is dropped).
   const auth::Claims* find(std::string_view token, const auth::Verifier& verifier, int64_t nowSec);
 
   // Keeps a token that verified, with its claims (replacing any entry of the
