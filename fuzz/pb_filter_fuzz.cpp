@@ -281,11 +281,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool want = refLike(text, pattern);
     FUZZ_CHECK(got == want, "likeMatch(%s, %s) = %d, reference %d", show(text).c_str(), show(pattern).c_str(), got,
                want);
+    // With no \ or % in it, the wrapped value matches exactly where the text
+    // contains the pattern; but after "__" PocketBase's right-to-left
+    // escaping leaves the first of two adjacent specials unescaped (the unit
+    // test WrapLikeParamMatchesPocketBase pins "__" -> "%_\\_%"), a wildcard:
+    // there containing it still implies a match, not the other way round.
     if (pattern.find_first_of("\\%") == std::string_view::npos) {
       std::string wrapped;
       wrapLikeParam(pattern, &wrapped);
-      bool m = likeMatch(text, wrapped);
-      FUZZ_CHECK(m == containsIgnoreCase(text, pattern), "wrapLikeParam(%s) = %s: match %d against %s",
+      const bool m = likeMatch(text, wrapped);
+      const bool contains = containsIgnoreCase(text, pattern);
+      const bool exact = pattern.find("__") == std::string_view::npos;
+      FUZZ_CHECK(exact ? m == contains : (m || !contains), "wrapLikeParam(%s) = %s: match %d against %s",
                  show(pattern).c_str(), show(wrapped).c_str(), m, show(text).c_str());
     }
   }
