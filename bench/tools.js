@@ -36,4 +36,13 @@ function buildTools (names = Object.keys(SOURCES)) {
   return bins
 }
 
-module.exports = { buildTools, dir }
+/**
+ * The median of a scenario's rounds: the middle of the finite values (the
+ * upper of the two middle ones for an even count); null when there are none.
+ */
+function median (values) {
+  const xs = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b)
+  return xs.length === 0 ? null : xs[xs.length >> 1]
+}
+
+module.exports = { buildTools, dir, median }

@@ -20,6 +20,7 @@
 // row (they start their own processes). bench/README.md says what each figure
 // means.
 const { redisMissing, RedisServer } = require('../../test/helpers/redis')
+const { median: middle } = require('../tools')
 
 const INSTANCES = 3
 const BUS_MAX_CONNECTIONS = 9000 // the bus scenario: at most 3 × 3000 (the standard --connections 10000 gives 9000)
@@ -106,10 +107,7 @@ function busScenarios ({ request, startServer, loadgen, sleep, N, EVENT_BYTES, q
   // the rounds (the rounds' deliveries/s listed), counts their sums
   // (connected: connections over all rounds).
   function summarize (rounds) {
-    const median = (key) => {
-      const xs = rounds.map((r) => r[key]).sort((a, b) => a - b)
-      return xs[xs.length >> 1]
-    }
+    const median = (key) => middle(rounds.map((r) => r[key]))
     const total = (key) => sum(rounds.map((r) => r[key]))
     return {
       rounds: rounds.length,

@@ -14,6 +14,8 @@
 // and returns one scenario object per name; bench/README.md says what each
 // figure means.
 
+const { median: middle } = require('../tools')
+
 // The servers with a history (servers/node-server.js --history); the others get a note.
 const HISTORY_SERVERS = ['native', 'js', 'plain']
 const NO_HISTORY = 'no history: the floor and better-sse keep none'
@@ -45,10 +47,7 @@ function historyScenarios ({ request, startServer, loadgen, waitForConnections, 
       const control = await storm(server, [])
       rounds.push({ control, resume: await storm(server, [`Last-Event-ID: ${ids.first}`]) })
     }
-    const median = (f) => {
-      const xs = rounds.map(f).sort((a, b) => a - b)
-      return xs[xs.length >> 1]
-    }
+    const median = (f) => middle(rounds.map(f))
     const sum = (f) => rounds.reduce((n, x) => n + f(x), 0)
     const caughtUpMs = median((x) => x.resume.r.caught_up_s * 1000)
     const connectOnlyMs = median((x) => x.control.r.setup_s * 1000)

@@ -26,6 +26,8 @@
 // update.
 // bench/README.md says what each figure means.
 
+const { median } = require('../tools')
+
 const ROOMS = 1000
 const ROOM = 'https://example.com/rooms/'
 const enc = encodeURIComponent
@@ -40,7 +42,6 @@ const PATHS = {
 const KINDS = Object.keys(PATHS)
 const PASSES = 3
 const sum = (xs) => xs.reduce((a, b) => a + b, 0)
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const ONLY_NATIVE = 'runs once, on the native row (its own server: servers/mercure-server.js)'
 
 function mercureScenarios ({ request, startServer, loadgen, sleep, N, EVENT_BYTES, quick }) {

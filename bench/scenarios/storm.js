@@ -49,6 +49,7 @@ const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { median } = require('../tools')
 
 const ROWS = {
   'native-listener': 'storm-native-listener.js',
@@ -67,13 +68,6 @@ const STORM_TIMEOUT_MS = 60000
 const GOALS = { stormS: 0.5, eldP99Ms: 5, rssPerConnKiB: 1 }
 const ONLY_NATIVE = 'runs once, on the native row (its own servers: servers/storm-*.js, one per row)'
 const FIGURES = ['stormS', 'eldP99Ms', 'rssPerConnKiB', 'burstDeliveriesPerS']
-
-function median (values) {
-  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b)
-  if (v.length === 0) return null
-  const mid = v.length >> 1
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2
-}
 
 // The kernel's TCP counters (/proc/net/netstat, TcpExt: the whole network
 // namespace, so another process's connections would count too; null without
